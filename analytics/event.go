@@ -1,0 +1,72 @@
+// Package analytics holds Splitcast's events, the ingest path that carries
+// them to a Sink without losing any it accepted, report assembly, and the
+// retirement decision. It knows nothing of HTTP or ClickHouse.
+package analytics
+
+import (
+	"context"
+	"time"
+)
+
+// Kind is what happened to a message.
+type Kind string
+
+// The event kinds. Exposure is logged by assignment; open and click by the
+// pixel and the redirect; the rest arrive through the events API.
+const (
+	KindExposure    Kind = "exposure"
+	KindOpen        Kind = "open"
+	KindClick       Kind = "click"
+	KindConversion  Kind = "conversion"
+	KindUnsubscribe Kind = "unsubscribe"
+	KindComplaint   Kind = "complaint"
+	KindCustom      Kind = "custom"
+)
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool {
+	switch k {
+	case KindExposure, KindOpen, KindClick, KindConversion, KindUnsubscribe, KindComplaint, KindCustom:
+		return true
+	}
+	return false
+}
+
+// Event is one thing that happened to one unit in one arm of an experiment.
+// ID is the deduplication key: every copy of the same event (a replay from
+// the spool, a retried conversion) carries the same ID and the same Time, so
+// counting distinct IDs counts each event once.
+type Event struct {
+	ID         string
+	Kind       Kind
+	Time       time.Time
+	Experiment string
+	Version    uint32
+	Segment    string
+	Variant    string
+	Unit       string
+	SendID     string
+	Channel    string
+	Name       string  // conversion or custom event name
+	Value      float64 // e.g. revenue of a conversion
+	URL        string  // click destination
+	// Machine is set when the event looks like machine traffic (a mail privacy
+	// prefetch, a link scanner, a bot); MachineReason says why. Flagged events
+	// are kept and reported beside human ones, never dropped.
+	Machine       bool
+	MachineReason string
+}
+
+// Sink stores batches of events. Write must be all or nothing from the
+// caller's point of view: on error the caller keeps the whole batch and may
+// write it again later, so a Sink must tolerate duplicates by ID.
+type Sink interface {
+	Write(ctx context.Context, events []Event) error
+}
+
+// Logger accepts events for eventual delivery to a Sink. Log must not block
+// on the Sink; it returns an EUNAVAILABLE error only when the event cannot
+// be accepted at all (queue and spool both full).
+type Logger interface {
+	Log(ctx context.Context, events ...Event) error
+}

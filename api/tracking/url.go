@@ -1,0 +1,101 @@
+package tracking
+
+import (
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// CheckURL returns an EINVALID error naming field unless s is an absolute
+// http or https URL with a host and no user info, of at most MaxURLLen bytes
+// of valid UTF-8 with no whitespace, control characters or backslashes.
+//
+// It is stricter than browsers on purpose: whatever passes is a link a
+// human would recognise as going to that host. Userinfo is refused because
+// "https://bank.example@evil.example" reads as the bank; backslashes because
+// browsers turn them into slashes where Go's parser does not, so the two
+// could disagree about the host.
+func CheckURL(field, s string) error {
+	switch {
+	case s == "":
+		return experiment.Invalid(field, "is required")
+	case len(s) > MaxURLLen:
+		return experiment.Invalid(field, "is %d bytes, at most %d allowed", len(s), MaxURLLen)
+	case !utf8.ValidString(s):
+		return experiment.Invalid(field, "is not valid UTF-8")
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\\' {
+			return experiment.Invalid(field, "contains a space, control character or backslash")
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return experiment.Invalid(field, "is not a valid URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https": // Parse lowercases the scheme
+		return experiment.Invalid(field, "must be an absolute http or https URL")
+	case u.Opaque != "":
+		return experiment.Invalid(field, "must be an absolute http or https URL")
+	case u.User != nil:
+		return experiment.Invalid(field, "must not contain user info")
+	case u.Hostname() == "":
+		return experiment.Invalid(field, "must have a host")
+	}
+	return nil
+}
+
+// isHTTPLink reports whether an href value (already unescaped and trimmed)
+// names an http or https URL, whatever its case. Such links are tracked
+// when they pass CheckURL; every other scheme is left alone.
+func isHTTPLink(s string) bool {
+	return hasPrefixFold(s, "http://") || hasPrefixFold(s, "https://")
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// checkBase validates the public base URL that tracking links hang off and
+// returns it without a trailing slash.
+func checkBase(base string) (string, error) {
+	if err := CheckURL("base", base); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(base)
+	if u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(base, "?") || strings.HasSuffix(base, "#") {
+		return "", experiment.Invalid("base", "must not have a query or fragment")
+	}
+	return strings.TrimRight(base, "/"), nil
+}
+
+// NewPixelURL returns the open pixel URL for c: {base}/o/{token}.gif.
+func NewPixelURL(k *Keyring, base string, c Claims) (string, error) {
+	base, err := checkBase(base)
+	if err != nil {
+		return "", err
+	}
+	tok, err := k.Open(c)
+	if err != nil {
+		return "", err
+	}
+	return base + "/o/" + tok + ".gif", nil
+}
+
+// NewClickURL returns the click URL {base}/c/{token} whose token binds dest
+// and the link's index in its message. dest must pass CheckURL: an EINVALID
+// error naming "url" refuses javascript:, data:, relative URLs and the like.
+func NewClickURL(k *Keyring, base string, c Claims, link int, dest string) (string, error) {
+	base, err := checkBase(base)
+	if err != nil {
+		return "", err
+	}
+	tok, err := k.Click(c, link, dest)
+	if err != nil {
+		return "", err
+	}
+	return base + "/c/" + tok, nil
+}

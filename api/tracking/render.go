@@ -213,10 +213,12 @@ func (r *renderer) rewriteHref(start, end int, raw string) error {
 		r.untracked = append(r.untracked, dest)
 		return nil
 	}
-	click, err := NewClickURL(r.k, r.base, r.claims, idx, dest)
+	// dest passed CheckURL and base checkBase already: sign directly.
+	tok, err := r.k.sign(Token{Kind: KindClick, Claims: r.claims, Link: idx, URL: dest})
 	if err != nil {
 		return err
 	}
+	click := r.base + "/c/" + tok
 	r.links = append(r.links, Link{Index: idx, URL: dest})
 	r.out.WriteString(r.src[r.copied:start])
 	r.out.WriteByte('"')

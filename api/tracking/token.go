@@ -22,6 +22,7 @@ const (
 	KindClick Kind = 2
 )
 
+// String returns "open", "click" or "unknown".
 func (k Kind) String() string {
 	switch k {
 	case KindOpen:

@@ -49,7 +49,8 @@ func posterior(p Proportion, prior BetaPrior) (betaDensity, error) {
 // evaluated relative to their mean with log1p, and each integral is normalised by the same
 // rule's integral of the density, so that counts of 10^9 and beyond keep full accuracy
 // (incomplete beta routines, gonum's and scipy's alike, fail there). Absolute error is
-// below 1e-9.
+// below 1e-9 for counts up to 1e12; beyond, the spacing of float64 numbers near a rate,
+// relative to the posterior's width, grows like 1e-16·sqrt(n) and so does the error.
 func ProbBeatControl(control, treatment Proportion, prior BetaPrior) (float64, error) {
 	c, err := posterior(control, prior)
 	if err != nil {
@@ -59,12 +60,23 @@ func ProbBeatControl(control, treatment Proportion, prior BetaPrior) (float64, e
 	if err != nil {
 		return 0, err
 	}
+	if c.mean+t.mean > 1 {
+		// float64 resolves rates near 0 far better than near 1 (1 - 1e-9 is stored to 1e-7 of
+		// its distance from 1): compare failure rates instead, P(θT > θC) = P(1-θT < 1-θC).
+		c, t = newBetaDensity(c.b, c.a), newBetaDensity(t.b, t.a)
+		return 1 - probBeat(c, t), nil
+	}
+	return probBeat(c, t), nil
+}
+
+// probBeat returns P(θt > θc).
+func probBeat(c, t betaDensity) float64 {
 	if t.sd <= c.sd {
 		// P(θT > θC) = ∫ f_T(x) P(θC < x) dx.
-		return 1 - probAbove(t, c), nil
+		return 1 - probAbove(t, c)
 	}
 	// P(θT > θC) = ∫ f_C(x) P(θT > x) dx.
-	return probAbove(c, t), nil
+	return probAbove(c, t)
 }
 
 const (

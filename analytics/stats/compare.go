@@ -22,9 +22,11 @@ type Status string
 const (
 	// StatusOK: every field was computed from the data.
 	StatusOK Status = "ok"
-	// StatusNoVariance: both arms have data but the standard error is 0 (0% or 100% in both
-	// arms, or constant values): the intervals collapse to the point estimate, the p-value is
-	// 1 when the estimates are equal and 0 otherwise (the statistic is then ±math.MaxFloat64).
+	// StatusNoVariance: both arms have data but a standard error is 0 (0% or 100% in both
+	// arms, 0% against 100%, or constant values): the intervals collapse to the point
+	// estimate. When the test's own standard error is 0 as well, the p-value is 1 if the
+	// estimates are equal (statistic 0) and 0 otherwise (statistic ±math.MaxFloat64); for
+	// 0% against 100% the pooled z-test is still computed.
 	StatusNoVariance Status = "no_variance"
 	// StatusEmptyArm: an arm has no trials or units. Nothing is tested: Statistic, lifts and
 	// intervals are 0 and PValue is 1; show them as unavailable.
@@ -32,6 +34,9 @@ const (
 	// StatusTooFewUnits: Welch's test needs at least 2 units per arm to estimate a variance.
 	// As for StatusEmptyArm, nothing is tested.
 	StatusTooFewUnits Status = "too_few_units"
+	// StatusOverflow: the values are too large for float64 arithmetic (a variance beyond
+	// ~1e300). Nothing is tested, as for StatusEmptyArm, and Control and Treatment are 0.
+	StatusOverflow Status = "overflow"
 )
 
 // Comparison is a treatment arm compared with its control on one metric. Every field is
@@ -108,7 +113,7 @@ func CompareProportions(control, treatment Proportion, alpha float64) (Compariso
 		c.Status = StatusNoVariance
 	}
 	c.RelLiftDefined, c.RelLift, c.RelCI = relLift(p1, p2, var1, var2, zc)
-	return c, nil
+	return c.representable(), nil
 }
 
 // CompareMeans compares treatment with control by Welch's t-test on their moments.
@@ -153,13 +158,28 @@ func CompareMeans(control, treatment Moments, alpha float64) (Comparison, error)
 	} else {
 		c.Status = StatusOK
 		se := math.Sqrt(se2)
-		c.DF = se2 * se2 / (var1*var1/(control.N-1) + var2*var2/(treatment.N-1))
+		// The Welch–Satterthwaite df, (var1+var2)²/(var1²/(n1-1)+var2²/(n2-1)), in shares of
+		// se2 so that neither squares overflow nor underflow.
+		r1, r2 := var1/se2, var2/se2
+		c.DF = 1 / (r1*r1/(control.N-1) + r2*r2/(treatment.N-1))
 		c.Statistic = d / se
 		c.PValue = 2 * tSurvival(math.Abs(c.Statistic), c.DF)
 		c.AbsCI = around(d, tQuantile(1-alpha/2, c.DF)*se)
 	}
 	c.RelLiftDefined, c.RelLift, c.RelCI = relLift(m1, m2, var1, var2, zc)
-	return c, nil
+	return c.representable(), nil
+}
+
+// representable returns c, or, if float64 overflowed anywhere in it (means and variances
+// near 1e154 and beyond), c with Status StatusOverflow and nothing tested.
+func (c Comparison) representable() Comparison {
+	for _, x := range []float64{c.Control, c.Treatment, c.AbsLift, c.AbsCI.Lower, c.AbsCI.Upper,
+		c.RelLift, c.RelCI.Lower, c.RelCI.Upper, c.Statistic, c.DF, c.PValue} {
+		if !finite(x) {
+			return Comparison{Test: c.Test, Status: StatusOverflow, Alpha: c.Alpha, PValue: 1}
+		}
+	}
+	return c
 }
 
 // relLift returns x2/x1-1 and its delta-method interval, where var1 and var2 are the

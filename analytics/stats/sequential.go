@@ -43,8 +43,9 @@ func (c MSPRTConfig) withDefaults() (MSPRTConfig, error) {
 
 // MSPRTLook is the mSPRT evaluated at one look at the data, with no memory of earlier looks.
 type MSPRTLook struct {
-	// Defined is false when the variance of the difference is 0 or an arm is too small
-	// (no trials; for means, fewer than 2 units): PValue is then 1, LogLR 0 and CI zero.
+	// Defined is false when the variance of the difference is 0, an arm is too small (no
+	// trials; for means, fewer than 2 units) or the values overflow float64: PValue is then
+	// 1 and the other fields 0.
 	Defined bool    `json:"defined"`
 	Diff    float64 `json:"diff"`    // treatment minus control
 	StdErr  float64 `json:"std_err"` // sqrt(V), V = σC²/nC + σT²/nT
@@ -111,14 +112,23 @@ func msprt(d, varC, varT, nC, nT float64, cfg MSPRTConfig) MSPRTLook {
 	if !(v > 0) || !(tau2 > 0) {
 		return l
 	}
-	l.Defined = true
+	// In ratios, so that values near the float64 limits neither overflow nor underflow.
+	s := v + tau2
+	shareV, shareTau := v/s, tau2/s
+	z := d / math.Sqrt(v)
+	l.LogLR = math.Min(0.5*math.Log(shareV)+shareTau*z*z/2, math.MaxFloat64)
+	l.PValue = math.Min(1, math.Exp(-l.LogLR))
+	half := math.Sqrt(v) * math.Sqrt((2*math.Log(1/cfg.Alpha)-math.Log(shareV))/shareTau)
+	l.CI = around(d, half)
 	l.StdErr = math.Sqrt(v)
 	l.Tau2 = tau2
-	s := v + tau2
-	l.LogLR = 0.5*math.Log(v/s) + tau2*d*d/(2*v*s)
-	l.PValue = math.Min(1, math.Exp(-l.LogLR))
-	half := math.Sqrt(v * s / tau2 * (2*math.Log(1/cfg.Alpha) + math.Log(s/v)))
-	l.CI = around(d, half)
+	l.Defined = true
+	for _, x := range []float64{l.Diff, l.StdErr, l.Tau2, l.LogLR, l.PValue, l.CI.Lower, l.CI.Upper} {
+		if !finite(x) {
+			// Values beyond float64 (variances near 1e300): not evaluated.
+			return MSPRTLook{PValue: 1, Alpha: cfg.Alpha}
+		}
+	}
 	return l
 }
 

@@ -151,11 +151,13 @@ type Spool struct {
 	torn    int64
 	enc     []byte // reused encoding buffer
 
-	peeked   bool // cur and curNext hold the record at readOff
-	cur      []Event
-	curNext  int64
-	dirty    bool
-	syncTime *time.Timer
+	ack        *os.File // the ack file, once written
+	peeked     bool     // cur, curNext and curRecords hold what Peek returned
+	cur        []Event
+	curNext    int64
+	curRecords int
+	dirty      bool
+	syncTime   *time.Timer
 }
 
 type segment struct {
@@ -426,10 +428,13 @@ func (s *Spool) syncDirty() {
 	}
 }
 
-// Peek returns the oldest batch not yet acknowledged, or io.EOF if there is
-// none. It returns the same batch until Ack is called. Torn and corrupt
-// records are skipped, counted and logged on the way.
-func (s *Spool) Peek() ([]Event, error) {
+// Peek returns the oldest events not yet acknowledged, or io.EOF if there
+// are none: the oldest record, followed by as many of the next records of
+// the same segment as fit in maxEvents, so that many small spooled batches
+// replay as one write. Order is preserved. Peek returns the same events
+// until Ack is called. Torn and corrupt records are skipped, counted and
+// logged on the way.
+func (s *Spool) Peek(maxEvents int) ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -440,56 +445,101 @@ func (s *Spool) Peek() ([]Event, error) {
 	}
 	for len(s.segs) > 0 {
 		seg := s.segs[0]
-		active := s.w != nil && len(s.segs) == 1
 		if s.readOff >= seg.size {
-			if active {
+			if s.w != nil && len(s.segs) == 1 { // caught up with the writer
 				break
 			}
 			s.dropHead()
 			continue
 		}
-		r, err := s.reader(seg.seq)
+		events, next, err := s.readRecord(seg, s.readOff)
 		if err != nil {
-			return nil, fmt.Errorf("read spool: %w", err)
-		}
-		rest := seg.size - s.readOff
-		var hdr [recHeaderLen]byte
-		if rest >= recHeaderLen {
-			if _, err := r.ReadAt(hdr[:], s.readOff); err != nil {
+			if !s.skip(seg, s.readOff, next, err) {
 				return nil, fmt.Errorf("read spool: %w", err)
 			}
-		}
-		l := int64(binary.LittleEndian.Uint32(hdr[:4]))
-		if rest < recHeaderLen || l > maxRecordLen || recHeaderLen+l > rest {
-			s.torn++
-			s.log.Warn("spool: discarding incomplete record at the end of a segment",
-				"segment", seg.seq, "offset", s.readOff, "bytes", rest)
-			s.readOff = seg.size
-			continue
-		}
-		payload := make([]byte, l)
-		if _, err := r.ReadAt(payload, s.readOff+recHeaderLen); err != nil {
-			return nil, fmt.Errorf("read spool: %w", err)
-		}
-		next := s.readOff + recHeaderLen + l
-		var events []Event
-		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
-			err = errors.New("checksum mismatch")
-		} else {
-			events, err = decodeBatch(payload)
-		}
-		if err != nil {
-			s.corrupt++
-			s.batches = max(s.batches-1, 0)
-			s.log.Error("spool: skipping corrupt record", "segment", seg.seq, "offset", s.readOff, "bytes", l, "err", err)
 			s.readOff = next
 			continue
 		}
-		s.peeked, s.cur, s.curNext = true, events, next
+		records := 1
+		for next < seg.size && len(events) < maxEvents {
+			more, after, err := s.readRecord(seg, next)
+			if err != nil {
+				if !s.skip(seg, next, after, err) {
+					break // retried by the next Peek
+				}
+				next = after
+				continue
+			}
+			if len(events)+len(more) > maxEvents {
+				break
+			}
+			events = append(events, more...)
+			next = after
+			records++
+		}
+		s.peeked, s.cur, s.curNext, s.curRecords = true, events, next, records
 		return events, nil
 	}
 	s.batches = 0 // whatever the count said, nothing is left
 	return nil, io.EOF
+}
+
+var (
+	errTorn    = errors.New("incomplete record at the end of a segment")
+	errCorrupt = errors.New("corrupt record")
+)
+
+// readRecord reads and decodes the record of seg at off. next is where the
+// following record starts; for errTorn it is the end of the segment, for
+// errCorrupt the end of the bad record.
+func (s *Spool) readRecord(seg segment, off int64) (events []Event, next int64, err error) {
+	r, err := s.reader(seg.seq)
+	if err != nil {
+		return nil, off, err
+	}
+	rest := seg.size - off
+	if rest < recHeaderLen {
+		return nil, seg.size, errTorn
+	}
+	var hdr [recHeaderLen]byte
+	if _, err := r.ReadAt(hdr[:], off); err != nil {
+		return nil, off, err
+	}
+	l := int64(binary.LittleEndian.Uint32(hdr[:4]))
+	if l > maxRecordLen || recHeaderLen+l > rest {
+		return nil, seg.size, errTorn
+	}
+	next = off + recHeaderLen + l
+	payload := make([]byte, l)
+	if _, err := r.ReadAt(payload, off+recHeaderLen); err != nil {
+		return nil, off, err
+	}
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+		return nil, next, fmt.Errorf("%w: checksum mismatch", errCorrupt)
+	}
+	events, err = decodeBatch(payload)
+	if err != nil {
+		return nil, next, fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	return events, next, nil
+}
+
+// skip counts and logs a torn or corrupt record and reports true; for any
+// other error (an I/O error, worth retrying) it reports false.
+func (s *Spool) skip(seg segment, off, next int64, err error) bool {
+	switch {
+	case errors.Is(err, errTorn):
+		s.torn++
+		s.log.Warn("spool: discarding incomplete record at the end of a segment",
+			"segment", seg.seq, "offset", off, "bytes", seg.size-off)
+	case errors.Is(err, errCorrupt):
+		s.corrupt++
+		s.batches = max(s.batches-1, 0)
+		s.log.Error("spool: skipping corrupt record", "segment", seg.seq, "offset", off, "bytes", next-off, "err", err)
+	default:
+		return false
+	}
+	return true
 }
 
 // reader returns a read handle on segment seq, reusing the last one.
@@ -526,10 +576,10 @@ func (s *Spool) dropHead() {
 	s.readOff = headerLen
 }
 
-// Ack marks the batch last returned by Peek as delivered, so that neither
-// Peek nor a later Open returns it again. A segment is deleted once all its
-// records are acknowledged. An error means only that the position could not
-// be saved: after a restart some batches may be replayed twice.
+// Ack marks the events last returned by Peek as delivered, so that neither
+// Peek nor a later Open returns them again. A segment is deleted once all
+// its records are acknowledged. An error means only that the position could
+// not be saved: after a restart some batches may be replayed twice.
 func (s *Spool) Ack() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -537,8 +587,8 @@ func (s *Spool) Ack() error {
 		return errors.New("spool: Ack without Peek")
 	}
 	s.readOff = s.curNext
+	s.batches = max(s.batches-int64(s.curRecords), 0)
 	s.peeked, s.cur = false, nil
-	s.batches = max(s.batches-1, 0)
 	if s.readOff >= s.segs[0].size {
 		if s.w != nil && len(s.segs) == 1 {
 			// The spool is empty: start afresh with the next Append
@@ -551,25 +601,28 @@ func (s *Spool) Ack() error {
 	return s.writeAck()
 }
 
-// writeAck saves the read position, or removes the ack file when there is
-// nothing left to read. No fsync: losing it only causes duplicates.
+// writeAck saves the read position: the oldest live segment and the offset
+// in it. With no segment left it saves the next sequence number, meaning
+// "everything before it is consumed". The 20 bytes are overwritten in place,
+// without fsync: a torn or lost write fails the CRC and costs only
+// duplicates, so one pwrite is enough.
 func (s *Spool) writeAck() error {
-	path := filepath.Join(s.cfg.Dir, ackName)
-	if len(s.segs) == 0 {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("save spool position: %w", err)
-		}
-		return nil
+	seq, off := s.next, headerLen
+	if len(s.segs) > 0 {
+		seq, off = s.segs[0].seq, s.readOff
 	}
 	var b [ackLen]byte
-	binary.LittleEndian.PutUint64(b[0:], s.segs[0].seq)
-	binary.LittleEndian.PutUint64(b[8:], uint64(s.readOff))
+	binary.LittleEndian.PutUint64(b[0:], seq)
+	binary.LittleEndian.PutUint64(b[8:], uint64(off))
 	binary.LittleEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b[:], 0o600); err != nil {
-		return fmt.Errorf("save spool position: %w", err)
+	if s.ack == nil {
+		f, err := os.OpenFile(filepath.Join(s.cfg.Dir, ackName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("save spool position: %w", err)
+		}
+		s.ack = f
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if _, err := s.ack.WriteAt(b[:], 0); err != nil {
 		return fmt.Errorf("save spool position: %w", err)
 	}
 	return nil
@@ -612,10 +665,12 @@ func (s *Spool) Close() error {
 		s.syncTime.Stop()
 	}
 	err := s.seal()
-	if s.r != nil {
-		s.r.Close()
-		s.r = nil
+	for _, f := range []*os.File{s.r, s.ack} {
+		if f != nil {
+			f.Close()
+		}
 	}
+	s.r, s.ack = nil, nil
 	if lerr := s.lock.Close(); err == nil {
 		err = lerr
 	}

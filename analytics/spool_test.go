@@ -26,8 +26,10 @@ func (s *Spool) crash() {
 	if s.w != nil {
 		s.w.Close()
 	}
-	if s.r != nil {
-		s.r.Close()
+	for _, f := range []*os.File{s.r, s.ack} {
+		if f != nil {
+			f.Close()
+		}
 	}
 	s.lock.Close()
 }
@@ -74,7 +76,7 @@ func drainSpool(tb testing.TB, s *Spool) [][]Event {
 	tb.Helper()
 	var out [][]Event
 	for {
-		b, err := s.Peek()
+		b, err := s.Peek(1)
 		if errors.Is(err, io.EOF) {
 			return out
 		}
@@ -172,7 +174,7 @@ func TestSpoolFIFOAcrossRestart(t *testing.T) {
 	}
 	// Consume three, then restart: the ack must hold.
 	for range 3 {
-		if _, err := s.Peek(); err != nil {
+		if _, err := s.Peek(1); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Ack(); err != nil {
@@ -215,10 +217,51 @@ func TestSpoolPeekIsStable(t *testing.T) {
 	s := MustOpenSpool(t, SpoolConfig{Dir: t.TempDir()})
 	s.Append(testEvents("x", 2))
 	s.Append(testEvents("y", 2))
-	a, _ := s.Peek()
-	b, _ := s.Peek()
+	a, _ := s.Peek(1)
+	b, _ := s.Peek(1)
 	if a[0].ID != "x-0" || b[0].ID != "x-0" {
 		t.Errorf("Peek twice = %s, %s; want x-0 both times", a[0].ID, b[0].ID)
+	}
+}
+
+func TestSpoolPeekCoalesces(t *testing.T) {
+	dir := t.TempDir()
+	s := MustOpenSpool(t, SpoolConfig{Dir: dir})
+	var want []Event
+	for b := range 10 {
+		batch := testEvents(fmt.Sprint("c", b), 3)
+		want = append(want, batch...)
+		if err := s.Append(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 10 events fit three whole records; a record is never split.
+	var sizes []int
+	var got []Event
+	for {
+		b, err := s.Peek(10)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(b))
+		got = append(got, b...)
+		if err := s.Ack(); err != nil {
+			t.Fatal(err)
+		}
+		if len(sizes) == 1 {
+			if n := s.Stats().Batches; n != 7 {
+				t.Errorf("Batches after acknowledging 3 records = %d, want 7", n)
+			}
+		}
+	}
+	if !slices.Equal(sizes, []int{9, 9, 9, 3}) {
+		t.Errorf("Peek(10) sizes = %v, want [9 9 9 3]", sizes)
+	}
+	if !sameEvents(got, want) {
+		t.Errorf("coalesced events differ from those appended")
 	}
 }
 

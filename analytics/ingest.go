@@ -1,0 +1,577 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// Ingester defaults, documented on IngestConfig.
+const (
+	DefaultQueueSize     = 100_000
+	DefaultMaxBatch      = 20_000
+	DefaultFlushInterval = time.Second
+	DefaultWriteTimeout  = 10 * time.Second
+	DefaultRetryMin      = time.Second
+	DefaultRetryMax      = 30 * time.Second
+)
+
+// IngestConfig configures an Ingester. Every zero value is replaced by the
+// default named on its field.
+type IngestConfig struct {
+	// Sink receives the batches. Required.
+	Sink Sink
+	// Dir is the spool directory (see Spool). Required.
+	Dir string
+	// QueueSize is how many events may wait in memory for the writer.
+	// Beyond it, Log writes to the spool instead. Default DefaultQueueSize.
+	QueueSize int
+	// MaxBatch is the most events written to the Sink at once; a full batch
+	// is written without waiting for FlushInterval. Default DefaultMaxBatch,
+	// or QueueSize if that is smaller.
+	MaxBatch int
+	// FlushInterval is the longest an accepted event waits in memory before
+	// the writer sends it. It is also the period at which a failed Sink is
+	// checked for a due retry. Default DefaultFlushInterval.
+	FlushInterval time.Duration
+	// WriteTimeout bounds one Sink.Write; a slower write counts as failed and
+	// its batch is spooled (the Sink may still complete it: a duplicate).
+	// Default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff between probes of a failed
+	// Sink: the first retry comes RetryMin after the failure, each further
+	// failure doubles the wait up to RetryMax. Defaults DefaultRetryMin and
+	// DefaultRetryMax (or RetryMin, if that is larger).
+	RetryMin, RetryMax time.Duration
+	// MaxSpoolBytes, SegmentBytes and SyncInterval configure the spool; see
+	// SpoolConfig for their defaults and meaning. SyncInterval is the
+	// crash-loss window: a machine crash loses at most the events spooled
+	// in the last SyncInterval (default 200ms).
+	MaxSpoolBytes int64
+	SegmentBytes  int64
+	SyncInterval  time.Duration
+	// Now tells the time for retry scheduling and error timestamps.
+	// Default time.Now.
+	Now func() time.Time
+	// Logger receives sink failures, recoveries and spool problems. Nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+func (c IngestConfig) withDefaults() IngestConfig {
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = min(DefaultMaxBatch, c.QueueSize)
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = max(DefaultRetryMax, c.RetryMin)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c IngestConfig) spoolConfig() SpoolConfig {
+	return SpoolConfig{Dir: c.Dir, MaxBytes: c.MaxSpoolBytes, SegmentBytes: c.SegmentBytes, SyncInterval: c.SyncInterval, Logger: c.Logger}
+}
+
+// Validate reports the first field of c that cannot be used, as an
+// EINVALID *experiment.Error naming it. Zero values are valid: they stand
+// for the defaults.
+func (c IngestConfig) Validate() error {
+	switch {
+	case c.Sink == nil:
+		return experiment.Invalid("Sink", "a sink is required")
+	case c.QueueSize < 0:
+		return experiment.Invalid("QueueSize", "must not be negative")
+	case c.MaxBatch < 0:
+		return experiment.Invalid("MaxBatch", "must not be negative")
+	case c.FlushInterval < 0:
+		return experiment.Invalid("FlushInterval", "must not be negative")
+	case c.WriteTimeout < 0:
+		return experiment.Invalid("WriteTimeout", "must not be negative")
+	case c.RetryMin < 0:
+		return experiment.Invalid("RetryMin", "must not be negative")
+	case c.RetryMax < 0:
+		return experiment.Invalid("RetryMax", "must not be negative")
+	}
+	if err := c.spoolConfig().Validate(); err != nil {
+		var e *experiment.Error
+		if errors.As(err, &e) && e.Field == "MaxBytes" {
+			return experiment.Invalid("MaxSpoolBytes", "%s", e.Message)
+		}
+		return err
+	}
+	d := c.withDefaults()
+	if d.MaxBatch > d.QueueSize {
+		return experiment.Invalid("MaxBatch", "%d is larger than QueueSize %d", d.MaxBatch, d.QueueSize)
+	}
+	if d.RetryMin > d.RetryMax {
+		return experiment.Invalid("RetryMax", "%v is shorter than RetryMin %v", d.RetryMax, d.RetryMin)
+	}
+	return nil
+}
+
+// IngestStats is a snapshot of an Ingester's gauges and counters, for
+// export as metrics. Counters only grow during the Ingester's life.
+type IngestStats struct {
+	QueueDepth       int   // events accepted into memory and not yet written or spooled
+	QueueCapacity    int   // QueueSize
+	SpoolBytes       int64 // size of the spool on disk
+	SpoolBatches     int64 // batches in the spool waiting for replay
+	EventsAccepted   int64 // events Log accepted (queued or spooled)
+	EventsWritten    int64 // events written to the Sink, replays included
+	EventsSpooled    int64 // events appended to the spool, by Log or by the writer
+	EventsReplayed   int64 // events written to the Sink from the spool
+	WriteFailures    int64 // failed or timed-out Sink writes
+	Rejected         int64 // events Log refused with EUNAVAILABLE
+	EventsLost       int64 // accepted events that Close could neither write nor spool; should stay 0
+	CorruptRecords   int64 // spool records skipped for a bad checksum or encoding
+	TornRecords      int64 // incomplete spool records discarded after a crash
+	LastWriteError   string
+	LastWriteErrorAt time.Time // when LastWriteError happened
+	SinkHealthy      bool      // false from a failed write until a write succeeds
+}
+
+// Ingester is the Logger of the ingest path: it queues events in memory,
+// writes them to the Sink in batches from one goroutine, and spools to disk
+// whatever the Sink cannot take, replaying it in order once the Sink
+// recovers.
+//
+// Guarantees: an event for which Log returned nil is written to the Sink at
+// least once, unless the machine crashes within SyncInterval of its being
+// spooled, or Close finds both Sink and spool unable to take it (counted in
+// EventsLost and returned by Close). Spooled batches reach the Sink in the
+// order they were spooled. Events may be written more than once (a replay
+// after a write that timed out but succeeded, or after a crash before the
+// spool's acknowledgement): the Sink deduplicates by ID.
+type Ingester struct {
+	cfg   IngestConfig
+	log   *slog.Logger
+	spool *Spool
+
+	// The queue is a list of chunks of MaxBatch events: Log copies each
+	// event once, into tail; a full chunk is a batch, handed to the Sink
+	// as it is and recycled afterwards.
+	mu       sync.Mutex
+	chunks   [][]Event // full chunks, oldest first
+	tail     []Event   // the chunk being filled; nil if none
+	free     [][]Event // delivered chunks for reuse
+	queued   int       // events in chunks and tail, plus the writer's held batch
+	closed   bool
+	inflight sync.WaitGroup // Log calls writing to the spool
+
+	full      chan struct{}            // buf holds a full batch
+	quit      chan context.Context     // Close's context
+	done      chan struct{}            // the writer has exited
+	ready     chan struct{}            // always closed: "replay now" in select
+	runCtx    context.Context          // cancelled when Close's context expires
+	cancelRun context.CancelFunc       //
+	closeOnce sync.Once                //
+	closeErr  error                    //
+	lastErr   atomic.Pointer[writeErr] //
+
+	// Owned by the writer goroutine.
+	held         []Event // a batch neither the Sink nor the spool took, retried first
+	healthy      bool
+	backoff      time.Duration
+	nextProbe    time.Time
+	spoolRetryAt time.Time
+
+	accepted, written, spooled, replayed atomic.Int64
+	failures, rejected, lost             atomic.Int64
+	sinkHealthy, rejecting               atomic.Bool
+}
+
+type writeErr struct {
+	msg string
+	at  time.Time
+}
+
+// OpenIngester validates cfg, opens the spool in cfg.Dir and starts the
+// writer, which first replays whatever a previous process left spooled.
+func OpenIngester(cfg IngestConfig) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	spool, err := OpenSpool(cfg.spoolConfig())
+	if err != nil {
+		return nil, err
+	}
+	i := &Ingester{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		spool:   spool,
+		full:    make(chan struct{}, 1),
+		quit:    make(chan context.Context, 1),
+		done:    make(chan struct{}),
+		ready:   make(chan struct{}),
+		healthy: true,
+	}
+	close(i.ready)
+	i.runCtx, i.cancelRun = context.WithCancel(context.Background())
+	i.sinkHealthy.Store(true)
+	go i.run()
+	return i, nil
+}
+
+// Log accepts events for delivery; it never waits for the Sink. The events
+// go to the in-memory queue or, if it has no room for all of them, straight
+// to the spool (a synchronous disk write). Log returns an EUNAVAILABLE
+// error, having accepted none of the events, only if the spool cannot take
+// them either or the Ingester is closed. ctx is not used: accepting is
+// bounded local work.
+func (i *Ingester) Log(ctx context.Context, events ...Event) error {
+	n := len(events)
+	if n == 0 {
+		return nil
+	}
+	i.mu.Lock()
+	if i.closed {
+		i.mu.Unlock()
+		i.rejected.Add(int64(n))
+		return experiment.Errorf(experiment.EUNAVAILABLE, "event ingest is shutting down")
+	}
+	if i.queued+n <= i.cfg.QueueSize {
+		signal := false
+		for rest := events; len(rest) > 0; {
+			if i.tail == nil {
+				i.tail = i.chunk()
+			}
+			k := min(cap(i.tail)-len(i.tail), len(rest))
+			i.tail = append(i.tail, rest[:k]...)
+			rest = rest[k:]
+			if len(i.tail) == cap(i.tail) {
+				i.chunks = append(i.chunks, i.tail)
+				i.tail = nil
+				signal = true
+			}
+		}
+		i.queued += n
+		i.mu.Unlock()
+		i.accepted.Add(int64(n))
+		if signal {
+			select {
+			case i.full <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	}
+	// Close waits for inflight before closing the spool.
+	i.inflight.Add(1)
+	i.mu.Unlock()
+	defer i.inflight.Done()
+	if err := i.spool.Append(events); err != nil {
+		i.rejected.Add(int64(n))
+		if !i.rejecting.Swap(true) {
+			i.log.Error("ingest: rejecting events: queue full and spool cannot take them", "err", err)
+		}
+		return experiment.Errorf(experiment.EUNAVAILABLE, "cannot accept events now: queue and spool are full")
+	}
+	if i.rejecting.Load() && i.rejecting.Swap(false) {
+		i.log.Info("ingest: accepting events again")
+	}
+	i.accepted.Add(int64(n))
+	i.spooled.Add(int64(n))
+	return nil
+}
+
+// Close stops accepting events, writes the queue to the Sink and spools
+// whatever cannot be written before ctx is done. It waits for the spool
+// writes even after ctx is done: they are local and bounded, and skipping
+// them would lose accepted events. The spool is left for the next
+// OpenIngester on the same directory.
+func (i *Ingester) Close(ctx context.Context) error {
+	i.closeOnce.Do(func() {
+		i.mu.Lock()
+		i.closed = true
+		i.mu.Unlock()
+		i.inflight.Wait()
+		i.quit <- ctx
+		select {
+		case <-i.done:
+		case <-ctx.Done():
+			i.cancelRun() // abort a Sink write in progress; drain spools the rest
+			<-i.done
+		}
+		i.cancelRun()
+		i.closeErr = errors.Join(i.closeErr, i.spool.Close())
+	})
+	return i.closeErr
+}
+
+// Stats returns the current gauges and counters.
+func (i *Ingester) Stats() IngestStats {
+	i.mu.Lock()
+	depth := i.queued
+	i.mu.Unlock()
+	ss := i.spool.Stats()
+	st := IngestStats{
+		QueueDepth:     depth,
+		QueueCapacity:  i.cfg.QueueSize,
+		SpoolBytes:     ss.Bytes,
+		SpoolBatches:   ss.Batches,
+		EventsAccepted: i.accepted.Load(),
+		EventsWritten:  i.written.Load(),
+		EventsSpooled:  i.spooled.Load(),
+		EventsReplayed: i.replayed.Load(),
+		WriteFailures:  i.failures.Load(),
+		Rejected:       i.rejected.Load(),
+		EventsLost:     i.lost.Load(),
+		CorruptRecords: ss.CorruptRecords,
+		TornRecords:    ss.TornRecords,
+		SinkHealthy:    i.sinkHealthy.Load(),
+	}
+	if e := i.lastErr.Load(); e != nil {
+		st.LastWriteError, st.LastWriteErrorAt = e.msg, e.at
+	}
+	return st
+}
+
+// run is the writer: the only goroutine that calls the Sink and reads the
+// spool. New batches and replays interleave while the Sink is healthy.
+func (i *Ingester) run() {
+	defer close(i.done)
+	ticker := time.NewTicker(i.cfg.FlushInterval)
+	defer ticker.Stop()
+	for {
+		var replay <-chan struct{}
+		if i.healthy && i.spool.Batches() > 0 && !i.cfg.Now().Before(i.spoolRetryAt) {
+			replay = i.ready
+		}
+		select {
+		case ctx := <-i.quit:
+			i.drain(ctx)
+			return
+		case <-i.full:
+			i.flush(false)
+		case <-ticker.C:
+			i.probe()
+			i.flush(true)
+		case <-replay:
+			i.replayOne()
+		}
+	}
+}
+
+// chunk returns an empty chunk of capacity MaxBatch. i.mu is held.
+func (i *Ingester) chunk() []Event {
+	if n := len(i.free); n > 0 {
+		c := i.free[n-1]
+		i.free = i.free[:n-1]
+		return c
+	}
+	return make([]Event, 0, i.cfg.MaxBatch)
+}
+
+// next returns the batch to deliver next: the held one, else the oldest
+// full chunk, else with all the partial tail; nil if there is none.
+func (i *Ingester) next(all bool) []Event {
+	if i.held != nil {
+		return i.held
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if len(i.chunks) > 0 {
+		c := i.chunks[0]
+		i.chunks[0] = nil
+		i.chunks = i.chunks[1:]
+		return c
+	}
+	if all && len(i.tail) > 0 {
+		c := i.tail
+		i.tail = nil
+		return c
+	}
+	return nil
+}
+
+// delivered frees batch's places in the queue and, unless a timed-out
+// Sink write may still be reading it, keeps its chunk for reuse.
+func (i *Ingester) delivered(batch []Event, reusable bool) {
+	i.held = nil
+	if reusable {
+		clear(batch) // drop references to the events' strings
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.queued -= len(batch)
+	if reusable && len(i.free) < 2 && cap(batch) == i.cfg.MaxBatch {
+		i.free = append(i.free, batch[:0])
+	}
+}
+
+// flush delivers full batches, and with all also the partial one. It
+// stops at a batch that neither the Sink nor the spool takes: that batch
+// is held, keeping its queue places, and retried first next time.
+func (i *Ingester) flush(all bool) {
+	for {
+		batch := i.next(all)
+		if batch == nil {
+			return
+		}
+		ok, reusable := i.deliver(i.runCtx, batch)
+		if !ok {
+			i.held = batch
+			return
+		}
+		i.delivered(batch, reusable)
+	}
+}
+
+// deliver writes batch to the Sink if it is healthy, else or on failure to
+// the spool. It reports whether either took the batch, and whether batch
+// may be reused: not if an abandoned Sink write may still read it.
+func (i *Ingester) deliver(ctx context.Context, batch []Event) (ok, reusable bool) {
+	reusable = true
+	if i.healthy && ctx.Err() == nil {
+		abandoned, err := i.write(ctx, batch)
+		if err == nil {
+			i.writeOK()
+			i.written.Add(int64(len(batch)))
+			return true, true
+		}
+		reusable = !abandoned
+		i.writeFailed(err)
+	}
+	if err := i.spool.Append(batch); err != nil {
+		i.log.Error("ingest: cannot spool batch; holding it in memory", "events", len(batch), "err", err)
+		return false, reusable
+	}
+	i.spooled.Add(int64(len(batch)))
+	return true, reusable
+}
+
+// write calls the Sink with WriteTimeout. A Sink that ignores its context
+// is abandoned at the timeout rather than waited for: a slow Sink is a
+// failed Sink.
+func (i *Ingester) write(ctx context.Context, batch []Event) (abandoned bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, i.cfg.WriteTimeout)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() { res <- i.cfg.Sink.Write(ctx, batch) }()
+	select {
+	case err := <-res:
+		return false, err
+	case <-ctx.Done():
+		select {
+		case err := <-res: // finished just in time
+			return false, err
+		default:
+			return true, fmt.Errorf("sink write of %d events: %w", len(batch), ctx.Err())
+		}
+	}
+}
+
+func (i *Ingester) writeOK() {
+	if !i.sinkHealthy.Load() {
+		i.log.Info("ingest: sink is healthy again", "spooled_batches", i.spool.Batches())
+	}
+	i.healthy = true
+	i.backoff = 0
+	i.sinkHealthy.Store(true)
+}
+
+// writeFailed marks the Sink failed and schedules the next probe, doubling
+// the wait after each consecutive failure.
+func (i *Ingester) writeFailed(err error) {
+	now := i.cfg.Now()
+	i.failures.Add(1)
+	i.lastErr.Store(&writeErr{msg: err.Error(), at: now})
+	if i.backoff == 0 {
+		i.backoff = i.cfg.RetryMin
+		i.log.Warn("ingest: sink write failed; spooling until it recovers", "err", err)
+	} else {
+		i.backoff = min(2*i.backoff, i.cfg.RetryMax)
+		i.log.Debug("ingest: sink still failing", "err", err, "retry_in", i.backoff)
+	}
+	i.healthy = false
+	i.sinkHealthy.Store(false)
+	i.nextProbe = now.Add(i.backoff)
+}
+
+// probe tries a failed Sink again once its backoff has passed, with the
+// oldest spooled batch so that the spool's order is kept, or, if nothing is
+// spooled, by letting the next new batch try.
+func (i *Ingester) probe() {
+	if i.healthy || i.cfg.Now().Before(i.nextProbe) {
+		return
+	}
+	if i.spool.Batches() > 0 {
+		i.replayOne()
+		return
+	}
+	i.healthy = true
+}
+
+// replayOne writes the oldest spooled batch to the Sink and acknowledges
+// it. On failure the batch stays first in the spool.
+func (i *Ingester) replayOne() {
+	batch, err := i.spool.Peek(i.cfg.MaxBatch)
+	if errors.Is(err, io.EOF) {
+		return
+	}
+	if err != nil {
+		// A read error is not the Sink's fault; wait before retrying so as
+		// not to spin on a bad disk.
+		i.log.Error("ingest: cannot read spool", "err", err)
+		i.spoolRetryAt = i.cfg.Now().Add(i.cfg.RetryMin)
+		return
+	}
+	if _, err := i.write(i.runCtx, batch); err != nil {
+		i.writeFailed(err)
+		return
+	}
+	i.writeOK()
+	i.written.Add(int64(len(batch)))
+	i.replayed.Add(int64(len(batch)))
+	if err := i.spool.Ack(); err != nil {
+		i.log.Warn("ingest: replayed batch may be replayed again after a restart", "err", err)
+	}
+}
+
+// drain delivers everything queued at Close: to the Sink while it is
+// healthy and ctx allows, else to the spool.
+func (i *Ingester) drain(ctx context.Context) {
+	for {
+		batch := i.next(true)
+		if batch == nil {
+			return
+		}
+		if ok, _ := i.deliver(ctx, batch); ok {
+			i.delivered(batch, false)
+			continue
+		}
+		i.mu.Lock()
+		lost := i.queued
+		i.mu.Unlock()
+		i.lost.Add(int64(lost))
+		i.log.Error("ingest: events lost at shutdown: sink and spool both failed", "events", lost)
+		i.closeErr = fmt.Errorf("close ingester: %d events could be neither written nor spooled", lost)
+		return
+	}
+}

@@ -1,0 +1,84 @@
+package assign
+
+import (
+	"strings"
+	"testing"
+)
+
+// murmur3Pinned are murmur3 x86 32-bit values with seed 0 from the
+// reference implementation (the first three are the published ones). If a
+// change makes these fail, every stored assignment would move: don't.
+var murmur3Pinned = []struct {
+	in   string
+	want uint32
+}{
+	{"", 0},
+	{"hello", 0x248bfa47},
+	{"The quick brown fox jumps over the lazy dog", 0x2e4ff723},
+	{"test", 0xba6bd213},
+	{"Hello, world!", 0xc0363e43},
+	{"a", 0x3c2569b2},
+	{"ab", 0x9bbfd75f},
+	{"abc", 0xb3dd93fa},
+	{"abcd", 0x43ed676a},
+	{"\x00\x00\x00\x00", 0x2362f9de},
+	{"héllo wörld ✓", 0x0e375ad8},
+	{"welcome-email:alloc:user-42", 0x22e03611},
+}
+
+func TestMurmur3Pinned(t *testing.T) {
+	for _, tc := range murmur3Pinned {
+		if got := Sum32(tc.in); got != tc.want {
+			t.Errorf("Sum32(%q) = %#08x, want %#08x", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestHashPieces checks that feeding the input in pieces, across every
+// block boundary, is the same as hashing it whole.
+func TestHashPieces(t *testing.T) {
+	s := strings.Repeat("0123456789abcdef-é", 5)
+	for i := 0; i <= len(s); i++ {
+		for j := i; j <= len(s); j += 3 {
+			if got, want := Hash(s[:i], s[i:j], s[j:]), Sum32(s[:i]+":"+s[i:j]+":"+s[j:]); got != want {
+				t.Fatalf("Hash split at %d,%d = %#x, want %#x", i, j, got, want)
+			}
+		}
+	}
+	var m hasher
+	m.write("s:reroute:seg:")
+	m.writeInt(17)
+	m.write(":u")
+	if got, want := m.sum(), Sum32("s:reroute:seg:17:u"); got != want {
+		t.Errorf("writeInt: %#x, want %#x", got, want)
+	}
+}
+
+func TestBucket(t *testing.T) {
+	for _, tc := range []struct {
+		h    uint32
+		want int
+	}{
+		{0, 0}, {1, 0}, {429496, 0}, {429497, 1}, {0x80000000, 5000}, {0xffffffff, 9999},
+	} {
+		if got := Bucket(tc.h); got != tc.want {
+			t.Errorf("Bucket(%d) = %d, want %d", tc.h, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	for _, bc := range []struct{ name, unit string }{
+		{"short", "u-12345"},
+		{"long", "2f1c9a4e-8b7d-4e21-9f3a-6c5d4b3a2918:customer@example.com:" + strings.Repeat("x", 150)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var sink uint32
+			for i := 0; i < b.N; i++ {
+				sink += Hash("welcome-email", "alloc", bc.unit)
+			}
+			_ = sink
+		})
+	}
+}

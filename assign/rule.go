@@ -1,0 +1,277 @@
+package assign
+
+import (
+	"encoding/json"
+
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// Rule is an experiment.Rule compiled for matching: numbers parsed, dates
+// parsed, "in" lists turned into sets. It is immutable and safe for
+// concurrent use, and Match allocates nothing.
+type Rule struct {
+	node node
+}
+
+type nodeKind uint8
+
+const (
+	kindAll nodeKind = iota
+	kindAny
+	kindNot
+	kindLeaf
+)
+
+type scalarKind uint8
+
+const (
+	scalarString scalarKind = iota
+	scalarNumber
+	scalarBool
+)
+
+type node struct {
+	kind nodeKind
+	kids []node
+	op   experiment.Op
+	attr string
+
+	// equals / not_equals
+	vkind scalarKind
+	str   string
+	num   float64 // also the operand of gt, gte, lt, lte
+	b     bool
+
+	// in / not_in
+	strs              map[string]struct{}
+	nums              map[float64]struct{}
+	hasTrue, hasFalse bool
+
+	// before / after
+	at experiment.Instant
+}
+
+// CompileRule validates r and compiles it. A nil rule compiles to nil,
+// which matches every unit.
+func CompileRule(r *experiment.Rule) (*Rule, error) {
+	if r == nil {
+		return nil, nil
+	}
+	if err := r.Validate("rule"); err != nil {
+		return nil, err
+	}
+	return &Rule{node: compile(r)}, nil
+}
+
+// compile expects a validated rule.
+func compile(r *experiment.Rule) node {
+	switch {
+	case r.All != nil:
+		return node{kind: kindAll, kids: compileAll(r.All)}
+	case r.Any != nil:
+		return node{kind: kindAny, kids: compileAll(r.Any)}
+	case r.Not != nil:
+		return node{kind: kindNot, kids: []node{compile(r.Not)}}
+	}
+	n := node{kind: kindLeaf, op: r.Op, attr: r.Attr}
+	switch r.Op {
+	case experiment.OpEquals, experiment.OpNotEquals:
+		n.vkind, n.str, n.num, n.b = scalar(r.Value)
+	case experiment.OpIn, experiment.OpNotIn:
+		for _, v := range r.Values {
+			k, s, f, b := scalar(v)
+			switch k {
+			case scalarString:
+				if n.strs == nil {
+					n.strs = map[string]struct{}{}
+				}
+				n.strs[s] = struct{}{}
+			case scalarNumber:
+				if n.nums == nil {
+					n.nums = map[float64]struct{}{}
+				}
+				n.nums[f] = struct{}{}
+			case scalarBool:
+				n.hasTrue = n.hasTrue || b
+				n.hasFalse = n.hasFalse || !b
+			}
+		}
+	case experiment.OpGT, experiment.OpGTE, experiment.OpLT, experiment.OpLTE:
+		n.num, _ = experiment.Number(r.Value)
+	case experiment.OpBefore, experiment.OpAfter:
+		s, _ := r.Value.(string)
+		n.at, _ = experiment.ParseDate(s)
+	}
+	return n
+}
+
+func compileAll(rs []experiment.Rule) []node {
+	out := make([]node, len(rs))
+	for i := range rs {
+		out[i] = compile(&rs[i])
+	}
+	return out
+}
+
+func scalar(v any) (scalarKind, string, float64, bool) {
+	switch x := v.(type) {
+	case string:
+		return scalarString, x, 0, false
+	case bool:
+		return scalarBool, "", 0, x
+	}
+	f, _ := experiment.Number(v)
+	return scalarNumber, "", f, false
+}
+
+// Match reports whether the unit with these attributes matches. A nil *Rule
+// matches everything; a nil Lookup has no attributes.
+func (r *Rule) Match(attrs Lookup) bool {
+	if r == nil {
+		return true
+	}
+	return r.node.match(attrs)
+}
+
+func (n *node) match(attrs Lookup) bool {
+	switch n.kind {
+	case kindAll:
+		for i := range n.kids {
+			if !n.kids[i].match(attrs) {
+				return false
+			}
+		}
+		return true
+	case kindAny:
+		for i := range n.kids {
+			if n.kids[i].match(attrs) {
+				return true
+			}
+		}
+		return false
+	case kindNot:
+		return !n.kids[0].match(attrs)
+	}
+	var v any
+	if attrs != nil {
+		v, _ = attrs.Lookup(n.attr)
+	}
+	switch n.op {
+	case experiment.OpExists:
+		return v != nil
+	case experiment.OpNotExists:
+		return v == nil
+	case experiment.OpEquals:
+		return n.anyElem(v, (*node).equals)
+	case experiment.OpNotEquals:
+		return !n.anyElem(v, (*node).equals)
+	case experiment.OpIn:
+		return n.anyElem(v, (*node).in)
+	case experiment.OpNotIn:
+		return !n.anyElem(v, (*node).in)
+	case experiment.OpGT, experiment.OpGTE, experiment.OpLT, experiment.OpLTE:
+		f, ok := number(v)
+		if !ok {
+			return false
+		}
+		switch n.op {
+		case experiment.OpGT:
+			return f > n.num
+		case experiment.OpGTE:
+			return f >= n.num
+		case experiment.OpLT:
+			return f < n.num
+		default:
+			return f <= n.num
+		}
+	case experiment.OpBefore, experiment.OpAfter:
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		t, ok := experiment.ParseDate(s)
+		if !ok {
+			return false
+		}
+		if n.op == experiment.OpBefore {
+			return t.Before(n.at)
+		}
+		return n.at.Before(t)
+	}
+	return false
+}
+
+// anyElem applies f to a scalar, or to each element of a list attribute
+// (true if any element matches), so "tags in [a, b]" asks whether the unit
+// has one of those tags.
+func (n *node) anyElem(v any, f func(*node, any) bool) bool {
+	switch l := v.(type) {
+	case nil:
+		return false
+	case []any:
+		for _, e := range l {
+			if f(n, e) {
+				return true
+			}
+		}
+		return false
+	case []string:
+		for _, e := range l {
+			if f(n, e) {
+				return true
+			}
+		}
+		return false
+	}
+	return f(n, v)
+}
+
+func (n *node) equals(v any) bool {
+	switch n.vkind {
+	case scalarString:
+		s, ok := v.(string)
+		return ok && s == n.str
+	case scalarBool:
+		b, ok := v.(bool)
+		return ok && b == n.b
+	}
+	f, ok := number(v)
+	return ok && f == n.num
+}
+
+func (n *node) in(v any) bool {
+	switch x := v.(type) {
+	case string:
+		if _, ok := n.strs[x]; ok {
+			return true
+		}
+		if n.nums == nil {
+			return false
+		}
+	case bool:
+		if x {
+			return n.hasTrue
+		}
+		return n.hasFalse
+	}
+	f, ok := number(v)
+	if !ok {
+		return false
+	}
+	_, ok = n.nums[f]
+	return ok
+}
+
+// number reads an attribute as a number: a Go number, json.Number, or a
+// string in JSON's number grammar. Booleans are not numbers.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case string:
+		return experiment.ParseNumber(x)
+	case json.Number:
+		return experiment.ParseNumber(string(x))
+	case bool, nil:
+		return 0, false
+	}
+	return experiment.Number(v)
+}

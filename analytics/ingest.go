@@ -137,20 +137,20 @@ func (c IngestConfig) Validate() error {
 // IngestStats is a snapshot of an Ingester's gauges and counters, for
 // export as metrics. Counters only grow during the Ingester's life.
 type IngestStats struct {
-	QueueDepth       int   // events accepted into memory and not yet written or spooled
-	QueueCapacity    int   // QueueSize
-	SpoolBytes       int64 // size of the spool on disk
-	SpoolBatches     int64 // batches in the spool waiting for replay
-	EventsAccepted   int64 // events Log accepted (queued or spooled)
-	EventsWritten    int64 // events written to the Sink, replays included
-	EventsSpooled    int64 // events appended to the spool, by Log or by the writer
-	EventsReplayed   int64 // events written to the Sink from the spool
-	WriteFailures    int64 // failed or timed-out Sink writes
-	Rejected         int64 // events Log refused with EUNAVAILABLE
-	EventsLost       int64 // accepted events that Close could neither write nor spool; should stay 0
-	CorruptRecords   int64 // spool records skipped for a bad checksum or encoding
-	TornRecords      int64 // incomplete spool records discarded after a crash
-	LastWriteError   string
+	QueueDepth       int       // events accepted into memory and not yet written or spooled
+	QueueCapacity    int       // QueueSize
+	SpoolBytes       int64     // size of the spool on disk
+	SpoolBatches     int64     // batches in the spool waiting for replay
+	EventsAccepted   int64     // events Log accepted (queued or spooled)
+	EventsWritten    int64     // events written to the Sink, replays included
+	EventsSpooled    int64     // events appended to the spool, by Log or by the writer
+	EventsReplayed   int64     // events written to the Sink from the spool
+	WriteFailures    int64     // failed or timed-out Sink writes
+	Rejected         int64     // events Log refused with EUNAVAILABLE
+	EventsLost       int64     // accepted events that Close could neither write nor spool; should stay 0
+	CorruptRecords   int64     // spool records skipped for a bad checksum or encoding
+	TornRecords      int64     // incomplete spool records discarded after a crash
+	LastWriteError   string    // the most recent Sink failure, kept after recovery
 	LastWriteErrorAt time.Time // when LastWriteError happened
 	SinkHealthy      bool      // false from a failed write until a write succeeds
 }
@@ -179,19 +179,20 @@ type Ingester struct {
 	chunks   [][]Event // full chunks, oldest first
 	tail     []Event   // the chunk being filled; nil if none
 	free     [][]Event // delivered chunks for reuse
-	queued   int       // events in chunks and tail, plus the writer's held batch
+	queued   int       // events accepted into memory and not yet written or spooled
 	closed   bool
 	inflight sync.WaitGroup // Log calls writing to the spool
 
-	full      chan struct{}            // buf holds a full batch
-	quit      chan context.Context     // Close's context
-	done      chan struct{}            // the writer has exited
-	ready     chan struct{}            // always closed: "replay now" in select
-	runCtx    context.Context          // cancelled when Close's context expires
-	cancelRun context.CancelFunc       //
-	closeOnce sync.Once                //
-	closeErr  error                    //
-	lastErr   atomic.Pointer[writeErr] //
+	full  chan struct{}        // a chunk is full: wake the writer
+	quit  chan context.Context // carries Close's context to the writer
+	done  chan struct{}        // the writer has exited
+	ready chan struct{}        // always closed: a select case for "replay now"
+
+	runCtx    context.Context // cancelled when Close's context ends, to abort a write
+	cancelRun context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+	lastErr   atomic.Pointer[writeErr]
 
 	// Owned by the writer goroutine.
 	held         []Event // a batch neither the Sink nor the spool took, retried first
@@ -203,6 +204,7 @@ type Ingester struct {
 	accepted, written, spooled, replayed atomic.Int64
 	failures, rejected, lost             atomic.Int64
 	sinkHealthy, rejecting               atomic.Bool
+	writing                              atomic.Int32 // Sink.Write calls running, abandoned ones included
 }
 
 type writeErr struct {
@@ -468,12 +470,22 @@ func (i *Ingester) deliver(ctx context.Context, batch []Event) (ok, reusable boo
 
 // write calls the Sink with WriteTimeout. A Sink that ignores its context
 // is abandoned at the timeout rather than waited for: a slow Sink is a
-// failed Sink.
+// failed Sink. While an abandoned call has not returned, further writes
+// fail at once, so that a hung Sink holds one goroutine and one batch, not
+// one per retry.
 func (i *Ingester) write(ctx context.Context, batch []Event) (abandoned bool, err error) {
+	if i.writing.Load() > 0 {
+		return false, errors.New("sink write: an earlier write timed out and has not returned")
+	}
 	ctx, cancel := context.WithTimeout(ctx, i.cfg.WriteTimeout)
 	defer cancel()
 	res := make(chan error, 1)
-	go func() { res <- i.cfg.Sink.Write(ctx, batch) }()
+	i.writing.Add(1)
+	go func() {
+		err := i.cfg.Sink.Write(ctx, batch)
+		i.writing.Add(-1) // before the send, so the writer never sees itself as still writing
+		res <- err
+	}()
 	select {
 	case err := <-res:
 		return false, err

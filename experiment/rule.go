@@ -317,8 +317,8 @@ func (a Instant) Before(b Instant) bool {
 //	YYYY-MM-DD                                   midnight UTC of that day
 //	YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)   RFC 3339
 //
-// "T" and "Z" may be lower case; the fraction has 1 to 9 digits; seconds run
-// 00..59 (no leap second). It allocates nothing.
+// The year runs 0001..9999; "T" and "Z" may be lower case; the fraction has
+// 1 to 9 digits; seconds run 00..59 (no leap second). It allocates nothing.
 func ParseDate(s string) (Instant, bool) {
 	if len(s) < 10 {
 		return Instant{}, false
@@ -329,7 +329,7 @@ func ParseDate(s string) (Instant, bool) {
 	if !ok1 || !ok2 || !ok3 || s[4] != '-' || s[7] != '-' {
 		return Instant{}, false
 	}
-	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
 		return Instant{}, false
 	}
 	if len(s) == 10 {

@@ -112,10 +112,12 @@ type SpoolStats struct {
 //	uint32 little-endian CRC32 (Castagnoli) of the payload
 //	payload: one batch of events (see appendBatch)
 //
-// Records are only ever appended, one write(2) per record. The "ack" file
-// (sequence number, offset and their CRC32C, replaced by rename) records
-// how far the consumer has got in the oldest segment; segments wholly
-// consumed are deleted.
+// Records are only ever appended, one write(2) per record. The 20-byte
+// "ack" file (uint64 segment sequence number, int64 offset, CRC32C of the
+// two; little-endian, overwritten in place) records how far the consumer
+// has got; segments wholly consumed are deleted. MaxBytes counts the
+// segment files as they are on disk, consumed records of a segment still
+// in use included.
 //
 // Durability: records reach the disk within SyncInterval (fsync on a timer,
 // on segment rotation and on Close), so a machine crash loses at most the

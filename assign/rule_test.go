@@ -1,0 +1,86 @@
+package assign_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+func mustRule(tb testing.TB, def string) *assign.Rule {
+	tb.Helper()
+	var r experiment.Rule
+	if err := json.Unmarshal([]byte(def), &r); err != nil {
+		tb.Fatalf("decode rule: %v", err)
+	}
+	c, err := assign.CompileRule(&r)
+	if err != nil {
+		tb.Fatalf("CompileRule(%s) = %v", def, err)
+	}
+	return c
+}
+
+// TestRuleGoValues covers what JSON cannot carry: Go integer types,
+// []string and json.Number attributes from Go callers.
+func TestRuleGoValues(t *testing.T) {
+	for _, tc := range []struct {
+		rule  string
+		attrs assign.Attributes
+		want  bool
+	}{
+		{`{"attr":"n","op":"gt","value":3}`, assign.Attributes{"n": 4}, true},
+		{`{"attr":"n","op":"gt","value":3}`, assign.Attributes{"n": int64(3)}, false},
+		{`{"attr":"n","op":"equals","value":3}`, assign.Attributes{"n": uint8(3)}, true},
+		{`{"attr":"n","op":"equals","value":3}`, assign.Attributes{"n": json.Number("3.0")}, true},
+		{`{"attr":"n","op":"in","values":[1,2]}`, assign.Attributes{"n": float32(2)}, true},
+		{`{"attr":"tags","op":"in","values":["vip"]}`, assign.Attributes{"tags": []string{"new", "vip"}}, true},
+		{`{"attr":"tags","op":"not_in","values":["vip"]}`, assign.Attributes{"tags": []string{"new"}}, true},
+		{`{"attr":"x","op":"exists"}`, assign.Attributes{"x": nil}, false},
+		{`{"attr":"x","op":"not_equals","value":"a"}`, nil, true},
+		{`{"not":{"attr":"x","op":"exists"}}`, nil, true},
+	} {
+		if got := mustRule(t, tc.rule).Match(tc.attrs); got != tc.want {
+			t.Errorf("Match(%s, %v) = %v, want %v", tc.rule, tc.attrs, got, tc.want)
+		}
+	}
+	var nilRule *assign.Rule
+	if !nilRule.Match(nil) {
+		t.Errorf("nil rule does not match")
+	}
+}
+
+// FuzzRule checks that compiling and matching any rule against any
+// attributes never panics, and that a refused rule names its field.
+func FuzzRule(f *testing.F) {
+	for _, seed := range []struct{ rule, attrs string }{
+		{`{"attr":"plan","op":"equals","value":"pro"}`, `{"plan":"pro"}`},
+		{`{"attr":"n","op":"gte","value":3}`, `{"n":"3e0"}`},
+		{`{"attr":"d","op":"before","value":"2024-01-01"}`, `{"d":"2023-12-31T23:59:59.999+00:00"}`},
+		{`{"attr":"c","op":"in","values":["FR",1,true]}`, `{"c":["DE",1]}`},
+		{`{"any":[{"attr":"a","op":"exists"},{"not":{"attr":"b","op":"lt","value":-1}}]}`, `{"b":null}`},
+		{`{"all":[{"attr":"x","op":"not_in","values":[false]}]}`, `{"x":[[false]]}`},
+		{`{"attr":"x","op":"after","value":"2024-02-29T00:00:00Z"}`, `{"x":"2024-02-29t00:00:00.5z"}`},
+	} {
+		f.Add([]byte(seed.rule), []byte(seed.attrs))
+	}
+	f.Fuzz(func(t *testing.T, ruleJSON, attrsJSON []byte) {
+		var r experiment.Rule
+		if json.Unmarshal(ruleJSON, &r) != nil {
+			return
+		}
+		c, err := assign.CompileRule(&r)
+		if err != nil {
+			if experiment.ErrorField(err) == "" {
+				t.Fatalf("CompileRule(%s) = %v, want an error naming the field", ruleJSON, err)
+			}
+			return
+		}
+		var attrs assign.Attributes
+		_ = json.Unmarshal(attrsJSON, &attrs)
+		first := c.Match(attrs)
+		if c.Match(attrs) != first {
+			t.Fatalf("Match is not deterministic")
+		}
+	})
+}

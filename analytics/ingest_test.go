@@ -458,6 +458,19 @@ func TestIngesterCloseWithDeadSinkThenReplay(t *testing.T) {
 	}
 }
 
+func TestIngesterCloseReportsLoss(t *testing.T) {
+	sink := &fakeSink{err: errors.New("down")}
+	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 100, FlushInterval: time.Hour, MaxSpoolBytes: 1024})
+	MustLog(t, i, testEvents("lost", 50)...)
+	err := i.Close(context.Background())
+	if err == nil {
+		t.Fatal("Close with the Sink down and the spool too small = nil, want an error")
+	}
+	if st := i.Stats(); st.EventsLost != 50 {
+		t.Errorf("EventsLost = %d, want 50", st.EventsLost)
+	}
+}
+
 func TestIngesterCrashReplaysTheRest(t *testing.T) {
 	dir := t.TempDir()
 	sink := &fakeSink{err: errors.New("down")}

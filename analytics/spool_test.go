@@ -411,3 +411,33 @@ func BenchmarkSpoolAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
 }
+
+func TestSpoolSyncsOnInterval(t *testing.T) {
+	s := MustOpenSpool(t, SpoolConfig{Dir: t.TempDir(), SyncInterval: 5 * time.Millisecond})
+	if err := s.Append(testEvents("s", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the interval fsync", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.dirty
+	})
+}
+
+func TestSpoolSetsAsideForeignSegment(t *testing.T) {
+	dir, _ := spoolWithThree(t)
+	foreign := filepath.Join(dir, fmt.Sprintf("%020d%s", 0, segExt))
+	if err := os.WriteFile(foreign, []byte("SCSPOOL9 a later format"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := MustOpenSpool(t, SpoolConfig{Dir: dir})
+	if got := drainSpool(t, s); len(got) != 3 {
+		t.Errorf("replayed %d batches, want 3", len(got))
+	}
+	if st := s.Stats(); st.CorruptRecords != 1 {
+		t.Errorf("CorruptRecords = %d, want 1 for the foreign segment", st.CorruptRecords)
+	}
+	if _, err := os.Stat(foreign + ".corrupt"); err != nil {
+		t.Errorf("foreign segment not kept aside: %v", err)
+	}
+}

@@ -1,0 +1,112 @@
+// Package clickhouse implements Splitcast's storage on ClickHouse: the event
+// sink, the aggregate queries behind reports, and the experiment store. It is
+// the only package besides migrations that imports clickhouse-go, and it
+// translates the driver's errors into experiment.Error codes.
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// Options locate a ClickHouse database.
+type Options struct {
+	Addr     string // host:port of the native protocol
+	User     string // default "default"
+	Password string
+	Database string // default "splitcast"
+	// DialTimeout bounds connecting; a down server must fail fast so that
+	// readiness and the ingest writer notice quickly (default 2s).
+	DialTimeout time.Duration
+}
+
+// Open connects to ClickHouse, creating the database if it is missing. It
+// does not wait for the server: a down server is reported by Ping and by
+// every call, and the connection recovers by itself when it returns.
+func Open(ctx context.Context, o Options) (driver.Conn, error) {
+	if o.User == "" {
+		o.User = "default"
+	}
+	if o.Database == "" {
+		o.Database = "splitcast"
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	boot, err := open(o, "default")
+	if err != nil {
+		return nil, err
+	}
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database))
+	boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("create database %s: %w", o.Database, translate(err))
+	}
+	return open(o, o.Database)
+}
+
+func open(o Options, database string) (driver.Conn, error) {
+	conn, err := ch.Open(&ch.Options{
+		Addr:             []string{o.Addr},
+		Auth:             ch.Auth{Database: database, Username: o.User, Password: o.Password},
+		DialTimeout:      o.DialTimeout,
+		ReadTimeout:      5 * time.Minute,
+		MaxOpenConns:     16,
+		MaxIdleConns:     8,
+		ConnMaxLifetime:  time.Hour,
+		ConnOpenStrategy: ch.ConnOpenInOrder,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", o.Addr, err)
+	}
+	return conn, nil
+}
+
+// quoteIdent quotes a database or table name for DDL, where server-side
+// parameters cannot be used.
+func quoteIdent(s string) string {
+	out := []byte{'`'}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' || s[i] == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '`'))
+}
+
+// translate turns driver errors into the domain's vocabulary: a server that
+// cannot be reached is EUNAVAILABLE; anything else stays internal.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var opErr *net.OpError
+	var exc *ch.Exception
+	switch {
+	case errors.As(err, &opErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, ch.ErrAcquireConnTimeout), errors.Is(err, context.DeadlineExceeded):
+		return &unavailable{err}
+	case errors.As(err, &exc):
+		return fmt.Errorf("clickhouse exception %d: %w", exc.Code, err)
+	}
+	return err
+}
+
+// unavailable wraps a connection failure so that it carries EUNAVAILABLE and
+// still unwraps to the driver's error.
+type unavailable struct{ err error }
+
+func (u *unavailable) Error() string { return "clickhouse unavailable: " + u.err.Error() }
+func (u *unavailable) Unwrap() []error {
+	return []error{u.err, &experiment.Error{Code: experiment.EUNAVAILABLE, Message: "clickhouse is unavailable"}}
+}

@@ -19,7 +19,7 @@ import (
 //     df <= 1e5, loses about df·1e-16 relatively (x^(df/2) of a rounded x), ~1e-10 at the
 //     switch to the Cornish–Fisher expansion; 1e-8 covers that with margin for t up to ~10.
 //   - Intervals and lifts: relative 1e-9 plus absolute 1e-12 (bounds can cross zero).
-//   - Probability to beat control: absolute 1e-9, the documented accuracy of the 64×64 node
+//   - Probability to beat control: absolute 1e-9, the documented accuracy of the 48×48 node
 //     Gauss–Legendre integration (the references are exact or adaptive to ~1e-12).
 //   - Probability to be best: 4 Monte Carlo standard errors (the Go side is Monte Carlo with a
 //     fixed seed; the reference is quadrature to ~1e-11), plus 1e-9.

@@ -446,3 +446,15 @@ func FuzzExperimentJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestParseDateAgreesWithTime checks the calendar arithmetic against the
+// standard library over a wide range of days.
+func TestParseDateAgreesWithTime(t *testing.T) {
+	for d := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 10000; d = d.AddDate(0, 0, 37) {
+		s := d.Format("2006-01-02")
+		got, ok := experiment.ParseDate(s)
+		if !ok || got.Sec != d.Unix() {
+			t.Fatalf("ParseDate(%q) = %+v, %v; want %d", s, got, ok, d.Unix())
+		}
+	}
+}

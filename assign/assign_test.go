@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -478,5 +479,29 @@ func TestGammaQ(t *testing.T) {
 		if got := gammaQ(tc.df/2, tc.x/2); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("chi2 sf(%v, df %v) = %v, want %v", tc.x, tc.df, got, tc.want)
 		}
+	}
+}
+
+// TestExampleAssignsEveryone checks docs/examples/experiment.json: its last
+// segment is a catch-all, so a unit without attributes is assigned.
+func TestExampleAssignsEveryone(t *testing.T) {
+	data, err := os.ReadFile("../docs/examples/experiment.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustExperiment(t, string(data))
+	s := mustSnapshot(t, e)
+	for i := 0; i < 200; i++ {
+		a := mustAssign(t, s, e.Key, "new-user-"+strconv.Itoa(i), nil)
+		if !a.InExperiment || a.Segment != "everyone" || (a.Variant == "") != a.Holdout {
+			t.Fatalf("Assign(no attributes) = %+v", a)
+		}
+		if !a.Holdout && !json.Valid(a.Payload) {
+			t.Fatalf("payload %q", a.Payload)
+		}
+	}
+	a := mustAssign(t, s, e.Key, "u1", assign.Attributes{"plan": "pro_trial", "country": "FR"})
+	if a.Segment != "pro-trial" {
+		t.Errorf("Assign(pro_trial, FR) segment = %q, want pro-trial", a.Segment)
 	}
 }

@@ -303,14 +303,17 @@ type Experiment struct {
 // 100 percent: a person who leaves it out means everybody, and a zero would
 // silently admit nobody.
 func (e *Experiment) UnmarshalJSON(data []byte) error {
-	type plain Experiment
-	p := plain{Allocation: Full}
+	p := plainExperiment{Allocation: Full}
 	if err := json.Unmarshal(data, &p); err != nil {
 		return err
 	}
 	*e = Experiment(p)
 	return nil
 }
+
+// plainExperiment has Experiment's fields without its UnmarshalJSON, so
+// that decoding it does not recurse.
+type plainExperiment Experiment
 
 // HashSalt returns the salt that seeds assignment hashes: Salt, or the key
 // when Salt is empty.

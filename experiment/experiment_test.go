@@ -425,12 +425,16 @@ func FuzzExperimentJSON(f *testing.F) {
 	f.Add([]byte(`{"key":"a","allocation":12.345,"layer":{"name":"l","slot_start":5,"slot_end":1}}`))
 	f.Add([]byte(`{"segments":[{"rule":{"any":[{"attr":"d","op":"before","value":"2024-01-01T00:00:00+01:00"},{"attr":"c","op":"in","values":[1,"a",true,null]}]}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var e experiment.Experiment
-		if err := json.Unmarshal(data, &e); err != nil {
+		e, err := experiment.Decode(data)
+		if err != nil {
+			var ee *experiment.Error
+			if !errors.As(err, &ee) || ee.Code != experiment.EINVALID || ee.Field == "" {
+				t.Fatalf("Decode() = %#v, want *Error EINVALID with a field", err)
+			}
 			return
 		}
 		e.Status = experiment.StatusDraft
-		err := e.Validate()
+		err = e.Validate()
 		if err == nil {
 			if _, err := experiment.Create(e, "fuzz", "", t0); err != nil && experiment.ErrorField(err) == "" {
 				t.Fatalf("Create(valid) = %v", err)
@@ -455,6 +459,29 @@ func TestParseDateAgreesWithTime(t *testing.T) {
 		got, ok := experiment.ParseDate(s)
 		if !ok || got.Sec != d.Unix() {
 			t.Fatalf("ParseDate(%q) = %+v, %v; want %d", s, got, ok, d.Unix())
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	data, err := os.ReadFile("../docs/examples/experiment.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := experiment.Decode(data); err != nil {
+		t.Fatalf("Decode(example) = %v", err)
+	}
+	for _, tc := range []struct{ in, field string }{
+		{`{"key": "a", "holdot": 5}`, "holdot"},
+		{`{"segments": [{"variants": [{"weight": "2"}]}]}`, "segments.variants.weight"},
+		{`{"key": 7}`, "key"},
+		{`{"allocation": 12.345}`, "body"},
+		{`{"key": "a"`, "body"},
+		{`{} {}`, "body"},
+	} {
+		_, err := experiment.Decode([]byte(tc.in))
+		if experiment.ErrorCode(err) != experiment.EINVALID || experiment.ErrorField(err) != tc.field {
+			t.Errorf("Decode(%s) = %v, want EINVALID on %q", tc.in, err, tc.field)
 		}
 	}
 }

@@ -1,0 +1,177 @@
+// Package api is Splitcast's HTTP interface: a Fiber app whose handlers are
+// grouped by audience (sdk, tracking, admin, reports, operations). It is the
+// only package that imports Fiber, and its error handler is the one place
+// that maps experiment.Error codes to HTTP statuses.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// Config holds what the API needs. Zero values of optional fields are
+// replaced by the defaults named on them.
+type Config struct {
+	// Store keeps experiment definitions and their history. Required.
+	Store experiment.Store
+	// Snapshots serves the running experiments from memory (an
+	// *assign.Refresher). Required.
+	Snapshots interface{ Snapshot() *assign.Snapshot }
+	// Refresh, when set, rebuilds this server's snapshot at once after an
+	// admin change.
+	Refresh func(ctx context.Context) error
+	// Events receives exposures, opens, clicks and conversions. Required.
+	Events analytics.Logger
+	// Tokens signs and verifies tracking tokens. Required.
+	Tokens *tracking.Keyring
+	// BaseURL is this server's public URL, for pixel and click links.
+	BaseURL string
+	// Keys are the API keys. Required.
+	Keys Keyring
+	// Machine sets the machine-traffic thresholds (zero: defaults).
+	Machine analytics.MachineConfig
+	// MaxEventsPerRequest bounds a POST /v1/events batch (default 1000).
+	MaxEventsPerRequest int
+	// Ready reports whether the server can do its work (ClickHouse
+	// reachable); /readyz answers 503 while it returns an error. Nil means
+	// always ready.
+	Ready func(ctx context.Context) error
+	// Ingest, when set, has its queue and spool gauges on /readyz and
+	// /metrics.
+	Ingest interface{ Stats() analytics.IngestStats }
+	// Registry receives the API's metrics; nil creates a fresh one.
+	Registry *prometheus.Registry
+	// BodyLimit bounds request bodies (default 1 MiB); bulk assignment is
+	// streamed and not bound by it.
+	BodyLimit int
+	Logger    *slog.Logger
+	// Now tells the time (default time.Now).
+	Now func() time.Time
+}
+
+// Server is the Splitcast HTTP API.
+type Server struct {
+	cfg    Config
+	app    *fiber.App
+	reg    *prometheus.Registry
+	bursts *analytics.BurstDetector
+}
+
+// New builds the app and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.MaxEventsPerRequest == 0 {
+		cfg.MaxEventsPerRequest = 1000
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, reg: cfg.Registry, bursts: analytics.NewBurstDetector(cfg.Machine, cfg.Now)}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "splitcast",
+		DisableStartupMessage: true,
+		BodyLimit:             cfg.BodyLimit,
+		// Bulk assignment reads its NDJSON body as a stream; other routes
+		// are bounded by limitBody.
+		StreamRequestBody: true,
+		ErrorHandler:          s.handleError,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.routes()
+	return s
+}
+
+// App exposes the Fiber app, for app.Test in handler tests.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits for requests in flight,
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+func (s *Server) routes() {
+	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", s.metrics())
+	s.trackingRoutes()
+	s.app.Use(s.limitBody)
+	s.adminRoutes()
+	s.sdkRoutes()
+}
+
+// errorBody is the JSON shape of every error answer.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+var statusOf = map[string]int{
+	experiment.EINVALID:      fiber.StatusBadRequest,
+	experiment.EUNAUTHORIZED: fiber.StatusUnauthorized,
+	experiment.EFORBIDDEN:    fiber.StatusForbidden,
+	experiment.ENOTFOUND:     fiber.StatusNotFound,
+	experiment.ECONFLICT:     fiber.StatusConflict,
+	experiment.ETOOLARGE:     fiber.StatusRequestEntityTooLarge,
+	experiment.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
+	experiment.EINTERNAL:     fiber.StatusInternalServerError,
+}
+
+// handleError is the one translation of errors into HTTP answers, and the
+// one place internal errors are logged.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		// Fiber's own errors: unknown route, body over the limit, ...
+		code := experiment.EINVALID
+		switch fe.Code {
+		case fiber.StatusNotFound:
+			code = experiment.ENOTFOUND
+		case fiber.StatusRequestEntityTooLarge:
+			code = experiment.ETOOLARGE
+		case fiber.StatusMethodNotAllowed:
+			code = experiment.EINVALID
+		}
+		return c.Status(fe.Code).JSON(errorBody{errorDetail{Code: code, Message: fe.Message}})
+	}
+	code := experiment.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = fiber.StatusInternalServerError
+	}
+	if code == experiment.EINTERNAL {
+		s.cfg.Logger.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	if code == experiment.EUNAVAILABLE {
+		c.Set(fiber.HeaderRetryAfter, "5")
+	}
+	return c.Status(status).JSON(errorBody{errorDetail{
+		Code: code, Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err),
+	}})
+}

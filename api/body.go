@@ -1,0 +1,41 @@
+package api
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// limitBody bounds request bodies. Bodies are streamed (for bulk
+// assignment), so Fiber's own limit does not hold for large or chunked
+// ones; this middleware reads at most BodyLimit bytes for every other route.
+func (s *Server) limitBody(c *fiber.Ctx) error {
+	if c.Path() == "/v1/assign/bulk" {
+		return c.Next()
+	}
+	limit := s.cfg.BodyLimit
+	tooLarge := &experiment.Error{Code: experiment.ETOOLARGE, Field: "body",
+		Message: "request body larger than " + strconv.Itoa(limit) + " bytes"}
+	if c.Request().Header.ContentLength() > limit {
+		return tooLarge
+	}
+	if stream := c.Context().RequestBodyStream(); stream != nil {
+		data, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
+		if err != nil {
+			return experiment.Invalid("body", "reading the body: %v", err)
+		}
+		if len(data) > limit {
+			return tooLarge
+		}
+		c.Request().SetBody(data)
+	}
+	return c.Next()
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func trimSpace(b []byte) []byte { return bytes.TrimSpace(b) }

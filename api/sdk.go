@@ -1,0 +1,236 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+func (s *Server) sdkRoutes() {
+	sdk := s.require(ScopeSDK)
+	s.app.Post("/v1/assign", sdk, s.assignOne)
+	s.app.Post("/v1/assign/bulk", sdk, s.assignBulk)
+	s.app.Get("/v1/snapshot", sdk, s.snapshot)
+	s.app.Post("/v1/links", sdk, s.links)
+	s.app.Post("/v1/render", sdk, s.render)
+	s.app.Post("/v1/events", sdk, s.events)
+}
+
+// assignRequest is one unit to assign. SendID names the message being sent;
+// the same send id assigned twice is one exposure. Channel is recorded on
+// the exposure, never hashed: a unit gets the same variant on every channel.
+type assignRequest struct {
+	Experiment string            `json:"experiment"`
+	UnitID     string            `json:"unit_id"`
+	Attributes assign.Attributes `json:"attributes"`
+	SendID     string            `json:"send_id"`
+	Channel    string            `json:"channel"`
+}
+
+// assignResponse is an assignment with what a sender needs to track it.
+type assignResponse struct {
+	assign.Assignment
+	SendID   string `json:"send_id,omitempty"`
+	Token    string `json:"token,omitempty"`
+	PixelURL string `json:"pixel_url,omitempty"`
+}
+
+const maxIDLen = 256
+
+func checkUnit(field, unit string) error {
+	if unit == "" {
+		return experiment.Invalid(field, "required")
+	}
+	if len(unit) > maxIDLen {
+		return experiment.Invalid(field, "longer than %d bytes", maxIDLen)
+	}
+	return nil
+}
+
+func (s *Server) assignOne(c *fiber.Ctx) error {
+	var req assignRequest
+	if err := decodeJSON(c.Body(), &req); err != nil {
+		return err
+	}
+	if req.Experiment == "" {
+		return experiment.Invalid("experiment", "required")
+	}
+	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(resp)
+}
+
+// assign decides for one unit, logs its exposure and signs its token.
+// fieldPrefix qualifies field names in errors (bulk lines).
+func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, fieldPrefix string) (assignResponse, error) {
+	if err := checkUnit(fieldPrefix+"unit_id", req.UnitID); err != nil {
+		return assignResponse{}, err
+	}
+	if len(req.SendID) > maxIDLen {
+		return assignResponse{}, experiment.Invalid(fieldPrefix+"send_id", "longer than %d bytes", maxIDLen)
+	}
+	if req.Channel != "" && !experiment.Channel(req.Channel).Valid() {
+		return assignResponse{}, experiment.Invalid(fieldPrefix+"channel", "unknown channel %q", req.Channel)
+	}
+	a, err := snap.Assign(req.Experiment, req.UnitID, req.Attributes)
+	if err != nil {
+		return assignResponse{}, err
+	}
+	resp := assignResponse{Assignment: a}
+	if !a.InExperiment {
+		return resp, nil
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Second)
+	resp.SendID = req.SendID
+	var id string
+	if req.SendID == "" {
+		resp.SendID = randomID()
+		id = "x:" + resp.SendID
+	} else {
+		// A retried assignment of the same send is the same exposure.
+		id = "x:" + digest(req.Experiment, req.UnitID, req.SendID)
+	}
+	err = s.cfg.Events.Log(ctx, analytics.Event{
+		ID: id, Kind: analytics.KindExposure, Time: now,
+		Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Arm(),
+		Unit: req.UnitID, SendID: resp.SendID, Channel: req.Channel,
+	})
+	if err != nil {
+		return assignResponse{}, err
+	}
+	if a.Holdout {
+		return resp, nil // a held-out unit gets no message, so nothing to track
+	}
+	claims := tracking.Claims{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Variant,
+		Unit: req.UnitID, SendID: resp.SendID, IssuedAt: now}
+	if resp.Token, err = s.cfg.Tokens.Open(claims); err != nil {
+		return assignResponse{}, err
+	}
+	resp.PixelURL = s.cfg.BaseURL + "/o/" + resp.Token + ".gif"
+	return resp, nil
+}
+
+// bulkLine is one NDJSON input line of POST /v1/assign/bulk.
+type bulkLine struct {
+	UnitID     string            `json:"unit_id"`
+	Attributes assign.Attributes `json:"attributes"`
+	SendID     string            `json:"send_id"`
+	Channel    string            `json:"channel"`
+}
+
+// bulkError is the output line for an input line that could not be assigned;
+// the stream goes on after it.
+type bulkError struct {
+	Line  int         `json:"line"`
+	Error errorDetail `json:"error"`
+}
+
+// MaxBulkLine bounds one NDJSON line of bulk assignment.
+const MaxBulkLine = 64 << 10
+
+// assignBulk streams a send list: NDJSON in, one NDJSON answer per line out,
+// in order, in constant memory. All lines are assigned from one snapshot so
+// that a refresh half way through cannot split a send between versions.
+func (s *Server) assignBulk(c *fiber.Ctx) error {
+	key := c.Query("experiment")
+	if key == "" {
+		return experiment.Invalid("experiment", "required as a query parameter: /v1/assign/bulk?experiment=KEY")
+	}
+	snap := s.cfg.Snapshots.Snapshot()
+	if _, ok := snap.Version(key); !ok {
+		return &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment", Message: "no running experiment " + key}
+	}
+	var body io.Reader = c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytesReader(c.Body())
+	}
+	ctx := c.UserContext()
+	c.Set(fiber.HeaderContentType, "application/x-ndjson")
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 0, 64<<10), MaxBulkLine)
+		enc := json.NewEncoder(w)
+		line := 0
+		for sc.Scan() {
+			line++
+			raw := sc.Bytes()
+			if len(trimSpace(raw)) == 0 {
+				continue
+			}
+			var in bulkLine
+			err := decodeJSON(raw, &in)
+			var out any
+			if err == nil {
+				var resp assignResponse
+				resp, err = s.assign(ctx, snap, assignRequest{Experiment: key, UnitID: in.UnitID, Attributes: in.Attributes,
+					SendID: in.SendID, Channel: in.Channel}, "")
+				out = resp
+			}
+			if err != nil {
+				out = bulkError{Line: line, Error: detail(err)}
+			}
+			if enc.Encode(out) != nil {
+				return // the client went away
+			}
+		}
+		if err := sc.Err(); err != nil {
+			_ = enc.Encode(bulkError{Line: line + 1, Error: errorDetail{Code: experiment.EINVALID, Field: "body",
+				Message: "stream stopped: " + err.Error() + " (lines are limited to " + strconv.Itoa(MaxBulkLine) + " bytes)"}})
+		}
+	})
+	return nil
+}
+
+// snapshotResponse is what the Go SDK evaluates locally: the running
+// experiments' definitions, compiled on the client by the same assign code.
+type snapshotResponse struct {
+	GeneratedAt time.Time               `json:"generated_at"`
+	Experiments []experiment.Experiment `json:"experiments"`
+}
+
+func (s *Server) snapshot(c *fiber.Ctx) error {
+	exps, err := s.cfg.Store.ListRunning(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if exps == nil {
+		exps = []experiment.Experiment{}
+	}
+	return c.JSON(snapshotResponse{GeneratedAt: s.cfg.Now().UTC(), Experiments: exps})
+}
+
+func detail(err error) errorDetail {
+	return errorDetail{Code: experiment.ErrorCode(err), Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err)}
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// digest derives a stable event id from the parts that make an event the
+// same event.
+func digest(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

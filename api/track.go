@@ -1,0 +1,165 @@
+package api
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// gif is a transparent 1x1 GIF.
+var gif = []byte{
+	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+	0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+}
+
+func (s *Server) trackingRoutes() {
+	s.app.Get("/o/:file", s.pixel)
+	s.app.Get("/c/:token", s.click)
+}
+
+func noCache(c *fiber.Ctx) {
+	c.Set(fiber.HeaderCacheControl, "no-store, no-cache, must-revalidate, private, max-age=0")
+	c.Set(fiber.HeaderPragma, "no-cache")
+	c.Set(fiber.HeaderExpires, "0")
+}
+
+// pixel always answers at once with the GIF, whatever the token: a broken
+// image in a message is worse than a lost open. A valid token records an
+// open; the event goes to the in-memory queue, never to ClickHouse directly.
+func (s *Server) pixel(c *fiber.Ctx) error {
+	noCache(c)
+	c.Set(fiber.HeaderContentType, "image/gif")
+	tok, ok := strings.CutSuffix(c.Params("file"), ".gif")
+	if ok {
+		if t, err := s.cfg.Tokens.Verify(tok); err == nil && t.Kind == tracking.KindOpen {
+			now := s.cfg.Now()
+			machine, reason := s.cfg.Machine.ClassifyOpen(analytics.Hit{
+				UserAgent: c.Get(fiber.HeaderUserAgent), Method: c.Method(), SinceSend: now.Sub(t.IssuedAt)})
+			s.record(c, t, analytics.KindOpen, now, machine, reason)
+		}
+	}
+	return c.Send(gif)
+}
+
+// click redirects to the URL bound in the token, and only there: a token
+// that fails verification gets 400 (or 404 for an unknown key) and no
+// Location. An old but valid token still redirects.
+func (s *Server) click(c *fiber.Ctx) error {
+	noCache(c)
+	t, err := s.cfg.Tokens.Verify(c.Params("token"))
+	if err != nil {
+		return err
+	}
+	if t.Kind != tracking.KindClick {
+		return experiment.Invalid("token", "not a click token")
+	}
+	now := s.cfg.Now()
+	links := s.bursts.Observe(t.SendID, t.Link)
+	machine, reason := s.cfg.Machine.ClassifyClick(analytics.Hit{
+		UserAgent: c.Get(fiber.HeaderUserAgent), Method: c.Method(), SinceSend: now.Sub(t.IssuedAt), LinksInBurst: links})
+	s.record(c, t, analytics.KindClick, now, machine, reason)
+	return c.Redirect(t.URL, fiber.StatusFound)
+}
+
+// record logs an open or click. A full queue and spool lose this one event
+// rather than keep the recipient waiting: it is counted as rejected.
+func (s *Server) record(c *fiber.Ctx, t tracking.Token, kind analytics.Kind, now time.Time, machine bool, reason string) {
+	ev := analytics.Event{
+		ID: string(kind[:1]) + ":" + randomID(), Kind: kind, Time: now.UTC().Truncate(time.Second),
+		Experiment: t.Experiment, Version: t.Version, Segment: t.Segment, Variant: t.Variant,
+		Unit: t.Unit, SendID: t.SendID, URL: t.URL, Machine: machine, MachineReason: reason,
+	}
+	if err := s.cfg.Events.Log(c.UserContext(), ev); err != nil {
+		s.cfg.Logger.Warn("tracking event not recorded", "kind", kind, "err", err)
+	}
+}
+
+// linksRequest asks for tracked click URLs for the links of one message,
+// identified by the token its assignment returned.
+type linksRequest struct {
+	Token string   `json:"token"`
+	URLs  []string `json:"urls"`
+}
+
+type trackedLink struct {
+	URL        string `json:"url"`
+	TrackedURL string `json:"tracked_url"`
+}
+
+// MaxLinks bounds the links of one /v1/links request.
+const MaxLinks = 1000
+
+func (s *Server) links(c *fiber.Ctx) error {
+	var req linksRequest
+	if err := decodeJSON(c.Body(), &req); err != nil {
+		return err
+	}
+	claims, err := s.openClaims(req.Token)
+	if err != nil {
+		return err
+	}
+	if len(req.URLs) == 0 || len(req.URLs) > MaxLinks {
+		return experiment.Invalid("urls", "want 1 to %d URLs", MaxLinks)
+	}
+	out := make([]trackedLink, len(req.URLs))
+	for i, u := range req.URLs {
+		if err := tracking.CheckURL("urls["+itoa(i)+"]", u); err != nil {
+			return err
+		}
+		tu, err := tracking.NewClickURL(s.cfg.Tokens, s.cfg.BaseURL, claims, i, u)
+		if err != nil {
+			return err
+		}
+		out[i] = trackedLink{URL: u, TrackedURL: tu}
+	}
+	return c.JSON(fiber.Map{"links": out})
+}
+
+type renderRequest struct {
+	Token string `json:"token"`
+	HTML  string `json:"html"`
+}
+
+func (s *Server) render(c *fiber.Ctx) error {
+	var req renderRequest
+	if err := decodeJSON(c.Body(), &req); err != nil {
+		return err
+	}
+	claims, err := s.openClaims(req.Token)
+	if err != nil {
+		return err
+	}
+	if req.HTML == "" {
+		return experiment.Invalid("html", "required")
+	}
+	r, err := tracking.Render(s.cfg.Tokens, req.HTML, s.cfg.BaseURL, claims)
+	if err != nil {
+		return err
+	}
+	if r.Links == nil {
+		r.Links = []tracking.Link{}
+	}
+	return c.JSON(fiber.Map{"html": r.HTML, "links": r.Links, "untracked": r.Untracked})
+}
+
+// openClaims reads the claims of the open token an assignment returned: a
+// message's links are signed for the same unit, arm and send.
+func (s *Server) openClaims(tok string) (tracking.Claims, error) {
+	if tok == "" {
+		return tracking.Claims{}, experiment.Invalid("token", "required: the token returned by /v1/assign")
+	}
+	t, err := s.cfg.Tokens.Verify(tok)
+	if err != nil {
+		return tracking.Claims{}, err
+	}
+	if t.Kind != tracking.KindOpen {
+		return tracking.Claims{}, experiment.Invalid("token", "want the open token returned by /v1/assign")
+	}
+	return t.Claims, nil
+}

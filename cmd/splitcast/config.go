@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the splitcast binary. Each field has a flag and
+// a SPLITCAST_* environment variable; a flag wins over the variable, and the
+// variable over the default.
+type Config struct {
+	Addr    string // SPLITCAST_ADDR: where serve listens
+	BaseURL string // SPLITCAST_BASE_URL: public URL of this server, for pixel and click links
+	DataDir string // SPLITCAST_DATA_DIR: local ClickHouse, spool
+
+	// ClickHouse names an external server. Empty Addr means: start the
+	// project's own ClickHouse under DataDir (development and tests).
+	ClickHouseAddr     string // SPLITCAST_CLICKHOUSE_ADDR
+	ClickHouseUser     string // SPLITCAST_CLICKHOUSE_USER
+	ClickHousePassword string // SPLITCAST_CLICKHOUSE_PASSWORD
+	ClickHouseDatabase string // SPLITCAST_CLICKHOUSE_DATABASE
+	// Local ClickHouse ports, away from a system server's 9000 and 8123.
+	LocalClickHouseTCPPort  int // SPLITCAST_LOCAL_CLICKHOUSE_TCP_PORT
+	LocalClickHouseHTTPPort int // SPLITCAST_LOCAL_CLICKHOUSE_HTTP_PORT
+
+	AdminKey string // SPLITCAST_ADMIN_KEY
+	SDKKey   string // SPLITCAST_SDK_KEY
+	ReadKey  string // SPLITCAST_READ_KEY
+	// TokenKeys are the tracking-token keys as "id:hex,id:hex"; the
+	// signing key is TokenSigningKey, the others only verify (rotation).
+	TokenKeys       string // SPLITCAST_TOKEN_KEYS
+	TokenSigningKey int    // SPLITCAST_TOKEN_SIGNING_KEY
+
+	SnapshotRefresh time.Duration // SPLITCAST_SNAPSHOT_REFRESH
+	FlushInterval   time.Duration // SPLITCAST_FLUSH_INTERVAL
+	ShutdownTimeout time.Duration // SPLITCAST_SHUTDOWN_TIMEOUT
+	Retire          bool          // SPLITCAST_RETIRE: run the retirement loop in this server
+	LogLevel        string        // SPLITCAST_LOG_LEVEL: debug, info, warn, error
+
+	// dev records which settings fell back to development defaults, to be
+	// printed at start.
+	dev []string
+}
+
+// Development defaults: printed when used, never fit for production.
+const (
+	devAdminKey = "dev-admin-key"
+	devSDKKey   = "dev-sdk-key"
+	devReadKey  = "dev-read-key"
+	devTokenKey = "1:73706c6974636173742d6465762d746f6b656e2d6b65792d6e6f742d666f722d70726f64756374696f6e21"
+)
+
+// ParseConfig reads the environment and then the flags in args.
+func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := getenv("SPLITCAST_" + name); v != "" {
+			return v
+		}
+		return def
+	}
+	var c Config
+	var errs []string
+	dur := func(p *time.Duration, flagName, name, def string) {
+		s := env(name, def)
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("SPLITCAST_%s=%q: not a duration (e.g. 2s)", name, s))
+		}
+		fs.DurationVar(p, flagName, d, "env SPLITCAST_"+name)
+	}
+	integer := func(p *int, flagName, name, def string) {
+		s := env(name, def)
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("SPLITCAST_%s=%q: not an integer", name, s))
+		}
+		fs.IntVar(p, flagName, n, "env SPLITCAST_"+name)
+	}
+	str := func(p *string, flagName, name, def, usage string) {
+		fs.StringVar(p, flagName, env(name, def), usage+" (env SPLITCAST_"+name+")")
+	}
+	str(&c.Addr, "addr", "ADDR", "127.0.0.1:8080", "listen address")
+	str(&c.BaseURL, "base-url", "BASE_URL", "", "public base URL for tracking links (default http://ADDR)")
+	str(&c.DataDir, "data-dir", "DATA_DIR", ".data", "folder for the local ClickHouse and the spool")
+	str(&c.ClickHouseAddr, "clickhouse-addr", "CLICKHOUSE_ADDR", "", "external ClickHouse host:port (native protocol); empty starts a local one")
+	str(&c.ClickHouseUser, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user")
+	str(&c.ClickHousePassword, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+	str(&c.ClickHouseDatabase, "clickhouse-database", "CLICKHOUSE_DATABASE", "splitcast", "ClickHouse database")
+	integer(&c.LocalClickHouseTCPPort, "local-clickhouse-tcp-port", "LOCAL_CLICKHOUSE_TCP_PORT", "19000")
+	integer(&c.LocalClickHouseHTTPPort, "local-clickhouse-http-port", "LOCAL_CLICKHOUSE_HTTP_PORT", "18123")
+	str(&c.AdminKey, "admin-key", "ADMIN_KEY", "", "API key with the admin scope (dev default when empty)")
+	str(&c.SDKKey, "sdk-key", "SDK_KEY", "", "API key with the sdk scope (dev default when empty)")
+	str(&c.ReadKey, "read-key", "READ_KEY", "", "API key with the read scope (dev default when empty)")
+	str(&c.TokenKeys, "token-keys", "TOKEN_KEYS", "", "tracking token keys, id:hex[,id:hex] (dev default when empty)")
+	integer(&c.TokenSigningKey, "token-signing-key", "TOKEN_SIGNING_KEY", "0")
+	dur(&c.SnapshotRefresh, "snapshot-refresh", "SNAPSHOT_REFRESH", "2s")
+	dur(&c.FlushInterval, "flush-interval", "FLUSH_INTERVAL", "1s")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s")
+	retire, _ := strconv.ParseBool(env("RETIRE", "false"))
+	fs.BoolVar(&c.Retire, "retire", retire, "run the retirement loop in this server (env SPLITCAST_RETIRE)")
+	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	if len(errs) > 0 {
+		return c, fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	c.applyDevDefaults()
+	return c, c.Validate()
+}
+
+func (c *Config) applyDevDefaults() {
+	for _, d := range []struct {
+		p    *string
+		def  string
+		name string
+	}{{&c.AdminKey, devAdminKey, "SPLITCAST_ADMIN_KEY"}, {&c.SDKKey, devSDKKey, "SPLITCAST_SDK_KEY"},
+		{&c.ReadKey, devReadKey, "SPLITCAST_READ_KEY"}, {&c.TokenKeys, devTokenKey, "SPLITCAST_TOKEN_KEYS"}} {
+		if *d.p == "" {
+			*d.p = d.def
+			c.dev = append(c.dev, d.name+"="+d.def)
+		}
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Addr
+	}
+}
+
+// Validate returns an error naming the first setting that cannot work.
+func (c Config) Validate() error {
+	bad := func(name, format string, args ...any) error {
+		return fmt.Errorf("invalid %s: %s", name, fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("SPLITCAST_ADDR (-addr)", "%q is not host:port", c.Addr)
+	}
+	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		return bad("SPLITCAST_BASE_URL (-base-url)", "%q must start with http:// or https://", c.BaseURL)
+	}
+	if c.ClickHouseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ClickHouseAddr); err != nil {
+			return bad("SPLITCAST_CLICKHOUSE_ADDR (-clickhouse-addr)", "%q is not host:port", c.ClickHouseAddr)
+		}
+	}
+	if c.ClickHouseDatabase == "" {
+		return bad("SPLITCAST_CLICKHOUSE_DATABASE (-clickhouse-database)", "must not be empty")
+	}
+	for name, p := range map[string]int{"SPLITCAST_LOCAL_CLICKHOUSE_TCP_PORT (-local-clickhouse-tcp-port)": c.LocalClickHouseTCPPort,
+		"SPLITCAST_LOCAL_CLICKHOUSE_HTTP_PORT (-local-clickhouse-http-port)": c.LocalClickHouseHTTPPort} {
+		if p <= 0 || p > 65535 {
+			return bad(name, "%d is not a port", p)
+		}
+	}
+	if c.DataDir == "" {
+		return bad("SPLITCAST_DATA_DIR (-data-dir)", "must not be empty")
+	}
+	keys := map[string]string{"SPLITCAST_ADMIN_KEY (-admin-key)": c.AdminKey, "SPLITCAST_SDK_KEY (-sdk-key)": c.SDKKey, "SPLITCAST_READ_KEY (-read-key)": c.ReadKey}
+	for name, k := range keys {
+		if len(k) < 8 {
+			return bad(name, "must be at least 8 characters")
+		}
+	}
+	if _, _, err := c.tokenKeys(); err != nil {
+		return bad("SPLITCAST_TOKEN_KEYS (-token-keys)", "%v", err)
+	}
+	for name, d := range map[string]time.Duration{"SPLITCAST_SNAPSHOT_REFRESH (-snapshot-refresh)": c.SnapshotRefresh,
+		"SPLITCAST_FLUSH_INTERVAL (-flush-interval)": c.FlushInterval, "SPLITCAST_SHUTDOWN_TIMEOUT (-shutdown-timeout)": c.ShutdownTimeout} {
+		if d <= 0 {
+			return bad(name, "must be positive, got %v", d)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("SPLITCAST_LOG_LEVEL (-log-level)", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// tokenKeys parses TokenKeys into key ids and secrets and picks the signing
+// key: TokenSigningKey, or the highest id when it is 0.
+func (c Config) tokenKeys() (map[uint8][]byte, uint8, error) {
+	keys := map[uint8][]byte{}
+	var highest uint8
+	for _, part := range strings.Split(c.TokenKeys, ",") {
+		id, secret, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok {
+			return nil, 0, fmt.Errorf("%q is not id:hex", part)
+		}
+		n, err := strconv.Atoi(id)
+		if err != nil || n < 1 || n > 255 {
+			return nil, 0, fmt.Errorf("key id %q is not 1..255", id)
+		}
+		b, err := hex.DecodeString(secret)
+		if err != nil || len(b) < 32 {
+			return nil, 0, fmt.Errorf("key %d must be at least 32 bytes of hex", n)
+		}
+		keys[uint8(n)] = b
+		highest = max(highest, uint8(n))
+	}
+	signing := uint8(c.TokenSigningKey)
+	if c.TokenSigningKey == 0 {
+		signing = highest
+	}
+	if _, ok := keys[signing]; !ok {
+		return nil, 0, fmt.Errorf("signing key %d is not among the keys", signing)
+	}
+	return keys, signing, nil
+}

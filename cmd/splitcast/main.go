@@ -1,0 +1,79 @@
+// Command splitcast is the one Splitcast binary: serve, migrate, and the
+// local ClickHouse helpers. main only handles signals and exit codes; Main
+// does the wiring.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: splitcast <command> [flags]
+
+commands:
+  serve               run the HTTP API (migrates first)
+  migrate             apply the ClickHouse migrations and exit
+  clickhouse start    start the project's local ClickHouse in the background
+  clickhouse stop     stop it
+
+Run "splitcast <command> -h" for the flags; every flag also has a SPLITCAST_* variable.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "splitcast:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, args := args[0], args[1:]
+	if cmd == "clickhouse" && len(args) > 0 {
+		cmd, args = "clickhouse "+args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("splitcast "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch cmd {
+	case "serve", "migrate", "clickhouse start", "clickhouse stop":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, err := ParseConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg, stdout, stderr)
+	switch cmd {
+	case "serve":
+		if err := m.Run(ctx); err != nil {
+			m.Close()
+			return err
+		}
+		<-ctx.Done()
+		m.logger.Info("shutting down")
+		return m.Close()
+	case "migrate":
+		defer m.Close()
+		return m.Migrate(ctx)
+	case "clickhouse start":
+		return m.StartLocalClickHouse(ctx)
+	case "clickhouse stop":
+		return m.StopLocalClickHouse()
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
+	"github.com/splitcast/splitcast/api"
+	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/migrations"
+)
+
+// Main is the running program: what Run starts, Close stops, in reverse.
+type Main struct {
+	Config Config
+	stdout io.Writer
+	logger *slog.Logger
+
+	ch             *chserver.Server // the local ClickHouse, when this process started it
+	conn           driver.Conn
+	ingest         *analytics.Ingester
+	refresher      *assign.Refresher
+	stopBackground context.CancelFunc
+	server         *api.Server
+	ln             net.Listener
+	served         chan error
+}
+
+// NewMain returns a Main for cfg, logging JSON to stderr.
+func NewMain(cfg Config, stdout, stderr io.Writer) *Main {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return &Main{
+		Config: cfg,
+		stdout: stdout,
+		logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+}
+
+// Addr is the address serve listens on, once Run has returned.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Run starts ClickHouse (local, unless an external one is configured),
+// migrates, opens the ingest path and serves HTTP. It returns once the
+// listener is open.
+func (m *Main) Run(ctx context.Context) error {
+	for _, d := range m.Config.dev {
+		m.logger.Warn("using a development default; set it for production", "setting", d)
+	}
+	if err := m.connect(ctx); err != nil {
+		return err
+	}
+	if err := m.migrate(ctx); err != nil {
+		return err
+	}
+	ingest, err := analytics.OpenIngester(analytics.IngestConfig{
+		Sink:          clickhouse.NewEventSink(m.conn),
+		Dir:           filepath.Join(m.Config.DataDir, "spool"),
+		FlushInterval: m.Config.FlushInterval,
+		Logger:        m.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("open ingest: %w", err)
+	}
+	m.ingest = ingest
+	store := clickhouse.NewExperimentStore(m.conn)
+	m.refresher = assign.NewRefresher(store, m.logger)
+	if err := m.refresher.Refresh(ctx); err != nil {
+		return fmt.Errorf("load running experiments: %w", err)
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	m.stopBackground = cancel
+	go m.refresher.Run(bg, m.Config.SnapshotRefresh)
+	keys, signing, err := m.Config.tokenKeys()
+	if err != nil {
+		return err
+	}
+	tokens, err := tracking.NewKeyring(signing, keys)
+	if err != nil {
+		return fmt.Errorf("token keys: %w", err)
+	}
+	m.server = api.New(api.Config{
+		Store:     store,
+		Snapshots: m.refresher,
+		Refresh:   m.refresher.Refresh,
+		Events:    ingest,
+		Tokens:    tokens,
+		BaseURL:   strings.TrimRight(m.Config.BaseURL, "/"),
+		Keys: api.KeyList{
+			api.NewKey("admin", m.Config.AdminKey, api.ScopeAdmin, api.ScopeRead),
+			api.NewKey("sdk", m.Config.SDKKey, api.ScopeSDK),
+			api.NewKey("read", m.Config.ReadKey, api.ScopeRead),
+		},
+		Ready:  m.ready,
+		Ingest: ingest,
+		Logger: m.logger,
+	})
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.server.Serve(m.ln) }()
+	m.logger.Info("serving", "addr", m.Addr(), "base_url", m.Config.BaseURL)
+	return nil
+}
+
+// ready is /readyz's check: ClickHouse answers.
+func (m *Main) ready(ctx context.Context) error { return m.conn.Ping(ctx) }
+
+// Close stops serving, flushes or spools the queued events, and stops the
+// ClickHouse this process started.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if m.server != nil {
+		errs = append(errs, m.server.Shutdown(ctx))
+		if err := <-m.served; err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.stopBackground != nil {
+		m.stopBackground()
+	}
+	if m.ingest != nil {
+		errs = append(errs, m.ingest.Close(ctx))
+	}
+	if m.conn != nil {
+		errs = append(errs, m.conn.Close())
+	}
+	if m.ch != nil {
+		errs = append(errs, m.ch.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// connect opens the ClickHouse connection, first starting the local server
+// when no external one is configured.
+func (m *Main) connect(ctx context.Context) error {
+	addr := m.Config.ClickHouseAddr
+	if addr == "" {
+		ch, err := chserver.Start(ctx, m.localConfig(false))
+		if err != nil {
+			return fmt.Errorf("start local clickhouse: %w", err)
+		}
+		m.ch, addr = ch, ch.Addr()
+	}
+	conn, err := clickhouse.Open(ctx, clickhouse.Options{
+		Addr: addr, User: m.Config.ClickHouseUser, Password: m.Config.ClickHousePassword, Database: m.Config.ClickHouseDatabase,
+	})
+	if err != nil {
+		return fmt.Errorf("clickhouse %s: %w", addr, err)
+	}
+	m.conn = conn
+	return nil
+}
+
+func (m *Main) localConfig(detached bool) chserver.Config {
+	return chserver.Config{
+		Dir:      filepath.Join(m.Config.DataDir, "clickhouse"),
+		TCPPort:  m.Config.LocalClickHouseTCPPort,
+		HTTPPort: m.Config.LocalClickHouseHTTPPort,
+		Detached: detached,
+		Logger:   m.logger,
+	}
+}
+
+func (m *Main) migrate(ctx context.Context) error {
+	ran, err := (&migrations.Runner{Conn: m.conn}).Up(ctx)
+	for _, name := range ran {
+		m.logger.Info("applied migration", "file", name)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Migrate is the migrate command: connect, apply, report.
+func (m *Main) Migrate(ctx context.Context) error {
+	if err := m.connect(ctx); err != nil {
+		return err
+	}
+	ran, err := (&migrations.Runner{Conn: m.conn}).Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(ran) == 0 {
+		fmt.Fprintln(m.stdout, "migrations: nothing to apply")
+	}
+	for _, name := range ran {
+		fmt.Fprintln(m.stdout, "migrations: applied", name)
+	}
+	return nil
+}
+
+// StartLocalClickHouse starts the project's ClickHouse and leaves it running.
+func (m *Main) StartLocalClickHouse(ctx context.Context) error {
+	ch, err := chserver.Start(ctx, m.localConfig(true))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.stdout, "clickhouse: running, pid %d, native %s, http %s, data %s\n", ch.PID(), ch.Addr(), ch.HTTPAddr(), ch.Dir())
+	return nil
+}
+
+// StopLocalClickHouse stops the project's ClickHouse by its pid file.
+func (m *Main) StopLocalClickHouse() error {
+	if err := chserver.StopPIDFile(m.localConfig(true).Dir, 30*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintln(m.stdout, "clickhouse: stopped")
+	return nil
+}

@@ -93,9 +93,9 @@ func New(cfg Config) *Server {
 		// Bulk assignment reads its NDJSON body as a stream; other routes
 		// are bounded by limitBody.
 		StreamRequestBody: true,
-		ErrorHandler:          s.handleError,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		ErrorHandler:      s.handleError,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
 	})
 	s.routes()
 	return s

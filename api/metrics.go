@@ -38,7 +38,9 @@ func (c *ingestCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *ingestCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	counter := func(d *prometheus.Desc, v int64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v)) }
+	counter := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
 	gauge(descQueueDepth, float64(st.QueueDepth))
 	gauge(descQueueCap, float64(st.QueueCapacity))
 	gauge(descSpoolBytes, float64(st.SpoolBytes))

@@ -195,7 +195,9 @@ func (s *Server) Restart(ctx context.Context) error {
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.TCPPort)) }
 
 // HTTPAddr is the HTTP interface's address.
-func (s *Server) HTTPAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.HTTPPort)) }
+func (s *Server) HTTPAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.HTTPPort))
+}
 
 // PID is the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }

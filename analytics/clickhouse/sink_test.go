@@ -1,0 +1,194 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// eventRow is a row of the events table, every column.
+type eventRow struct {
+	EventID       string    `ch:"event_id"`
+	Kind          string    `ch:"kind"`
+	Time          time.Time `ch:"time"`
+	Date          time.Time `ch:"date"`
+	Experiment    string    `ch:"experiment"`
+	Version       uint32    `ch:"version"`
+	Segment       string    `ch:"segment"`
+	Variant       string    `ch:"variant"`
+	Unit          string    `ch:"unit"`
+	SendID        string    `ch:"send_id"`
+	Channel       string    `ch:"channel"`
+	Name          string    `ch:"name"`
+	Value         float64   `ch:"value"`
+	URL           string    `ch:"url"`
+	Machine       uint8     `ch:"machine"`
+	MachineReason string    `ch:"machine_reason"`
+	ReceivedAt    time.Time `ch:"received_at"`
+}
+
+func TestEventSinkRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	sink := clickhouse.NewEventSink(conn)
+	if err := sink.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	// Not UTC, and with nanoseconds: stored as UTC seconds.
+	paris := time.FixedZone("CET", 3600)
+	want := []analytics.Event{{
+		ID: "ev-1", Kind: analytics.KindClick, Time: time.Date(2025, 3, 1, 0, 30, 15, 999_000_000, paris),
+		Experiment: "welcome", Version: 3, Segment: "pro", Variant: "short", Unit: "user-42", SendID: "send-7",
+		Channel: "email", Name: "", Value: 0, URL: "https://example.com/start?a=1&b=é",
+		Machine: true, MachineReason: "scanner: clicked 2s after delivery",
+	}, {
+		ID: "ev-2", Kind: analytics.KindConversion, Time: time.Date(2025, 3, 2, 12, 0, 0, 0, time.UTC),
+		Experiment: "welcome", Version: 3, Segment: "everyone", Variant: "control", Unit: "user-43",
+		Channel: "push", Name: "purchase", Value: 49.95,
+	}}
+	start := time.Now().Add(-time.Minute)
+	if err := sink.Write(ctx, want); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if err := sink.Write(ctx, nil); err != nil {
+		t.Errorf("Write(nil) = %v", err)
+	}
+	var got []eventRow
+	if err := conn.Select(ctx, &got, "SELECT * FROM events ORDER BY event_id"); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("events has %d rows, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		machine := uint8(0)
+		if w.Machine {
+			machine = 1
+		}
+		wantTime := w.Time.UTC().Truncate(time.Second)
+		back := analytics.Event{ID: g.EventID, Kind: analytics.Kind(g.Kind), Time: g.Time.UTC(), Experiment: g.Experiment,
+			Version: g.Version, Segment: g.Segment, Variant: g.Variant, Unit: g.Unit, SendID: g.SendID, Channel: g.Channel,
+			Name: g.Name, Value: g.Value, URL: g.URL, Machine: g.Machine == 1, MachineReason: g.MachineReason}
+		w.Time = wantTime
+		if back != w {
+			t.Errorf("row %d = %+v, want %+v", i, back, w)
+		}
+		if g.Machine != machine {
+			t.Errorf("row %d machine = %d, want %d", i, g.Machine, machine)
+		}
+		if y, m, d := g.Date.Date(); y != wantTime.Year() || m != wantTime.Month() || d != wantTime.Day() {
+			t.Errorf("row %d date = %v, want the date of %v", i, g.Date, wantTime)
+		}
+		if g.ReceivedAt.Before(start) {
+			t.Errorf("row %d received_at = %v, want about now", i, g.ReceivedAt)
+		}
+	}
+}
+
+// TestEventSinkDuplicates writes the same events more than once, as spool
+// replays and retried conversions do. The sink keeps every copy; queries
+// count distinct event ids, and ReplacingMergeTree folds the copies when it
+// merges (see the events table). Both must give the distinct count.
+func TestEventSinkDuplicates(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	sink := clickhouse.NewEventSink(conn)
+	events := make([]analytics.Event, 100)
+	for i := range events {
+		events[i] = testEvent(i)
+	}
+	for _, batch := range [][]analytics.Event{events, events[:50], events[25:75], events} {
+		if err := sink.Write(ctx, batch); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	count := func(q string) uint64 {
+		t.Helper()
+		var n uint64
+		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	if n := count("SELECT count() FROM events"); n != 300 {
+		t.Errorf("count() = %d rows, want all 300 copies before a merge", n)
+	}
+	if n := count("SELECT count(DISTINCT event_id) FROM events"); n != 100 {
+		t.Errorf("count(DISTINCT event_id) = %d, want 100", n)
+	}
+	if n := count("SELECT uniqExact(event_id) FROM events WHERE kind = 'click'"); n != uint64(100/len(kinds)) {
+		t.Errorf("uniqExact(event_id) of clicks = %d, want %d", n, 100/len(kinds))
+	}
+	if err := conn.Exec(ctx, "OPTIMIZE TABLE events FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("SELECT count() FROM events"); n != 100 {
+		t.Errorf("count() after OPTIMIZE FINAL = %d, want 100", n)
+	}
+}
+
+var kinds = []analytics.Kind{analytics.KindExposure, analytics.KindOpen, analytics.KindClick, analytics.KindConversion}
+
+func testEvent(i int) analytics.Event {
+	return analytics.Event{
+		ID:         fmt.Sprintf("ev-%07d", i),
+		Kind:       kinds[i%len(kinds)],
+		Time:       time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second),
+		Experiment: "welcome",
+		Version:    uint32(1 + i%3),
+		Segment:    []string{"pro", "everyone"}[i%2],
+		Variant:    []string{"control", "short", "personal"}[i%3],
+		Unit:       fmt.Sprintf("user-%d", i/4),
+		SendID:     fmt.Sprintf("send-%d", i/4),
+		Channel:    "email",
+		URL:        "https://example.com/start",
+		Value:      float64(i%10) * 1.5,
+		Machine:    i%17 == 0,
+	}
+}
+
+// deadConn returns a connection to a port where nothing listens.
+func deadConn(t *testing.T) driver.Conn {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	conn, err := ch.Open(&ch.Options{Addr: []string{addr}, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestUnavailable(t *testing.T) {
+	ctx := context.Background()
+	conn := deadConn(t)
+	sink := clickhouse.NewEventSink(conn)
+	if err := sink.Write(ctx, []analytics.Event{testEvent(1)}); experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
+		t.Errorf("Write to a down server = %v, want EUNAVAILABLE", err)
+	}
+	if err := sink.Ping(ctx); experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
+		t.Errorf("Ping of a down server = %v, want EUNAVAILABLE", err)
+	}
+	s := clickhouse.NewExperimentStore(conn)
+	if _, err := s.Get(ctx, "welcome"); experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
+		t.Errorf("Get from a down server = %v, want EUNAVAILABLE", err)
+	}
+	if _, err := s.List(ctx, experiment.Filter{}); experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
+		t.Errorf("List from a down server = %v, want EUNAVAILABLE", err)
+	}
+}

@@ -1,5 +1,9 @@
 -- The audit log of experiments: one immutable row per version, never
 -- updated. The current definition is the row with the highest version.
+-- A plain MergeTree, not a Replacing one: if two processes race to save the
+-- same version, both rows stay and every reader picks the same winner by a
+-- fixed tie-break (see analytics/clickhouse/store.go); a merge that kept
+-- the last inserted row would switch readers to the loser.
 CREATE TABLE IF NOT EXISTS experiment_versions (
     experiment String,
     version UInt32,
@@ -9,6 +13,6 @@ CREATE TABLE IF NOT EXISTS experiment_versions (
     reason String,
     status String,
     definition String
-) ENGINE = ReplacingMergeTree
+) ENGINE = MergeTree
 PARTITION BY tuple()
 ORDER BY (experiment, version);

@@ -91,6 +91,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("token keys: %w", err)
 	}
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	// A base URL defaulted from "-addr host:0" names the port the listener
+	// got, so that tracking links work in tests and ad hoc runs.
+	if strings.HasSuffix(m.Config.Addr, ":0") && m.Config.BaseURL == "http://"+m.Config.Addr {
+		m.Config.BaseURL = "http://" + m.ln.Addr().String()
+	}
 	m.server = api.New(api.Config{
 		Store:     store,
 		Snapshots: m.refresher,
@@ -107,9 +115,6 @@ func (m *Main) Run(ctx context.Context) error {
 		Ingest: ingest,
 		Logger: m.logger,
 	})
-	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
-	}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.ln) }()
 	m.logger.Info("serving", "addr", m.Addr(), "base_url", m.Config.BaseURL)

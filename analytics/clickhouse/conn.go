@@ -27,6 +27,9 @@ type Options struct {
 	// DialTimeout bounds connecting; a down server must fail fast so that
 	// readiness and the ingest writer notice quickly (default 2s).
 	DialTimeout time.Duration
+	// Settings are server settings for every query of the connection: a
+	// cluster needs insert_distributed_sync=1 (see migrations).
+	Settings map[string]any
 }
 
 // Open connects to ClickHouse, creating the database if it is missing. It
@@ -64,6 +67,7 @@ func open(o Options, database string) (driver.Conn, error) {
 		MaxIdleConns:     8,
 		ConnMaxLifetime:  time.Hour,
 		ConnOpenStrategy: ch.ConnOpenInOrder,
+		Settings:         o.Settings,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse %s: %w", o.Addr, err)

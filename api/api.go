@@ -52,6 +52,15 @@ type Config struct {
 	Ingest interface{ Stats() analytics.IngestStats }
 	// Registry receives the API's metrics; nil creates a fresh one.
 	Registry *prometheus.Registry
+	// RateLimits bound requests per API key and per client address
+	// (zero: no limits).
+	RateLimits RateLimits
+	// CORSOrigins may call the SDK routes from a browser ("*" for any);
+	// empty allows no cross-origin calls.
+	CORSOrigins []string
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client address (for the per-address limit); empty trusts none.
+	TrustedProxies []string
 	// BodyLimit bounds request bodies (default 1 MiB); bulk assignment is
 	// streamed and not bound by it.
 	BodyLimit int
@@ -66,6 +75,9 @@ type Server struct {
 	app    *fiber.App
 	reg    *prometheus.Registry
 	bursts *analytics.BurstDetector
+	obs    *observer
+	perKey *limiter
+	perIP  *limiter
 }
 
 // New builds the app and its routes.
@@ -85,7 +97,9 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, reg: cfg.Registry, bursts: analytics.NewBurstDetector(cfg.Machine, cfg.Now)}
+	s := &Server{cfg: cfg, reg: cfg.Registry, bursts: analytics.NewBurstDetector(cfg.Machine, cfg.Now),
+		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now)}
+	s.cfg.Events = s.countExposures(cfg.Events)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "splitcast",
 		DisableStartupMessage: true,
@@ -96,6 +110,10 @@ func New(cfg Config) *Server {
 		ErrorHandler:      s.handleError,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		// c.IP() reads X-Forwarded-For only from these proxies.
+		ProxyHeader:             fiber.HeaderXForwardedFor,
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          cfg.TrustedProxies,
 	})
 	s.routes()
 	return s
@@ -112,11 +130,18 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
 
 func (s *Server) routes() {
+	s.app.Use(s.observe)
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", s.metrics())
+	s.app.Get("/openapi.json", s.openapi)
 	s.trackingRoutes()
 	s.app.Use(s.limitBody)
+	if h := s.corsHandler(); h != nil {
+		s.app.Use(sdkPaths, h)
+	}
+	s.app.Use("/v1", s.limitIP)
+	s.app.Get("/debug/pprof/*", s.require(ScopeAdmin), pprofHandler())
 	s.adminRoutes()
 	s.sdkRoutes()
 }
@@ -166,7 +191,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		status = fiber.StatusInternalServerError
 	}
 	if code == experiment.EINTERNAL {
-		s.cfg.Logger.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
+		s.log(c).Error("internal error", "method", c.Method(), "route", c.Route().Path, "err", err)
 	}
 	if code == experiment.EUNAVAILABLE {
 		c.Set(fiber.HeaderRetryAfter, "5")

@@ -21,10 +21,11 @@ const (
 	ScopeRead  Scope = "read"
 )
 
-// Key is one API key: its name (recorded as the author of the changes it
-// makes), the SHA-256 of its secret, and its scopes. Secrets are never kept
-// in clear.
+// Key is one API key: its ID (empty for keys from the configuration), its
+// name (recorded as the author of the changes it makes), the SHA-256 of its
+// secret, and its scopes. Secrets are never kept in clear.
 type Key struct {
+	ID     string
 	Name   string
 	Hash   [32]byte
 	Scopes []Scope
@@ -44,7 +45,8 @@ func (k Key) has(s Scope) bool {
 	return false
 }
 
-// Keyring looks API keys up; KeyList is the in-memory implementation.
+// Keyring looks API keys up: KeyList for fixed keys, KeyCache for those of
+// a KeyStore as well.
 type Keyring interface {
 	Lookup(secret string) (Key, bool)
 }
@@ -87,8 +89,19 @@ func (s *Server) require(scope Scope) fiber.Handler {
 			return &experiment.Error{Code: experiment.EFORBIDDEN, Field: "Authorization", Message: "this key lacks the " + string(scope) + " scope"}
 		}
 		c.Locals(localKey, key)
+		if ok, wait := s.perKey.allow(key.limitKey()); !ok {
+			return tooManyRequests(c, wait, "this API key")
+		}
 		return c.Next()
 	}
+}
+
+// limitKey names the key in the per-key rate limiter.
+func (k Key) limitKey() string {
+	if k.ID != "" {
+		return "id:" + k.ID
+	}
+	return "name:" + k.Name
 }
 
 // author names who made a change: the key's name, or the X-Splitcast-Author

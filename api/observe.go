@@ -1,0 +1,271 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// observer holds the per-request metrics of a Server.
+type observer struct {
+	requests *prometheus.HistogramVec
+	limited  *prometheus.CounterVec
+
+	routesOnce sync.Once
+	routes     map[string]bool // "METHOD /path/:param" of every route
+
+	mu          sync.Mutex
+	assignments map[string]*atomic.Uint64 // by experiment key
+}
+
+func newObserver(reg prometheus.Registerer, snaps interface{ Snapshot() *assign.Snapshot }) *observer {
+	o := &observer{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "splitcast_http_request_duration_seconds",
+			Help:    "HTTP requests by method, route pattern and status class (2xx...), and their latency.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"method", "route", "status"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "splitcast_rate_limited_total",
+			Help: "Requests refused with 429, by limit (key or ip).",
+		}, []string{"limit"}),
+		assignments: map[string]*atomic.Uint64{},
+	}
+	reg.MustRegister(o.requests, o.limited)
+	if snaps != nil {
+		reg.MustRegister(assignmentCollector{o: o, snaps: snaps})
+	}
+	return o
+}
+
+// routeLabel is the route pattern a request matched, or "unmatched": never
+// the raw path, whose tokens and keys would make the series unbounded.
+func (o *observer) routeLabel(app *fiber.App, c *fiber.Ctx) string {
+	o.routesOnce.Do(func() {
+		o.routes = map[string]bool{}
+		for _, r := range app.GetRoutes(true) {
+			o.routes[r.Method+" "+r.Path] = true
+		}
+	})
+	r := c.Route()
+	if o.routes[r.Method+" "+r.Path] {
+		return r.Path
+	}
+	return "unmatched"
+}
+
+func statusClass(code int) string { return strconv.Itoa(code/100) + "xx" }
+
+const localRequestID = "splitcast.request_id"
+
+// requestIDOf is the request's id, as answered in X-Request-ID.
+func requestIDOf(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
+
+// saneRequestID keeps an incoming X-Request-ID only when it is short and
+// made of characters that cannot forge log lines or headers.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request that ctx (a handler's
+// c.UserContext()) belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// log is the server's logger with the request's id.
+func (s *Server) log(c *fiber.Ctx) *slog.Logger {
+	return s.cfg.Logger.With("request_id", requestIDOf(c))
+}
+
+// observe runs first on every request: it gives the request an id
+// (X-Request-ID, the caller's when sane), answers errors through the one
+// error handler so that their status is known here, and records the
+// latency by route pattern and status class.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	id := c.Get(fiber.HeaderXRequestID)
+	if !saneRequestID(id) {
+		id = newRequestID()
+	}
+	c.Locals(localRequestID, id)
+	c.SetUserContext(context.WithValue(c.UserContext(), requestIDKey{}, id))
+	c.Set(fiber.HeaderXRequestID, id)
+	if err := c.Next(); err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			c.Status(fiber.StatusInternalServerError)
+		}
+	}
+	status := c.Response().StatusCode()
+	route := s.obs.routeLabel(s.app, c)
+	elapsed := time.Since(start)
+	s.obs.requests.WithLabelValues(c.Method(), route, statusClass(status)).Observe(elapsed.Seconds())
+	if status == fiber.StatusTooManyRequests {
+		limit := "key"
+		if c.Locals(localKey) == nil {
+			limit = "ip"
+		}
+		s.obs.limited.WithLabelValues(limit).Inc()
+	}
+	// The path is left out: it carries tracking tokens and experiment keys.
+	s.cfg.Logger.Debug("request", "request_id", id, "method", c.Method(), "route", route,
+		"status", status, "duration_ms", float64(elapsed.Microseconds())/1000)
+	return nil
+}
+
+// pprofHandler serves net/http/pprof under /debug/pprof/, behind the admin
+// scope: profiles expose memory contents and cost CPU.
+func pprofHandler() fiber.Handler { return pprof.New() }
+
+// countExposures wraps the event logger so that each logged exposure (one
+// per assignment in an experiment) counts for its experiment.
+func (s *Server) countExposures(l analytics.Logger) analytics.Logger {
+	if l == nil {
+		return nil
+	}
+	return exposureCounter{Logger: l, o: s.obs}
+}
+
+type exposureCounter struct {
+	analytics.Logger
+	o *observer
+}
+
+func (e exposureCounter) Log(ctx context.Context, events ...analytics.Event) error {
+	err := e.Logger.Log(ctx, events...)
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if ev.Kind == analytics.KindExposure {
+			e.o.assigned(ev.Experiment)
+		}
+	}
+	return nil
+}
+
+func (o *observer) assigned(key string) {
+	o.mu.Lock()
+	n, ok := o.assignments[key]
+	if !ok {
+		n = new(atomic.Uint64)
+		o.assignments[key] = n
+	}
+	o.mu.Unlock()
+	n.Add(1)
+}
+
+var descAssignments = prometheus.NewDesc("splitcast_assignments_total",
+	"Units assigned into an experiment (exposures), by experiment; only running experiments are exported.",
+	[]string{"experiment"}, nil)
+
+// assignmentCollector exports assignments of the experiments running now,
+// so that the series stay as few as the running experiments.
+type assignmentCollector struct {
+	o     *observer
+	snaps interface{ Snapshot() *assign.Snapshot }
+}
+
+func (a assignmentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descAssignments }
+
+func (a assignmentCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := a.snaps.Snapshot()
+	a.o.mu.Lock()
+	defer a.o.mu.Unlock()
+	for key, n := range a.o.assignments {
+		if _, running := snap.Version(key); running {
+			ch <- prometheus.MustNewConstMetric(descAssignments, prometheus.CounterValue, float64(n.Load()), key)
+		}
+	}
+}
+
+// InstrumentSink wraps sink so that the latency and the outcome of every
+// ClickHouse write are on reg: splitcast_clickhouse_write_duration_seconds
+// by result (ok, error).
+func InstrumentSink(reg prometheus.Registerer, sink analytics.Sink) analytics.Sink {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "splitcast_clickhouse_write_duration_seconds",
+		Help:    "Latency of event batch writes to ClickHouse, by result (ok, error).",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"result"})
+	reg.MustRegister(h)
+	return timedSink{sink: sink, h: h}
+}
+
+type timedSink struct {
+	sink analytics.Sink
+	h    *prometheus.HistogramVec
+}
+
+func (t timedSink) Write(ctx context.Context, events []analytics.Event) error {
+	start := time.Now()
+	err := t.sink.Write(ctx, events)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	t.h.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// CountRetirements wraps store so that every saved retirement and
+// conclusion counts on reg, whoever saves it (the API or the retirement
+// loop): splitcast_retirements_total by action (retire, conclude).
+// Labels are bounded: the experiment is not one of them.
+func CountRetirements(reg prometheus.Registerer, store experiment.Store) experiment.Store {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "splitcast_retirements_total",
+		Help: "Variants retired (retire) and segments concluded with a winner (conclude).",
+	}, []string{"action"})
+	reg.MustRegister(c)
+	return retireCounter{Store: store, c: c}
+}
+
+type retireCounter struct {
+	experiment.Store
+	c *prometheus.CounterVec
+}
+
+func (r retireCounter) Save(ctx context.Context, v experiment.Version) error {
+	if err := r.Store.Save(ctx, v); err != nil {
+		return err
+	}
+	if v.Action == experiment.ActionRetire || v.Action == experiment.ActionConclude {
+		r.c.WithLabelValues(string(v.Action)).Inc()
+	}
+	return nil
+}

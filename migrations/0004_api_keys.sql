@@ -4,6 +4,7 @@
 -- one inserts its row again with revoked_at set and a higher version, and
 -- ReplacingMergeTree keeps that row when it merges. Readers do not wait for
 -- merges: they take max(revoked_at) per id (0 while valid).
+-- splitcast:shard api_keys cityHash64(id)
 CREATE TABLE IF NOT EXISTS api_keys (
     id String,
     name String,

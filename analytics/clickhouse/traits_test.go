@@ -1,0 +1,281 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/clickhouse"
+)
+
+// traitToday is the day the trait fixtures are computed for: fixed, so that
+// the hand computations below never move with the calendar.
+var traitToday = analytics.Day(time.Date(2025, 3, 20, 12, 0, 0, 0, time.UTC))
+
+// history writes a unit's events, each at hour h of the day `ago` days
+// before traitToday. Sends tie opens and clicks to an exposure's channel.
+type history struct {
+	t      *testing.T
+	events []analytics.Event
+	n      int
+}
+
+func (h *history) at(ago int, hour int) time.Time {
+	return analytics.DayTime(traitToday - int32(ago)).Add(time.Duration(hour) * time.Hour)
+}
+
+func (h *history) add(unit string, kind analytics.Kind, ago int, send, channel string, machine bool) string {
+	h.n++
+	id := fmt.Sprintf("%s-%s-%d", unit, kind, h.n)
+	e := analytics.Event{ID: id, Kind: kind, Time: h.at(ago, 9+h.n%10), Experiment: "x", Segment: "s", Variant: "a",
+		Unit: unit, SendID: send, Machine: machine}
+	if kind == analytics.KindExposure {
+		e.Channel = channel
+	}
+	if machine {
+		e.MachineReason = "test"
+	}
+	h.events = append(h.events, e)
+	return id
+}
+
+// send logs an exposure of send id on channel, ago days back.
+func (h *history) send(unit string, ago int, send, channel string) {
+	h.add(unit, analytics.KindExposure, ago, send, channel, false)
+}
+
+func (h *history) human(unit string, kind analytics.Kind, ago int, send string) string {
+	return h.add(unit, kind, ago, send, "", false)
+}
+
+func (h *history) machine(unit string, kind analytics.Kind, ago int, send string) {
+	h.add(unit, kind, ago, send, "", true)
+}
+
+// replay writes a copy of an already written event, as a spool replay does.
+func (h *history) replay(id string) {
+	for _, e := range h.events {
+		if e.ID == id {
+			h.events = append(h.events, e)
+			return
+		}
+	}
+	h.t.Fatalf("replay: no event %s", id)
+}
+
+// traitFixture is a known history of several units, and each unit's traits
+// on traitToday worked out by hand from the rules in analytics/traits.go.
+func traitFixture(t *testing.T) (*history, map[string]analytics.Traits) {
+	h := &history{t: t}
+	want := map[string]analytics.Traits{}
+
+	// active: first seen 60 days ago; opens 1 day ago (two, one replayed),
+	// 10 days ago (on push) and 40 days ago; a click 1 day ago; a
+	// conversion 3 days ago. Machine opens and a burst of scanner clicks on
+	// push are excluded, else push would be the preferred channel.
+	h.send("active", 60, "a-60", "email")
+	h.send("active", 40, "a-40", "email")
+	h.send("active", 11, "a-11", "push")
+	h.send("active", 2, "a-2", "email")
+	h.human("active", analytics.KindOpen, 40, "a-40")
+	h.human("active", analytics.KindOpen, 10, "a-11")
+	h.human("active", analytics.KindConversion, 3, "a-40")
+	h.human("active", analytics.KindOpen, 1, "a-2")
+	h.replay(h.human("active", analytics.KindOpen, 1, "a-2"))
+	h.replay(h.human("active", analytics.KindClick, 1, "a-2"))
+	h.machine("active", analytics.KindOpen, 0, "a-2")
+	for range 10 {
+		h.machine("active", analytics.KindClick, 0, "a-11")
+	}
+	// opens 2/3/4, clicks 1/1/1, conversions 1/1/1; score 3+3+5 = 11: high.
+	// Last engagement 1 day ago, the one before the last 7 days 10 days ago:
+	// a gap of 7 (3-day conversion to 10-day open), so active, not re-engaged.
+	// Email: 4 engagements (opens 40 and 1 ×2, click, conversion: 5), push 1.
+	want["active"] = analytics.Traits{Known: true, Opens7d: 2, Opens30d: 3, Opens90d: 4, Clicks7d: 1, Clicks30d: 1, Clicks90d: 1,
+		Conversions7d: 1, Conversions30d: 1, Conversions90d: 1, DaysSinceOpen: 1, DaysSinceClick: 1,
+		EngagementScore: 11, EngagementLevel: "high", LifecycleStage: "active", PreferredChannel: "email"}
+
+	// at risk: one open 20 days ago, of a push.
+	h.send("atrisk", 50, "r-50", "email")
+	h.send("atrisk", 21, "r-21", "push")
+	h.human("atrisk", analytics.KindOpen, 20, "r-21")
+	want["atrisk"] = analytics.Traits{Known: true, Opens30d: 1, Opens90d: 1, DaysSinceOpen: 20, DaysSinceClick: -1,
+		EngagementScore: 1, EngagementLevel: "low", LifecycleStage: "at_risk", PreferredChannel: "push"}
+
+	// dormant: an sms open 45 days ago; since then only exposures and an
+	// Apple Mail Privacy Protection prefetch, which is not a human open.
+	h.send("dormant", 80, "d-80", "sms")
+	h.human("dormant", analytics.KindOpen, 45, "d-80")
+	h.send("dormant", 5, "d-5", "email")
+	h.machine("dormant", analytics.KindOpen, 5, "d-5")
+	want["dormant"] = analytics.Traits{Known: true, Opens90d: 1, DaysSinceOpen: 45, DaysSinceClick: -1,
+		EngagementLevel: "none", LifecycleStage: "dormant", PreferredChannel: "sms"}
+
+	// re-engaged: an open 70 days ago, then nothing until 2 days ago.
+	h.send("back", 85, "b-85", "email")
+	h.human("back", analytics.KindOpen, 70, "b-85")
+	h.send("back", 3, "b-3", "email")
+	h.human("back", analytics.KindOpen, 2, "b-3")
+	want["back"] = analytics.Traits{Known: true, Opens7d: 1, Opens30d: 1, Opens90d: 2, DaysSinceOpen: 2, DaysSinceClick: -1,
+		EngagementScore: 1, EngagementLevel: "low", LifecycleStage: "re_engaged", PreferredChannel: "email"}
+
+	// new: one exposure 2 days ago, nothing else.
+	h.send("fresh", 2, "f-2", "push")
+	want["fresh"] = analytics.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1,
+		EngagementLevel: "none", LifecycleStage: "new"}
+
+	// onboarding: first seen 10 days ago, a click 9 days ago, and a
+	// conversion without a token (no send id, so no channel).
+	h.send("onboard", 10, "o-10", "email")
+	h.human("onboard", analytics.KindClick, 9, "o-10")
+	h.human("onboard", analytics.KindConversion, 4, "")
+	want["onboard"] = analytics.Traits{Known: true, Clicks30d: 1, Clicks90d: 1, Conversions7d: 1, Conversions30d: 1,
+		Conversions90d: 1, DaysSinceOpen: -1, DaysSinceClick: 9,
+		EngagementScore: 8, EngagementLevel: "medium", LifecycleStage: "onboarding", PreferredChannel: "email"}
+
+	// old: seen 120 days ago only: known, outside every window, dormant.
+	h.send("old", 120, "old-120", "email")
+	h.human("old", analytics.KindOpen, 120, "old-120")
+	want["old"] = analytics.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1,
+		EngagementLevel: "none", LifecycleStage: "dormant"}
+
+	want["nobody"] = analytics.DefaultTraits()
+	return h, want
+}
+
+func TestTraitReaderComputesTraits(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	h, want := traitFixture(t)
+	if err := clickhouse.NewEventSink(conn).Write(ctx, h.events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	r := clickhouse.NewTraitReader(conn)
+	units := make([]string, 0, len(want))
+	for u := range want {
+		units = append(units, u)
+	}
+	acts, err := r.Activity(ctx, units, traitToday)
+	if err != nil {
+		t.Fatalf("Activity: %v", err)
+	}
+	got := map[string]analytics.Traits{}
+	for i := range acts {
+		got[acts[i].Unit] = analytics.ComputeTraits(&acts[i], traitToday)
+	}
+	for u, w := range want {
+		g, ok := got[u]
+		if !ok {
+			g = analytics.DefaultTraits() // no history: what the cache serves
+		}
+		if g != w {
+			t.Errorf("traits of %s:\n got %+v\nwant %+v", u, g, w)
+		}
+	}
+	if _, ok := got["nobody"]; ok {
+		t.Errorf("Activity returned a unit without events")
+	}
+
+	changed, _, err := r.ChangedUnits(ctx, time.Time{}, traitToday-(analytics.TraitWindowDays-1))
+	if err != nil {
+		t.Fatalf("ChangedUnits: %v", err)
+	}
+	in := map[string]bool{}
+	for _, u := range changed {
+		in[u] = true
+	}
+	// "old" has no event in the window: it is not read, and gets defaults.
+	for _, u := range []string{"active", "atrisk", "dormant", "back", "fresh", "onboard"} {
+		if !in[u] {
+			t.Errorf("ChangedUnits(zero) lacks %s: %v", u, changed)
+		}
+	}
+	if in["old"] || len(changed) != 6 {
+		t.Errorf("ChangedUnits(zero) = %v, want the 6 units with events in the window", changed)
+	}
+}
+
+// TestTraitCacheIncremental feeds the cache from the real reader, then adds
+// an open: the next refresh reads only that unit and moves it from dormant to
+// re-engaged.
+func TestTraitCacheIncremental(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	h, want := traitFixture(t)
+	sink := clickhouse.NewEventSink(conn)
+	if err := sink.Write(ctx, h.events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	reader := &countingReader{TraitReader: clickhouse.NewTraitReader(conn)}
+	now := analytics.DayTime(traitToday).Add(15 * time.Hour)
+	cache := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: reader, Now: func() time.Time { return now }})
+	if err := cache.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	for _, u := range []string{"active", "atrisk", "dormant", "back", "fresh", "onboard", "nobody"} {
+		if got := cache.Traits(u).Traits; got != want[u] {
+			t.Errorf("cache.Traits(%s) = %+v, want %+v", u, got, want[u])
+		}
+	}
+	if got := cache.Traits("old").Traits; got != analytics.DefaultTraits() {
+		t.Errorf("cache.Traits(old) = %+v, want defaults (no event in the window)", got)
+	}
+
+	// The dormant unit opens today.
+	h2 := &history{t: t, n: 1000}
+	h2.human("dormant", analytics.KindOpen, 0, "d-5")
+	if err := sink.Write(ctx, h2.events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	reader.read = nil
+	if err := cache.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	// The incremental read looks back a margin (30s), so units written in
+	// the first batch come again; every unit read must have had events
+	// stored within that margin, and the dormant one must be among them.
+	if !contains(reader.read, "dormant") {
+		t.Errorf("second refresh read %v, want dormant among them", reader.read)
+	}
+	got := cache.Traits("dormant")
+	if got.LifecycleStage != "re_engaged" || got.Opens7d != 1 || got.DaysSinceOpen != 0 {
+		t.Errorf("after a new open, dormant = %+v, want re_engaged with opens_7d 1, days_since_open 0", got.Traits)
+	}
+	if v, ok := got.Lookup("trait.lifecycle_stage"); !ok || v != "re_engaged" {
+		t.Errorf(`Lookup("trait.lifecycle_stage") = %v, %v, want re_engaged`, v, ok)
+	}
+
+	// A new day moves every window without reading anything: 31 days on,
+	// the open is 31 days old and the unit is dormant again.
+	now = now.Add(31 * 24 * time.Hour)
+	reader.read = nil
+	reader.TraitReader.Margin = 0
+	if err := cache.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if got := cache.Traits("dormant"); got.LifecycleStage != "dormant" || got.DaysSinceOpen != 31 {
+		t.Errorf("31 days later, dormant = %+v, want dormant, 31 days since open", got.Traits)
+	}
+}
+
+// countingReader records the units each Activity call reads.
+type countingReader struct {
+	*clickhouse.TraitReader
+	read []string
+}
+
+func (c *countingReader) Activity(ctx context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
+	c.read = append(c.read, units...)
+	return c.TraitReader.Activity(ctx, units, today)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,359 @@
+package analytics
+
+import "time"
+
+// Behavioural traits: what Splitcast knows of a unit from its own events,
+// offered to segment rules as attributes named "trait.<name>" beside the
+// caller's attributes (a caller attribute of the same name wins: see
+// assign.WithTraits).
+//
+// Every trait is computed from human events only (machine-flagged opens and
+// clicks never count), each event counted once by its id, over whole UTC
+// days: "today" is the UTC date of the computation, "the last 7 days" are
+// today and the six days before it, and "days since" is today's date minus
+// the event's date (0 for today).
+//
+// The trait names and their values (numbers are float64, as from JSON):
+//
+//	trait.opens_7d, trait.opens_30d, trait.opens_90d            opens in the window
+//	trait.clicks_7d, trait.clicks_30d, trait.clicks_90d          clicks
+//	trait.conversions_7d, trait.conversions_30d, trait.conversions_90d
+//	trait.days_since_open, trait.days_since_click                absent when none in 90 days
+//	trait.engagement_score                                       see EngagementScore
+//	trait.engagement_level                                       none, low, medium, high
+//	trait.lifecycle_stage                                        see Lifecycle
+//	trait.preferred_channel                                      absent when no engagement has a channel
+//	trait.known                                                  false for a unit with no history
+//
+// A unit without history has DefaultTraits: zero counts, no days since,
+// engagement "none", lifecycle "new", no preferred channel, known false.
+
+// TraitWindowDays is how far back traits look: the longest count window.
+const TraitWindowDays = 90
+
+// FirstSeenHorizonDays bounds the search for a unit's first event, which
+// only matters for the "new" and "onboarding" stages (under 30 days).
+const FirstSeenHorizonDays = 365
+
+// Engagement levels, by EngagementScore.
+const (
+	EngagementNone   = "none"   // score 0
+	EngagementLow    = "low"    // 1 to 3
+	EngagementMedium = "medium" // 4 to 9
+	EngagementHigh   = "high"   // 10 and more
+)
+
+// Lifecycle stages; see Lifecycle for the rules.
+const (
+	StageNew        = "new"
+	StageOnboarding = "onboarding"
+	StageActive     = "active"
+	StageAtRisk     = "at_risk"
+	StageDormant    = "dormant"
+	StageReengaged  = "re_engaged"
+)
+
+// DayActivity is a unit's human events of one UTC day whose message went out
+// on one channel ("" when the event cannot be tied to an exposure with a
+// channel), each event counted once.
+type DayActivity struct {
+	Day         int32 // UTC days since 1970-01-01
+	Channel     string
+	Exposures   uint32
+	Opens       uint32
+	Clicks      uint32
+	Conversions uint32
+}
+
+// UnitActivity is what traits are computed from: a unit's first day seen
+// (its first event of any kind within FirstSeenHorizonDays) and its daily
+// activity over the last TraitWindowDays.
+type UnitActivity struct {
+	Unit      string
+	FirstSeen int32 // UTC day; 0 when unknown
+	Days      []DayActivity
+}
+
+// LastDay returns the latest day with any activity, or FirstSeen.
+func (a *UnitActivity) LastDay() int32 {
+	last := a.FirstSeen
+	for _, d := range a.Days {
+		last = max(last, d.Day)
+	}
+	return last
+}
+
+// Traits are a unit's behavioural traits on one day. Days-since fields are
+// -1 when there was no such event in the window.
+type Traits struct {
+	Known            bool    `json:"known"`
+	Opens7d          int     `json:"opens_7d"`
+	Opens30d         int     `json:"opens_30d"`
+	Opens90d         int     `json:"opens_90d"`
+	Clicks7d         int     `json:"clicks_7d"`
+	Clicks30d        int     `json:"clicks_30d"`
+	Clicks90d        int     `json:"clicks_90d"`
+	Conversions7d    int     `json:"conversions_7d"`
+	Conversions30d   int     `json:"conversions_30d"`
+	Conversions90d   int     `json:"conversions_90d"`
+	DaysSinceOpen    int     `json:"days_since_open"`
+	DaysSinceClick   int     `json:"days_since_click"`
+	EngagementScore  float64 `json:"engagement_score"`
+	EngagementLevel  string  `json:"engagement_level"`
+	LifecycleStage   string  `json:"lifecycle_stage"`
+	PreferredChannel string  `json:"preferred_channel,omitempty"`
+}
+
+// DefaultTraits are the traits of a unit with no known history.
+func DefaultTraits() Traits {
+	return Traits{DaysSinceOpen: -1, DaysSinceClick: -1, EngagementLevel: EngagementNone, LifecycleStage: StageNew}
+}
+
+// Day returns the UTC day number of t.
+func Day(t time.Time) int32 { return int32(t.Unix() / 86400) }
+
+// DayTime returns the start of UTC day d.
+func DayTime(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
+
+// EngagementScore is opens + 3·clicks + 5·conversions over the last 30
+// days: a click says more than an open (which mail clients fake), a
+// conversion more than a click.
+func EngagementScore(opens30d, clicks30d, conversions30d int) float64 {
+	return float64(opens30d + 3*clicks30d + 5*conversions30d)
+}
+
+// EngagementLevel buckets a score: 0 none, 1–3 low, 4–9 medium, 10+ high.
+// So one open a week is low, a click or two a month medium, and a unit that
+// opens most messages and clicks some is high.
+func EngagementLevel(score float64) string {
+	switch {
+	case score <= 0:
+		return EngagementNone
+	case score < 4:
+		return EngagementLow
+	case score < 10:
+		return EngagementMedium
+	}
+	return EngagementHigh
+}
+
+// Lifecycle decides the stage, with age the days since the unit was first
+// seen (any event, exposures included), sinceEngaged the days since its last
+// human open, click or conversion (-1: none in 90 days), and gap the days
+// between its first engagement of the last 7 days and the engagement before
+// it (-1: no engagement before the last 7 days). The first rule that holds:
+//
+//  1. new: first seen under 7 days ago, never engaged;
+//  2. onboarding: first seen under 30 days ago;
+//  3. re_engaged: engaged in the last 7 days after 30 days or more without
+//     any engagement (or, for a unit older than 30 days, its first engagement
+//     in the window);
+//  4. active: engaged in the last 14 days;
+//  5. at_risk: last engaged 14 to 29 days ago;
+//  6. dormant: no engagement in the last 30 days (or ever).
+func Lifecycle(age, sinceEngaged, gap int) string {
+	switch {
+	case age < 7 && sinceEngaged < 0:
+		return StageNew
+	case age < 30:
+		return StageOnboarding
+	case sinceEngaged >= 0 && sinceEngaged < 7 && (gap < 0 || gap >= 30):
+		return StageReengaged
+	case sinceEngaged >= 0 && sinceEngaged < 14:
+		return StageActive
+	case sinceEngaged >= 14 && sinceEngaged < 30:
+		return StageAtRisk
+	}
+	return StageDormant
+}
+
+// channelOrder breaks ties of preferred channel: the order of
+// experiment.Channel's constants.
+var channelOrder = map[string]int{"email": 0, "push": 1, "sms": 2, "in_app": 3}
+
+// ComputeTraits derives a unit's traits on day today from its activity.
+// Activity outside the 90-day window is ignored, so the same activity gives
+// the right traits on later days without reading it again.
+func ComputeTraits(a *UnitActivity, today int32) Traits {
+	t := DefaultTraits()
+	if a == nil || (a.FirstSeen == 0 && len(a.Days) == 0) {
+		return t
+	}
+	t.Known = true
+	first := a.FirstSeen
+	lastOpen, lastClick, lastEng := int32(-1), int32(-1), int32(-1)
+	firstRecentEng, prevEng := int32(-1), int32(-1)
+	engByChannel := map[string]int{}
+	for _, d := range a.Days {
+		if first == 0 || d.Day < first {
+			first = d.Day
+		}
+		ago := int(today - d.Day)
+		if ago < 0 || ago >= TraitWindowDays {
+			continue
+		}
+		in := func(window int, n uint32) int {
+			if ago < window {
+				return int(n)
+			}
+			return 0
+		}
+		t.Opens7d += in(7, d.Opens)
+		t.Opens30d += in(30, d.Opens)
+		t.Opens90d += int(d.Opens)
+		t.Clicks7d += in(7, d.Clicks)
+		t.Clicks30d += in(30, d.Clicks)
+		t.Clicks90d += int(d.Clicks)
+		t.Conversions7d += in(7, d.Conversions)
+		t.Conversions30d += in(30, d.Conversions)
+		t.Conversions90d += int(d.Conversions)
+		if d.Opens > 0 {
+			lastOpen = max(lastOpen, d.Day)
+		}
+		if d.Clicks > 0 {
+			lastClick = max(lastClick, d.Day)
+		}
+		eng := d.Opens + d.Clicks + d.Conversions
+		if eng == 0 {
+			continue
+		}
+		lastEng = max(lastEng, d.Day)
+		if ago < 7 {
+			if firstRecentEng < 0 || d.Day < firstRecentEng {
+				firstRecentEng = d.Day
+			}
+		} else {
+			prevEng = max(prevEng, d.Day)
+		}
+		if d.Channel != "" {
+			engByChannel[d.Channel] += int(eng)
+		}
+	}
+	since := func(day int32) int {
+		if day < 0 {
+			return -1
+		}
+		return int(today - day)
+	}
+	t.DaysSinceOpen, t.DaysSinceClick = since(lastOpen), since(lastClick)
+	t.EngagementScore = EngagementScore(t.Opens30d, t.Clicks30d, t.Conversions30d)
+	t.EngagementLevel = EngagementLevel(t.EngagementScore)
+	gap := -1
+	if firstRecentEng >= 0 && prevEng >= 0 {
+		gap = int(firstRecentEng - prevEng)
+	}
+	t.LifecycleStage = Lifecycle(int(today-first), since(lastEng), gap)
+	best := -1
+	for ch, n := range engByChannel {
+		if n > best || (n == best && rank(ch) < rank(t.PreferredChannel)) {
+			best, t.PreferredChannel = n, ch
+		}
+	}
+	return t
+}
+
+func rank(ch string) int {
+	if r, ok := channelOrder[ch]; ok {
+		return r
+	}
+	return len(channelOrder)
+}
+
+// Trait names, without the "trait." prefix.
+const (
+	traitKnown = iota
+	traitOpens7d
+	traitOpens30d
+	traitOpens90d
+	traitClicks7d
+	traitClicks30d
+	traitClicks90d
+	traitConversions7d
+	traitConversions30d
+	traitConversions90d
+	traitDaysSinceOpen
+	traitDaysSinceClick
+	traitEngagementScore
+	traitEngagementLevel
+	traitLifecycleStage
+	traitPreferredChannel
+	numTraits
+)
+
+// TraitNames are the names segment rules use, in the order of the trait
+// table above, each to be prefixed with "trait.".
+var TraitNames = [numTraits]string{
+	"known", "opens_7d", "opens_30d", "opens_90d", "clicks_7d", "clicks_30d", "clicks_90d",
+	"conversions_7d", "conversions_30d", "conversions_90d", "days_since_open", "days_since_click",
+	"engagement_score", "engagement_level", "lifecycle_stage", "preferred_channel",
+}
+
+// traitIndex finds a trait by its full name ("trait.opens_30d"), without
+// allocating.
+func traitIndex(name string) int {
+	const prefix = "trait."
+	if len(name) <= len(prefix) || name[:len(prefix)] != prefix {
+		return -1
+	}
+	name = name[len(prefix):]
+	for i := range TraitNames {
+		if TraitNames[i] == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// UnitTraits are a unit's traits ready for segment rules: immutable, with
+// every value boxed once, so that Lookup allocates nothing. It implements
+// assign.Lookup for the names "trait.<name>".
+type UnitTraits struct {
+	Traits
+	// Day is the UTC day the traits were computed for.
+	Day  int32
+	vals [numTraits]any
+}
+
+// NewUnitTraits boxes t's values for Lookup.
+func NewUnitTraits(t Traits, day int32) *UnitTraits {
+	u := &UnitTraits{Traits: t, Day: day}
+	u.vals = [numTraits]any{
+		t.Known, float64(t.Opens7d), float64(t.Opens30d), float64(t.Opens90d),
+		float64(t.Clicks7d), float64(t.Clicks30d), float64(t.Clicks90d),
+		float64(t.Conversions7d), float64(t.Conversions30d), float64(t.Conversions90d),
+		nil, nil, t.EngagementScore, t.EngagementLevel, t.LifecycleStage, nil,
+	}
+	if t.DaysSinceOpen >= 0 {
+		u.vals[traitDaysSinceOpen] = float64(t.DaysSinceOpen)
+	}
+	if t.DaysSinceClick >= 0 {
+		u.vals[traitDaysSinceClick] = float64(t.DaysSinceClick)
+	}
+	if t.PreferredChannel != "" {
+		u.vals[traitPreferredChannel] = t.PreferredChannel
+	}
+	return u
+}
+
+// Lookup returns the trait named "trait.<name>"; absent traits (days since
+// an event that did not happen, no preferred channel) and unknown names are
+// missing.
+func (u *UnitTraits) Lookup(name string) (any, bool) {
+	i := traitIndex(name)
+	if i < 0 || u.vals[i] == nil {
+		return nil, false
+	}
+	return u.vals[i], true
+}
+
+// Attributes returns the traits as rules see them, keyed by full name, for
+// debugging a unit's segment.
+func (u *UnitTraits) Attributes() map[string]any {
+	m := make(map[string]any, numTraits)
+	for i, v := range u.vals {
+		if v != nil {
+			m["trait."+TraitNames[i]] = v
+		}
+	}
+	return m
+}

@@ -1,0 +1,273 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TraitReader loads unit activity from storage (the events table).
+type TraitReader interface {
+	// ChangedUnits returns the units with an event stored since the mark
+	// since, or, when since is zero, every unit with an event on or after
+	// day from; and the mark to pass next time. Marks are the storage's own
+	// clock, so a unit may be returned twice but never missed.
+	ChangedUnits(ctx context.Context, since time.Time, from int32) (units []string, next time.Time, err error)
+	// Activity returns the activity of these units as of day today: human
+	// events per day and channel over the last TraitWindowDays, and the
+	// first day seen within FirstSeenHorizonDays. Units without any are left
+	// out.
+	Activity(ctx context.Context, units []string, today int32) ([]UnitActivity, error)
+}
+
+// TraitCacheConfig configures a TraitCache. Zero values take the defaults
+// named on the fields.
+type TraitCacheConfig struct {
+	Reader TraitReader // required
+	// Interval is how often Run refreshes (default 5s).
+	Interval time.Duration
+	// MaxUnits bounds the units held (default 1,000,000); over it, the
+	// units least recently active are dropped and get DefaultTraits.
+	MaxUnits int
+	// BatchSize is the number of units per Activity call (default 2000).
+	BatchSize int
+	Now       func() time.Time // default time.Now
+	Logger    *slog.Logger
+}
+
+// TraitCache serves every recently active unit's traits from memory, so that
+// assignment never waits on storage. It is refreshed incrementally: each
+// Refresh reads only the units with events stored since the previous one,
+// and recomputes every unit from the activity it holds when the UTC day
+// changes (counts over windows and days-since move with the calendar).
+//
+// Staleness: an event is reflected in Traits at most Interval (plus the
+// refresh's own query time) after it is stored; stored means after the
+// ingest flush interval. So the bound a unit's traits lag its events by is
+// Interval + the ingest FlushInterval + one refresh query: 5s + 1s + well
+// under a second with the defaults. While storage is down, traits stay as
+// they were and Stats says since when.
+//
+// Memory: the cache holds the units with an event in the last
+// TraitWindowDays, at most MaxUnits of them; a unit costs its id, about
+// 400 bytes of traits, and 24 bytes per day and channel it was active on.
+// Units not held get DefaultTraits.
+type TraitCache struct {
+	cfg      TraitCacheConfig
+	snap     atomic.Pointer[traitSnapshot]
+	defaults *UnitTraits
+
+	mu       sync.Mutex // serialises Refresh; guards the fields below
+	activity map[string]*UnitActivity
+	since    time.Time
+	lastErr  error
+}
+
+type traitSnapshot struct {
+	units map[string]*UnitTraits
+	day   int32
+	at    time.Time // when the snapshot was built; zero before the first
+}
+
+// NewTraitCache returns an empty cache: every unit has DefaultTraits until
+// the first Refresh.
+func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.MaxUnits <= 0 {
+		cfg.MaxUnits = 1_000_000
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 2000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &TraitCache{cfg: cfg, defaults: NewUnitTraits(DefaultTraits(), 0), activity: map[string]*UnitActivity{}}
+	c.snap.Store(&traitSnapshot{units: map[string]*UnitTraits{}})
+	return c
+}
+
+// Traits returns a unit's traits, DefaultTraits when the cache holds none.
+// It never blocks and allocates nothing; the result is never nil and must
+// not be modified.
+func (c *TraitCache) Traits(unit string) *UnitTraits {
+	if t, ok := c.snap.Load().units[unit]; ok {
+		return t
+	}
+	return c.defaults
+}
+
+// Held reports whether the cache holds traits for unit (false: defaults).
+func (c *TraitCache) Held(unit string) bool {
+	_, ok := c.snap.Load().units[unit]
+	return ok
+}
+
+// Staleness is the documented bound, not counting the ingest flush
+// interval: how long after an event is stored its unit's traits may still
+// ignore it.
+func (c *TraitCache) Staleness() time.Duration { return c.cfg.Interval }
+
+// TraitCacheStats describe the cache for operators.
+type TraitCacheStats struct {
+	Units       int       `json:"units"`
+	RefreshedAt time.Time `json:"refreshed_at"` // zero before the first refresh
+	Day         time.Time `json:"day"`          // the UTC day traits are computed for
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Stats returns the cache's size and freshness.
+func (c *TraitCache) Stats() TraitCacheStats {
+	s := c.snap.Load()
+	st := TraitCacheStats{Units: len(s.units), RefreshedAt: s.at}
+	if s.day != 0 {
+		st.Day = DayTime(s.day)
+	}
+	c.mu.Lock()
+	if c.lastErr != nil {
+		st.LastError = c.lastErr.Error()
+	}
+	c.mu.Unlock()
+	return st
+}
+
+// Fetch reads one unit's traits from storage now, bypassing the cache, for
+// debugging.
+func (c *TraitCache) Fetch(ctx context.Context, unit string) (*UnitTraits, error) {
+	today := Day(c.cfg.Now())
+	acts, err := c.cfg.Reader.Activity(ctx, []string{unit}, today)
+	if err != nil {
+		return nil, err
+	}
+	for i := range acts {
+		if acts[i].Unit == unit {
+			return NewUnitTraits(ComputeTraits(&acts[i], today), today), nil
+		}
+	}
+	return NewUnitTraits(DefaultTraits(), today), nil
+}
+
+// Run refreshes every Interval until ctx ends. Errors are logged and leave
+// the previous traits in place.
+func (c *TraitCache) Run(ctx context.Context) {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+				c.cfg.Logger.Warn("refresh traits", "err", err)
+			}
+		}
+	}
+}
+
+// Refresh reads the units with new events and publishes a new snapshot. On
+// error the previous snapshot stays and the next Refresh reads the same
+// units again.
+func (c *TraitCache) Refresh(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.refresh(ctx)
+	c.lastErr = err
+	return err
+}
+
+func (c *TraitCache) refresh(ctx context.Context) error {
+	now := c.cfg.Now()
+	today := Day(now)
+	from := today - (TraitWindowDays - 1)
+	units, next, err := c.cfg.Reader.ChangedUnits(ctx, c.since, from)
+	if err != nil {
+		return fmt.Errorf("changed units: %w", err)
+	}
+	fresh := make(map[string]*UnitActivity, len(units))
+	for start := 0; start < len(units); start += c.cfg.BatchSize {
+		batch := units[start:min(start+c.cfg.BatchSize, len(units))]
+		acts, err := c.cfg.Reader.Activity(ctx, batch, today)
+		if err != nil {
+			return fmt.Errorf("unit activity: %w", err)
+		}
+		for i := range acts {
+			fresh[acts[i].Unit] = &acts[i]
+		}
+	}
+	// Nothing above changed c: a failed read is retried whole next time.
+	c.since = next
+	for _, u := range units {
+		if a, ok := fresh[u]; ok {
+			c.activity[u] = a
+		} else {
+			delete(c.activity, u)
+		}
+	}
+	old := c.snap.Load()
+	if old.day == today && !old.at.IsZero() && len(c.activity) <= c.cfg.MaxUnits {
+		if len(units) == 0 {
+			c.snap.Store(&traitSnapshot{units: old.units, day: today, at: now})
+			return nil
+		}
+		// Same day: only the changed units' traits change.
+		m := make(map[string]*UnitTraits, len(old.units)+len(units))
+		for u, t := range old.units {
+			m[u] = t
+		}
+		for _, u := range units {
+			if a, ok := c.activity[u]; ok {
+				m[u] = NewUnitTraits(ComputeTraits(a, today), today)
+			} else {
+				delete(m, u)
+			}
+		}
+		c.snap.Store(&traitSnapshot{units: m, day: today, at: now})
+		return nil
+	}
+	// A new day (or the first refresh, or too many units): windows moved
+	// for every unit.
+	c.evict(from)
+	m := make(map[string]*UnitTraits, len(c.activity))
+	for u, a := range c.activity {
+		m[u] = NewUnitTraits(ComputeTraits(a, today), today)
+	}
+	c.snap.Store(&traitSnapshot{units: m, day: today, at: now})
+	return nil
+}
+
+// evict drops units with no activity since day from, then, over MaxUnits,
+// the least recently active.
+func (c *TraitCache) evict(from int32) {
+	for u, a := range c.activity {
+		if a.LastDay() < from {
+			delete(c.activity, u)
+		}
+	}
+	over := len(c.activity) - c.cfg.MaxUnits
+	if over <= 0 {
+		return
+	}
+	type unitDay struct {
+		unit string
+		day  int32
+	}
+	all := make([]unitDay, 0, len(c.activity))
+	for u, a := range c.activity {
+		all = append(all, unitDay{u, a.LastDay()})
+	}
+	slices.SortFunc(all, func(a, b unitDay) int { return int(a.day - b.day) })
+	for _, ud := range all[:over] {
+		delete(c.activity, ud.unit)
+	}
+	c.cfg.Logger.Warn("trait cache full: least recently active units get default traits",
+		"dropped", over, "max_units", c.cfg.MaxUnits)
+}

@@ -37,6 +37,20 @@ type Config struct {
 	TokenSigningKey int    // SPLITCAST_TOKEN_SIGNING_KEY
 
 	SnapshotRefresh time.Duration // SPLITCAST_SNAPSHOT_REFRESH
+	// KeyRefresh is how often issued API keys are reloaded: a revoked key
+	// works at most this long after `splitcast keys revoke`.
+	KeyRefresh time.Duration // SPLITCAST_KEY_REFRESH
+	// RatePerKey and RatePerIP are requests per second (burst: twice
+	// that); 0 turns the limit off.
+	RatePerKey float64 // SPLITCAST_RATE_PER_KEY
+	RatePerIP  float64 // SPLITCAST_RATE_PER_IP
+	// CORSOrigins may call the SDK routes from browsers, comma-separated
+	// ("*" for any); empty: none.
+	CORSOrigins string // SPLITCAST_CORS_ORIGINS
+	// TrustedProxies are load balancer addresses or CIDRs whose
+	// X-Forwarded-For is believed, comma-separated.
+	TrustedProxies string // SPLITCAST_TRUSTED_PROXIES
+
 	FlushInterval   time.Duration // SPLITCAST_FLUSH_INTERVAL
 	ShutdownTimeout time.Duration // SPLITCAST_SHUTDOWN_TIMEOUT
 	Retire          bool          // SPLITCAST_RETIRE: run the retirement loop in this server
@@ -99,6 +113,19 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	str(&c.TokenKeys, "token-keys", "TOKEN_KEYS", "", "tracking token keys, id:hex[,id:hex] (dev default when empty)")
 	integer(&c.TokenSigningKey, "token-signing-key", "TOKEN_SIGNING_KEY", "0")
 	dur(&c.SnapshotRefresh, "snapshot-refresh", "SNAPSHOT_REFRESH", "2s")
+	dur(&c.KeyRefresh, "key-refresh", "KEY_REFRESH", "10s")
+	float := func(p *float64, flagName, name, def string) {
+		s := env(name, def)
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f < 0 {
+			errs = append(errs, fmt.Sprintf("SPLITCAST_%s=%q: not a number >= 0", name, s))
+		}
+		fs.Float64Var(p, flagName, f, "requests per second, 0 for no limit (env SPLITCAST_"+name+")")
+	}
+	float(&c.RatePerKey, "rate-per-key", "RATE_PER_KEY", "1000")
+	float(&c.RatePerIP, "rate-per-ip", "RATE_PER_IP", "1000")
+	str(&c.CORSOrigins, "cors-origins", "CORS_ORIGINS", "", "origins allowed to call the SDK routes from browsers, comma-separated")
+	str(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "", "proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs")
 	dur(&c.FlushInterval, "flush-interval", "FLUSH_INTERVAL", "1s")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s")
 	retire, _ := strconv.ParseBool(env("RETIRE", "false"))
@@ -169,9 +196,24 @@ func (c Config) Validate() error {
 		return bad("SPLITCAST_TOKEN_KEYS (-token-keys)", "%v", err)
 	}
 	for name, d := range map[string]time.Duration{"SPLITCAST_SNAPSHOT_REFRESH (-snapshot-refresh)": c.SnapshotRefresh,
-		"SPLITCAST_FLUSH_INTERVAL (-flush-interval)": c.FlushInterval, "SPLITCAST_SHUTDOWN_TIMEOUT (-shutdown-timeout)": c.ShutdownTimeout} {
+		"SPLITCAST_FLUSH_INTERVAL (-flush-interval)": c.FlushInterval, "SPLITCAST_KEY_REFRESH (-key-refresh)": c.KeyRefresh, "SPLITCAST_SHUTDOWN_TIMEOUT (-shutdown-timeout)": c.ShutdownTimeout} {
 		if d <= 0 {
 			return bad(name, "must be positive, got %v", d)
+		}
+	}
+	if c.RatePerKey < 0 || c.RatePerIP < 0 {
+		return bad("SPLITCAST_RATE_PER_KEY/SPLITCAST_RATE_PER_IP", "must not be negative")
+	}
+	for _, o := range list(c.CORSOrigins) {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return bad("SPLITCAST_CORS_ORIGINS (-cors-origins)", "%q is not * or an http(s) origin", o)
+		}
+	}
+	for _, p := range list(c.TrustedProxies) {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return bad("SPLITCAST_TRUSTED_PROXIES (-trusted-proxies)", "%q is not an IP or a CIDR", p)
+			}
 		}
 	}
 	switch c.LogLevel {
@@ -180,6 +222,17 @@ func (c Config) Validate() error {
 		return bad("SPLITCAST_LOG_LEVEL (-log-level)", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// list splits a comma-separated setting, dropping empty items.
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // tokenKeys parses TokenKeys into key ids and secrets and picks the signing

@@ -21,6 +21,10 @@ commands:
   migrate             apply the ClickHouse migrations and exit
   clickhouse start    start the project's local ClickHouse in the background
   clickhouse stop     stop it
+  keys create -name N -scopes sdk,read
+                      issue an API key (printed once; stored hashed)
+  keys list           list issued keys
+  keys revoke ID      revoke a key (servers refuse it within SPLITCAST_KEY_REFRESH)
 
 Run "splitcast <command> -h" for the flags; every flag also has a SPLITCAST_* variable.
 `
@@ -42,17 +46,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return flag.ErrHelp
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == "clickhouse" && len(args) > 0 {
+	if (cmd == "clickhouse" || cmd == "keys") && len(args) > 0 {
 		cmd, args = "clickhouse "+args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("splitcast "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	switch cmd {
-	case "serve", "migrate", "clickhouse start", "clickhouse stop":
+	case "serve", "migrate", "clickhouse start", "clickhouse stop", "keys create", "keys list", "keys revoke":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+	kf := addKeysFlags(fs, cmd)
 	cfg, err := ParseConfig(fs, args, getenv)
 	if err != nil {
 		return err
@@ -74,6 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return m.StartLocalClickHouse(ctx)
 	case "clickhouse stop":
 		return m.StopLocalClickHouse()
+	case "keys create", "keys list", "keys revoke":
+		defer m.Close()
+		return m.Keys(ctx, cmd, kf, fs.Args())
 	}
 	return nil
 }

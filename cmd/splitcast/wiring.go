@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
@@ -65,8 +66,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.migrate(ctx); err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
 	ingest, err := analytics.OpenIngester(analytics.IngestConfig{
-		Sink:          clickhouse.NewEventSink(m.conn),
+		Sink:          api.InstrumentSink(reg, clickhouse.NewEventSink(m.conn)),
 		Dir:           filepath.Join(m.Config.DataDir, "spool"),
 		FlushInterval: m.Config.FlushInterval,
 		Logger:        m.logger,
@@ -75,7 +77,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("open ingest: %w", err)
 	}
 	m.ingest = ingest
-	store := clickhouse.NewExperimentStore(m.conn)
+	// Every retirement saved through this store counts, the API's and the
+	// retirement loop's alike.
+	store := api.CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))
 	m.refresher = assign.NewRefresher(store, m.logger)
 	if err := m.refresher.Refresh(ctx); err != nil {
 		return fmt.Errorf("load running experiments: %w", err)
@@ -83,6 +87,15 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBackground = cancel
 	go m.refresher.Run(bg, m.Config.SnapshotRefresh)
+	keyring := api.NewKeyCache(api.KeyList{
+		api.NewKey("admin", m.Config.AdminKey, api.ScopeAdmin, api.ScopeRead),
+		api.NewKey("sdk", m.Config.SDKKey, api.ScopeSDK),
+		api.NewKey("read", m.Config.ReadKey, api.ScopeRead),
+	}, clickhouse.NewKeyStore(m.conn), m.logger)
+	if err := keyring.Refresh(ctx); err != nil {
+		return err
+	}
+	go keyring.Run(bg, m.Config.KeyRefresh)
 	keys, signing, err := m.Config.tokenKeys()
 	if err != nil {
 		return err
@@ -106,14 +119,17 @@ func (m *Main) Run(ctx context.Context) error {
 		Events:    ingest,
 		Tokens:    tokens,
 		BaseURL:   strings.TrimRight(m.Config.BaseURL, "/"),
-		Keys: api.KeyList{
-			api.NewKey("admin", m.Config.AdminKey, api.ScopeAdmin, api.ScopeRead),
-			api.NewKey("sdk", m.Config.SDKKey, api.ScopeSDK),
-			api.NewKey("read", m.Config.ReadKey, api.ScopeRead),
+		Keys:      keyring,
+		RateLimits: api.RateLimits{
+			PerKey: api.Rate{PerSecond: m.Config.RatePerKey},
+			PerIP:  api.Rate{PerSecond: m.Config.RatePerIP},
 		},
-		Ready:  m.ready,
-		Ingest: ingest,
-		Logger: m.logger,
+		CORSOrigins:    list(m.Config.CORSOrigins),
+		TrustedProxies: list(m.Config.TrustedProxies),
+		Registry:       reg,
+		Ready:          m.ready,
+		Ingest:         ingest,
+		Logger:         m.logger,
 	})
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.ln) }()

@@ -21,6 +21,7 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 	tooLarge := &experiment.Error{Code: experiment.ETOOLARGE, Field: "body",
 		Message: "request body larger than " + strconv.Itoa(limit) + " bytes"}
 	if c.Request().Header.ContentLength() > limit {
+		c.Context().SetConnectionClose() // the unread body must not be taken for a request
 		return tooLarge
 	}
 	if stream := c.Context().RequestBodyStream(); stream != nil {
@@ -29,6 +30,9 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 			return experiment.Invalid("body", "reading the body: %v", err)
 		}
 		if len(data) > limit {
+			// The rest of the body is still on the connection: close it,
+			// or its bytes would be read as the next request.
+			c.Context().SetConnectionClose()
 			return tooLarge
 		}
 		c.Request().SetBody(data)

@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmd, args := args[0], args[1:]
 	if (cmd == "clickhouse" || cmd == "keys") && len(args) > 0 {
-		cmd, args = "clickhouse "+args[0], args[1:]
+		cmd, args = cmd+" "+args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("splitcast "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -4,6 +4,7 @@
 -- land in one partition during merges, but merges are eventual: every query
 -- that counts deduplicates by event_id itself. A copy always carries the same
 -- time, so it always lands in the same monthly partition.
+-- splitcast:shard events cityHash64(unit)
 CREATE TABLE IF NOT EXISTS events (
     event_id String,
     kind String,

@@ -4,6 +4,7 @@
 -- same version, both rows stay and every reader picks the same winner by a
 -- fixed tie-break (see analytics/clickhouse/store.go); a merge that kept
 -- the last inserted row would switch readers to the loser.
+-- splitcast:shard experiment_versions cityHash64(experiment)
 CREATE TABLE IF NOT EXISTS experiment_versions (
     experiment String,
     version UInt32,

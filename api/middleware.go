@@ -115,7 +115,8 @@ const codeRateLimited = "rate_limited"
 
 // limitIP is the per-address limiter of the /v1 routes.
 func (s *Server) limitIP(c *fiber.Ctx) error {
-	if ok, wait := s.perIP.allow(clientNet(c.IP())); !ok {
+	// The address is copied: from a proxy header it points into a reused buffer.
+	if ok, wait := s.perIP.allow(clientNet(strings.Clone(c.IP()))); !ok {
 		return tooManyRequests(c, wait, "this address")
 	}
 	return c.Next()

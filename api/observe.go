@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,7 +119,9 @@ func (s *Server) log(c *fiber.Ctx) *slog.Logger {
 // latency by route pattern and status class.
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
-	id := c.Get(fiber.HeaderXRequestID)
+	// Fiber's strings point into buffers reused by the next request: copy
+	// what outlives the handler (labels, contexts, log records).
+	id := strings.Clone(c.Get(fiber.HeaderXRequestID))
 	if !saneRequestID(id) {
 		id = newRequestID()
 	}
@@ -132,8 +135,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	status := c.Response().StatusCode()
 	route := s.obs.routeLabel(s.app, c)
+	method := strings.Clone(c.Method())
 	elapsed := time.Since(start)
-	s.obs.requests.WithLabelValues(c.Method(), route, statusClass(status)).Observe(elapsed.Seconds())
+	s.obs.requests.WithLabelValues(method, route, statusClass(status)).Observe(elapsed.Seconds())
 	if status == fiber.StatusTooManyRequests {
 		limit := "key"
 		if c.Locals(localKey) == nil {
@@ -142,7 +146,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		s.obs.limited.WithLabelValues(limit).Inc()
 	}
 	// The path is left out: it carries tracking tokens and experiment keys.
-	s.cfg.Logger.Debug("request", "request_id", id, "method", c.Method(), "route", route,
+	s.cfg.Logger.Debug("request", "request_id", id, "method", method, "route", route,
 		"status", status, "duration_ms", float64(elapsed.Microseconds())/1000)
 	return nil
 }

@@ -24,6 +24,9 @@ type Config struct {
 	ClickHouseUser     string // SPLITCAST_CLICKHOUSE_USER
 	ClickHousePassword string // SPLITCAST_CLICKHOUSE_PASSWORD
 	ClickHouseDatabase string // SPLITCAST_CLICKHOUSE_DATABASE
+	// ClickHouseCluster names a cluster of the server's remote_servers
+	// config: migrations shard every table over it (see package migrations).
+	ClickHouseCluster string // SPLITCAST_CLICKHOUSE_CLUSTER
 	// Local ClickHouse ports, away from a system server's 9000 and 8123.
 	LocalClickHouseTCPPort  int // SPLITCAST_LOCAL_CLICKHOUSE_TCP_PORT
 	LocalClickHouseHTTPPort int // SPLITCAST_LOCAL_CLICKHOUSE_HTTP_PORT
@@ -105,6 +108,7 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	str(&c.ClickHouseUser, "clickhouse-user", "CLICKHOUSE_USER", "default", "ClickHouse user")
 	str(&c.ClickHousePassword, "clickhouse-password", "CLICKHOUSE_PASSWORD", "", "ClickHouse password")
 	str(&c.ClickHouseDatabase, "clickhouse-database", "CLICKHOUSE_DATABASE", "splitcast", "ClickHouse database")
+	str(&c.ClickHouseCluster, "clickhouse-cluster", "CLICKHOUSE_CLUSTER", "", "ClickHouse cluster (remote_servers) to shard the tables over; empty for one server")
 	integer(&c.LocalClickHouseTCPPort, "local-clickhouse-tcp-port", "LOCAL_CLICKHOUSE_TCP_PORT", "19000")
 	integer(&c.LocalClickHouseHTTPPort, "local-clickhouse-http-port", "LOCAL_CLICKHOUSE_HTTP_PORT", "18123")
 	str(&c.AdminKey, "admin-key", "ADMIN_KEY", "", "API key with the admin scope (dev default when empty)")
@@ -173,6 +177,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.ClickHouseAddr); err != nil {
 			return bad("SPLITCAST_CLICKHOUSE_ADDR (-clickhouse-addr)", "%q is not host:port", c.ClickHouseAddr)
 		}
+	}
+	if c.ClickHouseCluster != "" && c.ClickHouseAddr == "" {
+		return bad("SPLITCAST_CLICKHOUSE_CLUSTER (-clickhouse-cluster)", "needs an external ClickHouse (SPLITCAST_CLICKHOUSE_ADDR): the local one has no cluster")
 	}
 	if c.ClickHouseDatabase == "" {
 		return bad("SPLITCAST_CLICKHOUSE_DATABASE (-clickhouse-database)", "must not be empty")

@@ -178,14 +178,34 @@ func (m *Main) connect(ctx context.Context) error {
 		}
 		m.ch, addr = ch, ch.Addr()
 	}
-	conn, err := clickhouse.Open(ctx, clickhouse.Options{
-		Addr: addr, User: m.Config.ClickHouseUser, Password: m.Config.ClickHousePassword, Database: m.Config.ClickHouseDatabase,
-	})
+	conn, err := clickhouse.Open(ctx, m.clickhouseOptions(addr))
 	if err != nil {
 		return fmt.Errorf("clickhouse %s: %w", addr, err)
 	}
 	m.conn = conn
 	return nil
+}
+
+// clickhouseOptions are the connection options for the server at addr.
+func (m *Main) clickhouseOptions(addr string) clickhouse.Options {
+	o := clickhouse.Options{
+		Addr: addr, User: m.Config.ClickHouseUser, Password: m.Config.ClickHousePassword, Database: m.Config.ClickHouseDatabase,
+	}
+	if m.Config.ClickHouseCluster != "" {
+		// A write returns once every shard has its rows, or fails and
+		// is spooled (see package migrations).
+		o.Settings = map[string]any{"insert_distributed_sync": 1}
+	}
+	return o
+}
+
+// runner migrates the database, on every node of the cluster if one is
+// configured.
+func (m *Main) runner() *migrations.Runner {
+	return &migrations.Runner{Conn: m.conn, Cluster: m.Config.ClickHouseCluster,
+		Dial: func(ctx context.Context, addr string) (migrations.NodeConn, error) {
+			return clickhouse.Open(ctx, m.clickhouseOptions(addr))
+		}}
 }
 
 func (m *Main) localConfig(detached bool) chserver.Config {
@@ -199,7 +219,7 @@ func (m *Main) localConfig(detached bool) chserver.Config {
 }
 
 func (m *Main) migrate(ctx context.Context) error {
-	ran, err := (&migrations.Runner{Conn: m.conn}).Up(ctx)
+	ran, err := m.runner().Up(ctx)
 	for _, name := range ran {
 		m.logger.Info("applied migration", "file", name)
 	}
@@ -214,7 +234,7 @@ func (m *Main) Migrate(ctx context.Context) error {
 	if err := m.connect(ctx); err != nil {
 		return err
 	}
-	ran, err := (&migrations.Runner{Conn: m.conn}).Up(ctx)
+	ran, err := m.runner().Up(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

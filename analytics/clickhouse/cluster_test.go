@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +239,44 @@ func TestCluster(t *testing.T) {
 		}
 		one, two := timeIt(single), timeIt(a)
 		t.Logf("Aggregates, best of 5: single node %v, two shards %v (%.2fx)", one, two, float64(two)/float64(one))
+	})
+
+	t.Run("traits", func(t *testing.T) {
+		h, want := traitFixture(t)
+		single, _ := env.NewDatabase(t)
+		a, b, _ := c.newDatabase(t) // without the other subtests' events
+		for _, conn := range []driver.Conn{single, a} {
+			if err := clickhouse.NewEventSink(conn).Write(ctx, h.events); err != nil {
+				t.Fatal(err)
+			}
+		}
+		units := make([]string, 0, len(want))
+		for u := range want {
+			units = append(units, u)
+		}
+		read := func(conn driver.Conn) ([]analytics.UnitActivity, []string) {
+			r := clickhouse.NewTraitReader(conn)
+			acts, err := r.Activity(ctx, units, traitToday)
+			if err != nil {
+				t.Fatalf("Activity: %v", err)
+			}
+			changed, _, err := r.ChangedUnits(ctx, time.Time{}, traitToday-(analytics.TraitWindowDays-1))
+			if err != nil {
+				t.Fatalf("ChangedUnits: %v", err)
+			}
+			// Row order is not part of the contract.
+			sort.Slice(acts, func(i, j int) bool { return acts[i].Unit < acts[j].Unit })
+			sort.Strings(changed)
+			return acts, changed
+		}
+		wantActs, wantChanged := read(single)
+		if len(wantActs) < 6 {
+			t.Fatalf("single node: activity of %d units, want the fixture's", len(wantActs))
+		}
+		gotActs, gotChanged := read(b)
+		if !reflect.DeepEqual(gotActs, wantActs) || !reflect.DeepEqual(gotChanged, wantChanged) {
+			t.Errorf("traits on the cluster differ from a single node:\n got %+v %v\nwant %+v %v", gotActs, gotChanged, wantActs, wantChanged)
+		}
 	})
 
 	t.Run("experiments", func(t *testing.T) {

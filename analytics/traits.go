@@ -310,8 +310,11 @@ func traitIndex(name string) int {
 type UnitTraits struct {
 	Traits
 	// Day is the UTC day the traits were computed for.
-	Day  int32
-	vals [numTraits]any
+	Day int32
+	// LastSeen is the unit's latest day with any event, exposures
+	// included; 0 when unknown.
+	LastSeen int32
+	vals     [numTraits]any
 }
 
 // NewUnitTraits boxes t's values for Lookup.

@@ -150,7 +150,7 @@ func (c *TraitCache) Fetch(ctx context.Context, unit string) (*UnitTraits, error
 	}
 	for i := range acts {
 		if acts[i].Unit == unit {
-			return NewUnitTraits(ComputeTraits(&acts[i], today), today), nil
+			return unitTraits(&acts[i], today), nil
 		}
 	}
 	return NewUnitTraits(DefaultTraits(), today), nil
@@ -225,7 +225,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 		}
 		for _, u := range units {
 			if a, ok := c.activity[u]; ok {
-				m[u] = NewUnitTraits(ComputeTraits(a, today), today)
+				m[u] = unitTraits(a, today)
 			} else {
 				delete(m, u)
 			}
@@ -238,7 +238,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 	c.evict(from)
 	m := make(map[string]*UnitTraits, len(c.activity))
 	for u, a := range c.activity {
-		m[u] = NewUnitTraits(ComputeTraits(a, today), today)
+		m[u] = unitTraits(a, today)
 	}
 	c.snap.Store(&traitSnapshot{units: m, day: today, at: now})
 	return nil
@@ -270,4 +270,23 @@ func (c *TraitCache) evict(from int32) {
 	}
 	c.cfg.Logger.Warn("trait cache full: least recently active units get default traits",
 		"dropped", over, "max_units", c.cfg.MaxUnits)
+}
+
+func unitTraits(a *UnitActivity, today int32) *UnitTraits {
+	u := NewUnitTraits(ComputeTraits(a, today), today)
+	u.LastSeen = a.LastDay()
+	return u
+}
+
+// Recent calls fn for every unit held that was seen (any event, exposures
+// included) in the last days days, for traffic estimates. It reads one
+// snapshot and never blocks a refresh.
+func (c *TraitCache) Recent(days int, fn func(unit string, t *UnitTraits)) {
+	s := c.snap.Load()
+	from := s.day - int32(days) + 1
+	for u, t := range s.units {
+		if t.LastSeen >= from {
+			fn(u, t)
+		}
+	}
 }

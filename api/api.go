@@ -64,7 +64,11 @@ type Config struct {
 	// BodyLimit bounds request bodies (default 1 MiB); bulk assignment is
 	// streamed and not bound by it.
 	BodyLimit int
-	Logger    *slog.Logger
+	// Traits, when set, gives segment rules each unit's behavioural traits
+	// (trait.<name>, an *analytics.TraitCache); the caller's attribute of
+	// the same name wins.
+	Traits TraitSource
+	Logger *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }
@@ -144,6 +148,7 @@ func (s *Server) routes() {
 	s.app.Get("/debug/pprof/*", s.require(ScopeAdmin), pprofHandler())
 	s.adminRoutes()
 	s.sdkRoutes()
+	s.traitRoutes()
 }
 
 // errorBody is the JSON shape of every error answer.

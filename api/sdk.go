@@ -87,7 +87,11 @@ func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRe
 	if req.Channel != "" && !experiment.Channel(req.Channel).Valid() {
 		return assignResponse{}, experiment.Invalid(fieldPrefix+"channel", "unknown channel %q", req.Channel)
 	}
-	a, err := snap.Assign(req.Experiment, req.UnitID, req.Attributes)
+	var attrs assign.Lookup = req.Attributes
+	if s.cfg.Traits != nil { // caller attributes win over traits of the same name
+		attrs = &assign.WithTraits{Attrs: req.Attributes, Traits: s.cfg.Traits.Traits(req.UnitID)}
+	}
+	a, err := snap.Assign(req.Experiment, req.UnitID, attrs)
 	if err != nil {
 		return assignResponse{}, err
 	}

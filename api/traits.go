@@ -1,0 +1,99 @@
+package api
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// TraitSource serves units' behavioural traits from memory (an
+// *analytics.TraitCache). Traits must never block: assignment calls it on
+// every request.
+type TraitSource interface {
+	// Traits returns the unit's traits, the defaults when none are known;
+	// never nil.
+	Traits(unit string) *analytics.UnitTraits
+	// Held reports whether traits were computed for unit (else defaults).
+	Held(unit string) bool
+	// Staleness bounds how long after an event is stored the traits may
+	// still ignore it.
+	Staleness() time.Duration
+	Stats() analytics.TraitCacheStats
+	// Recent calls fn for each unit seen in the last days days.
+	Recent(days int, fn func(unit string, t *analytics.UnitTraits))
+	// Fetch reads a unit's traits from storage now, bypassing memory.
+	Fetch(ctx context.Context, unit string) (*analytics.UnitTraits, error)
+}
+
+func (s *Server) traitRoutes() {
+	read := s.require(ScopeRead)
+	s.app.Get("/v1/units/:unit/traits", read, s.unitTraits)
+	s.app.Get("/v1/experiments/:key/health", read, s.health)
+}
+
+// unitTraitsResponse shows what segment rules see of a unit: its traits as
+// assignment uses them (from memory), and with ?fresh=true as storage has
+// them now, to tell staleness from a wrong rule.
+type unitTraitsResponse struct {
+	UnitID string `json:"unit_id"`
+	// Held is false when the unit has no recent history in memory, so it
+	// gets the defaults.
+	Held       bool             `json:"held"`
+	Traits     analytics.Traits `json:"traits"`
+	Attributes map[string]any   `json:"attributes"`
+	Day        string           `json:"day"`
+	LastSeen   string           `json:"last_seen,omitempty"`
+	Cache      traitCacheStatus `json:"cache"`
+	Fresh      *unitTraitsFresh `json:"fresh,omitempty"`
+	Precedence string           `json:"precedence"`
+}
+
+type traitCacheStatus struct {
+	analytics.TraitCacheStats
+	// StalenessBound is the documented lag of traits behind stored events,
+	// not counting the ingest flush interval.
+	StalenessBound string `json:"staleness_bound"`
+}
+
+type unitTraitsFresh struct {
+	Traits     analytics.Traits `json:"traits"`
+	Attributes map[string]any   `json:"attributes"`
+}
+
+const precedence = "segment rules read trait.<name> from these traits unless the caller's attributes carry the same name, which wins"
+
+func (s *Server) unitTraits(c *fiber.Ctx) error {
+	unit, err := url.PathUnescape(c.Params("unit"))
+	if err != nil {
+		return experiment.Invalid("unit_id", "not a valid path segment")
+	}
+	if err := checkUnit("unit_id", unit); err != nil {
+		return err
+	}
+	if s.cfg.Traits == nil {
+		return &experiment.Error{Code: experiment.EUNAVAILABLE, Message: "this server computes no traits"}
+	}
+	t := s.cfg.Traits.Traits(unit)
+	st := s.cfg.Traits.Stats()
+	resp := unitTraitsResponse{
+		UnitID: unit, Held: s.cfg.Traits.Held(unit), Traits: t.Traits, Attributes: t.Attributes(),
+		Cache: traitCacheStatus{TraitCacheStats: st, StalenessBound: s.cfg.Traits.Staleness().String()},
+		Day:   st.Day.Format(time.DateOnly), Precedence: precedence,
+	}
+	if t.LastSeen > 0 {
+		resp.LastSeen = analytics.DayTime(t.LastSeen).Format(time.DateOnly)
+	}
+	if c.QueryBool("fresh") {
+		f, err := s.cfg.Traits.Fetch(c.UserContext(), unit)
+		if err != nil {
+			return err
+		}
+		resp.Fresh = &unitTraitsFresh{Traits: f.Traits, Attributes: f.Attributes()}
+	}
+	return c.JSON(resp)
+}

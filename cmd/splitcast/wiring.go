@@ -87,6 +87,15 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBackground = cancel
 	go m.refresher.Run(bg, m.Config.SnapshotRefresh)
+	// Traits load in the background: assignment never waits for them, and
+	// units get the default traits until the first refresh ends.
+	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn), Logger: m.logger})
+	go func() {
+		if err := traits.Refresh(bg); err != nil && bg.Err() == nil {
+			m.logger.Warn("load traits", "err", err)
+		}
+		traits.Run(bg)
+	}()
 	keyring := api.NewKeyCache(api.KeyList{
 		api.NewKey("admin", m.Config.AdminKey, api.ScopeAdmin, api.ScopeRead),
 		api.NewKey("sdk", m.Config.SDKKey, api.ScopeSDK),
@@ -129,6 +138,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Registry:       reg,
 		Ready:          m.ready,
 		Ingest:         ingest,
+		Traits:         traits,
 		Logger:         m.logger,
 	})
 	m.served = make(chan error, 1)

@@ -100,6 +100,10 @@ func translate(err error) error {
 	case errors.As(err, &opErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, ch.ErrAcquireConnTimeout), errors.Is(err, context.DeadlineExceeded):
 		return &unavailable{err}
+	case errors.As(err, &exc) && (exc.Code == 210 || exc.Code == 279):
+		// NETWORK_ERROR, ALL_CONNECTION_TRIES_FAILED: a shard behind a
+		// Distributed table is down, which is an outage, not a bug.
+		return &unavailable{err}
 	case errors.As(err, &exc):
 		return fmt.Errorf("clickhouse exception %d: %w", exc.Code, err)
 	}

@@ -40,7 +40,10 @@ func jsonError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := bytes.CutPrefix([]byte(msg), []byte("json: unknown field ")); ok {
-		return experiment.Invalid(string(bytes.Trim(f, `"`)), "unknown field")
+		if name := string(bytes.Trim(f, `"`)); name != "" {
+			return experiment.Invalid(name, "unknown field")
+		}
+		return experiment.Invalid("body", "unknown field with an empty name")
 	}
 	return experiment.Invalid("body", "%v", err)
 }

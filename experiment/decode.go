@@ -35,7 +35,12 @@ func decodeError(err error) error {
 	}
 	const unknown = "json: unknown field "
 	if msg := err.Error(); strings.HasPrefix(msg, unknown) {
-		return Invalid(strings.Trim(msg[len(unknown):], `"`), "unknown field")
+		name := strings.Trim(msg[len(unknown):], `"`)
+		if name == "" {
+			// {"": 1}: there is no name to point at.
+			return Invalid("body", "unknown field with an empty name")
+		}
+		return Invalid(name, "unknown field")
 	}
 	return Invalid("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
 }

@@ -288,18 +288,43 @@ var TraitNames = [numTraits]string{
 	"engagement_score", "engagement_level", "lifecycle_stage", "preferred_channel",
 }
 
-// traitIndex finds a trait by its full name ("trait.opens_30d"), without
-// allocating.
+// traitIndex finds a trait by its full name ("trait.opens_30d"). A switch,
+// which the compiler turns into a search on length and bytes, because it
+// runs for every trait a segment rule reads on the assignment path.
 func traitIndex(name string) int {
-	const prefix = "trait."
-	if len(name) <= len(prefix) || name[:len(prefix)] != prefix {
-		return -1
-	}
-	name = name[len(prefix):]
-	for i := range TraitNames {
-		if TraitNames[i] == name {
-			return i
-		}
+	switch name {
+	case "trait.known":
+		return traitKnown
+	case "trait.opens_7d":
+		return traitOpens7d
+	case "trait.opens_30d":
+		return traitOpens30d
+	case "trait.opens_90d":
+		return traitOpens90d
+	case "trait.clicks_7d":
+		return traitClicks7d
+	case "trait.clicks_30d":
+		return traitClicks30d
+	case "trait.clicks_90d":
+		return traitClicks90d
+	case "trait.conversions_7d":
+		return traitConversions7d
+	case "trait.conversions_30d":
+		return traitConversions30d
+	case "trait.conversions_90d":
+		return traitConversions90d
+	case "trait.days_since_open":
+		return traitDaysSinceOpen
+	case "trait.days_since_click":
+		return traitDaysSinceClick
+	case "trait.engagement_score":
+		return traitEngagementScore
+	case "trait.engagement_level":
+		return traitEngagementLevel
+	case "trait.lifecycle_stage":
+		return traitLifecycleStage
+	case "trait.preferred_channel":
+		return traitPreferredChannel
 	}
 	return -1
 }

@@ -303,3 +303,12 @@ func BenchmarkTraitCacheTraits(b *testing.B) {
 		}
 	}
 }
+
+func TestTraitNamesResolve(t *testing.T) {
+	u := analytics.NewUnitTraits(analytics.Traits{DaysSinceOpen: 1, DaysSinceClick: 1, PreferredChannel: "email"}, 1)
+	for _, n := range analytics.TraitNames {
+		if _, ok := u.Lookup("trait." + n); !ok {
+			t.Errorf("Lookup(%q) is missing", "trait."+n)
+		}
+	}
+}

@@ -87,11 +87,7 @@ func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRe
 	if req.Channel != "" && !experiment.Channel(req.Channel).Valid() {
 		return assignResponse{}, experiment.Invalid(fieldPrefix+"channel", "unknown channel %q", req.Channel)
 	}
-	var attrs assign.Lookup = req.Attributes
-	if s.cfg.Traits != nil { // caller attributes win over traits of the same name
-		attrs = &assign.WithTraits{Attrs: req.Attributes, Traits: s.cfg.Traits.Traits(req.UnitID)}
-	}
-	a, err := snap.Assign(req.Experiment, req.UnitID, attrs)
+	a, err := s.assignWithTraits(snap, req.Experiment, req.UnitID, req.Attributes)
 	if err != nil {
 		return assignResponse{}, err
 	}

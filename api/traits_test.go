@@ -18,6 +18,7 @@ import (
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
 )
 
 const (
@@ -356,4 +357,75 @@ func TestHealthEndpoint(t *testing.T) {
 	if code := trDo(t, "GET", s.base+"/v1/experiments/lifecycle-reengagement/health?mde=zero", trRead, "", "", nil); code != 400 {
 		t.Errorf("health?mde=zero: %d, want 400", code)
 	}
+}
+
+// trBench is assign's benchmark experiment with the behavioural rule on
+// either caller attributes (prefix "") or traits (prefix "trait.").
+func trBench(tb testing.TB, prefix string) *assign.Snapshot {
+	tb.Helper()
+	e, err := experiment.Decode([]byte(fmt.Sprintf(`{
+  "key": "bench", "channel": "email", "allocation": 100, "holdout": 5, "status": "running",
+  "segments": [
+    {"key": "pro-eu", "rule": {"all": [{"attr": "plan", "op": "equals", "value": "pro"},
+                                       {"attr": "country", "op": "in", "values": ["FR", "DE", "ES", "IT"]}]},
+     "variants": [{"key": "a", "weight": 1, "control": true}, {"key": "b", "weight": 1}, {"key": "c", "weight": 1}]},
+    {"key": "engaged", "rule": {"any": [{"attr": "%[1]sopens_30d", "op": "gte", "value": 3},
+                                        {"attr": "%[1]sengagement_level", "op": "equals", "value": "high"}]},
+     "variants": [{"key": "a", "weight": 4, "control": true}, {"key": "b", "weight": 3}, {"key": "c", "weight": 2}]},
+    {"key": "rest", "variants": [{"key": "a", "weight": 1, "control": true}, {"key": "b", "weight": 1}, {"key": "c", "weight": 1}]}
+  ],
+  "primary_metric": "click_rate"
+}`, prefix)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Status = experiment.StatusRunning
+	snap, err := assign.NewSnapshot([]experiment.Experiment{e})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return snap
+}
+
+// trBenchReader holds one unit's activity: 2 opens in 30 days, medium.
+type trBenchReader struct{}
+
+func (trBenchReader) ChangedUnits(context.Context, time.Time, int32) ([]string, time.Time, error) {
+	return []string{"u-12345"}, time.Now(), nil
+}
+
+func (trBenchReader) Activity(_ context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
+	return []analytics.UnitActivity{{Unit: "u-12345", FirstSeen: today - 50,
+		Days: []analytics.DayActivity{{Day: today - 3, Channel: "email", Exposures: 2, Opens: 2}}}}, nil
+}
+
+// BenchmarkAssignTraits compares assignment of a unit that ends in the last
+// segment with its engagement sent by the caller ("attributes") and read
+// from the trait cache ("traits"), as the /v1/assign handler does.
+func BenchmarkAssignTraits(b *testing.B) {
+	attrsSnap, traitsSnap := trBench(b, ""), trBench(b, "trait.")
+	cache := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: trBenchReader{}})
+	if err := cache.Refresh(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	plain := api.New(api.Config{})
+	withTraits := api.New(api.Config{Traits: cache})
+	b.Run("attributes", func(b *testing.B) {
+		attrs := assign.Attributes{"plan": "free", "country": "US", "opens_30d": 2.0, "engagement_level": "medium"}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if a, err := plain.AssignWithTraits(attrsSnap, "bench", "u-12345", attrs); err != nil || a.Segment != "rest" {
+				b.Fatal(a, err)
+			}
+		}
+	})
+	b.Run("traits", func(b *testing.B) {
+		attrs := assign.Attributes{"plan": "free", "country": "US"}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if a, err := withTraits.AssignWithTraits(traitsSnap, "bench", "u-12345", attrs); err != nil || a.Segment != "rest" {
+				b.Fatal(a, err)
+			}
+		}
+	})
 }

@@ -7,7 +7,7 @@ BIN       := bin/splitcast
 export PATH := $(PATH):/usr/sbin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test unit lint deps clickhouse-start clickhouse-stop testdata-stats testdata-assignment
+.PHONY: all build run test unit lint deps bench clickhouse-start clickhouse-stop testdata-stats testdata-assignment
 
 all: build
 
@@ -26,6 +26,13 @@ run: deps build
 # servers (analytics/clickhouse/chtest); none is skipped for want of one.
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Load figures, on loopback only and never part of test: the in-process
+# assignment benchmark, then POST /v1/assign under wrk as a ratio against a
+# trivial Fiber handler, and 1M units of bulk assignment (units/s, RSS).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./assign
+	scripts/bench-assign.sh
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

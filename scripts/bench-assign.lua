@@ -1,0 +1,33 @@
+-- wrk script of scripts/bench-assign.sh: POST /v1/assign with a fresh unit
+-- id on every request, half of them in the pro-trial segment of the
+-- example experiment. The same requests go to the baseline server.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("SPLITCAST_SDK_KEY") or "dev-sdk-key")
+
+local n = 0
+local thread_id = 0
+
+setup = function(thread)
+  thread:set("id", thread_id)
+  thread_id = thread_id + 1
+end
+
+request = function()
+  n = n + 1
+  local attrs = '{"plan":"free","country":"US"}'
+  if n % 2 == 0 then
+    attrs = '{"plan":"pro_trial","country":"FR"}'
+  end
+  local body = string.format(
+    '{"experiment":"welcome-email","unit_id":"user-%d-%d-%d","attributes":%s,"channel":"email"}',
+    id or 0, n, math.random(1, 1000000000), attrs)
+  return wrk.format(nil, "/v1/assign", nil, body)
+end
+
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT rps=%.0f p99_ms=%.2f requests=%d errors=%d non2xx=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000,
+    summary.requests, errors, summary.errors.status))
+end

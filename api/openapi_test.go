@@ -27,8 +27,6 @@ type openAPIOperation struct {
 var pendingRoutes = map[string]bool{
 	"GET /v1/experiments/{key}/results": true,
 	"GET /experiments/{key}":            true,
-	"GET /v1/experiments/{key}/health":  true,
-	"GET /v1/units/{unit}/traits":       true,
 }
 
 // openAPIPath turns a Fiber route into an OpenAPI path: ":param" and

@@ -7,18 +7,19 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/splitcast/splitcast/api/apikey"
 	"github.com/splitcast/splitcast/experiment"
 )
 
 // Scope is what an API key may do.
-type Scope string
+type Scope = apikey.Scope
 
 // The scopes of DESIGN.md: sdk (assign, events), admin (experiments), read
 // (reports).
 const (
-	ScopeSDK   Scope = "sdk"
-	ScopeAdmin Scope = "admin"
-	ScopeRead  Scope = "read"
+	ScopeSDK   = apikey.ScopeSDK
+	ScopeAdmin = apikey.ScopeAdmin
+	ScopeRead  = apikey.ScopeRead
 )
 
 // Key is one API key: its ID (empty for keys from the configuration), its

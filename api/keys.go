@@ -2,114 +2,34 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/api/apikey"
 )
 
-// KeyRecord is an API key issued at run time, as a KeyStore keeps it: the
-// SHA-256 of the secret, never the secret. ID is not secret: it is the
-// visible prefix of the key (sc_<id>_...), shown in lists and used to revoke.
-type KeyRecord struct {
-	ID        string
-	Name      string
-	Hash      [32]byte
-	Scopes    []Scope
-	CreatedAt time.Time
-	// RevokedAt is zero while the key is valid.
-	RevokedAt time.Time
-}
+// The key data types live in api/apikey, which the ClickHouse store can
+// import without importing Fiber; these aliases keep api's names.
+type (
+	// KeyRecord is an issued key as a KeyStore keeps it.
+	KeyRecord = apikey.Record
+	// KeyStore keeps the keys issued at run time.
+	KeyStore = apikey.Store
+)
 
-// Revoked reports whether the key was revoked.
-func (r KeyRecord) Revoked() bool { return !r.RevokedAt.IsZero() }
-
-// KeyStore keeps the API keys issued at run time (splitcast keys create).
-// The server reads it through a KeyCache; the CLI writes it.
-type KeyStore interface {
-	// CreateKey stores a new key; an existing ID is ECONFLICT.
-	CreateKey(ctx context.Context, r KeyRecord) error
-	// ListKeys returns every key, revoked ones included, oldest first.
-	ListKeys(ctx context.Context) ([]KeyRecord, error)
-	// RevokeKey marks a key revoked at at and returns it; an unknown ID is
-	// ENOTFOUND. Revoking a revoked key changes nothing.
-	RevokeKey(ctx context.Context, id string, at time.Time) (KeyRecord, error)
-}
-
-// keyPrefix starts every issued key, so that a leaked key is recognisable
-// (secret scanners) and its ID can be read from it.
-const keyPrefix = "sc_"
-
-// NewSecretKey issues a key: an ID of 8 random bytes and a secret of 32
-// random bytes, returned once as "sc_<id>_<secret>", and the record to store.
-//
-// The record keeps SHA-256 of the whole key rather than a slow password
-// hash: the secret is 256 bits from crypto/rand, so a leaked table cannot be
-// brute-forced whatever the hash's speed, and a fast hash lets every request
-// be checked without a costly KDF on the hot path.
+// NewSecretKey issues a key; see apikey.New.
 func NewSecretKey(name string, scopes []Scope, now time.Time) (string, KeyRecord, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 100 {
-		return "", KeyRecord{}, experiment.Invalid("name", "want 1 to 100 characters")
-	}
-	if len(scopes) == 0 {
-		return "", KeyRecord{}, experiment.Invalid("scopes", "want at least one of sdk, admin, read")
-	}
-	var id [8]byte
-	var secret [32]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return "", KeyRecord{}, fmt.Errorf("key id: %w", err)
-	}
-	if _, err := rand.Read(secret[:]); err != nil {
-		return "", KeyRecord{}, fmt.Errorf("key secret: %w", err)
-	}
-	r := KeyRecord{ID: hex.EncodeToString(id[:]), Name: name, Scopes: scopes, CreatedAt: now.UTC().Truncate(time.Second)}
-	key := keyPrefix + r.ID + "_" + base64.RawURLEncoding.EncodeToString(secret[:])
-	r.Hash = sha256.Sum256([]byte(key))
-	return key, r, nil
-}
-
-// keyID returns the ID part of an issued key.
-func keyID(secret string) (string, bool) {
-	rest, ok := strings.CutPrefix(secret, keyPrefix)
-	if !ok {
-		return "", false
-	}
-	id, _, ok := strings.Cut(rest, "_")
-	return id, ok && len(id) == 16
+	return apikey.New(name, scopes, now)
 }
 
 // ParseScopes reads a comma-separated scope list such as "sdk,read".
-func ParseScopes(s string) ([]Scope, error) {
-	var out []Scope
-	seen := map[Scope]bool{}
-	for _, part := range strings.Split(s, ",") {
-		sc := Scope(strings.TrimSpace(part))
-		switch sc {
-		case ScopeSDK, ScopeAdmin, ScopeRead:
-		case "":
-			continue
-		default:
-			return nil, experiment.Invalid("scopes", "unknown scope %q: want sdk, admin or read", sc)
-		}
-		if !seen[sc] {
-			seen[sc] = true
-			out = append(out, sc)
-		}
-	}
-	if len(out) == 0 {
-		return nil, experiment.Invalid("scopes", "want at least one of sdk, admin, read")
-	}
-	return out, nil
-}
+func ParseScopes(s string) ([]Scope, error) { return apikey.ParseScopes(s) }
+
+func keyID(secret string) (string, bool) { return apikey.ID(secret) }
 
 // KeyCache is the Keyring of a server: fixed keys from the configuration
 // (SPLITCAST_ADMIN_KEY and friends) plus the valid keys of a KeyStore, held

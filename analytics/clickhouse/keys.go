@@ -9,11 +9,11 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/splitcast/splitcast/api"
+	"github.com/splitcast/splitcast/api/apikey"
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// KeyStore is the api.KeyStore on the api_keys table: one row per key,
+// KeyStore is the apikey.Store on the api_keys table: one row per key,
 // inserted again with revoked_at set when it is revoked (a higher version,
 // so a ReplacingMergeTree merge keeps the revoked row). Reads group by id
 // and take the latest revocation, so they never depend on merges.
@@ -22,7 +22,7 @@ type KeyStore struct {
 	mu   sync.Mutex // serializes Create and Revoke in this process
 }
 
-var _ api.KeyStore = (*KeyStore)(nil)
+var _ apikey.Store = (*KeyStore)(nil)
 
 // NewKeyStore returns a store on conn's database, which must be migrated.
 func NewKeyStore(conn driver.Conn) *KeyStore { return &KeyStore{conn: conn} }
@@ -46,15 +46,15 @@ const (
 const selectKeys = `SELECT id, any(name) AS name, any(hash) AS hash, any(scopes) AS scopes,
 	min(created_at) AS created_at, max(revoked_at) AS revoked_at FROM api_keys`
 
-func (r keyRow) record() (api.KeyRecord, error) {
-	out := api.KeyRecord{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt.UTC()}
+func (r keyRow) record() (apikey.Record, error) {
+	out := apikey.Record{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt.UTC()}
 	b, err := hex.DecodeString(r.Hash)
 	if err != nil || len(b) != len(out.Hash) {
-		return api.KeyRecord{}, fmt.Errorf("api key %s: malformed hash", r.ID)
+		return apikey.Record{}, fmt.Errorf("api key %s: malformed hash", r.ID)
 	}
 	copy(out.Hash[:], b)
 	for _, s := range r.Scopes {
-		out.Scopes = append(out.Scopes, api.Scope(s))
+		out.Scopes = append(out.Scopes, apikey.Scope(s))
 	}
 	if r.RevokedAt.Unix() > 0 {
 		out.RevokedAt = r.RevokedAt.UTC()
@@ -62,8 +62,8 @@ func (r keyRow) record() (api.KeyRecord, error) {
 	return out, nil
 }
 
-// CreateKey implements api.KeyStore.
-func (s *KeyStore) CreateKey(ctx context.Context, r api.KeyRecord) error {
+// CreateKey implements apikey.Store.
+func (s *KeyStore) CreateKey(ctx context.Context, r apikey.Record) error {
 	if r.ID == "" {
 		return experiment.Invalid("id", "required")
 	}
@@ -77,13 +77,13 @@ func (s *KeyStore) CreateKey(ctx context.Context, r api.KeyRecord) error {
 	return s.insert(ctx, r, keyVersionCreated)
 }
 
-// ListKeys implements api.KeyStore.
-func (s *KeyStore) ListKeys(ctx context.Context) ([]api.KeyRecord, error) {
+// ListKeys implements apikey.Store.
+func (s *KeyStore) ListKeys(ctx context.Context) ([]apikey.Record, error) {
 	return s.query(ctx, selectKeys+" GROUP BY id ORDER BY created_at, id")
 }
 
-// RevokeKey implements api.KeyStore.
-func (s *KeyStore) RevokeKey(ctx context.Context, id string, at time.Time) (api.KeyRecord, error) {
+// RevokeKey implements apikey.Store.
+func (s *KeyStore) RevokeKey(ctx context.Context, id string, at time.Time) (apikey.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.get(ctx, id)
@@ -92,28 +92,28 @@ func (s *KeyStore) RevokeKey(ctx context.Context, id string, at time.Time) (api.
 	}
 	r.RevokedAt = at.UTC().Truncate(time.Second)
 	if err := s.insert(ctx, r, keyVersionRevoked); err != nil {
-		return api.KeyRecord{}, err
+		return apikey.Record{}, err
 	}
 	return r, nil
 }
 
-func (s *KeyStore) get(ctx context.Context, id string) (api.KeyRecord, error) {
+func (s *KeyStore) get(ctx context.Context, id string) (apikey.Record, error) {
 	recs, err := s.query(ctx, selectKeys+" WHERE id = ? GROUP BY id", id)
 	if err != nil {
-		return api.KeyRecord{}, err
+		return apikey.Record{}, err
 	}
 	if len(recs) == 0 {
-		return api.KeyRecord{}, &experiment.Error{Code: experiment.ENOTFOUND, Field: "id", Message: "no api key " + id}
+		return apikey.Record{}, &experiment.Error{Code: experiment.ENOTFOUND, Field: "id", Message: "no api key " + id}
 	}
 	return recs[0], nil
 }
 
-func (s *KeyStore) query(ctx context.Context, q string, args ...any) ([]api.KeyRecord, error) {
+func (s *KeyStore) query(ctx context.Context, q string, args ...any) ([]apikey.Record, error) {
 	var rows []keyRow
 	if err := s.conn.Select(ctx, &rows, q, args...); err != nil {
 		return nil, fmt.Errorf("read api keys: %w", translate(err))
 	}
-	out := make([]api.KeyRecord, 0, len(rows))
+	out := make([]apikey.Record, 0, len(rows))
 	for _, row := range rows {
 		r, err := row.record()
 		if err != nil {
@@ -124,7 +124,7 @@ func (s *KeyStore) query(ctx context.Context, q string, args ...any) ([]api.KeyR
 	return out, nil
 }
 
-func (s *KeyStore) insert(ctx context.Context, r api.KeyRecord, version uint32) error {
+func (s *KeyStore) insert(ctx context.Context, r apikey.Record, version uint32) error {
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO api_keys (id, name, hash, scopes, created_at, revoked_at, version)")
 	if err != nil {
 		return fmt.Errorf("write api key: %w", translate(err))

@@ -27,3 +27,17 @@ func TestDeps(t *testing.T) {
 		}
 	}
 }
+
+// TestClickHouseDeps keeps Fiber out of the storage layer: api depends on
+// storage through interfaces, never the other way round.
+func TestClickHouseDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./clickhouse/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v: %s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "github.com/gofiber/") {
+			t.Errorf("analytics/clickhouse imports %s: HTTP belongs in api", dep)
+		}
+	}
+}

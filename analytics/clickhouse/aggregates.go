@@ -13,9 +13,23 @@ import (
 
 // AggregateReader is the analytics.AggregateReader on the events table. It
 // is safe for concurrent use.
+//
+// Its memory is bounded: the query keeps a row per event in memory to
+// deduplicate them, so an experiment with more than RowsPerPass rows is read
+// in passes, each over the units of one hash bucket (a unit's events, copies
+// included, all fall in one pass, so the passes add up). Small experiments
+// take two round trips: a count and one pass.
 type AggregateReader struct {
 	conn driver.Conn
+	// RowsPerPass bounds the rows one pass deduplicates (default
+	// DefaultRowsPerPass, about 1.5 GB of server memory).
+	RowsPerPass int
 }
+
+// DefaultRowsPerPass keeps one pass of the aggregate query under ClickHouse's
+// default per-query memory limit: measured on 18.16, 11M rows in one pass
+// need more than 3.7 GB.
+const DefaultRowsPerPass = 2_000_000
 
 var _ analytics.AggregateReader = (*AggregateReader)(nil)
 
@@ -32,65 +46,90 @@ var aggregateKinds = []analytics.Kind{analytics.KindOpen, analytics.KindClick, a
 // three nested levels (ClickHouse 18.16 has no CTE over subqueries and no
 // window functions):
 //
-//  1. dedup: one row per event_id (copies carry the same values, so any()
-//     picks them). The table's ReplacingMergeTree folds copies only when it
-//     merges, so the query cannot count on it.
-//  2. per unit: the arm, version and day of its first exposure (argMin over
-//     (time, event_id), so ties go to the smaller id), the number of
-//     distinct arms it was exposed in, and per kind its human and machine
+//  1. dedup: one row per event_id; copies of an event carry the same
+//     values, so any() picks them. The table's ReplacingMergeTree folds
+//     copies only when it merges, so the query cannot count on it. Only
+//     numbers leave this level (the kind as its index in aggregateKinds plus
+//     one, the arm as a 64-bit hash of segment and variant), because this is
+//     the level with a row per event and its memory is what limits scale.
+//  2. per unit: the arm and version of its first exposure and its day
+//     (argMin over o, the time and then the low 32 bits of cityHash64 of the
+//     event id: a tuple (time, event_id) would be exact too, but argMin over
+//     a tuple is 8 times slower on 18.16, and ties in the same second only
+//     need to be broken the same way every time), whether it
+//     was exposed in more than one arm, and per kind its human and machine
 //     event counts and the day of its first human event. HAVING drops units
 //     never exposed.
 //  3. per (arm, first version, first day): sums over units, and sumMap of
 //     the days on which units first reached each count, so that one result
-//     gives the totals, the per-version exposures and the daily series.
+//     gives the totals, the per-version exposures and the daily series. The
+//     arm's names come back by a join on the hash with the experiment's
+//     distinct exposed arms.
 //
 // A day is whole UTC days since 1970, computed from the DateTime's seconds,
 // so the server's time zone never enters.
 var aggregatesQuery = buildAggregatesQuery()
 
 func buildAggregatesQuery() string {
-	var unit, arm strings.Builder
+	var unit, arm, kinds strings.Builder
 	day := func(t string) string { return "toUInt32(intDiv(toUInt32(" + t + "), 86400))" }
-	for _, k := range aggregateKinds {
-		fmt.Fprintf(&unit, ",\n\t\tcountIf(k = '%[1]s' AND m = 0) AS h_%[1]s, countIf(k = '%[1]s' AND m != 0) AS m_%[1]s,"+
-			" %[2]s AS d_%[1]s", k, day("minIf(t, k = '"+string(k)+"' AND m = 0)"))
+	for i, k := range aggregateKinds {
+		kinds.WriteString(",'" + string(k) + "'")
+		fmt.Fprintf(&unit, ",\n\t\tcountIf(k = %[2]d AND m = 0) AS h_%[1]s, countIf(k = %[2]d AND m != 0) AS m_%[1]s,"+
+			" %[3]s AS d_%[1]s", k, i+1, day(fmt.Sprintf("minIf(t, k = %d AND m = 0)", i+1)))
 		fmt.Fprintf(&arm, ",\n\tsum(h_%[1]s > 0) AS %[1]s_units, sum(h_%[1]s) AS %[1]s_events,"+
 			" sum(h_%[1]s = 0 AND m_%[1]s > 0) AS %[1]s_machine_units, sum(m_%[1]s) AS %[1]s_machine_events,"+
 			"\n\tsumMap([greatest(d_%[1]s, fday)], [toUInt64(h_%[1]s > 0)]) AS %[1]s_map", k)
 	}
+	conv := fmt.Sprintf("k = %d AND m = 0", 1+indexOfKind(analytics.KindConversion))
 	return `SELECT seg, var, fver, fday, exposed, multi_arm, open_clickers, value, value_sum_sq` +
 		mapColumns("open_clicker") + mapColumns("value") + kindColumns() + `
 FROM (
-SELECT seg, var, fver, fday,
-	count() AS exposed, sum(arms > 1) AS multi_arm,
+SELECT arm, fver, fday,
+	count() AS exposed, sum(multi) AS multi_arm,
 	sum(h_open > 0 AND h_click > 0) AS open_clickers,
 	sumMap([greatest(greatest(d_open, d_click), fday)], [toUInt64(h_open > 0 AND h_click > 0)]) AS open_clicker_map,
 	sum(uvalue) AS value, sum(uvalue * uvalue) AS value_sum_sq,
 	sumMap(arrayMap(d -> greatest(d, fday), uvalue_days), uvalue_values) AS value_map` + arm.String() + `
 FROM (
 	SELECT u,
-		argMinIf(s, (t, event_id), k = 'exposure') AS seg,
-		argMinIf(v, (t, event_id), k = 'exposure') AS var,
-		argMinIf(ver, (t, event_id), k = 'exposure') AS fver,
-		` + day("minIf(t, k = 'exposure')") + ` AS fday,
-		length(groupUniqArrayIf((s, v), k = 'exposure')) AS arms,
-		countIf(k = 'exposure') AS exposures,
-		sumIf(val, k = 'conversion' AND m = 0) AS uvalue,
-		groupArrayIf(` + day("t") + `, k = 'conversion' AND m = 0) AS uvalue_days,
-		groupArrayIf(val, k = 'conversion' AND m = 0) AS uvalue_values` + unit.String() + `
+		argMinIf(a, o, k = 0) AS arm,
+		argMinIf(ver, o, k = 0) AS fver,
+		` + day("minIf(t, k = 0)") + ` AS fday,
+		minIf(a, k = 0) != maxIf(a, k = 0) AS multi,
+		countIf(k = 0) AS exposures,
+		sumIf(val, ` + conv + `) AS uvalue,
+		groupArrayIf(` + day("t") + `, ` + conv + `) AS uvalue_days,
+		groupArrayIf(val, ` + conv + `) AS uvalue_values` + unit.String() + `
 	FROM (
-		SELECT event_id, any(kind) AS k, any(unit) AS u, any(segment) AS s, any(variant) AS v,
-			any(version) AS ver, any(time) AS t, any(machine) AS m, any(value) AS val
+		SELECT event_id, any(unit) AS u,
+			any(indexOf(['exposure'` + kinds.String() + `], kind) - 1) AS k,
+			any(if(kind = 'exposure', cityHash64(segment, variant), 0)) AS a,
+			any(version) AS ver, any(time) AS t, any(toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296) AS o, any(machine) AS m, any(value) AS val
 		FROM events
-		WHERE experiment = ?
+		WHERE experiment = ? AND cityHash64(unit) % ? = ?
 		GROUP BY event_id
 	)
 	GROUP BY u
 	HAVING exposures > 0
 )
-GROUP BY seg, var, fver, fday
-)
+GROUP BY arm, fver, fday
+) ANY LEFT JOIN (
+	SELECT cityHash64(segment, variant) AS arm, any(segment) AS seg, any(variant) AS var
+	FROM events
+	WHERE experiment = ? AND kind = 'exposure'
+	GROUP BY arm
+) USING arm
 ORDER BY seg, var, fver, fday`
+}
+
+func indexOfKind(k analytics.Kind) int {
+	for i, x := range aggregateKinds {
+		if x == k {
+			return i
+		}
+	}
+	panic("no kind " + k)
 }
 
 // mapColumns splits a sumMap's tuple into its key and value arrays.
@@ -157,74 +196,106 @@ func (r *aggregateRow) dest() []any {
 	}
 }
 
-// Aggregates implements analytics.AggregateReader in one query.
+// Aggregates implements analytics.AggregateReader: a count, then one query
+// per pass (see RowsPerPass).
 func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) (analytics.Aggregates, error) {
 	out := analytics.Aggregates{Experiment: experimentKey}
-	rows, err := r.conn.Query(ctx, aggregatesQuery, experimentKey)
-	if err != nil {
+	var total uint64
+	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", experimentKey).Scan(&total); err != nil {
 		return out, fmt.Errorf("aggregates of %s: %w", experimentKey, translate(err))
 	}
-	defer rows.Close()
-	type armKey struct{ seg, v string }
-	type dayKey struct {
-		arm armKey
-		day uint32
+	perPass := uint64(r.RowsPerPass)
+	if perPass == 0 {
+		perPass = DefaultRowsPerPass
 	}
-	arms := map[armKey]*analytics.Counts{}
-	versions := map[armKey]map[uint32]int64{}
-	daily := map[dayKey]*analytics.DailyAggregate{}
-	dayOf := func(a armKey, d uint32) *analytics.DailyAggregate {
-		k := dayKey{a, d}
-		if daily[k] == nil {
-			daily[k] = &analytics.DailyAggregate{Segment: a.seg, Variant: a.v,
-				Day: time.Unix(int64(d)*86400, 0).UTC()}
-		}
-		return daily[k]
-	}
-	addDays := func(a armKey, days []uint32, counts []uint64, field func(*analytics.DailyAggregate) *int64) {
-		for i, d := range days {
-			*field(dayOf(a, d)) += int64(counts[i])
+	passes := (total + perPass - 1) / perPass
+	var acc aggregateAcc
+	for pass := uint64(0); pass < passes; pass++ {
+		if err := r.pass(ctx, experimentKey, passes, pass, &acc); err != nil {
+			return out, fmt.Errorf("aggregates of %s: %w", experimentKey, err)
 		}
 	}
-	for rows.Next() {
-		var row aggregateRow
-		if err := rows.Scan(row.dest()...); err != nil {
-			return out, fmt.Errorf("aggregates of %s: scan: %w", experimentKey, translate(err))
-		}
-		a := armKey{row.Segment, row.Variant}
-		c := arms[a]
-		if c == nil {
-			c = &analytics.Counts{}
-			arms[a] = c
-			versions[a] = map[uint32]int64{}
-		}
-		c.Add(row.counts())
-		versions[a][row.Version] += int64(row.Exposed)
-		dayOf(a, row.Day).Exposed += int64(row.Exposed)
-		addDays(a, row.OpenDays, row.OpenCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Openers })
-		addDays(a, row.ClickDays, row.ClickCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Clickers })
-		addDays(a, row.OCDays, row.OCCounts, func(d *analytics.DailyAggregate) *int64 { return &d.OpenClickers })
-		addDays(a, row.ConvDays, row.ConvCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Converters })
-		addDays(a, row.UnsubDays, row.UnsubCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Unsubscribers })
-		addDays(a, row.ComplDays, row.ComplCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Complainers })
-		for i, d := range row.ValueDays {
-			dayOf(a, d).Value += row.ValueCounts[i]
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("aggregates of %s: %w", experimentKey, translate(err))
-	}
-	for a, c := range arms {
+	for a, c := range acc.arms {
 		out.Arms = append(out.Arms, analytics.ArmAggregate{Segment: a.seg, Variant: a.v, Counts: *c})
-		for v, n := range versions[a] {
+		for v, n := range acc.versions[a] {
 			out.Versions = append(out.Versions, analytics.VersionExposure{Segment: a.seg, Variant: a.v, Version: v, Exposed: n})
 		}
 	}
-	for _, d := range daily {
+	for _, d := range acc.daily {
 		out.Daily = append(out.Daily, *d)
 	}
 	out.Sort()
 	return out, nil
+}
+
+func (r *AggregateReader) pass(ctx context.Context, key string, passes, pass uint64, acc *aggregateAcc) error {
+	rows, err := r.conn.Query(ctx, aggregatesQuery, key, passes, pass, key)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var row aggregateRow
+		if err := rows.Scan(row.dest()...); err != nil {
+			return fmt.Errorf("scan: %w", translate(err))
+		}
+		acc.add(&row)
+	}
+	return translate(rows.Err())
+}
+
+type armKey struct{ seg, v string }
+
+type dayKey struct {
+	arm armKey
+	day uint32
+}
+
+// aggregateAcc sums the rows of every pass.
+type aggregateAcc struct {
+	arms     map[armKey]*analytics.Counts
+	versions map[armKey]map[uint32]int64
+	daily    map[dayKey]*analytics.DailyAggregate
+}
+
+func (acc *aggregateAcc) day(a armKey, d uint32) *analytics.DailyAggregate {
+	k := dayKey{a, d}
+	if acc.daily[k] == nil {
+		acc.daily[k] = &analytics.DailyAggregate{Segment: a.seg, Variant: a.v, Day: time.Unix(int64(d)*86400, 0).UTC()}
+	}
+	return acc.daily[k]
+}
+
+func (acc *aggregateAcc) add(row *aggregateRow) {
+	if acc.arms == nil {
+		acc.arms = map[armKey]*analytics.Counts{}
+		acc.versions = map[armKey]map[uint32]int64{}
+		acc.daily = map[dayKey]*analytics.DailyAggregate{}
+	}
+	a := armKey{row.Segment, row.Variant}
+	c := acc.arms[a]
+	if c == nil {
+		c = &analytics.Counts{}
+		acc.arms[a] = c
+		acc.versions[a] = map[uint32]int64{}
+	}
+	c.Add(row.counts())
+	acc.versions[a][row.Version] += int64(row.Exposed)
+	acc.day(a, row.Day).Exposed += int64(row.Exposed)
+	days := func(days []uint32, counts []uint64, field func(*analytics.DailyAggregate) *int64) {
+		for i, d := range days {
+			*field(acc.day(a, d)) += int64(counts[i])
+		}
+	}
+	days(row.OpenDays, row.OpenCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Openers })
+	days(row.ClickDays, row.ClickCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Clickers })
+	days(row.OCDays, row.OCCounts, func(d *analytics.DailyAggregate) *int64 { return &d.OpenClickers })
+	days(row.ConvDays, row.ConvCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Converters })
+	days(row.UnsubDays, row.UnsubCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Unsubscribers })
+	days(row.ComplDays, row.ComplCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Complainers })
+	for i, d := range row.ValueDays {
+		acc.day(a, d).Value += row.ValueCounts[i]
+	}
 }
 
 func (r *aggregateRow) counts() analytics.Counts {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/go-faster/city"
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
@@ -64,11 +65,15 @@ func aggSeed(seed uint64) []analytics.Event {
 			e.Version = 6
 			add(e)
 		}
-		if u == 7 { // the same second in two arms: the smaller id wins, the one written second
+		if u%50 == 7 { // the same second in two arms: see tieRank
 			e := exp
 			e.Variant = arms[seg][(aggIndex(arms[seg], v)+1)%len(arms[seg])]
 			add(e)
-			out[len(out)-1].ID = "ev-00000-tie"
+		}
+		if u == 9 { // a custom event counts nowhere
+			e := exp
+			e.Kind, e.Name = analytics.KindCustom, "viewed_pricing"
+			add(e)
 		}
 		outcome := func(k analytics.Kind, p float64, machine bool, value float64) {
 			if r.Float64() >= p {
@@ -169,7 +174,7 @@ func aggWant(events []analytics.Event, key string) analytics.Aggregates {
 				continue
 			}
 			armSet[armKey{e.Segment, e.Variant}] = true
-			if first == nil || e.Time.Before(first.Time) || (e.Time.Equal(first.Time) && e.ID < first.ID) {
+			if first == nil || e.Time.Before(first.Time) || (e.Time.Equal(first.Time) && tieRank(e.ID) < tieRank(first.ID)) {
 				first = e
 			}
 		}
@@ -269,6 +274,10 @@ func aggWant(events []analytics.Event, key string) analytics.Aggregates {
 	return out
 }
 
+// tieRank breaks ties between exposures in the same second as the query
+// does: by the low 32 bits of ClickHouse's cityHash64 of the event id.
+func tieRank(id string) uint64 { return city.CH64([]byte(id)) & 0xffffffff }
+
 func aggInsert(t testing.TB, conn driver.Conn, batches ...[]analytics.Event) {
 	t.Helper()
 	sink := clickhouse.NewEventSink(conn)
@@ -327,7 +336,7 @@ func TestAggregates(t *testing.T) {
 			SELECT segment, variant, count() AS n FROM (
 				SELECT unit, segment, variant FROM events
 				WHERE experiment = 'exp' AND kind = 'exposure'
-				ORDER BY unit, time, event_id LIMIT 1 BY unit)
+				ORDER BY unit, time, cityHash64(event_id) % 4294967296 LIMIT 1 BY unit)
 			GROUP BY segment, variant ORDER BY segment, variant`); err != nil {
 			t.Fatal(err)
 		}
@@ -372,6 +381,19 @@ func TestAggregates(t *testing.T) {
 				SELECT unit FROM events WHERE experiment = 'exp' AND kind = 'exposure'
 				GROUP BY unit HAVING uniqExact(segment, variant) > 1)`); x != float64(total.MultiArm) {
 			t.Errorf("units in two arms: SQL %v, Aggregates %d", x, total.MultiArm)
+		}
+	})
+
+	t.Run("passes", func(t *testing.T) {
+		// Read in about 7 passes over hash buckets of units: the same.
+		r := clickhouse.NewAggregateReader(conn)
+		r.RowsPerPass = 300
+		again, err := r.Aggregates(ctx, "exp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(again, want) {
+			t.Errorf("Aggregates in passes of 300 rows differ from the Go computation")
 		}
 	})
 

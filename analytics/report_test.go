@@ -13,11 +13,11 @@ import (
 	"github.com/splitcast/splitcast/experiment"
 )
 
-var t0 = time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)
+var repT0 = time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)
 
-// testDefinition is a valid email experiment: segment "pro" (a rule) with
+// repDefinition is a valid email experiment: segment "pro" (a rule) with
 // control a and variants b, c; catch-all "rest" with a and b.
-func testDefinition(tb testing.TB, holdout experiment.BasisPoints) experiment.Experiment {
+func repDefinition(tb testing.TB, holdout experiment.BasisPoints) experiment.Experiment {
 	tb.Helper()
 	var rule experiment.Rule
 	if err := json.Unmarshal([]byte(`{"attr": "plan", "op": "equals", "value": "pro"}`), &rule); err != nil {
@@ -35,29 +35,29 @@ func testDefinition(tb testing.TB, holdout experiment.BasisPoints) experiment.Ex
 	}
 }
 
-// started returns the history of def created and started at t0.
-func started(tb testing.TB, def experiment.Experiment) []experiment.Version {
+// started returns the history of def created and started at repT0.
+func repStarted(tb testing.TB, def experiment.Experiment) []experiment.Version {
 	tb.Helper()
-	v1, err := experiment.Create(def, "alice", "test", t0.Add(-time.Hour))
+	v1, err := experiment.Create(def, "alice", "test", repT0.Add(-time.Hour))
 	if err != nil {
 		tb.Fatalf("Create: %v", err)
 	}
-	v2, err := experiment.Start(v1.Definition, "alice", "go", t0)
+	v2, err := experiment.Start(v1.Definition, "alice", "go", repT0)
 	if err != nil {
 		tb.Fatalf("Start: %v", err)
 	}
 	return []experiment.Version{v1, v2}
 }
 
-func current(h []experiment.Version) experiment.Experiment { return h[len(h)-1].Definition }
+func repCurrent(h []experiment.Version) experiment.Experiment { return h[len(h)-1].Definition }
 
 // arm returns aggregates of one arm with n exposed units, conv converters
 // and every unit's value as given.
-func arm(seg, v string, n, conv int64) analytics.ArmAggregate {
+func repArm(seg, v string, n, conv int64) analytics.ArmAggregate {
 	return analytics.ArmAggregate{Segment: seg, Variant: v, Counts: analytics.Counts{
 		Exposed: n, Opens: analytics.KindCounts{Units: n / 4, Events: n / 3, MachineUnits: n / 20, MachineEvents: n / 10},
 		Clicks: analytics.KindCounts{Units: n / 10, Events: n / 8}, OpenClickers: n / 12,
-		Conversions: analytics.KindCounts{Units: conv, Events: conv + conv/5},
+		Conversions:  analytics.KindCounts{Units: conv, Events: conv + conv/5},
 		Unsubscribes: analytics.KindCounts{Units: n / 200}, Complaints: analytics.KindCounts{Units: n / 1000},
 		Value: float64(conv) * 20, ValueSumSq: float64(conv) * 500,
 	}}
@@ -65,11 +65,11 @@ func arm(seg, v string, n, conv int64) analytics.ArmAggregate {
 
 // aggOf builds aggregates from arms, every unit first exposed at version v
 // on one day.
-func aggOf(v uint32, arms ...analytics.ArmAggregate) analytics.Aggregates {
+func repAggOf(v uint32, arms ...analytics.ArmAggregate) analytics.Aggregates {
 	a := analytics.Aggregates{Experiment: "welcome", Arms: arms}
 	for _, x := range arms {
 		a.Versions = append(a.Versions, analytics.VersionExposure{Segment: x.Segment, Variant: x.Variant, Version: v, Exposed: x.Exposed})
-		a.Daily = append(a.Daily, analytics.DailyAggregate{Segment: x.Segment, Variant: x.Variant, Day: t0.Truncate(24 * time.Hour),
+		a.Daily = append(a.Daily, analytics.DailyAggregate{Segment: x.Segment, Variant: x.Variant, Day: repT0.Truncate(24 * time.Hour),
 			Exposed: x.Exposed, Openers: x.Opens.Units, Converters: x.Conversions.Units, Value: x.Value})
 	}
 	a.Sort()
@@ -77,12 +77,12 @@ func aggOf(v uint32, arms ...analytics.ArmAggregate) analytics.Aggregates {
 }
 
 func TestBuildReport(t *testing.T) {
-	h := started(t, testDefinition(t, 0))
-	agg := aggOf(2,
-		arm("pro", "a", 5000, 500), arm("pro", "b", 5000, 650), arm("pro", "c", 5000, 505),
-		arm("rest", "a", 3000, 90), arm("rest", "b", 2000, 60))
-	now := t0.Add(100 * time.Hour)
-	r := analytics.BuildReport(current(h), h, agg, now)
+	h := repStarted(t, repDefinition(t, 0))
+	agg := repAggOf(2,
+		repArm("pro", "a", 5000, 500), repArm("pro", "b", 5000, 650), repArm("pro", "c", 5000, 505),
+		repArm("rest", "a", 3000, 90), repArm("rest", "b", 2000, 60))
+	now := repT0.Add(100 * time.Hour)
+	r := analytics.BuildReport(repCurrent(h), h, agg, now)
 
 	pro := r.Segments[0]
 	if pro.Key != "pro" || pro.Control != "a" || len(pro.Arms) != 3 || len(pro.Metrics) != len(analytics.ReportMetrics) {
@@ -163,19 +163,19 @@ func TestBuildReport(t *testing.T) {
 // Empty arms, empty experiments and inconsistent counts still give a report
 // that marshals.
 func TestBuildReportEdges(t *testing.T) {
-	h := started(t, testDefinition(t, 500))
-	bad := arm("pro", "b", 10, 0)
+	h := repStarted(t, repDefinition(t, 500))
+	bad := repArm("pro", "b", 10, 0)
 	bad.Opens.Units = 50 // more openers than recipients
 	cases := map[string]analytics.Aggregates{
 		"nothing":    {Experiment: "welcome"},
-		"empty arm":  aggOf(2, arm("pro", "a", 5000, 10), arm("pro", "b", 5000, 20)),
-		"bad counts": aggOf(2, arm("pro", "a", 10, 1), bad, arm("pro", "c", 10, 0)),
-		"unknown and holdout": aggOf(2, arm("pro", "a", 950, 10), arm("pro", "b", 950, 20), arm("pro", "c", 950, 20),
-			arm("pro", "zz", 5, 0), arm("pro", experiment.HoldoutArm, 150, 1)),
+		"empty arm":  repAggOf(2, repArm("pro", "a", 5000, 10), repArm("pro", "b", 5000, 20)),
+		"bad counts": repAggOf(2, repArm("pro", "a", 10, 1), bad, repArm("pro", "c", 10, 0)),
+		"unknown and holdout": repAggOf(2, repArm("pro", "a", 950, 10), repArm("pro", "b", 950, 20), repArm("pro", "c", 950, 20),
+			repArm("pro", "zz", 5, 0), repArm("pro", experiment.HoldoutArm, 150, 1)),
 	}
 	for name, agg := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := analytics.BuildReport(current(h), h, agg, t0.Add(time.Hour))
+			r := analytics.BuildReport(repCurrent(h), h, agg, repT0.Add(time.Hour))
 			if _, err := json.Marshal(r); err != nil {
 				t.Fatalf("json.Marshal: %v", err)
 			}
@@ -211,19 +211,19 @@ func TestBuildReportEdges(t *testing.T) {
 // Each phase has its own expected shares: after c is retired, a and b
 // share its units.
 func TestReportPhases(t *testing.T) {
-	h := started(t, testDefinition(t, 0))
-	v3, err := experiment.Retire(current(h), "pro", "c", "bob", "worse", t0.Add(24*time.Hour))
+	h := repStarted(t, repDefinition(t, 0))
+	v3, err := experiment.Retire(repCurrent(h), "pro", "c", "bob", "worse", repT0.Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h = append(h, v3)
-	agg := aggOf(2, arm("pro", "a", 1000, 10), arm("pro", "b", 1000, 10), arm("pro", "c", 1000, 10))
+	agg := repAggOf(2, repArm("pro", "a", 1000, 10), repArm("pro", "b", 1000, 10), repArm("pro", "c", 1000, 10))
 	// Phase 2 (version 3): 1500 new units each in a and b, none in c.
 	agg.Versions = append(agg.Versions,
 		analytics.VersionExposure{Segment: "pro", Variant: "a", Version: 3, Exposed: 1500},
 		analytics.VersionExposure{Segment: "pro", Variant: "b", Version: 3, Exposed: 1500})
 	agg.Sort()
-	r := analytics.BuildReport(current(h), h, agg, t0.Add(48*time.Hour))
+	r := analytics.BuildReport(repCurrent(h), h, agg, repT0.Add(48*time.Hour))
 	if len(r.Phases) != 2 || r.Phases[1].FirstVersion != 3 || r.Phases[1].Action != experiment.ActionRetire || r.Phases[0].EndedAt == nil {
 		t.Fatalf("phases = %+v", r.Phases)
 	}

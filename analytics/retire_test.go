@@ -1,0 +1,224 @@
+package analytics_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/experimenttest"
+)
+
+func TestDecideRetirements(t *testing.T) {
+	h := repStarted(t, repDefinition(t, 0))
+	after := repT0.Add(100 * time.Hour)
+	// In pro, c is clearly worse than b; a (control) is between them and
+	// not significantly worse than b. rest has nothing to decide.
+	base := []analytics.ArmAggregate{repArm("pro", "a", 5000, 600), repArm("pro", "b", 5000, 650), repArm("pro", "c", 5000, 480),
+		repArm("rest", "a", 3000, 90), repArm("rest", "b", 3000, 95)}
+	with := func(change func([]analytics.ArmAggregate)) analytics.Aggregates {
+		arms := append([]analytics.ArmAggregate(nil), base...)
+		if change != nil {
+			change(arms)
+		}
+		return repAggOf(2, arms...)
+	}
+	cases := []struct {
+		name    string
+		exp     func(experiment.Experiment) experiment.Experiment
+		agg     analytics.Aggregates
+		now     time.Time
+		want    []string // kind:segment:variant
+		blocked string   // in pro's Blocked
+	}{
+		{name: "retire the worse", agg: with(nil), now: after, want: []string{"retire:pro:c"}},
+		{name: "too early", agg: with(nil), now: repT0.Add(71 * time.Hour), blocked: "ran 71h0m0s of the minimum 72h0m0s"},
+		{name: "too small", agg: with(func(a []analytics.ArmAggregate) { a[0].Exposed = 999; a[0].Opens.Units = 200 }),
+			now: after, blocked: "below the minimum sample of 1000 per arm: a n=999"},
+		{name: "srm", agg: with(func(a []analytics.ArmAggregate) { a[0].Exposed = 4500 }), now: after, blocked: "sample ratio mismatch in phase 0"},
+		{name: "guardrail breach of the best", now: after, blocked: "guardrail breach: best variant b is worse than the control a on unsubscribe_rate",
+			agg: with(func(a []analytics.ArmAggregate) { a[1].Unsubscribes.Units = 150 })},
+		{name: "guardrail breach of another does not block", now: after, want: []string{"retire:pro:c"},
+			agg: with(func(a []analytics.ArmAggregate) { a[2].Unsubscribes.Units = 150 })},
+		{name: "the control is never retired", now: after, want: nil,
+			agg: with(func(a []analytics.ArmAggregate) { a[0].Conversions.Units = 450; a[2].Conversions.Units = 600 })},
+		{name: "lower is better", now: after, want: []string{"retire:pro:b"},
+			exp: func(e experiment.Experiment) experiment.Experiment {
+				e.PrimaryMetric = experiment.MetricUnsubscribeRate
+				e.GuardrailMetrics = nil
+				return e
+			},
+			agg: with(func(a []analytics.ArmAggregate) { a[1].Unsubscribes.Units = 150 })},
+		{name: "control worse too: retire, then conclude", now: after, want: []string{"retire:pro:c", "conclude:pro:b"},
+			agg: with(func(a []analytics.ArmAggregate) { a[0].Conversions.Units = 500 })},
+		{name: "not running", now: after, want: nil,
+			exp: func(e experiment.Experiment) experiment.Experiment { e.Status = experiment.StatusPaused; return e }, agg: with(nil)},
+		{name: "one active left: conclude", now: repT0, want: []string{"conclude:rest:a"},
+			exp: func(e experiment.Experiment) experiment.Experiment {
+				e = e.Clone()
+				e.Segments[1].Variants[1].Retired = true
+				return e
+			}, agg: analytics.Aggregates{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := repCurrent(h)
+			if tc.exp != nil {
+				e = tc.exp(e)
+			}
+			got := analytics.DecideRetirements(e, h, tc.agg, tc.now)
+			var kinds []string
+			for _, d := range got {
+				kinds = append(kinds, string(d.Kind)+":"+d.Segment+":"+d.Variant)
+				if d.Reason == "" {
+					t.Errorf("decision %+v has no reason", d)
+				}
+			}
+			if strings.Join(kinds, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("DecideRetirements = %v, want %v", kinds, tc.want)
+			}
+			if tc.blocked != "" {
+				r := analytics.BuildReport(e, h, tc.agg, tc.now)
+				if b := strings.Join(r.Segments[0].Retirement.Blocked, "; "); !strings.Contains(b, tc.blocked) {
+					t.Errorf("pro blocked by %q, want %q", b, tc.blocked)
+				}
+			}
+		})
+	}
+}
+
+// The reason carries the numbers that decided.
+func TestDecisionReason(t *testing.T) {
+	h := repStarted(t, repDefinition(t, 0))
+	agg := repAggOf(2, repArm("pro", "a", 5000, 600), repArm("pro", "b", 5000, 650), repArm("pro", "c", 5000, 480),
+		repArm("rest", "a", 3000, 90), repArm("rest", "b", 3000, 95))
+	d := analytics.DecideRetirements(repCurrent(h), h, agg, repT0.Add(100*time.Hour))
+	if len(d) != 1 {
+		t.Fatalf("decisions = %+v", d)
+	}
+	for _, want := range []string{"conversion_rate", "c (n=5000, 9.6%)", "best b (n=5000, 13%)", "diff -3.4 pp",
+		"always-valid 95% CI [", "mSPRT p=", "Holm-adjusted over 3 pairwise comparisons p=", "no SRM in phase 0"} {
+		if !strings.Contains(d[0].Reason, want) {
+			t.Errorf("reason %q lacks %q", d[0].Reason, want)
+		}
+	}
+}
+
+// repReader returns agg, after calling before (if set).
+type repReader struct {
+	agg    analytics.Aggregates
+	before func()
+	calls  int
+}
+
+func (f *repReader) Aggregates(ctx context.Context, key string) (analytics.Aggregates, error) {
+	f.calls++
+	if f.before != nil {
+		f.before()
+	}
+	return f.agg, nil
+}
+
+func repStore(t *testing.T, h []experiment.Version) *experimenttest.Store {
+	t.Helper()
+	s := experimenttest.NewStore()
+	ctx := context.Background()
+	if err := s.Create(ctx, h[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range h[1:] {
+		if err := s.Save(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func TestRetirementLoop(t *testing.T) {
+	ctx := context.Background()
+	h := repStarted(t, repDefinition(t, 0))
+	store := repStore(t, h)
+	now := repT0.Add(100 * time.Hour)
+	reader := &repReader{agg: repAggOf(2, repArm("pro", "a", 5000, 500), repArm("pro", "b", 5000, 650), repArm("pro", "c", 5000, 480),
+		repArm("rest", "a", 3000, 90), repArm("rest", "b", 3000, 95))}
+	loop := &analytics.RetirementLoop{Store: store, Reader: reader, Now: func() time.Time { return now }}
+
+	// Someone saves a version while the loop decides: its decision, made on
+	// a stale version, is refused, and it tries again next time.
+	reader.before = func() {
+		reader.before = nil
+		v, err := experiment.SetAllocation(repCurrent(repHistory(t, store)), 5000, "carol", "half", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Save(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied, err := loop.RunOnce(ctx)
+	if err != nil || len(applied) != 0 {
+		t.Fatalf("RunOnce with a rival save = %+v, %v; want nothing, no error", applied, err)
+	}
+	// The allocation change started a new phase without units yet: the loop
+	// checks SRM in the latest phase with units.
+	applied, err = loop.RunOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range applied {
+		got = append(got, string(a.Kind)+":"+a.Segment+":"+a.Variant)
+	}
+	if strings.Join(got, " ") != "retire:pro:c conclude:pro:b" {
+		t.Fatalf("applied %v, want c retired and b the winner", got)
+	}
+	e, _ := store.Get(ctx, "welcome")
+	pro := e.Segments[0]
+	if !pro.Variants[2].Retired || pro.Winner != "b" || e.Version != 5 || !strings.Contains(pro.Variants[2].RetiredReason, "mSPRT p=") {
+		t.Errorf("after the loop: version %d, pro = %+v", e.Version, pro)
+	}
+	hist := repHistory(t, store)
+	if last := hist[len(hist)-1]; last.Author != "retirement-loop" || last.Action != experiment.ActionConclude {
+		t.Errorf("last version = %s by %s", last.Action, last.Author)
+	}
+
+	// Idempotent: nothing more to do, and c never comes back.
+	applied, err = loop.RunOnce(ctx)
+	if err != nil || len(applied) != 0 {
+		t.Errorf("third RunOnce = %+v, %v; want nothing", applied, err)
+	}
+
+	// Manual experiments are left alone.
+	h2 := repStarted(t, repDefinition(t, 0))
+	h2[0].Definition.Retirement.Auto = false
+	h2[1].Definition.Retirement.Auto = false
+	loop.Store = repStore(t, h2)
+	if applied, err := loop.RunOnce(ctx); err != nil || len(applied) != 0 {
+		t.Errorf("RunOnce on a manual experiment = %+v, %v; want nothing", applied, err)
+	}
+}
+
+func TestRetirementLoopRun(t *testing.T) {
+	h := repStarted(t, repDefinition(t, 0))
+	reader := &repReader{}
+	loop := &analytics.RetirementLoop{Store: repStore(t, h), Reader: reader, Now: func() time.Time { return repT0 }}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := loop.Run(ctx, 10*time.Millisecond); err != context.DeadlineExceeded {
+		t.Errorf("Run = %v, want %v", err, context.DeadlineExceeded)
+	}
+	if reader.calls < 2 {
+		t.Errorf("Run looked %d times in 50ms at a 10ms interval", reader.calls)
+	}
+}
+
+func repHistory(t *testing.T, s experiment.Store) []experiment.Version {
+	t.Helper()
+	h, err := s.History(context.Background(), "welcome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

@@ -12,11 +12,12 @@ import (
 
 // TraitReader loads unit activity from storage (the events table).
 type TraitReader interface {
-	// ChangedUnits returns the units with an event stored since the mark
-	// since, or, when since is zero, every unit with an event on or after
-	// day from; and the mark to pass next time. Marks are the storage's own
-	// clock, so a unit may be returned twice but never missed.
-	ChangedUnits(ctx context.Context, since time.Time, from int32) (units []string, next time.Time, err error)
+	// ChangedActivity returns the activity, as Activity does, of every unit
+	// with an event stored since the mark since (every unit with an event in
+	// the last TraitWindowDays when since is zero), and the mark to pass
+	// next time. Marks are the storage's own clock, so a unit may be
+	// returned twice but never missed.
+	ChangedActivity(ctx context.Context, since time.Time, today int32) ([]UnitActivity, time.Time, error)
 	// Activity returns the activity of these units as of day today: human
 	// events per day and channel over the last TraitWindowDays, and the
 	// first day seen within FirstSeenHorizonDays. Units without any are left
@@ -33,10 +34,8 @@ type TraitCacheConfig struct {
 	// MaxUnits bounds the units held (default 1,000,000); over it, the
 	// units least recently active are dropped and get DefaultTraits.
 	MaxUnits int
-	// BatchSize is the number of units per Activity call (default 2000).
-	BatchSize int
-	Now       func() time.Time // default time.Now
-	Logger    *slog.Logger
+	Now      func() time.Time // default time.Now
+	Logger   *slog.Logger
 }
 
 // TraitCache serves every recently active unit's traits from memory, so that
@@ -81,9 +80,6 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 	}
 	if cfg.MaxUnits <= 0 {
 		cfg.MaxUnits = 1_000_000
-	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 2000
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -188,29 +184,16 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 	now := c.cfg.Now()
 	today := Day(now)
 	from := today - (TraitWindowDays - 1)
-	units, next, err := c.cfg.Reader.ChangedUnits(ctx, c.since, from)
+	acts, next, err := c.cfg.Reader.ChangedActivity(ctx, c.since, today)
 	if err != nil {
 		return fmt.Errorf("changed units: %w", err)
 	}
-	fresh := make(map[string]*UnitActivity, len(units))
-	for start := 0; start < len(units); start += c.cfg.BatchSize {
-		batch := units[start:min(start+c.cfg.BatchSize, len(units))]
-		acts, err := c.cfg.Reader.Activity(ctx, batch, today)
-		if err != nil {
-			return fmt.Errorf("unit activity: %w", err)
-		}
-		for i := range acts {
-			fresh[acts[i].Unit] = &acts[i]
-		}
-	}
 	// Nothing above changed c: a failed read is retried whole next time.
 	c.since = next
-	for _, u := range units {
-		if a, ok := fresh[u]; ok {
-			c.activity[u] = a
-		} else {
-			delete(c.activity, u)
-		}
+	units := make([]string, len(acts))
+	for i := range acts {
+		units[i] = acts[i].Unit
+		c.activity[acts[i].Unit] = &acts[i]
 	}
 	old := c.snap.Load()
 	if old.day == today && !old.at.IsZero() && len(c.activity) <= c.cfg.MaxUnits {

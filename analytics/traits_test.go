@@ -150,27 +150,31 @@ func (f *fakeReader) put(a analytics.UnitActivity) {
 	f.stored[a.Unit] = f.clock
 }
 
-func (f *fakeReader) ChangedUnits(_ context.Context, since time.Time, from int32) ([]string, time.Time, error) {
+func (f *fakeReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return nil, since, f.fail
 	}
-	var out []string
+	var units []string
 	for u, at := range f.stored {
 		a := f.acts[u]
-		if at > since.Unix() && a.LastDay() >= from {
-			out = append(out, u)
+		if at > since.Unix() && a.LastDay() > today-analytics.TraitWindowDays {
+			units = append(units, u)
 		}
 	}
-	slices.Sort(out)
+	slices.Sort(units)
+	f.reads = append(f.reads, units)
+	var out []analytics.UnitActivity
+	for _, u := range units {
+		out = append(out, f.acts[u])
+	}
 	return out, time.Unix(f.clock, 0), nil
 }
 
 func (f *fakeReader) Activity(_ context.Context, units []string, _ int32) ([]analytics.UnitActivity, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reads = append(f.reads, units)
 	var out []analytics.UnitActivity
 	for _, u := range units {
 		if a, ok := f.acts[u]; ok {
@@ -187,7 +191,7 @@ func TestTraitCache(t *testing.T) {
 	f := newFakeReader()
 	f.put(analytics.UnitActivity{Unit: "a", FirstSeen: today - 60, Days: []analytics.DayActivity{{Day: today - 1, Opens: 1}}})
 	f.put(analytics.UnitActivity{Unit: "b", FirstSeen: today - 60, Days: []analytics.DayActivity{{Day: today - 20, Opens: 1}}})
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: f, Now: func() time.Time { return now }, BatchSize: 1})
+	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: f, Now: func() time.Time { return now }})
 
 	if got := c.Traits("a").LifecycleStage; got != "new" {
 		t.Errorf("before any refresh, Traits(a) = %q, want the default new", got)
@@ -201,8 +205,8 @@ func TestTraitCache(t *testing.T) {
 	if got := c.Traits("b").LifecycleStage; got != "at_risk" {
 		t.Errorf("Traits(b) = %q, want at_risk", got)
 	}
-	if len(f.reads) != 2 {
-		t.Errorf("first refresh read %v, want 2 batches of 1", f.reads)
+	if !slices.Equal(slices.Concat(f.reads...), []string{"a", "b"}) {
+		t.Errorf("first refresh read %v, want [a b]", f.reads)
 	}
 
 	// Only b changes: only b is read.

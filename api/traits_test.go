@@ -390,8 +390,9 @@ func trBench(tb testing.TB, prefix string) *assign.Snapshot {
 // trBenchReader holds one unit's activity: 2 opens in 30 days, medium.
 type trBenchReader struct{}
 
-func (trBenchReader) ChangedUnits(context.Context, time.Time, int32) ([]string, time.Time, error) {
-	return []string{"u-12345"}, time.Now(), nil
+func (r trBenchReader) ChangedActivity(ctx context.Context, _ time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+	acts, err := r.Activity(ctx, nil, today)
+	return acts, time.Now(), err
 }
 
 func (trBenchReader) Activity(_ context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {

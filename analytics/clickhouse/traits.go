@@ -40,8 +40,11 @@ func NewTraitReader(conn driver.Conn) *TraitReader {
 // dayExpr is a DateTime's UTC day number, whatever the server's time zone.
 const dayExpr = "toInt32(intDiv(toUInt32(time), 86400))"
 
-// ChangedUnits implements analytics.TraitReader. received_at is the
-// server's now() at insert, so the marks are the server's clock.
+// ChangedUnits returns the units with an event stored since the mark since
+// (every unit with an event on or after day from when since is zero), and
+// the next mark. received_at is the server's now() at insert, so the marks
+// are the server's clock; each mark is Margin early, so inserts in flight
+// are read next time.
 func (r *TraitReader) ChangedUnits(ctx context.Context, since time.Time, from int32) ([]string, time.Time, error) {
 	var serverNow time.Time
 	if err := r.conn.QueryRow(ctx, "SELECT now()").Scan(&serverNow); err != nil {
@@ -49,7 +52,7 @@ func (r *TraitReader) ChangedUnits(ctx context.Context, since time.Time, from in
 	}
 	// The date column is in the server's time zone: a day's margin keeps
 	// partition pruning from cutting a UTC day short.
-	q := "SELECT DISTINCT unit FROM events WHERE date >= toDate(?) - 1 AND " + dayExpr + " >= ?"
+	q := changedUnitsQuery
 	args := []any{dateString(from), from}
 	if !since.IsZero() {
 		q += " AND received_at >= toDateTime(?)"
@@ -88,12 +91,12 @@ const activityQuery = `SELECT unit, day, channel,
 FROM (
 	SELECT unit, ` + dayExpr + ` AS day, kind, send_id, event_id
 	FROM events
-	WHERE unit IN ? AND date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? AND machine = 0
+	WHERE unit %[1]s AND date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? AND machine = 0
 		AND kind IN ('exposure', 'open', 'click', 'conversion')
 ) ANY LEFT JOIN (
 	SELECT unit, send_id, any(channel) AS channel
 	FROM events
-	WHERE unit IN ? AND date >= toDate(?) - 31 AND kind = 'exposure' AND send_id != ''
+	WHERE unit %[1]s AND date >= toDate(?) - 31 AND kind = 'exposure' AND send_id != ''
 	GROUP BY unit, send_id
 ) USING (unit, send_id)
 GROUP BY unit, day, channel
@@ -103,7 +106,7 @@ ORDER BY unit, day, channel`
 // included (they still say the unit was there), within the horizon.
 const firstSeenQuery = `SELECT unit, toInt32(intDiv(toUInt32(min(time)), 86400)) AS first
 FROM events
-WHERE unit IN ? AND date >= toDate(?) - 1
+WHERE unit %[1]s AND date >= toDate(?) - 1
 GROUP BY unit`
 
 // maxQuerySize lets a batch of long unit ids through: the ids are inlined
@@ -122,8 +125,40 @@ func (r *TraitReader) Activity(ctx context.Context, units []string, today int32)
 	}
 	in := ch.GroupSet{Value: set}
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": maxQuerySize}))
-	from := today - (analytics.TraitWindowDays - 1)
+	return r.activity(ctx, "IN ?", []any{in}, today)
+}
 
+// changedUnitsQuery selects the units of ChangedUnits; GLOBAL so that on a
+// cluster the set is built once and sent to every shard.
+const changedUnitsQuery = "SELECT DISTINCT unit FROM events WHERE date >= toDate(?) - 1 AND " + dayExpr + " >= ?"
+
+// ChangedActivity implements analytics.TraitReader: ChangedUnits and
+// Activity in one pass, the changed units selected by a subquery inside each
+// query, so that a refresh costs the same few scans however many units
+// changed.
+func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+	var serverNow time.Time
+	if err := r.conn.QueryRow(ctx, "SELECT now()").Scan(&serverNow); err != nil {
+		return nil, since, fmt.Errorf("server time: %w", translate(err))
+	}
+	from := today - (analytics.TraitWindowDays - 1)
+	sub := "GLOBAL IN (" + changedUnitsQuery
+	args := []any{dateString(from), from}
+	if !since.IsZero() {
+		sub += " AND received_at >= toDateTime(?)"
+		args = append(args, uint32(since.Unix()))
+	}
+	acts, err := r.activity(ctx, sub+")", args, today)
+	if err != nil {
+		return nil, since, err
+	}
+	return acts, serverNow.Add(-r.Margin), nil
+}
+
+// activity runs the first-seen and activity queries for the units that
+// filter (an IN clause) selects, with filterArgs its parameters.
+func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []any, today int32) ([]analytics.UnitActivity, error) {
+	from := today - (analytics.TraitWindowDays - 1)
 	byUnit := map[string]*analytics.UnitActivity{}
 	var order []string
 	get := func(u string) *analytics.UnitActivity {
@@ -135,9 +170,10 @@ func (r *TraitReader) Activity(ctx context.Context, units []string, today int32)
 		}
 		return a
 	}
+	params := func(rest ...any) []any { return append(append([]any(nil), filterArgs...), rest...) }
 
 	horizon := today - (analytics.FirstSeenHorizonDays - 1)
-	rows, err := r.conn.Query(ctx, firstSeenQuery, in, dateString(horizon))
+	rows, err := r.conn.Query(ctx, fmt.Sprintf(firstSeenQuery, filter), params(dateString(horizon))...)
 	if err != nil {
 		return nil, fmt.Errorf("first seen: %w", translate(err))
 	}
@@ -155,7 +191,8 @@ func (r *TraitReader) Activity(ctx context.Context, units []string, today int32)
 		return nil, fmt.Errorf("first seen: %w", translate(err))
 	}
 
-	rows, err = r.conn.Query(ctx, activityQuery, in, dateString(from), from, in, dateString(from))
+	args := append(params(dateString(from), from), params(dateString(from))...)
+	rows, err = r.conn.Query(ctx, fmt.Sprintf(activityQuery, filter), args...)
 	if err != nil {
 		return nil, fmt.Errorf("activity: %w", translate(err))
 	}

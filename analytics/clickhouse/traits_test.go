@@ -195,6 +195,21 @@ func TestTraitReaderComputesTraits(t *testing.T) {
 	if in["old"] || len(changed) != 6 {
 		t.Errorf("ChangedUnits(zero) = %v, want the 6 units with events in the window", changed)
 	}
+
+	// ChangedActivity selects the same units inside its queries, and reads
+	// the same activity.
+	acts, _, err = r.ChangedActivity(ctx, time.Time{}, traitToday)
+	if err != nil {
+		t.Fatalf("ChangedActivity: %v", err)
+	}
+	if len(acts) != 6 {
+		t.Errorf("ChangedActivity(zero) read %d units, want 6", len(acts))
+	}
+	for i := range acts {
+		if g, w := analytics.ComputeTraits(&acts[i], traitToday), want[acts[i].Unit]; g != w {
+			t.Errorf("ChangedActivity: traits of %s:\n got %+v\nwant %+v", acts[i].Unit, g, w)
+		}
+	}
 }
 
 // TestTraitCacheIncremental feeds the cache from the real reader, then adds
@@ -260,15 +275,18 @@ func TestTraitCacheIncremental(t *testing.T) {
 	}
 }
 
-// countingReader records the units each Activity call reads.
+// countingReader records the units each refresh reads.
 type countingReader struct {
 	*clickhouse.TraitReader
 	read []string
 }
 
-func (c *countingReader) Activity(ctx context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
-	c.read = append(c.read, units...)
-	return c.TraitReader.Activity(ctx, units, today)
+func (c *countingReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+	acts, next, err := c.TraitReader.ChangedActivity(ctx, since, today)
+	for _, a := range acts {
+		c.read = append(c.read, a.Unit)
+	}
+	return acts, next, err
 }
 
 func contains(list []string, s string) bool {

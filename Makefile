@@ -15,7 +15,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/splitcast
 
 deps:
-	@scripts/deps.sh base
+	@scripts/deps.sh base browser
 
 # Installs what is missing, starts the local ClickHouse, migrates and serves.
 # Ctrl-C stops the server and the ClickHouse it started.

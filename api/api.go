@@ -188,12 +188,18 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 			code = experiment.ENOTFOUND
 		case fiber.StatusRequestEntityTooLarge:
 			code = experiment.ETOOLARGE
+			c.Context().SetConnectionClose()
 		case fiber.StatusMethodNotAllowed:
 			code = experiment.EINVALID
 		}
 		return c.Status(fe.Code).JSON(errorBody{errorDetail{Code: code, Message: fe.Message}})
 	}
 	code := experiment.ErrorCode(err)
+	if code == experiment.ETOOLARGE {
+		// The unread rest of the body would be parsed as the next request
+		// on a kept-alive connection: close it instead.
+		c.Context().SetConnectionClose()
+	}
 	status, ok := statusOf[code]
 	if !ok {
 		status = fiber.StatusInternalServerError

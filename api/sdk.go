@@ -1,14 +1,10 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"io"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -142,59 +138,6 @@ type bulkError struct {
 
 // MaxBulkLine bounds one NDJSON line of bulk assignment.
 const MaxBulkLine = 64 << 10
-
-// assignBulk streams a send list: NDJSON in, one NDJSON answer per line out,
-// in order, in constant memory. All lines are assigned from one snapshot so
-// that a refresh half way through cannot split a send between versions.
-func (s *Server) assignBulk(c *fiber.Ctx) error {
-	key := c.Query("experiment")
-	if key == "" {
-		return experiment.Invalid("experiment", "required as a query parameter: /v1/assign/bulk?experiment=KEY")
-	}
-	snap := s.cfg.Snapshots.Snapshot()
-	if _, ok := snap.Version(key); !ok {
-		return &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment", Message: "no running experiment " + key}
-	}
-	var body io.Reader = c.Context().RequestBodyStream()
-	if body == nil {
-		body = bytesReader(c.Body())
-	}
-	ctx := c.UserContext()
-	c.Set(fiber.HeaderContentType, "application/x-ndjson")
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 0, 64<<10), MaxBulkLine)
-		enc := json.NewEncoder(w)
-		line := 0
-		for sc.Scan() {
-			line++
-			raw := sc.Bytes()
-			if len(trimSpace(raw)) == 0 {
-				continue
-			}
-			var in bulkLine
-			err := decodeJSON(raw, &in)
-			var out any
-			if err == nil {
-				var resp assignResponse
-				resp, err = s.assign(ctx, snap, assignRequest{Experiment: key, UnitID: in.UnitID, Attributes: in.Attributes,
-					SendID: in.SendID, Channel: in.Channel}, "")
-				out = resp
-			}
-			if err != nil {
-				out = bulkError{Line: line, Error: detail(err)}
-			}
-			if enc.Encode(out) != nil {
-				return // the client went away
-			}
-		}
-		if err := sc.Err(); err != nil {
-			_ = enc.Encode(bulkError{Line: line + 1, Error: errorDetail{Code: experiment.EINVALID, Field: "body",
-				Message: "stream stopped: " + err.Error() + " (lines are limited to " + strconv.Itoa(MaxBulkLine) + " bytes)"}})
-		}
-	})
-	return nil
-}
 
 // snapshotResponse is what the Go SDK evaluates locally: the running
 // experiments' definitions, compiled on the client by the same assign code.

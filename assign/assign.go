@@ -12,6 +12,7 @@
 package assign
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,7 +216,7 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 		}
 		var weights, activeWeights []int
 		for j, v := range es.Variants {
-			seg.variants = append(seg.variants, variant{key: v.Key, retired: v.Retired, payload: v.Payload})
+			seg.variants = append(seg.variants, variant{key: v.Key, retired: v.Retired, payload: compact(v.Payload)})
 			weights = append(weights, v.Weight)
 			if !v.Retired {
 				activeWeights = append(activeWeights, v.Weight)
@@ -364,4 +365,18 @@ func (c *compiled) reroute(seg *segment, unit string, bk *Buckets) int {
 	// Only when nearly all the weight is retired: the last draw over the
 	// active variants' own ranges.
 	return seg.activeIdx[pick(seg.activeEnds, b)]
+}
+
+// compact returns the payload without insignificant white space, once per
+// snapshot, so that every answer can carry it as it is: one NDJSON line per
+// unit, no re-encoding per unit.
+func compact(p json.RawMessage) json.RawMessage {
+	if len(p) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, p) != nil {
+		return p // validated at save; keep what we were given
+	}
+	return b.Bytes()
 }

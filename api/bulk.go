@@ -1,0 +1,269 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"runtime"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// bulkChunk is how many lines one worker assigns at a time: large enough to
+// amortise the hand-off between goroutines, small enough that the chunks in
+// flight stay a few megabytes whatever the length of the send list.
+const bulkChunk = 256
+
+type bulkJob struct {
+	first int      // line number of lines[0]
+	lines [][]byte // raw lines, copied out of the reader's buffer
+	stop  []byte   // a final error line after lines, when the stream broke
+	out   chan []byte
+}
+
+// assignBulk streams a send list: NDJSON in, one NDJSON answer per line out,
+// in input order, in constant memory. Lines are assigned in parallel by
+// chunks and written back in order. All lines are assigned from one snapshot
+// so that a refresh half way through cannot split a send between versions.
+func (s *Server) assignBulk(c *fiber.Ctx) error {
+	key := c.Query("experiment")
+	if key == "" {
+		return experiment.Invalid("experiment", "required as a query parameter: /v1/assign/bulk?experiment=KEY")
+	}
+	snap := s.cfg.Snapshots.Snapshot()
+	if _, ok := snap.Version(key); !ok {
+		return &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment", Message: "no running experiment " + key}
+	}
+	var body io.Reader = c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytesReader(c.Body())
+	}
+	// A send list of millions takes longer than the server's read timeout,
+	// which is there for idle and slow-loris connections, not for a stream
+	// that is making progress.
+	if conn := c.Context().Conn(); conn != nil {
+		_ = conn.SetReadDeadline(time.Time{})
+		_ = conn.SetWriteDeadline(time.Time{})
+	}
+	ctx := context.WithoutCancel(c.UserContext())
+	c.Set(fiber.HeaderContentType, "application/x-ndjson")
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		s.streamBulk(ctx, snap, key, body, w)
+	})
+	return nil
+}
+
+// streamBulk reads, dispatches and writes from one goroutine, the stream
+// writer's own: the request body is never read after a failed write, when
+// fasthttp may already have released the request. Workers only assign.
+// A chunk is dispatched when full or when no more input is buffered, so a
+// client that waits for answers before sending more lines is answered.
+func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key string, body io.Reader, w *bufio.Writer) {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	maxPending := 2 * workers
+	jobs := make(chan *bulkJob, maxPending)
+	defer close(jobs)
+	for range workers {
+		go func() {
+			for j := range jobs {
+				j.out <- s.assignChunk(ctx, snap, key, j)
+			}
+		}()
+	}
+	r := bufio.NewReaderSize(body, MaxBulkLine)
+	var pending []*bulkJob
+	line := 0
+	eof := false
+	for !eof || len(pending) > 0 {
+		if !eof && len(pending) < maxPending {
+			j := &bulkJob{first: line + 1, out: make(chan []byte, 1)}
+			for len(j.lines) < bulkChunk {
+				raw, err := r.ReadSlice('\n')
+				if len(raw) > 0 && err == nil || err == io.EOF && len(raw) > 0 {
+					line++
+					j.lines = append(j.lines, append([]byte(nil), raw...))
+				}
+				if err != nil {
+					eof = true
+					if err != io.EOF {
+						j.stop = stopLine(line+1, err)
+					}
+					break
+				}
+				if r.Buffered() == 0 {
+					break // answer what we have before blocking on more input
+				}
+			}
+			if len(j.lines) > 0 || j.stop != nil {
+				jobs <- j
+				pending = append(pending, j)
+			}
+			continue
+		}
+		j := pending[0]
+		pending = pending[1:]
+		if _, err := w.Write(<-j.out); err != nil {
+			for _, p := range pending {
+				<-p.out // the client went away; let the workers finish
+			}
+			return
+		}
+		if len(pending) == 0 || len(pending[0].out) == 0 {
+			if w.Flush() != nil {
+				for _, p := range pending {
+					<-p.out
+				}
+				return
+			}
+		}
+	}
+}
+
+// stopLine is the last output line when the input stream itself broke: a
+// line over MaxBulkLine, or a read error. The half-read line is not
+// answered as a line.
+func stopLine(line int, err error) []byte {
+	msg := "stream stopped: " + err.Error()
+	if err == bufio.ErrBufferFull {
+		msg = "stream stopped: line longer than " + strconv.Itoa(MaxBulkLine) + " bytes"
+	}
+	b, _ := json.Marshal(bulkError{Line: line, Error: errorDetail{Code: experiment.EINVALID, Field: "body", Message: msg}})
+	return append(b, '\n')
+}
+
+// assignChunk answers the lines of one chunk, one NDJSON line each.
+func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob) []byte {
+	buf := make([]byte, 0, len(j.lines)*512)
+	for i, raw := range j.lines {
+		if len(trimSpace(raw)) == 0 {
+			continue
+		}
+		var in bulkLine
+		err := decodeJSON(raw, &in)
+		if err == nil {
+			var resp assignResponse
+			resp, err = s.assign(ctx, snap, assignRequest{Experiment: key, UnitID: in.UnitID, Attributes: in.Attributes,
+				SendID: in.SendID, Channel: in.Channel}, "")
+			if err == nil {
+				buf = appendAssignResponse(buf, &resp)
+				buf = append(buf, '\n')
+				continue
+			}
+		}
+		b, _ := json.Marshal(bulkError{Line: j.first + i, Error: detail(err)})
+		buf = append(append(buf, b...), '\n')
+	}
+	return append(buf, j.stop...)
+}
+
+// appendAssignResponse writes r as encoding/json would (same fields, same
+// omissions) without reflection: bulk assignment spends most of its time
+// encoding otherwise. TestAppendAssignResponse holds the two equal.
+func appendAssignResponse(b []byte, r *assignResponse) []byte {
+	b = append(b, `{"experiment":`...)
+	b = appendString(b, r.Experiment)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendUint(b, uint64(r.Version), 10)
+	if r.Segment != "" {
+		b = append(b, `,"segment":`...)
+		b = appendString(b, r.Segment)
+	}
+	if r.Variant != "" {
+		b = append(b, `,"variant":`...)
+		b = appendString(b, r.Variant)
+	}
+	b = append(b, `,"in_experiment":`...)
+	b = strconv.AppendBool(b, r.InExperiment)
+	b = append(b, `,"holdout":`...)
+	b = strconv.AppendBool(b, r.Holdout)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, string(r.Reason))
+	bk := r.Buckets
+	b = append(b, `,"buckets":{"layer":`...)
+	b = strconv.AppendInt(b, int64(bk.Layer), 10)
+	b = append(b, `,"allocation":`...)
+	b = strconv.AppendInt(b, int64(bk.Allocation), 10)
+	b = append(b, `,"holdout":`...)
+	b = strconv.AppendInt(b, int64(bk.Holdout), 10)
+	b = append(b, `,"variant":`...)
+	b = strconv.AppendInt(b, int64(bk.Variant), 10)
+	b = append(b, `,"reroute":`...)
+	b = strconv.AppendInt(b, int64(bk.Reroute), 10)
+	b = append(b, `,"reroutes":`...)
+	b = strconv.AppendInt(b, int64(bk.Reroutes), 10)
+	b = append(b, '}')
+	if len(r.Payload) > 0 {
+		// The payload was validated as JSON when the experiment was saved;
+		// it is copied as it is rather than re-compacted for every unit.
+		b = append(b, `,"payload":`...)
+		b = append(b, r.Payload...)
+	}
+	for _, f := range [...]struct{ name, v string }{{"send_id", r.SendID}, {"token", r.Token}, {"pixel_url", r.PixelURL}} {
+		if f.v != "" {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = appendString(b, f.v)
+		}
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaping as encoding/json does
+// (HTML characters included, invalid UTF-8 replaced).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http/httputil"
 	"runtime"
 	"strconv"
 	"time"
@@ -52,20 +54,55 @@ func (s *Server) assignBulk(c *fiber.Ctx) error {
 		_ = conn.SetReadDeadline(time.Time{})
 		_ = conn.SetWriteDeadline(time.Time{})
 	}
-	ctx := context.WithoutCancel(c.UserContext())
-	c.Set(fiber.HeaderContentType, "application/x-ndjson")
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		s.streamBulk(ctx, snap, key, body, w)
+	ctx := c.UserContext()
+	// The answers are written to the connection by this goroutine, while it
+	// reads the body: fasthttp's own streamed responses run in another
+	// goroutine, which fasthttp does not wait for when the client goes
+	// away, and reading the request body from there races with fasthttp
+	// recycling the request. The connection is closed afterwards.
+	conn := c.Context().Conn()
+	bw := bufio.NewWriterSize(conn, 64<<10)
+	bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n")
+	c.Response().Header.VisitAll(func(k, v []byte) {
+		switch string(k) {
+		case fiber.HeaderContentType, fiber.HeaderContentLength, fiber.HeaderConnection, fiber.HeaderTransferEncoding:
+			return
+		}
+		bw.Write(k)
+		bw.WriteString(": ")
+		bw.Write(v)
+		bw.WriteString("\r\n")
 	})
+	bw.WriteString("\r\n")
+	cw := httputil.NewChunkedWriter(bw)
+	w := bufio.NewWriterSize(flushWriter{cw, bw}, 32<<10)
+	if s.streamBulk(ctx, snap, key, body, w) {
+		if w.Flush() == nil && cw.Close() == nil {
+			bw.WriteString("\r\n")
+			bw.Flush()
+		}
+	}
+	c.Context().HijackSetNoResponse(true)
+	c.Context().Hijack(func(net.Conn) {})
 	return nil
 }
 
-// streamBulk reads, dispatches and writes from one goroutine, the stream
-// writer's own: the request body is never read after a failed write, when
-// fasthttp may already have released the request. Workers only assign.
-// A chunk is dispatched when full or when no more input is buffered, so a
-// client that waits for answers before sending more lines is answered.
-func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key string, body io.Reader, w *bufio.Writer) {
+// flushWriter passes each chunk to the connection at once, so that answers
+// reach a client that waits for them before sending more.
+type flushWriter struct {
+	chunked io.Writer
+	conn    *bufio.Writer
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.chunked.Write(p)
+	if err == nil {
+		err = f.conn.Flush()
+	}
+	return n, err
+}
+
+func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key string, body io.Reader, w *bufio.Writer) bool {
 	workers := max(1, runtime.GOMAXPROCS(0))
 	maxPending := 2 * workers
 	jobs := make(chan *bulkJob, maxPending)
@@ -113,17 +150,18 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 			for _, p := range pending {
 				<-p.out // the client went away; let the workers finish
 			}
-			return
+			return false
 		}
 		if len(pending) == 0 || len(pending[0].out) == 0 {
 			if w.Flush() != nil {
 				for _, p := range pending {
 					<-p.out
 				}
-				return
+				return false
 			}
 		}
 	}
+	return true
 }
 
 // stopLine is the last output line when the input stream itself broke: a

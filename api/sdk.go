@@ -68,7 +68,8 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(resp)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(appendAssignResponse(make([]byte, 0, 1024), &resp))
 }
 
 // assign decides for one unit, logs its exposure and signs its token.

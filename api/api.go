@@ -65,6 +65,9 @@ type Config struct {
 	// BodyLimit bounds request bodies (default 1 MiB); bulk assignment is
 	// streamed and not bound by it.
 	BodyLimit int
+	// Aggregates reads the event counts that reports are built from; nil
+	// makes the report routes answer 503.
+	Aggregates analytics.AggregateReader
 	// Traits, when set, gives segment rules each unit's behavioural traits
 	// (trait.<name>, an *analytics.TraitCache); the caller's attribute of
 	// the same name wins.
@@ -150,6 +153,7 @@ func (s *Server) routes() {
 	s.app.Use("/v1", s.limitIP)
 	s.app.Get("/debug/pprof/*", s.require(ScopeAdmin), pprofHandler())
 	s.adminRoutes()
+	s.reportRoutes()
 	s.sdkRoutes()
 	s.traitRoutes()
 }

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// PageKeyCookie holds the read key of a browser that opened a report page
+// with ?key=: a browser cannot send a bearer header, so the page (and only
+// the page) takes the key from the query once and from this cookie after.
+const PageKeyCookie = "splitcast_read_key"
+
+// pageKeyLifetime bounds how long a browser keeps the page's key.
+const pageKeyLifetime = 12 * time.Hour
+
+func (s *Server) reportRoutes() {
+	s.app.Get("/v1/experiments/:key/results", s.require(ScopeRead), s.results)
+	s.app.Get("/experiments/:key", s.pageKey, s.require(ScopeRead), s.reportPage)
+}
+
+// results answers GET /v1/experiments/{key}/results: the report as JSON, or
+// as CSV with ?format=csv.
+func (s *Server) results(c *fiber.Ctx) error {
+	format := c.Query("format", "json")
+	if format != "json" && format != "csv" {
+		return experiment.Invalid("format", "unknown format %q: want json or csv", format)
+	}
+	r, _, err := s.buildReport(c.UserContext(), c.Params("key"))
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return c.JSON(r)
+	}
+	var buf bytes.Buffer
+	if err := analytics.WriteCSV(&buf, r); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+r.Experiment+`-results.csv"`)
+	return c.Send(buf.Bytes())
+}
+
+// buildReport reads an experiment's history and aggregates, at the same
+// time (the aggregates are the slow part; the history should not add to
+// them), and builds its report as of now. It also returns the history, for
+// the page's retirement log.
+func (s *Server) buildReport(ctx context.Context, key string) (analytics.Report, []experiment.Version, error) {
+	if s.cfg.Aggregates == nil {
+		return analytics.Report{}, nil, experiment.Errorf(experiment.EUNAVAILABLE, "this server has no event store to report from")
+	}
+	type aggResult struct {
+		agg analytics.Aggregates
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	aggc := make(chan aggResult, 1)
+	go func() {
+		agg, err := s.cfg.Aggregates.Aggregates(ctx, key)
+		aggc <- aggResult{agg, err}
+	}()
+	history, err := s.cfg.Store.History(ctx, key)
+	if err != nil {
+		return analytics.Report{}, nil, err
+	}
+	if len(history) == 0 {
+		return analytics.Report{}, nil, experiment.Errorf(experiment.ENOTFOUND, "no experiment %s", key)
+	}
+	res := <-aggc
+	if res.err != nil {
+		return analytics.Report{}, nil, res.err
+	}
+	cur := history[len(history)-1].Definition
+	return analytics.BuildReport(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
+}
+
+// pageKey lets a browser in: when the request carries no Authorization
+// header, the key of ?key= (then remembered in a cookie) or of the cookie
+// becomes its bearer key, so that require checks it like any other.
+func (s *Server) pageKey(c *fiber.Ctx) error {
+	if c.Get(fiber.HeaderAuthorization) != "" {
+		return c.Next()
+	}
+	key := c.Query("key")
+	if key != "" {
+		c.Locals(localPageKey, key)
+	} else {
+		key = c.Cookies(PageKeyCookie)
+	}
+	if key != "" {
+		c.Request().Header.Set(fiber.HeaderAuthorization, "Bearer "+key)
+	}
+	return c.Next()
+}
+
+const localPageKey = "splitcast.pagekey"
+
+// reportPage answers GET /experiments/{key}: the report as a self-contained
+// HTML page (inline CSS and SVG, no script, nothing fetched from elsewhere).
+func (s *Server) reportPage(c *fiber.Ctx) error {
+	r, history, err := s.buildReport(c.UserContext(), c.Params("key"))
+	if err != nil {
+		return err
+	}
+	if key, ok := c.Locals(localPageKey).(string); ok {
+		// The key came in the URL and passed require: remember it for the
+		// page's reloads, readable by nothing but this server's pages.
+		c.Cookie(&fiber.Cookie{Name: PageKeyCookie, Value: key, Path: "/experiments", HTTPOnly: true,
+			SameSite: fiber.CookieSameSiteStrictMode, Secure: strings.HasPrefix(s.cfg.BaseURL, "https://"),
+			Expires: s.cfg.Now().Add(pageKeyLifetime)})
+	}
+	var buf bytes.Buffer
+	if err := renderReportPage(&buf, newReportView(r, history)); err != nil {
+		return err
+	}
+	// The page holds the key in its URL when opened with ?key=: never send
+	// it on as a Referer, and never cache it.
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return c.Send(buf.Bytes())
+}

@@ -1,0 +1,521 @@
+package api
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// The report page is rendered here, server-side: its charts are SVG built
+// from the report's numbers, so that the page needs no script, no CDN and
+// no network beyond this server.
+
+//go:embed templates/report.html
+var reportTemplates embed.FS
+
+var reportTemplate = template.Must(template.New("report.html").ParseFS(reportTemplates, "templates/report.html"))
+
+func renderReportPage(w io.Writer, v reportView) error {
+	return reportTemplate.Execute(w, v)
+}
+
+// palette colours the arms of a segment, in order; colour-blind safe
+// (Okabe–Ito).
+var palette = []string{"#555555", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"}
+
+// metricLabels name the metrics for people.
+var metricLabels = map[experiment.Metric]string{
+	experiment.MetricOpenRate:            "Open rate",
+	experiment.MetricClickRate:           "Click rate",
+	experiment.MetricClickToOpen:         "Click-to-open",
+	experiment.MetricConversionRate:      "Conversion rate",
+	experiment.MetricRevenuePerRecipient: "Revenue per recipient",
+	experiment.MetricUnsubscribeRate:     "Unsubscribe rate",
+	experiment.MetricComplaintRate:       "Complaint rate",
+}
+
+func metricLabel(m experiment.Metric) string {
+	if l, ok := metricLabels[m]; ok {
+		return l
+	}
+	return string(m)
+}
+
+// reportView is what the page template shows.
+type reportView struct {
+	R          analytics.Report
+	Title      string
+	Primary    string
+	Generated  string
+	Started    string
+	Confidence string
+	Segments   []segmentView
+	// SRMSegments name the segments with a sample ratio mismatch.
+	SRMSegments []string
+	Phases      []phaseView
+	History     []historyView
+}
+
+type phaseView struct {
+	Index          int
+	Versions       string
+	Action, Author string
+	Reason         string
+	Started, Ended string
+}
+
+// historyView is one retire or conclude version: the retirement history
+// with its evidence.
+type historyView struct {
+	Version                uint32
+	Action, Author, Reason string
+	When, Segment, Variant string
+}
+
+type segmentView struct {
+	Key, Name, Control, Winner string
+	Concluded                  string
+	MultiArm                   int64
+	Arms                       []armView
+	Primary                    metricView
+	Others                     []metricView
+	Charts                     []chartView
+	SRM                        []srmView
+	Machine                    []machineView
+	Retirement                 analytics.SegmentRetirement
+}
+
+type armView struct {
+	Variant, Name, Status, Color string
+	Control                      bool
+	Weight                       int
+	Exposed, MultiArm            int64
+	RetiredAt, RetiredReason     string
+}
+
+type metricView struct {
+	Metric             string
+	Label              string
+	Primary, Guardrail bool
+	LowerIsBetter      bool
+	Scale              string // the bars' half width, in the lift's unit
+	Rows               []metricRowView
+}
+
+type metricRowView struct {
+	Variant, Color string
+	Control        bool
+	Value          string
+	Fraction       string
+	Compared       bool
+	Error          string
+	AbsLift, AbsCI string
+	RelLift, RelCI string
+	P, PHolm       string
+	SeqP, SeqPHolm string
+	SeqCI          string
+	ProbBetter     string
+	// Better and Worse mark a difference significant at Alpha by the
+	// always-valid test, in the metric's good or bad direction.
+	Better, Worse bool
+	Bar           barView
+}
+
+// barView is an interval bar: the fixed-horizon interval (thick), the
+// always-valid interval (thin) and the point estimate, on a scale centred
+// on zero.
+type barView struct {
+	Width, Height  int
+	Zero           float64
+	X1, X2, Point  float64
+	W              float64 // X2 - X1
+	SX1, SX2       float64
+	HasSeq, HasBar bool
+	Color          string
+}
+
+type chartView struct {
+	Title                    string
+	Width                    int
+	Height                   int
+	Left, Right, Top, Bottom float64
+	YTicks                   []tick
+	XTicks                   []tick
+	Lines                    []lineView
+}
+
+type tick struct {
+	Pos   float64
+	Label string
+}
+
+type lineView struct {
+	Variant, Color string
+	Points         string
+	Dots           []point
+}
+
+type point struct{ X, Y float64 }
+
+type srmView struct {
+	Label    string
+	Rows     []srmRow
+	Chi2, P  string
+	Mismatch bool
+	Note     string
+}
+
+type srmRow struct {
+	Arm                string
+	Observed, Expected string
+	Share              string
+}
+
+type machineView struct {
+	Variant, Color                  string
+	OpenUnits, OpenMachineUnits     int64
+	OpenEvents, OpenMachineEvents   int64
+	ClickUnits, ClickMachineUnits   int64
+	ClickEvents, ClickMachineEvents int64
+	MachineShare                    string
+}
+
+func newReportView(r analytics.Report, history []experiment.Version) reportView {
+	v := reportView{R: r, Title: r.Experiment, Primary: metricLabel(r.PrimaryMetric),
+		Generated: fmtTime(r.GeneratedAt), Confidence: strconv.FormatFloat(100*(1-r.Alpha), 'g', 4, 64) + "%"}
+	if r.Name != "" {
+		v.Title = r.Name
+	}
+	if r.StartedAt != nil {
+		v.Started = fmtTime(*r.StartedAt)
+	}
+	for _, p := range r.Phases {
+		pv := phaseView{Index: p.Index, Action: string(p.Action), Author: p.Author, Reason: p.Reason, Started: fmtTime(p.StartedAt),
+			Versions: fmt.Sprintf("v%d–v%d", p.FirstVersion, p.LastVersion)}
+		if p.FirstVersion == p.LastVersion {
+			pv.Versions = fmt.Sprintf("v%d", p.FirstVersion)
+		}
+		if p.EndedAt != nil {
+			pv.Ended = fmtTime(*p.EndedAt)
+		}
+		v.Phases = append(v.Phases, pv)
+	}
+	for i, h := range history {
+		if h.Action != experiment.ActionRetire && h.Action != experiment.ActionConclude {
+			continue
+		}
+		hv := historyView{Version: h.Version, Action: string(h.Action), Author: h.Author, Reason: h.Reason, When: fmtTime(h.CreatedAt)}
+		if i > 0 {
+			hv.Segment, hv.Variant = changedArm(history[i-1].Definition, h.Definition)
+		}
+		v.History = append(v.History, hv)
+	}
+	for _, s := range r.Segments {
+		v.Segments = append(v.Segments, newSegmentView(r, s))
+		mismatch := s.SRM.Mismatch
+		for _, p := range s.PhaseSRM {
+			mismatch = mismatch || p.Mismatch
+		}
+		if mismatch {
+			v.SRMSegments = append(v.SRMSegments, "segment "+s.Key)
+		}
+	}
+	return v
+}
+
+// changedArm names the segment and variant a retire or conclude version
+// changed: the variant that became retired, or the segment's new winner.
+func changedArm(before, after experiment.Experiment) (segment, variant string) {
+	for _, s := range after.Segments {
+		bi := before.Segment(s.Key)
+		if bi < 0 {
+			continue
+		}
+		b := before.Segments[bi]
+		if s.Winner != "" && b.Winner != s.Winner {
+			segment, variant = s.Key, s.Winner
+		}
+		for _, vr := range s.Variants {
+			if vi := b.Variant(vr.Key); vr.Retired && vi >= 0 && !b.Variants[vi].Retired {
+				return s.Key, vr.Key
+			}
+		}
+	}
+	return segment, variant
+}
+
+func newSegmentView(r analytics.Report, s analytics.SegmentReport) segmentView {
+	sv := segmentView{Key: s.Key, Name: s.Name, Control: s.Control, Winner: s.Winner, MultiArm: s.MultiArmUnits, Retirement: s.Retirement}
+	if s.ConcludedAt != nil {
+		sv.Concluded = fmtTime(*s.ConcludedAt)
+	}
+	colors := map[string]string{}
+	for i, a := range s.Arms {
+		colors[a.Variant] = palette[i%len(palette)]
+		av := armView{Variant: a.Variant, Name: a.Name, Status: string(a.Status), Color: colors[a.Variant], Control: a.Control,
+			Weight: a.Weight, Exposed: a.Counts.Exposed, MultiArm: a.Counts.MultiArm, RetiredReason: a.RetiredReason}
+		if a.RetiredAt != nil {
+			av.RetiredAt = fmtTime(*a.RetiredAt)
+		}
+		sv.Arms = append(sv.Arms, av)
+		c := a.Counts
+		mv := machineView{Variant: a.Variant, Color: colors[a.Variant],
+			OpenUnits: c.Opens.Units, OpenMachineUnits: c.Opens.MachineUnits, OpenEvents: c.Opens.Events, OpenMachineEvents: c.Opens.MachineEvents,
+			ClickUnits: c.Clicks.Units, ClickMachineUnits: c.Clicks.MachineUnits, ClickEvents: c.Clicks.Events, ClickMachineEvents: c.Clicks.MachineEvents}
+		if all := c.Opens.Events + c.Opens.MachineEvents + c.Clicks.Events + c.Clicks.MachineEvents; all > 0 {
+			mv.MachineShare = fmt.Sprintf("%.1f%%", 100*float64(c.Opens.MachineEvents+c.Clicks.MachineEvents)/float64(all))
+		} else {
+			mv.MachineShare = "–"
+		}
+		sv.Machine = append(sv.Machine, mv)
+	}
+	for mi, m := range s.Metrics {
+		mv := newMetricView(r, s, m, colors)
+		if m.Primary {
+			sv.Primary = mv
+			sv.Charts = append(sv.Charts, metricChart(s, mi, metricLabel(m.Metric)+" (cumulative)", m.Mean, colors))
+		} else {
+			sv.Others = append(sv.Others, mv)
+		}
+	}
+	sv.Charts = append(sv.Charts, exposureChart(s, colors))
+	sv.SRM = append(sv.SRM, newSRMView("All phases", s.SRM))
+	for _, p := range s.PhaseSRM {
+		if p.Total == 0 && len(s.PhaseSRM) > 1 {
+			continue // a phase without units in this segment has nothing to check
+		}
+		sv.SRM = append(sv.SRM, newSRMView(fmt.Sprintf("Phase %d", p.Phase), p.SRMReport))
+	}
+	return sv
+}
+
+func newSRMView(label string, s analytics.SRMReport) srmView {
+	v := srmView{Label: label, Chi2: fmt.Sprintf("%.2f", s.ChiSquare), P: fmtP(s.PValue), Mismatch: s.Mismatch, Note: s.Error}
+	for i, a := range s.Arms {
+		row := srmRow{Arm: a, Observed: strconv.FormatFloat(s.Observed[i], 'f', 0, 64)}
+		if i < len(s.Expected) {
+			row.Expected = strconv.FormatFloat(s.Expected[i], 'f', 1, 64)
+		}
+		if i < len(s.Shares) {
+			row.Share = fmt.Sprintf("%.1f%%", 100*s.Shares[i])
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return v
+}
+
+func newMetricView(r analytics.Report, s analytics.SegmentReport, m analytics.MetricReport, colors map[string]string) metricView {
+	mv := metricView{Metric: string(m.Metric), Label: metricLabel(m.Metric), Primary: m.Primary, Guardrail: m.Guardrail, LowerIsBetter: m.LowerIsBetter}
+	// One scale for every bar of the metric, wide enough for every interval.
+	var scale float64
+	for _, row := range m.Rows {
+		if c := row.Comparison; c != nil && c.Error == "" {
+			if c.FixedHorizon.Tested() {
+				scale = math.Max(scale, math.Max(math.Abs(c.FixedHorizon.AbsCI.Lower), math.Abs(c.FixedHorizon.AbsCI.Upper)))
+			}
+			if c.Sequential.Defined {
+				scale = math.Max(scale, math.Max(math.Abs(c.Sequential.CI.Lower), math.Abs(c.Sequential.CI.Upper)))
+			}
+		}
+	}
+	if scale == 0 || math.IsInf(scale, 0) || math.IsNaN(scale) {
+		scale = 1
+	}
+	scale *= 1.05
+	mv.Scale = fmtDiff(m.Mean, scale)
+	for i, row := range m.Rows {
+		rv := metricRowView{Variant: row.Variant, Color: colors[row.Variant], Control: s.Arms[i].Control,
+			Value: fmtValue(m.Mean, row.Value), Fraction: fmtFraction(m.Mean, row.Numerator, row.Denominator)}
+		if c := row.Comparison; c != nil {
+			rv.Compared = true
+			rv.Error = c.Error
+			fh, sq := c.FixedHorizon, c.Sequential
+			if c.Error == "" && fh.Tested() {
+				rv.AbsLift = fmtDiff(m.Mean, fh.AbsLift)
+				rv.AbsCI = "[" + fmtDiff(m.Mean, fh.AbsCI.Lower) + ", " + fmtDiff(m.Mean, fh.AbsCI.Upper) + "]"
+				if fh.RelLiftDefined {
+					rv.RelLift = fmt.Sprintf("%+.1f%%", 100*fh.RelLift)
+					rv.RelCI = fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*fh.RelCI.Lower, 100*fh.RelCI.Upper)
+				}
+				rv.P, rv.PHolm = fmtP(fh.PValue), fmtP(c.PValueHolm)
+				rv.Bar = bar(fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
+			}
+			rv.SeqP, rv.SeqPHolm = "n/a", "n/a"
+			if c.Error == "" && sq.Defined {
+				rv.SeqP, rv.SeqPHolm = fmtP(sq.PValue), fmtP(c.SequentialPValueHolm)
+				rv.SeqCI = "[" + fmtDiff(m.Mean, sq.CI.Lower) + ", " + fmtDiff(m.Mean, sq.CI.Upper) + "]"
+				rv.Bar.HasSeq = true
+				rv.Bar.SX1, rv.Bar.SX2 = rv.Bar.x(sq.CI.Lower, scale), rv.Bar.x(sq.CI.Upper, scale)
+				if sq.PValue < r.Alpha {
+					up := sq.CI.Lower > 0
+					down := sq.CI.Upper < 0
+					rv.Better = (up && !m.LowerIsBetter) || (down && m.LowerIsBetter)
+					rv.Worse = (down && !m.LowerIsBetter) || (up && m.LowerIsBetter)
+				}
+			}
+			if c.ProbBetter != nil {
+				rv.ProbBetter = fmt.Sprintf("%.1f%%", 100**c.ProbBetter)
+			}
+		}
+		mv.Rows = append(mv.Rows, rv)
+	}
+	return mv
+}
+
+const barWidth, barHeight = 240, 18
+
+func (b barView) x(v, scale float64) float64 {
+	x := float64(barWidth)/2 + v/scale*float64(barWidth)/2
+	return math.Round(math.Max(1, math.Min(float64(barWidth-1), x))*10) / 10
+}
+
+func bar(point, lo, hi, scale float64, color string) barView {
+	b := barView{Width: barWidth, Height: barHeight, Zero: barWidth / 2, HasBar: true, Color: color}
+	b.X1, b.X2, b.Point = b.x(lo, scale), b.x(hi, scale), b.x(point, scale)
+	b.W = round1(math.Max(1, b.X2-b.X1))
+	return b
+}
+
+// Chart geometry: the plot area inside the SVG.
+const chartW, chartH, chartLeft, chartRight, chartTop, chartBottom = 460, 220, 64, 432, 14, 190
+
+// metricChart draws each arm's cumulative value of metric mi over days.
+func metricChart(s analytics.SegmentReport, mi int, title string, mean bool, colors map[string]string) chartView {
+	return dailyChart(s, title, colors, func(d analytics.DailyPoint) (float64, bool) {
+		if d.Exposed == 0 || mi >= len(d.Metrics) {
+			return 0, false
+		}
+		return d.Metrics[mi], true
+	}, func(y float64) string { return fmtValue(mean, y) }, false)
+}
+
+func exposureChart(s analytics.SegmentReport, colors map[string]string) chartView {
+	return dailyChart(s, "Units exposed (cumulative)", colors, func(d analytics.DailyPoint) (float64, bool) {
+		return float64(d.Exposed), true
+	}, func(y float64) string { return strconv.FormatFloat(y, 'f', -1, 64) }, true)
+}
+
+func dailyChart(s analytics.SegmentReport, title string, colors map[string]string, value func(analytics.DailyPoint) (float64, bool),
+	label func(float64) string, fromZero bool) chartView {
+	c := chartView{Title: title, Width: chartW, Height: chartH, Left: chartLeft, Right: chartRight, Top: chartTop, Bottom: chartBottom}
+	var days []time.Time
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, a := range s.Arms {
+		if len(a.Daily) > len(days) {
+			days = days[:0]
+			for _, d := range a.Daily {
+				days = append(days, d.Day)
+			}
+		}
+		for _, d := range a.Daily {
+			if y, ok := value(d); ok {
+				lo, hi = math.Min(lo, y), math.Max(hi, y)
+			}
+		}
+	}
+	if len(days) == 0 || math.IsInf(lo, 0) {
+		return c
+	}
+	if fromZero {
+		lo = 0
+	}
+	lo, hi, step := niceRange(lo, hi)
+	xOf := func(i int) float64 {
+		if len(days) == 1 {
+			return (chartLeft + chartRight) / 2
+		}
+		return chartLeft + float64(i)*(chartRight-chartLeft)/float64(len(days)-1)
+	}
+	yOf := func(y float64) float64 { return chartBottom - (y-lo)/(hi-lo)*(chartBottom-chartTop) }
+	for y := lo; y <= hi+step/2; y += step {
+		c.YTicks = append(c.YTicks, tick{Pos: round1(yOf(y)), Label: label(y)})
+	}
+	every := max(1, (len(days)+5)/6)
+	for i, d := range days {
+		if i%every == 0 || i == len(days)-1 {
+			c.XTicks = append(c.XTicks, tick{Pos: round1(xOf(i)), Label: d.Format("Jan 2")})
+		}
+	}
+	for _, a := range s.Arms {
+		lv := lineView{Variant: a.Variant, Color: colors[a.Variant]}
+		var pts []string
+		for i, d := range a.Daily {
+			if y, ok := value(d); ok {
+				p := point{round1(xOf(i)), round1(yOf(y))}
+				pts = append(pts, fmt.Sprintf("%g,%g", p.X, p.Y))
+				lv.Dots = append(lv.Dots, p)
+			}
+		}
+		lv.Points = strings.Join(pts, " ")
+		if len(lv.Dots) > 12 {
+			lv.Dots = lv.Dots[len(lv.Dots)-1:] // a line of many points needs only its end marked
+		}
+		c.Lines = append(c.Lines, lv)
+	}
+	return c
+}
+
+// niceRange widens [lo, hi] to round tick values, about five of them.
+func niceRange(lo, hi float64) (float64, float64, float64) {
+	if hi <= lo {
+		if hi == 0 {
+			return 0, 1, 0.25
+		}
+		lo, hi = lo-math.Abs(lo)*0.1, hi+math.Abs(hi)*0.1
+	}
+	raw := (hi - lo) / 4
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	return math.Floor(lo/step) * step, math.Ceil(hi/step) * step, step
+}
+
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
+
+func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// fmtValue writes a metric's value: rates as percents with two decimals,
+// means with three.
+func fmtValue(mean bool, x float64) string {
+	if mean {
+		return strconv.FormatFloat(x, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(100*x, 'f', 2, 64) + "%"
+}
+
+// fmtDiff writes a difference of values: percentage points for rates.
+func fmtDiff(mean bool, x float64) string {
+	if mean {
+		return fmt.Sprintf("%+.3f", x)
+	}
+	return fmt.Sprintf("%+.2f pp", 100*x)
+}
+
+func fmtFraction(mean bool, num, den float64) string {
+	if mean {
+		return fmt.Sprintf("%.2f / %.0f", num, den)
+	}
+	return fmt.Sprintf("%.0f / %.0f", num, den)
+}
+
+// fmtP writes a p-value with three decimals, or in scientific notation
+// when smaller than 0.001.
+func fmtP(p float64) string {
+	if p >= 0.001 || p == 0 {
+		return strconv.FormatFloat(p, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(p, 'e', 1, 64)
+}

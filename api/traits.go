@@ -46,37 +46,33 @@ func (s *Server) assignWithTraits(snap *assign.Snapshot, exp, unit string, attrs
 	if l == nil {
 		l = new(traitLookup)
 	}
-	*l = traitLookup{attrs: attrs, traits: s.cfg.Traits.Traits(unit)}
-	for name := range attrs {
-		if strings.HasPrefix(name, assign.TraitPrefix) {
-			l.callerTraits = true
-			break
-		}
-	}
+	*l = traitLookup{attrs: attrs, unit: unit, source: s.cfg.Traits}
 	a, err := snap.Assign(exp, unit, l)
 	*l = traitLookup{}
 	s.lookups.Put(l)
 	return a, err
 }
 
-// traitLookup is assign.WithTraits with one shortcut: when the caller sent
-// no "trait." attribute, trait names skip the caller's map.
+// traitLookup is assign.WithTraits with the unit's traits fetched from the
+// cache only when a rule first reads one, so experiments whose rules read
+// no trait pay nothing for them.
 type traitLookup struct {
-	attrs        assign.Attributes
-	traits       *analytics.UnitTraits
-	callerTraits bool
+	attrs  assign.Attributes
+	unit   string
+	source TraitSource
+	traits *analytics.UnitTraits
 }
 
 // Lookup implements assign.Lookup.
 func (l *traitLookup) Lookup(name string) (any, bool) {
-	if !strings.HasPrefix(name, assign.TraitPrefix) {
-		v, ok := l.attrs[name]
-		return v, ok
+	if v, ok := l.attrs[name]; ok {
+		return v, true
 	}
-	if l.callerTraits {
-		if v, ok := l.attrs[name]; ok {
-			return v, true
-		}
+	if !strings.HasPrefix(name, assign.TraitPrefix) {
+		return nil, false
+	}
+	if l.traits == nil {
+		l.traits = l.source.Traits(l.unit)
 	}
 	return l.traits.Lookup(name)
 }

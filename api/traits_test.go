@@ -401,8 +401,10 @@ func (trBenchReader) Activity(_ context.Context, units []string, today int32) ([
 }
 
 // BenchmarkAssignTraits compares assignment of a unit that ends in the last
-// segment with its engagement sent by the caller ("attributes") and read
-// from the trait cache ("traits"), as the /v1/assign handler does.
+// segment, as the /v1/assign handler does it: with its engagement sent by
+// the caller to a server without traits ("attributes"), the same to a
+// server with traits whose rules read none ("attributes-traits-on"), and
+// read from the trait cache by trait rules ("traits").
 func BenchmarkAssignTraits(b *testing.B) {
 	attrsSnap, traitsSnap := trBench(b, ""), trBench(b, "trait.")
 	cache := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: trBenchReader{}})
@@ -416,6 +418,15 @@ func BenchmarkAssignTraits(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			if a, err := plain.AssignWithTraits(attrsSnap, "bench", "u-12345", attrs); err != nil || a.Segment != "rest" {
+				b.Fatal(a, err)
+			}
+		}
+	})
+	b.Run("attributes-traits-on", func(b *testing.B) {
+		attrs := assign.Attributes{"plan": "free", "country": "US", "opens_30d": 2.0, "engagement_level": "medium"}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if a, err := withTraits.AssignWithTraits(attrsSnap, "bench", "u-12345", attrs); err != nil || a.Segment != "rest" {
 				b.Fatal(a, err)
 			}
 		}

@@ -326,11 +326,15 @@ func newMetricView(r analytics.Report, s analytics.SegmentReport, m analytics.Me
 			}
 		}
 	}
-	if scale == 0 || math.IsInf(scale, 0) || math.IsNaN(scale) {
-		scale = 1
+	noBars := scale == 0 || math.IsInf(scale, 0) || math.IsNaN(scale)
+	if noBars {
+		scale = 1 // no interval has any width: nothing to draw
 	}
 	scale *= 1.05
-	mv.Scale = fmtDiff(m.Mean, scale)
+	mv.Scale = strings.TrimPrefix(fmtDiff(m.Mean, scale), "+")
+	if noBars {
+		mv.Scale = ""
+	}
 	for i, row := range m.Rows {
 		rv := metricRowView{Variant: row.Variant, Color: colors[row.Variant], Control: s.Arms[i].Control,
 			Value: fmtValue(m.Mean, row.Value), Fraction: fmtFraction(m.Mean, row.Numerator, row.Denominator)}
@@ -347,6 +351,7 @@ func newMetricView(r analytics.Report, s analytics.SegmentReport, m analytics.Me
 				}
 				rv.P, rv.PHolm = fmtP(fh.PValue), fmtP(c.PValueHolm)
 				rv.Bar = bar(fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
+				rv.Bar.HasBar = !noBars
 			}
 			rv.SeqP, rv.SeqPHolm = "n/a", "n/a"
 			if c.Error == "" && sq.Defined {

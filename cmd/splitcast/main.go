@@ -25,6 +25,12 @@ commands:
                       issue an API key (printed once; stored hashed)
   keys list           list issued keys
   keys revoke ID      revoke a key (servers refuse it within SPLITCAST_KEY_REFRESH)
+  report [-url U] [-key K] EXPERIMENT
+                      print an experiment's report from a running server
+  retire-once         one pass of the retirement loop; prints its decisions
+  demo [-units N] [-days D] [-seed S] [-exit]
+                      serve, replay days of a simulated experiment through the
+                      API, retire the loser, print the report, keep serving
 
 Run "splitcast <command> -h" for the flags; every flag also has a SPLITCAST_* variable.
 `
@@ -52,12 +58,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("splitcast "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	switch cmd {
-	case "serve", "migrate", "clickhouse start", "clickhouse stop", "keys create", "keys list", "keys revoke":
+	case "serve", "migrate", "clickhouse start", "clickhouse stop", "keys create", "keys list", "keys revoke",
+		"report", "retire-once", "demo":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	kf := addKeysFlags(fs, cmd)
+	rf := addReportFlags(fs, cmd)
+	df := addDemoFlags(fs, cmd, getenv)
 	cfg, err := ParseConfig(fs, args, getenv)
 	if err != nil {
 		return err
@@ -82,6 +91,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "keys create", "keys list", "keys revoke":
 		defer m.Close()
 		return m.Keys(ctx, cmd, kf, fs.Args())
+	case "report":
+		return m.Report(ctx, rf, fs.Args())
+	case "retire-once":
+		defer m.Close()
+		return m.RetireOnce(ctx)
+	case "demo":
+		err := m.Demo(ctx, df, stderr)
+		return errors.Join(err, m.Close())
 	}
 	return nil
 }

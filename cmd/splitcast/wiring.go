@@ -20,6 +20,7 @@ import (
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
 	"github.com/splitcast/splitcast/migrations"
 )
 
@@ -37,7 +38,18 @@ type Main struct {
 	server         *api.Server
 	ln             net.Listener
 	served         chan error
+	// retirement is the retirement loop over the server's store; Run
+	// starts it when Config.Retire is set.
+	retirement *analytics.RetirementLoop
+	// now is the clock of the API and the retirement loop (nil: time.Now);
+	// only the demo sets it, to replay days of traffic in minutes.
+	now func() time.Time
 }
+
+// retireInterval is how often serve -retire looks at every running
+// experiment. Looking often is safe: the loop decides by always-valid
+// p-values only.
+const retireInterval = time.Duration(experiment.DefaultInterval)
 
 // NewMain returns a Main for cfg, logging JSON to stderr.
 func NewMain(cfg Config, stdout, stderr io.Writer) *Main {
@@ -87,6 +99,11 @@ func (m *Main) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBackground = cancel
 	go m.refresher.Run(bg, m.Config.SnapshotRefresh)
+	aggregates := clickhouse.NewAggregateReader(m.conn)
+	m.retirement = &analytics.RetirementLoop{Store: store, Reader: aggregates, Now: m.now, Logger: m.logger}
+	if m.Config.Retire {
+		go m.retirement.Run(bg, retireInterval)
+	}
 	// Traits load in the background: assignment never waits for them, and
 	// units get the default traits until the first refresh ends.
 	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn), Logger: m.logger})
@@ -139,7 +156,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Ready:          m.ready,
 		Ingest:         ingest,
 		Traits:         traits,
+		Aggregates:     aggregates,
 		Logger:         m.logger,
+		Now:            m.now,
 	})
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.ln) }()

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// reportFlags are the flags of `splitcast report` beyond the shared config.
+type reportFlags struct {
+	url *string
+	key *string
+}
+
+func addReportFlags(fs *flag.FlagSet, cmd string) reportFlags {
+	var f reportFlags
+	if cmd == "report" {
+		f.url = fs.String("url", "", "the Splitcast server (default: SPLITCAST_BASE_URL, else http://SPLITCAST_ADDR)")
+		f.key = fs.String("key", "", "an API key with the read scope (default: SPLITCAST_READ_KEY, else the dev read key)")
+	}
+	return f
+}
+
+// Report is `splitcast report KEY`: it fetches the report from a running
+// server's GET /v1/experiments/KEY/results and prints it as a table.
+func (m *Main) Report(ctx context.Context, f reportFlags, args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: splitcast report [-url URL] [-key KEY] EXPERIMENT")
+	}
+	base, key := *f.url, *f.key
+	if base == "" {
+		base = m.Config.BaseURL
+	}
+	if key == "" {
+		key = m.Config.ReadKey
+	}
+	r, err := fetchReport(ctx, &http.Client{Timeout: 5 * time.Minute}, base, key, args[0])
+	if err != nil {
+		return err
+	}
+	return writeReportTable(m.stdout, r)
+}
+
+// fetchReport GETs an experiment's report from the server at base.
+func fetchReport(ctx context.Context, client *http.Client, base, key, experimentKey string) (analytics.Report, error) {
+	var r analytics.Report
+	u := strings.TrimRight(base, "/") + "/v1/experiments/" + url.PathEscape(experimentKey) + "/results"
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return r, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return r, fmt.Errorf("report: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return r, fmt.Errorf("report: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+			return r, fmt.Errorf("report: GET %s: %d %s: %s", u, resp.StatusCode, e.Error.Code, e.Error.Message)
+		}
+		return r, fmt.Errorf("report: GET %s: %s", u, resp.Status)
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return r, fmt.Errorf("report: decode: %w", err)
+	}
+	return r, nil
+}
+
+// writeReportTable prints a report for a terminal: an SRM warning first
+// when there is one, then per segment a row per arm with its exposures,
+// the primary metric, its lift over the control with the interval, the
+// always-valid p-value and the arm's status, then what retirement says.
+func writeReportTable(w io.Writer, r analytics.Report) error {
+	primary := r.PrimaryMetric
+	fmt.Fprintf(w, "%s", r.Experiment)
+	if r.Name != "" {
+		fmt.Fprintf(w, " (%s)", r.Name)
+	}
+	fmt.Fprintf(w, "  v%d %s  primary metric %s  %g%% intervals  generated %s\n", r.Version, r.Status, primary,
+		100*(1-r.Alpha), r.GeneratedAt.UTC().Format(time.RFC3339))
+	for _, s := range r.Segments {
+		if s.SRM.Mismatch {
+			fmt.Fprintf(w, "WARNING: sample ratio mismatch in segment %s (chi2=%.1f, p=%.3g): its numbers may be biased and automatic retirement is blocked\n",
+				s.Key, s.SRM.ChiSquare, s.SRM.PValue)
+		}
+		for _, p := range s.PhaseSRM {
+			if p.Mismatch {
+				fmt.Fprintf(w, "WARNING: sample ratio mismatch in segment %s, phase %d (chi2=%.1f, p=%.3g)\n", s.Key, p.Phase, p.ChiSquare, p.PValue)
+			}
+		}
+	}
+	mean := primary == experiment.MetricRevenuePerRecipient
+	for _, s := range r.Segments {
+		title := s.Key
+		if s.Name != "" {
+			title += " (" + s.Name + ")"
+		}
+		fmt.Fprintf(w, "\nsegment %s  control %s", title, s.Control)
+		if s.Winner != "" {
+			fmt.Fprintf(w, "  concluded: %s wins", s.Winner)
+		}
+		fmt.Fprintln(w)
+		var pm *analytics.MetricReport
+		for i := range s.Metrics {
+			if s.Metrics[i].Metric == primary {
+				pm = &s.Metrics[i]
+			}
+		}
+		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "VARIANT\tSTATUS\tEXPOSED\t%s\tLIFT\t%g%% CI\tALWAYS-VALID CI\tP (ALWAYS-VALID)\tP(BEAT CONTROL)\t\n",
+			strings.ToUpper(string(primary)), 100*(1-r.Alpha))
+		for i, a := range s.Arms {
+			name := a.Variant
+			if a.Control {
+				name += " (control)"
+			}
+			value, lift, ci, avci, p, prob := "-", "-", "-", "-", "-", "-"
+			if pm != nil && i < len(pm.Rows) {
+				row := pm.Rows[i]
+				value = fmtValue(mean, row.Value)
+				if c := row.Comparison; c != nil && c.Error == "" {
+					if fh := c.FixedHorizon; fh.Tested() {
+						if fh.RelLiftDefined {
+							lift = fmt.Sprintf("%+.1f%%", 100*fh.RelLift)
+							ci = fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*fh.RelCI.Lower, 100*fh.RelCI.Upper)
+						} else {
+							lift = fmtDiff(mean, fh.AbsLift)
+							ci = "[" + fmtDiff(mean, fh.AbsCI.Lower) + ", " + fmtDiff(mean, fh.AbsCI.Upper) + "]"
+						}
+					}
+					if sq := c.Sequential; sq.Defined {
+						avci = "[" + fmtDiff(mean, sq.CI.Lower) + ", " + fmtDiff(mean, sq.CI.Upper) + "]"
+						p = fmtP(sq.PValue)
+					}
+					if c.ProbBetter != nil {
+						prob = fmt.Sprintf("%.1f%%", 100**c.ProbBetter)
+					}
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, a.Status, a.Counts.Exposed, value, lift, ci, avci, p, prob)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, a := range s.Arms {
+			if a.Status == analytics.ArmRetired {
+				at := ""
+				if a.RetiredAt != nil {
+					at = " at " + a.RetiredAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "  retired %s%s: %s\n", a.Variant, at, a.RetiredReason)
+			}
+		}
+		for _, b := range s.Retirement.Blocked {
+			if s.Winner == "" {
+				fmt.Fprintf(w, "  retirement waits: %s\n", b)
+			}
+		}
+		for _, d := range s.Retirement.Decisions {
+			fmt.Fprintf(w, "  retirement would %s %s: %s\n", d.Kind, d.Variant, d.Reason)
+		}
+	}
+	return nil
+}
+
+// fmtValue writes a metric's value: rates as percents, means as numbers.
+func fmtValue(mean bool, x float64) string {
+	if mean {
+		return fmt.Sprintf("%.3f", x)
+	}
+	return fmt.Sprintf("%.2f%%", 100*x)
+}
+
+// fmtDiff writes a difference: percentage points for rates.
+func fmtDiff(mean bool, x float64) string {
+	if mean {
+		return fmt.Sprintf("%+.3f", x)
+	}
+	return fmt.Sprintf("%+.2fpp", 100*x)
+}
+
+// fmtP writes a p-value: three decimals, or scientific below 0.001.
+func fmtP(p float64) string {
+	if p >= 0.001 || p == 0 {
+		return fmt.Sprintf("%.3f", p)
+	}
+	return fmt.Sprintf("%.1e", p)
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/clickhouse"
+)
+
+// RetireOnce is `splitcast retire-once`: one pass of the retirement loop
+// over every running experiment with automatic retirement, against the
+// configured ClickHouse, printing what it decided. A running server sees
+// the new versions within its SPLITCAST_SNAPSHOT_REFRESH.
+func (m *Main) RetireOnce(ctx context.Context) error {
+	if err := m.connectForCommand(ctx); err != nil {
+		return err
+	}
+	if err := m.migrate(ctx); err != nil {
+		return err
+	}
+	loop := &analytics.RetirementLoop{Store: clickhouse.NewExperimentStore(m.conn),
+		Reader: clickhouse.NewAggregateReader(m.conn), Logger: m.logger}
+	applied, err := loop.RunOnce(ctx)
+	printApplied(m.stdout, applied)
+	return err
+}
+
+// printApplied prints the decisions of a retirement pass.
+func printApplied(w io.Writer, applied []analytics.Applied) {
+	if len(applied) == 0 {
+		fmt.Fprintln(w, "retirement: nothing decided")
+	}
+	for _, a := range applied {
+		fmt.Fprintf(w, "retirement: %s v%d: %s %s/%s\n  %s\n", a.Experiment, a.Version, a.Kind, a.Segment, a.Variant, a.Reason)
+	}
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"html"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// TestDemo runs `splitcast demo -exit` against the test ClickHouse: the
+// worse variant of segment pro must be retired by the loop with its
+// evidence and the better one kept, nothing may be retired in segment
+// everyone (seeded: the same seed gives the same events), and the report
+// page, loaded in Chromium from the URL the demo prints, must show the
+// numbers of the JSON report.
+func TestDemo(t *testing.T) {
+	chromium := mustChromium(t)
+	_, db := env.NewDatabase(t)
+	getenv := func(name string) string {
+		return map[string]string{
+			"SPLITCAST_CLICKHOUSE_ADDR":     env.Addr,
+			"SPLITCAST_CLICKHOUSE_USER":     env.User,
+			"SPLITCAST_CLICKHOUSE_PASSWORD": env.Password,
+			"SPLITCAST_CLICKHOUSE_DATABASE": db,
+		}[name]
+	}
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	df := addDemoFlags(fs, "demo", getenv)
+	cfg, err := ParseConfig(fs, []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-log-level", "warn", "-exit", "-seed", "1", "-units", "9000", "-days", "4"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	m := NewMain(cfg, &stdout, testLog{t})
+	t.Cleanup(func() { m.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := m.Demo(ctx, df, testLog{t}); err != nil {
+		t.Fatalf("Demo = %v\n%s", err, stdout.String())
+	}
+	t.Logf("demo took %s:\n%s", time.Since(start).Round(time.Millisecond), stdout.String())
+
+	pageURL := regexp.MustCompile(`Report page: (\S+)`).FindStringSubmatch(stdout.String())
+	if pageURL == nil {
+		t.Fatalf("the demo printed no report page URL:\n%s", stdout.String())
+	}
+	key := regexp.MustCompile(`/experiments/([^?]+)\?`).FindStringSubmatch(pageURL[1])[1]
+	c := apiClient{base: "http://" + m.Addr(), http: &http.Client{Timeout: time.Minute}}
+	var r analytics.Report
+	c.mustCall(t, http.StatusOK, "GET", "/v1/experiments/"+key+"/results", devReadKey, nil, &r)
+	if len(r.Segments) != 2 || r.Segments[0].Key != "pro" || r.Segments[1].Key != "everyone" {
+		t.Fatalf("report segments = %+v", r.Segments)
+	}
+	status := func(s analytics.SegmentReport) map[string]analytics.ArmStatus {
+		out := map[string]analytics.ArmStatus{}
+		for _, a := range s.Arms {
+			out[a.Variant] = a.Status
+		}
+		return out
+	}
+	pro, everyone := status(r.Segments[0]), status(r.Segments[1])
+	if pro["c"] != analytics.ArmRetired || pro["b"] == analytics.ArmRetired || pro["control"] == analytics.ArmRetired {
+		t.Errorf("segment pro arms = %v, want c retired, b and the control not", pro)
+	}
+	for v, s := range everyone {
+		if s != analytics.ArmActive {
+			t.Errorf("segment everyone: %s is %s, want every arm active (no true difference)", v, s)
+		}
+	}
+	if r.SRM {
+		t.Errorf("the demo's report has an SRM: %+v", r.Segments)
+	}
+
+	// The retirement is a version whose reason is the evidence.
+	var history []experiment.Version
+	var hb struct {
+		Versions []experiment.Version `json:"versions"`
+	}
+	c.mustCall(t, http.StatusOK, "GET", "/v1/experiments/"+key+"/history", devReadKey, nil, &hb)
+	history = hb.Versions
+	retired := false
+	for _, v := range history {
+		if v.Action == experiment.ActionRetire {
+			retired = true
+			if v.Author != "retirement-loop" || !strings.Contains(v.Reason, "c is worse than the best variant") || !strings.Contains(v.Reason, "mSPRT p=") {
+				t.Errorf("retire version %d by %q: %q, want the loop's evidence against c", v.Version, v.Author, v.Reason)
+			}
+		}
+	}
+	if !retired {
+		t.Errorf("no retire version in the history: %+v", history)
+	}
+
+	// The page, as Chromium renders it, against the JSON.
+	dom := dumpDOM(t, chromium, pageURL[1])
+	if !strings.Contains(dom, `data-action="retire" data-segment="pro" data-variant="c"`) {
+		t.Errorf("the page's retirement history lacks the retirement of pro/c")
+	}
+	checkPage(t, dom, r)
+}
+
+var (
+	pageSectionRE = regexp.MustCompile(`(?s)<section class="segment" id="segment-([a-z0-9-]+)"(.*?)</section>`)
+	pageRowRE     = regexp.MustCompile(`(?s)<tr data-metric="([a-z_]+)" data-variant="([a-z0-9-]+)"[^>]*>(.*?)</tr>`)
+	pageCellRE    = regexp.MustCompile(`<td class="c-([a-z]+)">([^<]*)`)
+	pageArmRE     = regexp.MustCompile(`(?s)<tr data-segment="([a-z0-9-]+)" data-variant="([a-z0-9-]+)">(.*?)</tr>`)
+)
+
+// checkPage compares every metric cell of the page with the report, within
+// the rounding of the digits shown, and each arm's exposures and status.
+func checkPage(t *testing.T, dom string, r analytics.Report) {
+	t.Helper()
+	sections := pageSectionRE.FindAllStringSubmatch(dom, -1)
+	if len(sections) != len(r.Segments) {
+		t.Fatalf("page has %d segments, the report %d", len(sections), len(r.Segments))
+	}
+	checked := 0
+	for si, sec := range sections {
+		s := r.Segments[si]
+		if sec[1] != s.Key {
+			t.Errorf("page segment %d is %s, report %s", si, sec[1], s.Key)
+		}
+		for _, row := range pageArmRE.FindAllStringSubmatch(sec[2], -1) {
+			for _, a := range s.Arms {
+				if a.Variant == row[2] && strings.Contains(row[3], `class="c-exposed"`) {
+					if !strings.Contains(row[3], `<td class="c-exposed">`+strconv.FormatInt(a.Counts.Exposed, 10)+`</td>`) ||
+						!strings.Contains(row[3], ">"+string(a.Status)+"<") {
+						t.Errorf("%s/%s: page row %q, want exposed %d, status %s", s.Key, a.Variant, row[3], a.Counts.Exposed, a.Status)
+					}
+					checked++
+				}
+			}
+		}
+		rows := pageRowRE.FindAllStringSubmatch(sec[2], -1)
+		if want := len(s.Metrics) * len(s.Arms); len(rows) != want {
+			t.Fatalf("segment %s: %d metric rows on the page, want %d", s.Key, len(rows), want)
+		}
+		for _, row := range rows {
+			cells := map[string]string{}
+			for _, c := range pageCellRE.FindAllStringSubmatch(row[3], -1) {
+				cells[c[1]] = html.UnescapeString(c[2])
+			}
+			name := s.Key + "/" + row[1] + "/" + row[2]
+			mr := reportRow(t, s, row[1], row[2])
+			checkNumber(t, name+" value", cells["value"], mr.Value)
+			checked++
+			c := mr.Comparison
+			if c == nil || c.Error != "" {
+				continue
+			}
+			if c.FixedHorizon.Tested() {
+				checkNumber(t, name+" abs lift", cells["abs"], c.FixedHorizon.AbsLift)
+				checkNumber(t, name+" p", cells["p"], c.FixedHorizon.PValue)
+				checkNumber(t, name+" p holm", cells["pholm"], c.PValueHolm)
+				if c.FixedHorizon.RelLiftDefined {
+					checkNumber(t, name+" rel lift", cells["rel"], c.FixedHorizon.RelLift)
+				}
+			}
+			if c.Sequential.Defined {
+				checkNumber(t, name+" always-valid p", cells["seqp"], c.Sequential.PValue)
+				checkNumber(t, name+" always-valid p holm", cells["seqpholm"], c.SequentialPValueHolm)
+			}
+			if c.ProbBetter != nil {
+				checkNumber(t, name+" P(beat)", cells["prob"], *c.ProbBetter)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no cell of the page checked")
+	}
+}
+
+func reportRow(t *testing.T, s analytics.SegmentReport, metric, variant string) analytics.MetricRow {
+	t.Helper()
+	for _, m := range s.Metrics {
+		if string(m.Metric) == metric {
+			for _, row := range m.Rows {
+				if row.Variant == variant {
+					return row
+				}
+			}
+		}
+	}
+	t.Fatalf("the report has no row %s/%s/%s", s.Key, metric, variant)
+	return analytics.MetricRow{}
+}
+
+// checkNumber parses a cell as the page shows it ("12.34%", "+1.20 pp",
+// "0.012", "3.1e-05") and compares it with want within half a unit of its
+// last digit; percents and pp are hundredths.
+func checkNumber(t *testing.T, name, cell string, want float64) {
+	t.Helper()
+	s := strings.TrimSpace(cell)
+	scale := 1.0
+	for _, suffix := range []string{" pp", "%"} {
+		if strings.HasSuffix(s, suffix) {
+			s, scale = strings.TrimSuffix(s, suffix), 100
+		}
+	}
+	got, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Errorf("%s: page shows %q, not a number (JSON: %v)", name, cell, want)
+		return
+	}
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant = s[:i]
+		exp, _ = strconv.Atoi(s[i+1:])
+	}
+	digits := 0
+	if i := strings.IndexByte(mant, '.'); i >= 0 {
+		digits = len(mant) - i - 1
+	}
+	tol := 0.5 * 1.0001
+	for range digits {
+		tol /= 10
+	}
+	for ; exp > 0; exp-- {
+		tol *= 10
+	}
+	for ; exp < 0; exp++ {
+		tol /= 10
+	}
+	if d := got - want*scale; d > tol || -d > tol {
+		t.Errorf("%s: page shows %q, JSON has %v", name, cell, want)
+	}
+}

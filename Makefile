@@ -7,7 +7,7 @@ BIN       := bin/splitcast
 export PATH := $(PATH):/usr/sbin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test unit lint deps bench clickhouse-start clickhouse-stop testdata-stats testdata-assignment
+.PHONY: all build run test unit lint deps bench demo screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment
 
 all: build
 
@@ -26,6 +26,17 @@ run: deps build
 # servers (analytics/clickhouse/chtest); none is skipped for want of one.
 test: deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) notebooks
+
+# The analysts' notebooks, executed headless against a ClickHouse and an API
+# of their own seeded by `splitcast demo` and notebooks/seed_http.py: fails
+# if a notebook is committed with outputs, if any cell fails, or if the
+# readout's numbers differ from GET /v1/experiments/{key}/results. Renders
+# notebooks/out/experiment_readout.html.
+.PHONY: notebooks
+notebooks: build
+	@scripts/deps.sh base notebooks
+	notebooks/run.sh
 
 # Load figures, on loopback only and never part of test: the in-process
 # assignment benchmark, then POST /v1/assign under wrk as a ratio against a
@@ -33,6 +44,22 @@ test: deps lint
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./assign
 	scripts/bench-assign.sh
+
+# Replays five days of a simulated experiment through the API (segment pro:
+# b +15% on clicks, c -10%; segment everyone: no difference), lets the
+# retirement loop act after each day, prints the report and the page URL,
+# and keeps serving on 127.0.0.1:8080 until Ctrl-C (SPLITCAST_DEMO_EXIT=1:
+# seed the data and exit).
+demo: deps build
+	$(BIN) demo
+
+# A PNG of the demo's report page in headless Chromium: bin/report.png.
+screenshot: deps build
+	scripts/screenshot.sh bin/report.png
+
+# GET /results against the bare aggregate SQL on 10M events; never in test.
+bench-report: deps build
+	scripts/bench-report.sh
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

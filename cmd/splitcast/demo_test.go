@@ -103,6 +103,27 @@ func TestDemo(t *testing.T) {
 		t.Errorf("no retire version in the history: %+v", history)
 	}
 
+	// The terminal report and a retirement pass, as their commands run.
+	var out bytes.Buffer
+	if err := run(ctx, []string{"report", "-url", "http://" + m.Addr(), "-key", devReadKey, key}, getenv, &out, io.Discard); err != nil {
+		t.Fatalf("splitcast report = %v", err)
+	}
+	for _, want := range []string{"segment pro (Pro plan)  control control", "VARIANT", "CLICK_RATE", "P (ALWAYS-VALID)", "  retired c at ", "segment everyone"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("splitcast report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\s+c\s+retired\s+\d+\s+\d+\.\d\d%`).MatchString(out.String()) {
+		t.Errorf("splitcast report has no row for the retired c:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"retire-once", "-data-dir", t.TempDir()}, getenv, &out, io.Discard); err != nil {
+		t.Fatalf("splitcast retire-once = %v", err)
+	}
+	if !strings.HasPrefix(out.String(), "retirement: ") {
+		t.Errorf("splitcast retire-once printed %q", out.String())
+	}
+
 	// The page, as Chromium renders it, against the JSON.
 	dom := dumpDOM(t, chromium, pageURL[1])
 	if !strings.Contains(dom, `data-action="retire" data-segment="pro" data-variant="c"`) {

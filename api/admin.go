@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -56,7 +57,21 @@ func (s *Server) createExperiment(c *fiber.Ctx) error {
 	if err := s.cfg.Store.Create(c.UserContext(), v); err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(v.Definition)
+	// Segment health at creation: a segment too small to ever reach its
+	// sample is best merged before the experiment starts, not after.
+	h, err := s.segmentHealth(c.UserContext(), v.Definition, analytics.HealthConfig{})
+	if err != nil {
+		s.cfg.Logger.Warn("segment health at creation", "err", err)
+		return c.Status(fiber.StatusCreated).JSON(v.Definition)
+	}
+	return c.Status(fiber.StatusCreated).JSON(createdExperiment{Experiment: v.Definition, Health: &h})
+}
+
+// createdExperiment is the created definition with its segment health
+// (sizes, expected days, over-segmentation warnings).
+type createdExperiment struct {
+	experiment.Experiment
+	Health *analytics.Health `json:"health,omitempty"`
 }
 
 func (s *Server) listExperiments(c *fiber.Ctx) error {

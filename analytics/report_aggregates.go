@@ -21,7 +21,9 @@ type AggregateReader interface {
 
 // Aggregates are the counts of one experiment's events, as of when they were
 // read. A unit's arm is the segment and variant (or HoldoutArm) of its first
-// exposure, ties in time broken by the smaller event id; every later event of
+// exposure, ties within one second broken by the smaller low 32 bits of
+// cityHash64(event_id) (a numeric key: a string tie-break is several times
+// slower on ClickHouse 18.16); every later event of
 // the unit, whatever arm it names, counts in that arm (intent to treat), and
 // the events of units never exposed count nowhere.
 type Aggregates struct {

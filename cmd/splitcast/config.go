@@ -40,6 +40,7 @@ type Config struct {
 	TokenSigningKey int    // SPLITCAST_TOKEN_SIGNING_KEY
 
 	SnapshotRefresh time.Duration // SPLITCAST_SNAPSHOT_REFRESH
+	TraitRefresh    time.Duration // SPLITCAST_TRAIT_REFRESH: how stale behavioural traits may be, less the flush interval
 	// KeyRefresh is how often issued API keys are reloaded: a revoked key
 	// works at most this long after `splitcast keys revoke`.
 	KeyRefresh time.Duration // SPLITCAST_KEY_REFRESH
@@ -117,6 +118,7 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	str(&c.TokenKeys, "token-keys", "TOKEN_KEYS", "", "tracking token keys, id:hex[,id:hex] (dev default when empty)")
 	integer(&c.TokenSigningKey, "token-signing-key", "TOKEN_SIGNING_KEY", "0")
 	dur(&c.SnapshotRefresh, "snapshot-refresh", "SNAPSHOT_REFRESH", "2s")
+	dur(&c.TraitRefresh, "trait-refresh", "TRAIT_REFRESH", "5s")
 	dur(&c.KeyRefresh, "key-refresh", "KEY_REFRESH", "10s")
 	float := func(p *float64, flagName, name, def string) {
 		s := env(name, def)
@@ -203,6 +205,7 @@ func (c Config) Validate() error {
 		return bad("SPLITCAST_TOKEN_KEYS (-token-keys)", "%v", err)
 	}
 	for name, d := range map[string]time.Duration{"SPLITCAST_SNAPSHOT_REFRESH (-snapshot-refresh)": c.SnapshotRefresh,
+		"SPLITCAST_TRAIT_REFRESH (-trait-refresh)":   c.TraitRefresh,
 		"SPLITCAST_FLUSH_INTERVAL (-flush-interval)": c.FlushInterval, "SPLITCAST_KEY_REFRESH (-key-refresh)": c.KeyRefresh, "SPLITCAST_SHUTDOWN_TIMEOUT (-shutdown-timeout)": c.ShutdownTimeout} {
 		if d <= 0 {
 			return bad(name, "must be positive, got %v", d)

@@ -106,7 +106,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Traits load in the background: assignment never waits for them, and
 	// units get the default traits until the first refresh ends.
-	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn), Logger: m.logger})
+	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn), Interval: m.Config.TraitRefresh, Logger: m.logger})
 	go func() {
 		if err := traits.Refresh(bg); err != nil && bg.Err() == nil {
 			m.logger.Warn("load traits", "err", err)

@@ -1,0 +1,155 @@
+// Command trackbench holds the baselines that scripts/bench-tracking.sh
+// measures Splitcast's tracking path against, on the same machine in the
+// same run:
+//
+//	trackbench gif -addr 127.0.0.1:18081
+//	    a trivial Fiber handler that answers every GET with the pixel's GIF
+//	trackbench insert -clickhouse-addr 127.0.0.1:19000 -rows 500000 -batch 20000
+//	    a bare clickhouse-go batch insert (PrepareBatch, Append, Send) of
+//	    conversion rows shaped like those POST /v1/events produces, into a
+//	    fresh database; prints rows/s
+//
+// It is benchmark tooling, not part of the product: it imports Fiber
+// outside api because the baseline must be Fiber with nothing else.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/migrations"
+)
+
+// gif is byte for byte the GIF that api serves at /o/{token}.gif;
+// bench-tracking.sh checks that both servers answer the same bytes.
+var gif = []byte{
+	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+	0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+}
+
+const usage = "usage: trackbench gif -addr host:port | trackbench insert -clickhouse-addr host:port -rows N -batch B"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "gif":
+		err = serveGIF(ctx, os.Args[2:])
+	case "insert":
+		err = insert(ctx, os.Args[2:])
+	default:
+		err = errors.New(usage)
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "trackbench:", err)
+		os.Exit(1)
+	}
+}
+
+// serveGIF answers every GET with the GIF and the pixel's content type,
+// with Fiber's defaults otherwise, until ctx ends.
+func serveGIF(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("trackbench gif", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:18081", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/*", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "image/gif")
+		return c.Send(gif)
+	})
+	go func() {
+		<-ctx.Done()
+		app.Shutdown()
+	}()
+	return app.Listen(*addr)
+}
+
+// insert writes rows conversion events in batches of batch, one batch at a
+// time as the ingester does, and prints the rate. Building the rows is not
+// timed.
+func insert(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("trackbench insert", flag.ContinueOnError)
+	addr := fs.String("clickhouse-addr", "127.0.0.1:19000", "ClickHouse native address")
+	rows := fs.Int("rows", 500_000, "rows to insert")
+	batch := fs.Int("batch", 20_000, "rows per INSERT")
+	experiment := fs.String("experiment", "welcome-email", "experiment key of the rows")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *rows <= 0 || *batch <= 0 {
+		return errors.New("-rows and -batch must be positive")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	db := "trackbench_" + hex.EncodeToString(b[:])
+	conn, err := clickhouse.Open(ctx, clickhouse.Options{Addr: *addr, Database: db})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		conn.Close()
+	}()
+	if _, err := (&migrations.Runner{Conn: conn}).Up(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", db, err)
+	}
+
+	// The columns and values of a conversion from POST /v1/events.
+	type row struct {
+		id, unit string
+		value    float64
+	}
+	all := make([]row, *rows)
+	for i := range all {
+		// Ids like the API's: "e:" and 32 hex digits, spread over the key.
+		id := fmt.Sprintf("e:%016x%016x", uint64(i)*0x9e3779b97f4a7c15, i)
+		all[i] = row{id: id, unit: "u" + strconv.Itoa(i%50_000), value: float64(i % 100)}
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	start := time.Now()
+	for off := 0; off < len(all); off += *batch {
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO events (event_id, kind, time, experiment, version, segment, variant, unit, "+
+			"send_id, channel, name, value, url, machine, machine_reason)")
+		if err != nil {
+			return err
+		}
+		for _, r := range all[off:min(off+*batch, len(all))] {
+			if err := b.Append(r.id, "conversion", now, *experiment, uint32(0), "", "", r.unit, "", "", "", r.value, "", uint8(0), ""); err != nil {
+				return err
+			}
+		}
+		if err := b.Send(); err != nil {
+			return err
+		}
+	}
+	elapsed := time.Since(start)
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n); err != nil {
+		return err
+	}
+	if n != uint64(*rows) {
+		return fmt.Errorf("inserted %d rows, the table holds %d", *rows, n)
+	}
+	fmt.Printf("rows=%d batch=%d seconds=%.3f rows_per_s=%.0f\n", *rows, *batch, elapsed.Seconds(), float64(*rows)/elapsed.Seconds())
+	return nil
+}

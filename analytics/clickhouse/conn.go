@@ -36,6 +36,37 @@ type Options struct {
 // does not wait for the server: a down server is reported by Ping and by
 // every call, and the connection recovers by itself when it returns.
 func Open(ctx context.Context, o Options) (driver.Conn, error) {
+	o = o.withDefaults()
+	if err := CreateDatabase(ctx, o); err != nil {
+		return nil, err
+	}
+	return open(o, o.Database)
+}
+
+// Dial returns a connection to o's database without touching the server:
+// it connects on first use. A server that is down at start is then an
+// outage the caller rides out (see CreateDatabase), not a failure to start.
+func Dial(o Options) (driver.Conn, error) {
+	o = o.withDefaults()
+	return open(o, o.Database)
+}
+
+// CreateDatabase creates o's database if it is missing. A server that
+// cannot be reached is EUNAVAILABLE.
+func CreateDatabase(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	boot, err := open(o, "default")
+	if err != nil {
+		return err
+	}
+	defer boot.Close()
+	if err := boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database)); err != nil {
+		return fmt.Errorf("create database %s: %w", o.Database, translate(err))
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
 	if o.User == "" {
 		o.User = "default"
 	}
@@ -45,16 +76,7 @@ func Open(ctx context.Context, o Options) (driver.Conn, error) {
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 2 * time.Second
 	}
-	boot, err := open(o, "default")
-	if err != nil {
-		return nil, err
-	}
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database))
-	boot.Close()
-	if err != nil {
-		return nil, fmt.Errorf("create database %s: %w", o.Database, translate(err))
-	}
-	return open(o, o.Database)
+	return o
 }
 
 func open(o Options, database string) (driver.Conn, error) {

@@ -103,7 +103,10 @@ func (m *Main) connectForCommand(ctx context.Context) error {
 			return nil
 		}
 	}
-	return m.connect(ctx)
+	if err := m.connect(ctx); err != nil {
+		return err
+	}
+	return m.prepare(ctx)
 }
 
 func joinScopes(ss []api.Scope) string {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -34,6 +35,9 @@ type Main struct {
 	conn           driver.Conn
 	ingest         *analytics.Ingester
 	refresher      *assign.Refresher
+	chAddr         string
+	closeOnce      sync.Once
+	closeErr       error
 	stopBackground context.CancelFunc
 	server         *api.Server
 	ln             net.Listener
@@ -75,8 +79,20 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.connect(ctx); err != nil {
 		return err
 	}
-	if err := m.migrate(ctx); err != nil {
+	bg, cancel := context.WithCancel(context.Background())
+	m.stopBackground = cancel
+	// An outage at start must not take the pixel and the redirect down:
+	// they need no ClickHouse, and their events spool until it returns.
+	// Migrations then run as soon as it answers; a changed migration file,
+	// or any error that is not an outage, still stops the server.
+	prepared := make(chan struct{})
+	if err := m.prepare(ctx); experiment.ErrorCode(err) == experiment.EUNAVAILABLE {
+		m.logger.Error("clickhouse unavailable at start: serving, spooling events, and retrying migrations", "err", err)
+		go m.prepareLater(bg, prepared)
+	} else if err != nil {
 		return err
+	} else {
+		close(prepared)
 	}
 	reg := prometheus.NewRegistry()
 	ingest, err := analytics.OpenIngester(analytics.IngestConfig{
@@ -93,11 +109,16 @@ func (m *Main) Run(ctx context.Context) error {
 	// retirement loop's alike.
 	store := api.CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))
 	m.refresher = assign.NewRefresher(store, m.logger)
-	if err := m.refresher.Refresh(ctx); err != nil {
+	if err := m.refresher.Refresh(ctx); err != nil && experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
 		return fmt.Errorf("load running experiments: %w", err)
 	}
-	bg, cancel := context.WithCancel(context.Background())
-	m.stopBackground = cancel
+	go func() {
+		select {
+		case <-prepared:
+			_ = m.refresher.Refresh(bg)
+		case <-bg.Done():
+		}
+	}()
 	go m.refresher.Run(bg, m.Config.SnapshotRefresh)
 	aggregates := clickhouse.NewAggregateReader(m.conn)
 	m.retirement = &analytics.RetirementLoop{Store: store, Reader: aggregates, Now: m.now, Logger: m.logger}
@@ -118,7 +139,7 @@ func (m *Main) Run(ctx context.Context) error {
 		api.NewKey("sdk", m.Config.SDKKey, api.ScopeSDK),
 		api.NewKey("read", m.Config.ReadKey, api.ScopeRead),
 	}, clickhouse.NewKeyStore(m.conn), m.logger)
-	if err := keyring.Refresh(ctx); err != nil {
+	if err := keyring.Refresh(ctx); err != nil && experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
 		return err
 	}
 	go keyring.Run(bg, m.Config.KeyRefresh)
@@ -170,13 +191,24 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) ready(ctx context.Context) error { return m.conn.Ping(ctx) }
 
 // Close stops serving, flushes or spools the queued events, and stops the
-// ClickHouse this process started.
+// ClickHouse this process started. The HTTP shutdown and the event flush
+// have budgets of their own, so that a client holding a connection open
+// cannot eat the time the queue needs to reach ClickHouse or the spool.
+// Calling it again returns the first call's result.
 func (m *Main) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
-	defer cancel()
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	var errs []error
 	if m.server != nil {
-		errs = append(errs, m.server.Shutdown(ctx))
+		ctx, cancel := context.WithTimeout(context.Background(), min(5*time.Second, m.Config.ShutdownTimeout/2))
+		if err := m.server.Shutdown(ctx); err != nil {
+			m.logger.Warn("connections still open at shutdown: closing them", "err", err)
+			_ = m.ln.Close()
+		}
+		cancel()
 		if err := <-m.served; err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
@@ -185,7 +217,9 @@ func (m *Main) Close() error {
 		m.stopBackground()
 	}
 	if m.ingest != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		errs = append(errs, m.ingest.Close(ctx))
+		cancel()
 	}
 	if m.conn != nil {
 		errs = append(errs, m.conn.Close())
@@ -207,12 +241,41 @@ func (m *Main) connect(ctx context.Context) error {
 		}
 		m.ch, addr = ch, ch.Addr()
 	}
-	conn, err := clickhouse.Open(ctx, m.clickhouseOptions(addr))
+	conn, err := clickhouse.Dial(m.clickhouseOptions(addr))
 	if err != nil {
 		return fmt.Errorf("clickhouse %s: %w", addr, err)
 	}
-	m.conn = conn
+	m.conn, m.chAddr = conn, addr
 	return nil
+}
+
+// prepare creates the database and applies the migrations.
+func (m *Main) prepare(ctx context.Context) error {
+	if err := clickhouse.CreateDatabase(ctx, m.clickhouseOptions(m.chAddr)); err != nil {
+		return err
+	}
+	return m.migrate(ctx)
+}
+
+// prepareLater retries prepare until ClickHouse answers, then closes done.
+func (m *Main) prepareLater(ctx context.Context, done chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+		err := m.prepare(ctx)
+		if err == nil {
+			m.logger.Info("clickhouse is back: migrated")
+			close(done)
+			return
+		}
+		if experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
+			m.logger.Error("migrations failed; assignment stays on the snapshot it has", "err", err)
+			return
+		}
+	}
 }
 
 // clickhouseOptions are the connection options for the server at addr.
@@ -261,6 +324,9 @@ func (m *Main) migrate(ctx context.Context) error {
 // Migrate is the migrate command: connect, apply, report.
 func (m *Main) Migrate(ctx context.Context) error {
 	if err := m.connect(ctx); err != nil {
+		return err
+	}
+	if err := clickhouse.CreateDatabase(ctx, m.clickhouseOptions(m.chAddr)); err != nil {
 		return err
 	}
 	ran, err := m.runner().Up(ctx)

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The wrk shapes: one wrk thread for assign as in scripts/bench-assign.sh,
+// two for the GETs, few connections for events since each carries 100.
+const (
+	assignConns   = 32
+	getConns      = 64
+	eventConns    = 8
+	eventBatch    = 100
+	pixelTokens   = 1000
+	redirectLinks = 5 // tracked links per token for the redirect scenario
+	warmUp        = 2 * time.Second
+)
+
+// loadAssign: POST /v1/assign against the trivial Fiber JSON handler.
+func (s *suite) loadAssign(ctx context.Context) error {
+	spec := wrkSpec{script: "assign", threads: 1, conns: assignConns, duration: s.opts.duration}
+	warm := spec
+	warm.duration, warm.conns = warmUp, 8
+	for _, base := range []string{s.assignBase, s.a.addr} {
+		if _, err := runWrk(ctx, s.scripts, "http://"+base, warm); err != nil {
+			return err
+		}
+	}
+	return s.versus(ctx, "assign", spec, s.assignBase, "trivial Fiber JSON")
+}
+
+// versus runs spec against the baseline and then against splitcast, and
+// adds the row with their ratio.
+func (s *suite) versus(ctx context.Context, name string, spec wrkSpec, base, baseName string) error {
+	s.logf("%s: wrk -t%d -c%d for %v against %s, then splitcast", name, spec.threads, spec.conns, spec.duration, baseName)
+	b, err := runWrk(ctx, s.scripts, "http://"+base, spec)
+	if err != nil {
+		return err
+	}
+	r, err := runWrk(ctx, s.scripts, "http://"+s.a.addr, spec)
+	if err != nil {
+		return err
+	}
+	s.rows = append(s.rows, wrkRow(name, r, "-", fmt.Sprintf("%.0f req/s (%s)", b.RPS(), baseName), fmt.Sprintf("%.2f", r.RPS()/b.RPS())))
+	s.checkErrors(name, r)
+	if b.Errors() > 0 {
+		s.fail("%s: the baseline answered %d errors", name, b.Errors())
+	}
+	return nil
+}
+
+func (s *suite) checkErrors(name string, r wrkRun) {
+	if r.Errors() > 0 {
+		s.fail("%s: %d errors (%d answers >= 400, %d socket errors) in %d requests", name, r.Errors(), r.StatusErrors, r.SocketErrors, r.Requests)
+	}
+}
+
+// loadBulk streams a send list through POST /v1/assign/bulk with a Go
+// client (wrk measures requests, this measures units) and counts answers.
+func (s *suite) loadBulk(ctx context.Context) error {
+	n := s.opts.bulkUnits
+	lines := units("bulk", n)
+	s.logf("bulk: %d units (%.1f MB of NDJSON) in one POST /v1/assign/bulk", n, float64(len(lines))/1e6)
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+s.a.addr+"/v1/assign/bulk?experiment=welcome-email", bytes.NewReader(lines))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+sdkKey)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	if err != nil {
+		return fmt.Errorf("bulk: %w", err)
+	}
+	defer resp.Body.Close()
+	answers, errLines := 0, 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		answers++
+		if bytes.HasPrefix(sc.Bytes(), []byte(`{"line":`)) {
+			errLines++
+		}
+	}
+	elapsed := time.Since(start)
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("bulk: read answers: %w", err)
+	}
+	errs := errLines
+	if resp.StatusCode != http.StatusOK {
+		errs++
+	}
+	if answers != n {
+		s.fail("bulk: %d answer lines for %d units", answers, n)
+	}
+	if errs > 0 {
+		s.fail("bulk: status %d, %d error lines", resp.StatusCode, errLines)
+	}
+	s.rows = append(s.rows, row{scenario: "bulk assign", rps: "-", p50: "-", p99: "-", errors: fmt.Sprint(errs),
+		throughput: fmt.Sprintf("%.0f units/s (%.1fs)", float64(n)/elapsed.Seconds(), elapsed.Seconds()), baseline: "-", ratio: "-"})
+	return nil
+}
+
+// tokens returns open tokens of n units outside the holdout.
+func (s *suite) tokens(ctx context.Context, key, prefix string, n int) ([]string, error) {
+	answers, err := s.a.api.bulk(ctx, key, units(prefix, n+n/5))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range answers {
+		if a.Token != "" && len(out) < n {
+			out = append(out, a.Token)
+		}
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("%d of %d units got a token", len(out), n)
+	}
+	return out, nil
+}
+
+// pathsFile writes one path per line for paths.lua.
+func (s *suite) pathsFile(name string, paths []string) (string, error) {
+	f := filepath.Join(s.scripts, name)
+	return f, os.WriteFile(f, []byte(strings.Join(paths, "\n")+"\n"), 0o644)
+}
+
+// loadPixel: GET /o/{token}.gif of many units against a trivial Fiber
+// handler serving the same GIF.
+func (s *suite) loadPixel(ctx context.Context) error {
+	toks, err := s.tokens(ctx, "welcome-email", "pixel", pixelTokens)
+	if err != nil {
+		return err
+	}
+	paths := make([]string, len(toks))
+	for i, t := range toks {
+		paths[i] = "/o/" + t + ".gif"
+	}
+	f, err := s.pathsFile("pixel.paths", paths)
+	if err != nil {
+		return err
+	}
+	return s.versus(ctx, "pixel", wrkSpec{script: "paths", threads: 2, conns: getConns, duration: s.opts.duration,
+		env: []string{"LOADTEST_PATHS=" + f}}, s.gifBase, "trivial Fiber GIF")
+}
+
+// loadRedirect: GET /c/{token} of tracked links from POST /v1/links; wrk
+// follows no redirect, so each request is one 302. The baseline is the
+// same trivial GET handler as the pixel's: Fiber answering a GET at once.
+func (s *suite) loadRedirect(ctx context.Context) error {
+	toks, err := s.tokens(ctx, "welcome-email", "click", pixelTokens/redirectLinks)
+	if err != nil {
+		return err
+	}
+	var paths []string
+	for i, t := range toks {
+		urls := make([]string, redirectLinks)
+		for j := range urls {
+			urls[j] = fmt.Sprintf("https://example.com/product/%d?link=%d", i, j)
+		}
+		body, _ := json.Marshal(map[string]any{"token": t, "urls": urls})
+		var out struct {
+			Links []struct {
+				TrackedURL string `json:"tracked_url"`
+			} `json:"links"`
+		}
+		if err := s.a.api.must(ctx, http.StatusOK, "POST", "/v1/links", sdkKey, body, &out); err != nil {
+			return err
+		}
+		for _, l := range out.Links {
+			p, ok := strings.CutPrefix(l.TrackedURL, "http://"+s.a.addr)
+			if !ok || !strings.HasPrefix(p, "/c/") {
+				return fmt.Errorf("tracked URL %q is not on %s/c/", l.TrackedURL, s.a.addr)
+			}
+			paths = append(paths, p)
+		}
+	}
+	// One by hand: the redirect goes where the link said, and only there.
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get("http://" + s.a.addr + paths[0])
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "https://example.com/product/0?link=0" {
+		return fmt.Errorf("GET %s = %d Location %q, want 302 to https://example.com/product/0?link=0", paths[0], resp.StatusCode, resp.Header.Get("Location"))
+	}
+	f, err := s.pathsFile("redirect.paths", paths)
+	if err != nil {
+		return err
+	}
+	return s.versus(ctx, "redirect", wrkSpec{script: "paths", threads: 2, conns: getConns, duration: s.opts.duration,
+		env: []string{"LOADTEST_PATHS=" + f}}, s.gifBase, "trivial Fiber GIF")
+}
+
+// loadEvents: POST /v1/events, 100 conversions with unique ids per request,
+// then waits until they are all in ClickHouse; events/s from the first
+// request to the last event landed, against a bare clickhouse-go batch
+// insert of as many rows (cmd/trackbench) in the ingester's batch size.
+func (s *suite) loadEvents(ctx context.Context) error {
+	const key = "loadtest-events"
+	count := func() (uint64, error) {
+		var n uint64
+		err := s.conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM events WHERE experiment = ? AND kind = 'conversion'", key).Scan(&n)
+		return n, err
+	}
+	spec := wrkSpec{script: "events", threads: 2, conns: eventConns, duration: s.opts.duration,
+		env: []string{fmt.Sprintf("LOADTEST_BATCH=%d", eventBatch), "LOADTEST_EXPERIMENT=" + key, fmt.Sprintf("LOADTEST_RUN=r%d", time.Now().UnixNano())}}
+	s.logf("events: wrk -t%d -c%d for %v, %d conversions per request", spec.threads, spec.conns, spec.duration, eventBatch)
+	start := time.Now()
+	r, err := runWrk(ctx, s.scripts, "http://"+s.a.addr, spec)
+	if err != nil {
+		return err
+	}
+	s.checkErrors("events", r)
+	// Timed from the count, which moves while the ingester works; then
+	// the server must be drained too, or the count was only paused.
+	landed, at, err := settle(ctx, count)
+	if err != nil {
+		return err
+	}
+	if err := s.a.api.drained(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+	if n, err := count(); err != nil {
+		return err
+	} else if n != landed {
+		if landed, at, err = settle(ctx, count); err != nil {
+			return err
+		}
+	}
+	accepted := uint64(r.Requests-r.StatusErrors) * eventBatch
+	// wrk does not count requests still in flight when it stops; the
+	// server may have accepted them.
+	if landed < accepted || landed > accepted+eventConns*eventBatch {
+		s.fail("events: %d distinct events in ClickHouse, wrk saw %d accepted (+ at most %d in flight)", landed, accepted, eventConns*eventBatch)
+	}
+	rate := float64(landed) / at.Sub(start).Seconds()
+	out, err := exec.CommandContext(ctx, filepath.Join(s.bin, "trackbench"), "insert", "-clickhouse-addr", s.ch.Addr(),
+		"-rows", fmt.Sprint(landed), "-batch", "20000").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("trackbench insert: %v\n%s", err, out)
+	}
+	var bare float64
+	for _, f := range strings.Fields(string(out)) {
+		if v, ok := strings.CutPrefix(f, "rows_per_s="); ok {
+			fmt.Sscan(v, &bare)
+		}
+	}
+	if bare == 0 {
+		return fmt.Errorf("trackbench insert: no rate in %q", out)
+	}
+	s.rows = append(s.rows, wrkRow("events (x100)", r, fmt.Sprintf("%.0f events/s landed", rate),
+		fmt.Sprintf("%.0f rows/s (bare insert)", bare), fmt.Sprintf("%.2f", rate/bare)))
+	return nil
+}
+
+// settle polls count until it has not moved for 1.5s and returns it with
+// the time it was first seen.
+func settle(ctx context.Context, count func() (uint64, error)) (uint64, time.Time, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	var last uint64
+	var seen time.Time
+	for time.Now().Before(deadline) {
+		n, err := count()
+		if err != nil {
+			return 0, time.Time{}, err
+		}
+		if seen.IsZero() || n != last {
+			last, seen = n, time.Now()
+		} else if time.Since(seen) > 1500*time.Millisecond {
+			return n, seen, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, time.Time{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return 0, time.Time{}, fmt.Errorf("the count did not settle within 3 minutes (last %d)", last)
+}

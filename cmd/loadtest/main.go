@@ -78,16 +78,17 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	s := &suite{opts: o, out: os.Stdout, start: time.Now()}
 	err := s.run(ctx)
+	ended := ctx.Err() // before cancel, which sets it
 	s.close()
 	cancel()
 	stop()
-	if err == nil && len(s.failures) > 0 {
-		err = fmt.Errorf("%d check(s) failed:\n  %s", len(s.failures), strings.Join(s.failures, "\n  "))
+	if len(s.failures) > 0 {
+		err = errors.Join(err, fmt.Errorf("%d check(s) failed:\n  %s", len(s.failures), strings.Join(s.failures, "\n  ")))
 	}
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(ended, context.DeadlineExceeded):
 		err = fmt.Errorf("stopped after -timeout %v: %w", o.timeout, err)
-	case errors.Is(ctx.Err(), context.Canceled):
+	case errors.Is(ended, context.Canceled):
 		err = errors.New("interrupted")
 	}
 	if err != nil {

@@ -7,7 +7,7 @@ BIN       := bin/splitcast
 export PATH := $(PATH):/usr/sbin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test faulttest bench-tracking unit lint deps bench demo screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment
+.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment
 
 all: build
 
@@ -69,6 +69,15 @@ faulttest: deps
 # Load figures of the tracking path against baselines in the same run (wrk).
 bench-tracking:
 	scripts/bench-tracking.sh
+
+# The load and fault suite (cmd/loadtest), on loopback and never part of
+# test; about 5 minutes, at most LOADTEST_FLAGS' -timeout (9m). Fails on an
+# error answer, a lost event in the ClickHouse-kill soak, or a second server
+# slower than the refresh interval + 1s to follow a change. See README.
+loadtest:
+	@scripts/deps.sh base load
+	$(GO) build -o bin/loadtest ./cmd/loadtest
+	bin/loadtest $(LOADTEST_FLAGS)
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -100,6 +100,7 @@ func (s *suite) converge(ctx context.Context) error {
 			moved = "-"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", r.change, moved, r.delay.Round(time.Millisecond), verdict)
+		s.verdicts = append(s.verdicts, fmt.Sprintf("converge: %-26s server B agreed after %v (bound %v): %s", r.change+":", r.delay.Round(time.Millisecond), bound, verdict))
 	}
 	return w.Flush()
 }

@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -114,6 +115,8 @@ type suite struct {
 	gifBase      string  // address of trackbench gif
 
 	rows     []row
+	loadAvg  string   // when the load scenarios ended
+	verdicts []string // one line per converge and soak check, for the summary
 	failures []string
 }
 
@@ -169,6 +172,8 @@ func (s *suite) run(ctx context.Context) error {
 				return err
 			}
 		}
+		s.loadAvg = loadAverage()
+		fmt.Fprintln(s.out)
 		s.printTable()
 	}
 	if s.wants("converge") {
@@ -180,6 +185,13 @@ func (s *suite) run(ctx context.Context) error {
 		if err := s.soak(ctx); err != nil {
 			return err
 		}
+	}
+	fmt.Fprintf(s.out, "\n== summary\n")
+	if len(s.rows) > 0 {
+		s.printTable()
+	}
+	for _, v := range s.verdicts {
+		fmt.Fprintln(s.out, v)
 	}
 	return nil
 }
@@ -283,10 +295,10 @@ func (s *suite) close() {
 	}
 }
 
-// printTable prints the load scenarios' summary.
+// printTable prints the load scenarios' table.
 func (s *suite) printTable() {
-	fmt.Fprintf(s.out, "\n== load: %v per wrk run, on %s (load average %s); ratios are against the baseline in the same run\n",
-		s.opts.duration, "127.0.0.1", loadAverage())
+	fmt.Fprintf(s.out, "load: %v per wrk run on 127.0.0.1, %d cores, load average %s at the end; ratios against the baseline run in the same minute\n",
+		s.opts.duration, runtime.NumCPU(), s.loadAvg)
 	w := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "scenario\trequests/s\tp50\tp99\terrors\tthroughput\tbaseline\tratio\t")
 	for _, r := range s.rows {

@@ -170,6 +170,7 @@ func (s *suite) soak(ctx context.Context) error {
 			s.fail("soak: %s: %d accepted, %d distinct in ClickHouse", k, want[k], got[k])
 		}
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t\n", k, want[k], got[k], verdict)
+		s.verdicts = append(s.verdicts, fmt.Sprintf("soak: %-11s %d accepted, %d in ClickHouse: %s", k+":", want[k], got[k], verdict))
 	}
 	w.Flush()
 	var codes []string

@@ -36,6 +36,12 @@ type bulkJob struct {
 // so that a refresh half way through cannot split a send between versions.
 func (s *Server) assignBulk(c *fiber.Ctx) error {
 	key := c.Query("experiment")
+	// The send list may still be streaming in: an early refusal cannot
+	// read it, so the connection closes rather than parse it as the next
+	// request.
+	if key == "" || !hasExperiment(s.cfg.Snapshots.Snapshot(), key) {
+		c.Context().SetConnectionClose()
+	}
 	if key == "" {
 		return experiment.Invalid("experiment", "required as a query parameter: /v1/assign/bulk?experiment=KEY")
 	}
@@ -304,4 +310,9 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+func hasExperiment(snap *assign.Snapshot, key string) bool {
+	_, ok := snap.Version(key)
+	return ok
 }

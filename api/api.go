@@ -183,6 +183,11 @@ var statusOf = map[string]int{
 // handleError is the one translation of errors into HTTP answers, and the
 // one place internal errors are logged.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	if c.Request().IsBodyStream() {
+		// A large body still streaming in was refused before it was read:
+		// close the connection rather than parse its rest as a request.
+		c.Context().SetConnectionClose()
+	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		// Fiber's own errors: unknown route, body over the limit, ...

@@ -295,8 +295,8 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 	if control >= 0 && best != control && len(active)-len(retire) == 2 {
 		if l, p := against(control); worse(l, p) {
 			r.Decisions = append(r.Decisions, Decision{Kind: DecisionConclude, Segment: s.Key, Variant: active[best].Key,
-				Reason: "retirement loop: " + active[best].Key + " wins the segment, every other variant retired and the control " +
-					active[control].Key + " worse " + evidence(control, l, p)})
+				Reason: "retirement loop: " + active[best].Key + " wins the segment: every other variant is retired, and the control (" +
+					active[control].Key + ") is worse " + evidence(control, l, p)})
 		}
 	}
 	return r

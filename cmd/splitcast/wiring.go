@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -234,8 +235,14 @@ func (m *Main) close() error {
 // when no external one is configured.
 func (m *Main) connect(ctx context.Context) error {
 	addr := m.Config.ClickHouseAddr
+	local := m.localConfig(false)
+	if addr == "" && chserver.Ping(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(local.HTTPPort))) == nil {
+		// The local ClickHouse is already up (make clickhouse-start, or
+		// serve running beside migrate): use it, and leave it running.
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(local.TCPPort))
+	}
 	if addr == "" {
-		ch, err := chserver.Start(ctx, m.localConfig(false))
+		ch, err := chserver.Start(ctx, local)
 		if err != nil {
 			return fmt.Errorf("start local clickhouse: %w", err)
 		}

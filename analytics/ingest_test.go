@@ -267,7 +267,10 @@ func TestIngesterSinkDownThenBack(t *testing.T) {
 		t.Fatalf("Sink calls before RetryMin = %d, want 1", n)
 	}
 	clock.Advance(time.Second)
-	waitFor(t, "the first probe", func() bool { return sink.callCount() == 2 })
+	// Wait for the failure to be recorded, not just for the call: the next
+	// retry is scheduled from the clock as the failure is handled, and
+	// advancing the clock before that would move the schedule too.
+	waitFor(t, "the first probe", func() bool { return i.Stats().WriteFailures == 2 })
 	clock.Advance(time.Second)
 	time.Sleep(20 * time.Millisecond)
 	if n := sink.callCount(); n != 2 {

@@ -29,20 +29,21 @@ const (
 	hRead  = "harness-read-key"
 )
 
-// hExposures records what the server logged.
-type hExposures struct {
+// eventLog records what a server under test logged: exposures, opens,
+// clicks and conversions, for every handler test of the package.
+type eventLog struct {
 	mu     sync.Mutex
 	events []analytics.Event
 }
 
-func (e *hExposures) Log(_ context.Context, evs ...analytics.Event) error {
+func (e *eventLog) Log(_ context.Context, evs ...analytics.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.events = append(e.events, evs...)
 	return nil
 }
 
-func (e *hExposures) len() int {
+func (e *eventLog) len() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.events)
@@ -54,7 +55,7 @@ func (e *hExposures) len() int {
 type harness struct {
 	srv    *api.Server
 	store  experiment.Store
-	events *hExposures
+	events *eventLog
 	now    time.Time
 }
 
@@ -72,7 +73,7 @@ func newHarness(tb testing.TB, store experiment.Store, edit func(*api.Config)) *
 	if err := ref.Refresh(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	h := &harness{store: store, events: &hExposures{}, now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	h := &harness{store: store, events: &eventLog{}, now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	cfg := api.Config{
 		Store: store, Snapshots: ref, Refresh: ref.Refresh, Events: h.events, Tokens: tokens,
 		BaseURL: "https://sc.example",

@@ -74,18 +74,6 @@ func (m *memKeys) RevokeKey(_ context.Context, id string, at time.Time) (api.Key
 	return api.KeyRecord{}, errors.New("not found")
 }
 
-type countEvents struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countEvents) Log(_ context.Context, events ...analytics.Event) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n += len(events)
-	return nil
-}
-
 // newAuthServer is an API with one key per scope, issued keys from an
 // in-memory KeyStore, a running experiment "welcome", and cfg's other
 // settings.
@@ -117,7 +105,7 @@ func newAuthServer(tb testing.TB, cfg api.Config) (*api.Server, *api.KeyCache, *
 	}, mk, nil)
 	cfg.Store, cfg.Snapshots, cfg.Refresh, cfg.Tokens, cfg.Keys = store, refresher, refresher.Refresh, tokens, keys
 	if cfg.Events == nil {
-		cfg.Events = &countEvents{}
+		cfg.Events = &eventLog{}
 	}
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = "https://t.example"

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"io"
 	"strconv"
 
@@ -39,7 +38,3 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 	}
 	return c.Next()
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
-
-func trimSpace(b []byte) []byte { return bytes.TrimSpace(b) }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -36,12 +37,6 @@ type bulkJob struct {
 // so that a refresh half way through cannot split a send between versions.
 func (s *Server) assignBulk(c *fiber.Ctx) error {
 	key := c.Query("experiment")
-	// The send list may still be streaming in: an early refusal cannot
-	// read it, so the connection closes rather than parse it as the next
-	// request.
-	if key == "" || !hasExperiment(s.cfg.Snapshots.Snapshot(), key) {
-		c.Context().SetConnectionClose()
-	}
 	if key == "" {
 		return experiment.Invalid("experiment", "required as a query parameter: /v1/assign/bulk?experiment=KEY")
 	}
@@ -51,7 +46,7 @@ func (s *Server) assignBulk(c *fiber.Ctx) error {
 	}
 	var body io.Reader = c.Context().RequestBodyStream()
 	if body == nil {
-		body = bytesReader(c.Body())
+		body = bytes.NewReader(c.Body())
 	}
 	// A send list of millions takes longer than the server's read timeout,
 	// which is there for idle and slow-loris connections, not for a stream
@@ -186,7 +181,7 @@ func stopLine(line int, err error) []byte {
 func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob) []byte {
 	buf := make([]byte, 0, len(j.lines)*512)
 	for i, raw := range j.lines {
-		if len(trimSpace(raw)) == 0 {
+		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
 		var in bulkLine
@@ -310,9 +305,4 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-func hasExperiment(snap *assign.Snapshot, key string) bool {
-	_, ok := snap.Version(key)
-	return ok
 }

@@ -132,5 +132,3 @@ func (s *Server) event(in eventIn, f string, now time.Time) (analytics.Event, er
 	}
 	return ev, nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -36,7 +36,7 @@ func FuzzClick(f *testing.F) {
 		want, err := server.Verify(tok)
 		redirects := err == nil && want.Kind == tracking.KindClick
 		target := "/c/" + url.PathEscape(tok)
-		before := events.count()
+		before := events.len()
 		resp := secGet(t, s, target)
 		io.Copy(io.Discard, resp.Body)
 		loc := resp.Header.Get("Location")
@@ -45,14 +45,14 @@ func FuzzClick(f *testing.F) {
 			if resp.StatusCode != http.StatusFound || loc != want.URL {
 				t.Fatalf("GET %s = %d Location %q, want 302 to %q", target, resp.StatusCode, loc, want.URL)
 			}
-			if n := events.count() - before; n != 1 {
+			if n := events.len() - before; n != 1 {
 				t.Fatalf("GET %s logged %d events, want one click", target, n)
 			}
 		case resp.StatusCode/100 == 3 || loc != "":
 			t.Fatalf("GET %s = %d Location %q for a token that does not verify (%v)", target, resp.StatusCode, loc, err)
 		case resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound:
 			t.Fatalf("GET %s = %d, want 400 or 404", target, resp.StatusCode)
-		case events.count() != before:
+		case events.len() != before:
 			t.Fatalf("GET %s logged an event for a token that does not verify", target)
 		}
 	})

@@ -14,11 +14,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
@@ -42,39 +40,19 @@ const (
 	secBodyMax = 128 << 10
 )
 
-// secEvents records what the handlers log, so a refused request can be
-// shown to have logged nothing.
-type secEvents struct {
-	mu     sync.Mutex
-	events []analytics.Event
-}
-
-func (r *secEvents) Log(_ context.Context, events ...analytics.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, events...)
-	return nil
-}
-
-func (r *secEvents) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.events)
-}
-
 type secSnapshot struct{ s *assign.Snapshot }
 
 func (f secSnapshot) Snapshot() *assign.Snapshot { return f.s }
 
 // secServer is an API whose tracking keyring holds keys 2 and 3.
-func secServer(tb testing.TB) (*api.Server, *secEvents) {
+func secServer(tb testing.TB) (*api.Server, *eventLog) {
 	tb.Helper()
 	tokens := secKeyring(tb, 2, map[uint8][]byte{2: secKeyNew, 3: secKeyOld})
 	snap, err := assign.NewSnapshot(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	events := &secEvents{}
+	events := &eventLog{}
 	s := api.New(api.Config{
 		Store:     experimenttest.NewStore(),
 		Snapshots: secSnapshot{snap},
@@ -221,7 +199,7 @@ func TestClickRefusesBadTokens(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := events.count()
+			before := events.len()
 			resp := secGet(t, s, tc.target)
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.want {
@@ -236,7 +214,7 @@ func TestClickRefusesBadTokens(t *testing.T) {
 			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code == "" {
 				t.Errorf("GET %s: body %q is not a JSON error", tc.target, body)
 			}
-			if n := events.count() - before; n != 0 {
+			if n := events.len() - before; n != 0 {
 				t.Errorf("GET %s logged %d events, want none", tc.target, n)
 			}
 		})
@@ -254,12 +232,12 @@ func TestClickRedirectsOnlyToTheBoundURL(t *testing.T) {
 	} {
 		for _, q := range []string{"", "?url=https://evil.example/", "?next=%2F%2Fevil.example", "?redirect_uri=javascript:alert(1)"} {
 			target := "/c/" + tc.tok + q
-			before := events.count()
+			before := events.len()
 			resp := secGet(t, s, target)
 			if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != secDest {
 				t.Errorf("%s: GET %s = %d Location %q, want 302 to %s", tc.name, target, resp.StatusCode, resp.Header.Get("Location"), secDest)
 			}
-			if n := events.count() - before; n != 1 {
+			if n := events.len() - before; n != 1 {
 				t.Errorf("%s: GET %s logged %d events, want one click", tc.name, target, n)
 			}
 		}
@@ -286,13 +264,13 @@ func TestPixelIgnoresBadTokens(t *testing.T) {
 		{"/o/" + open, 0},
 		{"/o/%2F%2Fevil.example.gif", 0},
 	} {
-		before := events.count()
+		before := events.len()
 		resp := secGet(t, s, tc.target)
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/gif" || !strings.HasPrefix(string(body), "GIF89a") {
 			t.Errorf("GET %s = %d %s %q, want 200 with the GIF", tc.target, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
-		if n := events.count() - before; n != tc.opens {
+		if n := events.len() - before; n != tc.opens {
 			t.Errorf("GET %s logged %d events, want %d", tc.target, n, tc.opens)
 		}
 	}
@@ -393,7 +371,7 @@ func TestLimits(t *testing.T) {
 			t.Errorf("%s: POST %s = %d field %q (%.200s), want 413 field %q", tc.name, tc.path, status, field, body, tc.field)
 		}
 	}
-	if n := events.count(); n != 0 {
+	if n := events.len(); n != 0 {
 		t.Errorf("refused requests logged %d events, want none", n)
 	}
 }
@@ -457,7 +435,7 @@ func TestOversizedBodyCannotSmuggle(t *testing.T) {
 			t.Errorf("%s: %d answers to an oversized body with a request after it, want one 413:\n%.600s", framing, n, got)
 		}
 	}
-	if n := events.count(); n != 0 {
+	if n := events.len(); n != 0 {
 		t.Errorf("the smuggled click logged %d events, want none", n)
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,7 +110,7 @@ func (s *Server) links(c *fiber.Ctx) error {
 	}
 	out := make([]trackedLink, len(req.URLs))
 	for i, u := range req.URLs {
-		if err := tracking.CheckURL("urls["+itoa(i)+"]", u); err != nil {
+		if err := tracking.CheckURL("urls["+strconv.Itoa(i)+"]", u); err != nil {
 			return err
 		}
 		tu, err := tracking.NewClickURL(s.cfg.Tokens, s.cfg.BaseURL, claims, i, u)

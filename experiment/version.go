@@ -206,18 +206,10 @@ func move(cur Experiment, from, to Status, a Action, author, reason string, now 
 // control is never retired. When one active variant remains, the segment is
 // concluded with it as the winner.
 func Retire(cur Experiment, segment, variant, author, reason string, now time.Time) (Version, error) {
-	if err := checkWho(author, reason); err != nil {
+	n, s, err := liveSegment(cur, segment, author, reason, "retires variants")
+	if err != nil {
 		return Version{}, err
 	}
-	if cur.Status != StatusRunning && cur.Status != StatusPaused {
-		return Version{}, Errorf(ECONFLICT, "experiment %s is %s: only a running or paused experiment retires variants", cur.Key, cur.Status)
-	}
-	n := cur.Clone()
-	si := n.Segment(segment)
-	if si < 0 {
-		return Version{}, &Error{Code: ENOTFOUND, Field: "segment", Message: "no segment " + segment + " in experiment " + cur.Key}
-	}
-	s := &n.Segments[si]
 	vi := s.Variant(variant)
 	if vi < 0 {
 		return Version{}, &Error{Code: ENOTFOUND, Field: "variant", Message: "no variant " + variant + " in segment " + segment}
@@ -250,18 +242,10 @@ func Retire(cur Experiment, segment, variant, author, reason string, now time.Ti
 // the control never is, and the history should show a decision, not a
 // cascade of retirements.
 func Conclude(cur Experiment, segment, winner, author, reason string, now time.Time) (Version, error) {
-	if err := checkWho(author, reason); err != nil {
+	n, s, err := liveSegment(cur, segment, author, reason, "concludes segments")
+	if err != nil {
 		return Version{}, err
 	}
-	if cur.Status != StatusRunning && cur.Status != StatusPaused {
-		return Version{}, Errorf(ECONFLICT, "experiment %s is %s: only a running or paused experiment concludes segments", cur.Key, cur.Status)
-	}
-	n := cur.Clone()
-	si := n.Segment(segment)
-	if si < 0 {
-		return Version{}, &Error{Code: ENOTFOUND, Field: "segment", Message: "no segment " + segment + " in experiment " + cur.Key}
-	}
-	s := &n.Segments[si]
 	if s.Concluded() {
 		return Version{}, &Error{Code: ECONFLICT, Field: "segment", Message: "segment " + segment + " is already concluded (winner " + s.Winner + ")"}
 	}
@@ -275,6 +259,24 @@ func Conclude(cur Experiment, segment, winner, author, reason string, now time.T
 	t := now
 	s.Winner, s.ConcludedAt = winner, &t
 	return next(cur, n, ActionConclude, author, reason, now)
+}
+
+// liveSegment checks who and why, that cur is running or paused (what
+// names the action in the error), and returns a copy of cur with a pointer
+// to the named segment in it, for the action to change.
+func liveSegment(cur Experiment, segment, author, reason, what string) (Experiment, *Segment, error) {
+	if err := checkWho(author, reason); err != nil {
+		return Experiment{}, nil, err
+	}
+	if cur.Status != StatusRunning && cur.Status != StatusPaused {
+		return Experiment{}, nil, Errorf(ECONFLICT, "experiment %s is %s: only a running or paused experiment %s", cur.Key, cur.Status, what)
+	}
+	n := cur.Clone()
+	si := n.Segment(segment)
+	if si < 0 {
+		return Experiment{}, nil, &Error{Code: ENOTFOUND, Field: "segment", Message: "no segment " + segment + " in experiment " + cur.Key}
+	}
+	return n, &n.Segments[si], nil
 }
 
 // SetAllocation returns the next version of the running or paused cur

@@ -7,7 +7,7 @@ BIN       := bin/splitcast
 export PATH := $(PATH):/usr/sbin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment
+.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo demo-reengagement screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment
 
 all: build
 
@@ -52,6 +52,12 @@ bench: build
 # seed the data and exit).
 demo: deps build
 	$(BIN) demo
+
+# docs/examples/reengagement.json on recipients whose lifecycle stages
+# (dormant, at risk, active) come from 50 days of replayed history; see
+# README.
+demo-reengagement: deps build
+	$(BIN) demo -scenario reengagement
 
 # A PNG of the demo's report page in headless Chromium: bin/report.png.
 screenshot: deps build

@@ -24,10 +24,12 @@ import (
 
 // demoFlags are the flags of `splitcast demo` beyond the shared config.
 type demoFlags struct {
-	units *int
-	days  *int
-	seed  *uint64
-	exit  *bool
+	units    *int
+	days     *int
+	seed     *uint64
+	exit     *bool
+	scenario *string
+	file     *string
 }
 
 func addDemoFlags(fs *flag.FlagSet, cmd string, getenv func(string) string) demoFlags {
@@ -38,6 +40,9 @@ func addDemoFlags(fs *flag.FlagSet, cmd string, getenv func(string) string) demo
 		f.days = fs.Int("days", 5, "days of traffic to replay")
 		f.seed = fs.Uint64("seed", 1, "seed of the simulated behaviour: the same seed gives the same events")
 		f.exit = fs.Bool("exit", exit, "exit once the data is in, instead of serving until Ctrl-C (env SPLITCAST_DEMO_EXIT)")
+		f.scenario = fs.String("scenario", "digest", "digest: a subject-line test with known effects in a pro segment; "+
+			"reengagement: -experiment-file's win-back test on units whose lifecycle stage comes from a replayed history")
+		f.file = fs.String("experiment-file", "docs/examples/reengagement.json", "the experiment of -scenario reengagement")
 	}
 	return f
 }
@@ -100,6 +105,9 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 	if *f.units < 100 || *f.days < 1 {
 		return errors.New("demo: want -units >= 100 and -days >= 1")
 	}
+	if *f.scenario != "digest" && *f.scenario != "reengagement" {
+		return fmt.Errorf("demo: unknown -scenario %q: want digest or reengagement", *f.scenario)
+	}
 	if m.Config.LogLevel != "debug" {
 		// The demo talks on stdout and stderr; the server's info lines
 		// would drown it.
@@ -124,7 +132,13 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 	d := &demo{m: m, clock: clock, day0: day0, f: f, stderr: stderr, base: "http://" + m.Addr(),
 		http: &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		key:  "demo-" + time.Now().UTC().Format("20060102-150405")}
-	err := d.run(ctx)
+	var err error
+	if *f.scenario == "reengagement" {
+		err = d.runReengagement(ctx)
+	} else {
+		d.behave = digestBehaviour
+		err = d.run(ctx)
+	}
 	clock.reset()
 	if err != nil {
 		return err
@@ -167,6 +181,16 @@ type demo struct {
 
 	events  atomic.Int64 // events the server accepted, to wait for in ClickHouse
 	applied []analytics.Applied
+	// keys are the experiments whose events waitForEvents counts.
+	keys []string
+	// behave gives a recipient's open rate and click rate given an open.
+	behave func(r *recipient) (open, clickPerOpen float64)
+}
+
+// digestBehaviour is the digest scenario's truth: the same rates
+// everywhere, times demoLift on clicks.
+func digestBehaviour(r *recipient) (open, clickPerOpen float64) {
+	return demoOpenRate, demoClickPerOpen * demoLift(r.segment, r.variant)
 }
 
 // recipient is one simulated unit and what its assignment answered.
@@ -179,11 +203,12 @@ type recipient struct {
 	pixelURL string
 	rng      *rand.Rand
 	clicked  bool
+	cohort   string // reengagement: the stage its replayed history makes
 }
 
 func (d *demo) run(ctx context.Context) error {
 	out := d.m.stdout
-	if err := d.createExperiment(ctx); err != nil {
+	if err := d.createAndStart(ctx, d.demoDefinition()); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "demo: experiment %s: segment pro: b clicks 15%% more than the control, c 10%% less; segment everyone: no difference\n", d.key)
@@ -289,29 +314,28 @@ func (d *demo) demoDefinition() map[string]any {
 	}
 }
 
-func (d *demo) createExperiment(ctx context.Context) error {
-	body, _ := json.Marshal(d.demoDefinition())
-	admin := d.m.Config.AdminKey
-	if _, err := d.call(ctx, "POST", "/v1/experiments", admin, "application/json", body, http.StatusCreated); err != nil {
-		return err
-	}
-	_, err := d.call(ctx, "POST", "/v1/experiments/"+d.key+"/start", admin, "application/json", []byte(`{"reason":"splitcast demo"}`), http.StatusOK)
-	return err
-}
-
 // send assigns the day's recipients in one bulk request, as a sender would
 // with its send list.
 func (d *demo) send(ctx context.Context, rs []*recipient) error {
-	var in bytes.Buffer
-	enc := json.NewEncoder(&in)
-	for _, r := range rs {
+	return d.sendTo(ctx, d.key, rs, func(r *recipient) map[string]any {
 		plan := "free"
 		if r.pro {
 			plan = "pro"
 		}
-		_ = enc.Encode(map[string]any{"unit_id": r.unit, "attributes": map[string]string{"plan": plan}, "send_id": "digest-" + r.unit, "channel": "email"})
+		return map[string]any{"unit_id": r.unit, "attributes": map[string]string{"plan": plan}, "send_id": "digest-" + r.unit, "channel": "email"}
+	})
+}
+
+// sendTo assigns rs to experiment key in one bulk request of the lines
+// line makes, and keeps each recipient's arm and token (none when it is
+// not in the experiment).
+func (d *demo) sendTo(ctx context.Context, key string, rs []*recipient, line func(*recipient) map[string]any) error {
+	var in bytes.Buffer
+	enc := json.NewEncoder(&in)
+	for _, r := range rs {
+		_ = enc.Encode(line(r))
 	}
-	body, err := d.call(ctx, "POST", "/v1/assign/bulk?experiment="+d.key, d.m.Config.SDKKey, "application/x-ndjson", in.Bytes(), http.StatusOK)
+	body, err := d.call(ctx, "POST", "/v1/assign/bulk?experiment="+key, d.m.Config.SDKKey, "application/x-ndjson", in.Bytes(), http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -338,6 +362,7 @@ func (d *demo) send(ctx context.Context, rs []*recipient) error {
 			return errors.New("demo: more bulk answers than lines")
 		}
 		r := rs[i]
+		r.segment, r.variant, r.token, r.pixelURL, r.clicked = "", "", "", "", false
 		if a.InExperiment {
 			r.segment, r.variant, r.token, r.pixelURL = a.Segment, a.Variant, a.Token, a.PixelURL
 			d.events.Add(1)
@@ -415,10 +440,11 @@ func (d *demo) open(ctx context.Context, r *recipient) error {
 			return err
 		}
 	}
-	if r.rng.Float64() >= demoOpenRate {
+	openRate, clickPerOpen := d.behave(r)
+	if r.rng.Float64() >= openRate {
 		return nil
 	}
-	r.clicked = r.rng.Float64() < demoClickPerOpen*demoLift(r.segment, r.variant)
+	r.clicked = r.rng.Float64() < clickPerOpen
 	return d.get(ctx, r.pixelURL, demoMailUA, http.StatusOK)
 }
 
@@ -504,10 +530,18 @@ func (d *demo) retire(ctx context.Context) error {
 func (d *demo) waitForEvents(ctx context.Context) error {
 	want := uint64(d.events.Load())
 	deadline := time.Now().Add(time.Minute)
+	keys := d.keys
+	if len(keys) == 0 {
+		keys = []string{d.key}
+	}
 	for {
 		var n uint64
-		if err := d.m.conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", d.key).Scan(&n); err != nil {
-			return fmt.Errorf("demo: count events: %w", err)
+		for _, key := range keys {
+			var k uint64
+			if err := d.m.conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", key).Scan(&k); err != nil {
+				return fmt.Errorf("demo: count events: %w", err)
+			}
+			n += k
 		}
 		if n >= want {
 			return nil

@@ -258,3 +258,77 @@ func checkNumber(t *testing.T, name, cell string, want float64) {
 		t.Errorf("%s: page shows %q, JSON has %v", name, cell, want)
 	}
 }
+
+// TestDemoReengagement runs `splitcast demo -scenario reengagement`: the
+// replayed history must give every recipient the lifecycle stage of its
+// cohort, and docs/examples/reengagement.json, assigned with no
+// attributes, must then put each dormant and at-risk recipient in its
+// segment exactly once and leave the active ones out.
+func TestDemoReengagement(t *testing.T) {
+	_, db := env.NewDatabase(t)
+	getenv := func(name string) string {
+		return map[string]string{
+			"SPLITCAST_CLICKHOUSE_ADDR":     env.Addr,
+			"SPLITCAST_CLICKHOUSE_USER":     env.User,
+			"SPLITCAST_CLICKHOUSE_PASSWORD": env.Password,
+			"SPLITCAST_CLICKHOUSE_DATABASE": db,
+		}[name]
+	}
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	df := addDemoFlags(fs, "demo", getenv)
+	cfg, err := ParseConfig(fs, []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-log-level", "warn", "-exit",
+		"-scenario", "reengagement", "-experiment-file", "../../docs/examples/reengagement.json", "-seed", "3", "-units", "6000", "-days", "3"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	m := NewMain(cfg, &stdout, testLog{t})
+	t.Cleanup(func() { m.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := m.Demo(ctx, df, testLog{t}); err != nil {
+		t.Fatalf("Demo = %v\n%s", err, stdout.String())
+	}
+	t.Logf("%s", stdout.String())
+
+	cohorts := regexp.MustCompile(`\((\d+) dormant, (\d+) at risk, (\d+) active\)`).FindStringSubmatch(stdout.String())
+	stages := regexp.MustCompile(`stages from the traits: active (\d+), at_risk (\d+), dormant (\d+)\n`).FindStringSubmatch(stdout.String())
+	if cohorts == nil || stages == nil {
+		t.Fatalf("the demo printed no cohorts or no stages:\n%s", stdout.String())
+	}
+	dormant, atRisk, active := atoi(t, cohorts[1]), atoi(t, cohorts[2]), atoi(t, cohorts[3])
+	if dormant+atRisk+active != 6000 || dormant < 2000 || atRisk < 2000 || active < 300 {
+		t.Fatalf("cohorts %v", cohorts[1:])
+	}
+	if got := []int{atoi(t, stages[1]), atoi(t, stages[2]), atoi(t, stages[3])}; got[0] != active || got[1] != atRisk || got[2] != dormant {
+		t.Errorf("traits gave active %d, at_risk %d, dormant %d; the history made %d, %d, %d", got[0], got[1], got[2], active, atRisk, dormant)
+	}
+
+	key := regexp.MustCompile(`experiment (demo-\S+) from `).FindStringSubmatch(stdout.String())[1]
+	c := apiClient{base: "http://" + m.Addr(), http: &http.Client{Timeout: time.Minute}}
+	var r analytics.Report
+	c.mustCall(t, http.StatusOK, "GET", "/v1/experiments/"+key+"/results", devReadKey, nil, &r)
+	if len(r.Segments) != 2 || r.Segments[0].Key != "dormant" || r.Segments[1].Key != "at-risk" {
+		t.Fatalf("report segments = %+v", r.Segments)
+	}
+	// Each recipient was sent the win-back once, with no attributes.
+	for i, want := range []int{dormant, atRisk} {
+		var exposed int64
+		for _, a := range r.Segments[i].Arms {
+			exposed += a.Counts.Exposed
+		}
+		if exposed != int64(want) {
+			t.Errorf("segment %s exposed %d units, its cohort has %d", r.Segments[i].Key, exposed, want)
+		}
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

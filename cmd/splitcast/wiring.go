@@ -46,6 +46,9 @@ type Main struct {
 	// retirement is the retirement loop over the server's store; Run
 	// starts it when Config.Retire is set.
 	retirement *analytics.RetirementLoop
+	// traits is the server's behavioural-trait cache; the demo refreshes
+	// it once its replayed history is stored.
+	traits *analytics.TraitCache
 	// now is the clock of the API and the retirement loop (nil: time.Now);
 	// only the demo sets it, to replay days of traffic in minutes.
 	now func() time.Time
@@ -129,6 +132,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// Traits load in the background: assignment never waits for them, and
 	// units get the default traits until the first refresh ends.
 	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn), Interval: m.Config.TraitRefresh, Logger: m.logger})
+	m.traits = traits
 	go func() {
 		if err := traits.Refresh(bg); err != nil && bg.Err() == nil {
 			m.logger.Warn("load traits", "err", err)

@@ -122,19 +122,7 @@ type Hit struct {
 // The rules, first match wins: head_request, bot_ua, apple_mpp,
 // image_proxy (only if configured), scanner_fast (only if configured).
 func (c MachineConfig) ClassifyOpen(h Hit) (machine bool, reason string) {
-	if r := requestReason(h); r != "" {
-		return true, r
-	}
-	if isAppleMPP(h.UserAgent) {
-		return true, ReasonAppleMPP
-	}
-	if c.ImageProxyIsMachine && isImageProxy(h.UserAgent) {
-		return true, ReasonImageProxy
-	}
-	if c.FastOpen > 0 && max(h.SinceSend, 0) < c.FastOpen {
-		return true, ReasonScannerFast
-	}
-	return false, ""
+	return c.classifyOpen(h, classifyUA(h.UserAgent))
 }
 
 // ClassifyClick reports whether a click looks like machine traffic and why.
@@ -147,10 +135,30 @@ func (c MachineConfig) ClassifyOpen(h Hit) (machine bool, reason string) {
 // are flagged only if another rule catches them (most scanners click within
 // seconds of delivery, which scanner_fast catches).
 func (c MachineConfig) ClassifyClick(h Hit) (machine bool, reason string) {
-	if r := requestReason(h); r != "" {
+	return c.classifyClick(h, classifyUA(h.UserAgent))
+}
+
+func (c MachineConfig) classifyOpen(h Hit, ua uaClass) (machine bool, reason string) {
+	if r := requestReason(h, ua); r != "" {
 		return true, r
 	}
-	if isAppleMPP(h.UserAgent) {
+	if ua&uaAppleMPP != 0 {
+		return true, ReasonAppleMPP
+	}
+	if c.ImageProxyIsMachine && ua&uaImageProxy != 0 {
+		return true, ReasonImageProxy
+	}
+	if c.FastOpen > 0 && max(h.SinceSend, 0) < c.FastOpen {
+		return true, ReasonScannerFast
+	}
+	return false, ""
+}
+
+func (c MachineConfig) classifyClick(h Hit, ua uaClass) (machine bool, reason string) {
+	if r := requestReason(h, ua); r != "" {
+		return true, r
+	}
+	if ua&uaAppleMPP != 0 {
 		// Apple does not prefetch links; a bare UA that clicks is some
 		// other fetcher.
 		return true, ReasonBotUA
@@ -165,14 +173,130 @@ func (c MachineConfig) ClassifyClick(h Hit) (machine bool, reason string) {
 }
 
 // requestReason applies the rules shared by opens and clicks.
-func requestReason(h Hit) string {
+func requestReason(h Hit, ua uaClass) string {
 	if strings.EqualFold(h.Method, "HEAD") {
 		return ReasonHead
 	}
-	if isBotUA(h.UserAgent) {
+	if ua&uaBot != 0 {
 		return ReasonBotUA
 	}
 	return ""
+}
+
+// uaClass is what the rules need to know about a user agent: a set of
+// uaBot, uaAppleMPP and uaImageProxy. It depends on the user agent alone,
+// which is what lets a Classifier remember it.
+type uaClass uint8
+
+const (
+	uaBot uaClass = 1 << iota
+	uaAppleMPP
+	uaImageProxy
+)
+
+// classifyUA computes the class of ua: isBotUA, isAppleMPP and
+// isImageProxy, lower-casing once for both lists.
+func classifyUA(ua string) uaClass {
+	var c uaClass
+	lower := strings.ToLower(ua)
+	if isBotLower(strings.TrimSpace(lower)) {
+		c |= uaBot
+	}
+	if isAppleMPP(ua) {
+		c |= uaAppleMPP
+	}
+	if containsAny(lower, imageProxies) {
+		c |= uaImageProxy
+	}
+	return c
+}
+
+// Bounds of a Classifier's memory of user agents.
+const (
+	// DefaultUserAgents is how many user agents a Classifier remembers per
+	// generation (it keeps two). Mail and browser traffic comes from a few
+	// thousand distinct agents at most, so nearly every request is a hit.
+	DefaultUserAgents = 4096
+	// maxRememberedUA: longer user agents are classified every time, so
+	// that the memory stays under 2 * DefaultUserAgents * this many bytes
+	// whatever clients send.
+	maxRememberedUA = 512
+)
+
+// Classifier applies a MachineConfig's rules as its ClassifyOpen and
+// ClassifyClick do, with the same results, but remembers the class of the
+// user agents it has seen: matching a user agent against the bot list is
+// most of the cost of a classification, and real traffic repeats a few
+// agents. Its memory is bounded (see DefaultUserAgents). It is safe for
+// concurrent use.
+type Classifier struct {
+	cfg MachineConfig
+	uas uaMemory
+}
+
+// NewClassifier returns a Classifier with the rules and thresholds of c.
+func NewClassifier(c MachineConfig) *Classifier {
+	return newClassifier(c, DefaultUserAgents)
+}
+
+func newClassifier(c MachineConfig, perGeneration int) *Classifier {
+	return &Classifier{cfg: c, uas: uaMemory{limit: max(perGeneration, 1)}}
+}
+
+// ClassifyOpen is MachineConfig.ClassifyOpen.
+func (c *Classifier) ClassifyOpen(h Hit) (machine bool, reason string) {
+	return c.cfg.classifyOpen(h, c.uas.class(h.UserAgent))
+}
+
+// ClassifyClick is MachineConfig.ClassifyClick.
+func (c *Classifier) ClassifyClick(h Hit) (machine bool, reason string) {
+	return c.cfg.classifyClick(h, c.uas.class(h.UserAgent))
+}
+
+// uaMemory maps user agents to their class in two generations of at most
+// limit entries: new entries go to cur; when cur is full it becomes old and
+// a fresh cur starts; a hit in old is copied to cur. Agents in use stay
+// remembered, and a flood of one-off agents costs at most two maps.
+type uaMemory struct {
+	limit int
+
+	mu       sync.RWMutex
+	cur, old map[string]uaClass
+}
+
+// class returns the class of ua, from memory when it can. ua may point
+// into a buffer the caller reuses: a remembered key is a copy.
+func (m *uaMemory) class(ua string) uaClass {
+	if len(ua) > maxRememberedUA {
+		return classifyUA(ua)
+	}
+	m.mu.RLock()
+	c, ok := m.cur[ua]
+	inOld := false
+	if !ok {
+		c, inOld = m.old[ua]
+	}
+	m.mu.RUnlock()
+	if ok {
+		return c
+	}
+	if !inOld {
+		c = classifyUA(ua)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cur == nil || len(m.cur) >= m.limit {
+		m.old, m.cur = m.cur, make(map[string]uaClass, min(m.limit, 256))
+	}
+	m.cur[strings.Clone(ua)] = c
+	return c
+}
+
+// len returns the user agents remembered, in both generations.
+func (m *uaMemory) len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.cur) + len(m.old)
 }
 
 // isAppleMPP reports whether ua is the bare "Mozilla/5.0" with which Apple's
@@ -222,7 +346,11 @@ var notBots = strings.NewReplacer(
 
 // isBotUA reports whether ua names a machine, or is empty.
 func isBotUA(ua string) bool {
-	ua = strings.ToLower(strings.TrimSpace(ua))
+	return isBotLower(strings.ToLower(strings.TrimSpace(ua)))
+}
+
+// isBotLower is isBotUA of a user agent already trimmed and lower-cased.
+func isBotLower(ua string) bool {
 	return ua == "" || containsAny(notBots.Replace(ua), botAgents)
 }
 

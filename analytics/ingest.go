@@ -427,14 +427,22 @@ func (i *Ingester) delivered(batch []Event, reusable bool) {
 	}
 }
 
-// flush delivers full batches, and with all also the partial one. It
-// stops at a batch that neither the Sink nor the spool takes: that batch
-// is held, keeping its queue places, and retried first next time.
+// flush delivers full batches, and with all also the partial one, once:
+// events that arrive while it writes wait for the next tick or a full
+// batch. Taking the partial tail again after each write would, under
+// steady traffic, turn one flush into a stream of small inserts back to
+// back (one per Sink round trip), each a new part for ClickHouse to write
+// and merge. It stops at a batch that neither the Sink nor the spool
+// takes: that batch is held, keeping its queue places, and retried first
+// next time.
 func (i *Ingester) flush(all bool) {
 	for {
 		batch := i.next(all)
 		if batch == nil {
 			return
+		}
+		if len(batch) < cap(batch) {
+			all = false // the partial tail: the only one this flush takes
 		}
 		ok, reusable := i.deliver(i.runCtx, batch)
 		if !ok {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -86,8 +85,6 @@ type Server struct {
 	obs    *observer
 	perKey *limiter
 	perIP  *limiter
-	// lookups recycles the per-assignment trait lookups (see traits.go).
-	lookups sync.Pool
 }
 
 // New builds the app and its routes.

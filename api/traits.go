@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -34,48 +33,23 @@ type TraitSource interface {
 
 // assignWithTraits assigns a unit with the caller's attributes and, when
 // this server has traits, the unit's traits under "trait.<name>": the
-// caller's attribute of the same name wins (assign.WithTraits's rule).
+// caller's attribute of the same name wins (assign.WithTraits's rule). The
+// unit's traits are read from the cache only when a rule reads one, so
+// experiments whose rules read no trait pay nothing for them.
 func (s *Server) assignWithTraits(snap *assign.Snapshot, exp, unit string, attrs assign.Attributes) (assign.Assignment, error) {
 	if s.cfg.Traits == nil {
 		return snap.Assign(exp, unit, attrs)
 	}
-	// Assign keeps no reference to its Lookup, so lookups are recycled:
-	// allocating one per request cost more than the trait lookups
-	// themselves (BenchmarkAssignTraits).
-	l, _ := s.lookups.Get().(*traitLookup)
-	if l == nil {
-		l = new(traitLookup)
-	}
-	*l = traitLookup{attrs: attrs, unit: unit, source: s.cfg.Traits}
-	a, err := snap.Assign(exp, unit, l)
-	*l = traitLookup{}
-	s.lookups.Put(l)
-	return a, err
+	return snap.AssignWithTraits(exp, unit, attrs, (*serverTraits)(s))
 }
 
-// traitLookup is assign.WithTraits with the unit's traits fetched from the
-// cache only when a rule first reads one, so experiments whose rules read
-// no trait pay nothing for them.
-type traitLookup struct {
-	attrs  assign.Attributes
-	unit   string
-	source TraitSource
-	traits *analytics.UnitTraits
-}
+// serverTraits is the Server as assignment's trait source. A pointer
+// conversion, it passes as an assign.TraitSource without allocating, where
+// a struct around Config.Traits would be copied to the heap per request.
+type serverTraits Server
 
-// Lookup implements assign.Lookup.
-func (l *traitLookup) Lookup(name string) (any, bool) {
-	if v, ok := l.attrs[name]; ok {
-		return v, true
-	}
-	if !strings.HasPrefix(name, assign.TraitPrefix) {
-		return nil, false
-	}
-	if l.traits == nil {
-		l.traits = l.source.Traits(l.unit)
-	}
-	return l.traits.Lookup(name)
-}
+// UnitTraits implements assign.TraitSource.
+func (t *serverTraits) UnitTraits(unit string) assign.Lookup { return t.cfg.Traits.Traits(unit) }
 
 func (s *Server) traitRoutes() {
 	read := s.require(ScopeRead)

@@ -180,7 +180,26 @@ func (s *Snapshot) Assign(experimentKey, unitID string, attrs Lookup) (Assignmen
 		return Assignment{}, &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment",
 			Message: "no running experiment " + experimentKey}
 	}
-	return c.assign(unitID, attrs)
+	u := newUnitAttrs(attrs)
+	return c.assign(unitID, &u)
+}
+
+// AssignWithTraits is Assign with the unit's computed traits beside the
+// caller's attributes, merged as WithTraits merges them (the caller's value
+// wins). traits is asked once, and only if a rule reads a trait name; nil
+// means no traits. Unlike a *WithTraits passed to Assign, which escapes
+// through the Lookup interface, this allocates nothing.
+func (s *Snapshot) AssignWithTraits(experimentKey, unitID string, attrs Attributes, traits TraitSource) (Assignment, error) {
+	var c *compiled
+	if s != nil {
+		c = s.exps[experimentKey]
+	}
+	if c == nil {
+		return Assignment{}, &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment",
+			Message: "no running experiment " + experimentKey}
+	}
+	u := unitAttrs{m: attrs, source: traits, unit: unitID}
+	return c.assign(unitID, &u)
 }
 
 // Compiled is one experiment compiled for assignment, whatever its status:
@@ -235,7 +254,8 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 
 // Assign decides for one unit; see Snapshot.Assign.
 func (c *Compiled) Assign(unitID string, attrs Lookup) (Assignment, error) {
-	return c.c.assign(unitID, attrs)
+	u := newUnitAttrs(attrs)
+	return c.c.assign(unitID, &u)
 }
 
 // Ranges returns the exclusive upper bucket of each weight's range: weight i
@@ -263,11 +283,9 @@ func prefix(parts ...string) hasher {
 	return m
 }
 
-// bucketOf finishes a prefix's hash with the unit id and buckets it; m is a
-// copy, so the prefix is reused.
-func bucketOf(m hasher, unit string) int {
-	m.write(unit)
-	return Bucket(m.sum())
+// bucketOf finishes a prefix's hash with the unit id and buckets it.
+func bucketOf(m *hasher, unit string) int {
+	return Bucket(m.finish(unit))
 }
 
 // pick returns the index of the range holding bucket b.
@@ -280,7 +298,7 @@ func pick(ends []int, b int) int {
 	return len(ends) - 1 // unreachable: the last end is 10000
 }
 
-func (c *compiled) assign(unit string, attrs Lookup) (Assignment, error) {
+func (c *compiled) assign(unit string, attrs *unitAttrs) (Assignment, error) {
 	if unit == "" {
 		return Assignment{}, &experiment.Error{Code: experiment.EINVALID, Field: "unit_id", Message: "empty unit id"}
 	}
@@ -291,7 +309,7 @@ func (c *compiled) assign(unit string, attrs Lookup) (Assignment, error) {
 	}
 	var seg *segment
 	for i := range c.segments {
-		if c.segments[i].rule.Match(attrs) {
+		if r := c.segments[i].rule; r == nil || r.node.match(attrs) {
 			seg = &c.segments[i]
 			break
 		}
@@ -304,14 +322,14 @@ func (c *compiled) assign(unit string, attrs Lookup) (Assignment, error) {
 	if c.layer != "" {
 		// The layer name, not the salt, seeds the slot: every experiment of
 		// the layer must see the same slot for a unit.
-		slot := bucketOf(c.layerPrefix, unit)
+		slot := bucketOf(&c.layerPrefix, unit)
 		a.Buckets.Layer = slot
 		if slot < c.slotLo || slot >= c.slotHi {
 			a.Reason = ReasonLayer
 			return a, nil
 		}
 	}
-	b := bucketOf(c.allocPrefix, unit)
+	b := bucketOf(&c.allocPrefix, unit)
 	a.Buckets.Allocation = b
 	if b >= c.alloc {
 		a.Reason = ReasonAllocation
@@ -319,7 +337,7 @@ func (c *compiled) assign(unit string, attrs Lookup) (Assignment, error) {
 	}
 	a.InExperiment = true
 	if c.holdout > 0 {
-		b = bucketOf(c.holdoutPrefix, unit)
+		b = bucketOf(&c.holdoutPrefix, unit)
 		a.Buckets.Holdout = b
 		if b < c.holdout {
 			a.Holdout = true
@@ -332,7 +350,7 @@ func (c *compiled) assign(unit string, attrs Lookup) (Assignment, error) {
 		a.Variant, a.Payload, a.Reason = v.key, v.payload, ReasonConcluded
 		return a, nil
 	}
-	b = bucketOf(seg.variantPrefix, unit)
+	b = bucketOf(&seg.variantPrefix, unit)
 	a.Buckets.Variant = b
 	i := pick(seg.ends, b)
 	a.Reason = ReasonVariant

@@ -42,3 +42,48 @@ func (w *WithTraits) Lookup(name string) (any, bool) {
 	}
 	return nil, false
 }
+
+// TraitSource serves units' computed traits for AssignWithTraits. It must
+// not block: assignment asks it at most once per unit, and only when a
+// rule reads a name starting with TraitPrefix.
+type TraitSource interface {
+	// UnitTraits returns the unit's traits as a Lookup of full names
+	// ("trait.opens_30d"); never nil.
+	UnitTraits(unit string) Lookup
+}
+
+// unitAttrs is what a rule reads for one unit: the caller's attributes
+// and, fetched on the first trait name a rule reads, the unit's traits. It
+// lives on Assign's stack: the allocation-free form of WithTraits.
+type unitAttrs struct {
+	attrs  Lookup     // the caller's, when not plain Attributes
+	m      Attributes // the caller's, read without a dynamic call
+	source TraitSource
+	unit   string
+	traits Lookup
+}
+
+func newUnitAttrs(attrs Lookup) unitAttrs {
+	if m, ok := attrs.(Attributes); ok {
+		return unitAttrs{m: m}
+	}
+	return unitAttrs{attrs: attrs}
+}
+
+// lookup is WithTraits.Lookup: the caller's value wins over a trait.
+func (u *unitAttrs) lookup(name string) (any, bool) {
+	if u.attrs != nil {
+		if v, ok := u.attrs.Lookup(name); ok || u.source == nil {
+			return v, ok
+		}
+	} else if v, ok := u.m[name]; ok || u.source == nil {
+		return v, ok
+	}
+	if !strings.HasPrefix(name, TraitPrefix) {
+		return nil, false
+	}
+	if u.traits == nil {
+		u.traits = u.source.UnitTraits(u.unit)
+	}
+	return u.traits.Lookup(name)
+}

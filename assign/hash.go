@@ -17,8 +17,7 @@ func Hash(salt, purpose, unit string) uint32 {
 	m.write(":")
 	m.write(purpose)
 	m.write(":")
-	m.write(unit)
-	return m.sum()
+	return m.finish(unit)
 }
 
 // HashInput returns the string that Hash(salt, purpose, unit) hashes, for
@@ -30,8 +29,7 @@ func HashInput(salt, purpose, unit string) string {
 // Sum32 returns the murmur3 x86 32-bit hash of data with seed 0.
 func Sum32(data string) uint32 {
 	var m hasher
-	m.write(data)
-	return m.sum()
+	return m.finish(data)
 }
 
 // Bucket maps a hash to one of 10,000 buckets: floor(h * 10000 / 2^32).
@@ -87,6 +85,63 @@ func (m *hasher) write(s string) {
 		m.tail |= uint32(s[i]) << (8 * m.nt)
 		m.nt++
 	}
+}
+
+// finish returns the hash of m's input continued with s, leaving m as it
+// is (a compiled prefix is reused for every unit). The state lives in
+// registers here, where write keeps it in m.
+func (m *hasher) finish(s string) uint32 {
+	h, tail, nt := m.h, m.tail, m.nt
+	n := m.n + uint32(len(s))
+	for nt > 0 && nt < 4 && len(s) > 0 {
+		tail |= uint32(s[0]) << (8 * nt)
+		nt++
+		s = s[1:]
+	}
+	if nt == 4 {
+		h = mix(h, tail)
+		tail, nt = 0, 0
+	}
+	// One index over whole blocks: re-slicing s per block costs four more
+	// instructions a block.
+	blocks := len(s) &^ 3
+	i := 0
+	for ; i < blocks; i += 4 {
+		b := s[i : i+4]
+		h = mix(h, uint32(b[0])|uint32(b[1])<<8|uint32(b[2])<<16|uint32(b[3])<<24)
+	}
+	for ; i < len(s); i++ {
+		tail |= uint32(s[i]) << (8 * nt)
+		nt++
+	}
+	return fmix(h, tail, nt, n)
+}
+
+// mix folds one block into the state.
+func mix(h, k uint32) uint32 {
+	k *= c1
+	k = k<<15 | k>>17
+	k *= c2
+	h ^= k
+	h = h<<13 | h>>19
+	return h*5 + 0xe6546b64
+}
+
+// fmix folds the pending tail and the length in and avalanches.
+func fmix(h, tail uint32, nt uint, n uint32) uint32 {
+	if nt > 0 {
+		k := tail * c1
+		k = k<<15 | k>>17
+		k *= c2
+		h ^= k
+	}
+	h ^= n
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
 }
 
 func (m *hasher) writeInt(n int) {

@@ -82,3 +82,52 @@ func BenchmarkHash(b *testing.B) {
 		})
 	}
 }
+
+// TestFinish checks the continuation of a prefix against hashing the whole input, for every alignment of prefix
+// and unit.
+func TestFinish(t *testing.T) {
+	s := strings.Repeat("0123456789abcdef-é", 3)
+	for i := 0; i <= 9; i++ {
+		for j := 0; j <= 11; j++ {
+			for k := 0; k <= len(s); k++ {
+				pa := s[:i] + s[len(s)-j:]
+				unit := s[k:]
+				var a hasher
+				a.write(pa)
+				if got, want := a.finish(unit), Sum32(pa+unit); got != want {
+					t.Fatalf("finish(%q, %q) = %#x, want %#x", pa, unit, got, want)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkPrefixes hashes one unit id under an assignment's three
+// prefixes (allocation, holdout, variant): one after the other with write
+// (the former way) and with finish.
+func BenchmarkPrefixes(b *testing.B) {
+	pa, pb, pc := prefix("welcome-email-2025", ":alloc:"), prefix("welcome-email-2025", ":holdout:"),
+		prefix("welcome-email-2025", ":variant:", "engaged", ":")
+	for _, bc := range []struct{ name, unit string }{
+		{"short", "u-12345"},
+		{"long", "2f1c9a4e-8b7d-4e21-9f3a-6c5d4b3a2918:customer.name+tag@example.com"},
+	} {
+		b.Run(bc.name+"/write", func(b *testing.B) {
+			var sink uint32
+			for i := 0; i < b.N; i++ {
+				for _, p := range [...]hasher{pa, pb, pc} {
+					p.write(bc.unit)
+					sink += p.sum()
+				}
+			}
+			_ = sink
+		})
+		b.Run(bc.name+"/finish", func(b *testing.B) {
+			var sink uint32
+			for i := 0; i < b.N; i++ {
+				sink += pa.finish(bc.unit) + pb.finish(bc.unit) + pc.finish(bc.unit)
+			}
+			_ = sink
+		})
+	}
+}

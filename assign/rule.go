@@ -130,10 +130,11 @@ func (r *Rule) Match(attrs Lookup) bool {
 	if r == nil {
 		return true
 	}
-	return r.node.match(attrs)
+	u := newUnitAttrs(attrs)
+	return r.node.match(&u)
 }
 
-func (n *node) match(attrs Lookup) bool {
+func (n *node) match(attrs *unitAttrs) bool {
 	switch n.kind {
 	case kindAll:
 		for i := range n.kids {
@@ -152,10 +153,7 @@ func (n *node) match(attrs Lookup) bool {
 	case kindNot:
 		return !n.kids[0].match(attrs)
 	}
-	var v any
-	if attrs != nil {
-		v, _ = attrs.Lookup(n.attr)
-	}
+	v, _ := attrs.lookup(n.attr)
 	switch n.op {
 	case experiment.OpExists:
 		return v != nil

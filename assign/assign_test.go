@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -503,5 +505,60 @@ func TestExampleAssignsEveryone(t *testing.T) {
 	a := mustAssign(t, s, e.Key, "u1", assign.Attributes{"plan": "pro_trial", "country": "FR"})
 	if a.Segment != "pro-trial" {
 		t.Errorf("Assign(pro_trial, FR) segment = %q, want pro-trial", a.Segment)
+	}
+}
+
+// countingTraits is a TraitSource that counts how often it is asked.
+type countingTraits struct {
+	traits assign.Attributes
+	asked  int
+}
+
+func (c *countingTraits) UnitTraits(string) assign.Lookup {
+	c.asked++
+	return c.traits
+}
+
+func TestAssignWithTraits(t *testing.T) {
+	def := strings.ReplaceAll(bench3x4, `"attr": "opens_30d"`, `"attr": "trait.opens_30d"`)
+	s := mustSnapshot(t, mustExperiment(t, def), mustExperiment(t, threeWay))
+	src := &countingTraits{traits: assign.Attributes{"trait.opens_30d": 5.0, "plan": "pro", "country": "DE"}}
+	for _, tc := range []struct {
+		name  string
+		attrs assign.Attributes
+		want  string
+		asked int
+	}{
+		{"trait read once", assign.Attributes{"plan": "free"}, "engaged", 1},
+		{"caller wins", assign.Attributes{"plan": "free", "trait.opens_30d": 1.0}, "rest", 0},
+		{"first segment reads no trait", assign.Attributes{"plan": "pro", "country": "FR"}, "pro-eu", 0},
+	} {
+		src.asked = 0
+		a, err := s.AssignWithTraits("bench", "u-1", tc.attrs, src)
+		if err != nil || a.Segment != tc.want || src.asked != tc.asked {
+			t.Errorf("%s: AssignWithTraits = %q, %v, traits asked %d times; want %q, asked %d", tc.name, a.Segment, err, src.asked, tc.want, tc.asked)
+		}
+		want := mustAssign(t, s, "bench", "u-1", &assign.WithTraits{Attrs: tc.attrs, Traits: src.traits})
+		if !reflect.DeepEqual(a, want) {
+			t.Errorf("%s: AssignWithTraits = %+v, Assign with WithTraits = %+v", tc.name, a, want)
+		}
+	}
+	src.asked = 0
+	if a, err := s.AssignWithTraits("retire", "u-1", nil, src); err != nil || src.asked != 0 {
+		t.Errorf("AssignWithTraits(rules without traits) = %v, %v; traits asked %d times, want 0", a, err, src.asked)
+	}
+	if a, err := s.AssignWithTraits("bench", "u-1", assign.Attributes{}, nil); err != nil || a.Segment != "rest" {
+		t.Errorf("AssignWithTraits(nil source) = %q, %v; want rest", a.Segment, err)
+	}
+	if _, err := s.AssignWithTraits("nope", "u-1", nil, src); experiment.ErrorCode(err) != experiment.ENOTFOUND {
+		t.Errorf("AssignWithTraits(unknown) = %v, want ENOTFOUND", err)
+	}
+	attrs := assign.Attributes{"plan": "free"}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := s.AssignWithTraits("bench", "u-98765", attrs, src); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("AssignWithTraits allocates %v times, want 0", n)
 	}
 }

@@ -16,7 +16,8 @@ type TraitReader interface {
 	// with an event stored since the mark since (every unit with an event in
 	// the last TraitWindowDays when since is zero), and the mark to pass
 	// next time. Marks are the storage's own clock, so a unit may be
-	// returned twice but never missed.
+	// returned twice but never missed. A unit whose events since the mark
+	// are all exposures may come as Seen: first and last day only.
 	ChangedActivity(ctx context.Context, since time.Time, today int32) ([]UnitActivity, time.Time, error)
 	// Activity returns the activity of these units as of day today: human
 	// events per day and channel over the last TraitWindowDays, and the
@@ -64,6 +65,9 @@ type TraitCache struct {
 	activity map[string]*UnitActivity
 	since    time.Time
 	lastErr  error
+	// dropped is set once units were dropped over MaxUnits: from then on a
+	// unit not held may have history, so one seen again is read whole.
+	dropped bool
 }
 
 type traitSnapshot struct {
@@ -188,12 +192,39 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("changed units: %w", err)
 	}
+	// A unit seen again (only new exposures) keeps the activity held for
+	// it. One not held had no event in the window before, so what the
+	// reader saw is its whole activity; unless units were dropped over
+	// MaxUnits, when it may have been one of them, and is read whole.
+	var whole []string
+	for i := range acts {
+		if _, held := c.activity[acts[i].Unit]; acts[i].Seen && !held && c.dropped {
+			whole = append(whole, acts[i].Unit)
+		}
+	}
+	if len(whole) > 0 {
+		more, err := c.cfg.Reader.Activity(ctx, whole, today)
+		if err != nil {
+			return fmt.Errorf("units seen again: %w", err)
+		}
+		acts = append(acts, more...)
+	}
 	// Nothing above changed c: a failed read is retried whole next time.
 	c.since = next
-	units := make([]string, len(acts))
+	units := make([]string, 0, len(acts))
 	for i := range acts {
-		units[i] = acts[i].Unit
-		c.activity[acts[i].Unit] = &acts[i]
+		a := &acts[i]
+		held, ok := c.activity[a.Unit]
+		if a.Seen {
+			switch {
+			case ok:
+				a = seenAgain(held, a)
+			case c.dropped:
+				continue // read whole above
+			}
+		}
+		units = append(units, a.Unit)
+		c.activity[a.Unit] = a
 	}
 	old := c.snap.Load()
 	if old.day == today && !old.at.IsZero() && len(c.activity) <= c.cfg.MaxUnits {
@@ -239,6 +270,7 @@ func (c *TraitCache) evict(from int32) {
 	if over <= 0 {
 		return
 	}
+	c.dropped = true
 	type unitDay struct {
 		unit string
 		day  int32
@@ -253,6 +285,17 @@ func (c *TraitCache) evict(from int32) {
 	}
 	c.cfg.Logger.Warn("trait cache full: least recently active units get default traits",
 		"dropped", over, "max_units", c.cfg.MaxUnits)
+}
+
+// seenAgain is held's activity with seen's first day and, if later, its
+// last day: exposures move when a unit was last seen, and nothing else.
+func seenAgain(held, seen *UnitActivity) *UnitActivity {
+	a := *held
+	a.FirstSeen = seen.FirstSeen
+	if last := seen.LastDay(); last > held.LastDay() {
+		a.Days = append(slices.Clip(held.Days), DayActivity{Day: last})
+	}
+	return &a
 }
 
 func unitTraits(a *UnitActivity, today int32) *UnitTraits {

@@ -18,7 +18,10 @@ import (
 //
 // Cost: both queries filter on unit, which is not in the table's sort key,
 // so each reads the window's partitions (ChangedUnits only the partition
-// pruned to the current month and the one before when incremental). That is
+// pruned to the current month and the one before when incremental). An
+// incremental refresh reads whole only the units with a new event other
+// than an exposure; units with only new exposures (most units, most of the
+// time) take one cheaper query for their first and last day seen. That is
 // fine for the tens of millions of events a month this table is laid out
 // for; beyond, a per-unit table fed by a materialized view is the next step.
 type TraitReader struct {
@@ -142,17 +145,61 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 		return nil, since, fmt.Errorf("server time: %w", translate(err))
 	}
 	from := today - (analytics.TraitWindowDays - 1)
-	sub := "GLOBAL IN (" + changedUnitsQuery
 	args := []any{dateString(from), from}
-	if !since.IsZero() {
-		sub += " AND received_at >= toDateTime(?)"
-		args = append(args, uint32(since.Unix()))
+	if since.IsZero() {
+		acts, err := r.activity(ctx, "GLOBAL IN ("+changedUnitsQuery+")", args, today)
+		if err != nil {
+			return nil, since, err
+		}
+		return acts, serverNow.Add(-r.Margin), nil
 	}
-	acts, err := r.activity(ctx, sub+")", args, today)
+	args = append(args, uint32(since.Unix()))
+	acts, err := r.activity(ctx, "GLOBAL IN ("+changedUnitsQuery+" AND received_at >= toDateTime(?) AND kind != 'exposure')", args, today)
 	if err != nil {
 		return nil, since, err
 	}
-	return acts, serverNow.Add(-r.Margin), nil
+	seen, err := r.seen(ctx, args, today)
+	if err != nil {
+		return nil, since, err
+	}
+	return append(acts, seen...), serverNow.Add(-r.Margin), nil
+}
+
+// seenQuery reads, for each unit whose events stored since the mark are all
+// exposures, its first and latest day seen within the horizon: all a
+// refresh needs of a unit whose counts did not change (see
+// analytics.UnitActivity.Seen). Its one scan costs about a quarter of the
+// activity and first-seen queries for the same units.
+const seenQuery = `SELECT unit, toInt32(intDiv(toUInt32(min(time)), 86400)) AS first, toInt32(intDiv(toUInt32(max(time)), 86400)) AS last
+FROM events
+WHERE unit GLOBAL IN (
+	SELECT unit FROM events
+	WHERE date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? AND received_at >= toDateTime(?)
+	GROUP BY unit
+	HAVING max(kind != 'exposure') = 0
+) AND date >= toDate(?) - 1
+GROUP BY unit`
+
+func (r *TraitReader) seen(ctx context.Context, args []any, today int32) ([]analytics.UnitActivity, error) {
+	horizon := today - (analytics.FirstSeenHorizonDays - 1)
+	rows, err := r.conn.Query(ctx, seenQuery, append(args, dateString(horizon))...)
+	if err != nil {
+		return nil, fmt.Errorf("units seen: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []analytics.UnitActivity
+	for rows.Next() {
+		var u string
+		var first, last int32
+		if err := rows.Scan(&u, &first, &last); err != nil {
+			return nil, fmt.Errorf("units seen: %w", translate(err))
+		}
+		out = append(out, analytics.UnitActivity{Unit: u, FirstSeen: max(first, horizon), Days: []analytics.DayActivity{{Day: last}}, Seen: true})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("units seen: %w", translate(err))
+	}
+	return out, nil
 }
 
 // activity runs the first-seen and activity queries for the units that

@@ -275,18 +275,28 @@ func TestTraitCacheIncremental(t *testing.T) {
 	}
 }
 
-// countingReader records the units each refresh reads.
+// countingReader records the units each refresh reads whole, those it
+// only saw (new exposures only), and those the cache asked for by name.
 type countingReader struct {
 	*clickhouse.TraitReader
-	read []string
+	read, seen, whole []string
 }
 
 func (c *countingReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
 	acts, next, err := c.TraitReader.ChangedActivity(ctx, since, today)
 	for _, a := range acts {
-		c.read = append(c.read, a.Unit)
+		if a.Seen {
+			c.seen = append(c.seen, a.Unit)
+		} else {
+			c.read = append(c.read, a.Unit)
+		}
 	}
 	return acts, next, err
+}
+
+func (c *countingReader) Activity(ctx context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
+	c.whole = append(c.whole, units...)
+	return c.TraitReader.Activity(ctx, units, today)
 }
 
 func contains(list []string, s string) bool {
@@ -296,4 +306,90 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestTraitCacheSeenAgain: units whose new events are only exposures are
+// read by one cheap query (first and last day seen) instead of their whole
+// activity. A held unit keeps its counts and only moves its last day seen;
+// a unit new to the window gets its first day from the whole horizon; one
+// the cache dropped over MaxUnits is read whole, since it may have history.
+func TestTraitCacheSeenAgain(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	h, want := traitFixture(t)
+	sink := clickhouse.NewEventSink(conn)
+	if err := sink.Write(ctx, h.events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	// Marks have a second's resolution: the first refreshes' marks must be
+	// after the fixture was stored, so that the next ones read only what
+	// is stored below.
+	time.Sleep(1100 * time.Millisecond)
+	now := analytics.DayTime(traitToday).Add(15 * time.Hour)
+	newCache := func(maxUnits int) (*analytics.TraitCache, *countingReader) {
+		r := &countingReader{TraitReader: clickhouse.NewTraitReader(conn)}
+		r.TraitReader.Margin = 0
+		c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: r, MaxUnits: maxUnits, Now: func() time.Time { return now }})
+		if err := c.Refresh(ctx); err != nil {
+			t.Fatalf("Refresh: %v", err)
+		}
+		return c, r
+	}
+	cache, reader := newCache(0)
+	small, smallReader := newCache(5) // drops atrisk, the least recently seen
+	if small.Held("atrisk") || !small.Held("active") {
+		t.Fatalf("the small cache holds atrisk %v, active %v; want the least recently seen dropped", small.Held("atrisk"), small.Held("active"))
+	}
+
+	h2 := &history{t: t, n: 2000}
+	for _, u := range []string{"active", "newbie", "old", "atrisk"} {
+		h2.send(u, 0, u+"-today", "email")
+	}
+	if err := sink.Write(ctx, h2.events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	reader.read, reader.seen = nil, nil
+	if err := cache.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if len(reader.read) != 0 || len(reader.seen) != 4 {
+		t.Errorf("refresh read %v whole and saw %v, want only the 4 exposed units seen", reader.read, reader.seen)
+	}
+	check := func(c *analytics.TraitCache, unit string, want analytics.Traits) {
+		t.Helper()
+		got := c.Traits(unit)
+		if got.Traits != want || got.LastSeen != traitToday {
+			t.Errorf("%s = %+v, last seen %d; want %+v, last seen %d (today)", unit, got.Traits, got.LastSeen, want, traitToday)
+		}
+	}
+	check(cache, "active", want["active"])
+	check(cache, "atrisk", want["atrisk"])
+	check(cache, "newbie", analytics.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1, EngagementLevel: "none", LifecycleStage: "new"})
+	// First seen 120 days ago, nothing since but today's exposure: dormant.
+	check(cache, "old", want["old"])
+
+	smallReader.read, smallReader.seen = nil, nil
+	if err := small.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if !contains(smallReader.whole, "atrisk") {
+		t.Errorf("the small cache read %v whole after seeing %v; want atrisk, which it dropped", smallReader.whole, smallReader.seen)
+	}
+	check(small, "atrisk", want["atrisk"])
+
+	// An open makes the new unit's counts change: it is read whole.
+	h3 := &history{t: t, n: 3000}
+	h3.human("newbie", analytics.KindOpen, 0, "newbie-today")
+	if err := sink.Write(ctx, h3.events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	reader.read, reader.seen = nil, nil
+	if err := cache.Refresh(ctx); err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	if !contains(reader.read, "newbie") || contains(reader.seen, "newbie") {
+		t.Errorf("after an open, refresh read %v whole and saw %v; want newbie read whole", reader.read, reader.seen)
+	}
+	check(cache, "newbie", analytics.Traits{Known: true, Opens7d: 1, Opens30d: 1, Opens90d: 1, DaysSinceOpen: 0, DaysSinceClick: -1,
+		EngagementScore: 1, EngagementLevel: "low", LifecycleStage: "onboarding", PreferredChannel: "email"})
 }

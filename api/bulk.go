@@ -184,12 +184,12 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		var in bulkLine
-		err := decodeJSON(raw, &in)
+		var in assignRequest
+		err := decodeAssign(raw, true, &in)
 		if err == nil {
+			in.Experiment = key
 			var resp assignResponse
-			resp, err = s.assign(ctx, snap, assignRequest{Experiment: key, UnitID: in.UnitID, Attributes: in.Attributes,
-				SendID: in.SendID, Channel: in.Channel}, "")
+			resp, err = s.assign(ctx, snap, in, "")
 			if err == nil {
 				buf = appendAssignResponse(buf, &resp)
 				buf = append(buf, '\n')
@@ -252,6 +252,14 @@ func appendAssignResponse(b []byte, r *assignResponse) []byte {
 			b = appendString(b, f.v)
 		}
 	}
+	if r.PixelURL == "" && r.Token != "" && r.pixelBase != "" {
+		// The string appendString would be given, escaped in pieces.
+		b = append(b, `,"pixel_url":"`...)
+		b = appendEscaped(b, r.pixelBase)
+		b = append(b, "/o/"...)
+		b = appendEscaped(b, r.Token)
+		b = append(b, `.gif"`...)
+	}
 	return append(b, '}')
 }
 
@@ -261,6 +269,12 @@ const hexDigits = "0123456789abcdef"
 // (HTML characters included, invalid UTF-8 replaced).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped appends the inside of appendString's JSON string.
+func appendEscaped(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -303,6 +317,5 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }

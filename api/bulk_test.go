@@ -19,8 +19,14 @@ func TestAppendAssignResponse(t *testing.T) {
 			SendID: "s-1", Token: "AQEB_-x", PixelURL: "http://h/o/AQEB_-x.gif"},
 		{Assignment: assign.Assignment{Experiment: "x", Holdout: true, InExperiment: true, Reason: assign.ReasonHoldout, Variant: "bad \xff utf8 \u2029"}},
 	}
+	// pixelBase stands for the PixelURL it makes.
+	cases = append(cases, assignResponse{Assignment: assign.Assignment{Experiment: "e", InExperiment: true, Variant: "a"},
+		Token: "AQ_-", pixelBase: "http://h/<&>\u2028"})
 	for _, r := range cases {
 		got := appendAssignResponse(nil, &r)
+		if r.pixelBase != "" {
+			r.PixelURL = r.pixelBase + "/o/" + r.Token + ".gif"
+		}
 		want, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)

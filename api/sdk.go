@@ -42,6 +42,9 @@ type assignResponse struct {
 	SendID   string `json:"send_id,omitempty"`
 	Token    string `json:"token,omitempty"`
 	PixelURL string `json:"pixel_url,omitempty"`
+	// pixelBase stands for PixelURL = pixelBase + "/o/" + Token + ".gif",
+	// which appendAssignResponse writes without building the string.
+	pixelBase string
 }
 
 const maxIDLen = 256
@@ -58,7 +61,7 @@ func checkUnit(field, unit string) error {
 
 func (s *Server) assignOne(c *fiber.Ctx) error {
 	var req assignRequest
-	if err := decodeJSON(c.Body(), &req); err != nil {
+	if err := decodeAssign(c.Body(), false, &req); err != nil {
 		return err
 	}
 	if req.Experiment == "" {
@@ -69,7 +72,10 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(appendAssignResponse(make([]byte, 0, 1024), &resp))
+	// Written into fasthttp's pooled body buffer: no buffer per request.
+	r := c.Response()
+	r.SwapBody(appendAssignResponse(r.SwapBody(nil)[:0], &resp))
+	return nil
 }
 
 // assign decides for one unit, logs its exposure and signs its token.
@@ -96,11 +102,11 @@ func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRe
 	resp.SendID = req.SendID
 	var id string
 	if req.SendID == "" {
-		resp.SendID = randomID()
-		id = "x:" + resp.SendID
+		id = prefixedRandomID("x:")
+		resp.SendID = id[len("x:"):]
 	} else {
 		// A retried assignment of the same send is the same exposure.
-		id = "x:" + digest(req.Experiment, req.UnitID, req.SendID)
+		id = prefixedDigest("x:", req.Experiment, req.UnitID, req.SendID)
 	}
 	err = s.cfg.Events.Log(ctx, analytics.Event{
 		ID: id, Kind: analytics.KindExposure, Time: now,
@@ -118,7 +124,7 @@ func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRe
 	if resp.Token, err = s.cfg.Tokens.Open(claims); err != nil {
 		return assignResponse{}, err
 	}
-	resp.PixelURL = s.cfg.BaseURL + "/o/" + resp.Token + ".gif"
+	resp.pixelBase = s.cfg.BaseURL
 	return resp, nil
 }
 
@@ -162,19 +168,34 @@ func detail(err error) errorDetail {
 	return errorDetail{Code: experiment.ErrorCode(err), Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err)}
 }
 
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+func randomID() string { return prefixedRandomID("") }
+
+// prefixedRandomID returns prefix + a random 128-bit id in hex, as one
+// string (one allocation).
+func prefixedRandomID(prefix string) string {
+	var r [16]byte
+	_, _ = rand.Read(r[:])
+	return prefixedHex(prefix, r[:])
 }
 
 // digest derives a stable event id from the parts that make an event the
 // same event.
-func digest(parts ...string) string {
-	h := sha256.New()
+func digest(parts ...string) string { return prefixedDigest("", parts...) }
+
+// prefixedDigest returns prefix + digest(parts...) as one string.
+func prefixedDigest(prefix string, parts ...string) string {
+	// Hashed from a stack buffer in one call: sha256.New and Sum(nil)
+	// each allocate.
+	buf := make([]byte, 0, 512)
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		buf = append(append(buf, p...), 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(buf)
+	return prefixedHex(prefix, sum[:16])
+}
+
+func prefixedHex(prefix string, b []byte) string {
+	var out [64]byte
+	o := append(out[:0], prefix...)
+	return string(hex.AppendEncode(o, b))
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // runningExample serves the example experiment, started.
-func runningExample(t *testing.T, edit func(*api.Config)) *harness {
+func runningExample(t testing.TB, edit func(*api.Config)) *harness {
 	t.Helper()
 	h := newHarness(t, nil, edit)
 	h.must(t, http.StatusCreated, "POST", "/v1/experiments", hAdmin, exampleDef(t, "welcome-email"))

@@ -1,0 +1,91 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/api"
+)
+
+// discardEvents takes events and keeps none: benchmarks measure the
+// handlers, not a growing slice.
+type discardEvents struct{}
+
+func (discardEvents) Log(context.Context, ...analytics.Event) error { return nil }
+
+// BenchmarkAssignHandler runs POST /v1/assign through the served handler
+// (routing, auth, middleware, decoding, assignment, exposure, token,
+// response), without the network, beside a trivial JSON handler of the
+// same size measured in the same run: the in-process form of
+// scripts/bench-assign.sh's wrk ratio.
+func BenchmarkAssignHandler(b *testing.B) {
+	h := runningExample(b, func(c *api.Config) { c.Events = discardEvents{} })
+	body := []byte(`{"experiment":"welcome-email","unit_id":"user-1234567","attributes":{"plan":"pro_trial","country":"IT","opens_30d":3},"send_id":"send-42","channel":"email"}`)
+	serve := h.srv.App().Handler()
+	run := func(b *testing.B, handler fasthttp.RequestHandler, path string) {
+		b.ReportAllocs()
+		var ctx fasthttp.RequestCtx
+		for b.Loop() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.Request.Header.SetMethod("POST")
+			ctx.Request.SetRequestURI(path)
+			ctx.Request.Header.Set("Authorization", "Bearer "+hSDK)
+			ctx.Request.Header.SetContentType("application/json")
+			ctx.Request.SetBody(body)
+			handler(&ctx)
+			if ctx.Response.StatusCode() != 200 || !bytes.Contains(ctx.Response.Body(), []byte(`"token"`)) {
+				b.Fatalf("%d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+	}
+	b.Run("assign", func(b *testing.B) { run(b, serve, "/v1/assign") })
+	b.Run("trivial", func(b *testing.B) {
+		// The same answer size, as bench-assign.sh's trivial Fiber handler.
+		answer := append([]byte(`{"token":"`), bytes.Repeat([]byte("x"), 500)...)
+		answer = append(answer, `"}`...)
+		run(b, func(ctx *fasthttp.RequestCtx) {
+			ctx.SetContentType("application/json")
+			ctx.SetBody(answer)
+		}, "/v1/assign")
+	})
+}
+
+// BenchmarkBulk sends a send list of b.N lines to POST /v1/assign/bulk on
+// a loopback listener and reads every answer: units/s is the figure of
+// issue 3's 1M-unit target.
+func BenchmarkBulk(b *testing.B) {
+	h := runningExample(b, func(c *api.Config) { c.Events = discardEvents{} })
+	base := h.listen(b)
+	var list bytes.Buffer
+	for i := range b.N {
+		fmt.Fprintf(&list, `{"unit_id":"user-%d","attributes":{"plan":"pro_trial","country":"IT"},"channel":"email"}`+"\n", i)
+	}
+	b.ResetTimer()
+	req, err := http.NewRequest("POST", base+"/v1/assign/bulk?experiment=welcome-email", &list)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+hSDK)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		b.Fatalf("bulk: %d, %d bytes, %v", resp.StatusCode, n, err)
+	}
+	b.StopTimer()
+	if lines := n / 300; b.N > 100 && lines < int64(b.N) {
+		b.Fatalf("bulk answered %d bytes for %d lines", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "units/s")
+}

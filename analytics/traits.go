@@ -353,21 +353,65 @@ type UnitTraits struct {
 func NewUnitTraits(t Traits, day int32) *UnitTraits {
 	u := &UnitTraits{Traits: t, Day: day}
 	u.vals = [numTraits]any{
-		t.Known, float64(t.Opens7d), float64(t.Opens30d), float64(t.Opens90d),
-		float64(t.Clicks7d), float64(t.Clicks30d), float64(t.Clicks90d),
-		float64(t.Conversions7d), float64(t.Conversions30d), float64(t.Conversions90d),
-		nil, nil, t.EngagementScore, t.EngagementLevel, t.LifecycleStage, nil,
+		t.Known, boxCount(t.Opens7d), boxCount(t.Opens30d), boxCount(t.Opens90d),
+		boxCount(t.Clicks7d), boxCount(t.Clicks30d), boxCount(t.Clicks90d),
+		boxCount(t.Conversions7d), boxCount(t.Conversions30d), boxCount(t.Conversions90d),
+		nil, nil, boxFloat(t.EngagementScore), boxString(t.EngagementLevel), boxString(t.LifecycleStage), nil,
 	}
 	if t.DaysSinceOpen >= 0 {
-		u.vals[traitDaysSinceOpen] = float64(t.DaysSinceOpen)
+		u.vals[traitDaysSinceOpen] = boxCount(t.DaysSinceOpen)
 	}
 	if t.DaysSinceClick >= 0 {
-		u.vals[traitDaysSinceClick] = float64(t.DaysSinceClick)
+		u.vals[traitDaysSinceClick] = boxCount(t.DaysSinceClick)
 	}
 	if t.PreferredChannel != "" {
-		u.vals[traitPreferredChannel] = t.PreferredChannel
+		u.vals[traitPreferredChannel] = boxString(t.PreferredChannel)
 	}
 	return u
+}
+
+// The values most units' traits take (whole numbers under 256, the
+// levels, stages and channels) are boxed once and shared: boxing each
+// unit's own would leave a cache of a million units with some sixteen
+// million tiny heap objects for every garbage collection to mark. These
+// tables are never written after initialisation.
+var (
+	boxedCounts = func() (b [256]any) {
+		for i := range b {
+			b[i] = float64(i)
+		}
+		return b
+	}()
+	boxedStrings = func() map[string]any {
+		m := map[string]any{}
+		for _, s := range []string{EngagementNone, EngagementLow, EngagementMedium, EngagementHigh,
+			StageNew, StageOnboarding, StageActive, StageAtRisk, StageDormant, StageReengaged,
+			"email", "push", "sms", "in_app"} {
+			m[s] = s
+		}
+		return m
+	}()
+)
+
+func boxCount(n int) any {
+	if n >= 0 && n < len(boxedCounts) {
+		return boxedCounts[n]
+	}
+	return float64(n)
+}
+
+func boxFloat(f float64) any {
+	if f >= 0 && f < float64(len(boxedCounts)) && f == float64(int(f)) {
+		return boxedCounts[int(f)]
+	}
+	return f
+}
+
+func boxString(s string) any {
+	if v, ok := boxedStrings[s]; ok {
+		return v
+	}
+	return s
 }
 
 // Lookup returns the trait named "trait.<name>"; absent traits (days since

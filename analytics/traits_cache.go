@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -70,10 +71,79 @@ type TraitCache struct {
 	dropped bool
 }
 
+// traitSnapshot is what readers see: base, with changed overlaid on it (a
+// nil value: the unit is no longer held); both maps are never written once
+// published. A refresh copies only changed, and folds it into a new base
+// once it has grown past sqrt(2 × base × units changed per refresh), the
+// size that makes copies of changed and amortised folds cost the least:
+// copying a million-unit map on every refresh cost more CPU, and garbage,
+// than the assignments it served.
 type traitSnapshot struct {
-	units map[string]*UnitTraits
-	day   int32
-	at    time.Time // when the snapshot was built; zero before the first
+	base    map[string]*UnitTraits
+	changed map[string]*UnitTraits
+	held    int       // units with traits
+	day     int32     // the day the traits were computed for
+	at      time.Time // when the snapshot was built; zero before the first
+}
+
+func (s *traitSnapshot) get(unit string) (*UnitTraits, bool) {
+	if len(s.changed) > 0 {
+		if t, ok := s.changed[unit]; ok {
+			return t, t != nil
+		}
+	}
+	t, ok := s.base[unit]
+	return t, ok
+}
+
+// each calls fn for every unit held.
+func (s *traitSnapshot) each(fn func(unit string, t *UnitTraits)) {
+	for u, t := range s.changed {
+		if t != nil {
+			fn(u, t)
+		}
+	}
+	for u, t := range s.base {
+		if _, ok := s.changed[u]; !ok {
+			fn(u, t)
+		}
+	}
+}
+
+// with returns the snapshot with the traits of units replaced by update's
+// (nil: no longer held), as of day at now.
+func (s *traitSnapshot) with(units []string, update func(unit string) *UnitTraits, day int32, now time.Time) *traitSnapshot {
+	if len(units) == 0 {
+		return &traitSnapshot{base: s.base, changed: s.changed, held: s.held, day: day, at: now}
+	}
+	changed := make(map[string]*UnitTraits, len(s.changed)+len(units))
+	for u, t := range s.changed {
+		changed[u] = t
+	}
+	held := s.held
+	for _, u := range units {
+		// Held before, as of the changes so far: units may repeat.
+		prev, ok := changed[u]
+		was := ok && prev != nil
+		if !ok {
+			_, was = s.base[u]
+		}
+		t := update(u)
+		changed[u] = t
+		switch {
+		case was && t == nil:
+			held--
+		case !was && t != nil:
+			held++
+		}
+	}
+	next := &traitSnapshot{base: s.base, changed: changed, held: held, day: day, at: now}
+	if limit := math.Sqrt(2 * float64(len(s.base)) * float64(len(units))); len(changed) <= 1024 || float64(len(changed)) < limit {
+		return next
+	}
+	base := make(map[string]*UnitTraits, held)
+	next.each(func(u string, t *UnitTraits) { base[u] = t })
+	return &traitSnapshot{base: base, held: held, day: day, at: now}
 }
 
 // NewTraitCache returns an empty cache: every unit has DefaultTraits until
@@ -92,7 +162,7 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &TraitCache{cfg: cfg, defaults: NewUnitTraits(DefaultTraits(), 0), activity: map[string]*UnitActivity{}}
-	c.snap.Store(&traitSnapshot{units: map[string]*UnitTraits{}})
+	c.snap.Store(&traitSnapshot{base: map[string]*UnitTraits{}})
 	return c
 }
 
@@ -100,7 +170,7 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 // It never blocks and allocates nothing; the result is never nil and must
 // not be modified.
 func (c *TraitCache) Traits(unit string) *UnitTraits {
-	if t, ok := c.snap.Load().units[unit]; ok {
+	if t, ok := c.snap.Load().get(unit); ok {
 		return t
 	}
 	return c.defaults
@@ -108,7 +178,7 @@ func (c *TraitCache) Traits(unit string) *UnitTraits {
 
 // Held reports whether the cache holds traits for unit (false: defaults).
 func (c *TraitCache) Held(unit string) bool {
-	_, ok := c.snap.Load().units[unit]
+	_, ok := c.snap.Load().get(unit)
 	return ok
 }
 
@@ -128,7 +198,7 @@ type TraitCacheStats struct {
 // Stats returns the cache's size and freshness.
 func (c *TraitCache) Stats() TraitCacheStats {
 	s := c.snap.Load()
-	st := TraitCacheStats{Units: len(s.units), RefreshedAt: s.at}
+	st := TraitCacheStats{Units: s.held, RefreshedAt: s.at}
 	if s.day != 0 {
 		st.Day = DayTime(s.day)
 	}
@@ -228,23 +298,13 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 	}
 	old := c.snap.Load()
 	if old.day == today && !old.at.IsZero() && len(c.activity) <= c.cfg.MaxUnits {
-		if len(units) == 0 {
-			c.snap.Store(&traitSnapshot{units: old.units, day: today, at: now})
-			return nil
-		}
 		// Same day: only the changed units' traits change.
-		m := make(map[string]*UnitTraits, len(old.units)+len(units))
-		for u, t := range old.units {
-			m[u] = t
-		}
-		for _, u := range units {
+		c.snap.Store(old.with(units, func(u string) *UnitTraits {
 			if a, ok := c.activity[u]; ok {
-				m[u] = unitTraits(a, today)
-			} else {
-				delete(m, u)
+				return unitTraits(a, today)
 			}
-		}
-		c.snap.Store(&traitSnapshot{units: m, day: today, at: now})
+			return nil
+		}, today, now))
 		return nil
 	}
 	// A new day (or the first refresh, or too many units): windows moved
@@ -254,7 +314,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 	for u, a := range c.activity {
 		m[u] = unitTraits(a, today)
 	}
-	c.snap.Store(&traitSnapshot{units: m, day: today, at: now})
+	c.snap.Store(&traitSnapshot{base: m, held: len(m), day: today, at: now})
 	return nil
 }
 
@@ -310,9 +370,9 @@ func unitTraits(a *UnitActivity, today int32) *UnitTraits {
 func (c *TraitCache) Recent(days int, fn func(unit string, t *UnitTraits)) {
 	s := c.snap.Load()
 	from := s.day - int32(days) + 1
-	for u, t := range s.units {
+	s.each(func(u string, t *UnitTraits) {
 		if t.LastSeen >= from {
 			fn(u, t)
 		}
-	}
+	})
 }

@@ -82,6 +82,10 @@ type Server struct {
 	app    *fiber.App
 	reg    *prometheus.Registry
 	bursts *analytics.BurstDetector
+	// machine classifies opens and clicks, remembering user agents.
+	machine *analytics.Classifier
+	// ids makes request and tracking event ids.
+	ids    *idSource
 	obs    *observer
 	perKey *limiter
 	perIP  *limiter
@@ -105,6 +109,7 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, bursts: analytics.NewBurstDetector(cfg.Machine, cfg.Now),
+		machine: analytics.NewClassifier(cfg.Machine), ids: newIDSource(),
 		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
 	s.app = fiber.New(fiber.Config{

@@ -24,10 +24,24 @@ func (s *Server) trackingRoutes() {
 	s.app.Get("/c/:token", s.click)
 }
 
+// The no-cache headers of the pixel and the redirect, as bytes in
+// canonical form: set with SetCanonical, they skip the key normalization
+// and the string conversions of c.Set on every request.
+var (
+	hdrCacheControl   = []byte(fiber.HeaderCacheControl)
+	hdrPragma         = []byte(fiber.HeaderPragma)
+	hdrExpires        = []byte(fiber.HeaderExpires)
+	valNoCacheControl = []byte("no-store, no-cache, must-revalidate, private, max-age=0")
+	valNoCache        = []byte("no-cache")
+	valExpiresAtOnce  = []byte("0")
+	valContentTypeGIF = []byte("image/gif")
+)
+
 func noCache(c *fiber.Ctx) {
-	c.Set(fiber.HeaderCacheControl, "no-store, no-cache, must-revalidate, private, max-age=0")
-	c.Set(fiber.HeaderPragma, "no-cache")
-	c.Set(fiber.HeaderExpires, "0")
+	h := &c.Response().Header
+	h.SetCanonical(hdrCacheControl, valNoCacheControl)
+	h.SetCanonical(hdrPragma, valNoCache)
+	h.SetCanonical(hdrExpires, valExpiresAtOnce)
 }
 
 // pixel always answers at once with the GIF, whatever the token: a broken
@@ -35,12 +49,12 @@ func noCache(c *fiber.Ctx) {
 // open; the event goes to the in-memory queue, never to ClickHouse directly.
 func (s *Server) pixel(c *fiber.Ctx) error {
 	noCache(c)
-	c.Set(fiber.HeaderContentType, "image/gif")
+	c.Response().Header.SetContentTypeBytes(valContentTypeGIF)
 	tok, ok := strings.CutSuffix(c.Params("file"), ".gif")
 	if ok {
 		if t, err := s.cfg.Tokens.Verify(tok); err == nil && t.Kind == tracking.KindOpen {
 			now := s.cfg.Now()
-			machine, reason := s.cfg.Machine.ClassifyOpen(analytics.Hit{
+			machine, reason := s.machine.ClassifyOpen(analytics.Hit{
 				UserAgent: c.Get(fiber.HeaderUserAgent), Method: c.Method(), SinceSend: now.Sub(t.IssuedAt)})
 			s.record(c, t, analytics.KindOpen, now, machine, reason)
 		}
@@ -62,7 +76,7 @@ func (s *Server) click(c *fiber.Ctx) error {
 	}
 	now := s.cfg.Now()
 	links := s.bursts.Observe(t.SendID, t.Link)
-	machine, reason := s.cfg.Machine.ClassifyClick(analytics.Hit{
+	machine, reason := s.machine.ClassifyClick(analytics.Hit{
 		UserAgent: c.Get(fiber.HeaderUserAgent), Method: c.Method(), SinceSend: now.Sub(t.IssuedAt), LinksInBurst: links})
 	s.record(c, t, analytics.KindClick, now, machine, reason)
 	return c.Redirect(t.URL, fiber.StatusFound)
@@ -71,8 +85,10 @@ func (s *Server) click(c *fiber.Ctx) error {
 // record logs an open or click. A full queue and spool lose this one event
 // rather than keep the recipient waiting: it is counted as rejected.
 func (s *Server) record(c *fiber.Ctx, t tracking.Token, kind analytics.Kind, now time.Time, machine bool, reason string) {
+	// "o:" or "c:" and an id of the Server's source, in one allocation.
+	var id [2 + 32]byte
 	ev := analytics.Event{
-		ID: string(kind[:1]) + ":" + randomID(), Kind: kind, Time: now.UTC().Truncate(time.Second),
+		ID: string(s.ids.appendID(append(id[:0], kind[0], ':'))), Kind: kind, Time: now.UTC().Truncate(time.Second),
 		Experiment: t.Experiment, Version: t.Version, Segment: t.Segment, Variant: t.Variant,
 		Unit: t.Unit, SendID: t.SendID, URL: t.URL, Machine: machine, MachineReason: reason,
 	}

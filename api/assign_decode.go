@@ -19,16 +19,19 @@ func decodeAssign(data []byte, bulk bool, req *assignRequest) error {
 	if fastDecodeAssign(data, bulk, req) {
 		return nil
 	}
-	*req = assignRequest{}
+	// Decoded into variables of this branch: a pointer handed to
+	// encoding/json escapes, and req would then be on the heap for the
+	// fast path too.
 	if !bulk {
-		return decodeJSON(data, req)
-	}
-	var in bulkLine
-	if err := decodeJSON(data, &in); err != nil {
+		var slow assignRequest
+		err := decodeJSON(data, &slow)
+		*req = slow
 		return err
 	}
+	var in bulkLine
+	err := decodeJSON(data, &in)
 	*req = assignRequest{UnitID: in.UnitID, Attributes: in.Attributes, SendID: in.SendID, Channel: in.Channel}
-	return nil
+	return err
 }
 
 // The fields of an assign request, as bits of what was seen.

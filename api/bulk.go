@@ -279,7 +279,10 @@ func appendEscaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			// One test for the common byte: below 0x40 a bit mask of what
+			// needs escaping, above it only the backslash does.
+			const escape = 1<<0x20 - 1 | 1<<'"' | 1<<'&' | 1<<'<' | 1<<'>'
+			if c >= 0x40 && c != '\\' || c < 0x40 && escape>>c&1 == 0 {
 				i++
 				continue
 			}

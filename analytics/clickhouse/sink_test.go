@@ -192,3 +192,44 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("List from a down server = %v, want EUNAVAILABLE", err)
 	}
 }
+
+// TestEventSinkLargeBatch writes a batch of the ingester's default size,
+// which the sink sends as several blocks: every row arrives, with its
+// values, and ClickHouse stores the INSERT as one part (it squashes an
+// INSERT's blocks), as it would one big block.
+func TestEventSinkLargeBatch(t *testing.T) {
+	ctx := context.Background()
+	conn, db := env.NewDatabase(t)
+	events := make([]analytics.Event, analytics.DefaultMaxBatch+123)
+	for i := range events {
+		events[i] = testEvent(i)
+	}
+	if err := clickhouse.NewEventSink(conn).Write(ctx, events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	var rows, ids, parts uint64
+	var sum float64
+	if err := conn.QueryRow(ctx, "SELECT count(), uniqExact(event_id), sum(value) FROM events").Scan(&rows, &ids, &sum); err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	for _, e := range events {
+		want += e.Value
+	}
+	if rows != uint64(len(events)) || ids != uint64(len(events)) || sum != want {
+		t.Errorf("events holds %d rows, %d ids, sum(value) %v; want %d, %d, %v", rows, ids, sum, len(events), len(events), want)
+	}
+	var last eventRow
+	if err := conn.QueryRow(ctx, "SELECT * FROM events WHERE event_id = ?", events[len(events)-1].ID).ScanStruct(&last); err != nil {
+		t.Fatal(err)
+	}
+	if w := events[len(events)-1]; last.Unit != w.Unit || last.Variant != w.Variant || !last.Time.Equal(w.Time) || (last.Machine == 1) != w.Machine {
+		t.Errorf("last row = %+v, want %+v", last, w)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table = 'events' AND active", db).Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if parts != 1 {
+		t.Errorf("the INSERT made %d parts, want 1", parts)
+	}
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"time"
@@ -38,80 +39,106 @@ const maxSkew = 5 * time.Minute
 // refused whole, with the field of the first problem, so that a client can
 // fix and resend it without duplicating the good ones.
 func (s *Server) events(c *fiber.Ctx) error {
-	var req eventsRequest
-	if err := decodeJSON(c.Body(), &req); err != nil {
+	out, err := s.parseEvents(c.Body())
+	if err != nil {
 		return err
-	}
-	if len(req.Events) == 0 {
-		return experiment.Invalid("events", "want at least one event")
-	}
-	if len(req.Events) > s.cfg.MaxEventsPerRequest {
-		return &experiment.Error{Code: experiment.ETOOLARGE, Field: "events",
-			Message: "at most " + strconv.Itoa(s.cfg.MaxEventsPerRequest) + " events per request"}
-	}
-	now := s.cfg.Now().UTC()
-	out := make([]analytics.Event, len(req.Events))
-	for i, in := range req.Events {
-		ev, err := s.event(in, "events["+strconv.Itoa(i)+"].", now)
-		if err != nil {
-			return err
-		}
-		out[i] = ev
 	}
 	if err := s.cfg.Events.Log(c.UserContext(), out...); err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"accepted": len(out)})
+	// What c.JSON(fiber.Map{"accepted": n}) writes, without a map and an encoder.
+	c.Status(fiber.StatusAccepted).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	body := strconv.AppendInt(append(make([]byte, 0, 24), `{"accepted":`...), int64(len(out)), 10)
+	return c.Send(append(body, '}'))
 }
 
-func (s *Server) event(in eventIn, f string, now time.Time) (analytics.Event, error) {
+// parseEvents decodes and checks a POST /v1/events body.
+func (s *Server) parseEvents(body []byte) ([]analytics.Event, error) {
+	var req eventsRequest
+	if err := decodeEvents(body, &req); err != nil {
+		return nil, err
+	}
+	return s.checkEvents(req.Events)
+}
+
+// checkEvents checks a decoded batch and makes its events.
+func (s *Server) checkEvents(in []eventIn) ([]analytics.Event, error) {
+	if len(in) == 0 {
+		return nil, experiment.Invalid("events", "want at least one event")
+	}
+	if len(in) > s.cfg.MaxEventsPerRequest {
+		return nil, &experiment.Error{Code: experiment.ETOOLARGE, Field: "events",
+			Message: "at most " + strconv.Itoa(s.cfg.MaxEventsPerRequest) + " events per request"}
+	}
+	now := s.cfg.Now().UTC()
+	out := make([]analytics.Event, len(in))
+	for i := range in {
+		ev, err := s.event(&in[i], now)
+		if err != nil {
+			// The prefix is built only for an error: an allocation per
+			// event otherwise.
+			var e *experiment.Error
+			if errors.As(err, &e) {
+				e.Field = "events[" + strconv.Itoa(i) + "]." + e.Field
+			}
+			return nil, err
+		}
+		out[i] = ev
+	}
+	return out, nil
+}
+
+// event checks one event of a batch and makes it an analytics.Event. Its
+// errors are *experiment.Error naming the field within the event (kind,
+// unit_id); the caller puts the event's place before it.
+func (s *Server) event(in *eventIn, now time.Time) (analytics.Event, error) {
 	kind := analytics.Kind(in.Kind)
 	switch kind {
 	case analytics.KindConversion, analytics.KindUnsubscribe, analytics.KindComplaint, analytics.KindCustom:
 	case "":
-		return analytics.Event{}, experiment.Invalid(f+"kind", "required: conversion, unsubscribe, complaint or custom")
+		return analytics.Event{}, experiment.Invalid("kind", "required: conversion, unsubscribe, complaint or custom")
 	default:
-		return analytics.Event{}, experiment.Invalid(f+"kind", "unknown kind %q: want conversion, unsubscribe, complaint or custom", in.Kind)
+		return analytics.Event{}, experiment.Invalid("kind", "unknown kind %q: want conversion, unsubscribe, complaint or custom", in.Kind)
 	}
 	ev := analytics.Event{Kind: kind, Experiment: in.Experiment, Unit: in.UnitID, Name: in.Name, Time: now.Truncate(time.Second)}
 	if in.Token != "" {
 		claims, err := s.openClaims(in.Token)
 		if err != nil {
-			return analytics.Event{}, experiment.Invalid(f+"token", "%s", experiment.ErrorMessage(err))
+			return analytics.Event{}, experiment.Invalid("token", "%s", experiment.ErrorMessage(err))
 		}
 		if ev.Experiment != "" && ev.Experiment != claims.Experiment {
-			return analytics.Event{}, experiment.Invalid(f+"experiment", "differs from the token's experiment %q", claims.Experiment)
+			return analytics.Event{}, experiment.Invalid("experiment", "differs from the token's experiment %q", claims.Experiment)
 		}
 		if ev.Unit != "" && ev.Unit != claims.Unit {
-			return analytics.Event{}, experiment.Invalid(f+"unit_id", "differs from the token's unit")
+			return analytics.Event{}, experiment.Invalid("unit_id", "differs from the token's unit")
 		}
 		ev.Experiment, ev.Unit, ev.Version, ev.Segment, ev.Variant, ev.SendID =
 			claims.Experiment, claims.Unit, claims.Version, claims.Segment, claims.Variant, claims.SendID
 	}
 	if ev.Experiment == "" {
-		return analytics.Event{}, experiment.Invalid(f+"experiment", "required (or a token)")
+		return analytics.Event{}, experiment.Invalid("experiment", "required (or a token)")
 	}
 	if !experiment.ValidKey(ev.Experiment) {
-		return analytics.Event{}, experiment.Invalid(f+"experiment", "not a valid experiment key")
+		return analytics.Event{}, experiment.Invalid("experiment", "not a valid experiment key")
 	}
-	if err := checkUnit(f+"unit_id", ev.Unit); err != nil {
+	if err := checkUnit("unit_id", ev.Unit); err != nil {
 		return analytics.Event{}, err
 	}
 	if len(in.Name) > maxIDLen {
-		return analytics.Event{}, experiment.Invalid(f+"name", "longer than %d bytes", maxIDLen)
+		return analytics.Event{}, experiment.Invalid("name", "longer than %d bytes", maxIDLen)
 	}
 	if in.Value != nil {
 		if math.IsNaN(*in.Value) || math.IsInf(*in.Value, 0) || math.Abs(*in.Value) > 1e12 {
-			return analytics.Event{}, experiment.Invalid(f+"value", "want a finite number within ±1e12")
+			return analytics.Event{}, experiment.Invalid("value", "want a finite number within ±1e12")
 		}
 		ev.Value = *in.Value
 	}
 	if in.Time != nil {
 		if in.Time.After(now.Add(maxSkew)) {
-			return analytics.Event{}, experiment.Invalid(f+"time", "in the future")
+			return analytics.Event{}, experiment.Invalid("time", "in the future")
 		}
 		if in.Time.Year() < 2000 {
-			return analytics.Event{}, experiment.Invalid(f+"time", "before 2000")
+			return analytics.Event{}, experiment.Invalid("time", "before 2000")
 		}
 		ev.Time = in.Time.UTC().Truncate(time.Second)
 	}
@@ -119,11 +146,11 @@ func (s *Server) event(in eventIn, f string, now time.Time) (analytics.Event, er
 	if key == "" {
 		key = in.IdempotencyKey
 	} else if in.IdempotencyKey != "" && in.IdempotencyKey != in.ID {
-		return analytics.Event{}, experiment.Invalid(f+"idempotency_key", "differs from id: send one of them")
+		return analytics.Event{}, experiment.Invalid("idempotency_key", "differs from id: send one of them")
 	}
 	switch {
 	case len(key) > maxIDLen:
-		return analytics.Event{}, experiment.Invalid(f+"id", "longer than %d bytes", maxIDLen)
+		return analytics.Event{}, experiment.Invalid("id", "longer than %d bytes", maxIDLen)
 	case key == "":
 		// Without a key a retry counts twice; accepted, as callers asked.
 		ev.ID = "e:" + randomID()

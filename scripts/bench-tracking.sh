@@ -10,7 +10,10 @@
 #      BENCH_BATCH (100) conversions with unique ids, from the first request
 #      to the last event landed, against a bare clickhouse-go batch insert
 #      of as many rows of the same shape in batches of the ingester's
-#      MaxBatch (target ratio >= 0.5).
+#      MaxBatch (target ratio >= 0.5). The bare insert appends row by row,
+#      as clickhouse-go documents; the same insert appending whole columns
+#      (as the sink does) is printed beside it, with its ratio, for
+#      information.
 #
 # Everything runs on 127.0.0.1: its own ClickHouse, one splitcast serve and
 # the baselines of cmd/trackbench. Not part of make test; run it with
@@ -146,6 +149,8 @@ echo "bare insert of $events rows" >&2
 bare=$("$work/trackbench" insert -clickhouse-addr "127.0.0.1:$ch_tcp" -rows "$events" -batch "$ingest_batch")
 bare_rate=$(echo "$bare" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
 events_ratio=$(calc "$events_rate / $bare_rate" 3)
+bare_col=$("$work/trackbench" insert -clickhouse-addr "127.0.0.1:$ch_tcp" -rows "$events" -batch "$ingest_batch" -columnar)
+bare_col_rate=$(echo "$bare_col" | sed -n 's/.*rows_per_s=\([0-9]*\).*/\1/p')
 extra=""
 for b in $bare_batches; do
   extra="$extra$("$work/trackbench" insert -clickhouse-addr "127.0.0.1:$ch_tcp" -rows "$events" -batch "$b")"$'\n'
@@ -171,6 +176,7 @@ accepted over HTTP                    $http_rate events/s (first request to last
 into ClickHouse                       $events_rate events/s (first request to last event landed)
 bare clickhouse-go insert             $bare_rate rows/s ($bare)
 ratio                                 $events_ratio   ($(verdict "$events_ratio" 0.5))
+bare insert, columnar appends         $bare_col_rate rows/s ($bare_col), ratio $(calc "$events_rate / $bare_col_rate" 3)
 
 == bare insert at other batch sizes, for the ingester's MaxBatch
 $extra

@@ -4,13 +4,17 @@
 //
 //	trackbench gif -addr 127.0.0.1:18081
 //	    a trivial Fiber handler that answers every GET with the pixel's GIF
-//	trackbench insert -clickhouse-addr 127.0.0.1:19000 -rows 500000 -batch 20000
+//	trackbench insert -clickhouse-addr 127.0.0.1:19000 -rows 500000 -batch 20000 [-columnar]
 //	    a bare clickhouse-go batch insert (PrepareBatch, Append, Send) of
 //	    conversion rows shaped like those POST /v1/events produces, into a
-//	    fresh database; prints rows/s
+//	    fresh database; prints rows/s. The baseline appends row by row, as
+//	    clickhouse-go's documentation does; -columnar appends whole columns
+//	    (batch.Column(i).Append) instead, the faster bare insert, for
+//	    comparison
 //
 // It is benchmark tooling, not part of the product: it imports Fiber
-// outside api because the baseline must be Fiber with nothing else.
+// outside api, and clickhouse-go outside analytics/clickhouse, because each
+// baseline must be the library with nothing else.
 package main
 
 import (
@@ -26,6 +30,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics/clickhouse"
@@ -40,7 +45,7 @@ var gif = []byte{
 	0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 }
 
-const usage = "usage: trackbench gif -addr host:port | trackbench insert -clickhouse-addr host:port -rows N -batch B"
+const usage = "usage: trackbench gif -addr host:port | trackbench insert -clickhouse-addr host:port -rows N -batch B [-columnar]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -93,6 +98,7 @@ func insert(ctx context.Context, args []string) error {
 	rows := fs.Int("rows", 500_000, "rows to insert")
 	batch := fs.Int("batch", 20_000, "rows per INSERT")
 	experiment := fs.String("experiment", "welcome-email", "experiment key of the rows")
+	columnar := fs.Bool("columnar", false, "append whole columns instead of rows")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,11 +120,6 @@ func insert(ctx context.Context, args []string) error {
 		return fmt.Errorf("migrate %s: %w", db, err)
 	}
 
-	// The columns and values of a conversion from POST /v1/events.
-	type row struct {
-		id, unit string
-		value    float64
-	}
 	all := make([]row, *rows)
 	for i := range all {
 		// Ids like the API's: "e:" and 32 hex digits, spread over the key.
@@ -133,10 +134,14 @@ func insert(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, r := range all[off:min(off+*batch, len(all))] {
-			if err := b.Append(r.id, "conversion", now, *experiment, uint32(0), "", "", r.unit, "", "", "", r.value, "", uint8(0), ""); err != nil {
-				return err
-			}
+		rows := all[off:min(off+*batch, len(all))]
+		if *columnar {
+			err = appendColumns(b, rows, now, *experiment)
+		} else {
+			err = appendRows(b, rows, now, *experiment)
+		}
+		if err != nil {
+			return err
 		}
 		if err := b.Send(); err != nil {
 			return err
@@ -150,6 +155,44 @@ func insert(ctx context.Context, args []string) error {
 	if n != uint64(*rows) {
 		return fmt.Errorf("inserted %d rows, the table holds %d", *rows, n)
 	}
-	fmt.Printf("rows=%d batch=%d seconds=%.3f rows_per_s=%.0f\n", *rows, *batch, elapsed.Seconds(), float64(*rows)/elapsed.Seconds())
+	mode := "rows"
+	if *columnar {
+		mode = "columns"
+	}
+	fmt.Printf("rows=%d batch=%d append=%s seconds=%.3f rows_per_s=%.0f\n", *rows, *batch, mode, elapsed.Seconds(), float64(*rows)/elapsed.Seconds())
+	return nil
+}
+
+// row holds the values of a conversion from POST /v1/events that vary;
+// the other columns are constants or empty.
+type row struct {
+	id, unit string
+	value    float64
+}
+
+// appendRows appends rows one by one: batch.Append with every column.
+func appendRows(b driver.Batch, rows []row, now time.Time, experiment string) error {
+	for _, r := range rows {
+		if err := b.Append(r.id, "conversion", now, experiment, uint32(0), "", "", r.unit, "", "", "", r.value, "", uint8(0), ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendColumns appends the same values as appendRows, a column at a time.
+// Building the columns is timed: a sink holding events has to.
+func appendColumns(b driver.Batch, rows []row, now time.Time, experiment string) error {
+	n := len(rows)
+	ids, units, kinds, exps, empty := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times, versions, values, machine := make([]time.Time, n), make([]uint32, n), make([]float64, n), make([]uint8, n)
+	for i, r := range rows {
+		ids[i], units[i], kinds[i], exps[i], times[i], values[i] = r.id, r.unit, "conversion", experiment, now, r.value
+	}
+	for i, col := range []any{ids, kinds, times, exps, versions, empty, empty, units, empty, empty, empty, values, empty, machine, empty} {
+		if err := b.Column(i).Append(col); err != nil {
+			return err
+		}
+	}
 	return nil
 }

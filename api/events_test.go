@@ -49,6 +49,11 @@ func TestEvents(t *testing.T) {
 		}
 	}
 
+	// A keyed event's id is pinned: sha256 of experiment and key, so that a
+	// retry across a deploy still counts once.
+	if got[0].ID != "e:6316bbc1ae6c8b3fd6abbe36563c9396" || got[1].ID != "e:e12917e92e97b87594f78017b7b31f8c" {
+		t.Errorf("ids of c-1 and k-1 = %q, %q; want the pinned digests", got[0].ID, got[1].ID)
+	}
 	// A retry with the same id or key is the same event; without either, a
 	// new one.
 	h.must(t, http.StatusAccepted, "POST", "/v1/events", hSDK, body)

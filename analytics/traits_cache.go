@@ -69,7 +69,21 @@ type TraitCache struct {
 	// dropped is set once units were dropped over MaxUnits: from then on a
 	// unit not held may have history, so one seen again is read whole.
 	dropped bool
+	// shared holds one UnitTraits per distinct value, for units to share:
+	// most units have the same few (every unit exposed today and never
+	// engaged has the same traits), and a UnitTraits is about 400 bytes.
+	shared map[unitTraitsKey]*UnitTraits
 }
+
+// unitTraitsKey is what makes two units' UnitTraits equal.
+type unitTraitsKey struct {
+	Traits
+	Day, LastSeen int32
+}
+
+// maxShared bounds the distinct values TraitCache.shared keeps; past it
+// the map starts again (values already handed out stay valid).
+const maxShared = 1 << 16
 
 // traitSnapshot is what readers see: base, with changed overlaid on it (a
 // nil value: the unit is no longer held); both maps are never written once
@@ -301,7 +315,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 		// Same day: only the changed units' traits change.
 		c.snap.Store(old.with(units, func(u string) *UnitTraits {
 			if a, ok := c.activity[u]; ok {
-				return unitTraits(a, today)
+				return c.unitTraits(a, today)
 			}
 			return nil
 		}, today, now))
@@ -312,7 +326,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 	c.evict(from)
 	m := make(map[string]*UnitTraits, len(c.activity))
 	for u, a := range c.activity {
-		m[u] = unitTraits(a, today)
+		m[u] = c.unitTraits(a, today)
 	}
 	c.snap.Store(&traitSnapshot{base: m, held: len(m), day: today, at: now})
 	return nil
@@ -356,6 +370,22 @@ func seenAgain(held, seen *UnitActivity) *UnitActivity {
 		a.Days = append(slices.Clip(held.Days), DayActivity{Day: last})
 	}
 	return &a
+}
+
+// unitTraits returns a's traits on day today: the same *UnitTraits as
+// every other unit's with equal values.
+func (c *TraitCache) unitTraits(a *UnitActivity, today int32) *UnitTraits {
+	k := unitTraitsKey{Traits: ComputeTraits(a, today), Day: today, LastSeen: a.LastDay()}
+	if t, ok := c.shared[k]; ok {
+		return t
+	}
+	if c.shared == nil || len(c.shared) >= maxShared {
+		c.shared = make(map[unitTraitsKey]*UnitTraits)
+	}
+	t := NewUnitTraits(k.Traits, today)
+	t.LastSeen = k.LastSeen
+	c.shared[k] = t
+	return t
 }
 
 func unitTraits(a *UnitActivity, today int32) *UnitTraits {

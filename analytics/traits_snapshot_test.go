@@ -80,3 +80,19 @@ func check(t *testing.T, round int, s *traitSnapshot, model map[string]*UnitTrai
 		}
 	}
 }
+
+// TestTraitCacheSharesEqualTraits: units with equal traits share one
+// UnitTraits; units with different ones do not.
+func TestTraitCacheSharesEqualTraits(t *testing.T) {
+	c := NewTraitCache(TraitCacheConfig{Reader: nil})
+	const today = 20000
+	a := c.unitTraits(&UnitActivity{Unit: "a", FirstSeen: today, Days: []DayActivity{{Day: today}}}, today)
+	b := c.unitTraits(&UnitActivity{Unit: "b", FirstSeen: today, Days: []DayActivity{{Day: today}}}, today)
+	opened := c.unitTraits(&UnitActivity{Unit: "c", FirstSeen: today, Days: []DayActivity{{Day: today, Opens: 1}}}, today)
+	if a != b {
+		t.Error("two units exposed today and never engaged have separate UnitTraits")
+	}
+	if opened == a || opened.Opens7d != 1 || a.Opens7d != 0 || a.LastSeen != today || !a.Known {
+		t.Errorf("shared %+v, opened %+v", a, opened)
+	}
+}

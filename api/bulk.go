@@ -244,20 +244,26 @@ func appendAssignResponse(b []byte, r *assignResponse) []byte {
 		b = append(b, `,"payload":`...)
 		b = append(b, r.Payload...)
 	}
-	for _, f := range [...]struct{ name, v string }{{"send_id", r.SendID}, {"token", r.Token}, {"pixel_url", r.PixelURL}} {
-		if f.v != "" {
-			b = append(b, `,"`...)
-			b = append(b, f.name...)
-			b = append(b, `":`...)
-			b = appendString(b, f.v)
-		}
+	if r.SendID != "" {
+		b = append(b, `,"send_id":`...)
+		b = appendString(b, r.SendID)
 	}
-	if r.PixelURL == "" && r.Token != "" && r.pixelBase != "" {
-		// The string appendString would be given, escaped in pieces.
+	// Tokens are base64url, which JSON never escapes: they are copied
+	// as they are (they are most of an answer's bytes).
+	if r.Token != "" {
+		b = append(b, `,"token":"`...)
+		b = append(b, r.Token...)
+		b = append(b, '"')
+	}
+	if r.PixelURL != "" {
+		b = append(b, `,"pixel_url":`...)
+		b = appendString(b, r.PixelURL)
+	} else if r.Token != "" && r.pixelBase != "" {
+		// The string appendString would be given, in pieces.
 		b = append(b, `,"pixel_url":"`...)
 		b = appendEscaped(b, r.pixelBase)
 		b = append(b, "/o/"...)
-		b = appendEscaped(b, r.Token)
+		b = append(b, r.Token...)
 		b = append(b, `.gif"`...)
 	}
 	return append(b, '}')

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 )
@@ -217,12 +219,7 @@ func TestTraitReaderComputesTraits(t *testing.T) {
 // re-engaged.
 func TestTraitCacheIncremental(t *testing.T) {
 	ctx := context.Background()
-	conn, _ := env.NewDatabase(t)
-	h, want := traitFixture(t)
-	sink := clickhouse.NewEventSink(conn)
-	if err := sink.Write(ctx, h.events); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
+	conn, sink, want := storedFixture(t)
 	reader := &countingReader{TraitReader: clickhouse.NewTraitReader(conn)}
 	now := analytics.DayTime(traitToday).Add(15 * time.Hour)
 	cache := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: reader, Now: func() time.Time { return now }})
@@ -275,6 +272,17 @@ func TestTraitCacheIncremental(t *testing.T) {
 	}
 }
 
+// storedFixture stores traitFixture's history in a new database.
+func storedFixture(t *testing.T) (driver.Conn, *clickhouse.EventSink, map[string]analytics.Traits) {
+	conn, _ := env.NewDatabase(t)
+	h, want := traitFixture(t)
+	sink := clickhouse.NewEventSink(conn)
+	if err := sink.Write(context.Background(), h.events); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	return conn, sink, want
+}
+
 // countingReader records the units each refresh reads whole, those it
 // only saw (new exposures only), and those the cache asked for by name.
 type countingReader struct {
@@ -315,12 +323,7 @@ func contains(list []string, s string) bool {
 // the cache dropped over MaxUnits is read whole, since it may have history.
 func TestTraitCacheSeenAgain(t *testing.T) {
 	ctx := context.Background()
-	conn, _ := env.NewDatabase(t)
-	h, want := traitFixture(t)
-	sink := clickhouse.NewEventSink(conn)
-	if err := sink.Write(ctx, h.events); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
+	conn, sink, want := storedFixture(t)
 	// Marks have a second's resolution: the first refreshes' marks must be
 	// after the fixture was stored, so that the next ones read only what
 	// is stored below.

@@ -261,6 +261,13 @@ func (d *demo) run(ctx context.Context) error {
 			return err
 		}
 	}
+	return d.finish(ctx, start)
+}
+
+// finish prints how long the traffic took, then the report and its page's
+// URL, on the real clock again.
+func (d *demo) finish(ctx context.Context, start time.Time) error {
+	out := d.m.stdout
 	fmt.Fprintf(out, "demo: %d events sent through the API in %s\n\n", d.events.Load(), time.Since(start).Round(100*time.Millisecond))
 	d.clock.reset()
 	r, err := fetchReport(ctx, d.http, d.base, d.m.Config.ReadKey, d.key)

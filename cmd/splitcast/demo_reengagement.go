@@ -177,17 +177,7 @@ func (d *demo) runReengagement(ctx context.Context) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "demo: %d events sent through the API in %s\n\n", d.events.Load(), time.Since(start).Round(100*time.Millisecond))
-	d.clock.reset()
-	r, err := fetchReport(ctx, d.http, d.base, d.m.Config.ReadKey, d.key)
-	if err != nil {
-		return err
-	}
-	if err := writeReportTable(out, r); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nReport page: %s/experiments/%s?key=%s\n", strings.TrimRight(d.m.Config.BaseURL, "/"), d.key, d.m.Config.ReadKey)
-	return nil
+	return d.finish(ctx, start)
 }
 
 // loadExperiment reads an experiment definition and gives it the demo's

@@ -25,32 +25,9 @@ import (
 // numbers of the JSON report.
 func TestDemo(t *testing.T) {
 	chromium := mustChromium(t)
-	_, db := env.NewDatabase(t)
-	getenv := func(name string) string {
-		return map[string]string{
-			"SPLITCAST_CLICKHOUSE_ADDR":     env.Addr,
-			"SPLITCAST_CLICKHOUSE_USER":     env.User,
-			"SPLITCAST_CLICKHOUSE_PASSWORD": env.Password,
-			"SPLITCAST_CLICKHOUSE_DATABASE": db,
-		}[name]
-	}
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	df := addDemoFlags(fs, "demo", getenv)
-	cfg, err := ParseConfig(fs, []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-log-level", "warn", "-exit", "-seed", "1", "-units", "9000", "-days", "4"}, getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout bytes.Buffer
-	m := NewMain(cfg, &stdout, testLog{t})
-	t.Cleanup(func() { m.Close() })
+	m, stdout, getenv := runDemo(t, "-seed", "1", "-units", "9000", "-days", "4")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	start := time.Now()
-	if err := m.Demo(ctx, df, testLog{t}); err != nil {
-		t.Fatalf("Demo = %v\n%s", err, stdout.String())
-	}
-	t.Logf("demo took %s:\n%s", time.Since(start).Round(time.Millisecond), stdout.String())
 
 	pageURL := regexp.MustCompile(`Report page: (\S+)`).FindStringSubmatch(stdout.String())
 	if pageURL == nil {
@@ -130,6 +107,33 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the page's retirement history lacks the retirement of pro/c")
 	}
 	checkPage(t, dom, r)
+}
+
+// runDemo runs `splitcast demo -exit` with args against a database of its
+// own, and returns its Main (still serving), what it printed and its
+// environment.
+func runDemo(t *testing.T, args ...string) (*Main, *bytes.Buffer, func(string) string) {
+	t.Helper()
+	_, db := env.NewDatabase(t)
+	getenv := testGetenv(db)
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	df := addDemoFlags(fs, "demo", getenv)
+	cfg, err := ParseConfig(fs, append([]string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-log-level", "warn", "-exit"}, args...), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := new(bytes.Buffer)
+	m := NewMain(cfg, stdout, testLog{t})
+	t.Cleanup(func() { m.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := m.Demo(ctx, df, testLog{t}); err != nil {
+		t.Fatalf("Demo = %v\n%s", err, stdout.String())
+	}
+	t.Logf("demo took %s:\n%s", time.Since(start).Round(time.Millisecond), stdout.String())
+	return m, stdout, getenv
 }
 
 var (
@@ -265,32 +269,8 @@ func checkNumber(t *testing.T, name, cell string, want float64) {
 // attributes, must then put each dormant and at-risk recipient in its
 // segment exactly once and leave the active ones out.
 func TestDemoReengagement(t *testing.T) {
-	_, db := env.NewDatabase(t)
-	getenv := func(name string) string {
-		return map[string]string{
-			"SPLITCAST_CLICKHOUSE_ADDR":     env.Addr,
-			"SPLITCAST_CLICKHOUSE_USER":     env.User,
-			"SPLITCAST_CLICKHOUSE_PASSWORD": env.Password,
-			"SPLITCAST_CLICKHOUSE_DATABASE": db,
-		}[name]
-	}
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	df := addDemoFlags(fs, "demo", getenv)
-	cfg, err := ParseConfig(fs, []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-log-level", "warn", "-exit",
-		"-scenario", "reengagement", "-experiment-file", "../../docs/examples/reengagement.json", "-seed", "3", "-units", "6000", "-days", "3"}, getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout bytes.Buffer
-	m := NewMain(cfg, &stdout, testLog{t})
-	t.Cleanup(func() { m.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := m.Demo(ctx, df, testLog{t}); err != nil {
-		t.Fatalf("Demo = %v\n%s", err, stdout.String())
-	}
-	t.Logf("%s", stdout.String())
+	m, stdout, _ := runDemo(t, "-scenario", "reengagement", "-experiment-file", "../../docs/examples/reengagement.json",
+		"-seed", "3", "-units", "6000", "-days", "3")
 
 	cohorts := regexp.MustCompile(`\((\d+) dormant, (\d+) at risk, (\d+) active\)`).FindStringSubmatch(stdout.String())
 	stages := regexp.MustCompile(`stages from the traits: active (\d+), at_risk (\d+), dormant (\d+)\n`).FindStringSubmatch(stdout.String())

@@ -22,14 +22,10 @@ var env *chtest.Env
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m, &env)) }
 
-// MustMain boots the whole program in this process, as `splitcast serve`
-// would, on a loopback port picked by the kernel, against database db of
-// the test ClickHouse. It returns the Main and its Close, which the test
-// may call (Main.Close must be called once) and which runs when the test
-// ends otherwise.
-func MustMain(tb testing.TB, db string, args ...string) (*Main, func() error) {
-	tb.Helper()
-	getenv := func(name string) string {
+// testGetenv is the environment of a program run against database db of
+// the test ClickHouse.
+func testGetenv(db string) func(string) string {
+	return func(name string) string {
 		return map[string]string{
 			"SPLITCAST_CLICKHOUSE_ADDR":     env.Addr,
 			"SPLITCAST_CLICKHOUSE_USER":     env.User,
@@ -37,6 +33,16 @@ func MustMain(tb testing.TB, db string, args ...string) (*Main, func() error) {
 			"SPLITCAST_CLICKHOUSE_DATABASE": db,
 		}[name]
 	}
+}
+
+// MustMain boots the whole program in this process, as `splitcast serve`
+// would, on a loopback port picked by the kernel, against database db of
+// the test ClickHouse. It returns the Main and its Close, which the test
+// may call (Main.Close must be called once) and which runs when the test
+// ends otherwise.
+func MustMain(tb testing.TB, db string, args ...string) (*Main, func() error) {
+	tb.Helper()
+	getenv := testGetenv(db)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	args = append([]string{"-addr", "127.0.0.1:0", "-data-dir", tb.TempDir(), "-log-level", "warn"}, args...)

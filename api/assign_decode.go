@@ -1,11 +1,6 @@
 package api
 
-import (
-	"strconv"
-	"unicode/utf8"
-
-	"github.com/splitcast/splitcast/assign"
-)
+import "github.com/splitcast/splitcast/assign"
 
 // decodeAssign decodes a POST /v1/assign body (bulk: false) or one bulk
 // NDJSON line (bulk: true, which has no "experiment"), as decodeJSON would.
@@ -49,7 +44,7 @@ const (
 // free strings, numbers, booleans or null. It reports false, with req in
 // any state, for anything else.
 func fastDecodeAssign(data []byte, bulk bool, req *assignRequest) bool {
-	p := fastParser{b: data}
+	p := assignScanner{jsonScanner{b: data}}
 	p.space()
 	if !p.consume('{') {
 		return false
@@ -63,16 +58,10 @@ func fastDecodeAssign(data []byte, bulk bool, req *assignRequest) bool {
 		return p.end()
 	}
 	for {
-		p.space()
-		name, ok := p.plainString(src)
+		name, ok := p.name(src)
 		if !ok {
 			return false
 		}
-		p.space()
-		if !p.consume(':') {
-			return false
-		}
-		p.space()
 		var bit int
 		var dst *string
 		switch name {
@@ -103,76 +92,17 @@ func fastDecodeAssign(data []byte, bulk bool, req *assignRequest) bool {
 		} else if req.Attributes, ok = p.attributes(src); !ok {
 			return false
 		}
-		p.space()
-		if p.consume('}') {
-			return p.end()
-		}
-		if !p.consume(',') {
-			return false
+		if more, ok := p.next('}'); !more {
+			return ok && p.end()
 		}
 	}
 }
 
-type fastParser struct {
-	b []byte
-	i int
-}
-
-func (p *fastParser) space() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-func (p *fastParser) consume(c byte) bool {
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space follows.
-func (p *fastParser) end() bool {
-	p.space()
-	return p.i == len(p.b)
-}
-
-// plainString reads a string with no escape, no control character and
-// valid UTF-8, as a slice of src (src is the input as a string).
-func (p *fastParser) plainString(src string) (string, bool) {
-	if !p.consume('"') {
-		return "", false
-	}
-	start := p.i
-	ascii := true
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			s := src[start:p.i]
-			p.i++
-			if !ascii && !utf8.ValidString(s) {
-				return "", false // encoding/json replaces invalid bytes
-			}
-			return s, true
-		case c == '\\' || c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-		p.i++
-	}
-	return "", false
-}
+// assignScanner is a jsonScanner with the values of assign requests.
+type assignScanner struct{ jsonScanner }
 
 // attributes reads a flat object of scalars.
-func (p *fastParser) attributes(src string) (assign.Attributes, bool) {
+func (p *assignScanner) attributes(src string) (assign.Attributes, bool) {
 	if !p.consume('{') {
 		return nil, false // null included: rare, left to decodeJSON
 	}
@@ -182,34 +112,24 @@ func (p *fastParser) attributes(src string) (assign.Attributes, bool) {
 		return attrs, true
 	}
 	for {
-		p.space()
-		name, ok := p.plainString(src)
+		name, ok := p.name(src)
 		if !ok {
 			return nil, false
 		}
-		p.space()
-		if !p.consume(':') {
-			return nil, false
-		}
-		p.space()
 		v, ok := p.scalar(src)
 		if !ok {
 			return nil, false
 		}
 		attrs[name] = v // a repeated name: the last wins, as in encoding/json
-		p.space()
-		if p.consume('}') {
-			return attrs, true
-		}
-		if !p.consume(',') {
-			return nil, false
+		if more, ok := p.next('}'); !more {
+			return attrs, ok
 		}
 	}
 }
 
 // scalar reads a string, number, boolean or null as encoding/json decodes
 // it into an interface value.
-func (p *fastParser) scalar(src string) (any, bool) {
+func (p *assignScanner) scalar(src string) (any, bool) {
 	if p.i >= len(p.b) {
 		return nil, false
 	}
@@ -223,54 +143,7 @@ func (p *fastParser) scalar(src string) (any, bool) {
 	case c == 'n':
 		return nil, p.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		start := p.i
-		if !p.number() {
-			return nil, false
-		}
-		f, err := strconv.ParseFloat(src[start:p.i], 64)
-		if err != nil {
-			return nil, false // out of range: decodeJSON names the field
-		}
-		return f, true
+		return p.float(src)
 	}
 	return nil, false
-}
-
-func (p *fastParser) literal(lit string) bool {
-	if len(p.b)-p.i < len(lit) || string(p.b[p.i:p.i+len(lit)]) != lit {
-		return false
-	}
-	p.i += len(lit)
-	return true
-}
-
-// number reads a number in JSON's grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (p *fastParser) number() bool {
-	p.consume('-')
-	if p.consume('0') {
-		// no leading zeros
-	} else if !p.digits() {
-		return false
-	}
-	if p.consume('.') && !p.digits() {
-		return false
-	}
-	if p.consume('e') || p.consume('E') {
-		if !p.consume('+') {
-			p.consume('-')
-		}
-		if !p.digits() {
-			return false
-		}
-	}
-	return true
-}
-
-// digits reads one or more decimal digits.
-func (p *fastParser) digits() bool {
-	start := p.i
-	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
-		p.i++
-	}
-	return p.i > start
 }

@@ -1,11 +1,10 @@
 package api
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/splitcast/splitcast/experiment"
 )
 
 // assignBodies are request bodies and bulk lines, ordinary and not: the
@@ -99,11 +98,7 @@ func checkDecodeAssign(t *testing.T, body []byte, bulk bool) bool {
 	} else {
 		wantErr = decodeJSON(body, &want)
 	}
-	if (gotErr == nil) != (wantErr == nil) ||
-		gotErr != nil && (experiment.ErrorField(gotErr) != experiment.ErrorField(wantErr) || experiment.ErrorMessage(gotErr) != experiment.ErrorMessage(wantErr) ||
-			experiment.ErrorCode(gotErr) != experiment.ErrorCode(wantErr)) {
-		t.Fatalf("decodeAssign(%q, bulk %v) = %v, decodeJSON = %v", body, bulk, gotErr, wantErr)
-	}
+	sameError(t, fmt.Sprintf("decodeAssign(%q, bulk %v)", body, bulk), gotErr, wantErr)
 	if gotErr == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("decodeAssign(%q, bulk %v) = %#v, decodeJSON = %#v", body, bulk, got, want)
 	}

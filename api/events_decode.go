@@ -1,10 +1,6 @@
 package api
 
-import (
-	"strconv"
-	"time"
-	"unicode/utf8"
-)
+import "time"
 
 // decodeEvents decodes a POST /v1/events body into req exactly as
 // decodeJSON does. The common shape, {"events":[{...},...]} with the
@@ -26,7 +22,7 @@ func decodeEvents(data []byte, req *eventsRequest) error {
 // number or null, time an RFC 3339 string or null. It reports false, with
 // req in any state, for anything else.
 func fastDecodeEvents(data []byte, req *eventsRequest) bool {
-	p := eventsParser{b: data}
+	p := eventsScanner{jsonScanner{b: data}}
 	p.space()
 	if !p.consume('{') {
 		return false
@@ -35,15 +31,9 @@ func fastDecodeEvents(data []byte, req *eventsRequest) bool {
 	// one allocation instead of one per field. (The body's own buffer is
 	// reused by the next request; the events outlive it in the queue.)
 	src := string(data)
-	p.space()
-	if name, ok := p.plainString(src); !ok || name != "events" {
+	if name, ok := p.name(src); !ok || name != "events" {
 		return false
 	}
-	p.space()
-	if !p.consume(':') {
-		return false
-	}
-	p.space()
 	if !p.consume('[') {
 		return false // null included: rare, left to decodeJSON
 	}
@@ -52,17 +42,14 @@ func fastDecodeEvents(data []byte, req *eventsRequest) bool {
 	p.space()
 	if !p.consume(']') {
 		var vals valueArena
-		for {
+		for more := true; more; {
 			p.space()
 			req.Events = append(req.Events, eventIn{})
 			if !p.event(src, &req.Events[len(req.Events)-1], &vals) {
 				return false
 			}
-			p.space()
-			if p.consume(']') {
-				break
-			}
-			if !p.consume(',') {
+			var ok bool
+			if more, ok = p.next(']'); !ok {
 				return false
 			}
 		}
@@ -97,13 +84,11 @@ func (a *valueArena) time(t time.Time) *time.Time {
 	return &a.times[len(a.times)-1]
 }
 
-type eventsParser struct {
-	b []byte
-	i int
-}
+// eventsScanner is a jsonScanner with the values of events.
+type eventsScanner struct{ jsonScanner }
 
 // event reads one object into in.
-func (p *eventsParser) event(src string, in *eventIn, vals *valueArena) bool {
+func (p *eventsScanner) event(src string, in *eventIn, vals *valueArena) bool {
 	if !p.consume('{') {
 		return false
 	}
@@ -112,16 +97,10 @@ func (p *eventsParser) event(src string, in *eventIn, vals *valueArena) bool {
 		return true
 	}
 	for {
-		p.space()
-		name, ok := p.plainString(src)
+		name, ok := p.name(src)
 		if !ok {
 			return false
 		}
-		p.space()
-		if !p.consume(':') {
-			return false
-		}
-		p.space()
 		var dst *string
 		switch name {
 		case "id":
@@ -161,29 +140,21 @@ func (p *eventsParser) event(src string, in *eventIn, vals *valueArena) bool {
 				}
 			}
 		}
-		p.space()
-		if p.consume('}') {
-			return true
-		}
-		if !p.consume(',') {
-			return false
+		if more, ok := p.next('}'); !more {
+			return ok
 		}
 	}
 }
 
 // value reads a number or null into in.Value.
-func (p *eventsParser) value(src string, in *eventIn, vals *valueArena) bool {
+func (p *eventsScanner) value(src string, in *eventIn, vals *valueArena) bool {
 	if p.literal("null") {
 		in.Value = nil
 		return true
 	}
-	start := p.i
-	if !p.number() {
+	f, ok := p.float(src)
+	if !ok {
 		return false
-	}
-	f, err := strconv.ParseFloat(src[start:p.i], 64)
-	if err != nil {
-		return false // out of range: decodeJSON names the field
 	}
 	in.Value = vals.float(f)
 	return true
@@ -191,7 +162,7 @@ func (p *eventsParser) value(src string, in *eventIn, vals *valueArena) bool {
 
 // time reads an RFC 3339 string or null into in.Time, through the same
 // time.Time.UnmarshalJSON that encoding/json calls.
-func (p *eventsParser) time(src string, in *eventIn, vals *valueArena) bool {
+func (p *eventsScanner) time(src string, in *eventIn, vals *valueArena) bool {
 	if p.literal("null") {
 		in.Time = nil
 		return true
@@ -206,96 +177,4 @@ func (p *eventsParser) time(src string, in *eventIn, vals *valueArena) bool {
 	}
 	in.Time = vals.time(t)
 	return true
-}
-
-func (p *eventsParser) space() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-func (p *eventsParser) consume(c byte) bool {
-	if p.i < len(p.b) && p.b[p.i] == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space follows.
-func (p *eventsParser) end() bool {
-	p.space()
-	return p.i == len(p.b)
-}
-
-// literal reads lit if it comes next.
-func (p *eventsParser) literal(lit string) bool {
-	if len(p.b)-p.i < len(lit) || string(p.b[p.i:p.i+len(lit)]) != lit {
-		return false
-	}
-	p.i += len(lit)
-	return true
-}
-
-// plainString reads a string with no escape, no control character and
-// valid UTF-8, as a slice of src (src is the input as a string).
-func (p *eventsParser) plainString(src string) (string, bool) {
-	if !p.consume('"') {
-		return "", false
-	}
-	start := p.i
-	ascii := true
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			s := src[start:p.i]
-			p.i++
-			if !ascii && !utf8.ValidString(s) {
-				return "", false // encoding/json replaces invalid bytes
-			}
-			return s, true
-		case c == '\\' || c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-		p.i++
-	}
-	return "", false
-}
-
-// number reads a number in JSON's grammar:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (p *eventsParser) number() bool {
-	p.consume('-')
-	if !p.consume('0') && !p.digits() {
-		return false
-	}
-	if p.consume('.') && !p.digits() {
-		return false
-	}
-	if p.consume('e') || p.consume('E') {
-		if !p.consume('+') {
-			p.consume('-')
-		}
-		if !p.digits() {
-			return false
-		}
-	}
-	return true
-}
-
-// digits reads one or more decimal digits.
-func (p *eventsParser) digits() bool {
-	start := p.i
-	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
-		p.i++
-	}
-	return p.i > start
 }

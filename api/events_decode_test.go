@@ -10,7 +10,6 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api/tracking"
-	"github.com/splitcast/splitcast/experiment"
 )
 
 // eventBodies are POST /v1/events bodies, ordinary and not: the
@@ -150,14 +149,6 @@ func checkDecodeEvents(t *testing.T, s *Server, body []byte) bool {
 	}
 	var scratch eventsRequest
 	return fastDecodeEvents(body, &scratch)
-}
-
-func sameError(t *testing.T, call string, got, want error) {
-	t.Helper()
-	if (got == nil) != (want == nil) || got != nil && (experiment.ErrorField(got) != experiment.ErrorField(want) ||
-		experiment.ErrorMessage(got) != experiment.ErrorMessage(want) || experiment.ErrorCode(got) != experiment.ErrorCode(want)) {
-		t.Fatalf("%s = %v, want %v", call, got, want)
-	}
 }
 
 // FuzzDecodeEvents: whatever the body, the fast decoder never panics and

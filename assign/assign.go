@@ -172,16 +172,25 @@ func (s *Snapshot) Version(key string) (uint32, bool) {
 // if the experiment is not in the snapshot and EINVALID for an empty unit id;
 // otherwise it allocates nothing. attrs may be nil.
 func (s *Snapshot) Assign(experimentKey, unitID string, attrs Lookup) (Assignment, error) {
-	var c *compiled
-	if s != nil {
-		c = s.exps[experimentKey]
-	}
-	if c == nil {
-		return Assignment{}, &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment",
-			Message: "no running experiment " + experimentKey}
+	c, err := s.running(experimentKey)
+	if err != nil {
+		return Assignment{}, err
 	}
 	u := newUnitAttrs(attrs)
 	return c.assign(unitID, &u)
+}
+
+// running returns the compiled experiment key, or ENOTFOUND.
+func (s *Snapshot) running(key string) (*compiled, error) {
+	var c *compiled
+	if s != nil {
+		c = s.exps[key]
+	}
+	if c == nil {
+		return nil, &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment",
+			Message: "no running experiment " + key}
+	}
+	return c, nil
 }
 
 // AssignWithTraits is Assign with the unit's computed traits beside the
@@ -190,13 +199,9 @@ func (s *Snapshot) Assign(experimentKey, unitID string, attrs Lookup) (Assignmen
 // means no traits. Unlike a *WithTraits passed to Assign, which escapes
 // through the Lookup interface, this allocates nothing.
 func (s *Snapshot) AssignWithTraits(experimentKey, unitID string, attrs Attributes, traits TraitSource) (Assignment, error) {
-	var c *compiled
-	if s != nil {
-		c = s.exps[experimentKey]
-	}
-	if c == nil {
-		return Assignment{}, &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment",
-			Message: "no running experiment " + experimentKey}
+	c, err := s.running(experimentKey)
+	if err != nil {
+		return Assignment{}, err
 	}
 	u := unitAttrs{m: attrs, source: traits, unit: unitID}
 	return c.assign(unitID, &u)

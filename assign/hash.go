@@ -165,27 +165,9 @@ func (m *hasher) writeByte(c byte) {
 }
 
 func (m *hasher) block(k uint32) {
-	k *= c1
-	k = k<<15 | k>>17
-	k *= c2
-	m.h ^= k
-	m.h = m.h<<13 | m.h>>19
-	m.h = m.h*5 + 0xe6546b64
+	m.h = mix(m.h, k)
 }
 
 func (m *hasher) sum() uint32 {
-	h := m.h
-	if m.nt > 0 {
-		k := m.tail * c1
-		k = k<<15 | k>>17
-		k *= c2
-		h ^= k
-	}
-	h ^= m.n
-	h ^= h >> 16
-	h *= 0x85ebca6b
-	h ^= h >> 13
-	h *= 0xc2b2ae35
-	h ^= h >> 16
-	return h
+	return fmix(m.h, m.tail, m.nt, m.n)
 }

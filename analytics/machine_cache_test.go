@@ -9,49 +9,34 @@ import (
 	"unsafe"
 )
 
-// refClassifyOpen and refClassifyClick are the rules as they were before
-// the Classifier remembered user agents, kept verbatim as the reference
-// that MachineConfig and Classifier must agree with.
+// refUAClass is the class of ua from the per-agent predicates that the
+// rules called on every request before the Classifier remembered agents,
+// each trimming and lower-casing on its own: the reference that
+// classifyUA, which lower-cases once, and the Classifier's memory must
+// agree with. The rules that read the class are shared: their order and
+// thresholds are pinned by TestClassifyOpen and TestClassifyClick, so a
+// copy of them here would only have to change with them.
+func refUAClass(ua string) uaClass {
+	var c uaClass
+	if isBotUA(ua) {
+		c |= uaBot
+	}
+	if isAppleMPP(ua) {
+		c |= uaAppleMPP
+	}
+	if isImageProxy(ua) {
+		c |= uaImageProxy
+	}
+	return c
+}
+
+// refClassifyOpen and refClassifyClick are the rules on refUAClass.
 func refClassifyOpen(c MachineConfig, h Hit) (bool, string) {
-	if r := refRequestReason(h); r != "" {
-		return true, r
-	}
-	if isAppleMPP(h.UserAgent) {
-		return true, ReasonAppleMPP
-	}
-	if c.ImageProxyIsMachine && isImageProxy(h.UserAgent) {
-		return true, ReasonImageProxy
-	}
-	if c.FastOpen > 0 && max(h.SinceSend, 0) < c.FastOpen {
-		return true, ReasonScannerFast
-	}
-	return false, ""
+	return c.classifyOpen(h, refUAClass(h.UserAgent))
 }
 
 func refClassifyClick(c MachineConfig, h Hit) (bool, string) {
-	if r := refRequestReason(h); r != "" {
-		return true, r
-	}
-	if isAppleMPP(h.UserAgent) {
-		return true, ReasonBotUA
-	}
-	if h.LinksInBurst >= c.burstLinks() {
-		return true, ReasonScannerBurst
-	}
-	if fast := c.fastClick(); fast > 0 && max(h.SinceSend, 0) < fast {
-		return true, ReasonScannerFast
-	}
-	return false, ""
-}
-
-func refRequestReason(h Hit) string {
-	if strings.EqualFold(h.Method, "HEAD") {
-		return ReasonHead
-	}
-	if isBotUA(h.UserAgent) {
-		return ReasonBotUA
-	}
-	return ""
+	return c.classifyClick(h, refUAClass(h.UserAgent))
 }
 
 // machineUAs are the user agents of the tests, and the awkward ones: case,

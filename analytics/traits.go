@@ -72,18 +72,21 @@ type UnitActivity struct {
 	Unit      string
 	FirstSeen int32 // UTC day; 0 when unknown
 	Days      []DayActivity
+	// LastSeen is a day the unit was seen on besides Days': its latest,
+	// when Seen.
+	LastSeen int32
 	// Seen marks a unit whose events since the reader's last mark were all
-	// exposures, which change no count: FirstSeen is read as ever, but Days
-	// holds only the latest day the unit was seen, with no counts. The
-	// cache keeps the activity it holds for such a unit and only moves its
-	// last day; reading the whole activity of every newly exposed unit was
-	// most of a refresh's cost, since exposures are most events.
+	// exposures, which change no count: FirstSeen is read as ever, LastSeen
+	// is the latest day the unit was seen, and Days is empty. The cache
+	// keeps the activity it holds for such a unit and only moves those two
+	// days; reading the whole activity of every newly exposed unit was most
+	// of a refresh's cost, since exposures are most events.
 	Seen bool
 }
 
 // LastDay returns the latest day with any activity, or FirstSeen.
 func (a *UnitActivity) LastDay() int32 {
-	last := a.FirstSeen
+	last := max(a.FirstSeen, a.LastSeen)
 	for _, d := range a.Days {
 		last = max(last, d.Day)
 	}

@@ -361,15 +361,13 @@ func (c *TraitCache) evict(from int32) {
 		"dropped", over, "max_units", c.cfg.MaxUnits)
 }
 
-// seenAgain is held's activity with seen's first day and, if later, its
-// last day: exposures move when a unit was last seen, and nothing else.
+// seenAgain gives held seen's first day and, if later, its last day:
+// exposures move when a unit was last seen, and nothing else. held is
+// changed in place: activity is only read under TraitCache.mu.
 func seenAgain(held, seen *UnitActivity) *UnitActivity {
-	a := *held
-	a.FirstSeen = seen.FirstSeen
-	if last := seen.LastDay(); last > held.LastDay() {
-		a.Days = append(slices.Clip(held.Days), DayActivity{Day: last})
-	}
-	return &a
+	held.FirstSeen = seen.FirstSeen
+	held.LastSeen = max(held.LastSeen, seen.LastDay())
+	return held
 }
 
 // unitTraits returns a's traits on day today: the same *UnitTraits as

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -162,7 +163,9 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 	if err != nil {
 		return nil, since, err
 	}
-	return append(acts, seen...), serverNow.Add(-r.Margin), nil
+	// Exactly sized: the cache keeps pointers into this array, so growth's
+	// spare room would stay allocated for as long as any unit does.
+	return slices.Concat(acts, seen), serverNow.Add(-r.Margin), nil
 }
 
 // seenQuery reads, for each unit whose events stored since the mark are all
@@ -194,7 +197,7 @@ func (r *TraitReader) seen(ctx context.Context, args []any, today int32) ([]anal
 		if err := rows.Scan(&u, &first, &last); err != nil {
 			return nil, fmt.Errorf("units seen: %w", translate(err))
 		}
-		out = append(out, analytics.UnitActivity{Unit: u, FirstSeen: max(first, horizon), Days: []analytics.DayActivity{{Day: last}}, Seen: true})
+		out = append(out, analytics.UnitActivity{Unit: u, FirstSeen: max(first, horizon), LastSeen: last, Seen: true})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("units seen: %w", translate(err))

@@ -40,7 +40,8 @@ notebooks: build
 
 # Load figures, on loopback only and never part of test: the in-process
 # assignment benchmark, then POST /v1/assign under wrk as a ratio against a
-# trivial Fiber handler, and 1M units of bulk assignment (units/s, RSS).
+# trivial Fiber handler (with and without trait rules), and 1M units of
+# bulk assignment (units/s, RSS).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./assign
 	scripts/bench-assign.sh

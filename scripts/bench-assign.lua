@@ -5,6 +5,9 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("SPLITCAST_SDK_KEY") or "dev-sdk-key")
 
+-- BENCH_EXPERIMENT picks the experiment (the traits variant of the example
+-- has the same segments, its first chosen by the unit's traits).
+local experiment = os.getenv("BENCH_EXPERIMENT") or "welcome-email"
 local n = 0
 local thread_id = 0
 
@@ -20,8 +23,8 @@ request = function()
     attrs = '{"plan":"pro_trial","country":"FR"}'
   end
   local body = string.format(
-    '{"experiment":"welcome-email","unit_id":"user-%d-%d-%d","attributes":%s,"channel":"email"}',
-    id or 0, n, math.random(1, 1000000000), attrs)
+    '{"experiment":"%s","unit_id":"user-%d-%d-%d","attributes":%s,"channel":"email"}',
+    experiment, id or 0, n, math.random(1, 1000000000), attrs)
   return wrk.format(nil, "/v1/assign", nil, body)
 end
 

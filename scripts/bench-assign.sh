@@ -3,7 +3,9 @@
 #  1. POST /v1/assign requests/s and p99 under wrk, against `splitcast serve`
 #     (with its own ClickHouse, exposures logged) and against a trivial Fiber
 #     JSON handler (scripts/benchbaseline) measured in the same run; the
-#     figure that matters is the ratio (target >= 0.6).
+#     figure that matters is the ratio (target >= 0.6); then the same
+#     load on a copy of the experiment whose first segment is chosen by
+#     behavioural traits (target: a ratio within 20% of the one without).
 #  2. POST /v1/assign/bulk of N units (default 1,000,000) through curl:
 #     units/s (target >= 250,000) and the server's peak RSS (VmHWM) before
 #     and after, to show memory stays flat while the list streams.
@@ -77,13 +79,22 @@ curl -fsS -o /dev/null -X POST "http://$sc_addr/v1/experiments" \
 	--data-binary @docs/examples/experiment.json
 curl -fsS -o /dev/null -X POST "http://$sc_addr/v1/experiments/welcome-email/start" \
 	-H "Authorization: Bearer $admin_key"
+# The same experiment with its first segment chosen by behavioural traits
+# (two conditions, as the original's), for the cost of trait rules.
+jq '.key = "welcome-email-traits" | .segments[0].rule = {"all": [
+	{"attr": "trait.lifecycle_stage", "op": "in", "values": ["active", "re_engaged"]},
+	{"attr": "trait.engagement_level", "op": "in", "values": ["medium", "high"]}]}' docs/examples/experiment.json |
+	curl -fsS -o /dev/null -X POST "http://$sc_addr/v1/experiments" \
+		-H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' --data-binary @-
+curl -fsS -o /dev/null -X POST "http://$sc_addr/v1/experiments/welcome-email-traits/start" \
+	-H "Authorization: Bearer $admin_key"
 
 vm() { # field: VmHWM or VmRSS of splitcast serve, in MiB
 	awk -v f="$1:" '$1 == f { printf "%.1f", $2 / 1024 }' "/proc/$sc_pid/status"
 }
 
-run_wrk() { # url -> "rps p99_ms"
-	SPLITCAST_SDK_KEY=$sdk_key wrk -t"$threads" -c"$conns" -d"$duration" --latency \
+run_wrk() { # url [experiment] -> "rps p99_ms"
+	BENCH_EXPERIMENT=${2:-welcome-email} SPLITCAST_SDK_KEY=$sdk_key wrk -t"$threads" -c"$conns" -d"$duration" --latency \
 		-s scripts/bench-assign.lua "$1" | tee -a "$dir/wrk.out" |
 		awk '/^RESULT/ { split($2, r, "="); split($3, p, "="); split($5, e, "="); split($6, s, "=");
 			if (e[2] + s[2] > 0) { print "bench-assign: errors in run: " $0 > "/dev/stderr"; exit 1 }
@@ -94,17 +105,22 @@ echo "== POST /v1/assign under wrk: $threads thread(s), $conns connections, $dur
 # Warm both up (JIT-free, but connection pools, page cache, ClickHouse).
 SPLITCAST_SDK_KEY=$sdk_key wrk -t1 -c8 -d2s -s scripts/bench-assign.lua "http://$sc_addr" >/dev/null
 SPLITCAST_SDK_KEY=$sdk_key wrk -t1 -c8 -d2s -s scripts/bench-assign.lua "http://$base_addr" >/dev/null
-sum_sc=0 sum_base=0
+sum_sc=0 sum_tr=0 sum_base=0
 for r in $(seq 1 "$rounds"); do
 	read -r base_rps base_p99 < <(run_wrk "http://$base_addr")
 	read -r sc_rps sc_p99 < <(run_wrk "http://$sc_addr")
-	printf 'round %d: baseline %8.0f req/s p99 %6.2f ms | splitcast %8.0f req/s p99 %6.2f ms | ratio %.2f\n' \
-		"$r" "$base_rps" "$base_p99" "$sc_rps" "$sc_p99" "$(echo "$sc_rps / $base_rps" | bc -l)"
+	read -r tr_rps tr_p99 < <(run_wrk "http://$sc_addr" welcome-email-traits)
+	printf 'round %d: baseline %8.0f req/s p99 %6.2f ms | splitcast %8.0f req/s p99 %6.2f ms | ratio %.2f | trait rules %8.0f req/s p99 %6.2f ms | ratio %.2f\n' \
+		"$r" "$base_rps" "$base_p99" "$sc_rps" "$sc_p99" "$(echo "$sc_rps / $base_rps" | bc -l)" \
+		"$tr_rps" "$tr_p99" "$(echo "$tr_rps / $base_rps" | bc -l)"
 	sum_sc=$(echo "$sum_sc + $sc_rps" | bc -l)
+	sum_tr=$(echo "$sum_tr + $tr_rps" | bc -l)
 	sum_base=$(echo "$sum_base + $base_rps" | bc -l)
 done
 printf 'assign ratio (splitcast / trivial Fiber, mean of %d rounds): %.2f  (target >= 0.60)\n' \
 	"$rounds" "$(echo "$sum_sc / $sum_base" | bc -l)"
+printf 'assign ratio with trait rules: %.2f, %.2f of the ratio without  (target: within 20%%)\n' \
+	"$(echo "$sum_tr / $sum_base" | bc -l)" "$(echo "$sum_tr / $sum_sc" | bc -l)"
 
 echo "== POST /v1/assign/bulk of $units units through curl =="
 awk -v n="$units" 'BEGIN {

@@ -54,8 +54,12 @@ type TraitCacheConfig struct {
 // they were and Stats says since when.
 //
 // Memory: the cache holds the units with an event in the last
-// TraitWindowDays, at most MaxUnits of them; a unit costs its id, about
-// 400 bytes of traits, and 24 bytes per day and channel it was active on.
+// TraitWindowDays, at most MaxUnits of them; a unit costs its id, two map
+// entries, about 70 bytes of activity and 40 more per day and channel it
+// engaged on. Units with equal traits share one value (about 400 bytes),
+// so a unit that was only exposed costs about 140 bytes in all (measured
+// with /debug/pprof/heap?gc=1 after 1.5M units were exposed once each:
+// 211 MB in use; one UnitTraits per unit took about 800 MB for 1M).
 // Units not held get DefaultTraits.
 type TraitCache struct {
 	cfg      TraitCacheConfig

@@ -15,7 +15,7 @@ import (
 func TestIngesterTickTakesThePartialBatchOnce(t *testing.T) {
 	gate := make(chan struct{})
 	sink := &fakeSink{gate: gate}
-	const interval = time.Second
+	const interval = 2 * time.Second
 	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 1000, FlushInterval: interval})
 	MustLog(t, i, testEvents("a", 3)...)
 	waitFor(t, "the tick's write to start", func() bool { return sink.callCount() == 1 })

@@ -85,6 +85,9 @@ type unitTraitsKey struct {
 	Day, LastSeen int32
 }
 
+// maxWholeRead is the most units one Activity call names.
+const maxWholeRead = 10_000
+
 // maxShared bounds the distinct values TraitCache.shared keeps; past it
 // the map starts again (values already handed out stay valid).
 const maxShared = 1 << 16
@@ -290,12 +293,17 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 			whole = append(whole, acts[i].Unit)
 		}
 	}
-	if len(whole) > 0 {
-		more, err := c.cfg.Reader.Activity(ctx, whole, today)
+	// In chunks: Activity names its units in the query's text, which
+	// ClickHouse bounds (a bulk send can expose hundreds of thousands of
+	// units between two refreshes).
+	for len(whole) > 0 {
+		n := min(len(whole), maxWholeRead)
+		more, err := c.cfg.Reader.Activity(ctx, whole[:n], today)
 		if err != nil {
 			return fmt.Errorf("units seen again: %w", err)
 		}
 		acts = append(acts, more...)
+		whole = whole[n:]
 	}
 	// Nothing above changed c: a failed read is retried whole next time.
 	c.since = next
@@ -306,13 +314,20 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 		if a.Seen {
 			switch {
 			case ok:
-				a = seenAgain(held, a)
+				units = append(units, a.Unit)
+				seenAgain(held, a)
+				continue
 			case c.dropped:
 				continue // read whole above
 			}
 		}
+		// A copy of its own: a pointer into acts would keep the whole
+		// array, and the units of every entry in it, for as long as this
+		// one unit is held.
+		kept := new(UnitActivity)
+		*kept = *a
 		units = append(units, a.Unit)
-		c.activity[a.Unit] = a
+		c.activity[a.Unit] = kept
 	}
 	old := c.snap.Load()
 	if old.day == today && !old.at.IsZero() && len(c.activity) <= c.cfg.MaxUnits {
@@ -368,10 +383,9 @@ func (c *TraitCache) evict(from int32) {
 // seenAgain gives held seen's first day and, if later, its last day:
 // exposures move when a unit was last seen, and nothing else. held is
 // changed in place: activity is only read under TraitCache.mu.
-func seenAgain(held, seen *UnitActivity) *UnitActivity {
+func seenAgain(held, seen *UnitActivity) {
 	held.FirstSeen = seen.FirstSeen
 	held.LastSeen = max(held.LastSeen, seen.LastDay())
-	return held
 }
 
 // unitTraits returns a's traits on day today: the same *UnitTraits as

@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -163,9 +162,7 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 	if err != nil {
 		return nil, since, err
 	}
-	// Exactly sized: the cache keeps pointers into this array, so growth's
-	// spare room would stay allocated for as long as any unit does.
-	return slices.Concat(acts, seen), serverNow.Add(-r.Margin), nil
+	return append(acts, seen...), serverNow.Add(-r.Margin), nil
 }
 
 // seenQuery reads, for each unit whose events stored since the mark are all

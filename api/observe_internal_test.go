@@ -39,6 +39,11 @@ func TestIDSource(t *testing.T) {
 		seen[id] = true
 	}
 
+	// Consecutive ids share nothing visible: a counter would leave the
+	// upper half unchanged.
+	if a, b := string(s.appendID(nil)), string(s.appendID(nil)); a[:16] == b[:16] {
+		t.Errorf("consecutive ids %q and %q share their upper half", a, b)
+	}
 	other := newIDSource()
 	if a, b := string(s.appendID(nil)), string(other.appendID(nil)); a[:16] == b[:16] {
 		t.Errorf("two sources share the upper half %q of their ids", a[:16])
@@ -49,14 +54,24 @@ func TestIDSource(t *testing.T) {
 }
 
 // TestIDSourceWraps: the counter wraps without a carry, so the ids after
-// the wrap are ones this source has not made.
+// the wrap are ones this source has not made; each id is the counter block
+// encrypted.
 func TestIDSourceWraps(t *testing.T) {
-	s := &idSource{hi: 7}
+	s := newIDSource()
+	s.hi = 7
 	s.lo.Store(^uint64(0) - 1)
-	got := []string{string(s.appendID(nil)), string(s.appendID(nil))}
+	var got []string
+	for range 2 {
+		b, err := hex.DecodeString(string(s.appendID(nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.block.Decrypt(b, b)
+		got = append(got, hex.EncodeToString(b))
+	}
 	want := []string{"0000000000000007ffffffffffffffff", "00000000000000070000000000000000"}
 	if got[0] != want[0] || got[1] != want[1] {
-		t.Errorf("ids around the wrap = %q, want %q", got, want)
+		t.Errorf("decrypted ids around the wrap = %q, want %q", got, want)
 	}
 }
 

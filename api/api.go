@@ -189,7 +189,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		// A large body still streaming in was refused before it was read:
 		// close the connection rather than parse its rest as a request.
 		c.Context().SetConnectionClose()
-		discardBody(c)
+		s.discardBody(c)
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {

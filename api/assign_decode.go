@@ -11,7 +11,7 @@ import "github.com/splitcast/splitcast/assign"
 // fields, null, nested attribute values), is decodeJSON's.
 // FuzzDecodeAssign holds the two equal.
 func decodeAssign(data []byte, bulk bool, req *assignRequest) error {
-	if fastDecodeAssign(data, bulk, req) {
+	if fastDecodeAssign(data, bulk, req) && !pins(len(data), keptAssign(req)) {
 		return nil
 	}
 	// Decoded into variables of this branch: a pointer handed to
@@ -27,6 +27,19 @@ func decodeAssign(data []byte, bulk bool, req *assignRequest) error {
 	err := decodeJSON(data, &in)
 	*req = assignRequest{UnitID: in.UnitID, Attributes: in.Attributes, SendID: in.SendID, Channel: in.Channel}
 	return err
+}
+
+// keptAssign estimates the bytes of req worth keeping (see pins): its
+// strings, and a number or boolean attribute as a few bytes.
+func keptAssign(req *assignRequest) int {
+	n := len(req.Experiment) + len(req.UnitID) + len(req.SendID) + len(req.Channel)
+	for k, v := range req.Attributes {
+		n += len(k) + 8
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // The fields of an assign request, as bits of what was seen.

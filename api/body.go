@@ -21,7 +21,7 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 		Message: "request body larger than " + strconv.Itoa(limit) + " bytes"}
 	if c.Request().Header.ContentLength() > limit {
 		c.Context().SetConnectionClose() // the unread body must not be taken for a request
-		discardBody(c)
+		s.discardBody(c)
 		return tooLarge
 	}
 	if stream := c.Context().RequestBodyStream(); stream != nil {
@@ -40,20 +40,17 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// maxDiscard bounds how much of a refused body the server reads and drops
-// before it answers and closes the connection.
-const maxDiscard = 16 << 20
-
 // discardBody reads and drops the rest of a refused streamed body with a
-// Content-Length of at most maxDiscard bytes. Closing a connection with
+// Content-Length of at most twice BodyLimit. Closing a connection with
 // unread data in the kernel's buffer makes it send a reset, which may
 // destroy the answer before the client reads it: the client would see
 // "connection reset" instead of a 413 naming the field. Longer bodies are
-// cut off anyway, and so are chunked ones: reading a refused chunked body
-// to its end blocked until the server's read timeout in TestLimits.
-func discardBody(c *fiber.Ctx) {
+// cut off anyway, so that a stranger cannot make the server read megabytes
+// it refused; chunked ones too: reading a refused chunked body to its end
+// blocked until the server's read timeout in TestLimits.
+func (s *Server) discardBody(c *fiber.Ctx) {
 	n := c.Request().Header.ContentLength()
-	if n <= 0 || n > maxDiscard {
+	if n <= 0 || n > 2*s.cfg.BodyLimit {
 		return
 	}
 	if stream := c.Context().RequestBodyStream(); stream != nil {

@@ -9,12 +9,37 @@ import "time"
 // the endpoint's CPU); anything else, errors included, goes to decodeJSON,
 // so that every refusal keeps its field and message.
 func decodeEvents(data []byte, req *eventsRequest) error {
-	if fastDecodeEvents(data, req) {
+	if fastDecodeEvents(data, req) && !pins(len(data), keptEvents(req)) {
 		return nil
 	}
 	*req = eventsRequest{}
 	return decodeJSON(data, req)
 }
+
+// keptEvents estimates the bytes of req's events worth keeping: their
+// strings, and a number or a time as a few bytes each.
+func keptEvents(req *eventsRequest) int {
+	n := 0
+	for i := range req.Events {
+		e := &req.Events[i]
+		n += len(e.ID) + len(e.IdempotencyKey) + len(e.Kind) + len(e.Experiment) + len(e.UnitID) + len(e.Token) + len(e.Name)
+		if e.Value != nil {
+			n += 8
+		}
+		if e.Time != nil {
+			n += 32
+		}
+	}
+	return n
+}
+
+// pins reports whether strings sliced from a body of size bytes would keep
+// much more memory alive than the kept bytes they stand for: the fast
+// decoders' strings share one copy of the body, and the events they make
+// wait in the ingest queue, which is bounded by count, not bytes. A body
+// padded with white space or overwritten fields is decoded again by
+// decodeJSON, whose strings are exactly sized.
+func pins(size, kept int) bool { return size > 4*kept+1024 }
 
 // fastDecodeEvents reads {"events": [object, ...]} with nothing else at the
 // top, each object's names exactly fields of eventIn (repeats allowed: the

@@ -234,3 +234,48 @@ func BenchmarkParseEvents(b *testing.B) {
 		perEvent(b)
 	})
 }
+
+// TestFastDecodersDoNotPinPaddedBodies: the fast decoders' strings share
+// one copy of the body, so a body padded far beyond what it carries is
+// decoded again by decodeJSON, whose strings are exactly sized, and gives
+// the same request; ordinary bodies stay on the fast path.
+func TestFastDecodersDoNotPinPaddedBodies(t *testing.T) {
+	pad := strings.Repeat(" ", 64<<10)
+	for _, tc := range []struct {
+		body     string
+		assign   bool
+		wantPins bool
+	}{
+		{`{"events":[{"kind":"conversion","experiment":"welcome","unit_id":"u1","value":5}]}`, false, false},
+		{`{"events":[{"kind":"conversion","experiment":"welcome","unit_id":"u1"` + pad + `}]}`, false, true},
+		{`{"events":[{"kind":"conversion","name":"` + strings.Repeat("x", 60<<10) + `","name":"buy","experiment":"welcome","unit_id":"u1"}]}`, false, true},
+		{`{"experiment":"welcome-email","unit_id":"u-1","attributes":{"plan":"pro","country":"DE"}}`, true, false},
+		{`{"experiment":"welcome-email","unit_id":"u-1",` + pad + `"attributes":{"plan":"pro"}}`, true, true},
+	} {
+		var kept int
+		if tc.assign {
+			var req assignRequest
+			if !fastDecodeAssign([]byte(tc.body), false, &req) {
+				t.Fatalf("fast path refused %.80q", tc.body)
+			}
+			kept = keptAssign(&req)
+			var got assignRequest
+			if err := decodeAssign([]byte(tc.body), false, &got); err != nil || got.UnitID != "u-1" || got.Attributes["plan"] != "pro" {
+				t.Errorf("decodeAssign(%.60q) = %+v, %v", tc.body, got, err)
+			}
+		} else {
+			var req eventsRequest
+			if !fastDecodeEvents([]byte(tc.body), &req) {
+				t.Fatalf("fast path refused %.80q", tc.body)
+			}
+			kept = keptEvents(&req)
+			var got eventsRequest
+			if err := decodeEvents([]byte(tc.body), &got); err != nil || len(got.Events) != 1 || got.Events[0].UnitID != "u1" {
+				t.Errorf("decodeEvents(%.60q) = %+v, %v", tc.body, got, err)
+			}
+		}
+		if got := pins(len(tc.body), kept); got != tc.wantPins {
+			t.Errorf("pins(%d bytes, %d kept) = %v, want %v for %.60q", len(tc.body), kept, got, tc.wantPins, tc.body)
+		}
+	}
+}

@@ -38,8 +38,10 @@ type IngestConfig struct {
 	// or QueueSize if that is smaller.
 	MaxBatch int
 	// FlushInterval is the longest an accepted event waits in memory before
-	// the writer sends it. It is also the period at which a failed Sink is
-	// checked for a due retry. Default DefaultFlushInterval.
+	// the writer sends it while the Sink is healthy (twice that on the tick
+	// that retries a batch the Sink refused). It is also the period at
+	// which a failed Sink is checked for a due retry. Default
+	// DefaultFlushInterval.
 	FlushInterval time.Duration
 	// WriteTimeout bounds one Sink.Write; a slower write counts as failed and
 	// its batch is spooled (the Sink may still complete it: a duplicate).

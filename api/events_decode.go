@@ -9,7 +9,7 @@ import "time"
 // the endpoint's CPU); anything else, errors included, goes to decodeJSON,
 // so that every refusal keeps its field and message.
 func decodeEvents(data []byte, req *eventsRequest) error {
-	if fastDecodeEvents(data, req) && !pins(len(data), keptEvents(req)) {
+	if fastDecodeEvents(data, req) && !pins(len(data), func() int { return keptEvents(req) }) {
 		return nil
 	}
 	*req = eventsRequest{}
@@ -38,8 +38,12 @@ func keptEvents(req *eventsRequest) int {
 // decoders' strings share one copy of the body, and the events they make
 // wait in the ingest queue, which is bounded by count, not bytes. A body
 // padded with white space or overwritten fields is decoded again by
-// decodeJSON, whose strings are exactly sized.
-func pins(size, kept int) bool { return size > 4*kept+1024 }
+// decodeJSON, whose strings are exactly sized. kept is only asked of a
+// body over pinFloor bytes, which no body under it can pin: most assign
+// requests are, and keptAssign walks a map.
+func pins(size int, kept func() int) bool { return size > pinFloor && size > 4*kept()+pinFloor }
+
+const pinFloor = 1024
 
 // fastDecodeEvents reads {"events": [object, ...]} with nothing else at the
 // top, each object's names exactly fields of eventIn (repeats allowed: the

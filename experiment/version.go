@@ -111,18 +111,9 @@ func Create(e Experiment, author, reason string, now time.Time) (Version, error)
 		return Version{}, err
 	}
 	n := e.Clone()
-	n.Status = StatusDraft
 	n.Version = 1
-	n.CreatedAt, n.UpdatedAt = now, now
-	n.StartedAt, n.CompletedAt = nil, nil
-	n.setDefaults()
-	if err := checkFresh(&n); err != nil {
-		return Version{}, err
-	}
-	if err := n.Validate(); err != nil {
-		return Version{}, err
-	}
-	return record(n, ActionCreate, author, reason, now), nil
+	n.CreatedAt = now
+	return draft(n, ActionCreate, author, reason, now)
 }
 
 // EditDraft returns the next version of the draft cur with the definition
@@ -141,9 +132,16 @@ func EditDraft(cur, edited Experiment, author, reason string, now time.Time) (Ve
 	}
 	n := edited.Clone()
 	n.Key = cur.Key
-	n.Status = StatusDraft
 	n.Version = cur.Version + 1
-	n.CreatedAt, n.UpdatedAt = cur.CreatedAt, now
+	n.CreatedAt = cur.CreatedAt
+	return draft(n, ActionEdit, author, reason, now)
+}
+
+// draft records n, a definition with its key, version and creation time
+// set, as a draft saved at now, once it has its defaults and is valid.
+func draft(n Experiment, a Action, author, reason string, now time.Time) (Version, error) {
+	n.Status = StatusDraft
+	n.UpdatedAt = now
 	n.StartedAt, n.CompletedAt = nil, nil
 	n.setDefaults()
 	if err := checkFresh(&n); err != nil {
@@ -152,7 +150,7 @@ func EditDraft(cur, edited Experiment, author, reason string, now time.Time) (Ve
 	if err := n.Validate(); err != nil {
 		return Version{}, err
 	}
-	return record(n, ActionEdit, author, reason, now), nil
+	return record(n, a, author, reason, now), nil
 }
 
 // Start returns the next version of the draft cur, running.

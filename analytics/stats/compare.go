@@ -78,10 +78,7 @@ func CompareProportions(control, treatment Proportion, alpha float64) (Compariso
 	if err := checkAlpha(alpha); err != nil {
 		return c, err
 	}
-	if err := control.Validate(); err != nil {
-		return c, err
-	}
-	if err := treatment.Validate(); err != nil {
+	if err := validArms(control, treatment); err != nil {
 		return c, err
 	}
 	c.Control, c.Treatment = control.Rate(), treatment.Rate()
@@ -127,10 +124,7 @@ func CompareMeans(control, treatment Moments, alpha float64) (Comparison, error)
 	if err := checkAlpha(alpha); err != nil {
 		return c, err
 	}
-	if err := control.Validate(); err != nil {
-		return c, err
-	}
-	if err := treatment.Validate(); err != nil {
+	if err := validArms(control, treatment); err != nil {
 		return c, err
 	}
 	c.Control, c.Treatment = control.Mean(), treatment.Mean()
@@ -198,4 +192,12 @@ func relLift(x1, x2, var1, var2, zc float64) (bool, float64, Interval) {
 		return false, 0, Interval{}
 	}
 	return true, r, iv
+}
+
+// validArms validates both arms of a comparison, the control's first.
+func validArms(control, treatment interface{ Validate() error }) error {
+	if err := control.Validate(); err != nil {
+		return err
+	}
+	return treatment.Validate()
 }

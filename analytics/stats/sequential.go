@@ -67,10 +67,7 @@ func MSPRTProportions(control, treatment Proportion, cfg MSPRTConfig) (MSPRTLook
 	if err != nil {
 		return MSPRTLook{PValue: 1}, err
 	}
-	if err := control.Validate(); err != nil {
-		return MSPRTLook{PValue: 1}, err
-	}
-	if err := treatment.Validate(); err != nil {
+	if err := validArms(control, treatment); err != nil {
 		return MSPRTLook{PValue: 1}, err
 	}
 	if control.Trials == 0 || treatment.Trials == 0 {
@@ -87,10 +84,7 @@ func MSPRTMeans(control, treatment Moments, cfg MSPRTConfig) (MSPRTLook, error) 
 	if err != nil {
 		return MSPRTLook{PValue: 1}, err
 	}
-	if err := control.Validate(); err != nil {
-		return MSPRTLook{PValue: 1}, err
-	}
-	if err := treatment.Validate(); err != nil {
+	if err := validArms(control, treatment); err != nil {
 		return MSPRTLook{PValue: 1}, err
 	}
 	if control.N < 2 || treatment.N < 2 {

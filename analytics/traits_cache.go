@@ -33,8 +33,9 @@ type TraitCacheConfig struct {
 	Reader TraitReader // required
 	// Interval is how often Run refreshes (default 5s).
 	Interval time.Duration
-	// MaxUnits bounds the units held (default 1,000,000); over it, the
-	// units least recently active are dropped and get DefaultTraits.
+	// MaxUnits bounds the units held (default DefaultTraitMaxUnits); over
+	// it, the units least recently active are dropped and get
+	// DefaultTraits.
 	MaxUnits int
 	Now      func() time.Time // default time.Now
 	Logger   *slog.Logger
@@ -54,20 +55,27 @@ type TraitCacheConfig struct {
 // they were and Stats says since when.
 //
 // Memory: the cache holds the units with an event in the last
-// TraitWindowDays, at most MaxUnits of them; a unit costs its id, two map
-// entries, about 70 bytes of activity and 40 more per day and channel it
-// engaged on. Units with equal traits share one value (about 400 bytes),
-// so a unit that was only exposed costs about 140 bytes in all (measured
-// with /debug/pprof/heap?gc=1 after 1.5M units were exposed once each:
-// 211 MB in use; one UnitTraits per unit took about 800 MB for 1M).
-// Units not held get DefaultTraits.
+// TraitWindowDays, at most MaxUnits of them, by a 128-bit key of their id
+// (see unitKey), not the id. A quiet unit, one that never opened, clicked
+// or converted in the window (most units: every unit of a send until it
+// engages), costs one slot of a pointer-free table, 24 bytes at most 3/4
+// full, twice (the cache's copy and the published one): 64 to 128 bytes.
+// An engaged unit costs its activity (about 70 bytes, and 40 more per day
+// and channel it engaged on) and two map entries. Units with equal traits
+// share one UnitTraits (about 400 bytes). Units not held get DefaultTraits.
 type TraitCache struct {
 	cfg      TraitCacheConfig
+	keys     unitKeys
 	snap     atomic.Pointer[traitSnapshot]
 	defaults *UnitTraits
 
-	mu       sync.Mutex // serialises Refresh; guards the fields below
-	activity map[string]*UnitActivity
+	mu sync.Mutex // serialises Refresh; guards the fields below
+	// activity holds the engaged units; quiet the others, by the index of
+	// their dayPair in pairs. A unit is in one or the other, never both.
+	activity map[unitKey]*UnitActivity
+	quiet    quietTable
+	pairs    []dayPair
+	pairOf   map[dayPair]uint32
 	since    time.Time
 	lastErr  error
 	// dropped is set once units were dropped over MaxUnits: from then on a
@@ -92,79 +100,101 @@ const maxWholeRead = 10_000
 // the map starts again (values already handed out stay valid).
 const maxShared = 1 << 16
 
-// traitSnapshot is what readers see: base, with changed overlaid on it (a
-// nil value: the unit is no longer held); both maps are never written once
-// published. A refresh copies only changed, and folds it into a new base
-// once it has grown past sqrt(2 × base × units changed per refresh), the
-// size that makes copies of changed and amortised folds cost the least:
-// copying a million-unit map on every refresh cost more CPU, and garbage,
-// than the assignments it served.
+// DefaultTraitMaxUnits is TraitCacheConfig.MaxUnits's default: 4M units,
+// about 500 MB if all were quiet, more if many engaged.
+const DefaultTraitMaxUnits = 4_000_000
+
+// traitSnapshot is what readers see; nothing in it is written once it is
+// published. Quiet units are looked up in quiet, whose pair indexes select
+// their traits in quietTraits. Engaged units are in base, with changed
+// overlaid on it (a nil value: the unit is not engaged, or no longer
+// held). A refresh copies only changed, and folds it into a new base once
+// it has grown past sqrt(2 × base × units changed per refresh), the size
+// that makes copies of changed and amortised folds cost the least.
 type traitSnapshot struct {
-	base    map[string]*UnitTraits
-	changed map[string]*UnitTraits
-	held    int       // units with traits
-	day     int32     // the day the traits were computed for
-	at      time.Time // when the snapshot was built; zero before the first
+	base, changed map[unitKey]*UnitTraits
+	engaged       int // units with traits in base and changed
+	quiet         quietTable
+	quietTraits   []*UnitTraits // by pair index
+	day           int32         // the day the traits were computed for
+	at            time.Time     // when the snapshot was built; zero before the first
 }
 
-func (s *traitSnapshot) get(unit string) (*UnitTraits, bool) {
+func (s *traitSnapshot) held() int { return s.engaged + s.quiet.len() }
+
+func (s *traitSnapshot) get(k unitKey) (*UnitTraits, bool) {
+	if t, ok := s.getEngaged(k); ok {
+		return t, true
+	}
+	if p, ok := s.quiet.find(k); ok {
+		return s.quietTraits[p], true
+	}
+	return nil, false
+}
+
+func (s *traitSnapshot) getEngaged(k unitKey) (*UnitTraits, bool) {
 	if len(s.changed) > 0 {
-		if t, ok := s.changed[unit]; ok {
+		if t, ok := s.changed[k]; ok {
 			return t, t != nil
 		}
 	}
-	t, ok := s.base[unit]
+	if len(s.base) == 0 {
+		return nil, false
+	}
+	t, ok := s.base[k]
 	return t, ok
 }
 
-// each calls fn for every unit held.
-func (s *traitSnapshot) each(fn func(unit string, t *UnitTraits)) {
-	for u, t := range s.changed {
+// eachEngaged calls fn for every engaged unit.
+func (s *traitSnapshot) eachEngaged(fn func(k unitKey, t *UnitTraits)) {
+	for k, t := range s.changed {
 		if t != nil {
-			fn(u, t)
+			fn(k, t)
 		}
 	}
-	for u, t := range s.base {
-		if _, ok := s.changed[u]; !ok {
-			fn(u, t)
+	for k, t := range s.base {
+		if _, ok := s.changed[k]; !ok {
+			fn(k, t)
 		}
 	}
 }
 
-// with returns the snapshot with the traits of units replaced by update's
-// (nil: no longer held), as of day at now.
-func (s *traitSnapshot) with(units []string, update func(unit string) *UnitTraits, day int32, now time.Time) *traitSnapshot {
-	if len(units) == 0 {
-		return &traitSnapshot{base: s.base, changed: s.changed, held: s.held, day: day, at: now}
+// withEngaged returns the snapshot's engaged units with those of keys
+// replaced by update's (nil: not engaged), and the rest of s as it is.
+func (s *traitSnapshot) withEngaged(keys []unitKey, update func(k unitKey) *UnitTraits) *traitSnapshot {
+	next := *s
+	if len(keys) == 0 {
+		return &next
 	}
-	changed := make(map[string]*UnitTraits, len(s.changed)+len(units))
-	for u, t := range s.changed {
-		changed[u] = t
+	changed := make(map[unitKey]*UnitTraits, len(s.changed)+len(keys))
+	for k, t := range s.changed {
+		changed[k] = t
 	}
-	held := s.held
-	for _, u := range units {
-		// Held before, as of the changes so far: units may repeat.
-		prev, ok := changed[u]
+	engaged := s.engaged
+	for _, k := range keys {
+		// Engaged before, as of the changes so far: keys may repeat.
+		prev, ok := changed[k]
 		was := ok && prev != nil
 		if !ok {
-			_, was = s.base[u]
+			_, was = s.base[k]
 		}
-		t := update(u)
-		changed[u] = t
+		t := update(k)
+		changed[k] = t
 		switch {
 		case was && t == nil:
-			held--
+			engaged--
 		case !was && t != nil:
-			held++
+			engaged++
 		}
 	}
-	next := &traitSnapshot{base: s.base, changed: changed, held: held, day: day, at: now}
-	if limit := math.Sqrt(2 * float64(len(s.base)) * float64(len(units))); len(changed) <= 1024 || float64(len(changed)) < limit {
-		return next
+	next.changed, next.engaged = changed, engaged
+	if limit := math.Sqrt(2 * float64(len(s.base)) * float64(len(keys))); len(changed) <= 1024 || float64(len(changed)) < limit {
+		return &next
 	}
-	base := make(map[string]*UnitTraits, held)
-	next.each(func(u string, t *UnitTraits) { base[u] = t })
-	return &traitSnapshot{base: base, held: held, day: day, at: now}
+	base := make(map[unitKey]*UnitTraits, engaged)
+	next.eachEngaged(func(k unitKey, t *UnitTraits) { base[k] = t })
+	next.base, next.changed = base, nil
+	return &next
 }
 
 // NewTraitCache returns an empty cache: every unit has DefaultTraits until
@@ -174,7 +204,7 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 		cfg.Interval = 5 * time.Second
 	}
 	if cfg.MaxUnits <= 0 {
-		cfg.MaxUnits = 1_000_000
+		cfg.MaxUnits = DefaultTraitMaxUnits
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -182,8 +212,9 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &TraitCache{cfg: cfg, defaults: NewUnitTraits(DefaultTraits(), 0), activity: map[string]*UnitActivity{}}
-	c.snap.Store(&traitSnapshot{base: map[string]*UnitTraits{}})
+	c := &TraitCache{cfg: cfg, keys: newUnitKeys(), defaults: NewUnitTraits(DefaultTraits(), 0),
+		activity: map[unitKey]*UnitActivity{}, pairOf: map[dayPair]uint32{}}
+	c.snap.Store(&traitSnapshot{})
 	return c
 }
 
@@ -191,7 +222,7 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 // It never blocks and allocates nothing; the result is never nil and must
 // not be modified.
 func (c *TraitCache) Traits(unit string) *UnitTraits {
-	if t, ok := c.snap.Load().get(unit); ok {
+	if t, ok := c.snap.Load().get(c.keys.of(unit)); ok {
 		return t
 	}
 	return c.defaults
@@ -199,7 +230,7 @@ func (c *TraitCache) Traits(unit string) *UnitTraits {
 
 // Held reports whether the cache holds traits for unit (false: defaults).
 func (c *TraitCache) Held(unit string) bool {
-	_, ok := c.snap.Load().get(unit)
+	_, ok := c.snap.Load().get(c.keys.of(unit))
 	return ok
 }
 
@@ -219,7 +250,7 @@ type TraitCacheStats struct {
 // Stats returns the cache's size and freshness.
 func (c *TraitCache) Stats() TraitCacheStats {
 	s := c.snap.Load()
-	st := TraitCacheStats{Units: s.held, RefreshedAt: s.at}
+	st := TraitCacheStats{Units: s.held(), RefreshedAt: s.at}
 	if s.day != 0 {
 		st.Day = DayTime(s.day)
 	}
@@ -275,22 +306,36 @@ func (c *TraitCache) Refresh(ctx context.Context) error {
 	return err
 }
 
+// held reports whether the cache holds k, engaged or quiet.
+func (c *TraitCache) held(k unitKey) bool {
+	if _, ok := c.activity[k]; ok {
+		return true
+	}
+	_, ok := c.quiet.find(k)
+	return ok
+}
+
 func (c *TraitCache) refresh(ctx context.Context) error {
 	now := c.cfg.Now()
 	today := Day(now)
-	from := today - (TraitWindowDays - 1)
 	acts, next, err := c.cfg.Reader.ChangedActivity(ctx, c.since, today)
 	if err != nil {
 		return fmt.Errorf("changed units: %w", err)
+	}
+	keys := make([]unitKey, len(acts))
+	for i := range acts {
+		keys[i] = c.keys.of(acts[i].Unit)
 	}
 	// A unit seen again (only new exposures) keeps the activity held for
 	// it. One not held had no event in the window before, so what the
 	// reader saw is its whole activity; unless units were dropped over
 	// MaxUnits, when it may have been one of them, and is read whole.
 	var whole []string
-	for i := range acts {
-		if _, held := c.activity[acts[i].Unit]; acts[i].Seen && !held && c.dropped {
-			whole = append(whole, acts[i].Unit)
+	if c.dropped {
+		for i := range acts {
+			if acts[i].Seen && !c.held(keys[i]) {
+				whole = append(whole, acts[i].Unit)
+			}
 		}
 	}
 	// In chunks: Activity names its units in the query's text, which
@@ -302,90 +347,222 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("units seen again: %w", err)
 		}
+		for i := range more {
+			keys = append(keys, c.keys.of(more[i].Unit))
+		}
 		acts = append(acts, more...)
 		whole = whole[n:]
 	}
 	// Nothing above changed c: a failed read is retried whole next time.
 	c.since = next
-	units := make([]string, 0, len(acts))
+	var engaged []unitKey // engaged units whose traits changed
+	quietChanged := false
 	for i := range acts {
-		a := &acts[i]
-		held, ok := c.activity[a.Unit]
+		a, k := &acts[i], keys[i]
 		if a.Seen {
-			switch {
-			case ok:
-				units = append(units, a.Unit)
-				seenAgain(held, a)
+			if held, ok := c.activity[k]; ok {
+				if seenAgain(held, a) {
+					engaged = append(engaged, k)
+				}
 				continue
-			case c.dropped:
+			}
+			if p, ok := c.quiet.find(k); ok {
+				// The held activity of a quiet unit is its two days.
+				was := c.pairs[p]
+				moved := dayPair{first: a.FirstSeen, last: max(was.last, a.LastDay())}
+				moved.last = max(moved.last, moved.first)
+				if moved != was {
+					c.quiet.put(k, c.pairIndex(moved))
+					quietChanged = true
+				}
+				continue
+			}
+			if c.dropped {
 				continue // read whole above
 			}
+		}
+		if p, ok := quietForm(a); ok {
+			if _, was := c.activity[k]; was {
+				delete(c.activity, k)
+				engaged = append(engaged, k)
+			}
+			c.quiet.put(k, c.pairIndex(p))
+			quietChanged = true
+			continue
+		}
+		if c.quiet.remove(k) {
+			quietChanged = true
 		}
 		// A copy of its own: a pointer into acts would keep the whole
 		// array, and the units of every entry in it, for as long as this
 		// one unit is held.
 		kept := new(UnitActivity)
 		*kept = *a
-		units = append(units, a.Unit)
-		c.activity[a.Unit] = kept
+		c.activity[k] = kept
+		engaged = append(engaged, k)
 	}
 	old := c.snap.Load()
-	if old.day == today && !old.at.IsZero() && len(c.activity) <= c.cfg.MaxUnits {
-		// Same day: only the changed units' traits change.
-		c.snap.Store(old.with(units, func(u string) *UnitTraits {
-			if a, ok := c.activity[u]; ok {
-				return c.unitTraits(a, today)
-			}
-			return nil
-		}, today, now))
+	if old.day != today || old.at.IsZero() {
+		// A new day (or the first refresh): windows moved for every unit.
+		c.evictBefore(today - (TraitWindowDays - 1))
+		c.evictOver()
+		c.snap.Store(c.rebuild(today, now))
 		return nil
 	}
-	// A new day (or the first refresh, or too many units): windows moved
-	// for every unit.
-	c.evict(from)
-	m := make(map[string]*UnitTraits, len(c.activity))
-	for u, a := range c.activity {
-		m[u] = c.unitTraits(a, today)
+	// Same day: only the changed units' traits change.
+	if gone, dropped := c.evictOver(); dropped {
+		engaged = append(engaged, gone...)
+		quietChanged = true
 	}
-	c.snap.Store(&traitSnapshot{base: m, held: len(m), day: today, at: now})
+	snap := old.withEngaged(engaged, func(k unitKey) *UnitTraits {
+		if a, ok := c.activity[k]; ok {
+			return c.unitTraits(a, today)
+		}
+		return nil
+	})
+	if quietChanged {
+		snap.quiet = c.quiet.clone()
+		snap.quietTraits = c.quietTraitsFrom(old.quietTraits, today)
+	}
+	snap.at = now
+	c.snap.Store(snap)
 	return nil
 }
 
-// evict drops units with no activity since day from, then, over MaxUnits,
-// the least recently active.
-func (c *TraitCache) evict(from int32) {
-	for u, a := range c.activity {
+// rebuild computes every unit's traits for today.
+func (c *TraitCache) rebuild(today int32, now time.Time) *traitSnapshot {
+	base := make(map[unitKey]*UnitTraits, len(c.activity))
+	for k, a := range c.activity {
+		base[k] = c.unitTraits(a, today)
+	}
+	return &traitSnapshot{base: base, engaged: len(base), quiet: c.quiet.clone(),
+		quietTraits: c.quietTraitsFrom(nil, today), day: today, at: now}
+}
+
+// quietTraitsFrom returns the traits of every pair, reusing those of have
+// (computed for today, for the first pairs).
+func (c *TraitCache) quietTraitsFrom(have []*UnitTraits, today int32) []*UnitTraits {
+	if len(have) == len(c.pairs) {
+		return have
+	}
+	out := make([]*UnitTraits, len(c.pairs))
+	copy(out, have)
+	for i := len(have); i < len(c.pairs); i++ {
+		p := c.pairs[i]
+		out[i] = c.unitTraits(&UnitActivity{FirstSeen: p.first, LastSeen: p.last}, today)
+	}
+	return out
+}
+
+// pairIndex returns p's index in c.pairs, adding it if new. Pairs are only
+// forgotten when evictBefore renumbers them.
+func (c *TraitCache) pairIndex(p dayPair) uint32 {
+	if i, ok := c.pairOf[p]; ok {
+		return i
+	}
+	i := uint32(len(c.pairs))
+	c.pairs = append(c.pairs, p)
+	c.pairOf[p] = i
+	return i
+}
+
+// evictBefore drops units with no activity since day from, and forgets the
+// pairs no unit has any more.
+func (c *TraitCache) evictBefore(from int32) {
+	for k, a := range c.activity {
 		if a.LastDay() < from {
-			delete(c.activity, u)
+			delete(c.activity, k)
 		}
 	}
-	over := len(c.activity) - c.cfg.MaxUnits
+	renumber := make([]int32, len(c.pairs))
+	for i := range renumber {
+		renumber[i] = -1
+	}
+	var pairs []dayPair
+	c.quiet.filter(func(p uint32) (uint32, bool) {
+		if c.pairs[p].last < from {
+			return 0, false
+		}
+		if renumber[p] < 0 {
+			renumber[p] = int32(len(pairs))
+			pairs = append(pairs, c.pairs[p])
+		}
+		return uint32(renumber[p]), true
+	})
+	c.pairs = pairs
+	c.pairOf = make(map[dayPair]uint32, len(pairs))
+	for i, p := range pairs {
+		c.pairOf[p] = uint32(i)
+	}
+}
+
+// evictOver drops, when more than MaxUnits are held, the least recently
+// active; it returns the engaged units dropped and whether any was.
+func (c *TraitCache) evictOver() (engaged []unitKey, dropped bool) {
+	over := len(c.activity) + c.quiet.len() - c.cfg.MaxUnits
 	if over <= 0 {
-		return
+		return nil, false
 	}
 	c.dropped = true
-	type unitDay struct {
-		unit string
-		day  int32
+	// Units by last day, from the oldest: all those before the cut day go,
+	// and as many as still needed of those on it.
+	byDay := map[int32]int{}
+	for _, a := range c.activity {
+		byDay[a.LastDay()]++
 	}
-	all := make([]unitDay, 0, len(c.activity))
-	for u, a := range c.activity {
-		all = append(all, unitDay{u, a.LastDay()})
+	perPair := make([]int, len(c.pairs))
+	c.quiet.each(func(p uint32) { perPair[p]++ })
+	for p, n := range perPair {
+		byDay[c.pairs[p].last] += n
 	}
-	slices.SortFunc(all, func(a, b unitDay) int { return int(a.day - b.day) })
-	for _, ud := range all[:over] {
-		delete(c.activity, ud.unit)
+	days := make([]int32, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	slices.Sort(days)
+	cut, onCut := days[0], over
+	for _, d := range days {
+		cut = d
+		if onCut <= byDay[d] {
+			break
+		}
+		onCut -= byDay[d]
+	}
+	drop := func(last int32) bool {
+		if last < cut {
+			return true
+		}
+		if last == cut && onCut > 0 {
+			onCut--
+			return true
+		}
+		return false
+	}
+	// Quiet units go first on the cut day: default traits are nearly
+	// theirs anyway.
+	c.quiet.filter(func(p uint32) (uint32, bool) { return p, !drop(c.pairs[p].last) })
+	for k, a := range c.activity {
+		if drop(a.LastDay()) {
+			delete(c.activity, k)
+			engaged = append(engaged, k)
+		}
 	}
 	c.cfg.Logger.Warn("trait cache full: least recently active units get default traits",
 		"dropped", over, "max_units", c.cfg.MaxUnits)
+	return engaged, true
 }
 
 // seenAgain gives held seen's first day and, if later, its last day:
 // exposures move when a unit was last seen, and nothing else. held is
-// changed in place: activity is only read under TraitCache.mu.
-func seenAgain(held, seen *UnitActivity) {
-	held.FirstSeen = seen.FirstSeen
-	held.LastSeen = max(held.LastSeen, seen.LastDay())
+// changed in place: activity is only read under TraitCache.mu. It reports
+// whether anything changed.
+func seenAgain(held, seen *UnitActivity) bool {
+	first, last := seen.FirstSeen, max(held.LastSeen, seen.LastDay())
+	if held.FirstSeen == first && held.LastSeen == last {
+		return false
+	}
+	held.FirstSeen, held.LastSeen = first, last
+	return true
 }
 
 // unitTraits returns a's traits on day today: the same *UnitTraits as
@@ -410,15 +587,28 @@ func unitTraits(a *UnitActivity, today int32) *UnitTraits {
 	return u
 }
 
-// Recent calls fn for every unit held that was seen (any event, exposures
-// included) in the last days days, for traffic estimates. It reads one
-// snapshot and never blocks a refresh.
-func (c *TraitCache) Recent(days int, fn func(unit string, t *UnitTraits)) {
+// Recent calls fn for the units held that were seen (any event, exposures
+// included) in the last days days, for traffic estimates: once per
+// distinct traits value with the number of units that have it (traits are
+// shared, and quiet units, most of them, share a few hundred values). It
+// reads one snapshot and never blocks a refresh.
+func (c *TraitCache) Recent(days int, fn func(t *UnitTraits, units int)) {
 	s := c.snap.Load()
 	from := s.day - int32(days) + 1
-	s.each(func(u string, t *UnitTraits) {
+	counts := map[*UnitTraits]int{}
+	s.eachEngaged(func(_ unitKey, t *UnitTraits) {
 		if t.LastSeen >= from {
-			fn(u, t)
+			counts[t]++
 		}
 	})
+	perPair := make([]int, len(s.quietTraits))
+	s.quiet.each(func(p uint32) { perPair[p]++ })
+	for p, n := range perPair {
+		if t := s.quietTraits[p]; n > 0 && t.LastSeen >= from {
+			counts[t] += n
+		}
+	}
+	for t, n := range counts {
+		fn(t, n)
+	}
 }

@@ -1,10 +1,8 @@
 package analytics
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
-	"time"
 )
 
 // TestTraitSnapshotOverlay drives snapshots through many refreshes of
@@ -14,18 +12,18 @@ import (
 // not change when a newer one is made.
 func TestTraitSnapshotOverlay(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	model := map[string]*UnitTraits{}
-	s := &traitSnapshot{base: map[string]*UnitTraits{}}
+	model := map[unitKey]*UnitTraits{}
+	s := &traitSnapshot{base: map[unitKey]*UnitTraits{}}
 	folds := 0
 	for round := range 100 {
 		n := rng.IntN(40)
 		if round%25 == 0 {
 			n = 3000 // large enough to fold
 		}
-		units := make([]string, n)
-		next := map[string]*UnitTraits{}
+		units := make([]unitKey, n)
+		next := map[unitKey]*UnitTraits{}
 		for i := range units {
-			u := fmt.Sprintf("u%d", rng.IntN(2000))
+			u := testKey(rng.IntN(2000))
 			units[i] = u
 			if rng.IntN(5) == 0 {
 				next[u] = nil // no longer held
@@ -34,11 +32,11 @@ func TestTraitSnapshotOverlay(t *testing.T) {
 			}
 		}
 		before := s
-		beforeModel := map[string]*UnitTraits{}
+		beforeModel := map[unitKey]*UnitTraits{}
 		for u, v := range model {
 			beforeModel[u] = v
 		}
-		s = s.with(units, func(u string) *UnitTraits { return next[u] }, int32(round), time.Unix(int64(round), 0))
+		s = s.withEngaged(units, func(u unitKey) *UnitTraits { return next[u] })
 		for u, v := range next {
 			if v == nil {
 				delete(model, u)
@@ -57,26 +55,29 @@ func TestTraitSnapshotOverlay(t *testing.T) {
 	}
 }
 
-func check(t *testing.T, round int, s *traitSnapshot, model map[string]*UnitTraits) {
+// testKey is a distinct unitKey for each i.
+func testKey(i int) unitKey { return unitKey{hi: uint64(i) + 1, lo: uint64(i) * 0x9e3779b97f4a7c15} }
+
+func check(t *testing.T, round int, s *traitSnapshot, model map[unitKey]*UnitTraits) {
 	t.Helper()
-	if s.held != len(model) {
-		t.Fatalf("round %d: held %d, want %d", round, s.held, len(model))
+	if s.held() != len(model) {
+		t.Fatalf("round %d: held %d, want %d", round, s.held(), len(model))
 	}
 	seen := 0
-	s.each(func(u string, v *UnitTraits) {
+	s.eachEngaged(func(u unitKey, v *UnitTraits) {
 		seen++
 		if model[u] != v {
-			t.Fatalf("round %d: each gave %s = %p, want %p", round, u, v, model[u])
+			t.Fatalf("round %d: each gave %v = %p, want %p", round, u, v, model[u])
 		}
 	})
 	if seen != len(model) {
 		t.Fatalf("round %d: each gave %d units, want %d", round, seen, len(model))
 	}
 	for i := range 2000 {
-		u := fmt.Sprintf("u%d", i)
+		u := testKey(i)
 		v, ok := s.get(u)
 		if w, wok := model[u]; ok != wok || v != w {
-			t.Fatalf("round %d: get(%s) = %p, %v; want %p, %v", round, u, v, ok, w, wok)
+			t.Fatalf("round %d: get(%v) = %p, %v; want %p, %v", round, u, v, ok, w, wok)
 		}
 	}
 }

@@ -95,10 +95,10 @@ func (s *Server) trafficOf(e experiment.Experiment) map[string]analytics.Segment
 		segs = append(segs, seg{key: sg.Key, rule: r, unknown: err != nil || readsCallerAttributes(sg.Rule)})
 	}
 	counts := make([]int, len(segs))
-	s.cfg.Traits.Recent(trafficDays, func(_ string, t *analytics.UnitTraits) {
+	s.cfg.Traits.Recent(trafficDays, func(t *analytics.UnitTraits, units int) {
 		for i := range segs {
 			if !segs[i].unknown && segs[i].rule.Match(t) {
-				counts[i]++
+				counts[i] += units
 				return
 			}
 		}

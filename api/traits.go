@@ -25,8 +25,9 @@ type TraitSource interface {
 	// still ignore it.
 	Staleness() time.Duration
 	Stats() analytics.TraitCacheStats
-	// Recent calls fn for each unit seen in the last days days.
-	Recent(days int, fn func(unit string, t *analytics.UnitTraits))
+	// Recent calls fn for the units seen in the last days days: once per
+	// distinct traits, with how many units have them.
+	Recent(days int, fn func(t *analytics.UnitTraits, units int))
 	// Fetch reads a unit's traits from storage now, bypassing memory.
 	Fetch(ctx context.Context, unit string) (*analytics.UnitTraits, error)
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/splitcast/splitcast/analytics"
 )
 
 // Config is every setting of the splitcast binary. Each field has a flag and
@@ -41,6 +43,9 @@ type Config struct {
 
 	SnapshotRefresh time.Duration // SPLITCAST_SNAPSHOT_REFRESH
 	TraitRefresh    time.Duration // SPLITCAST_TRAIT_REFRESH: how stale behavioural traits may be, less the flush interval
+	// TraitMaxUnits bounds the units whose traits a server holds; the least
+	// recently active beyond it get default traits.
+	TraitMaxUnits int // SPLITCAST_TRAIT_MAX_UNITS
 	// KeyRefresh is how often issued API keys are reloaded: a revoked key
 	// works at most this long after `splitcast keys revoke`.
 	KeyRefresh time.Duration // SPLITCAST_KEY_REFRESH
@@ -119,6 +124,7 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	integer(&c.TokenSigningKey, "token-signing-key", "TOKEN_SIGNING_KEY", "0")
 	dur(&c.SnapshotRefresh, "snapshot-refresh", "SNAPSHOT_REFRESH", "2s")
 	dur(&c.TraitRefresh, "trait-refresh", "TRAIT_REFRESH", "5s")
+	integer(&c.TraitMaxUnits, "trait-max-units", "TRAIT_MAX_UNITS", strconv.Itoa(analytics.DefaultTraitMaxUnits))
 	dur(&c.KeyRefresh, "key-refresh", "KEY_REFRESH", "10s")
 	float := func(p *float64, flagName, name, def string) {
 		s := env(name, def)
@@ -210,6 +216,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			return bad(name, "must be positive, got %v", d)
 		}
+	}
+	if c.TraitMaxUnits <= 0 {
+		return bad("SPLITCAST_TRAIT_MAX_UNITS (-trait-max-units)", "must be positive, got %d", c.TraitMaxUnits)
 	}
 	if c.RatePerKey < 0 || c.RatePerIP < 0 {
 		return bad("SPLITCAST_RATE_PER_KEY/SPLITCAST_RATE_PER_IP", "must not be negative")

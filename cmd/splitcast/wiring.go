@@ -131,7 +131,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Traits load in the background: assignment never waits for them, and
 	// units get the default traits until the first refresh ends.
-	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn), Interval: m.Config.TraitRefresh, Logger: m.logger})
+	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn),
+		Interval: m.Config.TraitRefresh, MaxUnits: m.Config.TraitMaxUnits, Logger: m.logger})
 	m.traits = traits
 	go func() {
 		if err := traits.Refresh(bg); err != nil && bg.Err() == nil {

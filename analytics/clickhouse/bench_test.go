@@ -13,13 +13,20 @@ import (
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 )
 
-var benchSizes = []int{10_000, 100_000}
+// benchSizes are the batch sizes written: 1,000 as the ingester's interval
+// flushes of a lightly loaded server, then batches of one and of several
+// blocks.
+var benchSizes = []int{1_000, 10_000, 100_000}
 
-// benchInsert runs write on batches of each size and reports events/s and
-// this process's CPU per event (user and system, GC included): ClickHouse
-// runs on the same cores and its share of the wall time varies from run to
-// run, but what the client spends is ours.
-func benchInsert(b *testing.B, write func(ctx context.Context, conn driver.Conn, events []analytics.Event) error) {
+// writeFunc writes one batch of events.
+type writeFunc func(ctx context.Context, events []analytics.Event) error
+
+// benchInsert runs the write that newWrite makes on a fresh database's
+// connection on batches of each size and reports events/s and this
+// process's CPU per event (user and system, GC included): ClickHouse runs
+// on the same cores and its share of the wall time varies from run to run,
+// but what the client spends is ours.
+func benchInsert(b *testing.B, newWrite func(conn driver.Conn) writeFunc) {
 	for _, n := range benchSizes {
 		events := make([]analytics.Event, n)
 		for i := range events {
@@ -27,12 +34,13 @@ func benchInsert(b *testing.B, write func(ctx context.Context, conn driver.Conn,
 		}
 		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
 			conn, _ := env.NewDatabase(b)
+			write := newWrite(conn)
 			ctx := context.Background()
 			b.ReportAllocs()
 			batches := 0
 			cpu0 := cpuTime(b)
 			for b.Loop() {
-				if err := write(ctx, conn, events); err != nil {
+				if err := write(ctx, events); err != nil {
 					b.Fatal(err)
 				}
 				batches++
@@ -52,10 +60,21 @@ func cpuTime(tb testing.TB) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkEventSinkWrite writes through EventSink, column by column.
+// BenchmarkEventSinkWrite writes through one EventSink, as a server does
+// for its lifetime.
 func BenchmarkEventSinkWrite(b *testing.B) {
-	benchInsert(b, func(ctx context.Context, conn driver.Conn, events []analytics.Event) error {
-		return clickhouse.NewEventSink(conn).Write(ctx, events)
+	benchInsert(b, func(conn driver.Conn) writeFunc {
+		return clickhouse.NewEventSink(conn).Write
+	})
+}
+
+// BenchmarkEventSinkWriteCold writes each batch through a new EventSink:
+// the first Write of a server, which has no column storage to reuse yet.
+func BenchmarkEventSinkWriteCold(b *testing.B) {
+	benchInsert(b, func(conn driver.Conn) writeFunc {
+		return func(ctx context.Context, events []analytics.Event) error {
+			return clickhouse.NewEventSink(conn).Write(ctx, events)
+		}
 	})
 }
 
@@ -63,22 +82,24 @@ func BenchmarkEventSinkWrite(b *testing.B) {
 // by row (batch.Append of 15 values, as cmd/trackbench does): the baseline
 // that EventSink's overhead is measured against.
 func BenchmarkBareInsert(b *testing.B) {
-	benchInsert(b, func(ctx context.Context, conn driver.Conn, events []analytics.Event) error {
-		batch, err := conn.PrepareBatch(ctx, "INSERT INTO events (event_id, kind, time, experiment, version, segment, variant, unit, "+
-			"send_id, channel, name, value, url, machine, machine_reason)")
-		if err != nil {
-			return err
-		}
-		for _, e := range events {
-			var machine uint8
-			if e.Machine {
-				machine = 1
-			}
-			if err := batch.Append(e.ID, string(e.Kind), e.Time, e.Experiment, e.Version, e.Segment, e.Variant, e.Unit,
-				e.SendID, e.Channel, e.Name, e.Value, e.URL, machine, e.MachineReason); err != nil {
+	benchInsert(b, func(conn driver.Conn) writeFunc {
+		return func(ctx context.Context, events []analytics.Event) error {
+			batch, err := conn.PrepareBatch(ctx, "INSERT INTO events (event_id, kind, time, experiment, version, segment, variant, unit, "+
+				"send_id, channel, name, value, url, machine, machine_reason)")
+			if err != nil {
 				return err
 			}
+			for _, e := range events {
+				var machine uint8
+				if e.Machine {
+					machine = 1
+				}
+				if err := batch.Append(e.ID, string(e.Kind), e.Time, e.Experiment, e.Version, e.Segment, e.Variant, e.Unit,
+					e.SendID, e.Channel, e.Name, e.Value, e.URL, machine, e.MachineReason); err != nil {
+					return err
+				}
+			}
+			return batch.Send()
 		}
-		return batch.Send()
 	})
 }

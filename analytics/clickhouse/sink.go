@@ -3,8 +3,12 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"time"
+	"reflect"
+	"slices"
+	"sync/atomic"
 
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
@@ -20,6 +24,10 @@ import (
 // event_id), uniqExact) so that a copy not merged yet never counts twice.
 type EventSink struct {
 	conn driver.Conn
+	// spare is the column storage of the last Write, lent to the next
+	// one's batch (see columnStore). The ingester writes one batch at a
+	// time; a Write that finds it taken makes its own.
+	spare atomic.Pointer[columnStore]
 }
 
 var _ analytics.Sink = (*EventSink)(nil)
@@ -58,62 +66,193 @@ func (s *EventSink) write(ctx context.Context, events []analytics.Event) error {
 	if err != nil {
 		return err
 	}
-	var cols eventColumns
+	var cols blockColumns
+	if err := cols.bind(batch.Columns()); err != nil {
+		batch.Abort()
+		return err
+	}
+	store := s.spare.Swap(nil)
+	if store == nil {
+		store = new(columnStore)
+	}
+	cols.borrow(store)
+	defer func() {
+		cols.giveBack(store)
+		s.spare.Store(store)
+	}()
 	for off := 0; off < len(events); off += blockRows {
 		if off > 0 {
+			// Flush sends the block and empties the columns, keeping
+			// their storage for the next block.
 			if err := batch.Flush(); err != nil {
 				batch.Abort()
 				return err
 			}
 		}
-		// Column by column, in insertEvents' order: a whole column is one
-		// Append, where a row-wise Append converts each of 15 values
-		// through reflection (a tenth of the API's CPU under load).
-		for i, col := range cols.fill(events[off:min(off+blockRows, len(events))]) {
-			if err := batch.Column(i).Append(col); err != nil {
-				batch.Abort()
-				return err
-			}
-		}
+		cols.append(events[off:min(off+blockRows, len(events))])
 	}
 	return batch.Send()
 }
 
-// eventColumns holds events as the columns of insertEvents; its slices are
-// reused from block to block.
-type eventColumns struct {
-	strs    []string // the 11 String columns, one after the other
-	times   []time.Time
-	version []uint32
-	value   []float64
-	machine []uint8
+// blockColumns are the columns of a batch of insertEvents as clickhouse-go
+// keeps them: the ch-go columns that it encodes onto the wire. The sink
+// appends to them directly. Through clickhouse-go's Append, each block
+// copied every value into a slice of the sink's own and then, one by one,
+// into a column that started empty at every Write and grew by copying
+// (about 350 bytes allocated per event, most of the sink's share of the
+// server's garbage), plus a null mask per column and block.
+type blockColumns struct {
+	id, kind, experiment, segment, variant, unit, sendID, channel, name, url, reason *proto.ColStr
+
+	time    *proto.ColDateTime
+	version *proto.ColUInt32
+	value   *proto.ColFloat64
+	machine *proto.ColUInt8
 }
 
-// fill makes the columns of events, in insertEvents' order.
-func (c *eventColumns) fill(events []analytics.Event) []any {
-	n := len(events)
-	if cap(c.version) < n {
-		*c = eventColumns{strs: make([]string, 11*n), times: make([]time.Time, n), version: make([]uint32, n),
-			value: make([]float64, n), machine: make([]uint8, n)}
+// bind points c at the ch-go columns of cols, a batch's columns. It fails,
+// rather than write anything, if a column of insertEvents is missing or
+// not of the type the sink appends to: the events table changed, or
+// clickhouse-go no longer keeps its columns as it did in v2.26.
+func (c *blockColumns) bind(cols []column.Interface) error {
+	bound := 0
+	for _, col := range cols {
+		var ok bool
+		switch col.Name() {
+		case "event_id":
+			c.id, ok = chColumn[proto.ColStr](col)
+		case "kind":
+			c.kind, ok = chColumn[proto.ColStr](col)
+		case "time":
+			c.time, ok = chColumn[proto.ColDateTime](col)
+		case "experiment":
+			c.experiment, ok = chColumn[proto.ColStr](col)
+		case "version":
+			c.version, ok = chColumn[proto.ColUInt32](col)
+		case "segment":
+			c.segment, ok = chColumn[proto.ColStr](col)
+		case "variant":
+			c.variant, ok = chColumn[proto.ColStr](col)
+		case "unit":
+			c.unit, ok = chColumn[proto.ColStr](col)
+		case "send_id":
+			c.sendID, ok = chColumn[proto.ColStr](col)
+		case "channel":
+			c.channel, ok = chColumn[proto.ColStr](col)
+		case "name":
+			c.name, ok = chColumn[proto.ColStr](col)
+		case "value":
+			c.value, ok = chColumn[proto.ColFloat64](col)
+		case "url":
+			c.url, ok = chColumn[proto.ColStr](col)
+		case "machine":
+			c.machine, ok = chColumn[proto.ColUInt8](col)
+		case "machine_reason":
+			c.reason, ok = chColumn[proto.ColStr](col)
+		}
+		if !ok {
+			return fmt.Errorf("events column %s: the sink cannot append to a %s column held as %T", col.Name(), col.Type(), col)
+		}
+		bound++
 	}
-	str := func(k int) []string { return c.strs[k*n : (k+1)*n : (k+1)*n] }
-	var (
-		ids, kind, exp, segment, variant, unit = str(0), str(1), str(2), str(3), str(4), str(5)
-		sendID, channel, name, url, reason     = str(6), str(7), str(8), str(9), str(10)
-		times, version, value, machine         = c.times[:n], c.version[:n], c.value[:n], c.machine[:n]
-	)
+	if bound != 15 {
+		return fmt.Errorf("the batch has %d of the 15 columns the sink writes", bound)
+	}
+	return nil
+}
+
+// chColumn returns the ch-go column of type P in which col, a clickhouse-go
+// column, keeps its rows: the unexported field col, which clickhouse-go
+// v2.26 gives every column type that the sink writes. ok is false if col
+// has no such field of type P, so that a change of clickhouse-go's
+// internals is an error, never memory misread.
+func chColumn[P any](col column.Interface) (p *P, ok bool) {
+	v := reflect.ValueOf(col)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	f := v.Elem().FieldByName("col")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[P]() {
+		return nil, false
+	}
+	// reflect gives no typed access to an unexported field; its type is
+	// the one checked above.
+	return (*P)(f.Addr().UnsafePointer()), true
+}
+
+// strs lists c's String columns, in the order of columnStore.strs.
+func (c *blockColumns) strs() [11]*proto.ColStr {
+	return [...]*proto.ColStr{c.id, c.kind, c.experiment, c.segment, c.variant, c.unit, c.sendID, c.channel, c.name, c.url, c.reason}
+}
+
+// columnStore is the storage of the columns of insertEvents, kept by the
+// sink from one Write to the next: lent to a batch's columns, which fill
+// and empty it block after block, and taken back when the batch is sent.
+// It holds one block, at most blockRows rows: about 3 MB for events of
+// typical length.
+type columnStore struct {
+	strs    [11]proto.ColStr
+	time    []proto.DateTime
+	version proto.ColUInt32
+	value   proto.ColFloat64
+	machine proto.ColUInt8
+}
+
+// borrow makes c's columns, new and empty, use s's storage.
+func (c *blockColumns) borrow(s *columnStore) {
+	for k, col := range c.strs() {
+		col.Buf, col.Pos = s.strs[k].Buf[:0], s.strs[k].Pos[:0]
+	}
+	c.time.Data = s.time[:0]
+	*c.version, *c.value, *c.machine = s.version[:0], s.value[:0], s.machine[:0]
+}
+
+// giveBack returns c's storage, grown as the blocks needed, to s, and
+// empties c's columns so that the batch no longer shares it.
+func (c *blockColumns) giveBack(s *columnStore) {
+	for k, col := range c.strs() {
+		s.strs[k] = *col
+		*col = proto.ColStr{}
+	}
+	s.time, c.time.Data = c.time.Data, nil
+	s.version, s.value, s.machine = *c.version, *c.value, *c.machine
+	*c.version, *c.value, *c.machine = nil, nil, nil
+}
+
+// append adds events to c's columns, one row each.
+func (c *blockColumns) append(events []analytics.Event) {
+	// A column grows once to the block's rows, not by copying as it
+	// fills; after the first Write, it already has them. The strings'
+	// bytes grow by appending: the first Writes size them.
+	n := len(events)
+	for _, col := range c.strs() {
+		col.Pos = slices.Grow(col.Pos, n)
+	}
+	c.time.Data = slices.Grow(c.time.Data, n)
+	*c.version, *c.value, *c.machine = slices.Grow(*c.version, n), slices.Grow(*c.value, n), slices.Grow(*c.machine, n)
 	for i := range events {
 		e := &events[i]
-		ids[i], kind[i], exp[i], segment[i], variant[i], unit[i] = e.ID, string(e.Kind), e.Experiment, e.Segment, e.Variant, e.Unit
-		sendID[i], channel[i], name[i], url[i], reason[i] = e.SendID, e.Channel, e.Name, e.URL, e.MachineReason
+		c.id.Append(e.ID)
+		c.kind.Append(string(e.Kind))
 		// time is a DateTime: UTC seconds.
-		times[i], version[i], value[i] = e.Time, e.Version, e.Value
-		machine[i] = 0
+		c.time.Append(e.Time)
+		c.experiment.Append(e.Experiment)
+		c.version.Append(e.Version)
+		c.segment.Append(e.Segment)
+		c.variant.Append(e.Variant)
+		c.unit.Append(e.Unit)
+		c.sendID.Append(e.SendID)
+		c.channel.Append(e.Channel)
+		c.name.Append(e.Name)
+		c.value.Append(e.Value)
+		c.url.Append(e.URL)
+		var machine uint8
 		if e.Machine {
-			machine[i] = 1
+			machine = 1
 		}
+		c.machine.Append(machine)
+		c.reason.Append(e.MachineReason)
 	}
-	return []any{ids, kind, times, exp, version, segment, variant, unit, sendID, channel, name, value, url, machine, reason}
 }
 
 // Ping checks that ClickHouse answers: EUNAVAILABLE if it does not.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,5 +234,149 @@ func TestEventSinkLargeBatch(t *testing.T) {
 	}
 	if parts != 1 {
 		t.Errorf("the INSERT made %d parts, want 1", parts)
+	}
+}
+
+// storedEvents reads back every row of the events table as events, ordered
+// by id, failing if an id is stored twice.
+func storedEvents(t *testing.T, conn driver.Conn) []analytics.Event {
+	t.Helper()
+	var rows []eventRow
+	if err := conn.Select(context.Background(), &rows, "SELECT * FROM events ORDER BY event_id"); err != nil {
+		t.Fatal(err)
+	}
+	events := make([]analytics.Event, len(rows))
+	for i, g := range rows {
+		if i > 0 && g.EventID == rows[i-1].EventID {
+			t.Fatalf("event %s is stored twice", g.EventID)
+		}
+		events[i] = analytics.Event{ID: g.EventID, Kind: analytics.Kind(g.Kind), Time: g.Time.UTC(), Experiment: g.Experiment,
+			Version: g.Version, Segment: g.Segment, Variant: g.Variant, Unit: g.Unit, SendID: g.SendID, Channel: g.Channel,
+			Name: g.Name, Value: g.Value, URL: g.URL, Machine: g.Machine == 1, MachineReason: g.MachineReason}
+	}
+	return events
+}
+
+// checkStored fails unless the events table holds exactly want, every
+// column of every row, times as UTC seconds.
+func checkStored(t *testing.T, conn driver.Conn, want []analytics.Event) {
+	t.Helper()
+	want = slices.Clone(want)
+	for i := range want {
+		want[i].Time = want[i].Time.UTC().Truncate(time.Second)
+	}
+	slices.SortFunc(want, func(a, b analytics.Event) int { return strings.Compare(a.ID, b.ID) })
+	got := storedEvents(t, conn)
+	if len(got) != len(want) {
+		t.Fatalf("events holds %d rows, want %d", len(got), len(want))
+	}
+	bad := 0
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d = %+v, want %+v", i, got[i], want[i])
+			if bad++; bad == 5 {
+				t.FailNow()
+			}
+		}
+	}
+}
+
+// TestEventSinkReusesColumns writes batches of decreasing size, with
+// longer and then shorter strings, through one sink, which keeps its
+// column storage from one Write to the next: no row of a Write may carry
+// anything of an earlier one.
+func TestEventSinkReusesColumns(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	sink := clickhouse.NewEventSink(conn)
+	var all []analytics.Event
+	next := 0
+	batch := func(n int, edit func(e *analytics.Event)) []analytics.Event {
+		events := make([]analytics.Event, n)
+		for i := range events {
+			events[i] = testEvent(next)
+			edit(&events[i])
+			next++
+		}
+		return events
+	}
+	long := strings.Repeat("é-long-", 40)
+	for _, events := range [][]analytics.Event{
+		// Two blocks, the second partly filled.
+		batch(2*8192+7, func(e *analytics.Event) {}),
+		// Fewer rows, with strings longer than any before.
+		batch(300, func(e *analytics.Event) { e.URL, e.Name, e.MachineReason = long+e.ID, "purchase", long }),
+		// Fewer still, with the optional strings empty.
+		batch(3, func(e *analytics.Event) { e.URL, e.SendID, e.Segment = "", "", "" }),
+		batch(1, func(e *analytics.Event) { e.Machine, e.MachineReason = true, "bot" }),
+	} {
+		if err := sink.Write(ctx, events); err != nil {
+			t.Fatalf("Write of %d events: %v", len(events), err)
+		}
+		all = append(all, events...)
+	}
+	checkStored(t, conn, all)
+}
+
+// TestEventSinkConcurrent writes through one sink from several goroutines
+// at once: EventSink is safe for concurrent use, though the ingester calls
+// it from one, and each Write borrows column storage that only one may use.
+func TestEventSinkConcurrent(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	sink := clickhouse.NewEventSink(conn)
+	const writers, writes = 4, 3
+	var all []analytics.Event
+	batches := make([][][]analytics.Event, writers)
+	for w := range batches {
+		for k := range writes {
+			events := make([]analytics.Event, 500+1000*k+w)
+			for i := range events {
+				events[i] = testEvent(len(all))
+				events[i].Channel = fmt.Sprintf("writer-%d", w)
+				all = append(all, events[i])
+			}
+			batches[w] = append(batches[w], events)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range batches {
+		wg.Go(func() {
+			for _, events := range batches[w] {
+				if err := sink.Write(ctx, events); err != nil {
+					t.Errorf("writer %d: Write of %d events: %v", w, len(events), err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkStored(t, conn, all)
+}
+
+// TestEventSinkColumnTypeChanged writes to an events table whose version
+// column is not the UInt32 that the sink appends: Write must fail, as an
+// internal error that names the column, and write nothing.
+func TestEventSinkColumnTypeChanged(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	for _, q := range []string{
+		"RENAME TABLE events TO events_old",
+		"CREATE TABLE events AS events_old",
+		"ALTER TABLE events MODIFY COLUMN version UInt64",
+	} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	err := clickhouse.NewEventSink(conn).Write(ctx, []analytics.Event{testEvent(1)})
+	if err == nil || experiment.ErrorCode(err) == experiment.EUNAVAILABLE || !strings.Contains(err.Error(), "version") {
+		t.Fatalf("Write to an events table with version UInt64 = %v, want an internal error naming version", err)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("the failed Write stored %d rows, want none", n)
 	}
 }

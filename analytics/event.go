@@ -59,7 +59,8 @@ type Event struct {
 
 // Sink stores batches of events. Write must be all or nothing from the
 // caller's point of view: on error the caller keeps the whole batch and may
-// write it again later, so a Sink must tolerate duplicates by ID.
+// write it again later, so a Sink must tolerate duplicates by ID. An
+// Ingester calls Write from several goroutines at once (IngestConfig.Writers).
 type Sink interface {
 	Write(ctx context.Context, events []Event) error
 }

@@ -1,7 +1,10 @@
 package analytics
 
 import (
+	"context"
+	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,5 +35,83 @@ func TestIngesterTickTakesThePartialBatchOnce(t *testing.T) {
 	waitFor(t, "the next tick", func() bool { return len(sink.sizes()) == 2 })
 	if got := sink.sizes(); !slices.Equal(got, []int{3, 2}) {
 		t.Errorf("batch sizes %v, want [3 2]", got)
+	}
+}
+
+// meetingSink holds each Write until another one is in flight too (or a
+// second passes), to show whether writes overlap, and fails the first
+// write of a part starting with failFirst.
+type meetingSink struct {
+	fakeSink
+	mu        sync.Mutex
+	inFlight  int
+	overlaps  int
+	met       chan struct{}
+	failFirst string
+	failed    bool
+}
+
+func (s *meetingSink) Write(ctx context.Context, events []Event) error {
+	s.mu.Lock()
+	s.inFlight++
+	if s.inFlight > 1 {
+		s.overlaps++
+		close(s.met)
+		s.met = make(chan struct{})
+	}
+	met := s.met
+	fail := !s.failed && events[0].ID == s.failFirst
+	s.failed = s.failed || fail
+	s.mu.Unlock()
+	select {
+	case <-met:
+	case <-time.After(time.Second):
+	}
+	s.mu.Lock()
+	s.inFlight--
+	s.mu.Unlock()
+	if fail {
+		return errors.New("this part fails once")
+	}
+	return s.fakeSink.Write(ctx, events)
+}
+
+// TestIngesterWritesLargeBatchesInParts: a full batch of at least
+// 2 × MinPart events goes to the Sink as Writers parts written at the same
+// time; when one part fails, the whole batch is written again, so every
+// event arrives (some twice, which counts deduplicate by id) and none is
+// lost.
+func TestIngesterWritesLargeBatchesInParts(t *testing.T) {
+	const n = 2*MinPart + 10
+	events := testEvents("e", n)
+	sink := &meetingSink{met: make(chan struct{}), failFirst: events[(n+1)/2].ID}
+	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: n, QueueSize: 2 * n,
+		Writers: 2, FlushInterval: 20 * time.Millisecond, RetryMin: 10 * time.Millisecond})
+	// In one call, so that the batch is full at once (a tick could take
+	// part of it otherwise).
+	if err := i.Log(context.Background(), events...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every event written", func() bool {
+		got := map[string]bool{}
+		for _, id := range sink.ids() {
+			got[id] = true
+		}
+		return len(got) == n
+	})
+	sink.mu.Lock()
+	overlaps, failed := sink.overlaps, sink.failed
+	sink.mu.Unlock()
+	if overlaps == 0 {
+		t.Error("no two Sink writes overlapped: the batch was not written in parallel parts")
+	}
+	if !failed {
+		t.Error("the failing part was never written: the batch was not cut where expected")
+	}
+	for _, size := range sink.sizes() {
+		if size < MinPart || size > n/2+1 {
+			t.Errorf("a part of %d events; want halves of the %d-event batch (sizes %v)", size, n, sink.sizes())
+			break
+		}
 	}
 }

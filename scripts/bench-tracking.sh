@@ -20,7 +20,7 @@
 # `make bench-tracking` or directly. Knobs (environment): BENCH_DURATION
 # (seconds per wrk run, 10), BENCH_THREADS (2), BENCH_CONNECTIONS (64),
 # BENCH_EVENT_CONNECTIONS (8), BENCH_BATCH (100), BENCH_INGEST_BATCH
-# (20000, the ingester's default MaxBatch), BENCH_BARE_BATCHES (extra bare
+# (50000, the ingester's default MaxBatch), BENCH_BARE_BATCHES (extra bare
 # batch sizes to print, "1000 10000 100000"), BENCH_*_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ threads=${BENCH_THREADS:-2}
 conns=${BENCH_CONNECTIONS:-64}
 event_conns=${BENCH_EVENT_CONNECTIONS:-8}
 batch=${BENCH_BATCH:-100}
-ingest_batch=${BENCH_INGEST_BATCH:-20000}
+ingest_batch=${BENCH_INGEST_BATCH:-50000}
 bare_batches=${BENCH_BARE_BATCHES:-1000 10000 100000}
 api=127.0.0.1:${BENCH_API_PORT:-18680}
 gif=127.0.0.1:${BENCH_GIF_PORT:-18681}

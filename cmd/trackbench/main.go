@@ -33,6 +33,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/migrations"
 )
@@ -96,7 +97,7 @@ func insert(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trackbench insert", flag.ContinueOnError)
 	addr := fs.String("clickhouse-addr", "127.0.0.1:19000", "ClickHouse native address")
 	rows := fs.Int("rows", 500_000, "rows to insert")
-	batch := fs.Int("batch", 20_000, "rows per INSERT")
+	batch := fs.Int("batch", analytics.DefaultMaxBatch, "rows per INSERT (default: the ingester's MaxBatch)")
 	experiment := fs.String("experiment", "welcome-email", "experiment key of the rows")
 	columnar := fs.Bool("columnar", false, "append whole columns instead of rows")
 	if err := fs.Parse(args); err != nil {

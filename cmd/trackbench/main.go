@@ -91,7 +91,8 @@ func serveGIF(ctx context.Context, args []string) error {
 }
 
 // insert writes rows conversion events in batches of batch, one batch at a
-// time as the ingester does, and prints the rate. Building the rows is not
+// time (the plain way; the ingester writes a batch's halves in parallel),
+// and prints the rate. Building the rows is not
 // timed.
 func insert(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trackbench insert", flag.ContinueOnError)

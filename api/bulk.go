@@ -22,13 +22,44 @@ import (
 // bulkChunk is how many lines one worker assigns at a time: large enough to
 // amortise the hand-off between goroutines, small enough that the chunks in
 // flight stay a few megabytes whatever the length of the send list.
-const bulkChunk = 256
+// bulkChunkBytes bounds a chunk's input the same way when lines are long.
+const (
+	bulkChunk      = 256
+	bulkChunkBytes = 256 << 10
+)
 
+// bulkKeep is the largest output buffer a job keeps for its next chunk: a
+// chunk of unusually large answers (long error messages, a big payload)
+// does not pin its buffer for the rest of the stream.
+const bulkKeep = 4 << 20
+
+// bulkAnswerGuess sizes the output of the first chunks of a stream, per
+// line, before any answer was measured: an answer with a token and a pixel
+// URL is about 600 bytes.
+const bulkAnswerGuess = 768
+
+// bulkJob is one chunk of lines on its way to a worker and back. A stream
+// reuses its jobs, and their buffers, from one chunk to the next: it never
+// has more than its maximum of chunks in flight, so its memory stays flat
+// whatever the length of the send list, and a unit allocates nothing for
+// reading its line or writing its answer.
 type bulkJob struct {
-	first int      // line number of lines[0]
-	lines [][]byte // raw lines, copied out of the reader's buffer
-	stop  []byte   // a final error line after lines, when the stream broke
-	out   chan []byte
+	first int    // line number of the chunk's first line
+	in    []byte // the chunk's lines, one after the other
+	ends  []int  // line i is in[ends[i-1]:ends[i]] (ends[-1] being 0)
+	stop  []byte // a final error line after the answers, when the stream broke
+	want  int    // the bytes the answers should take, from the last chunk's
+	out   []byte // the answers, written by the worker
+	done  chan struct{}
+}
+
+// line returns the i-th line of the chunk.
+func (j *bulkJob) line(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = j.ends[i-1]
+	}
+	return j.in[start:j.ends[i]]
 }
 
 // assignBulk streams a send list: NDJSON in, one NDJSON answer per line out,
@@ -103,6 +134,9 @@ func (f flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// streamBulk reads the send list from body by chunks, has the workers
+// answer them, and writes the answers to w in input order. It reports
+// false when w failed (the client went away).
 func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key string, body io.Reader, w *bufio.Writer) bool {
 	workers := max(1, runtime.GOMAXPROCS(0))
 	maxPending := 2 * workers
@@ -110,23 +144,37 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 	defer close(jobs)
 	for range workers {
 		go func() {
+			var ev exposureScratch
 			for j := range jobs {
-				j.out <- s.assignChunk(ctx, snap, key, j)
+				s.assignChunk(ctx, snap, key, j, &ev)
+				j.done <- struct{}{}
 			}
 		}()
 	}
 	r := bufio.NewReaderSize(body, MaxBulkLine)
-	var pending []*bulkJob
+	// pending is the queue of jobs in flight, oldest first; free holds the
+	// jobs written out, for the next chunks. Together they never hold
+	// more than maxPending+1 jobs.
+	pending := make([]*bulkJob, 0, maxPending)
+	var free []*bulkJob
+	perLine := bulkAnswerGuess
 	line := 0
 	eof := false
 	for !eof || len(pending) > 0 {
 		if !eof && len(pending) < maxPending {
-			j := &bulkJob{first: line + 1, out: make(chan []byte, 1)}
-			for len(j.lines) < bulkChunk {
+			var j *bulkJob
+			if n := len(free); n > 0 {
+				j, free = free[n-1], free[:n-1]
+			} else {
+				j = &bulkJob{done: make(chan struct{}, 1)}
+			}
+			j.first, j.in, j.ends, j.stop = line+1, j.in[:0], j.ends[:0], nil
+			for len(j.ends) < bulkChunk && len(j.in) < bulkChunkBytes {
 				raw, err := r.ReadSlice('\n')
 				if len(raw) > 0 && err == nil || err == io.EOF && len(raw) > 0 {
 					line++
-					j.lines = append(j.lines, append([]byte(nil), raw...))
+					j.in = append(j.in, raw...)
+					j.ends = append(j.ends, len(j.in))
 				}
 				if err != nil {
 					eof = true
@@ -139,24 +187,36 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 					break // answer what we have before blocking on more input
 				}
 			}
-			if len(j.lines) > 0 || j.stop != nil {
-				jobs <- j
-				pending = append(pending, j)
+			if len(j.ends) == 0 && j.stop == nil {
+				free = append(free, j)
+				continue
 			}
+			j.want = len(j.ends)*perLine + len(j.stop)
+			jobs <- j
+			pending = append(pending, j)
 			continue
 		}
 		j := pending[0]
-		pending = pending[1:]
-		if _, err := w.Write(<-j.out); err != nil {
+		copy(pending, pending[1:])
+		pending = pending[:len(pending)-1]
+		<-j.done
+		if _, err := w.Write(j.out); err != nil {
 			for _, p := range pending {
-				<-p.out // the client went away; let the workers finish
+				<-p.done // the client went away; let the workers finish
 			}
 			return false
 		}
-		if len(pending) == 0 || len(pending[0].out) == 0 {
+		if n := len(j.ends); n > 0 {
+			perLine = (len(j.out)-len(j.stop))/n + 1
+		}
+		if cap(j.out) > bulkKeep {
+			j.out = nil
+		}
+		free = append(free, j)
+		if len(pending) == 0 || len(pending[0].done) == 0 {
 			if w.Flush() != nil {
 				for _, p := range pending {
-					<-p.out
+					<-p.done
 				}
 				return false
 			}
@@ -177,10 +237,18 @@ func stopLine(line int, err error) []byte {
 	return append(b, '\n')
 }
 
-// assignChunk answers the lines of one chunk, one NDJSON line each.
-func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob) []byte {
-	buf := make([]byte, 0, len(j.lines)*512)
-	for i, raw := range j.lines {
+// assignChunk answers the lines of j into j.out, one NDJSON line each. ev
+// is the worker's own exposure, reused from unit to unit.
+func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, ev *exposureScratch) {
+	buf := j.out[:0]
+	if cap(buf) < j.want {
+		// An eighth over the estimate, so that neither a chunk of answers
+		// a little longer than the last one grows the buffer while it is
+		// filled, nor the next estimate a little higher replaces it.
+		buf = make([]byte, 0, j.want+j.want/8)
+	}
+	for i := range j.ends {
+		raw := j.line(i)
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
@@ -189,7 +257,7 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		if err == nil {
 			in.Experiment = key
 			var resp assignResponse
-			resp, err = s.assign(ctx, snap, in, "")
+			resp, err = s.assign(ctx, snap, in, "", ev)
 			if err == nil {
 				buf = appendAssignResponse(buf, &resp)
 				buf = append(buf, '\n')
@@ -199,7 +267,7 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		b, _ := json.Marshal(bulkError{Line: j.first + i, Error: detail(err)})
 		buf = append(append(buf, b...), '\n')
 	}
-	return append(buf, j.stop...)
+	j.out = append(buf, j.stop...)
 }
 
 // appendAssignResponse writes r as encoding/json would (same fields, same

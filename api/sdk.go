@@ -67,7 +67,7 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	if req.Experiment == "" {
 		return experiment.Invalid("experiment", "required")
 	}
-	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, "")
+	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, "", new(exposureScratch))
 	if err != nil {
 		return err
 	}
@@ -78,11 +78,19 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	return nil
 }
 
-// assign decides for one unit, logs its exposure and signs its token.
-// fieldPrefix qualifies field names in errors (bulk lines).
-func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, fieldPrefix string) (assignResponse, error) {
-	if err := checkUnit(fieldPrefix+"unit_id", req.UnitID); err != nil {
-		return assignResponse{}, err
+// exposureScratch is where assign puts the exposure it logs. Handed to the
+// Logger, an interface, as a slice, a fresh event would be moved to the
+// heap for every unit; a bulk worker reuses its own instead. Loggers copy
+// what they keep of the events they are given (the Ingester appends them
+// to its queue).
+type exposureScratch [1]analytics.Event
+
+// assign decides for one unit, logs its exposure (through ev) and signs its
+// token. fieldPrefix qualifies field names in errors (bulk lines).
+func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, fieldPrefix string, ev *exposureScratch) (assignResponse, error) {
+	if req.UnitID == "" || len(req.UnitID) > maxIDLen {
+		// The field name is only built for the error.
+		return assignResponse{}, checkUnit(fieldPrefix+"unit_id", req.UnitID)
 	}
 	if len(req.SendID) > maxIDLen {
 		return assignResponse{}, experiment.Invalid(fieldPrefix+"send_id", "longer than %d bytes", maxIDLen)
@@ -108,12 +116,12 @@ func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRe
 		// A retried assignment of the same send is the same exposure.
 		id = prefixedDigest("x:", req.Experiment, req.UnitID, req.SendID)
 	}
-	err = s.cfg.Events.Log(ctx, analytics.Event{
+	ev[0] = analytics.Event{
 		ID: id, Kind: analytics.KindExposure, Time: now,
 		Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Arm(),
 		Unit: req.UnitID, SendID: resp.SendID, Channel: req.Channel,
-	})
-	if err != nil {
+	}
+	if err = s.cfg.Events.Log(ctx, ev[:]...); err != nil {
 		return assignResponse{}, err
 	}
 	if a.Holdout {

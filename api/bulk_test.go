@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api/tracking"
@@ -65,6 +66,85 @@ func BenchmarkAppendAssignResponse(b *testing.B) {
 	buf := make([]byte, 0, 1024)
 	for b.Loop() {
 		buf = appendAssignResponse(buf[:0], &r)
+	}
+}
+
+// TestAppendString holds appendString byte for byte equal to its plain
+// byte-by-byte form (refAppendString, the form bulk answers had before the
+// word-at-a-time scan) and, as a JSON value, to encoding/json, on every
+// byte value and on runes that need a look, at every position of an 8-byte
+// word and across the words' boundaries.
+func TestAppendString(t *testing.T) {
+	var specials []string
+	for c := range 256 {
+		specials = append(specials, string([]byte{byte(c)}))
+	}
+	specials = append(specials, "é", "\u2028", "\u2029", "€", "😀", "\xe2\x80", "\xf0\x9f\x98", "\xed\xa0\x80")
+	plain := "abcdefghijklmnopqrstuvwx"
+	for _, sp := range specials {
+		for before := range 17 {
+			for _, after := range []int{0, 1, 7, 8, 9} {
+				s := plain[:before] + sp + plain[:after] + sp
+				got := appendString(nil, s)
+				if want := refAppendString(nil, s); string(got) != string(want) {
+					t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+				}
+				var g, w string
+				want, _ := json.Marshal(s)
+				_ = json.Unmarshal(want, &w)
+				if err := json.Unmarshal(got, &g); err != nil || g != w {
+					t.Fatalf("appendString(%q) = %s, decodes as %q (%v), want %q as from %s", s, got, g, err, w, want)
+				}
+			}
+		}
+	}
+}
+
+// refAppendString is appendString one byte at a time.
+func refAppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == '&' || c == '<' || c == '>':
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	b.ReportAllocs()
+	buf := make([]byte, 0, 1024)
+	for b.Loop() {
+		buf = buf[:0]
+		for _, s := range []string{"welcome-email", "pro-trial", "personal", "variant", "0123456789abcdef0123456789abcdef", "https://splitcast.example.com"} {
+			buf = appendString(buf, s)
+		}
 	}
 }
 

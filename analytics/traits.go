@@ -76,8 +76,9 @@ type UnitActivity struct {
 	// when Seen.
 	LastSeen int32
 	// Seen marks a unit whose events since the reader's last mark were all
-	// exposures, which change no count: FirstSeen is read as ever, LastSeen
-	// is the latest day the unit was seen, and Days is empty. The cache
+	// exposures, which change no count: FirstSeen is the first day of those
+	// events or of events before the window (see TraitReader), LastSeen
+	// the latest day the unit was seen, and Days is empty. The cache
 	// keeps the activity it holds for such a unit and only moves those two
 	// days; reading the whole activity of every newly exposed unit was most
 	// of a refresh's cost, since exposures are most events.

@@ -18,7 +18,10 @@ type TraitReader interface {
 	// the last TraitWindowDays when since is zero), and the mark to pass
 	// next time. Marks are the storage's own clock, so a unit may be
 	// returned twice but never missed. A unit whose events since the mark
-	// are all exposures may come as Seen: first and last day only.
+	// are all exposures may come as Seen: first and last day only, where
+	// the first day is the earliest of those events and of the unit's
+	// events before the window (so, exact for a unit with no other event
+	// in the window).
 	ChangedActivity(ctx context.Context, since time.Time, today int32) ([]UnitActivity, time.Time, error)
 	// Activity returns the activity of these units as of day today: human
 	// events per day and channel over the last TraitWindowDays, and the
@@ -369,7 +372,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 			if p, ok := c.quiet.find(k); ok {
 				// The held activity of a quiet unit is its two days.
 				was := c.pairs[p]
-				moved := dayPair{first: a.FirstSeen, last: max(was.last, a.LastDay())}
+				moved := dayPair{first: earlier(was.first, a.FirstSeen), last: max(was.last, a.LastDay())}
 				moved.last = max(moved.last, moved.first)
 				if moved != was {
 					c.quiet.put(k, c.pairIndex(moved))
@@ -552,17 +555,27 @@ func (c *TraitCache) evictOver() (engaged []unitKey, dropped bool) {
 	return engaged, true
 }
 
-// seenAgain gives held seen's first day and, if later, its last day:
-// exposures move when a unit was last seen, and nothing else. held is
+// seenAgain gives held seen's first day, if earlier, and its last day, if
+// later: exposures move when a unit was last seen, and nothing else (a
+// seen unit's first day may be later than the one held: the reader looks
+// for it only among the new events and those before the window). held is
 // changed in place: activity is only read under TraitCache.mu. It reports
 // whether anything changed.
 func seenAgain(held, seen *UnitActivity) bool {
-	first, last := seen.FirstSeen, max(held.LastSeen, seen.LastDay())
+	first, last := earlier(held.FirstSeen, seen.FirstSeen), max(held.LastSeen, seen.LastDay())
 	if held.FirstSeen == first && held.LastSeen == last {
 		return false
 	}
 	held.FirstSeen, held.LastSeen = first, last
 	return true
+}
+
+// earlier returns the earlier of two days, 0 standing for unknown.
+func earlier(a, b int32) int32 {
+	if a == 0 || b != 0 && b < a {
+		return b
+	}
+	return a
 }
 
 // unitTraits returns a's traits on day today: the same *UnitTraits as

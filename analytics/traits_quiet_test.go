@@ -142,12 +142,17 @@ func (m *modelReader) ChangedActivity(_ context.Context, since time.Time, today 
 	var out []UnitActivity
 	for unit, evs := range m.events {
 		fresh, onlyExposures := false, true
-		last := int32(0)
+		last, first := int32(0), int32(0)
+		from, horizon := today-(TraitWindowDays-1), today-(FirstSeenHorizonDays-1)
 		for _, e := range evs {
 			last = max(last, e.day)
 			if since.IsZero() || e.stored > mark {
 				fresh = true
 				onlyExposures = onlyExposures && e.kind == "exposure"
+				first = earlier(first, e.day)
+			}
+			if e.day < from && e.day >= horizon {
+				first = earlier(first, e.day)
 			}
 		}
 		a, inWindow := m.activity(unit, today)
@@ -155,7 +160,9 @@ func (m *modelReader) ChangedActivity(_ context.Context, since time.Time, today 
 			continue
 		}
 		if !since.IsZero() && onlyExposures {
-			out = append(out, UnitActivity{Unit: unit, FirstSeen: a.FirstSeen, LastSeen: last, Seen: true})
+			// As the ClickHouse reader: the first day among the new events
+			// and those before the window only.
+			out = append(out, UnitActivity{Unit: unit, FirstSeen: first, LastSeen: last, Seen: true})
 			continue
 		}
 		out = append(out, a)

@@ -144,9 +144,9 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 	defer close(jobs)
 	for range workers {
 		go func() {
-			var ev exposureScratch
+			u := newBulkScratch()
 			for j := range jobs {
-				s.assignChunk(ctx, snap, key, j, &ev)
+				s.assignChunk(ctx, snap, key, j, u)
 				j.done <- struct{}{}
 			}
 		}()
@@ -237,9 +237,9 @@ func stopLine(line int, err error) []byte {
 	return append(b, '\n')
 }
 
-// assignChunk answers the lines of j into j.out, one NDJSON line each. ev
-// is the worker's own exposure, reused from unit to unit.
-func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, ev *exposureScratch) {
+// assignChunk answers the lines of j into j.out, one NDJSON line each, with
+// the worker's own scratch space u.
+func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, u *unitScratch) {
 	buf := j.out[:0]
 	if cap(buf) < j.want {
 		// An eighth over the estimate, so that neither a chunk of answers
@@ -257,7 +257,7 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		if err == nil {
 			in.Experiment = key
 			var resp assignResponse
-			resp, err = s.assign(ctx, snap, in, "", ev)
+			resp, err = s.assign(ctx, snap, in, "", u)
 			if err == nil {
 				buf = appendAssignResponse(buf, &resp)
 				buf = append(buf, '\n')

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -343,5 +344,24 @@ func TestStreamBulkMemory(t *testing.T) {
 	t.Logf("live heap after %d lines %d bytes, after %d lines %d", h.at[0], h.heap[0], lines, h.heap[1])
 	if grown > 1<<20 {
 		t.Errorf("live heap grew by %d bytes over the last %d lines", grown, lines-h.at[0])
+	}
+}
+
+// TestUnitScratchRandomID: a bulk worker's send ids, read from crypto/rand
+// by batches, are prefix + 32 hex digits and do not repeat, across
+// batches too; so are those of a one-request scratch.
+func TestUnitScratchRandomID(t *testing.T) {
+	seen := map[string]bool{}
+	for _, u := range []*unitScratch{newBulkScratch(), new(unitScratch)} {
+		for range 3*len(newBulkScratch().batch)/16 + 5 {
+			id := u.randomID("x:")
+			if b, err := hex.DecodeString(strings.TrimPrefix(id, "x:")); err != nil || len(b) != 16 || !strings.HasPrefix(id, "x:") || strings.ToLower(id) != id {
+				t.Fatalf("randomID(\"x:\") = %q, want x: and 32 lowercase hex digits", id)
+			}
+			if seen[id] {
+				t.Fatalf("randomID made %q twice", id)
+			}
+			seen[id] = true
+		}
 	}
 }

@@ -2,7 +2,9 @@ package clickhouse_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +67,24 @@ func cpuTime(tb testing.TB) time.Duration {
 func BenchmarkEventSinkWrite(b *testing.B) {
 	benchInsert(b, func(conn driver.Conn) writeFunc {
 		return clickhouse.NewEventSink(conn).Write
+	})
+}
+
+// BenchmarkEventSinkWriteParts writes each batch as two parallel Writes of
+// half of it through one EventSink, as the ingester's two default Writers
+// do with a large batch.
+func BenchmarkEventSinkWriteParts(b *testing.B) {
+	benchInsert(b, func(conn driver.Conn) writeFunc {
+		sink := clickhouse.NewEventSink(conn)
+		return func(ctx context.Context, events []analytics.Event) error {
+			half := len(events) / 2
+			var wg sync.WaitGroup
+			var first error
+			wg.Go(func() { first = sink.Write(ctx, events[:half]) })
+			second := sink.Write(ctx, events[half:])
+			wg.Wait()
+			return errors.Join(first, second)
+		}
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sync/atomic"
 
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
@@ -24,16 +23,22 @@ import (
 // event_id), uniqExact) so that a copy not merged yet never counts twice.
 type EventSink struct {
 	conn driver.Conn
-	// spare is the column storage of the last Write, lent to the next
-	// one's batch (see columnStore). The ingester writes one batch at a
-	// time; a Write that finds it taken makes its own.
-	spare atomic.Pointer[columnStore]
+	// spare holds the column storage of finished Writes, lent to the next
+	// ones' batches (see columnStore): one per Write that ran at the same
+	// time as others, up to maxSpare. A Write that finds none makes its own.
+	spare chan *columnStore
 }
+
+// maxSpare is the most column stores a sink keeps: the ingester writes a
+// large batch as Writers (2 by default) parallel parts.
+const maxSpare = 4
 
 var _ analytics.Sink = (*EventSink)(nil)
 
 // NewEventSink returns a sink on conn's database, which must be migrated.
-func NewEventSink(conn driver.Conn) *EventSink { return &EventSink{conn: conn} }
+func NewEventSink(conn driver.Conn) *EventSink {
+	return &EventSink{conn: conn, spare: make(chan *columnStore, maxSpare)}
+}
 
 // insertEvents names every column the sink writes; date and received_at take
 // their table defaults (toDate(time) and the server's now()).
@@ -71,14 +76,19 @@ func (s *EventSink) write(ctx context.Context, events []analytics.Event) error {
 		batch.Abort()
 		return err
 	}
-	store := s.spare.Swap(nil)
-	if store == nil {
+	var store *columnStore
+	select {
+	case store = <-s.spare:
+	default:
 		store = new(columnStore)
 	}
 	cols.borrow(store)
 	defer func() {
 		cols.giveBack(store)
-		s.spare.Store(store)
+		select {
+		case s.spare <- store:
+		default:
+		}
 	}()
 	for off := 0; off < len(events); off += blockRows {
 		if off > 0 {

@@ -319,8 +319,8 @@ func TestEventSinkReusesColumns(t *testing.T) {
 }
 
 // TestEventSinkConcurrent writes through one sink from several goroutines
-// at once: EventSink is safe for concurrent use, though the ingester calls
-// it from one, and each Write borrows column storage that only one may use.
+// at once, as the ingester does with the parts of a large batch: each Write
+// borrows column storage that no other may use meanwhile.
 func TestEventSinkConcurrent(t *testing.T) {
 	ctx := context.Background()
 	conn, _ := env.NewDatabase(t)

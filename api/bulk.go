@@ -144,9 +144,10 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 	defer close(jobs)
 	for range workers {
 		go func() {
-			u := newBulkScratch()
+			var ev exposureScratch
+			var ids randomIDs
 			for j := range jobs {
-				s.assignChunk(ctx, snap, key, j, u)
+				s.assignChunk(ctx, snap, key, j, &ev, &ids)
 				j.done <- struct{}{}
 			}
 		}()
@@ -238,8 +239,8 @@ func stopLine(line int, err error) []byte {
 }
 
 // assignChunk answers the lines of j into j.out, one NDJSON line each, with
-// the worker's own scratch space u.
-func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, u *unitScratch) {
+// the worker's own exposure ev and ids, reused from unit to unit.
+func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, ev *exposureScratch, ids *randomIDs) {
 	buf := j.out[:0]
 	if cap(buf) < j.want {
 		// An eighth over the estimate, so that neither a chunk of answers
@@ -257,7 +258,7 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		if err == nil {
 			in.Experiment = key
 			var resp assignResponse
-			resp, err = s.assign(ctx, snap, in, "", u)
+			resp, err = s.assign(ctx, snap, in, "", ev, ids)
 			if err == nil {
 				buf = appendAssignResponse(buf, &resp)
 				buf = append(buf, '\n')

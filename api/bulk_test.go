@@ -347,19 +347,19 @@ func TestStreamBulkMemory(t *testing.T) {
 	}
 }
 
-// TestUnitScratchRandomID: a bulk worker's send ids, read from crypto/rand
-// by batches, are prefix + 32 hex digits and do not repeat, across
-// batches too; so are those of a one-request scratch.
-func TestUnitScratchRandomID(t *testing.T) {
+// TestRandomIDs: a bulk worker's send ids, read from crypto/rand by
+// batches, are prefix + 32 hex digits and do not repeat, across batches
+// too; so are those of a nil *randomIDs, which reads per id.
+func TestRandomIDs(t *testing.T) {
 	seen := map[string]bool{}
-	for _, u := range []*unitScratch{newBulkScratch(), new(unitScratch)} {
-		for range 3*len(newBulkScratch().batch)/16 + 5 {
-			id := u.randomID("x:")
+	for _, r := range []*randomIDs{new(randomIDs), nil} {
+		for range 3*len(randomIDs{}.batch)/16 + 5 {
+			id := r.next("x:")
 			if b, err := hex.DecodeString(strings.TrimPrefix(id, "x:")); err != nil || len(b) != 16 || !strings.HasPrefix(id, "x:") || strings.ToLower(id) != id {
-				t.Fatalf("randomID(\"x:\") = %q, want x: and 32 lowercase hex digits", id)
+				t.Fatalf("next(\"x:\") = %q, want x: and 32 lowercase hex digits", id)
 			}
 			if seen[id] {
-				t.Fatalf("randomID made %q twice", id)
+				t.Fatalf("next made %q twice", id)
 			}
 			seen[id] = true
 		}

@@ -67,7 +67,7 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	if req.Experiment == "" {
 		return experiment.Invalid("experiment", "required")
 	}
-	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, "", new(unitScratch))
+	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, "", new(exposureScratch), nil)
 	if err != nil {
 		return err
 	}
@@ -78,42 +78,41 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	return nil
 }
 
-// unitScratch is what assign reuses from one unit to the next of a bulk
-// worker. ev holds the exposure it logs: handed to the Logger, an
-// interface, as a slice, a fresh event would be moved to the heap for
-// every unit. Loggers copy what they keep of the events they are given
-// (the Ingester appends them to its queue). random holds crypto/rand bytes
-// for send ids, read 64 ids at a time (one read of 1 KiB costs about what
-// three reads of 16 bytes do); without it, as for one request, an id reads
-// its own 16 bytes.
-type unitScratch struct {
-	ev     [1]analytics.Event
-	random []byte // the bytes not used yet, at the end of batch
-	batch  []byte
+// exposureScratch is where assign puts the exposure it logs. Handed to the
+// Logger, an interface, as a slice, a fresh event would be moved to the
+// heap for every unit; a bulk worker reuses its own instead. Loggers copy
+// what they keep of the events they are given (the Ingester appends them
+// to its queue).
+type exposureScratch [1]analytics.Event
+
+// randomIDs makes the random ids of a bulk worker's send ids from
+// crypto/rand bytes read 64 ids at a time: one read of 1 KiB costs about
+// what three reads of 16 bytes do. A nil *randomIDs reads 16 bytes per id,
+// as one request should.
+type randomIDs struct {
+	left  int // bytes not used yet, at the end of batch
+	batch [64 * 16]byte
 }
 
-// newBulkScratch returns a unitScratch that reads send ids by batches.
-func newBulkScratch() *unitScratch { return &unitScratch{batch: make([]byte, 64*16)} }
-
-// randomID returns prefix + a random 128-bit id in hex, as
-// prefixedRandomID does.
-func (u *unitScratch) randomID(prefix string) string {
-	if u.batch == nil {
+// next returns prefix + a random 128-bit id in hex, as prefixedRandomID
+// does.
+func (r *randomIDs) next(prefix string) string {
+	if r == nil {
 		return prefixedRandomID(prefix)
 	}
-	if len(u.random) < 16 {
-		_, _ = rand.Read(u.batch)
-		u.random = u.batch
+	if r.left < 16 {
+		_, _ = rand.Read(r.batch[:])
+		r.left = len(r.batch)
 	}
-	id := prefixedHex(prefix, u.random[:16])
-	u.random = u.random[16:]
-	return id
+	i := len(r.batch) - r.left
+	r.left -= 16
+	return prefixedHex(prefix, r.batch[i:i+16])
 }
 
-// assign decides for one unit, logs its exposure and signs its token, with
-// the scratch space of u. fieldPrefix qualifies field names in errors (bulk
-// lines).
-func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, fieldPrefix string, u *unitScratch) (assignResponse, error) {
+// assign decides for one unit, logs its exposure (through ev) and signs its
+// token; a send id it makes comes from ids. fieldPrefix qualifies field
+// names in errors (bulk lines).
+func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, fieldPrefix string, ev *exposureScratch, ids *randomIDs) (assignResponse, error) {
 	if req.UnitID == "" || len(req.UnitID) > maxIDLen {
 		// The field name is only built for the error.
 		return assignResponse{}, checkUnit(fieldPrefix+"unit_id", req.UnitID)
@@ -136,18 +135,18 @@ func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRe
 	resp.SendID = req.SendID
 	var id string
 	if req.SendID == "" {
-		id = u.randomID("x:")
+		id = ids.next("x:")
 		resp.SendID = id[len("x:"):]
 	} else {
 		// A retried assignment of the same send is the same exposure.
 		id = prefixedDigest("x:", req.Experiment, req.UnitID, req.SendID)
 	}
-	u.ev[0] = analytics.Event{
+	ev[0] = analytics.Event{
 		ID: id, Kind: analytics.KindExposure, Time: now,
 		Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Arm(),
 		Unit: req.UnitID, SendID: resp.SendID, Channel: req.Channel,
 	}
-	if err = s.cfg.Events.Log(ctx, u.ev[:]...); err != nil {
+	if err = s.cfg.Events.Log(ctx, ev[:]...); err != nil {
 		return assignResponse{}, err
 	}
 	if a.Holdout {

@@ -33,9 +33,9 @@ const (
 // does not pin its buffer for the rest of the stream.
 const bulkKeep = 4 << 20
 
-// bulkAnswerGuess sizes the output of the first chunks of a stream, per
-// line, before any answer was measured: an answer with a token and a pixel
-// URL is about 600 bytes.
+// bulkAnswerGuess sizes the output of a stream's first chunks, per line,
+// before any answer was measured: an answer with a token, a pixel URL and
+// the example experiment's payload is about 730 bytes.
 const bulkAnswerGuess = 768
 
 // bulkJob is one chunk of lines on its way to a worker and back. A stream
@@ -154,8 +154,8 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 	}
 	r := bufio.NewReaderSize(body, MaxBulkLine)
 	// pending is the queue of jobs in flight, oldest first; free holds the
-	// jobs written out, for the next chunks. Together they never hold
-	// more than maxPending+1 jobs.
+	// jobs written out, for the next chunks. A job is made only when free
+	// is empty, so a stream makes at most maxPending of them.
 	pending := make([]*bulkJob, 0, maxPending)
 	var free []*bulkJob
 	perLine := bulkAnswerGuess

@@ -67,7 +67,9 @@ type Sink interface {
 
 // Logger accepts events for eventual delivery to a Sink. Log must not block
 // on the Sink; it returns an EUNAVAILABLE error only when the event cannot
-// be accepted at all (queue and spool both full).
+// be accepted at all (queue and spool both full). Log copies the events it
+// keeps: the caller may reuse the slice (bulk assignment reuses one event
+// per worker).
 type Logger interface {
 	Log(ctx context.Context, events ...Event) error
 }

@@ -31,8 +31,10 @@ type observer struct {
 	routesOnce sync.Once
 	routes     map[routeKey]*routeMetrics // every route, by method and pattern
 
-	mu          sync.Mutex
-	assignments map[string]*atomic.Uint64 // by experiment key
+	// assignments counts exposures by experiment key (*atomic.Uint64): a
+	// sync.Map, whose reads of a key already there take no lock, because
+	// every exposure of a bulk send's parallel workers counts here.
+	assignments sync.Map
 }
 
 type routeKey struct{ method, path string }
@@ -58,7 +60,6 @@ func newObserver(reg prometheus.Registerer, snaps interface{ Snapshot() *assign.
 			Name: "splitcast_rate_limited_total",
 			Help: "Requests refused with 429, by limit (key or ip).",
 		}, []string{"limit"}),
-		assignments: map[string]*atomic.Uint64{},
 	}
 	reg.MustRegister(o.requests, o.limited)
 	if snaps != nil {
@@ -275,14 +276,11 @@ func (e exposureCounter) Log(ctx context.Context, events ...analytics.Event) err
 }
 
 func (o *observer) assigned(key string) {
-	o.mu.Lock()
-	n, ok := o.assignments[key]
+	n, ok := o.assignments.Load(key)
 	if !ok {
-		n = new(atomic.Uint64)
-		o.assignments[key] = n
+		n, _ = o.assignments.LoadOrStore(strings.Clone(key), new(atomic.Uint64))
 	}
-	o.mu.Unlock()
-	n.Add(1)
+	n.(*atomic.Uint64).Add(1)
 }
 
 var descAssignments = prometheus.NewDesc("splitcast_assignments_total",
@@ -300,13 +298,13 @@ func (a assignmentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descAs
 
 func (a assignmentCollector) Collect(ch chan<- prometheus.Metric) {
 	snap := a.snaps.Snapshot()
-	a.o.mu.Lock()
-	defer a.o.mu.Unlock()
-	for key, n := range a.o.assignments {
+	a.o.assignments.Range(func(k, n any) bool {
+		key := k.(string)
 		if _, running := snap.Version(key); running {
-			ch <- prometheus.MustNewConstMetric(descAssignments, prometheus.CounterValue, float64(n.Load()), key)
+			ch <- prometheus.MustNewConstMetric(descAssignments, prometheus.CounterValue, float64(n.(*atomic.Uint64).Load()), key)
 		}
-	}
+		return true
+	})
 }
 
 // InstrumentSink wraps sink so that the latency and the outcome of every

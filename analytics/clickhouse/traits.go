@@ -28,16 +28,25 @@ type TraitReader struct {
 	conn driver.Conn
 	// Margin is how far back each incremental ChangedUnits looks before the
 	// previous call's server time, to catch inserts that were in flight
-	// during it (default 30s). Reading a unit twice is harmless.
+	// during it (default DefaultTraitMargin). Reading a unit twice is
+	// harmless, but costs: each unit is read about Margin / the refresh
+	// interval times more.
 	Margin time.Duration
 }
+
+// DefaultTraitMargin is TraitReader.Margin's default: the ingester's write
+// timeout and two seconds. A row's received_at is stamped when ClickHouse
+// takes its block, and the row is visible once the insert ends, which an
+// ingester waits for at most its WriteTimeout: a longer insert counts as
+// failed and its batch is written again, stamped anew, and read then.
+const DefaultTraitMargin = analytics.DefaultWriteTimeout + 2*time.Second
 
 var _ analytics.TraitReader = (*TraitReader)(nil)
 
 // NewTraitReader returns a reader of conn's database, which must be
 // migrated.
 func NewTraitReader(conn driver.Conn) *TraitReader {
-	return &TraitReader{conn: conn, Margin: 30 * time.Second}
+	return &TraitReader{conn: conn, Margin: DefaultTraitMargin}
 }
 
 // dayExpr is a DateTime's UTC day number, whatever the server's time zone.
@@ -138,7 +147,8 @@ const changedUnitsQuery = "SELECT DISTINCT unit FROM events WHERE date >= toDate
 // ChangedActivity implements analytics.TraitReader: ChangedUnits and
 // Activity in one pass, the changed units selected by a subquery inside each
 // query, so that a refresh costs the same few scans however many units
-// changed.
+// changed; the scans of whole activity only when a unit has a new event
+// other than an exposure, and seen's otherwise.
 func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
 	var serverNow time.Time
 	if err := r.conn.QueryRow(ctx, "SELECT now()").Scan(&serverNow); err != nil {
@@ -154,9 +164,20 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 		return acts, serverNow.Add(-r.Margin), nil
 	}
 	args = append(args, uint32(since.Unix()))
-	acts, err := r.activity(ctx, "GLOBAL IN ("+changedUnitsQuery+" AND received_at >= toDateTime(?) AND kind != 'exposure')", args, today)
-	if err != nil {
-		return nil, since, err
+	engaged := changedUnitsQuery + " AND received_at >= toDateTime(?) AND kind != 'exposure'"
+	// The activity queries scan the window and the horizon whatever the
+	// set of units: first see whether it has any (most refreshes of a
+	// send's exposures have none).
+	var n uint64
+	if err := r.conn.QueryRow(ctx, "SELECT count() FROM ("+engaged+")", args...).Scan(&n); err != nil {
+		return nil, since, fmt.Errorf("changed units: %w", translate(err))
+	}
+	var acts []analytics.UnitActivity
+	if n > 0 {
+		var err error
+		if acts, err = r.activity(ctx, "GLOBAL IN ("+engaged+")", args, today); err != nil {
+			return nil, since, err
+		}
 	}
 	seen, err := r.seen(ctx, since, today)
 	if err != nil {

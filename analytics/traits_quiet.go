@@ -171,9 +171,11 @@ func (t *quietTable) filter(keep func(pair uint32) (uint32, bool)) {
 	}
 }
 
+// slotsFor returns the fewest slots that hold n entries at most 3/4 full,
+// the load at which put grows the table.
 func slotsFor(n int) int {
 	size := minQuietSlots
-	for n*4 > size*3/2 { // at most 3/8 full after a rebuild: room to grow
+	for (n+1)*4 > size*3 {
 		size *= 2
 	}
 	return size

@@ -136,3 +136,49 @@ func TestTraitCacheReadsDroppedUnitsInChunks(t *testing.T) {
 		t.Error("the cache holds none of the new units")
 	}
 }
+
+// quietReader returns, on the first refresh, units exposed today and never
+// engaged.
+type quietReader struct{ units int }
+
+func (r quietReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+	if !since.IsZero() {
+		return nil, since, nil
+	}
+	out := make([]analytics.UnitActivity, r.units)
+	for i := range out {
+		out[i] = analytics.UnitActivity{Unit: fmt.Sprintf("quiet-%08d-xxxxxxxxxxxxxxxx", i), FirstSeen: today - int32(i%5),
+			Days: []analytics.DayActivity{{Day: today, Exposures: 1}}}
+	}
+	return out, time.Unix(1, 0), nil
+}
+
+func (quietReader) Activity(context.Context, []string, int32) ([]analytics.UnitActivity, error) {
+	return nil, nil
+}
+
+// TestTraitCacheQuietUnitsAreSmall: a unit that never engaged costs the
+// cache one slot of its pointer-free table (two copies of it: the cache's
+// and the published one), not its id, its activity and the entries of
+// string-keyed maps, which every garbage collection had to mark.
+func TestTraitCacheQuietUnitsAreSmall(t *testing.T) {
+	const units = 300_000
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: quietReader{units}, Now: func() time.Time { return now }})
+	base := heapInUse()
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	perUnit := float64(int64(heapInUse())-int64(base)) / units
+	if got := c.Stats().Units; got != units {
+		t.Fatalf("the cache holds %d units, want %d", got, units)
+	}
+	if !c.Held("quiet-00000007-xxxxxxxxxxxxxxxx") || c.Traits("quiet-00000007-xxxxxxxxxxxxxxxx").LifecycleStage != "new" {
+		t.Errorf("a quiet unit first seen 2 days ago: held %v, traits %+v", c.Held("quiet-00000007-xxxxxxxxxxxxxxxx"),
+			c.Traits("quiet-00000007-xxxxxxxxxxxxxxxx").Traits)
+	}
+	t.Logf("%.0f bytes per quiet unit", perUnit)
+	if perUnit > 130 {
+		t.Errorf("%.0f bytes per quiet unit held, want at most 130 (two copies of a 24-byte slot, at least 3/8 full)", perUnit)
+	}
+}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -26,6 +27,11 @@ import (
 // for; beyond, a per-unit table fed by a materialized view is the next step.
 type TraitReader struct {
 	conn driver.Conn
+	// seenHint is the number of units seen by the last call: the margin
+	// makes consecutive calls read mostly the same units, and sizing the
+	// result from the start saves copying a slice of a million entries
+	// several times over as it grows.
+	seenHint atomic.Int64
 	// Margin is how far back each incremental ChangedUnits looks before the
 	// previous call's server time, to catch inserts that were in flight
 	// during it (default DefaultTraitMargin). Reading a unit twice is
@@ -183,6 +189,9 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 	if err != nil {
 		return nil, since, err
 	}
+	if len(acts) == 0 {
+		return seen, serverNow.Add(-r.Margin), nil // no copy of a long list
+	}
 	return append(acts, seen...), serverNow.Add(-r.Margin), nil
 }
 
@@ -227,7 +236,8 @@ func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([
 		return nil, fmt.Errorf("units seen: %w", translate(err))
 	}
 	defer rows.Close()
-	var out []analytics.UnitActivity
+	hint := r.seenHint.Load()
+	out := make([]analytics.UnitActivity, 0, hint+hint/8)
 	for rows.Next() {
 		var u string
 		var first, last int32
@@ -239,6 +249,7 @@ func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("units seen: %w", translate(err))
 	}
+	r.seenHint.Store(int64(len(out)))
 	if len(out) == 0 {
 		return nil, nil
 	}

@@ -40,12 +40,21 @@ type TraitReader struct {
 	Margin time.Duration
 }
 
-// DefaultTraitMargin is TraitReader.Margin's default: the ingester's write
-// timeout and two seconds. A row's received_at is stamped when ClickHouse
-// takes its block, and the row is visible once the insert ends, which an
+// DefaultTraitMargin is TraitReader.Margin's default: the ingester's
+// default write timeout and two seconds (TraitMargin gives the margin for
+// another timeout). A row's received_at is stamped when ClickHouse takes
+// its block, and the row is visible once the insert ends, which an
 // ingester waits for at most its WriteTimeout: a longer insert counts as
-// failed and its batch is written again, stamped anew, and read then.
+// failed and its batch is written again, stamped anew, and read then. The
+// two seconds also absorb clock steps and, on a cluster, the skew between
+// the node that stamps an insert and the one that gives the mark: keep the
+// nodes' clocks synchronised well within that.
 const DefaultTraitMargin = analytics.DefaultWriteTimeout + 2*time.Second
+
+// TraitMargin is the Margin for ingesters writing with timeout writeTimeout.
+func TraitMargin(writeTimeout time.Duration) time.Duration {
+	return writeTimeout + DefaultTraitMargin - analytics.DefaultWriteTimeout
+}
 
 var _ analytics.TraitReader = (*TraitReader)(nil)
 
@@ -120,9 +129,11 @@ FROM (
 GROUP BY unit, day, channel
 ORDER BY unit, day, channel`
 
-// firstSeenQuery finds each unit's first day with any event, machine ones
-// included (they still say the unit was there), within the horizon.
-const firstSeenQuery = `SELECT unit, toInt32(intDiv(toUInt32(min(time)), 86400)) AS first
+// firstSeenQuery finds each unit's first and last day with any event,
+// machine ones included (they still say the unit was there), within the
+// horizon: the last keeps a unit whose latest events are machine ones held
+// for as long as they are in the window.
+const firstSeenQuery = `SELECT unit, toInt32(intDiv(toUInt32(min(time)), 86400)) AS first, toInt32(intDiv(toUInt32(max(time)), 86400)) AS last
 FROM events
 WHERE unit %[1]s AND date >= toDate(?) - 1
 GROUP BY unit`
@@ -211,10 +222,14 @@ GROUP BY unit
 HAVING max(kind != 'exposure') = 0`
 
 // oldEventsQuery tells whether any event is stored from before the window
-// (within the horizon); reading a partition's dates is cheap, and when
-// there are none, oldFirstQuery, whose set of units costs as much to build
-// as seenQuery, is skipped.
-const oldEventsQuery = `SELECT count() FROM events WHERE date >= toDate(?) - 1 AND date <= toDate(?) AND ` + dayExpr + ` < ?`
+// (within the horizon): it stops at the first. When there is none,
+// oldFirstQuery, whose set of units costs as much to build as seenQuery,
+// is skipped. Once the table holds more than the window's days, there
+// always is one, and oldFirstQuery reads the unit column of the months
+// before the window on every refresh that sees a unit: its cost grows with
+// the history kept (a per-unit first-seen table, sorted by unit, is the
+// next step).
+const oldEventsQuery = `SELECT count() FROM (SELECT 1 FROM events WHERE date >= toDate(?) - 1 AND date <= toDate(?) AND ` + dayExpr + ` < ? LIMIT 1)`
 
 // oldFirstQuery reads the first day, within the horizon and before the
 // window, of the units with exposures stored since the mark.
@@ -309,12 +324,13 @@ func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []
 	}
 	for rows.Next() {
 		var u string
-		var first int32
-		if err := rows.Scan(&u, &first); err != nil {
+		var first, last int32
+		if err := rows.Scan(&u, &first, &last); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("first seen: %w", translate(err))
 		}
-		get(u).FirstSeen = max(first, horizon)
+		a := get(u)
+		a.FirstSeen, a.LastSeen = max(first, horizon), last
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

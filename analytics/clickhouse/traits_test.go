@@ -245,7 +245,7 @@ func TestTraitCacheIncremental(t *testing.T) {
 	if err := cache.Refresh(ctx); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	// The incremental read looks back a margin (30s), so units written in
+	// The incremental read looks back a margin (DefaultTraitMargin), so units written in
 	// the first batch come again; every unit read must have had events
 	// stored within that margin, and the dormant one must be among them.
 	if !contains(reader.read, "dormant") {

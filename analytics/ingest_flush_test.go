@@ -92,13 +92,16 @@ func TestIngesterWritesLargeBatchesInParts(t *testing.T) {
 	if err := i.Log(context.Background(), events...); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "every event written", func() bool {
-		got := map[string]bool{}
-		for _, id := range sink.ids() {
-			got[id] = true
-		}
-		return len(got) == n
-	})
+	// The first half is written, the second fails, then the whole batch is
+	// written again: n + (n+1)/2 events in all.
+	waitFor(t, "every event written", func() bool { return len(sink.ids()) >= n+(n+1)/2 })
+	got := map[string]bool{}
+	for _, id := range sink.ids() {
+		got[id] = true
+	}
+	if len(got) != n {
+		t.Errorf("%d distinct events written, want %d", len(got), n)
+	}
 	sink.mu.Lock()
 	overlaps, failed := sink.overlaps, sink.failed
 	sink.mu.Unlock()
@@ -107,6 +110,15 @@ func TestIngesterWritesLargeBatchesInParts(t *testing.T) {
 	}
 	if !failed {
 		t.Error("the failing part was never written: the batch was not cut where expected")
+	}
+	// The batch is written again whole: the half that was written the
+	// first time arrives twice.
+	twice := map[string]int{}
+	for _, id := range sink.ids() {
+		twice[id]++
+	}
+	if n := twice[events[0].ID]; n != 2 {
+		t.Errorf("the first event of the batch arrived %d times, want 2 (its half was written, then the whole batch again)", n)
 	}
 	for _, size := range sink.sizes() {
 		if size < MinPart || size > n/2+1 {

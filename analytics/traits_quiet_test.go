@@ -54,6 +54,34 @@ func TestQuietTable(t *testing.T) {
 		}
 	}
 	sameTable(t, -1, &frozen, frozenModel, key)
+
+	// Growth, and clusters that wrap past the table's end: keys whose home
+	// slots are the last few, put until the table has doubled a few times.
+	key = func(i int) unitKey { return unitKey{hi: uint64(i) + 1, lo: ^uint64(0) - uint64(i%13)} }
+	tab, model = quietTable{}, map[unitKey]uint32{}
+	wrapped := false
+	for step := range 20_000 {
+		k := key(rng.IntN(6000))
+		if rng.IntN(4) == 0 {
+			tab.remove(k)
+			delete(model, k)
+		} else {
+			tab.put(k, uint32(step))
+			model[k] = uint32(step)
+		}
+		if step%100 == 0 {
+			for i, s := range tab.slots {
+				wrapped = wrapped || s.key != (unitKey{}) && i < tab.index(s.key)
+			}
+		}
+		if step%1000 == 0 {
+			sameTable(t, step, &tab, model, key)
+		}
+	}
+	sameTable(t, -2, &tab, model, key)
+	if len(tab.slots) <= 2*minQuietSlots || !wrapped {
+		t.Errorf("the table has %d slots, wrapped %v: want it grown past %d and a cluster wrapped", len(tab.slots), wrapped, 2*minQuietSlots)
+	}
 }
 
 func sameTable(t *testing.T, step int, tab *quietTable, model map[unitKey]uint32, key func(int) unitKey) {
@@ -66,7 +94,7 @@ func sameTable(t *testing.T, step int, tab *quietTable, model map[unitKey]uint32
 	if n != len(model) {
 		t.Fatalf("step %d: each gave %d entries, want %d", step, n, len(model))
 	}
-	for i := range 3000 {
+	for i := range 6000 {
 		k := key(i)
 		p, ok := tab.find(k)
 		if w, wok := model[k]; ok != wok || p != w {
@@ -104,12 +132,17 @@ func (m *modelReader) activity(unit string, today int32) (UnitActivity, bool) {
 	from, horizon := today-(TraitWindowDays-1), today-(FirstSeenHorizonDays-1)
 	days := map[int32]*DayActivity{}
 	var order []int32
+	inWindow := false
 	for _, e := range m.events[unit] {
 		if e.day >= horizon && (a.FirstSeen == 0 || e.day < a.FirstSeen) {
 			a.FirstSeen = e.day
 		}
-		if e.day < from {
-			continue
+		inWindow = inWindow || e.day >= from
+		if e.day >= horizon {
+			a.LastSeen = max(a.LastSeen, e.day)
+		}
+		if e.day < from || e.kind == "machine" {
+			continue // machine events say when a unit was first seen, and no more
 		}
 		d, ok := days[e.day]
 		if !ok {
@@ -131,7 +164,9 @@ func (m *modelReader) activity(unit string, today int32) (UnitActivity, bool) {
 	for _, day := range order {
 		a.Days = append(a.Days, *days[day])
 	}
-	return a, len(a.Days) > 0
+	// A unit with only machine events in the window is read too, with its
+	// first day and no activity, as the ClickHouse reader does.
+	return a, inWindow
 }
 
 func (m *modelReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]UnitActivity, time.Time, error) {
@@ -145,11 +180,11 @@ func (m *modelReader) ChangedActivity(_ context.Context, since time.Time, today 
 		last, first := int32(0), int32(0)
 		from, horizon := today-(TraitWindowDays-1), today-(FirstSeenHorizonDays-1)
 		for _, e := range evs {
-			last = max(last, e.day)
 			if since.IsZero() || e.stored > mark {
 				fresh = true
 				onlyExposures = onlyExposures && e.kind == "exposure"
 				first = earlier(first, e.day)
+				last = max(last, e.day) // the new rows' only, as the reader
 			}
 			if e.day < from && e.day >= horizon {
 				first = earlier(first, e.day)
@@ -181,11 +216,12 @@ func (m *modelReader) Activity(_ context.Context, units []string, today int32) (
 }
 
 // TestTraitCacheAgainstModel: after every refresh, over days of random
-// exposures and engagement, the cache's traits of every unit equal those
-// computed from the unit's whole stored activity, whichever way the unit
-// got them (a whole read, seen again, quiet or engaged, moved between the
-// two, carried over a day change), and units with nothing in the window
-// are not held. With a small MaxUnits, the units held are correct and the
+// exposures, engagement, machine events and late (replayed) events, the
+// cache's traits of every unit equal those computed from the unit's whole
+// stored activity, whichever way the unit got them (a whole read, seen
+// again, quiet or engaged, moved between the two either way, carried over a
+// day change), units with nothing in the window are not held, and Recent
+// counts every unit held. With a small MaxUnits, the units held are correct and the
 // ones dropped are never more recently active than one kept.
 func TestTraitCacheAgainstModel(t *testing.T) {
 	for _, maxUnits := range []int{0, 150} {
@@ -199,13 +235,19 @@ func TestTraitCacheAgainstModel(t *testing.T) {
 			for i := range units {
 				units[i] = fmt.Sprintf("unit-%d", i)
 			}
-			kinds := []string{"exposure", "exposure", "exposure", "exposure", "open", "click", "conversion"}
+			// Machine events are read whole but engage nobody: the way a
+			// unit whose engagement left the window turns quiet again.
+			kinds := []string{"exposure", "exposure", "exposure", "exposure", "open", "click", "conversion", "machine", "machine"}
 			for round := range 120 {
 				if round%10 == 9 {
 					today += int32(1 + rng.IntN(40)) // sometimes past the window
 				}
 				for range rng.IntN(60) {
-					m.add(units[rng.IntN(len(units))], today, kinds[rng.IntN(len(kinds))])
+					day := today
+					if rng.IntN(8) == 0 {
+						day -= int32(rng.IntN(4)) // stored late (a replay): older than the last day held
+					}
+					m.add(units[rng.IntN(len(units))], day, kinds[rng.IntN(len(kinds))])
 				}
 				if err := c.Refresh(context.Background()); err != nil {
 					t.Fatal(err)
@@ -235,6 +277,11 @@ func TestTraitCacheAgainstModel(t *testing.T) {
 				}
 				if st := c.Stats(); st.Units != held {
 					t.Fatalf("round %d: Stats says %d units, %d are held", round, st.Units, held)
+				}
+				recent := 0
+				c.Recent(TraitWindowDays, func(_ *UnitTraits, n int) { recent += n })
+				if recent != held {
+					t.Fatalf("round %d: Recent counts %d units over the window, %d are held", round, recent, held)
 				}
 				if maxUnits > 0 && held > maxUnits {
 					t.Fatalf("round %d: %d units held, MaxUnits %d", round, held, maxUnits)

@@ -44,8 +44,9 @@ type IngestConfig struct {
 	// which a failed Sink is checked for a due retry. Default
 	// DefaultFlushInterval.
 	FlushInterval time.Duration
-	// Writers is how many Sink.Write calls share one batch of MinPart
-	// events or more, each with a part of it, in parallel. One insert keeps
+	// Writers is how many Sink.Write calls share one batch, each with a part
+	// of it (of at least MinPart events: smaller batches go whole), in
+	// parallel. One insert keeps
 	// one core of ClickHouse busy (it parses, sorts and writes its part
 	// alone) and waits meanwhile: with one writer, a 1M-unit bulk send
 	// filled the queue at about 150,000 events/s while both processes
@@ -57,6 +58,8 @@ type IngestConfig struct {
 	Writers int
 	// WriteTimeout bounds one Sink.Write; a slower write counts as failed and
 	// its batch is spooled (the Sink may still complete it: a duplicate).
+	// Readers of what was stored since a time rely on it: see the trait
+	// reader's Margin (clickhouse.TraitMargin).
 	// Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// RetryMin and RetryMax bound the backoff between probes of a failed

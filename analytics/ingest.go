@@ -58,8 +58,8 @@ type IngestConfig struct {
 	Writers int
 	// WriteTimeout bounds one Sink.Write; a slower write counts as failed and
 	// its batch is spooled (the Sink may still complete it: a duplicate).
-	// Readers of what was stored since a time rely on it: see the trait
-	// reader's Margin (clickhouse.TraitMargin).
+	// A reader of what was stored since a time that cannot see the inserts
+	// running relies on it: see clickhouse.TraitMargin.
 	// Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// RetryMin and RetryMax bound the backoff between probes of a failed

@@ -33,30 +33,58 @@ type TraitReader struct {
 	// several times over as it grows.
 	seenHint atomic.Int64
 	// Margin is how far back each incremental ChangedUnits looks before the
-	// previous call's server time, to catch inserts that were in flight
-	// during it (default DefaultTraitMargin). Reading a unit twice is
-	// harmless, but costs: each unit is read about Margin / the refresh
-	// interval times more.
+	// previous call's mark, to catch inserts that were in flight during it
+	// (default DefaultTraitMargin). Reading a unit twice is harmless, but
+	// costs: each unit is read about (Margin + the refresh interval) / the
+	// interval times. Unless FixedMargin is set, the mark is also moved back
+	// to the start of the oldest insert into events still running, which
+	// makes a short Margin enough.
 	Margin time.Duration
+	// FixedMargin turns off the look at running inserts: set it on a
+	// cluster, where a node sees only its own (then set Margin to
+	// TraitMargin of the ingesters' write timeout).
+	FixedMargin bool
 }
 
-// DefaultTraitMargin is TraitReader.Margin's default: the ingester's
-// default write timeout and two seconds (TraitMargin gives the margin for
-// another timeout). A row's received_at is stamped when ClickHouse takes
-// its block, and the row is visible once the insert ends, which an
-// ingester waits for at most its WriteTimeout: a longer insert counts as
-// failed and its batch is written again, stamped anew, and read then. The
-// two seconds also absorb clock steps and, on a cluster, the skew between
-// the node that stamps an insert and the one that gives the mark: keep the
-// nodes' clocks synchronised well within that.
-const DefaultTraitMargin = analytics.DefaultWriteTimeout + 2*time.Second
+// DefaultTraitMargin is TraitReader.Margin's default: 2 s, for the
+// one-second resolution of received_at and of the marks. A row's
+// received_at is stamped when ClickHouse takes its block, after its INSERT
+// has started, and the row is visible once its part is written, before the
+// INSERT ends. So a row not yet visible when a mark is taken belongs to an
+// insert running then, which started at or after the mark (see markQuery),
+// or to one that starts later.
+const DefaultTraitMargin = 2 * time.Second
 
-// TraitMargin is the Margin for ingesters writing with timeout writeTimeout.
+// TraitMargin is the Margin for a FixedMargin reader of ingesters writing
+// with timeout writeTimeout: a longer insert counts as failed and its batch
+// is written again, stamped anew, and read then. The two seconds over it
+// also absorb clock steps and the skew between the node that stamps an
+// insert and the one that gives the mark: keep the nodes' clocks
+// synchronised well within that.
 func TraitMargin(writeTimeout time.Duration) time.Duration {
-	return writeTimeout + DefaultTraitMargin - analytics.DefaultWriteTimeout
+	return writeTimeout + DefaultTraitMargin
 }
 
-var _ analytics.TraitReader = (*TraitReader)(nil)
+// markQuery gives the server's time and how long the oldest INSERT into
+// events still running has been running (0 if none), from the same instant.
+const markQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, 'INSERT INTO events')`
+
+// nextMark returns the server's time and the mark the next incremental
+// read starts from.
+func (r *TraitReader) nextMark(ctx context.Context) (time.Time, error) {
+	var now time.Time
+	var running float64
+	if r.FixedMargin {
+		if err := r.conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+			return time.Time{}, fmt.Errorf("server time: %w", translate(err))
+		}
+		return now.Add(-r.Margin), nil
+	}
+	if err := r.conn.QueryRow(ctx, markQuery).Scan(&now, &running); err != nil {
+		return time.Time{}, fmt.Errorf("server time and running inserts: %w", translate(err))
+	}
+	return now.Add(-time.Duration(running*float64(time.Second)) - r.Margin), nil
+}
 
 // NewTraitReader returns a reader of conn's database, which must be
 // migrated.
@@ -70,12 +98,12 @@ const dayExpr = "toInt32(intDiv(toUInt32(time), 86400))"
 // ChangedUnits returns the units with an event stored since the mark since
 // (every unit with an event on or after day from when since is zero), and
 // the next mark. received_at is the server's now() at insert, so the marks
-// are the server's clock; each mark is Margin early, so inserts in flight
-// are read next time.
+// are the server's clock; each mark is before the start of any insert then
+// in flight (see nextMark), so that its rows are read next time.
 func (r *TraitReader) ChangedUnits(ctx context.Context, since time.Time, from int32) ([]string, time.Time, error) {
-	var serverNow time.Time
-	if err := r.conn.QueryRow(ctx, "SELECT now()").Scan(&serverNow); err != nil {
-		return nil, since, fmt.Errorf("server time: %w", translate(err))
+	mark, err := r.nextMark(ctx)
+	if err != nil {
+		return nil, since, err
 	}
 	// The date column is in the server's time zone: a day's margin keeps
 	// partition pruning from cutting a UTC day short.
@@ -101,7 +129,7 @@ func (r *TraitReader) ChangedUnits(ctx context.Context, since time.Time, from in
 	if err := rows.Err(); err != nil {
 		return nil, since, fmt.Errorf("changed units: %w", translate(err))
 	}
-	return units, serverNow.Add(-r.Margin), nil
+	return units, mark, nil
 }
 
 // activityQuery counts, per unit, UTC day and channel, the distinct human
@@ -167,9 +195,9 @@ const changedUnitsQuery = "SELECT DISTINCT unit FROM events WHERE date >= toDate
 // changed; the scans of whole activity only when a unit has a new event
 // other than an exposure, and seen's otherwise.
 func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
-	var serverNow time.Time
-	if err := r.conn.QueryRow(ctx, "SELECT now()").Scan(&serverNow); err != nil {
-		return nil, since, fmt.Errorf("server time: %w", translate(err))
+	mark, err := r.nextMark(ctx)
+	if err != nil {
+		return nil, since, err
 	}
 	from := today - (analytics.TraitWindowDays - 1)
 	args := []any{dateString(from), from}
@@ -178,7 +206,7 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 		if err != nil {
 			return nil, since, err
 		}
-		return acts, serverNow.Add(-r.Margin), nil
+		return acts, mark, nil
 	}
 	args = append(args, uint32(since.Unix()))
 	engaged := changedUnitsQuery + " AND received_at >= toDateTime(?) AND kind != 'exposure'"
@@ -201,9 +229,9 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 		return nil, since, err
 	}
 	if len(acts) == 0 {
-		return seen, serverNow.Add(-r.Margin), nil // no copy of a long list
+		return seen, mark, nil // no copy of a long list
 	}
-	return append(acts, seen...), serverNow.Add(-r.Margin), nil
+	return append(acts, seen...), mark, nil
 }
 
 // seenQuery reads, for each unit whose events stored since the mark are all

@@ -3,6 +3,7 @@ package clickhouse_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -395,4 +396,69 @@ func TestTraitCacheSeenAgain(t *testing.T) {
 	}
 	check(cache, "newbie", analytics.Traits{Known: true, Opens7d: 1, Opens30d: 1, Opens90d: 1, DaysSinceOpen: 0, DaysSinceClick: -1,
 		EngagementScore: 1, EngagementLevel: "low", LifecycleStage: "onboarding", PreferredChannel: "email"})
+}
+
+// TestTraitReaderMarkBeforeRunningInsert: a mark taken while an insert into
+// events is running is before that insert started, however long ago that
+// was, so that its rows, stamped when ClickHouse takes them but visible
+// only when their part is written, are read by the next call. A mark only
+// Margin before the server's time would be after it: the insert below has
+// been running for over two seconds when the mark is taken.
+func TestTraitReaderMarkBeforeRunningInsert(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	r := clickhouse.NewTraitReader(conn)
+	today := analytics.Day(time.Now())
+	_, mark0, err := r.ChangedActivity(ctx, time.Time{}, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var started time.Time
+	if err := conn.QueryRow(ctx, "SELECT now()").Scan(&started); err != nil {
+		t.Fatal(err)
+	}
+	inserted := make(chan error, 1)
+	go func() {
+		// sleep() runs once per block, for at most 3 s a call: about 6 s.
+		inserted <- conn.Exec(ctx, `INSERT INTO events (event_id, kind, time, unit)
+			SELECT toString(number), 'exposure', now(), concat('slow-', toString(number))
+			FROM system.numbers WHERE sleep(3) = 0 AND sleep(3) = 0 LIMIT 10`)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var running float64
+		if err := conn.QueryRow(ctx, "SELECT toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, 'INSERT INTO events')").Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running >= 2.2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow insert has run %.1f s after 5 s", running)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, mark1, err := r.ChangedActivity(ctx, mark0, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mark1.Before(started) {
+		t.Errorf("a mark taken during an insert that started at %v is %v, not before it", started, mark1)
+	}
+	if err := <-inserted; err != nil {
+		t.Fatal(err)
+	}
+	acts, _, err := r.ChangedActivity(ctx, mark1, today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := 0
+	for _, a := range acts {
+		if strings.HasPrefix(a.Unit, "slow-") {
+			slow++
+		}
+	}
+	if slow != 10 {
+		t.Errorf("the next read after the insert found %d of its 10 units", slow)
+	}
 }

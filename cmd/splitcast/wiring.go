@@ -131,7 +131,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Traits load in the background: assignment never waits for them, and
 	// units get the default traits until the first refresh ends.
-	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(m.conn),
+	traitReader := clickhouse.NewTraitReader(m.conn)
+	if m.Config.ClickHouseCluster != "" {
+		// A node lists only its own running inserts.
+		traitReader.FixedMargin, traitReader.Margin = true, clickhouse.TraitMargin(analytics.DefaultWriteTimeout)
+	}
+	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: traitReader,
 		Interval: m.Config.TraitRefresh, MaxUnits: m.Config.TraitMaxUnits, Logger: m.logger})
 	m.traits = traits
 	go func() {

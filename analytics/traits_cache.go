@@ -379,12 +379,12 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 			}
 			if p, ok := c.quiet.find(k); ok {
 				// The held activity of a quiet unit is its two days.
-				was := c.pairs[p]
-				moved := dayPair{first: earlier(was.first, a.FirstSeen), last: max(was.last, a.LastDay())}
-				moved.last = max(moved.last, moved.first)
-				if moved != was {
-					c.quiet.put(k, c.pairIndex(moved))
-					quietChanged = true
+				held := UnitActivity{FirstSeen: c.pairs[p].first, LastSeen: c.pairs[p].last}
+				if seenAgain(&held, a) {
+					if moved, _ := quietForm(&held); moved != c.pairs[p] {
+						c.quiet.put(k, c.pairIndex(moved))
+						quietChanged = true
+					}
 				}
 				continue
 			}
@@ -521,9 +521,7 @@ func (c *TraitCache) evictOver() (engaged []unitKey, dropped bool) {
 	for _, a := range c.activity {
 		byDay[a.LastDay()]++
 	}
-	perPair := make([]int, len(c.pairs))
-	c.quiet.each(func(p uint32) { perPair[p]++ })
-	for p, n := range perPair {
+	for p, n := range c.quiet.perPair(len(c.pairs)) {
 		byDay[c.pairs[p].last] += n
 	}
 	days := make([]int32, 0, len(byDay))
@@ -622,9 +620,7 @@ func (c *TraitCache) Recent(days int, fn func(t *UnitTraits, units int)) {
 			counts[t]++
 		}
 	})
-	perPair := make([]int, len(s.quietTraits))
-	s.quiet.each(func(p uint32) { perPair[p]++ })
-	for p, n := range perPair {
+	for p, n := range s.quiet.perPair(len(s.quietTraits)) {
 		if t := s.quietTraits[p]; n > 0 && t.LastSeen >= from {
 			counts[t] += n
 		}

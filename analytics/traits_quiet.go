@@ -209,3 +209,10 @@ func (t *quietTable) each(fn func(pair uint32)) {
 		}
 	}
 }
+
+// perPair counts the entries of each pair index below pairs.
+func (t *quietTable) perPair(pairs int) []int {
+	n := make([]int, pairs)
+	t.each(func(p uint32) { n[p]++ })
+	return n
+}

@@ -69,8 +69,7 @@ func TraitMargin(writeTimeout time.Duration) time.Duration {
 // events still running has been running (0 if none), from the same instant.
 const markQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, 'INSERT INTO events')`
 
-// nextMark returns the server's time and the mark the next incremental
-// read starts from.
+// nextMark returns the mark the next incremental read starts from.
 func (r *TraitReader) nextMark(ctx context.Context) (time.Time, error) {
 	var now time.Time
 	var running float64
@@ -85,6 +84,8 @@ func (r *TraitReader) nextMark(ctx context.Context) (time.Time, error) {
 	}
 	return now.Add(-time.Duration(running*float64(time.Second)) - r.Margin), nil
 }
+
+var _ analytics.TraitReader = (*TraitReader)(nil)
 
 // NewTraitReader returns a reader of conn's database, which must be
 // migrated.
@@ -241,8 +242,8 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 // oldFirstQuery finds. Both scan only what they must: this one the rows
 // stored since the mark, that one the partitions before the window. The
 // single query they replace read every row of the horizon of every unit
-// seen, and grouped them all by unit: 4 s of ClickHouse for a refresh
-// after a 1M-unit send, where these two take about 1.5 s.
+// seen, and grouped them all by unit: 4.1-4.5 s of ClickHouse for 1.75M
+// units seen, where these two took 1.7-2.3 s.
 const seenQuery = `SELECT unit, toInt32(intDiv(toUInt32(min(time)), 86400)) AS first, toInt32(intDiv(toUInt32(max(time)), 86400)) AS last
 FROM events
 WHERE date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? AND received_at >= toDateTime(?)

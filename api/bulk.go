@@ -145,9 +145,8 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 	for range workers {
 		go func() {
 			var ev exposureScratch
-			var ids randomIDs
 			for j := range jobs {
-				s.assignChunk(ctx, snap, key, j, &ev, &ids)
+				s.assignChunk(ctx, snap, key, j, &ev)
 				j.done <- struct{}{}
 			}
 		}()
@@ -239,8 +238,8 @@ func stopLine(line int, err error) []byte {
 }
 
 // assignChunk answers the lines of j into j.out, one NDJSON line each, with
-// the worker's own exposure ev and ids, reused from unit to unit.
-func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, ev *exposureScratch, ids *randomIDs) {
+// the worker's own exposure ev, reused from unit to unit.
+func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, ev *exposureScratch) {
 	buf := j.out[:0]
 	if cap(buf) < j.want {
 		// An eighth over the estimate, so that neither a chunk of answers
@@ -258,7 +257,7 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		if err == nil {
 			in.Experiment = key
 			var resp assignResponse
-			resp, err = s.assign(ctx, snap, in, "", ev, ids)
+			resp, err = s.assign(ctx, snap, in, ev)
 			if err == nil {
 				buf = appendAssignResponse(buf, &resp)
 				buf = append(buf, '\n')
@@ -324,10 +323,7 @@ func appendAssignResponse(b []byte, r *assignResponse) []byte {
 		b = append(b, r.Token...)
 		b = append(b, '"')
 	}
-	if r.PixelURL != "" {
-		b = append(b, `,"pixel_url":`...)
-		b = appendString(b, r.PixelURL)
-	} else if r.Token != "" && r.pixelBase != "" {
+	if r.Token != "" && r.pixelBase != "" {
 		// The string appendString would be given, in pieces.
 		b = append(b, `,"pixel_url":"`...)
 		b = appendEscaped(b, r.pixelBase)

@@ -33,14 +33,14 @@ func TestAppendAssignResponse(t *testing.T) {
 		{Assignment: assign.Assignment{Experiment: "welcome", Version: 7, Segment: "seg <a&b>", Variant: "v\"1\\\n\t\x01",
 			InExperiment: true, Reason: assign.ReasonReroute, Buckets: assign.Buckets{Layer: 12, Allocation: 9999, Holdout: 0, Variant: 5, Reroute: 77, Reroutes: 2},
 			Payload: json.RawMessage(`{"subject":"Hi é \u2028","n":[1,2]}`)},
-			SendID: "s-1", Token: "AQEB_-x", PixelURL: "http://h/o/AQEB_-x.gif"},
+			SendID: "s-1", Token: "AQEB_-x", pixelBase: "http://h"},
 		{Assignment: assign.Assignment{Experiment: "x", Holdout: true, InExperiment: true, Reason: assign.ReasonHoldout, Variant: "bad \xff utf8 \u2029"}},
 	}
-	// pixelBase stands for the PixelURL it makes.
 	cases = append(cases, assignResponse{Assignment: assign.Assignment{Experiment: "e", InExperiment: true, Variant: "a"},
 		Token: "AQ_-", pixelBase: "http://h/<&>\u2028"})
 	for _, r := range cases {
 		got := appendAssignResponse(nil, &r)
+		// pixelBase stands for the PixelURL it makes.
 		if r.pixelBase != "" {
 			r.PixelURL = r.pixelBase + "/o/" + r.Token + ".gif"
 		}
@@ -62,7 +62,7 @@ func TestAppendAssignResponse(t *testing.T) {
 func BenchmarkAppendAssignResponse(b *testing.B) {
 	r := assignResponse{Assignment: assign.Assignment{Experiment: "welcome", Version: 7, Segment: "everyone", Variant: "personal",
 		InExperiment: true, Reason: assign.ReasonVariant, Payload: json.RawMessage(`{"subject":"Hello","body":"Welcome aboard"}`)},
-		SendID: "0123456789abcdef0123456789abcdef", Token: "AQEBxb-s2AYCDXdlbGNvbWUtZW1haWwIZXZlcnlvbmUI", PixelURL: "http://127.0.0.1:8080/o/AQEB.gif"}
+		SendID: "0123456789abcdef0123456789abcdef", Token: "AQEBxb-s2AYCDXdlbGNvbWUtZW1haWwIZXZlcnlvbmUI", pixelBase: "http://127.0.0.1:8080"}
 	b.ReportAllocs()
 	buf := make([]byte, 0, 1024)
 	for b.Loop() {
@@ -347,21 +347,20 @@ func TestStreamBulkMemory(t *testing.T) {
 	}
 }
 
-// TestRandomIDs: a bulk worker's send ids, read from crypto/rand by
-// batches, are prefix + 32 hex digits and do not repeat, across batches
-// too; so are those of a nil *randomIDs, which reads per id.
-func TestRandomIDs(t *testing.T) {
+// TestNextIDs: the ids of exposures and events without a key (send ids,
+// when the caller gave none) are prefix + 32 lowercase hex digits and do
+// not repeat.
+func TestNextIDs(t *testing.T) {
+	ids := newIDSource()
 	seen := map[string]bool{}
-	for _, r := range []*randomIDs{new(randomIDs), nil} {
-		for range 3*len(randomIDs{}.batch)/16 + 5 {
-			id := r.next("x:")
-			if b, err := hex.DecodeString(strings.TrimPrefix(id, "x:")); err != nil || len(b) != 16 || !strings.HasPrefix(id, "x:") || strings.ToLower(id) != id {
-				t.Fatalf("next(\"x:\") = %q, want x: and 32 lowercase hex digits", id)
-			}
-			if seen[id] {
-				t.Fatalf("next made %q twice", id)
-			}
-			seen[id] = true
+	for range 5000 {
+		id := ids.next("x:")
+		if b, err := hex.DecodeString(strings.TrimPrefix(id, "x:")); err != nil || len(b) != 16 || !strings.HasPrefix(id, "x:") || strings.ToLower(id) != id {
+			t.Fatalf("next(\"x:\") = %q, want x: and 32 lowercase hex digits", id)
 		}
+		if seen[id] {
+			t.Fatalf("next made %q twice", id)
+		}
+		seen[id] = true
 	}
 }

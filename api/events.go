@@ -153,9 +153,9 @@ func (s *Server) event(in *eventIn, now time.Time) (analytics.Event, error) {
 		return analytics.Event{}, experiment.Invalid("id", "longer than %d bytes", maxIDLen)
 	case key == "":
 		// Without a key a retry counts twice; accepted, as callers asked.
-		ev.ID = "e:" + randomID()
+		ev.ID = s.ids.next("e:")
 	default:
-		ev.ID = "e:" + digest(ev.Experiment, key)
+		ev.ID = prefixedDigest("e:", ev.Experiment, key)
 	}
 	return ev, nil
 }

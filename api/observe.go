@@ -169,6 +169,12 @@ func (s *idSource) appendID(dst []byte) []byte {
 	return hex.AppendEncode(dst, b[:])
 }
 
+// next returns prefix + the next id, as one string.
+func (s *idSource) next(prefix string) string {
+	var b [8 + 32]byte
+	return string(s.appendID(append(b[:0], prefix...)))
+}
+
 type requestIDKey struct{}
 
 // requestContext is a request's user context: the one it had, with the

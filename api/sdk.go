@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"time"
@@ -39,8 +38,10 @@ type assignRequest struct {
 // assignResponse is an assignment with what a sender needs to track it.
 type assignResponse struct {
 	assign.Assignment
-	SendID   string `json:"send_id,omitempty"`
-	Token    string `json:"token,omitempty"`
+	SendID string `json:"send_id,omitempty"`
+	Token  string `json:"token,omitempty"`
+	// PixelURL is the answer's shape for encoding/json (the reference of
+	// TestAppendAssignResponse); assign leaves it empty and sets pixelBase.
 	PixelURL string `json:"pixel_url,omitempty"`
 	// pixelBase stands for PixelURL = pixelBase + "/o/" + Token + ".gif",
 	// which appendAssignResponse writes without building the string.
@@ -67,7 +68,7 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	if req.Experiment == "" {
 		return experiment.Invalid("experiment", "required")
 	}
-	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, "", new(exposureScratch), nil)
+	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, new(exposureScratch))
 	if err != nil {
 		return err
 	}
@@ -85,43 +86,17 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 // to its queue).
 type exposureScratch [1]analytics.Event
 
-// randomIDs makes the random ids of a bulk worker's send ids from
-// crypto/rand bytes read 64 ids at a time: one read of 1 KiB costs about
-// what three reads of 16 bytes do. A nil *randomIDs reads 16 bytes per id,
-// as one request should.
-type randomIDs struct {
-	left  int // bytes not used yet, at the end of batch
-	batch [64 * 16]byte
-}
-
-// next returns prefix + a random 128-bit id in hex, as prefixedRandomID
-// does.
-func (r *randomIDs) next(prefix string) string {
-	if r == nil {
-		return prefixedRandomID(prefix)
-	}
-	if r.left < 16 {
-		_, _ = rand.Read(r.batch[:])
-		r.left = len(r.batch)
-	}
-	i := len(r.batch) - r.left
-	r.left -= 16
-	return prefixedHex(prefix, r.batch[i:i+16])
-}
-
-// assign decides for one unit, logs its exposure (through ev) and signs its
-// token; a send id it makes comes from ids. fieldPrefix qualifies field
-// names in errors (bulk lines).
-func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, fieldPrefix string, ev *exposureScratch, ids *randomIDs) (assignResponse, error) {
-	if req.UnitID == "" || len(req.UnitID) > maxIDLen {
-		// The field name is only built for the error.
-		return assignResponse{}, checkUnit(fieldPrefix+"unit_id", req.UnitID)
+// assign decides for one unit, logs its exposure (through ev, which a
+// bulk worker reuses from unit to unit) and signs its token.
+func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, ev *exposureScratch) (assignResponse, error) {
+	if err := checkUnit("unit_id", req.UnitID); err != nil {
+		return assignResponse{}, err
 	}
 	if len(req.SendID) > maxIDLen {
-		return assignResponse{}, experiment.Invalid(fieldPrefix+"send_id", "longer than %d bytes", maxIDLen)
+		return assignResponse{}, experiment.Invalid("send_id", "longer than %d bytes", maxIDLen)
 	}
 	if req.Channel != "" && !experiment.Channel(req.Channel).Valid() {
-		return assignResponse{}, experiment.Invalid(fieldPrefix+"channel", "unknown channel %q", req.Channel)
+		return assignResponse{}, experiment.Invalid("channel", "unknown channel %q", req.Channel)
 	}
 	a, err := s.assignWithTraits(snap, req.Experiment, req.UnitID, req.Attributes)
 	if err != nil {
@@ -135,7 +110,7 @@ func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRe
 	resp.SendID = req.SendID
 	var id string
 	if req.SendID == "" {
-		id = ids.next("x:")
+		id = s.ids.next("x:")
 		resp.SendID = id[len("x:"):]
 	} else {
 		// A retried assignment of the same send is the same exposure.
@@ -201,21 +176,8 @@ func detail(err error) errorDetail {
 	return errorDetail{Code: experiment.ErrorCode(err), Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err)}
 }
 
-func randomID() string { return prefixedRandomID("") }
-
-// prefixedRandomID returns prefix + a random 128-bit id in hex, as one
-// string (one allocation).
-func prefixedRandomID(prefix string) string {
-	var r [16]byte
-	_, _ = rand.Read(r[:])
-	return prefixedHex(prefix, r[:])
-}
-
-// digest derives a stable event id from the parts that make an event the
-// same event.
-func digest(parts ...string) string { return prefixedDigest("", parts...) }
-
-// prefixedDigest returns prefix + digest(parts...) as one string.
+// prefixedDigest returns prefix + a stable id derived from the parts that
+// make an event the same event, as one string.
 func prefixedDigest(prefix string, parts ...string) string {
 	// Hashed from a stack buffer in one call: sha256.New and Sum(nil)
 	// each allocate.

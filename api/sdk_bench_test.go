@@ -2,25 +2,15 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api"
 )
-
-// discardEvents takes events and keeps none: benchmarks measure the
-// handlers, not a growing slice.
-type discardEvents struct{}
-
-func (discardEvents) Log(context.Context, ...analytics.Event) error { return nil }
 
 // BenchmarkAssignHandler runs POST /v1/assign through the served handler
 // (routing, auth, middleware, decoding, assignment, exposure, token,
@@ -28,7 +18,7 @@ func (discardEvents) Log(context.Context, ...analytics.Event) error { return nil
 // same size measured in the same run: the in-process form of
 // scripts/bench-assign.sh's wrk ratio.
 func BenchmarkAssignHandler(b *testing.B) {
-	h := runningExample(b, func(c *api.Config) { c.Events = discardEvents{} })
+	h := runningExample(b, func(c *api.Config) { c.Events = &countingLog{} })
 	body := []byte(`{"experiment":"welcome-email","unit_id":"user-1234567","attributes":{"plan":"pro_trial","country":"IT","opens_30d":3},"send_id":"send-42","channel":"email"}`)
 	serve := h.srv.App().Handler()
 	run := func(b *testing.B, handler fasthttp.RequestHandler, path string) {
@@ -66,13 +56,13 @@ func BenchmarkAssignHandler(b *testing.B) {
 // per unit (server, client and GC), which other processes on the machine
 // sway less than they do ns/op.
 func BenchmarkBulk(b *testing.B) {
-	h := runningExample(b, func(c *api.Config) { c.Events = discardEvents{} })
+	h := runningExample(b, func(c *api.Config) { c.Events = &countingLog{} })
 	base := h.listen(b)
 	var list bytes.Buffer
 	for i := range b.N {
 		fmt.Fprintf(&list, `{"unit_id":"user-%d","attributes":{"plan":"pro_trial","country":"IT"},"channel":"email"}`+"\n", i)
 	}
-	cpu0 := cpuTime(b)
+	cpu0 := processCPU()
 	b.ResetTimer()
 	req, err := http.NewRequest("POST", base+"/v1/assign/bulk?experiment=welcome-email", &list)
 	if err != nil {
@@ -89,18 +79,9 @@ func BenchmarkBulk(b *testing.B) {
 		b.Fatalf("bulk: %d, %d bytes, %v", resp.StatusCode, n, err)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	if lines := n / 300; b.N > 100 && lines < int64(b.N) {
 		b.Fatalf("bulk answered %d bytes for %d lines", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "units/s")
-}
-
-// cpuTime is the user and system CPU time of this process so far.
-func cpuTime(tb testing.TB) time.Duration {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }

@@ -545,11 +545,7 @@ func (i *Ingester) writeParts(ctx context.Context, batch []Event) error {
 	size := (len(batch) + n - 1) / n
 	for k := range n {
 		part := batch[k*size : min(len(batch), (k+1)*size)]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[k] = i.cfg.Sink.Write(ctx, part)
-		}()
+		wg.Go(func() { errs[k] = i.cfg.Sink.Write(ctx, part) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

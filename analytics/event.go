@@ -1,6 +1,11 @@
-// Package analytics holds Splitcast's events, the ingest path that carries
-// them to a Sink without losing any it accepted, report assembly, and the
-// retirement decision. It knows nothing of HTTP or ClickHouse.
+// Package analytics is the event vocabulary: what Splitcast records (Event
+// and its kinds), how each event is built and checked from what the edge
+// received (an exposure from an assignment, an open or a click from a
+// verified token, a server event with its idempotency rule), and the
+// classification of machine traffic. The steps after it are its
+// subpackages: ingest carries events to ClickHouse, traits computes
+// behavioural traits, results builds reports, retire decides retirements.
+// It knows nothing of HTTP or ClickHouse.
 package analytics
 
 import (
@@ -57,15 +62,7 @@ type Event struct {
 	MachineReason string
 }
 
-// Sink stores batches of events. Write must be all or nothing from the
-// caller's point of view: on error the caller keeps the whole batch and may
-// write it again later, so a Sink must tolerate duplicates by ID. An
-// Ingester calls Write from several goroutines at once (IngestConfig.Writers).
-type Sink interface {
-	Write(ctx context.Context, events []Event) error
-}
-
-// Logger accepts events for eventual delivery to a Sink. Log must not block
+// Logger accepts events for eventual delivery to a store (ingest.Ingester). Log must not block
 // on the Sink; it returns an EUNAVAILABLE error only when the event cannot
 // be accepted at all (queue and spool both full). Log copies the events it
 // keeps: the caller may reuse the slice (bulk assignment reuses one event
@@ -73,3 +70,9 @@ type Sink interface {
 type Logger interface {
 	Log(ctx context.Context, events ...Event) error
 }
+
+// Day returns the UTC day number of t: days since 1970-01-01.
+func Day(t time.Time) int32 { return int32(t.Unix() / 86400) }
+
+// DayTime returns the start of UTC day d.
+func DayTime(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }

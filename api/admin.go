@@ -6,7 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -59,7 +59,7 @@ func (s *Server) createExperiment(c *fiber.Ctx) error {
 	}
 	// Segment health at creation: a segment too small to ever reach its
 	// sample is best merged before the experiment starts, not after.
-	h, err := s.segmentHealth(c.UserContext(), v.Definition, analytics.HealthConfig{})
+	h, err := s.segmentHealth(c.UserContext(), v.Definition, results.HealthConfig{})
 	if err != nil {
 		s.cfg.Logger.Warn("segment health at creation", "err", err)
 		return c.Status(fiber.StatusCreated).JSON(v.Definition)
@@ -71,7 +71,7 @@ func (s *Server) createExperiment(c *fiber.Ctx) error {
 // (sizes, expected days, over-segmentation warnings).
 type createdExperiment struct {
 	experiment.Experiment
-	Health *analytics.Health `json:"health,omitempty"`
+	Health *results.Health `json:"health,omitempty"`
 }
 
 func (s *Server) listExperiments(c *fiber.Ctx) error {

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/ingest"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -49,7 +51,7 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Ingest, when set, has its queue and spool gauges on /readyz and
 	// /metrics.
-	Ingest interface{ Stats() analytics.IngestStats }
+	Ingest interface{ Stats() ingest.Stats }
 	// Registry receives the API's metrics; nil creates a fresh one.
 	Registry *prometheus.Registry
 	// RateLimits bound requests per API key and per client address
@@ -66,9 +68,9 @@ type Config struct {
 	BodyLimit int
 	// Aggregates reads the event counts that reports are built from; nil
 	// makes the report routes answer 503.
-	Aggregates analytics.AggregateReader
+	Aggregates results.AggregateReader
 	// Traits, when set, gives segment rules each unit's behavioural traits
-	// (trait.<name>, an *analytics.TraitCache); the caller's attribute of
+	// (trait.<name>, an *traits.Cache); the caller's attribute of
 	// the same name wins.
 	Traits TraitSource
 	Logger *slog.Logger

@@ -7,8 +7,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/stats"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -20,7 +21,7 @@ const trafficDays = 7
 // healthResponse is an experiment's segment health and how its traffic was
 // estimated.
 type healthResponse struct {
-	analytics.Health
+	results.Health
 	TrafficWindowDays int    `json:"traffic_window_days"`
 	TrafficNote       string `json:"traffic_note"`
 }
@@ -36,7 +37,7 @@ func (s *Server) health(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var cfg analytics.HealthConfig
+	var cfg results.HealthConfig
 	if v := c.Query("mde"); v != "" {
 		f, ok := experiment.ParseNumber(v)
 		if !ok || f <= -1 || f == 0 || f > 10 {
@@ -67,8 +68,8 @@ func (s *Server) health(c *fiber.Ctx) error {
 
 // segmentHealth sizes e's segments against recent traffic. Creation can
 // show its Warnings.
-func (s *Server) segmentHealth(_ context.Context, e experiment.Experiment, cfg analytics.HealthConfig) (analytics.Health, error) {
-	return analytics.SegmentHealthOf(e, s.trafficOf(e), cfg), nil
+func (s *Server) segmentHealth(_ context.Context, e experiment.Experiment, cfg results.HealthConfig) (results.Health, error) {
+	return results.SegmentHealthOf(e, s.trafficOf(e), cfg), nil
 }
 
 // trafficOf estimates units per day per segment from the trait cache: each
@@ -76,8 +77,8 @@ func (s *Server) segmentHealth(_ context.Context, e experiment.Experiment, cfg a
 // rule it matches. Segments whose rule reads caller attributes are skipped
 // (unknown), so units that would match them count toward later segments:
 // those estimates are upper bounds, and a warning on them still holds.
-func (s *Server) trafficOf(e experiment.Experiment) map[string]analytics.SegmentTraffic {
-	out := map[string]analytics.SegmentTraffic{}
+func (s *Server) trafficOf(e experiment.Experiment) map[string]results.SegmentTraffic {
+	out := map[string]results.SegmentTraffic{}
 	if s.cfg.Traits == nil {
 		return out
 	}
@@ -95,7 +96,7 @@ func (s *Server) trafficOf(e experiment.Experiment) map[string]analytics.Segment
 		segs = append(segs, seg{key: sg.Key, rule: r, unknown: err != nil || readsCallerAttributes(sg.Rule)})
 	}
 	counts := make([]int, len(segs))
-	s.cfg.Traits.Recent(trafficDays, func(t *analytics.UnitTraits, units int) {
+	s.cfg.Traits.Recent(trafficDays, func(t *traits.UnitTraits, units int) {
 		for i := range segs {
 			if !segs[i].unknown && segs[i].rule.Match(t) {
 				counts[i] += units
@@ -106,7 +107,7 @@ func (s *Server) trafficOf(e experiment.Experiment) map[string]analytics.Segment
 	upper := false
 	for i, sg := range segs {
 		if sg.unknown {
-			out[sg.key] = analytics.SegmentTraffic{Source: "unknown: the rule reads caller attributes"}
+			out[sg.key] = results.SegmentTraffic{Source: "unknown: the rule reads caller attributes"}
 			upper = true
 			continue
 		}
@@ -114,7 +115,7 @@ func (s *Server) trafficOf(e experiment.Experiment) map[string]analytics.Segment
 		if upper {
 			src += " (upper bound)"
 		}
-		out[sg.key] = analytics.SegmentTraffic{UnitsPerDay: float64(counts[i]) / trafficDays, Known: true, Source: src}
+		out[sg.key] = results.SegmentTraffic{UnitsPerDay: float64(counts[i]) / trafficDays, Known: true, Source: src}
 	}
 	return out
 }

@@ -2,14 +2,13 @@ package api
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/ingest"
 )
 
 // ingestCollector exports the ingester's own counters at scrape time, so
 // that the analytics package stays free of Prometheus.
 type ingestCollector struct {
-	src interface{ Stats() analytics.IngestStats }
+	src interface{ Stats() ingest.Stats }
 }
 
 var (

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -316,7 +317,7 @@ func (a assignmentCollector) Collect(ch chan<- prometheus.Metric) {
 // InstrumentSink wraps sink so that the latency and the outcome of every
 // ClickHouse write are on reg: splitcast_clickhouse_write_duration_seconds
 // by result (ok, error).
-func InstrumentSink(reg prometheus.Registerer, sink analytics.Sink) analytics.Sink {
+func InstrumentSink(reg prometheus.Registerer, sink ingest.Sink) ingest.Sink {
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "splitcast_clickhouse_write_duration_seconds",
 		Help:    "Latency of event batch writes to ClickHouse, by result (ok, error).",
@@ -327,7 +328,7 @@ func InstrumentSink(reg prometheus.Registerer, sink analytics.Sink) analytics.Si
 }
 
 type timedSink struct {
-	sink analytics.Sink
+	sink ingest.Sink
 	h    *prometheus.HistogramVec
 }
 

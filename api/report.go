@@ -8,7 +8,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -40,7 +41,7 @@ func (s *Server) results(c *fiber.Ctx) error {
 		return c.JSON(r)
 	}
 	var buf bytes.Buffer
-	if err := analytics.WriteCSV(&buf, r); err != nil {
+	if err := results.WriteCSV(&buf, r); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
@@ -52,12 +53,12 @@ func (s *Server) results(c *fiber.Ctx) error {
 // time (the aggregates are the slow part; the history should not add to
 // them), and builds its report as of now. It also returns the history, for
 // the page's retirement log.
-func (s *Server) buildReport(ctx context.Context, key string) (analytics.Report, []experiment.Version, error) {
+func (s *Server) buildReport(ctx context.Context, key string) (results.Report, []experiment.Version, error) {
 	if s.cfg.Aggregates == nil {
-		return analytics.Report{}, nil, experiment.Errorf(experiment.EUNAVAILABLE, "this server has no event store to report from")
+		return results.Report{}, nil, experiment.Errorf(experiment.EUNAVAILABLE, "this server has no event store to report from")
 	}
 	type aggResult struct {
-		agg analytics.Aggregates
+		agg results.Aggregates
 		err error
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -69,17 +70,17 @@ func (s *Server) buildReport(ctx context.Context, key string) (analytics.Report,
 	}()
 	history, err := s.cfg.Store.History(ctx, key)
 	if err != nil {
-		return analytics.Report{}, nil, err
+		return results.Report{}, nil, err
 	}
 	if len(history) == 0 {
-		return analytics.Report{}, nil, experiment.Errorf(experiment.ENOTFOUND, "no experiment %s", key)
+		return results.Report{}, nil, experiment.Errorf(experiment.ENOTFOUND, "no experiment %s", key)
 	}
 	res := <-aggc
 	if res.err != nil {
-		return analytics.Report{}, nil, res.err
+		return results.Report{}, nil, res.err
 	}
 	cur := history[len(history)-1].Definition
-	return analytics.BuildReport(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
+	return retire.Report(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
 }
 
 // pageKey lets a browser in: when the request carries no Authorization

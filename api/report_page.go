@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -51,7 +51,7 @@ func metricLabel(m experiment.Metric) string {
 
 // reportView is what the page template shows.
 type reportView struct {
-	R          analytics.Report
+	R          results.Report
 	Title      string
 	Primary    string
 	Generated  string
@@ -90,7 +90,7 @@ type segmentView struct {
 	Charts                     []chartView
 	SRM                        []srmView
 	Machine                    []machineView
-	Retirement                 analytics.SegmentRetirement
+	Retirement                 results.SegmentRetirement
 }
 
 type armView struct {
@@ -188,7 +188,7 @@ type machineView struct {
 	MachineShare                    string
 }
 
-func newReportView(r analytics.Report, history []experiment.Version) reportView {
+func newReportView(r results.Report, history []experiment.Version) reportView {
 	v := reportView{R: r, Title: r.Experiment, Primary: metricLabel(r.PrimaryMetric),
 		Generated: fmtTime(r.GeneratedAt), Confidence: strconv.FormatFloat(100*(1-r.Alpha), 'g', 4, 64) + "%"}
 	if r.Name != "" {
@@ -252,7 +252,7 @@ func changedArm(before, after experiment.Experiment) (segment, variant string) {
 	return segment, variant
 }
 
-func newSegmentView(r analytics.Report, s analytics.SegmentReport) segmentView {
+func newSegmentView(r results.Report, s results.SegmentReport) segmentView {
 	sv := segmentView{Key: s.Key, Name: s.Name, Control: s.Control, Winner: s.Winner, MultiArm: s.MultiArmUnits, Retirement: s.Retirement}
 	if s.ConcludedAt != nil {
 		sv.Concluded = fmtTime(*s.ConcludedAt)
@@ -297,7 +297,7 @@ func newSegmentView(r analytics.Report, s analytics.SegmentReport) segmentView {
 	return sv
 }
 
-func newSRMView(label string, s analytics.SRMReport) srmView {
+func newSRMView(label string, s results.SRMReport) srmView {
 	v := srmView{Label: label, Chi2: fmt.Sprintf("%.2f", s.ChiSquare), P: fmtP(s.PValue), Mismatch: s.Mismatch, Note: s.Error}
 	for i, a := range s.Arms {
 		row := srmRow{Arm: a, Observed: strconv.FormatFloat(s.Observed[i], 'f', 0, 64)}
@@ -312,7 +312,7 @@ func newSRMView(label string, s analytics.SRMReport) srmView {
 	return v
 }
 
-func newMetricView(r analytics.Report, s analytics.SegmentReport, m analytics.MetricReport, colors map[string]string) metricView {
+func newMetricView(r results.Report, s results.SegmentReport, m results.MetricReport, colors map[string]string) metricView {
 	mv := metricView{Metric: string(m.Metric), Label: metricLabel(m.Metric), Primary: m.Primary, Guardrail: m.Guardrail, LowerIsBetter: m.LowerIsBetter}
 	// One scale for every bar of the metric, wide enough for every interval.
 	var scale float64
@@ -393,8 +393,8 @@ func bar(point, lo, hi, scale float64, color string) barView {
 const chartW, chartH, chartLeft, chartRight, chartTop, chartBottom = 460, 220, 64, 432, 14, 190
 
 // metricChart draws each arm's cumulative value of metric mi over days.
-func metricChart(s analytics.SegmentReport, mi int, title string, mean bool, colors map[string]string) chartView {
-	return dailyChart(s, title, colors, func(d analytics.DailyPoint) (float64, bool) {
+func metricChart(s results.SegmentReport, mi int, title string, mean bool, colors map[string]string) chartView {
+	return dailyChart(s, title, colors, func(d results.DailyPoint) (float64, bool) {
 		if d.Exposed == 0 || mi >= len(d.Metrics) {
 			return 0, false
 		}
@@ -402,13 +402,13 @@ func metricChart(s analytics.SegmentReport, mi int, title string, mean bool, col
 	}, func(y float64) string { return fmtValue(mean, y) }, false)
 }
 
-func exposureChart(s analytics.SegmentReport, colors map[string]string) chartView {
-	return dailyChart(s, "Units exposed (cumulative)", colors, func(d analytics.DailyPoint) (float64, bool) {
+func exposureChart(s results.SegmentReport, colors map[string]string) chartView {
+	return dailyChart(s, "Units exposed (cumulative)", colors, func(d results.DailyPoint) (float64, bool) {
 		return float64(d.Exposed), true
 	}, func(y float64) string { return strconv.FormatFloat(y, 'f', -1, 64) }, true)
 }
 
-func dailyChart(s analytics.SegmentReport, title string, colors map[string]string, value func(analytics.DailyPoint) (float64, bool),
+func dailyChart(s results.SegmentReport, title string, colors map[string]string, value func(results.DailyPoint) (float64, bool),
 	label func(float64) string, fromZero bool) chartView {
 	c := chartView{Title: title, Width: chartW, Height: chartH, Left: chartLeft, Right: chartRight, Top: chartTop, Bottom: chartBottom}
 	var days []time.Time

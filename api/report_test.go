@@ -14,30 +14,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// fixedAggregates is an analytics.AggregateReader that answers the same
+// fixedAggregates is an results.AggregateReader that answers the same
 // aggregates for one experiment and ENOTFOUND-free empties for others (as
 // ClickHouse does: no events is no error).
 type fixedAggregates struct {
 	key string
-	agg analytics.Aggregates
+	agg results.Aggregates
 }
 
-func (f fixedAggregates) Aggregates(_ context.Context, key string) (analytics.Aggregates, error) {
+func (f fixedAggregates) Aggregates(_ context.Context, key string) (results.Aggregates, error) {
 	if key != f.key {
-		return analytics.Aggregates{Experiment: key}, nil
+		return results.Aggregates{Experiment: key}, nil
 	}
 	return f.agg, nil
 }
 
 // reportAggregates gives every arm of the example experiment n exposed
 // units and rates that differ by arm, on two days.
-func reportAggregates(key string, version uint32, day time.Time) analytics.Aggregates {
-	agg := analytics.Aggregates{Experiment: key}
+func reportAggregates(key string, version uint32, day time.Time) results.Aggregates {
+	agg := results.Aggregates{Experiment: key}
 	arms := map[string][]string{"pro-trial": {"control", "benefit", "social-proof", "holdout"},
 		"everyone": {"control", "short", "personal", "holdout"}}
 	for seg, vs := range arms {
@@ -48,16 +49,16 @@ func reportAggregates(key string, version uint32, day time.Time) analytics.Aggre
 			}
 			opens := n * int64(30+3*i) / 100
 			clicks := n * int64(10+2*i) / 100
-			c := analytics.Counts{Exposed: n,
-				Opens:        analytics.KindCounts{Units: opens, Events: opens + 50, MachineUnits: 40, MachineEvents: 61},
-				Clicks:       analytics.KindCounts{Units: clicks, Events: clicks + 9, MachineUnits: 7, MachineEvents: 8},
-				OpenClickers: clicks - 10, Conversions: analytics.KindCounts{Units: n / 20, Events: n / 20},
-				Unsubscribes: analytics.KindCounts{Units: 3}, Value: float64(n/20) * 30, ValueSumSq: float64(n/20) * 1100}
-			agg.Arms = append(agg.Arms, analytics.ArmAggregate{Segment: seg, Variant: v, Counts: c})
-			agg.Versions = append(agg.Versions, analytics.VersionExposure{Segment: seg, Variant: v, Version: version, Exposed: n})
+			c := results.Counts{Exposed: n,
+				Opens:        results.KindCounts{Units: opens, Events: opens + 50, MachineUnits: 40, MachineEvents: 61},
+				Clicks:       results.KindCounts{Units: clicks, Events: clicks + 9, MachineUnits: 7, MachineEvents: 8},
+				OpenClickers: clicks - 10, Conversions: results.KindCounts{Units: n / 20, Events: n / 20},
+				Unsubscribes: results.KindCounts{Units: 3}, Value: float64(n/20) * 30, ValueSumSq: float64(n/20) * 1100}
+			agg.Arms = append(agg.Arms, results.ArmAggregate{Segment: seg, Variant: v, Counts: c})
+			agg.Versions = append(agg.Versions, results.VersionExposure{Segment: seg, Variant: v, Version: version, Exposed: n})
 			agg.Daily = append(agg.Daily,
-				analytics.DailyAggregate{Segment: seg, Variant: v, Day: day, Exposed: n / 2, Openers: opens / 2, Clickers: clicks / 2},
-				analytics.DailyAggregate{Segment: seg, Variant: v, Day: day.AddDate(0, 0, 1), Exposed: n - n/2, Openers: opens - opens/2,
+				results.DailyAggregate{Segment: seg, Variant: v, Day: day, Exposed: n / 2, Openers: opens / 2, Clickers: clicks / 2},
+				results.DailyAggregate{Segment: seg, Variant: v, Day: day.AddDate(0, 0, 1), Exposed: n - n/2, Openers: opens - opens/2,
 					Clickers: clicks - clicks/2, OpenClickers: clicks - 10, Converters: n / 20, Unsubscribers: 3, Value: float64(n/20) * 30})
 		}
 	}
@@ -86,7 +87,7 @@ func TestResultsJSON(t *testing.T) {
 	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type = %q, want JSON", ct)
 	}
-	var got analytics.Report
+	var got results.Report
 	if err := json.Unmarshal(a.body, &got); err != nil {
 		t.Fatalf("decode report: %v\n%s", err, a.body)
 	}
@@ -94,7 +95,7 @@ func TestResultsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := analytics.BuildReport(history[len(history)-1].Definition, history,
+	want := retire.Report(history[len(history)-1].Definition, history,
 		reportAggregates("rep", 2, time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)), h.now.UTC())
 	wantJSON, _ := json.Marshal(want)
 	gotJSON, _ := json.Marshal(got)
@@ -119,11 +120,11 @@ func TestResultsCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse CSV: %v", err)
 	}
-	if strings.Join(recs[0], ",") != strings.Join(analytics.CSVHeader, ",") {
+	if strings.Join(recs[0], ",") != strings.Join(results.CSVHeader, ",") {
 		t.Errorf("CSV header = %q", recs[0])
 	}
 	// Two segments of three variants and a holdout, seven metrics each.
-	if want := 1 + 2*4*len(analytics.ReportMetrics); len(recs) != want {
+	if want := 1 + 2*4*len(results.ReportMetrics); len(recs) != want {
 		t.Errorf("CSV has %d rows, want %d", len(recs), want)
 	}
 }
@@ -213,7 +214,7 @@ var (
 func TestReportPageContent(t *testing.T) {
 	h := reportHarness(t)
 	page := string(h.must(t, http.StatusOK, "GET", "/experiments/rep", hRead, "").body)
-	var r analytics.Report
+	var r results.Report
 	if err := json.Unmarshal(h.must(t, http.StatusOK, "GET", "/v1/experiments/rep/results", hRead, "").body, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func TestReportPageContent(t *testing.T) {
 	}
 }
 
-func findRow(t *testing.T, s analytics.SegmentReport, metric, variant string) (analytics.MetricReport, analytics.MetricRow) {
+func findRow(t *testing.T, s results.SegmentReport, metric, variant string) (results.MetricReport, results.MetricRow) {
 	t.Helper()
 	for _, m := range s.Metrics {
 		if string(m.Metric) != metric {
@@ -283,7 +284,7 @@ func findRow(t *testing.T, s analytics.SegmentReport, metric, variant string) (a
 		}
 	}
 	t.Fatalf("segment %s has no row %s/%s", s.Key, metric, variant)
-	return analytics.MetricReport{}, analytics.MetricRow{}
+	return results.MetricReport{}, results.MetricRow{}
 }
 
 // checkCell parses a cell as shown ("12.34%", "+1.20 pp", "0.012",

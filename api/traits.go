@@ -8,28 +8,29 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
 )
 
 // TraitSource serves units' behavioural traits from memory (an
-// *analytics.TraitCache). Traits must never block: assignment calls it on
+// *traits.Cache). Traits must never block: assignment calls it on
 // every request.
 type TraitSource interface {
 	// Traits returns the unit's traits, the defaults when none are known;
 	// never nil.
-	Traits(unit string) *analytics.UnitTraits
+	Traits(unit string) *traits.UnitTraits
 	// Held reports whether traits were computed for unit (else defaults).
 	Held(unit string) bool
 	// Staleness bounds how long after an event is stored the traits may
 	// still ignore it.
 	Staleness() time.Duration
-	Stats() analytics.TraitCacheStats
+	Stats() traits.CacheStats
 	// Recent calls fn for the units seen in the last days days: once per
 	// distinct traits, with how many units have them.
-	Recent(days int, fn func(t *analytics.UnitTraits, units int))
+	Recent(days int, fn func(t *traits.UnitTraits, units int))
 	// Fetch reads a unit's traits from storage now, bypassing memory.
-	Fetch(ctx context.Context, unit string) (*analytics.UnitTraits, error)
+	Fetch(ctx context.Context, unit string) (*traits.UnitTraits, error)
 }
 
 // assignWithTraits assigns a unit with the caller's attributes and, when
@@ -66,7 +67,7 @@ type unitTraitsResponse struct {
 	// Held is false when the unit has no recent history in memory, so it
 	// gets the defaults.
 	Held       bool             `json:"held"`
-	Traits     analytics.Traits `json:"traits"`
+	Traits     traits.Traits    `json:"traits"`
 	Attributes map[string]any   `json:"attributes"`
 	Day        string           `json:"day"`
 	LastSeen   string           `json:"last_seen,omitempty"`
@@ -76,15 +77,15 @@ type unitTraitsResponse struct {
 }
 
 type traitCacheStatus struct {
-	analytics.TraitCacheStats
+	traits.CacheStats
 	// StalenessBound is the documented lag of traits behind stored events,
 	// not counting the ingest flush interval.
 	StalenessBound string `json:"staleness_bound"`
 }
 
 type unitTraitsFresh struct {
-	Traits     analytics.Traits `json:"traits"`
-	Attributes map[string]any   `json:"attributes"`
+	Traits     traits.Traits  `json:"traits"`
+	Attributes map[string]any `json:"attributes"`
 }
 
 const precedence = "segment rules read trait.<name> from these traits unless the caller's attributes carry the same name, which wins"
@@ -104,7 +105,7 @@ func (s *Server) unitTraits(c *fiber.Ctx) error {
 	st := s.cfg.Traits.Stats()
 	resp := unitTraitsResponse{
 		UnitID: unit, Held: s.cfg.Traits.Held(unit), Traits: t.Traits, Attributes: t.Attributes(),
-		Cache: traitCacheStatus{TraitCacheStats: st, StalenessBound: s.cfg.Traits.Staleness().String()},
+		Cache: traitCacheStatus{CacheStats: st, StalenessBound: s.cfg.Traits.Staleness().String()},
 		Day:   st.Day.Format(time.DateOnly), Precedence: precedence,
 	}
 	if t.LastSeen > 0 {

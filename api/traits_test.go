@@ -15,6 +15,8 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chtest"
+	"github.com/splitcast/splitcast/analytics/ingest"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
@@ -47,8 +49,8 @@ const traitsExperiment = `{
 // refresh loop, the snapshot refresher.
 type trServer struct {
 	base   string
-	cache  *analytics.TraitCache
-	ingest *analytics.Ingester
+	cache  *traits.Cache
+	ingest *ingest.Ingester
 	count  func(kind string) uint64
 }
 
@@ -62,13 +64,13 @@ func trStart(t *testing.T) *trServer {
 	t.Cleanup(env.Close)
 	conn, _ := env.NewDatabase(t)
 
-	ingest, err := analytics.OpenIngester(analytics.IngestConfig{
+	ingest, err := ingest.Open(ingest.Config{
 		Sink: clickhouse.NewEventSink(conn), Dir: t.TempDir(), FlushInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ingest.Close(context.Background()) })
-	cache := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: clickhouse.NewTraitReader(conn), Interval: 200 * time.Millisecond})
+	cache := traits.NewCache(traits.CacheConfig{Reader: clickhouse.NewTraitReader(conn), Interval: 200 * time.Millisecond})
 	store := clickhouse.NewExperimentStore(conn)
 	refresher := assign.NewRefresher(store, nil)
 	tokens, err := tracking.NewKeyring(1, map[uint8][]byte{1: []byte("traits-test-token-key-0123456789abcdef")})
@@ -221,14 +223,14 @@ func TestSegmentFollowsEngagement(t *testing.T) {
 	s.waitRefreshAfter(t, "the history", func() bool { return s.count("open") == 1 })
 
 	type traitsAnswer struct {
-		Held       bool             `json:"held"`
-		Traits     analytics.Traits `json:"traits"`
-		Attributes map[string]any   `json:"attributes"`
+		Held       bool           `json:"held"`
+		Traits     traits.Traits  `json:"traits"`
+		Attributes map[string]any `json:"attributes"`
 		Cache      struct {
 			StalenessBound string `json:"staleness_bound"`
 		} `json:"cache"`
 		Fresh *struct {
-			Traits analytics.Traits `json:"traits"`
+			Traits traits.Traits `json:"traits"`
 		} `json:"fresh"`
 	}
 	var tr traitsAnswer
@@ -248,7 +250,7 @@ func TestSegmentFollowsEngagement(t *testing.T) {
 	if code := s.do(t, "GET", "/v1/units/nobody%2Fhere/traits", trRead, "", &tr); code != 200 {
 		t.Fatalf("traits: %d", code)
 	}
-	if tr.Held || tr.Traits != analytics.DefaultTraits() {
+	if tr.Held || tr.Traits != traits.DefaultTraits() {
 		t.Errorf("traits of a unit without history = %+v, want defaults", tr)
 	}
 	if a := s.assign(t, "winback", "nobody/here", `{}`); a.Segment != "rest" {
@@ -390,14 +392,14 @@ func trBench(tb testing.TB, prefix string) *assign.Snapshot {
 // trBenchReader holds one unit's activity: 2 opens in 30 days, medium.
 type trBenchReader struct{}
 
-func (r trBenchReader) ChangedActivity(ctx context.Context, _ time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+func (r trBenchReader) ChangedActivity(ctx context.Context, _ time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
 	acts, err := r.Activity(ctx, nil, today)
 	return acts, time.Now(), err
 }
 
-func (trBenchReader) Activity(_ context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
-	return []analytics.UnitActivity{{Unit: "u-12345", FirstSeen: today - 50,
-		Days: []analytics.DayActivity{{Day: today - 3, Channel: "email", Exposures: 2, Opens: 2}}}}, nil
+func (trBenchReader) Activity(_ context.Context, units []string, today int32) ([]traits.UnitActivity, error) {
+	return []traits.UnitActivity{{Unit: "u-12345", FirstSeen: today - 50,
+		Days: []traits.DayActivity{{Day: today - 3, Channel: "email", Exposures: 2, Opens: 2}}}}, nil
 }
 
 // BenchmarkAssignTraits compares assignment of a unit that ends in the last
@@ -407,7 +409,7 @@ func (trBenchReader) Activity(_ context.Context, units []string, today int32) ([
 // read from the trait cache by trait rules ("traits").
 func BenchmarkAssignTraits(b *testing.B) {
 	attrsSnap, traitsSnap := trBench(b, ""), trBench(b, "trait.")
-	cache := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: trBenchReader{}})
+	cache := traits.NewCache(traits.CacheConfig{Reader: trBenchReader{}})
 	if err := cache.Refresh(context.Background()); err != nil {
 		b.Fatal(err)
 	}

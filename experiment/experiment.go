@@ -193,7 +193,10 @@ const (
 	DefaultInterval        = Duration(time.Hour)
 )
 
-func (p RetirementPolicy) withDefaults() RetirementPolicy {
+// WithDefaults fills p's zero fields with the documented defaults: the one
+// place they are applied, at definition time and for definitions stored
+// before a field existed.
+func (p RetirementPolicy) WithDefaults() RetirementPolicy {
 	if p.Alpha == 0 {
 		p.Alpha = DefaultAlpha
 	}

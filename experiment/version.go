@@ -320,7 +320,7 @@ func (e *Experiment) setDefaults() {
 	if e.GuardrailMetrics == nil {
 		e.GuardrailMetrics = append([]Metric(nil), DefaultGuardrails...)
 	}
-	e.Retirement = e.Retirement.withDefaults()
+	e.Retirement = e.Retirement.WithDefaults()
 }
 
 func checkFresh(e *Experiment) error {

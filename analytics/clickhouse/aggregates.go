@@ -9,9 +9,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
 )
 
-// AggregateReader is the analytics.AggregateReader on the events table. It
+// AggregateReader is the results.AggregateReader on the events table. It
 // is safe for concurrent use.
 //
 // Its memory is bounded: the query keeps a row per event in memory to
@@ -31,7 +32,7 @@ type AggregateReader struct {
 // need more than 3.7 GB.
 const DefaultRowsPerPass = 2_000_000
 
-var _ analytics.AggregateReader = (*AggregateReader)(nil)
+var _ results.AggregateReader = (*AggregateReader)(nil)
 
 // NewAggregateReader returns a reader of conn's database, which must be
 // migrated.
@@ -196,10 +197,10 @@ func (r *aggregateRow) dest() []any {
 	}
 }
 
-// Aggregates implements analytics.AggregateReader: a count, then one query
+// Aggregates implements results.AggregateReader: a count, then one query
 // per pass (see RowsPerPass).
-func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) (analytics.Aggregates, error) {
-	out := analytics.Aggregates{Experiment: experimentKey}
+func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) (results.Aggregates, error) {
+	out := results.Aggregates{Experiment: experimentKey}
 	var total uint64
 	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", experimentKey).Scan(&total); err != nil {
 		return out, fmt.Errorf("aggregates of %s: %w", experimentKey, translate(err))
@@ -216,9 +217,9 @@ func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) 
 		}
 	}
 	for a, c := range acc.arms {
-		out.Arms = append(out.Arms, analytics.ArmAggregate{Segment: a.seg, Variant: a.v, Counts: *c})
+		out.Arms = append(out.Arms, results.ArmAggregate{Segment: a.seg, Variant: a.v, Counts: *c})
 		for v, n := range acc.versions[a] {
-			out.Versions = append(out.Versions, analytics.VersionExposure{Segment: a.seg, Variant: a.v, Version: v, Exposed: n})
+			out.Versions = append(out.Versions, results.VersionExposure{Segment: a.seg, Variant: a.v, Version: v, Exposed: n})
 		}
 	}
 	for _, d := range acc.daily {
@@ -253,57 +254,57 @@ type dayKey struct {
 
 // aggregateAcc sums the rows of every pass.
 type aggregateAcc struct {
-	arms     map[armKey]*analytics.Counts
+	arms     map[armKey]*results.Counts
 	versions map[armKey]map[uint32]int64
-	daily    map[dayKey]*analytics.DailyAggregate
+	daily    map[dayKey]*results.DailyAggregate
 }
 
-func (acc *aggregateAcc) day(a armKey, d uint32) *analytics.DailyAggregate {
+func (acc *aggregateAcc) day(a armKey, d uint32) *results.DailyAggregate {
 	k := dayKey{a, d}
 	if acc.daily[k] == nil {
-		acc.daily[k] = &analytics.DailyAggregate{Segment: a.seg, Variant: a.v, Day: time.Unix(int64(d)*86400, 0).UTC()}
+		acc.daily[k] = &results.DailyAggregate{Segment: a.seg, Variant: a.v, Day: time.Unix(int64(d)*86400, 0).UTC()}
 	}
 	return acc.daily[k]
 }
 
 func (acc *aggregateAcc) add(row *aggregateRow) {
 	if acc.arms == nil {
-		acc.arms = map[armKey]*analytics.Counts{}
+		acc.arms = map[armKey]*results.Counts{}
 		acc.versions = map[armKey]map[uint32]int64{}
-		acc.daily = map[dayKey]*analytics.DailyAggregate{}
+		acc.daily = map[dayKey]*results.DailyAggregate{}
 	}
 	a := armKey{row.Segment, row.Variant}
 	c := acc.arms[a]
 	if c == nil {
-		c = &analytics.Counts{}
+		c = &results.Counts{}
 		acc.arms[a] = c
 		acc.versions[a] = map[uint32]int64{}
 	}
 	c.Add(row.counts())
 	acc.versions[a][row.Version] += int64(row.Exposed)
 	acc.day(a, row.Day).Exposed += int64(row.Exposed)
-	days := func(days []uint32, counts []uint64, field func(*analytics.DailyAggregate) *int64) {
+	days := func(days []uint32, counts []uint64, field func(*results.DailyAggregate) *int64) {
 		for i, d := range days {
 			*field(acc.day(a, d)) += int64(counts[i])
 		}
 	}
-	days(row.OpenDays, row.OpenCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Openers })
-	days(row.ClickDays, row.ClickCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Clickers })
-	days(row.OCDays, row.OCCounts, func(d *analytics.DailyAggregate) *int64 { return &d.OpenClickers })
-	days(row.ConvDays, row.ConvCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Converters })
-	days(row.UnsubDays, row.UnsubCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Unsubscribers })
-	days(row.ComplDays, row.ComplCounts, func(d *analytics.DailyAggregate) *int64 { return &d.Complainers })
+	days(row.OpenDays, row.OpenCounts, func(d *results.DailyAggregate) *int64 { return &d.Openers })
+	days(row.ClickDays, row.ClickCounts, func(d *results.DailyAggregate) *int64 { return &d.Clickers })
+	days(row.OCDays, row.OCCounts, func(d *results.DailyAggregate) *int64 { return &d.OpenClickers })
+	days(row.ConvDays, row.ConvCounts, func(d *results.DailyAggregate) *int64 { return &d.Converters })
+	days(row.UnsubDays, row.UnsubCounts, func(d *results.DailyAggregate) *int64 { return &d.Unsubscribers })
+	days(row.ComplDays, row.ComplCounts, func(d *results.DailyAggregate) *int64 { return &d.Complainers })
 	for i, d := range row.ValueDays {
 		acc.day(a, d).Value += row.ValueCounts[i]
 	}
 }
 
-func (r *aggregateRow) counts() analytics.Counts {
-	kc := func(units, events, mUnits, mEvents uint64) analytics.KindCounts {
-		return analytics.KindCounts{Units: int64(units), Events: int64(events),
+func (r *aggregateRow) counts() results.Counts {
+	kc := func(units, events, mUnits, mEvents uint64) results.KindCounts {
+		return results.KindCounts{Units: int64(units), Events: int64(events),
 			MachineUnits: int64(mUnits), MachineEvents: int64(mEvents)}
 	}
-	return analytics.Counts{
+	return results.Counts{
 		Exposed:      int64(r.Exposed),
 		MultiArm:     int64(r.MultiArm),
 		Opens:        kc(r.OpenUnits, r.OpenEvents, r.OpenMachineUnits, r.OpenMachineEvents),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -139,7 +140,7 @@ func aggReplays(events []analytics.Event, seed uint64) []analytics.Event {
 // aggWant computes the aggregates of experiment key from the raw events in
 // plain Go, independently of the SQL: deduplicate by id, find each unit's
 // first exposure, count.
-func aggWant(events []analytics.Event, key string) analytics.Aggregates {
+func aggWant(events []analytics.Event, key string) results.Aggregates {
 	seen := map[string]bool{}
 	byUnit := map[string][]analytics.Event{}
 	for _, e := range events {
@@ -155,13 +156,13 @@ func aggWant(events []analytics.Event, key string) analytics.Aggregates {
 		a armKey
 		d time.Time
 	}
-	arms := map[armKey]*analytics.Counts{}
+	arms := map[armKey]*results.Counts{}
 	vers := map[armKey]map[uint32]int64{}
-	days := map[dayKey]*analytics.DailyAggregate{}
-	daily := func(a armKey, d time.Time) *analytics.DailyAggregate {
+	days := map[dayKey]*results.DailyAggregate{}
+	daily := func(a armKey, d time.Time) *results.DailyAggregate {
 		k := dayKey{a, d}
 		if days[k] == nil {
-			days[k] = &analytics.DailyAggregate{Segment: a.seg, Variant: a.v, Day: d}
+			days[k] = &results.DailyAggregate{Segment: a.seg, Variant: a.v, Day: d}
 		}
 		return days[k]
 	}
@@ -183,7 +184,7 @@ func aggWant(events []analytics.Event, key string) analytics.Aggregates {
 		}
 		a := armKey{first.Segment, first.Variant}
 		if arms[a] == nil {
-			arms[a], vers[a] = &analytics.Counts{}, map[uint32]int64{}
+			arms[a], vers[a] = &results.Counts{}, map[uint32]int64{}
 		}
 		c := arms[a]
 		fday := day(first.Time)
@@ -230,7 +231,7 @@ func aggWant(events []analytics.Event, key string) analytics.Aggregates {
 			}
 			return d
 		}
-		count := func(kind analytics.Kind, kc *analytics.KindCounts, dayField func(*analytics.DailyAggregate) *int64) {
+		count := func(kind analytics.Kind, kc *results.KindCounts, dayField func(*results.DailyAggregate) *int64) {
 			pk := k[kind]
 			if pk == nil {
 				return
@@ -244,11 +245,11 @@ func aggWant(events []analytics.Event, key string) analytics.Aggregates {
 				kc.MachineUnits++
 			}
 		}
-		count(analytics.KindOpen, &c.Opens, func(d *analytics.DailyAggregate) *int64 { return &d.Openers })
-		count(analytics.KindClick, &c.Clicks, func(d *analytics.DailyAggregate) *int64 { return &d.Clickers })
-		count(analytics.KindConversion, &c.Conversions, func(d *analytics.DailyAggregate) *int64 { return &d.Converters })
-		count(analytics.KindUnsubscribe, &c.Unsubscribes, func(d *analytics.DailyAggregate) *int64 { return &d.Unsubscribers })
-		count(analytics.KindComplaint, &c.Complaints, func(d *analytics.DailyAggregate) *int64 { return &d.Complainers })
+		count(analytics.KindOpen, &c.Opens, func(d *results.DailyAggregate) *int64 { return &d.Openers })
+		count(analytics.KindClick, &c.Clicks, func(d *results.DailyAggregate) *int64 { return &d.Clickers })
+		count(analytics.KindConversion, &c.Conversions, func(d *results.DailyAggregate) *int64 { return &d.Converters })
+		count(analytics.KindUnsubscribe, &c.Unsubscribes, func(d *results.DailyAggregate) *int64 { return &d.Unsubscribers })
+		count(analytics.KindComplaint, &c.Complaints, func(d *results.DailyAggregate) *int64 { return &d.Complainers })
 		if o, cl := k[analytics.KindOpen], k[analytics.KindClick]; o != nil && cl != nil && o.human > 0 && cl.human > 0 {
 			c.OpenClickers++
 			d := o.firstHuman
@@ -260,11 +261,11 @@ func aggWant(events []analytics.Event, key string) analytics.Aggregates {
 		c.Value += value
 		c.ValueSumSq += value * value
 	}
-	out := analytics.Aggregates{Experiment: key}
+	out := results.Aggregates{Experiment: key}
 	for a, c := range arms {
-		out.Arms = append(out.Arms, analytics.ArmAggregate{Segment: a.seg, Variant: a.v, Counts: *c})
+		out.Arms = append(out.Arms, results.ArmAggregate{Segment: a.seg, Variant: a.v, Counts: *c})
 		for v, n := range vers[a] {
-			out.Versions = append(out.Versions, analytics.VersionExposure{Segment: a.seg, Variant: a.v, Version: v, Exposed: n})
+			out.Versions = append(out.Versions, results.VersionExposure{Segment: a.seg, Variant: a.v, Version: v, Exposed: n})
 		}
 	}
 	for _, d := range days {
@@ -312,7 +313,7 @@ func TestAggregates(t *testing.T) {
 		}
 	}
 	// The seed must exercise what it claims to.
-	var total analytics.Counts
+	var total results.Counts
 	for _, a := range got.Arms {
 		total.Add(a.Counts)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chtest"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/experiment"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
@@ -254,13 +255,13 @@ func TestCluster(t *testing.T) {
 		for u := range want {
 			units = append(units, u)
 		}
-		read := func(conn driver.Conn) ([]analytics.UnitActivity, []string) {
+		read := func(conn driver.Conn) ([]traits.UnitActivity, []string) {
 			r := clickhouse.NewTraitReader(conn)
 			acts, err := r.Activity(ctx, units, traitToday)
 			if err != nil {
 				t.Fatalf("Activity: %v", err)
 			}
-			changed, _, err := r.ChangedUnits(ctx, time.Time{}, traitToday-(analytics.TraitWindowDays-1))
+			changed, _, err := r.ChangedUnits(ctx, time.Time{}, traitToday-(traits.WindowDays-1))
 			if err != nil {
 				t.Fatalf("ChangedUnits: %v", err)
 			}

@@ -11,9 +11,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/ingest"
 )
 
-// EventSink is the analytics.Sink that writes events to the events table.
+// EventSink is the ingest.Sink that writes events to the events table.
 // It is safe for concurrent use.
 //
 // Delivery is at least once, so the same event may be written more than
@@ -33,7 +34,7 @@ type EventSink struct {
 // large batch as Writers (2 by default) parallel parts.
 const maxSpare = 4
 
-var _ analytics.Sink = (*EventSink)(nil)
+var _ ingest.Sink = (*EventSink)(nil)
 
 // NewEventSink returns a sink on conn's database, which must be migrated.
 func NewEventSink(conn driver.Conn) *EventSink {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -203,7 +204,7 @@ func TestUnavailable(t *testing.T) {
 func TestEventSinkLargeBatch(t *testing.T) {
 	ctx := context.Background()
 	conn, db := env.NewDatabase(t)
-	events := make([]analytics.Event, analytics.DefaultMaxBatch+123)
+	events := make([]analytics.Event, ingest.DefaultMaxBatch+123)
 	for i := range events {
 		events[i] = testEvent(i)
 	}

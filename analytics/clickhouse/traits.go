@@ -10,9 +10,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/traits"
 )
 
-// TraitReader is the analytics.TraitReader on the events table: a periodic
+// TraitReader is the traits.Reader on the events table: a periodic
 // job's two queries, safe on ClickHouse 18.16 (no materialized view, so
 // replays and retried conversions are deduplicated by event id at query
 // time, like every other count). It is safe for concurrent use.
@@ -85,7 +86,7 @@ func (r *TraitReader) nextMark(ctx context.Context) (time.Time, error) {
 	return now.Add(-time.Duration(running*float64(time.Second)) - r.Margin), nil
 }
 
-var _ analytics.TraitReader = (*TraitReader)(nil)
+var _ traits.Reader = (*TraitReader)(nil)
 
 // NewTraitReader returns a reader of conn's database, which must be
 // migrated.
@@ -172,8 +173,8 @@ GROUP BY unit`
 // default limit is 256 KiB.
 const maxQuerySize = 16 << 20
 
-// Activity implements analytics.TraitReader.
-func (r *TraitReader) Activity(ctx context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
+// Activity implements traits.Reader.
+func (r *TraitReader) Activity(ctx context.Context, units []string, today int32) ([]traits.UnitActivity, error) {
 	if len(units) == 0 {
 		return nil, nil
 	}
@@ -190,17 +191,17 @@ func (r *TraitReader) Activity(ctx context.Context, units []string, today int32)
 // cluster the set is built once and sent to every shard.
 const changedUnitsQuery = "SELECT DISTINCT unit FROM events WHERE date >= toDate(?) - 1 AND " + dayExpr + " >= ?"
 
-// ChangedActivity implements analytics.TraitReader: ChangedUnits and
+// ChangedActivity implements traits.Reader: ChangedUnits and
 // Activity in one pass, the changed units selected by a subquery inside each
 // query, so that a refresh costs the same few scans however many units
 // changed; the scans of whole activity only when a unit has a new event
 // other than an exposure, and seen's otherwise.
-func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
 	mark, err := r.nextMark(ctx)
 	if err != nil {
 		return nil, since, err
 	}
-	from := today - (analytics.TraitWindowDays - 1)
+	from := today - (traits.WindowDays - 1)
 	args := []any{dateString(from), from}
 	if since.IsZero() {
 		acts, err := r.activity(ctx, "GLOBAL IN ("+changedUnitsQuery+")", args, today)
@@ -218,7 +219,7 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 	if err := r.conn.QueryRow(ctx, "SELECT count() FROM ("+engaged+")", args...).Scan(&n); err != nil {
 		return nil, since, fmt.Errorf("changed units: %w", translate(err))
 	}
-	var acts []analytics.UnitActivity
+	var acts []traits.UnitActivity
 	if n > 0 {
 		var err error
 		if acts, err = r.activity(ctx, "GLOBAL IN ("+engaged+")", args, today); err != nil {
@@ -237,7 +238,7 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 
 // seenQuery reads, for each unit whose events stored since the mark are all
 // exposures, the first and last day of those events: all a refresh needs
-// of a unit whose counts did not change (see analytics.UnitActivity.Seen),
+// of a unit whose counts did not change (see traits.UnitActivity.Seen),
 // but its first day if it has events from before the window, which
 // oldFirstQuery finds. Both scan only what they must: this one the rows
 // stored since the mark, that one the partitions before the window. The
@@ -268,9 +269,9 @@ WHERE date >= toDate(?) - 1 AND date <= toDate(?) AND ` + dayExpr + ` >= ? AND `
 	AND unit GLOBAL IN (SELECT unit FROM events WHERE date >= toDate(?) - 1 AND received_at >= toDateTime(?) AND kind = 'exposure')
 GROUP BY unit`
 
-func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, error) {
-	from := today - (analytics.TraitWindowDays - 1)
-	horizon := today - (analytics.FirstSeenHorizonDays - 1)
+func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([]traits.UnitActivity, error) {
+	from := today - (traits.WindowDays - 1)
+	horizon := today - (traits.FirstSeenHorizonDays - 1)
 	mark := uint32(since.Unix())
 	// The whole window, not just the days since the mark: an exposure
 	// replayed from the spool after an outage is stored now with the time
@@ -281,14 +282,14 @@ func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([
 	}
 	defer rows.Close()
 	hint := r.seenHint.Load()
-	out := make([]analytics.UnitActivity, 0, hint+hint/8)
+	out := make([]traits.UnitActivity, 0, hint+hint/8)
 	for rows.Next() {
 		var u string
 		var first, last int32
 		if err := rows.Scan(&u, &first, &last); err != nil {
 			return nil, fmt.Errorf("units seen: %w", translate(err))
 		}
-		out = append(out, analytics.UnitActivity{Unit: u, FirstSeen: first, LastSeen: last, Seen: true})
+		out = append(out, traits.UnitActivity{Unit: u, FirstSeen: first, LastSeen: last, Seen: true})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("units seen: %w", translate(err))
@@ -331,14 +332,14 @@ func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([
 
 // activity runs the first-seen and activity queries for the units that
 // filter (an IN clause) selects, with filterArgs its parameters.
-func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []any, today int32) ([]analytics.UnitActivity, error) {
-	from := today - (analytics.TraitWindowDays - 1)
-	byUnit := map[string]*analytics.UnitActivity{}
+func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []any, today int32) ([]traits.UnitActivity, error) {
+	from := today - (traits.WindowDays - 1)
+	byUnit := map[string]*traits.UnitActivity{}
 	var order []string
-	get := func(u string) *analytics.UnitActivity {
+	get := func(u string) *traits.UnitActivity {
 		a, ok := byUnit[u]
 		if !ok {
-			a = &analytics.UnitActivity{Unit: u}
+			a = &traits.UnitActivity{Unit: u}
 			byUnit[u] = a
 			order = append(order, u)
 		}
@@ -346,7 +347,7 @@ func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []
 	}
 	params := func(rest ...any) []any { return append(append([]any(nil), filterArgs...), rest...) }
 
-	horizon := today - (analytics.FirstSeenHorizonDays - 1)
+	horizon := today - (traits.FirstSeenHorizonDays - 1)
 	rows, err := r.conn.Query(ctx, fmt.Sprintf(firstSeenQuery, filter), params(dateString(horizon))...)
 	if err != nil {
 		return nil, fmt.Errorf("first seen: %w", translate(err))
@@ -373,7 +374,7 @@ func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var d analytics.DayActivity
+		var d traits.DayActivity
 		var u string
 		var exp, opens, clicks, convs uint64
 		if err := rows.Scan(&u, &d.Day, &d.Channel, &exp, &opens, &clicks, &convs); err != nil {
@@ -386,7 +387,7 @@ func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("activity: %w", translate(err))
 	}
-	out := make([]analytics.UnitActivity, 0, len(order))
+	out := make([]traits.UnitActivity, 0, len(order))
 	for _, u := range order {
 		out = append(out, *byUnit[u])
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/traits"
 )
 
 // traitToday is the day the trait fixtures are computed for: fixed, so that
@@ -70,9 +71,9 @@ func (h *history) replay(id string) {
 
 // traitFixture is a known history of several units, and each unit's traits
 // on traitToday worked out by hand from the rules in analytics/traits.go.
-func traitFixture(t *testing.T) (*history, map[string]analytics.Traits) {
+func traitFixture(t *testing.T) (*history, map[string]traits.Traits) {
 	h := &history{t: t}
-	want := map[string]analytics.Traits{}
+	want := map[string]traits.Traits{}
 
 	// active: first seen 60 days ago; opens 1 day ago (two, one replayed),
 	// 10 days ago (on push) and 40 days ago; a click 1 day ago; a
@@ -96,7 +97,7 @@ func traitFixture(t *testing.T) (*history, map[string]analytics.Traits) {
 	// Last engagement 1 day ago, the one before the last 7 days 10 days ago:
 	// a gap of 7 (3-day conversion to 10-day open), so active, not re-engaged.
 	// Email: 4 engagements (opens 40 and 1 ×2, click, conversion: 5), push 1.
-	want["active"] = analytics.Traits{Known: true, Opens7d: 2, Opens30d: 3, Opens90d: 4, Clicks7d: 1, Clicks30d: 1, Clicks90d: 1,
+	want["active"] = traits.Traits{Known: true, Opens7d: 2, Opens30d: 3, Opens90d: 4, Clicks7d: 1, Clicks30d: 1, Clicks90d: 1,
 		Conversions7d: 1, Conversions30d: 1, Conversions90d: 1, DaysSinceOpen: 1, DaysSinceClick: 1,
 		EngagementScore: 11, EngagementLevel: "high", LifecycleStage: "active", PreferredChannel: "email"}
 
@@ -104,7 +105,7 @@ func traitFixture(t *testing.T) (*history, map[string]analytics.Traits) {
 	h.send("atrisk", 50, "r-50", "email")
 	h.send("atrisk", 21, "r-21", "push")
 	h.human("atrisk", analytics.KindOpen, 20, "r-21")
-	want["atrisk"] = analytics.Traits{Known: true, Opens30d: 1, Opens90d: 1, DaysSinceOpen: 20, DaysSinceClick: -1,
+	want["atrisk"] = traits.Traits{Known: true, Opens30d: 1, Opens90d: 1, DaysSinceOpen: 20, DaysSinceClick: -1,
 		EngagementScore: 1, EngagementLevel: "low", LifecycleStage: "at_risk", PreferredChannel: "push"}
 
 	// dormant: an sms open 45 days ago; since then only exposures and an
@@ -113,7 +114,7 @@ func traitFixture(t *testing.T) (*history, map[string]analytics.Traits) {
 	h.human("dormant", analytics.KindOpen, 45, "d-80")
 	h.send("dormant", 5, "d-5", "email")
 	h.machine("dormant", analytics.KindOpen, 5, "d-5")
-	want["dormant"] = analytics.Traits{Known: true, Opens90d: 1, DaysSinceOpen: 45, DaysSinceClick: -1,
+	want["dormant"] = traits.Traits{Known: true, Opens90d: 1, DaysSinceOpen: 45, DaysSinceClick: -1,
 		EngagementLevel: "none", LifecycleStage: "dormant", PreferredChannel: "sms"}
 
 	// re-engaged: an open 70 days ago, then nothing until 2 days ago.
@@ -121,12 +122,12 @@ func traitFixture(t *testing.T) (*history, map[string]analytics.Traits) {
 	h.human("back", analytics.KindOpen, 70, "b-85")
 	h.send("back", 3, "b-3", "email")
 	h.human("back", analytics.KindOpen, 2, "b-3")
-	want["back"] = analytics.Traits{Known: true, Opens7d: 1, Opens30d: 1, Opens90d: 2, DaysSinceOpen: 2, DaysSinceClick: -1,
+	want["back"] = traits.Traits{Known: true, Opens7d: 1, Opens30d: 1, Opens90d: 2, DaysSinceOpen: 2, DaysSinceClick: -1,
 		EngagementScore: 1, EngagementLevel: "low", LifecycleStage: "re_engaged", PreferredChannel: "email"}
 
 	// new: one exposure 2 days ago, nothing else.
 	h.send("fresh", 2, "f-2", "push")
-	want["fresh"] = analytics.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1,
+	want["fresh"] = traits.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1,
 		EngagementLevel: "none", LifecycleStage: "new"}
 
 	// onboarding: first seen 10 days ago, a click 9 days ago, and a
@@ -134,17 +135,17 @@ func traitFixture(t *testing.T) (*history, map[string]analytics.Traits) {
 	h.send("onboard", 10, "o-10", "email")
 	h.human("onboard", analytics.KindClick, 9, "o-10")
 	h.human("onboard", analytics.KindConversion, 4, "")
-	want["onboard"] = analytics.Traits{Known: true, Clicks30d: 1, Clicks90d: 1, Conversions7d: 1, Conversions30d: 1,
+	want["onboard"] = traits.Traits{Known: true, Clicks30d: 1, Clicks90d: 1, Conversions7d: 1, Conversions30d: 1,
 		Conversions90d: 1, DaysSinceOpen: -1, DaysSinceClick: 9,
 		EngagementScore: 8, EngagementLevel: "medium", LifecycleStage: "onboarding", PreferredChannel: "email"}
 
 	// old: seen 120 days ago only: known, outside every window, dormant.
 	h.send("old", 120, "old-120", "email")
 	h.human("old", analytics.KindOpen, 120, "old-120")
-	want["old"] = analytics.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1,
+	want["old"] = traits.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1,
 		EngagementLevel: "none", LifecycleStage: "dormant"}
 
-	want["nobody"] = analytics.DefaultTraits()
+	want["nobody"] = traits.DefaultTraits()
 	return h, want
 }
 
@@ -164,14 +165,14 @@ func TestTraitReaderComputesTraits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Activity: %v", err)
 	}
-	got := map[string]analytics.Traits{}
+	got := map[string]traits.Traits{}
 	for i := range acts {
-		got[acts[i].Unit] = analytics.ComputeTraits(&acts[i], traitToday)
+		got[acts[i].Unit] = traits.ComputeTraits(&acts[i], traitToday)
 	}
 	for u, w := range want {
 		g, ok := got[u]
 		if !ok {
-			g = analytics.DefaultTraits() // no history: what the cache serves
+			g = traits.DefaultTraits() // no history: what the cache serves
 		}
 		if g != w {
 			t.Errorf("traits of %s:\n got %+v\nwant %+v", u, g, w)
@@ -181,7 +182,7 @@ func TestTraitReaderComputesTraits(t *testing.T) {
 		t.Errorf("Activity returned a unit without events")
 	}
 
-	changed, _, err := r.ChangedUnits(ctx, time.Time{}, traitToday-(analytics.TraitWindowDays-1))
+	changed, _, err := r.ChangedUnits(ctx, time.Time{}, traitToday-(traits.WindowDays-1))
 	if err != nil {
 		t.Fatalf("ChangedUnits: %v", err)
 	}
@@ -209,7 +210,7 @@ func TestTraitReaderComputesTraits(t *testing.T) {
 		t.Errorf("ChangedActivity(zero) read %d units, want 6", len(acts))
 	}
 	for i := range acts {
-		if g, w := analytics.ComputeTraits(&acts[i], traitToday), want[acts[i].Unit]; g != w {
+		if g, w := traits.ComputeTraits(&acts[i], traitToday), want[acts[i].Unit]; g != w {
 			t.Errorf("ChangedActivity: traits of %s:\n got %+v\nwant %+v", acts[i].Unit, g, w)
 		}
 	}
@@ -223,7 +224,7 @@ func TestTraitCacheIncremental(t *testing.T) {
 	conn, sink, want := storedFixture(t)
 	reader := &countingReader{TraitReader: clickhouse.NewTraitReader(conn)}
 	now := analytics.DayTime(traitToday).Add(15 * time.Hour)
-	cache := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: reader, Now: func() time.Time { return now }})
+	cache := traits.NewCache(traits.CacheConfig{Reader: reader, Now: func() time.Time { return now }})
 	if err := cache.Refresh(ctx); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
@@ -232,7 +233,7 @@ func TestTraitCacheIncremental(t *testing.T) {
 			t.Errorf("cache.Traits(%s) = %+v, want %+v", u, got, want[u])
 		}
 	}
-	if got := cache.Traits("old").Traits; got != analytics.DefaultTraits() {
+	if got := cache.Traits("old").Traits; got != traits.DefaultTraits() {
 		t.Errorf("cache.Traits(old) = %+v, want defaults (no event in the window)", got)
 	}
 
@@ -274,7 +275,7 @@ func TestTraitCacheIncremental(t *testing.T) {
 }
 
 // storedFixture stores traitFixture's history in a new database.
-func storedFixture(t *testing.T) (driver.Conn, *clickhouse.EventSink, map[string]analytics.Traits) {
+func storedFixture(t *testing.T) (driver.Conn, *clickhouse.EventSink, map[string]traits.Traits) {
 	conn, _ := env.NewDatabase(t)
 	h, want := traitFixture(t)
 	sink := clickhouse.NewEventSink(conn)
@@ -291,7 +292,7 @@ type countingReader struct {
 	read, seen, whole []string
 }
 
-func (c *countingReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+func (c *countingReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
 	acts, next, err := c.TraitReader.ChangedActivity(ctx, since, today)
 	for _, a := range acts {
 		if a.Seen {
@@ -303,7 +304,7 @@ func (c *countingReader) ChangedActivity(ctx context.Context, since time.Time, t
 	return acts, next, err
 }
 
-func (c *countingReader) Activity(ctx context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
+func (c *countingReader) Activity(ctx context.Context, units []string, today int32) ([]traits.UnitActivity, error) {
 	c.whole = append(c.whole, units...)
 	return c.TraitReader.Activity(ctx, units, today)
 }
@@ -330,10 +331,10 @@ func TestTraitCacheSeenAgain(t *testing.T) {
 	// is stored below.
 	time.Sleep(1100 * time.Millisecond)
 	now := analytics.DayTime(traitToday).Add(15 * time.Hour)
-	newCache := func(maxUnits int) (*analytics.TraitCache, *countingReader) {
+	newCache := func(maxUnits int) (*traits.Cache, *countingReader) {
 		r := &countingReader{TraitReader: clickhouse.NewTraitReader(conn)}
 		r.TraitReader.Margin = 0
-		c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: r, MaxUnits: maxUnits, Now: func() time.Time { return now }})
+		c := traits.NewCache(traits.CacheConfig{Reader: r, MaxUnits: maxUnits, Now: func() time.Time { return now }})
 		if err := c.Refresh(ctx); err != nil {
 			t.Fatalf("Refresh: %v", err)
 		}
@@ -359,7 +360,7 @@ func TestTraitCacheSeenAgain(t *testing.T) {
 	if len(reader.read) != 0 || len(reader.seen) != 4 {
 		t.Errorf("refresh read %v whole and saw %v, want only the 4 exposed units seen", reader.read, reader.seen)
 	}
-	check := func(c *analytics.TraitCache, unit string, want analytics.Traits) {
+	check := func(c *traits.Cache, unit string, want traits.Traits) {
 		t.Helper()
 		got := c.Traits(unit)
 		if got.Traits != want || got.LastSeen != traitToday {
@@ -368,7 +369,7 @@ func TestTraitCacheSeenAgain(t *testing.T) {
 	}
 	check(cache, "active", want["active"])
 	check(cache, "atrisk", want["atrisk"])
-	check(cache, "newbie", analytics.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1, EngagementLevel: "none", LifecycleStage: "new"})
+	check(cache, "newbie", traits.Traits{Known: true, DaysSinceOpen: -1, DaysSinceClick: -1, EngagementLevel: "none", LifecycleStage: "new"})
 	// First seen 120 days ago, nothing since but today's exposure: dormant.
 	check(cache, "old", want["old"])
 
@@ -394,7 +395,7 @@ func TestTraitCacheSeenAgain(t *testing.T) {
 	if !contains(reader.read, "newbie") || contains(reader.seen, "newbie") {
 		t.Errorf("after an open, refresh read %v whole and saw %v; want newbie read whole", reader.read, reader.seen)
 	}
-	check(cache, "newbie", analytics.Traits{Known: true, Opens7d: 1, Opens30d: 1, Opens90d: 1, DaysSinceOpen: 0, DaysSinceClick: -1,
+	check(cache, "newbie", traits.Traits{Known: true, Opens7d: 1, Opens30d: 1, Opens90d: 1, DaysSinceOpen: 0, DaysSinceClick: -1,
 		EngagementScore: 1, EngagementLevel: "low", LifecycleStage: "onboarding", PreferredChannel: "email"})
 }
 

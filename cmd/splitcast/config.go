@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/traits"
 )
 
 // Config is every setting of the splitcast binary. Each field has a flag and
@@ -124,7 +124,7 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	integer(&c.TokenSigningKey, "token-signing-key", "TOKEN_SIGNING_KEY", "0")
 	dur(&c.SnapshotRefresh, "snapshot-refresh", "SNAPSHOT_REFRESH", "2s")
 	dur(&c.TraitRefresh, "trait-refresh", "TRAIT_REFRESH", "5s")
-	integer(&c.TraitMaxUnits, "trait-max-units", "TRAIT_MAX_UNITS", strconv.Itoa(analytics.DefaultTraitMaxUnits))
+	integer(&c.TraitMaxUnits, "trait-max-units", "TRAIT_MAX_UNITS", strconv.Itoa(traits.DefaultMaxUnits))
 	dur(&c.KeyRefresh, "key-refresh", "KEY_REFRESH", "10s")
 	float := func(p *float64, flagName, name, def string) {
 		s := env(name, def)

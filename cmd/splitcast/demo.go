@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/retire"
 )
 
 // demoFlags are the flags of `splitcast demo` beyond the shared config.
@@ -180,7 +180,7 @@ type demo struct {
 	key    string
 
 	events  atomic.Int64 // events the server accepted, to wait for in ClickHouse
-	applied []analytics.Applied
+	applied []retire.Applied
 	// keys are the experiments whose events waitForEvents counts.
 	keys []string
 	// behave gives a recipient's open rate and click rate given an open.

@@ -10,13 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/traits"
 )
 
 // The reengagement scenario's history: every recipient got a newsletter
 // 50 days ago; the at-risk and active cohorts got another 20 days ago and
 // opened it, the active one a third 5 days ago and opened that too. So on
-// the traits' rules (analytics.Lifecycle) the first cohort is dormant, the
+// the traits' rules (traits.Lifecycle) the first cohort is dormant, the
 // second at risk and the third active, which the win-back experiment
 // leaves out.
 const (
@@ -225,7 +225,7 @@ func (d *demo) createAndStart(ctx context.Context, def map[string]any) error {
 // formatCounts prints counts by lifecycle stage in the stages' order.
 func formatCounts(n map[string]int) string {
 	var parts []string
-	for _, s := range []string{analytics.StageNew, analytics.StageOnboarding, analytics.StageActive, analytics.StageReengaged, analytics.StageAtRisk, analytics.StageDormant} {
+	for _, s := range []string{traits.StageNew, traits.StageOnboarding, traits.StageActive, traits.StageReengaged, traits.StageAtRisk, traits.StageDormant} {
 		if n[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", s, n[s]))
 		}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -35,24 +35,24 @@ func TestDemo(t *testing.T) {
 	}
 	key := regexp.MustCompile(`/experiments/([^?]+)\?`).FindStringSubmatch(pageURL[1])[1]
 	c := apiClient{base: "http://" + m.Addr(), http: &http.Client{Timeout: time.Minute}}
-	var r analytics.Report
+	var r results.Report
 	c.mustCall(t, http.StatusOK, "GET", "/v1/experiments/"+key+"/results", devReadKey, nil, &r)
 	if len(r.Segments) != 2 || r.Segments[0].Key != "pro" || r.Segments[1].Key != "everyone" {
 		t.Fatalf("report segments = %+v", r.Segments)
 	}
-	status := func(s analytics.SegmentReport) map[string]analytics.ArmStatus {
-		out := map[string]analytics.ArmStatus{}
+	status := func(s results.SegmentReport) map[string]results.ArmStatus {
+		out := map[string]results.ArmStatus{}
 		for _, a := range s.Arms {
 			out[a.Variant] = a.Status
 		}
 		return out
 	}
 	pro, everyone := status(r.Segments[0]), status(r.Segments[1])
-	if pro["c"] != analytics.ArmRetired || pro["b"] == analytics.ArmRetired || pro["control"] == analytics.ArmRetired {
+	if pro["c"] != results.ArmRetired || pro["b"] == results.ArmRetired || pro["control"] == results.ArmRetired {
 		t.Errorf("segment pro arms = %v, want c retired, b and the control not", pro)
 	}
 	for v, s := range everyone {
-		if s != analytics.ArmActive {
+		if s != results.ArmActive {
 			t.Errorf("segment everyone: %s is %s, want every arm active (no true difference)", v, s)
 		}
 	}
@@ -145,7 +145,7 @@ var (
 
 // checkPage compares every metric cell of the page with the report, within
 // the rounding of the digits shown, and each arm's exposures and status.
-func checkPage(t *testing.T, dom string, r analytics.Report) {
+func checkPage(t *testing.T, dom string, r results.Report) {
 	t.Helper()
 	sections := pageSectionRE.FindAllStringSubmatch(dom, -1)
 	if len(sections) != len(r.Segments) {
@@ -207,7 +207,7 @@ func checkPage(t *testing.T, dom string, r analytics.Report) {
 	}
 }
 
-func reportRow(t *testing.T, s analytics.SegmentReport, metric, variant string) analytics.MetricRow {
+func reportRow(t *testing.T, s results.SegmentReport, metric, variant string) results.MetricRow {
 	t.Helper()
 	for _, m := range s.Metrics {
 		if string(m.Metric) == metric {
@@ -219,7 +219,7 @@ func reportRow(t *testing.T, s analytics.SegmentReport, metric, variant string) 
 		}
 	}
 	t.Fatalf("the report has no row %s/%s/%s", s.Key, metric, variant)
-	return analytics.MetricRow{}
+	return results.MetricRow{}
 }
 
 // checkNumber parses a cell as the page shows it ("12.34%", "+1.20 pp",
@@ -287,7 +287,7 @@ func TestDemoReengagement(t *testing.T) {
 
 	key := regexp.MustCompile(`experiment (demo-\S+) from `).FindStringSubmatch(stdout.String())[1]
 	c := apiClient{base: "http://" + m.Addr(), http: &http.Client{Timeout: time.Minute}}
-	var r analytics.Report
+	var r results.Report
 	c.mustCall(t, http.StatusOK, "GET", "/v1/experiments/"+key+"/results", devReadKey, nil, &r)
 	if len(r.Segments) != 2 || r.Segments[0].Key != "dormant" || r.Segments[1].Key != "at-risk" {
 		t.Fatalf("report segments = %+v", r.Segments)

@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -53,8 +53,8 @@ func (m *Main) Report(ctx context.Context, f reportFlags, args []string) error {
 }
 
 // fetchReport GETs an experiment's report from the server at base.
-func fetchReport(ctx context.Context, client *http.Client, base, key, experimentKey string) (analytics.Report, error) {
-	var r analytics.Report
+func fetchReport(ctx context.Context, client *http.Client, base, key, experimentKey string) (results.Report, error) {
+	var r results.Report
 	u := strings.TrimRight(base, "/") + "/v1/experiments/" + url.PathEscape(experimentKey) + "/results"
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
@@ -89,7 +89,7 @@ func fetchReport(ctx context.Context, client *http.Client, base, key, experiment
 // when there is one, then per segment a row per arm with its exposures,
 // the primary metric, its lift over the control with the interval, the
 // always-valid p-value and the arm's status, then what retirement says.
-func writeReportTable(w io.Writer, r analytics.Report) error {
+func writeReportTable(w io.Writer, r results.Report) error {
 	primary := r.PrimaryMetric
 	fmt.Fprintf(w, "%s", r.Experiment)
 	if r.Name != "" {
@@ -119,7 +119,7 @@ func writeReportTable(w io.Writer, r analytics.Report) error {
 			fmt.Fprintf(w, "  concluded: %s wins", s.Winner)
 		}
 		fmt.Fprintln(w)
-		var pm *analytics.MetricReport
+		var pm *results.MetricReport
 		for i := range s.Metrics {
 			if s.Metrics[i].Metric == primary {
 				pm = &s.Metrics[i]
@@ -162,7 +162,7 @@ func writeReportTable(w io.Writer, r analytics.Report) error {
 			return err
 		}
 		for _, a := range s.Arms {
-			if a.Status == analytics.ArmRetired {
+			if a.Status == results.ArmRetired {
 				at := ""
 				if a.RetiredAt != nil {
 					at = " at " + a.RetiredAt.UTC().Format(time.RFC3339)

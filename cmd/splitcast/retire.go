@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/retire"
 )
 
 // RetireOnce is `splitcast retire-once`: one pass of the retirement loop
@@ -20,7 +20,7 @@ func (m *Main) RetireOnce(ctx context.Context) error {
 	if err := m.migrate(ctx); err != nil {
 		return err
 	}
-	loop := &analytics.RetirementLoop{Store: clickhouse.NewExperimentStore(m.conn),
+	loop := &retire.Loop{Store: clickhouse.NewExperimentStore(m.conn),
 		Reader: clickhouse.NewAggregateReader(m.conn), Logger: m.logger}
 	applied, err := loop.RunOnce(ctx)
 	printApplied(m.stdout, applied)
@@ -28,7 +28,7 @@ func (m *Main) RetireOnce(ctx context.Context) error {
 }
 
 // printApplied prints the decisions of a retirement pass.
-func printApplied(w io.Writer, applied []analytics.Applied) {
+func printApplied(w io.Writer, applied []retire.Applied) {
 	if len(applied) == 0 {
 		fmt.Fprintln(w, "retirement: nothing decided")
 	}

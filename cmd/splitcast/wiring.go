@@ -16,9 +16,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
+	"github.com/splitcast/splitcast/analytics/ingest"
+	"github.com/splitcast/splitcast/analytics/retire"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
@@ -34,7 +36,7 @@ type Main struct {
 
 	ch             *chserver.Server // the local ClickHouse, when this process started it
 	conn           driver.Conn
-	ingest         *analytics.Ingester
+	ingest         *ingest.Ingester
 	refresher      *assign.Refresher
 	chAddr         string
 	closeOnce      sync.Once
@@ -45,10 +47,10 @@ type Main struct {
 	served         chan error
 	// retirement is the retirement loop over the server's store; Run
 	// starts it when Config.Retire is set.
-	retirement *analytics.RetirementLoop
+	retirement *retire.Loop
 	// traits is the server's behavioural-trait cache; the demo refreshes
 	// it once its replayed history is stored.
-	traits *analytics.TraitCache
+	traits *traits.Cache
 	// now is the clock of the API and the retirement loop (nil: time.Now);
 	// only the demo sets it, to replay days of traffic in minutes.
 	now func() time.Time
@@ -99,7 +101,7 @@ func (m *Main) Run(ctx context.Context) error {
 		close(prepared)
 	}
 	reg := prometheus.NewRegistry()
-	ingest, err := analytics.OpenIngester(analytics.IngestConfig{
+	ing, err := ingest.Open(ingest.Config{
 		Sink:          api.InstrumentSink(reg, clickhouse.NewEventSink(m.conn)),
 		Dir:           filepath.Join(m.Config.DataDir, "spool"),
 		FlushInterval: m.Config.FlushInterval,
@@ -108,7 +110,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open ingest: %w", err)
 	}
-	m.ingest = ingest
+	m.ingest = ing
 	// Every retirement saved through this store counts, the API's and the
 	// retirement loop's alike.
 	store := api.CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))
@@ -125,7 +127,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	go m.refresher.Run(bg, m.Config.SnapshotRefresh)
 	aggregates := clickhouse.NewAggregateReader(m.conn)
-	m.retirement = &analytics.RetirementLoop{Store: store, Reader: aggregates, Now: m.now, Logger: m.logger}
+	m.retirement = &retire.Loop{Store: store, Reader: aggregates, Now: m.now, Logger: m.logger}
 	if m.Config.Retire {
 		go m.retirement.Run(bg, retireInterval)
 	}
@@ -134,9 +136,9 @@ func (m *Main) Run(ctx context.Context) error {
 	traitReader := clickhouse.NewTraitReader(m.conn)
 	if m.Config.ClickHouseCluster != "" {
 		// A node lists only its own running inserts.
-		traitReader.FixedMargin, traitReader.Margin = true, clickhouse.TraitMargin(analytics.DefaultWriteTimeout)
+		traitReader.FixedMargin, traitReader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
 	}
-	traits := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: traitReader,
+	traits := traits.NewCache(traits.CacheConfig{Reader: traitReader,
 		Interval: m.Config.TraitRefresh, MaxUnits: m.Config.TraitMaxUnits, Logger: m.logger})
 	m.traits = traits
 	go func() {
@@ -174,7 +176,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:     store,
 		Snapshots: m.refresher,
 		Refresh:   m.refresher.Refresh,
-		Events:    ingest,
+		Events:    ing,
 		Tokens:    tokens,
 		BaseURL:   strings.TrimRight(m.Config.BaseURL, "/"),
 		Keys:      keyring,
@@ -186,7 +188,7 @@ func (m *Main) Run(ctx context.Context) error {
 		TrustedProxies: list(m.Config.TrustedProxies),
 		Registry:       reg,
 		Ready:          m.ready,
-		Ingest:         ingest,
+		Ingest:         ing,
 		Traits:         traits,
 		Aggregates:     aggregates,
 		Logger:         m.logger,

@@ -33,8 +33,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/migrations"
 )
 
@@ -98,7 +98,7 @@ func insert(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("trackbench insert", flag.ContinueOnError)
 	addr := fs.String("clickhouse-addr", "127.0.0.1:19000", "ClickHouse native address")
 	rows := fs.Int("rows", 500_000, "rows to insert")
-	batch := fs.Int("batch", analytics.DefaultMaxBatch, "rows per INSERT (default: the ingester's MaxBatch)")
+	batch := fs.Int("batch", ingest.DefaultMaxBatch, "rows per INSERT (default: the ingester's MaxBatch)")
 	experiment := fs.String("experiment", "welcome-email", "experiment key of the rows")
 	columnar := fs.Bool("columnar", false, "append whole columns instead of rows")
 	if err := fs.Parse(args); err != nil {

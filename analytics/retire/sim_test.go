@@ -1,4 +1,4 @@
-package analytics_test
+package retire_test
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/results/resultstest"
+	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -30,11 +32,11 @@ func simArms(t *testing.T, r *rand.Rand, rates []float64, looks, perLook int) (r
 		seg.Variants = append(seg.Variants, experiment.Variant{Key: k, Weight: 1, Control: i == 0})
 	}
 	def.Segments = []experiment.Segment{seg}
-	h := repStarted(t, def)
+	h := resultstest.Started(t, def)
 	store := repStore(t, h)
 	reader := &repReader{}
-	now := repT0
-	loop := &analytics.RetirementLoop{Store: store, Reader: reader, Now: func() time.Time { return now }}
+	now := resultstest.T0
+	loop := &retire.Loop{Store: store, Reader: reader, Now: func() time.Time { return now }}
 	ctx := context.Background()
 
 	exposed := make([]int64, len(rates))
@@ -64,13 +66,13 @@ func simArms(t *testing.T, r *rand.Rand, rates []float64, looks, perLook int) (r
 				conv[i]++
 			}
 		}
-		agg := analytics.Aggregates{Experiment: "welcome"}
+		agg := results.Aggregates{Experiment: "welcome"}
 		for i, k := range keys {
-			agg.Arms = append(agg.Arms, analytics.ArmAggregate{Segment: "all", Variant: k, Counts: analytics.Counts{
-				Exposed: exposed[i], Conversions: analytics.KindCounts{Units: conv[i], Events: conv[i]}}})
+			agg.Arms = append(agg.Arms, results.ArmAggregate{Segment: "all", Variant: k, Counts: results.Counts{
+				Exposed: exposed[i], Conversions: results.KindCounts{Units: conv[i], Events: conv[i]}}})
 		}
 		for av, n := range byVersion {
-			agg.Versions = append(agg.Versions, analytics.VersionExposure{Segment: "all", Variant: keys[av[0]], Version: av[1], Exposed: n})
+			agg.Versions = append(agg.Versions, results.VersionExposure{Segment: "all", Variant: keys[av[0]], Version: av[1], Exposed: n})
 		}
 		agg.Sort()
 		reader.agg = agg
@@ -79,7 +81,7 @@ func simArms(t *testing.T, r *rand.Rand, rates []float64, looks, perLook int) (r
 			t.Fatalf("RunOnce: %v", err)
 		}
 		for _, a := range applied {
-			if a.Kind == analytics.DecisionRetire {
+			if a.Kind == results.DecisionRetire {
 				retired = append(retired, a.Variant)
 			}
 		}

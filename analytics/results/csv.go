@@ -1,4 +1,4 @@
-package analytics
+package results
 
 import (
 	"encoding/csv"

@@ -1,4 +1,4 @@
-package analytics_test
+package results_test
 
 import (
 	"math"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/stats"
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -34,13 +34,13 @@ func healthExperiment(t *testing.T) experiment.Experiment {
 
 func TestSegmentHealthOverSegmentation(t *testing.T) {
 	e := healthExperiment(t)
-	traffic := map[string]analytics.SegmentTraffic{
+	traffic := map[string]results.SegmentTraffic{
 		"dormant": {UnitsPerDay: 4000, Known: true, Source: "traits"},
 		"at-risk": {UnitsPerDay: 60, Known: true, Source: "traits"},
 		"rest":    {UnitsPerDay: 5000, Known: true, Source: "traits"},
 		// vip: a rule on a caller attribute, traffic unknown
 	}
-	h := analytics.SegmentHealthOf(e, traffic, analytics.HealthConfig{})
+	h := results.SegmentHealthOf(e, traffic, results.HealthConfig{})
 	n, err := stats.SampleSizeProportions(0.20, stats.RelativeEffect(0.10), 0.05, 0.8)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestSegmentHealthOverSegmentation(t *testing.T) {
 		t.Errorf("defaults: runtime %v days, MDE %+v, power %v, alpha %v; want 14, 10%% relative, 0.8, 0.05",
 			h.RuntimeDays, h.MDE, h.Power, h.Alpha)
 	}
-	by := map[string]analytics.SegmentHealth{}
+	by := map[string]results.SegmentHealth{}
 	for _, s := range h.Segments {
 		by[s.Segment] = s
 		if s.SamplePerArm != want || s.Baseline != 0.20 || s.BaselineSource != "default" {
@@ -85,13 +85,13 @@ func TestSegmentHealthMergeSuggestion(t *testing.T) {
 	e := healthExperiment(t)
 	e.Segments = []experiment.Segment{e.Segments[0], e.Segments[1], e.Segments[3]}
 	// at-risk alone is too small in 14 days, merged with rest it is not.
-	traffic := map[string]analytics.SegmentTraffic{
+	traffic := map[string]results.SegmentTraffic{
 		"dormant": {UnitsPerDay: 4000, Known: true},
 		"at-risk": {UnitsPerDay: 200, Known: true},
 		"rest":    {UnitsPerDay: 3000, Known: true},
 	}
-	h := analytics.SegmentHealthOf(e, traffic, analytics.HealthConfig{Runtime: 7 * 24 * time.Hour})
-	var r analytics.SegmentHealth
+	h := results.SegmentHealthOf(e, traffic, results.HealthConfig{Runtime: 7 * 24 * time.Hour})
+	var r results.SegmentHealth
 	for _, s := range h.Segments {
 		if s.Segment == "at-risk" {
 			r = s
@@ -102,13 +102,13 @@ func TestSegmentHealthMergeSuggestion(t *testing.T) {
 	}
 	// A larger MDE needs less: with a 30% lift at-risk makes it alone in 14
 	// days (770 per arm at 60 a day).
-	h = analytics.SegmentHealthOf(e, traffic, analytics.HealthConfig{MDE: stats.RelativeEffect(0.3)})
+	h = results.SegmentHealthOf(e, traffic, results.HealthConfig{MDE: stats.RelativeEffect(0.3)})
 	if len(h.Warnings) != 0 {
 		t.Errorf("with a 30%% MDE: warnings %q, want none", h.Warnings)
 	}
 	// No traffic at all is a warning too.
-	traffic["at-risk"] = analytics.SegmentTraffic{Known: true}
-	h = analytics.SegmentHealthOf(e, traffic, analytics.HealthConfig{})
+	traffic["at-risk"] = results.SegmentTraffic{Known: true}
+	h = results.SegmentHealthOf(e, traffic, results.HealthConfig{})
 	if len(h.Warnings) != 1 || !strings.Contains(h.Warnings[0], "gets no traffic") {
 		t.Errorf("a segment without traffic: warnings %q", h.Warnings)
 	}

@@ -1,4 +1,4 @@
-package analytics_test
+package traits_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/traits"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -16,22 +17,22 @@ func TestLifecycle(t *testing.T) {
 		age, since, gap int
 		want            string
 	}{
-		{0, -1, -1, analytics.StageNew},
-		{6, -1, -1, analytics.StageNew},
-		{6, 2, -1, analytics.StageOnboarding}, // engaged in its first week
-		{7, -1, -1, analytics.StageOnboarding},
-		{29, 20, -1, analytics.StageOnboarding},
-		{30, 3, -1, analytics.StageReengaged}, // first engagement after a month of nothing
-		{60, 6, 30, analytics.StageReengaged},
-		{60, 6, 29, analytics.StageActive},
-		{60, 7, -1, analytics.StageActive},
-		{60, 13, 2, analytics.StageActive},
-		{60, 14, 2, analytics.StageAtRisk},
-		{60, 29, 2, analytics.StageAtRisk},
-		{60, 30, 2, analytics.StageDormant},
-		{60, -1, -1, analytics.StageDormant},
+		{0, -1, -1, traits.StageNew},
+		{6, -1, -1, traits.StageNew},
+		{6, 2, -1, traits.StageOnboarding}, // engaged in its first week
+		{7, -1, -1, traits.StageOnboarding},
+		{29, 20, -1, traits.StageOnboarding},
+		{30, 3, -1, traits.StageReengaged}, // first engagement after a month of nothing
+		{60, 6, 30, traits.StageReengaged},
+		{60, 6, 29, traits.StageActive},
+		{60, 7, -1, traits.StageActive},
+		{60, 13, 2, traits.StageActive},
+		{60, 14, 2, traits.StageAtRisk},
+		{60, 29, 2, traits.StageAtRisk},
+		{60, 30, 2, traits.StageDormant},
+		{60, -1, -1, traits.StageDormant},
 	} {
-		if got := analytics.Lifecycle(tc.age, tc.since, tc.gap); got != tc.want {
+		if got := traits.Lifecycle(tc.age, tc.since, tc.gap); got != tc.want {
 			t.Errorf("Lifecycle(age %d, since %d, gap %d) = %q, want %q", tc.age, tc.since, tc.gap, got, tc.want)
 		}
 	}
@@ -45,8 +46,8 @@ func TestEngagementLevel(t *testing.T) {
 		{0, 0, 0, "none"}, {1, 0, 0, "low"}, {0, 1, 0, "low"}, {3, 0, 0, "low"}, {1, 1, 0, "medium"},
 		{0, 0, 1, "medium"}, {9, 0, 0, "medium"}, {4, 2, 0, "high"}, {0, 0, 2, "high"},
 	} {
-		s := analytics.EngagementScore(tc.opens, tc.clicks, tc.convs)
-		if got := analytics.EngagementLevel(s); got != tc.want {
+		s := traits.EngagementScore(tc.opens, tc.clicks, tc.convs)
+		if got := traits.EngagementLevel(s); got != tc.want {
 			t.Errorf("EngagementLevel(score %v of %d opens, %d clicks, %d conversions) = %q, want %q",
 				s, tc.opens, tc.clicks, tc.convs, got, tc.want)
 		}
@@ -55,7 +56,7 @@ func TestEngagementLevel(t *testing.T) {
 
 func TestComputeTraitsWindows(t *testing.T) {
 	const today = 20000
-	a := &analytics.UnitActivity{Unit: "u", FirstSeen: today - 100, Days: []analytics.DayActivity{
+	a := &traits.UnitActivity{Unit: "u", FirstSeen: today - 100, Days: []traits.DayActivity{
 		{Day: today - 95, Channel: "email", Opens: 50}, // outside every window
 		{Day: today - 89, Channel: "push", Opens: 1},
 		{Day: today - 30, Channel: "push", Opens: 1, Clicks: 1},
@@ -64,8 +65,8 @@ func TestComputeTraitsWindows(t *testing.T) {
 		{Day: today - 6, Channel: "sms", Conversions: 1},
 		{Day: today, Channel: "", Exposures: 3},
 	}}
-	got := analytics.ComputeTraits(a, today)
-	want := analytics.Traits{Known: true, Opens7d: 0, Opens30d: 1, Opens90d: 3, Clicks7d: 0, Clicks30d: 1, Clicks90d: 2,
+	got := traits.ComputeTraits(a, today)
+	want := traits.Traits{Known: true, Opens7d: 0, Opens30d: 1, Opens90d: 3, Clicks7d: 0, Clicks30d: 1, Clicks90d: 2,
 		Conversions7d: 1, Conversions30d: 1, Conversions90d: 1, DaysSinceOpen: 29, DaysSinceClick: 7,
 		EngagementScore: 1 + 3 + 5, EngagementLevel: "medium",
 		// engaged 6 days ago, and 7 days ago before that: active.
@@ -75,19 +76,19 @@ func TestComputeTraitsWindows(t *testing.T) {
 	if got != want {
 		t.Errorf("ComputeTraits:\n got %+v\nwant %+v", got, want)
 	}
-	if got := analytics.ComputeTraits(nil, today); got != analytics.DefaultTraits() {
+	if got := traits.ComputeTraits(nil, today); got != traits.DefaultTraits() {
 		t.Errorf("ComputeTraits(nil) = %+v, want defaults", got)
 	}
 	// A tie between channels goes to the first in email, push, sms, in_app.
-	tie := &analytics.UnitActivity{FirstSeen: today - 40, Days: []analytics.DayActivity{
+	tie := &traits.UnitActivity{FirstSeen: today - 40, Days: []traits.DayActivity{
 		{Day: today - 1, Channel: "in_app", Opens: 2}, {Day: today - 1, Channel: "sms", Opens: 2}}}
-	if got := analytics.ComputeTraits(tie, today).PreferredChannel; got != "sms" {
+	if got := traits.ComputeTraits(tie, today).PreferredChannel; got != "sms" {
 		t.Errorf("preferred channel of a tie = %q, want sms", got)
 	}
 }
 
 func TestUnitTraitsLookup(t *testing.T) {
-	u := analytics.NewUnitTraits(analytics.Traits{Known: true, Opens30d: 4, DaysSinceOpen: 3, DaysSinceClick: -1,
+	u := traits.NewUnitTraits(traits.Traits{Known: true, Opens30d: 4, DaysSinceOpen: 3, DaysSinceClick: -1,
 		EngagementScore: 4, EngagementLevel: "medium", LifecycleStage: "active", PreferredChannel: "push"}, 1)
 	for _, tc := range []struct {
 		name string
@@ -114,7 +115,7 @@ func TestUnitTraitsLookup(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { u.Lookup("trait.preferred_channel") }); n != 0 {
 		t.Errorf("Lookup allocates %v times, want 0", n)
 	}
-	d := analytics.NewUnitTraits(analytics.DefaultTraits(), 1)
+	d := traits.NewUnitTraits(traits.DefaultTraits(), 1)
 	if _, ok := d.Lookup("trait.preferred_channel"); ok {
 		t.Errorf("default traits have a preferred channel")
 	}
@@ -132,17 +133,17 @@ func TestUnitTraitsLookup(t *testing.T) {
 type fakeReader struct {
 	mu     sync.Mutex
 	clock  int64
-	acts   map[string]analytics.UnitActivity
+	acts   map[string]traits.UnitActivity
 	stored map[string]int64
 	fail   error
 	reads  [][]string
 }
 
 func newFakeReader() *fakeReader {
-	return &fakeReader{acts: map[string]analytics.UnitActivity{}, stored: map[string]int64{}}
+	return &fakeReader{acts: map[string]traits.UnitActivity{}, stored: map[string]int64{}}
 }
 
-func (f *fakeReader) put(a analytics.UnitActivity) {
+func (f *fakeReader) put(a traits.UnitActivity) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.clock++
@@ -150,7 +151,7 @@ func (f *fakeReader) put(a analytics.UnitActivity) {
 	f.stored[a.Unit] = f.clock
 }
 
-func (f *fakeReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+func (f *fakeReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -159,23 +160,23 @@ func (f *fakeReader) ChangedActivity(_ context.Context, since time.Time, today i
 	var units []string
 	for u, at := range f.stored {
 		a := f.acts[u]
-		if at > since.Unix() && a.LastDay() > today-analytics.TraitWindowDays {
+		if at > since.Unix() && a.LastDay() > today-traits.WindowDays {
 			units = append(units, u)
 		}
 	}
 	slices.Sort(units)
 	f.reads = append(f.reads, units)
-	var out []analytics.UnitActivity
+	var out []traits.UnitActivity
 	for _, u := range units {
 		out = append(out, f.acts[u])
 	}
 	return out, time.Unix(f.clock, 0), nil
 }
 
-func (f *fakeReader) Activity(_ context.Context, units []string, _ int32) ([]analytics.UnitActivity, error) {
+func (f *fakeReader) Activity(_ context.Context, units []string, _ int32) ([]traits.UnitActivity, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []analytics.UnitActivity
+	var out []traits.UnitActivity
 	for _, u := range units {
 		if a, ok := f.acts[u]; ok {
 			out = append(out, a)
@@ -189,9 +190,9 @@ func TestTraitCache(t *testing.T) {
 	const today = 20000
 	now := analytics.DayTime(today).Add(10 * time.Hour)
 	f := newFakeReader()
-	f.put(analytics.UnitActivity{Unit: "a", FirstSeen: today - 60, Days: []analytics.DayActivity{{Day: today - 1, Opens: 1}}})
-	f.put(analytics.UnitActivity{Unit: "b", FirstSeen: today - 60, Days: []analytics.DayActivity{{Day: today - 20, Opens: 1}}})
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: f, Now: func() time.Time { return now }})
+	f.put(traits.UnitActivity{Unit: "a", FirstSeen: today - 60, Days: []traits.DayActivity{{Day: today - 1, Opens: 1}}})
+	f.put(traits.UnitActivity{Unit: "b", FirstSeen: today - 60, Days: []traits.DayActivity{{Day: today - 20, Opens: 1}}})
+	c := traits.NewCache(traits.CacheConfig{Reader: f, Now: func() time.Time { return now }})
 
 	if got := c.Traits("a").LifecycleStage; got != "new" {
 		t.Errorf("before any refresh, Traits(a) = %q, want the default new", got)
@@ -211,7 +212,7 @@ func TestTraitCache(t *testing.T) {
 
 	// Only b changes: only b is read.
 	f.reads = nil
-	f.put(analytics.UnitActivity{Unit: "b", FirstSeen: today - 60, Days: []analytics.DayActivity{
+	f.put(traits.UnitActivity{Unit: "b", FirstSeen: today - 60, Days: []traits.DayActivity{
 		{Day: today - 20, Opens: 1}, {Day: today, Clicks: 1}}})
 	before := c.Traits("a")
 	if err := c.Refresh(ctx); err != nil {
@@ -251,9 +252,9 @@ func TestTraitCacheMaxUnits(t *testing.T) {
 	const today = 20000
 	f := newFakeReader()
 	for i, u := range []string{"old", "mid", "new"} {
-		f.put(analytics.UnitActivity{Unit: u, FirstSeen: today - 50, Days: []analytics.DayActivity{{Day: today - 10 + int32(i), Opens: 1}}})
+		f.put(traits.UnitActivity{Unit: u, FirstSeen: today - 50, Days: []traits.DayActivity{{Day: today - 10 + int32(i), Opens: 1}}})
 	}
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: f, MaxUnits: 2,
+	c := traits.NewCache(traits.CacheConfig{Reader: f, MaxUnits: 2,
 		Now: func() time.Time { return analytics.DayTime(today) }})
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
@@ -267,14 +268,14 @@ func TestTraitCacheMaxUnits(t *testing.T) {
 func TestTraitCacheConcurrent(t *testing.T) {
 	const today = 20000
 	f := newFakeReader()
-	f.put(analytics.UnitActivity{Unit: "a", FirstSeen: today - 50, Days: []analytics.DayActivity{{Day: today - 1, Opens: 1}}})
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: f, Now: func() time.Time { return analytics.DayTime(today) }})
+	f.put(traits.UnitActivity{Unit: "a", FirstSeen: today - 50, Days: []traits.DayActivity{{Day: today - 1, Opens: 1}}})
+	c := traits.NewCache(traits.CacheConfig{Reader: f, Now: func() time.Time { return analytics.DayTime(today) }})
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		for i := range 50 {
-			f.put(analytics.UnitActivity{Unit: "a", FirstSeen: today - 50, Days: []analytics.DayActivity{{Day: today - 1, Opens: uint32(i + 1)}}})
+			f.put(traits.UnitActivity{Unit: "a", FirstSeen: today - 50, Days: []traits.DayActivity{{Day: today - 1, Opens: uint32(i + 1)}}})
 			_ = c.Refresh(context.Background())
 		}
 	}()
@@ -295,8 +296,8 @@ func TestTraitCacheConcurrent(t *testing.T) {
 
 func BenchmarkTraitCacheTraits(b *testing.B) {
 	f := newFakeReader()
-	f.put(analytics.UnitActivity{Unit: "u-12345", FirstSeen: 19990, Days: []analytics.DayActivity{{Day: 19999, Opens: 1}}})
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: f, Now: func() time.Time { return analytics.DayTime(20000) }})
+	f.put(traits.UnitActivity{Unit: "u-12345", FirstSeen: 19990, Days: []traits.DayActivity{{Day: 19999, Opens: 1}}})
+	c := traits.NewCache(traits.CacheConfig{Reader: f, Now: func() time.Time { return analytics.DayTime(20000) }})
 	if err := c.Refresh(context.Background()); err != nil {
 		b.Fatal(err)
 	}
@@ -309,8 +310,8 @@ func BenchmarkTraitCacheTraits(b *testing.B) {
 }
 
 func TestTraitNamesResolve(t *testing.T) {
-	u := analytics.NewUnitTraits(analytics.Traits{DaysSinceOpen: 1, DaysSinceClick: 1, PreferredChannel: "email"}, 1)
-	for _, n := range analytics.TraitNames {
+	u := traits.NewUnitTraits(traits.Traits{DaysSinceOpen: 1, DaysSinceClick: 1, PreferredChannel: "email"}, 1)
+	for _, n := range traits.Names {
 		if _, ok := u.Lookup("trait." + n); !ok {
 			t.Errorf("Lookup(%q) is missing", "trait."+n)
 		}

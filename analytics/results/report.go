@@ -1,4 +1,4 @@
-package analytics
+package results
 
 import (
 	"fmt"
@@ -159,7 +159,7 @@ type MetricComparison struct {
 // history (oldest first; it gives the phases) and its aggregates, as of now.
 // It never fails: what cannot be computed says why in the report.
 func BuildReport(exp experiment.Experiment, history []experiment.Version, agg Aggregates, now time.Time) Report {
-	pol := policyDefaults(exp.Retirement)
+	pol := exp.Retirement.WithDefaults()
 	r := Report{
 		Experiment: exp.Key, Name: exp.Name, Version: exp.Version, Status: exp.Status,
 		StartedAt: exp.StartedAt, GeneratedAt: now, PrimaryMetric: exp.PrimaryMetric,
@@ -171,7 +171,6 @@ func BuildReport(exp experiment.Experiment, history []experiment.Version, agg Ag
 	}
 	for _, s := range exp.Segments {
 		sr := buildSegment(exp, s, r.Phases, agg, pol.Alpha)
-		sr.Retirement = evaluateSegment(exp, s, r.Phases, agg, now)
 		if sr.SRM.Mismatch {
 			r.SRM = true
 		}
@@ -185,10 +184,10 @@ func BuildReport(exp experiment.Experiment, history []experiment.Version, agg Ag
 	return r
 }
 
-// segmentArms lists the arms of segment s in report order: its variants as
+// SegmentArms lists the arms of segment s in report order: its variants as
 // defined, the holdout if the experiment has one or it has units, then any
 // arm with units that the definition lacks.
-func segmentArms(exp experiment.Experiment, s experiment.Segment, agg Aggregates) []string {
+func SegmentArms(exp experiment.Experiment, s experiment.Segment, agg Aggregates) []string {
 	var arms []string
 	for _, v := range s.Variants {
 		arms = append(arms, v.Key)
@@ -213,13 +212,13 @@ func segmentArms(exp experiment.Experiment, s experiment.Segment, agg Aggregates
 }
 
 func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phase, agg Aggregates, alpha float64) SegmentReport {
-	arms := segmentArms(exp, s, agg)
+	arms := SegmentArms(exp, s, agg)
 	sr := SegmentReport{Key: s.Key, Name: s.Name, Winner: s.Winner, ConcludedAt: s.ConcludedAt}
 	ci := s.Control()
 	if ci >= 0 {
 		sr.Control = s.Variants[ci].Key
 	}
-	sr.SRM, sr.PhaseSRM = segmentSRM(phases, s.Key, arms, agg)
+	sr.SRM, sr.PhaseSRM = SegmentSRM(phases, s.Key, arms, agg)
 	days := segmentDays(agg, s.Key)
 	for _, a := range arms {
 		ar := ArmReport{Variant: a, Counts: agg.Arm(s.Key, a)}
@@ -268,7 +267,7 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 	var family []int // rows in the Holm family
 	for _, a := range sr.Arms {
 		row := MetricRow{Variant: a.Variant}
-		row.Numerator, row.Denominator, row.Value = metricValue(m, a.Counts)
+		row.Numerator, row.Denominator, row.Value = MetricValue(m, a.Counts)
 		if control != nil && !a.Control {
 			c := compare(m, *control, a.Counts, alpha)
 			row.Comparison = &c
@@ -292,18 +291,18 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 	return mr
 }
 
-// metricValue returns the numerator, denominator and value of metric m.
-func metricValue(m experiment.Metric, c Counts) (num, den, value float64) {
+// MetricValue returns the numerator, denominator and value of metric m.
+func MetricValue(m experiment.Metric, c Counts) (num, den, value float64) {
 	if m == experiment.MetricRevenuePerRecipient {
-		mo := moments(c)
+		mo := Moments(c)
 		return mo.Sum, mo.N, mo.Mean()
 	}
-	p := proportion(m, c)
+	p := Proportion(m, c)
 	return p.Successes, p.Trials, p.Rate()
 }
 
-// proportion returns the successes and trials of rate metric m.
-func proportion(m experiment.Metric, c Counts) stats.Proportion {
+// Proportion returns the successes and trials of rate metric m.
+func Proportion(m experiment.Metric, c Counts) stats.Proportion {
 	n := float64(c.Exposed)
 	switch m {
 	case experiment.MetricOpenRate:
@@ -322,7 +321,9 @@ func proportion(m experiment.Metric, c Counts) stats.Proportion {
 	return stats.Proportion{}
 }
 
-func moments(c Counts) stats.Moments {
+// Moments returns the sums a mean metric (revenue per recipient) is tested
+// on.
+func Moments(c Counts) stats.Moments {
 	return stats.Moments{N: float64(c.Exposed), Sum: c.Value, SumSq: c.ValueSumSq}
 }
 
@@ -333,12 +334,12 @@ func compare(m experiment.Metric, control, treatment Counts, alpha float64) Metr
 	var err error
 	cfg := stats.MSPRTConfig{Alpha: alpha}
 	if m == experiment.MetricRevenuePerRecipient {
-		mc, mt := moments(control), moments(treatment)
+		mc, mt := Moments(control), Moments(treatment)
 		if c.FixedHorizon, err = stats.CompareMeans(mc, mt, alpha); err == nil {
 			c.Sequential, err = stats.MSPRTMeans(mc, mt, cfg)
 		}
 	} else {
-		pc, pt := proportion(m, control), proportion(m, treatment)
+		pc, pt := Proportion(m, control), Proportion(m, treatment)
 		if c.FixedHorizon, err = stats.CompareProportions(pc, pt, alpha); err == nil {
 			c.Sequential, err = stats.MSPRTProportions(pc, pt, cfg)
 		}
@@ -410,25 +411,25 @@ func dailyPoints(agg Aggregates, seg, arm string, days []time.Time) []DailyPoint
 			Unsubscribes: KindCounts{Units: p.Unsubscribers}, Complaints: KindCounts{Units: p.Complainers}, Value: p.Value}
 		p.Metrics = make([]float64, len(ReportMetrics))
 		for i, m := range ReportMetrics {
-			_, _, p.Metrics[i] = metricValue(m, c)
+			_, _, p.Metrics[i] = MetricValue(m, c)
 		}
 		out = append(out, p)
 	}
 	return out
 }
 
-// formatValue writes a metric's value for people: a rate as a percent, a
+// FormatValue writes a metric's value for people: a rate as a percent, a
 // mean as a number.
-func formatValue(m experiment.Metric, x float64) string {
+func FormatValue(m experiment.Metric, x float64) string {
 	if m == experiment.MetricRevenuePerRecipient {
 		return fmt.Sprintf("%.4g", x)
 	}
 	return fmt.Sprintf("%.3g%%", 100*x)
 }
 
-// formatDiff writes a difference of metric values: percentage points for
+// FormatDiff writes a difference of metric values: percentage points for
 // rates.
-func formatDiff(m experiment.Metric, x float64) string {
+func FormatDiff(m experiment.Metric, x float64) string {
 	if m == experiment.MetricRevenuePerRecipient {
 		return fmt.Sprintf("%+.4g", x)
 	}

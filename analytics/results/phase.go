@@ -1,4 +1,4 @@
-package analytics
+package results
 
 import (
 	"time"
@@ -132,8 +132,8 @@ func srmReport(arms []string, observed, shares []float64) SRMReport {
 	return r
 }
 
-// segmentSRM checks segment seg's arms per phase and over all phases.
-func segmentSRM(phases []Phase, seg string, arms []string, agg Aggregates) (all SRMReport, per []PhaseSRM) {
+// SegmentSRM checks segment seg's arms per phase and over all phases.
+func SegmentSRM(phases []Phase, seg string, arms []string, agg Aggregates) (all SRMReport, per []PhaseSRM) {
 	obs := make([][]float64, len(phases))
 	for i := range obs {
 		obs[i] = make([]float64, len(arms))

@@ -1,4 +1,4 @@
-package analytics_test
+package retire_test
 
 import (
 	"context"
@@ -6,69 +6,71 @@ import (
 	"testing"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/results/resultstest"
+	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/experiment"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 )
 
-func TestDecideRetirements(t *testing.T) {
-	h := repStarted(t, repDefinition(t, 0))
-	after := repT0.Add(100 * time.Hour)
+func TestDecide(t *testing.T) {
+	h := resultstest.Started(t, resultstest.Definition(t, 0))
+	after := resultstest.T0.Add(100 * time.Hour)
 	// In pro, c is clearly worse than b; a (control) is between them and
 	// not significantly worse than b. rest has nothing to decide.
-	base := []analytics.ArmAggregate{repArm("pro", "a", 5000, 600), repArm("pro", "b", 5000, 650), repArm("pro", "c", 5000, 480),
-		repArm("rest", "a", 3000, 90), repArm("rest", "b", 3000, 95)}
-	with := func(change func([]analytics.ArmAggregate)) analytics.Aggregates {
-		arms := append([]analytics.ArmAggregate(nil), base...)
+	base := []results.ArmAggregate{resultstest.Arm("pro", "a", 5000, 600), resultstest.Arm("pro", "b", 5000, 650), resultstest.Arm("pro", "c", 5000, 480),
+		resultstest.Arm("rest", "a", 3000, 90), resultstest.Arm("rest", "b", 3000, 95)}
+	with := func(change func([]results.ArmAggregate)) results.Aggregates {
+		arms := append([]results.ArmAggregate(nil), base...)
 		if change != nil {
 			change(arms)
 		}
-		return repAggOf(2, arms...)
+		return resultstest.AggOf(2, arms...)
 	}
 	cases := []struct {
 		name    string
 		exp     func(experiment.Experiment) experiment.Experiment
-		agg     analytics.Aggregates
+		agg     results.Aggregates
 		now     time.Time
 		want    []string // kind:segment:variant
 		blocked string   // in pro's Blocked
 	}{
 		{name: "retire the worse", agg: with(nil), now: after, want: []string{"retire:pro:c"}},
-		{name: "too early", agg: with(nil), now: repT0.Add(71 * time.Hour), blocked: "ran 71h0m0s of the minimum 72h0m0s"},
-		{name: "too small", agg: with(func(a []analytics.ArmAggregate) { a[0].Exposed = 999; a[0].Opens.Units = 200 }),
+		{name: "too early", agg: with(nil), now: resultstest.T0.Add(71 * time.Hour), blocked: "ran 71h0m0s of the minimum 72h0m0s"},
+		{name: "too small", agg: with(func(a []results.ArmAggregate) { a[0].Exposed = 999; a[0].Opens.Units = 200 }),
 			now: after, blocked: "below the minimum sample of 1000 per arm: a n=999"},
-		{name: "srm", agg: with(func(a []analytics.ArmAggregate) { a[0].Exposed = 4500 }), now: after, blocked: "sample ratio mismatch in phase 0"},
+		{name: "srm", agg: with(func(a []results.ArmAggregate) { a[0].Exposed = 4500 }), now: after, blocked: "sample ratio mismatch in phase 0"},
 		{name: "guardrail breach of the best", now: after, blocked: "guardrail breach: best variant b is worse than the control a on unsubscribe_rate",
-			agg: with(func(a []analytics.ArmAggregate) { a[1].Unsubscribes.Units = 150 })},
+			agg: with(func(a []results.ArmAggregate) { a[1].Unsubscribes.Units = 150 })},
 		{name: "guardrail breach of another does not block", now: after, want: []string{"retire:pro:c"},
-			agg: with(func(a []analytics.ArmAggregate) { a[2].Unsubscribes.Units = 150 })},
+			agg: with(func(a []results.ArmAggregate) { a[2].Unsubscribes.Units = 150 })},
 		{name: "the control is never retired", now: after, want: nil,
-			agg: with(func(a []analytics.ArmAggregate) { a[0].Conversions.Units = 450; a[2].Conversions.Units = 600 })},
+			agg: with(func(a []results.ArmAggregate) { a[0].Conversions.Units = 450; a[2].Conversions.Units = 600 })},
 		{name: "lower is better", now: after, want: []string{"retire:pro:b"},
 			exp: func(e experiment.Experiment) experiment.Experiment {
 				e.PrimaryMetric = experiment.MetricUnsubscribeRate
 				e.GuardrailMetrics = nil
 				return e
 			},
-			agg: with(func(a []analytics.ArmAggregate) { a[1].Unsubscribes.Units = 150 })},
+			agg: with(func(a []results.ArmAggregate) { a[1].Unsubscribes.Units = 150 })},
 		{name: "control worse too: retire, then conclude", now: after, want: []string{"retire:pro:c", "conclude:pro:b"},
-			agg: with(func(a []analytics.ArmAggregate) { a[0].Conversions.Units = 500 })},
+			agg: with(func(a []results.ArmAggregate) { a[0].Conversions.Units = 500 })},
 		{name: "not running", now: after, want: nil,
 			exp: func(e experiment.Experiment) experiment.Experiment { e.Status = experiment.StatusPaused; return e }, agg: with(nil)},
-		{name: "one active left: conclude", now: repT0, want: []string{"conclude:rest:a"},
+		{name: "one active left: conclude", now: resultstest.T0, want: []string{"conclude:rest:a"},
 			exp: func(e experiment.Experiment) experiment.Experiment {
 				e = e.Clone()
 				e.Segments[1].Variants[1].Retired = true
 				return e
-			}, agg: analytics.Aggregates{}},
+			}, agg: results.Aggregates{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := repCurrent(h)
+			e := resultstest.Current(h)
 			if tc.exp != nil {
 				e = tc.exp(e)
 			}
-			got := analytics.DecideRetirements(e, h, tc.agg, tc.now)
+			got := retire.Decide(e, h, tc.agg, tc.now)
 			var kinds []string
 			for _, d := range got {
 				kinds = append(kinds, string(d.Kind)+":"+d.Segment+":"+d.Variant)
@@ -77,10 +79,10 @@ func TestDecideRetirements(t *testing.T) {
 				}
 			}
 			if strings.Join(kinds, " ") != strings.Join(tc.want, " ") {
-				t.Errorf("DecideRetirements = %v, want %v", kinds, tc.want)
+				t.Errorf("Decide = %v, want %v", kinds, tc.want)
 			}
 			if tc.blocked != "" {
-				r := analytics.BuildReport(e, h, tc.agg, tc.now)
+				r := retire.Report(e, h, tc.agg, tc.now)
 				if b := strings.Join(r.Segments[0].Retirement.Blocked, "; "); !strings.Contains(b, tc.blocked) {
 					t.Errorf("pro blocked by %q, want %q", b, tc.blocked)
 				}
@@ -91,10 +93,10 @@ func TestDecideRetirements(t *testing.T) {
 
 // The reason carries the numbers that decided.
 func TestDecisionReason(t *testing.T) {
-	h := repStarted(t, repDefinition(t, 0))
-	agg := repAggOf(2, repArm("pro", "a", 5000, 600), repArm("pro", "b", 5000, 650), repArm("pro", "c", 5000, 480),
-		repArm("rest", "a", 3000, 90), repArm("rest", "b", 3000, 95))
-	d := analytics.DecideRetirements(repCurrent(h), h, agg, repT0.Add(100*time.Hour))
+	h := resultstest.Started(t, resultstest.Definition(t, 0))
+	agg := resultstest.AggOf(2, resultstest.Arm("pro", "a", 5000, 600), resultstest.Arm("pro", "b", 5000, 650), resultstest.Arm("pro", "c", 5000, 480),
+		resultstest.Arm("rest", "a", 3000, 90), resultstest.Arm("rest", "b", 3000, 95))
+	d := retire.Decide(resultstest.Current(h), h, agg, resultstest.T0.Add(100*time.Hour))
 	if len(d) != 1 {
 		t.Fatalf("decisions = %+v", d)
 	}
@@ -108,12 +110,12 @@ func TestDecisionReason(t *testing.T) {
 
 // repReader returns agg, after calling before (if set).
 type repReader struct {
-	agg    analytics.Aggregates
+	agg    results.Aggregates
 	before func()
 	calls  int
 }
 
-func (f *repReader) Aggregates(ctx context.Context, key string) (analytics.Aggregates, error) {
+func (f *repReader) Aggregates(ctx context.Context, key string) (results.Aggregates, error) {
 	f.calls++
 	if f.before != nil {
 		f.before()
@@ -136,20 +138,20 @@ func repStore(t *testing.T, h []experiment.Version) *experimenttest.Store {
 	return s
 }
 
-func TestRetirementLoop(t *testing.T) {
+func TestLoop(t *testing.T) {
 	ctx := context.Background()
-	h := repStarted(t, repDefinition(t, 0))
+	h := resultstest.Started(t, resultstest.Definition(t, 0))
 	store := repStore(t, h)
-	now := repT0.Add(100 * time.Hour)
-	reader := &repReader{agg: repAggOf(2, repArm("pro", "a", 5000, 500), repArm("pro", "b", 5000, 650), repArm("pro", "c", 5000, 480),
-		repArm("rest", "a", 3000, 90), repArm("rest", "b", 3000, 95))}
-	loop := &analytics.RetirementLoop{Store: store, Reader: reader, Now: func() time.Time { return now }}
+	now := resultstest.T0.Add(100 * time.Hour)
+	reader := &repReader{agg: resultstest.AggOf(2, resultstest.Arm("pro", "a", 5000, 500), resultstest.Arm("pro", "b", 5000, 650), resultstest.Arm("pro", "c", 5000, 480),
+		resultstest.Arm("rest", "a", 3000, 90), resultstest.Arm("rest", "b", 3000, 95))}
+	loop := &retire.Loop{Store: store, Reader: reader, Now: func() time.Time { return now }}
 
 	// Someone saves a version while the loop decides: its decision, made on
 	// a stale version, is refused, and it tries again next time.
 	reader.before = func() {
 		reader.before = nil
-		v, err := experiment.SetAllocation(repCurrent(repHistory(t, store)), 5000, "carol", "half", now)
+		v, err := experiment.SetAllocation(resultstest.Current(repHistory(t, store)), 5000, "carol", "half", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +193,7 @@ func TestRetirementLoop(t *testing.T) {
 	}
 
 	// Manual experiments are left alone.
-	h2 := repStarted(t, repDefinition(t, 0))
+	h2 := resultstest.Started(t, resultstest.Definition(t, 0))
 	h2[0].Definition.Retirement.Auto = false
 	h2[1].Definition.Retirement.Auto = false
 	loop.Store = repStore(t, h2)
@@ -200,10 +202,10 @@ func TestRetirementLoop(t *testing.T) {
 	}
 }
 
-func TestRetirementLoopRun(t *testing.T) {
-	h := repStarted(t, repDefinition(t, 0))
+func TestLoopRun(t *testing.T) {
+	h := resultstest.Started(t, resultstest.Definition(t, 0))
 	reader := &repReader{}
-	loop := &analytics.RetirementLoop{Store: repStore(t, h), Reader: reader, Now: func() time.Time { return repT0 }}
+	loop := &retire.Loop{Store: repStore(t, h), Reader: reader, Now: func() time.Time { return resultstest.T0 }}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := loop.Run(ctx, 10*time.Millisecond); err != context.DeadlineExceeded {

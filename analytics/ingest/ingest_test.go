@@ -1,4 +1,4 @@
-package analytics
+package ingest
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -17,7 +18,7 @@ import (
 // contexts, the context ends).
 type fakeSink struct {
 	mu       sync.Mutex
-	batches  [][]Event
+	batches  [][]analytics.Event
 	calls    int
 	err      error
 	gate     chan struct{}
@@ -25,7 +26,7 @@ type fakeSink struct {
 	failEach int  // fail every failEach-th call, if > 0
 }
 
-func (s *fakeSink) Write(ctx context.Context, events []Event) error {
+func (s *fakeSink) Write(ctx context.Context, events []analytics.Event) error {
 	s.mu.Lock()
 	s.calls++
 	err, gate, deaf := s.err, s.gate, s.deaf
@@ -108,17 +109,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func MustOpenIngester(tb testing.TB, cfg IngestConfig) *Ingester {
+func MustOpenIngester(tb testing.TB, cfg Config) *Ingester {
 	tb.Helper()
-	i, err := OpenIngester(cfg)
+	i, err := Open(cfg)
 	if err != nil {
-		tb.Fatalf("OpenIngester: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
 	tb.Cleanup(func() { i.Close(context.Background()) })
 	return i
 }
 
-func MustLog(tb testing.TB, i *Ingester, events ...Event) {
+func MustLog(tb testing.TB, i *Ingester, events ...analytics.Event) {
 	tb.Helper()
 	for _, e := range events {
 		if err := i.Log(context.Background(), e); err != nil {
@@ -147,7 +148,7 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 }
 
 // checkDelivered fails unless every ID of want was written at least once.
-func checkDelivered(tb testing.TB, sink *fakeSink, want []Event) {
+func checkDelivered(tb testing.TB, sink *fakeSink, want []analytics.Event) {
 	tb.Helper()
 	got := make(map[string]bool)
 	for _, id := range sink.ids() {
@@ -164,7 +165,7 @@ func checkDelivered(tb testing.TB, sink *fakeSink, want []Event) {
 	}
 }
 
-func idsOf(events []Event) []string {
+func idsOf(events []analytics.Event) []string {
 	var ids []string
 	for _, e := range events {
 		ids = append(ids, e.ID)
@@ -174,26 +175,26 @@ func idsOf(events []Event) []string {
 
 func TestIngestConfigValidate(t *testing.T) {
 	sink := &fakeSink{}
-	ok := IngestConfig{Sink: sink, Dir: "/tmp/x"}
+	ok := Config{Sink: sink, Dir: "/tmp/x"}
 	for _, tt := range []struct {
 		name  string
-		edit  func(*IngestConfig)
+		edit  func(*Config)
 		field string
 	}{
-		{"defaults", func(*IngestConfig) {}, ""},
-		{"no sink", func(c *IngestConfig) { c.Sink = nil }, "Sink"},
-		{"no dir", func(c *IngestConfig) { c.Dir = "" }, "Dir"},
-		{"negative queue", func(c *IngestConfig) { c.QueueSize = -1 }, "QueueSize"},
-		{"negative batch", func(c *IngestConfig) { c.MaxBatch = -1 }, "MaxBatch"},
-		{"batch over queue", func(c *IngestConfig) { c.QueueSize, c.MaxBatch = 10, 11 }, "MaxBatch"},
-		{"small queue, default batch", func(c *IngestConfig) { c.QueueSize = 10 }, ""},
-		{"negative interval", func(c *IngestConfig) { c.FlushInterval = -1 }, "FlushInterval"},
-		{"negative timeout", func(c *IngestConfig) { c.WriteTimeout = -1 }, "WriteTimeout"},
-		{"retry max under min", func(c *IngestConfig) { c.RetryMin, c.RetryMax = time.Minute, time.Second }, "RetryMax"},
-		{"large retry min, default max", func(c *IngestConfig) { c.RetryMin = time.Hour }, ""},
-		{"negative spool", func(c *IngestConfig) { c.MaxSpoolBytes = -1 }, "MaxSpoolBytes"},
-		{"negative segment", func(c *IngestConfig) { c.SegmentBytes = -1 }, "SegmentBytes"},
-		{"sync every append", func(c *IngestConfig) { c.SyncInterval = -1 }, ""},
+		{"defaults", func(*Config) {}, ""},
+		{"no sink", func(c *Config) { c.Sink = nil }, "Sink"},
+		{"no dir", func(c *Config) { c.Dir = "" }, "Dir"},
+		{"negative queue", func(c *Config) { c.QueueSize = -1 }, "QueueSize"},
+		{"negative batch", func(c *Config) { c.MaxBatch = -1 }, "MaxBatch"},
+		{"batch over queue", func(c *Config) { c.QueueSize, c.MaxBatch = 10, 11 }, "MaxBatch"},
+		{"small queue, default batch", func(c *Config) { c.QueueSize = 10 }, ""},
+		{"negative interval", func(c *Config) { c.FlushInterval = -1 }, "FlushInterval"},
+		{"negative timeout", func(c *Config) { c.WriteTimeout = -1 }, "WriteTimeout"},
+		{"retry max under min", func(c *Config) { c.RetryMin, c.RetryMax = time.Minute, time.Second }, "RetryMax"},
+		{"large retry min, default max", func(c *Config) { c.RetryMin = time.Hour }, ""},
+		{"negative spool", func(c *Config) { c.MaxSpoolBytes = -1 }, "MaxSpoolBytes"},
+		{"negative segment", func(c *Config) { c.SegmentBytes = -1 }, "SegmentBytes"},
+		{"sync every append", func(c *Config) { c.SyncInterval = -1 }, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := ok
@@ -214,7 +215,7 @@ func TestIngestConfigValidate(t *testing.T) {
 
 func TestIngesterBatchesBySize(t *testing.T) {
 	sink := &fakeSink{}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 10, QueueSize: 100, FlushInterval: time.Hour})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: t.TempDir(), MaxBatch: 10, QueueSize: 100, FlushInterval: time.Hour})
 	events := testEvents("s", 25)
 	MustLog(t, i, events...)
 	waitFor(t, "two full batches", func() bool { return len(sink.sizes()) == 2 })
@@ -233,7 +234,7 @@ func TestIngesterBatchesBySize(t *testing.T) {
 
 func TestIngesterBatchesByInterval(t *testing.T) {
 	sink := &fakeSink{}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 1000, FlushInterval: 5 * time.Millisecond})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: t.TempDir(), MaxBatch: 1000, FlushInterval: 5 * time.Millisecond})
 	MustLog(t, i, testEvents("i", 3)...)
 	waitFor(t, "the interval flush", func() bool { return i.Stats().EventsWritten > 0 })
 	if got := sink.sizes(); !slices.Equal(got, []int{3}) {
@@ -248,7 +249,7 @@ func TestIngesterSinkDownThenBack(t *testing.T) {
 	clock := newFakeClock()
 	sink := &fakeSink{err: errors.New("clickhouse down")}
 	dir := t.TempDir()
-	i := MustOpenIngester(t, IngestConfig{
+	i := MustOpenIngester(t, Config{
 		Sink: sink, Dir: dir, MaxBatch: 10, QueueSize: 100,
 		FlushInterval: time.Millisecond, RetryMin: time.Second, RetryMax: 4 * time.Second, Now: clock.Now,
 	})
@@ -297,7 +298,7 @@ func TestIngesterSinkDownThenBack(t *testing.T) {
 func TestIngesterInterleavesReplayWithNewBatches(t *testing.T) {
 	dir := t.TempDir()
 	s := MustOpenSpool(t, SpoolConfig{Dir: dir})
-	var old []Event
+	var old []analytics.Event
 	for b := range 20 {
 		batch := testEvents(fmt.Sprint("old", b), 10)
 		old = append(old, batch...)
@@ -307,7 +308,7 @@ func TestIngesterInterleavesReplayWithNewBatches(t *testing.T) {
 	}
 	s.Close()
 	sink := &fakeSink{}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: dir, MaxBatch: 10, FlushInterval: time.Millisecond})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: dir, MaxBatch: 10, FlushInterval: time.Millisecond})
 	fresh := testEvents("new", 30)
 	MustLog(t, i, fresh...)
 	waitFor(t, "everything written", func() bool { return len(sink.ids()) >= 230 })
@@ -327,7 +328,7 @@ func TestIngesterSlowSinkFails(t *testing.T) {
 	gate := make(chan struct{})
 	defer close(gate)
 	sink := &fakeSink{gate: gate, deaf: true}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 5, WriteTimeout: 20 * time.Millisecond, FlushInterval: time.Hour})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: t.TempDir(), MaxBatch: 5, WriteTimeout: 20 * time.Millisecond, FlushInterval: time.Hour})
 	MustLog(t, i, testEvents("slow", 5)...)
 	waitFor(t, "the timed-out batch to be spooled", func() bool { return i.Stats().EventsSpooled == 5 })
 	st := i.Stats()
@@ -339,7 +340,7 @@ func TestIngesterSlowSinkFails(t *testing.T) {
 func TestIngesterQueueFullSpoolsWithoutBlocking(t *testing.T) {
 	gate := make(chan struct{})
 	sink := &fakeSink{gate: gate}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 5, QueueSize: 10, FlushInterval: time.Millisecond, WriteTimeout: time.Minute})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: t.TempDir(), MaxBatch: 5, QueueSize: 10, FlushInterval: time.Millisecond, WriteTimeout: time.Minute})
 	events := testEvents("q", 100)
 	done := make(chan struct{})
 	go func() {
@@ -366,11 +367,11 @@ func TestIngesterQueueFullSpoolsWithoutBlocking(t *testing.T) {
 func TestIngesterSpoolFull(t *testing.T) {
 	clock := newFakeClock()
 	sink := &fakeSink{err: errors.New("down")}
-	i := MustOpenIngester(t, IngestConfig{
+	i := MustOpenIngester(t, Config{
 		Sink: sink, Dir: t.TempDir(), MaxBatch: 5, QueueSize: 10, MaxSpoolBytes: 4096,
 		FlushInterval: time.Millisecond, Now: clock.Now,
 	})
-	var accepted []Event
+	var accepted []analytics.Event
 	var rejectErr error
 	for _, e := range testEvents("full", 1000) {
 		err := i.Log(context.Background(), e)
@@ -401,7 +402,7 @@ func TestIngesterSpoolFull(t *testing.T) {
 func TestIngesterCloseFlushes(t *testing.T) {
 	sink := &fakeSink{}
 	dir := t.TempDir()
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: dir, FlushInterval: time.Hour})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: dir, FlushInterval: time.Hour})
 	events := testEvents("c", 10)
 	MustLog(t, i, events...)
 	MustClose(t, i)
@@ -428,7 +429,7 @@ func TestIngesterCloseWithDeadSinkThenReplay(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			i := MustOpenIngester(t, IngestConfig{Sink: tt.sink, Dir: dir, MaxBatch: 30, FlushInterval: time.Hour, WriteTimeout: time.Hour})
+			i := MustOpenIngester(t, Config{Sink: tt.sink, Dir: dir, MaxBatch: 30, FlushInterval: time.Hour, WriteTimeout: time.Hour})
 			events := testEvents("z", 100)
 			MustLog(t, i, events...)
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -448,7 +449,7 @@ func TestIngesterCloseWithDeadSinkThenReplay(t *testing.T) {
 			}
 
 			sink := &fakeSink{}
-			i = MustOpenIngester(t, IngestConfig{Sink: sink, Dir: dir, FlushInterval: time.Millisecond})
+			i = MustOpenIngester(t, Config{Sink: sink, Dir: dir, FlushInterval: time.Millisecond})
 			waitFor(t, "the replay", func() bool { return i.Stats().SpoolBatches == 0 })
 			if got := sink.ids(); !slices.Equal(got, idsOf(events)) {
 				t.Errorf("replayed %d events, want the 100 in order", len(got))
@@ -463,7 +464,7 @@ func TestIngesterCloseWithDeadSinkThenReplay(t *testing.T) {
 
 func TestIngesterCloseReportsLoss(t *testing.T) {
 	sink := &fakeSink{err: errors.New("down")}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 100, FlushInterval: time.Hour, MaxSpoolBytes: 1024})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: t.TempDir(), MaxBatch: 100, FlushInterval: time.Hour, MaxSpoolBytes: 1024})
 	MustLog(t, i, testEvents("lost", 50)...)
 	err := i.Close(context.Background())
 	if err == nil {
@@ -477,7 +478,7 @@ func TestIngesterCloseReportsLoss(t *testing.T) {
 func TestIngesterCrashReplaysTheRest(t *testing.T) {
 	dir := t.TempDir()
 	sink := &fakeSink{err: errors.New("down")}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: dir, MaxBatch: 10, FlushInterval: time.Millisecond, SyncInterval: -1})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: dir, MaxBatch: 10, FlushInterval: time.Millisecond, SyncInterval: -1})
 	events := testEvents("k", 40)
 	MustLog(t, i, events...)
 	waitFor(t, "all spooled", func() bool { return i.Stats().EventsSpooled == 40 })
@@ -485,7 +486,7 @@ func TestIngesterCrashReplaysTheRest(t *testing.T) {
 	i.spool.crash()
 
 	sink2 := &fakeSink{}
-	MustOpenIngester(t, IngestConfig{Sink: sink2, Dir: dir, FlushInterval: time.Millisecond})
+	MustOpenIngester(t, Config{Sink: sink2, Dir: dir, FlushInterval: time.Millisecond})
 	waitFor(t, "the replay", func() bool { return len(sink2.ids()) >= 40 })
 	if got := sink2.ids(); !slices.Equal(got, idsOf(events)) {
 		t.Errorf("replayed %v, want %v", got, idsOf(events))
@@ -498,12 +499,12 @@ func TestIngesterConcurrentLog(t *testing.T) {
 	// A flaky Sink and a small queue exercise every path at once: queue,
 	// overflow to the spool, failed writes and replays.
 	sink := &fakeSink{failEach: 3}
-	i := MustOpenIngester(t, IngestConfig{
+	i := MustOpenIngester(t, Config{
 		Sink: sink, Dir: dir, MaxBatch: 50, QueueSize: 200, FlushInterval: time.Millisecond,
 		RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, SegmentBytes: 16 << 10,
 	})
 	var wg sync.WaitGroup
-	all := make([][]Event, goroutines)
+	all := make([][]analytics.Event, goroutines)
 	for g := range goroutines {
 		all[g] = testEvents(fmt.Sprint("g", g), each)
 		wg.Go(func() {
@@ -521,7 +522,7 @@ func TestIngesterConcurrentLog(t *testing.T) {
 	wg.Wait()
 	MustClose(t, i)
 	// Whatever Close spooled comes out on the next start.
-	i = MustOpenIngester(t, IngestConfig{Sink: sink, Dir: dir, FlushInterval: time.Millisecond, RetryMin: time.Millisecond})
+	i = MustOpenIngester(t, Config{Sink: sink, Dir: dir, FlushInterval: time.Millisecond, RetryMin: time.Millisecond})
 	sink.set(func(s *fakeSink) { s.failEach = 0 })
 	waitFor(t, "the spool to drain", func() bool { return i.Stats().SpoolBatches == 0 })
 	checkDelivered(t, sink, slices.Concat(all...))
@@ -534,7 +535,7 @@ func BenchmarkIngesterLog(b *testing.B) {
 		parallel bool
 	}{{"serial", false}, {"parallel", true}} {
 		b.Run(bb.name, func(b *testing.B) {
-			i := MustOpenIngester(b, IngestConfig{Sink: nopSink{}, Dir: b.TempDir(), QueueSize: 1 << 20})
+			i := MustOpenIngester(b, Config{Sink: nopSink{}, Dir: b.TempDir(), QueueSize: 1 << 20})
 			e := testEvents("bench", 1)[0]
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -566,4 +567,4 @@ func BenchmarkIngesterLog(b *testing.B) {
 
 type nopSink struct{}
 
-func (nopSink) Write(context.Context, []Event) error { return nil }
+func (nopSink) Write(context.Context, []analytics.Event) error { return nil }

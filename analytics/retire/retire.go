@@ -1,4 +1,4 @@
-package analytics
+package retire
 
 import (
 	"fmt"
@@ -6,76 +6,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/stats"
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// DecisionKind is what a retirement decision does.
-type DecisionKind string
-
-// The decisions.
-const (
-	// DecisionRetire retires Variant (experiment.Retire); when it leaves one
-	// active variant, Retire concludes the segment with it.
-	DecisionRetire DecisionKind = "retire"
-	// DecisionConclude concludes the segment with Variant as the winner
-	// (experiment.Conclude), which retires nothing: the control stays.
-	DecisionConclude DecisionKind = "conclude"
-)
-
-// Decision is one action the retirement loop takes, with the evidence in
-// Reason, which becomes the new version's reason.
-type Decision struct {
-	Kind    DecisionKind `json:"kind"`
-	Segment string       `json:"segment"`
-	Variant string       `json:"variant"` // the retired variant, or the winner
-	Reason  string       `json:"reason"`
-}
-
-// SegmentRetirement is the retirement decision for one segment as of a
-// look: what blocks it, or the decisions.
-type SegmentRetirement struct {
-	// Blocked lists why nothing is decided (minimum sample or runtime not
-	// reached, SRM, guardrail breach, segment concluded...). Empty when the
-	// tests were run; then Decisions may still be empty (nothing is worse).
-	Blocked []string `json:"blocked,omitempty"`
-	// Best is the active arm with the best observed value of the primary
-	// metric, the one every other is tested against.
-	Best string `json:"best,omitempty"`
-	// Pairs are the sequential tests of the primary metric between every
-	// two active arms, with Holm-adjusted p-values over all of them.
-	Pairs     []PairTest `json:"pairs,omitempty"`
-	Decisions []Decision `json:"decisions,omitempty"`
-}
-
-// PairTest is the mSPRT of the primary metric between two active arms, B
-// minus A.
-type PairTest struct {
-	A          string          `json:"a"`
-	B          string          `json:"b"`
-	Look       stats.MSPRTLook `json:"look"`
-	PValueHolm float64         `json:"p_value_holm"`
-}
-
-// policyDefaults fills a policy's zero fields with the documented defaults,
-// for definitions stored before they were set.
-func policyDefaults(p experiment.RetirementPolicy) experiment.RetirementPolicy {
-	if p.Alpha == 0 {
-		p.Alpha = experiment.DefaultAlpha
-	}
-	if p.MinSamplePerArm == 0 {
-		p.MinSamplePerArm = experiment.DefaultMinSamplePerArm
-	}
-	if p.MinRuntime == 0 {
-		p.MinRuntime = experiment.DefaultMinRuntime
-	}
-	if p.Interval == 0 {
-		p.Interval = experiment.DefaultInterval
-	}
-	return p
-}
-
-// DecideRetirements returns what the retirement loop does to exp (its
+// Decide returns what the retirement loop does to exp (its
 // current definition, running) given its history (oldest first) and
 // aggregates, as of now. It is a pure function: the same inputs give the
 // same decisions. It does not look at RetirementPolicy.Auto (the loop does),
@@ -106,21 +42,21 @@ func policyDefaults(p experiment.RetirementPolicy) experiment.RetirementPolicy {
 //   - If then only the best and the control remain, and the control is
 //     significantly worse than the best by the same test, the segment is
 //     concluded with the best (the control is never retired).
-func DecideRetirements(exp experiment.Experiment, history []experiment.Version, agg Aggregates, now time.Time) []Decision {
+func Decide(exp experiment.Experiment, history []experiment.Version, agg results.Aggregates, now time.Time) []results.Decision {
 	if exp.Status != experiment.StatusRunning {
 		return nil
 	}
-	phases := Phases(exp, history)
-	var out []Decision
+	phases := results.Phases(exp, history)
+	var out []results.Decision
 	for _, s := range exp.Segments {
 		out = append(out, evaluateSegment(exp, s, phases, agg, now).Decisions...)
 	}
 	return out
 }
 
-func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []Phase, agg Aggregates, now time.Time) SegmentRetirement {
-	var r SegmentRetirement
-	pol := policyDefaults(exp.Retirement)
+func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []results.Phase, agg results.Aggregates, now time.Time) results.SegmentRetirement {
+	var r results.SegmentRetirement
+	pol := exp.Retirement.WithDefaults()
 	primary := exp.PrimaryMetric
 	if s.Concluded() {
 		r.Blocked = append(r.Blocked, "segment concluded with "+s.Winner)
@@ -137,7 +73,7 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 		}
 	}
 	if len(active) == 1 {
-		r.Decisions = []Decision{{Kind: DecisionConclude, Segment: s.Key, Variant: active[0].Key,
+		r.Decisions = []results.Decision{{Kind: results.DecisionConclude, Segment: s.Key, Variant: active[0].Key,
 			Reason: fmt.Sprintf("retirement loop: segment %s concluded with %s, its last active variant", s.Key, active[0].Key)}}
 		return r
 	}
@@ -154,7 +90,7 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 	if ran < time.Duration(pol.MinRuntime) {
 		r.Blocked = append(r.Blocked, fmt.Sprintf("ran %s of the minimum %s", ran.Round(time.Minute), time.Duration(pol.MinRuntime)))
 	}
-	counts := make([]Counts, len(active))
+	counts := make([]results.Counts, len(active))
 	var small []string
 	for i, v := range active {
 		counts[i] = agg.Arm(s.Key, v.Key)
@@ -166,7 +102,7 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 		r.Blocked = append(r.Blocked, fmt.Sprintf("below the minimum sample of %d per arm: %s", pol.MinSamplePerArm, strings.Join(small, ", ")))
 	}
 	srmNote := "no exposures to check for SRM yet"
-	_, per := segmentSRM(phases, s.Key, segmentArms(exp, s, agg), agg)
+	_, per := results.SegmentSRM(phases, s.Key, results.SegmentArms(exp, s, agg), agg)
 	for i := len(per) - 1; i >= 0; i-- {
 		if per[i].Total > 0 {
 			if per[i].Mismatch {
@@ -179,7 +115,7 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 	}
 
 	// The tests, run even when blocked, so that a report shows them.
-	value := func(i int) float64 { _, _, x := metricValue(primary, counts[i]); return x }
+	value := func(i int) float64 { _, _, x := results.MetricValue(primary, counts[i]); return x }
 	better := func(x, y float64) bool { // x strictly better than y
 		if primary.LowerIsBetter() {
 			return x < y
@@ -202,7 +138,7 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 			l := msprt(primary, counts[i], counts[j], cfg)
 			pairs = append(pairs, pair{i, j})
 			ps = append(ps, l.PValue)
-			r.Pairs = append(r.Pairs, PairTest{A: active[i].Key, B: active[j].Key, Look: l})
+			r.Pairs = append(r.Pairs, results.PairTest{A: active[i].Key, B: active[j].Key, Look: l})
 		}
 	}
 	adj := stats.Holm(ps)
@@ -249,11 +185,11 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 			l := msprt(g, cc, bc, cfg)
 			bad := l.Defined && l.PValue < pol.Alpha && ((g.LowerIsBetter() && l.CI.Lower > 0) || (!g.LowerIsBetter() && l.CI.Upper < 0))
 			if bad {
-				_, _, vc := metricValue(g, cc)
-				_, _, vb := metricValue(g, bc)
+				_, _, vc := results.MetricValue(g, cc)
+				_, _, vb := results.MetricValue(g, bc)
 				r.Blocked = append(r.Blocked, fmt.Sprintf("guardrail breach: best variant %s is worse than the control %s on %s: %s vs %s, diff %s, always-valid CI [%s, %s], p=%.3g",
-					active[best].Key, active[control].Key, g, formatValue(g, vb), formatValue(g, vc), formatDiff(g, l.Diff),
-					formatDiff(g, l.CI.Lower), formatDiff(g, l.CI.Upper), l.PValue))
+					active[best].Key, active[control].Key, g, results.FormatValue(g, vb), results.FormatValue(g, vc), results.FormatDiff(g, l.Diff),
+					results.FormatDiff(g, l.CI.Lower), results.FormatDiff(g, l.CI.Upper), l.PValue))
 			}
 		}
 	}
@@ -263,9 +199,9 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 
 	evidence := func(i int, l stats.MSPRTLook, p float64) string {
 		return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, Holm-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
-			primary, active[i].Key, counts[i].Exposed, formatValue(primary, value(i)), active[best].Key, counts[best].Exposed,
-			formatValue(primary, value(best)), formatDiff(primary, l.Diff), 100*(1-pol.Alpha), formatDiff(primary, l.CI.Lower),
-			formatDiff(primary, l.CI.Upper), l.PValue, len(pairs), p, pol.Alpha, pol.MinSamplePerArm,
+			primary, active[i].Key, counts[i].Exposed, results.FormatValue(primary, value(i)), active[best].Key, counts[best].Exposed,
+			results.FormatValue(primary, value(best)), results.FormatDiff(primary, l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary, l.CI.Lower),
+			results.FormatDiff(primary, l.CI.Upper), l.PValue, len(pairs), p, pol.Alpha, pol.MinSamplePerArm,
 			ran.Round(time.Minute), time.Duration(pol.MinRuntime), srmNote)
 	}
 	type cand struct {
@@ -290,11 +226,11 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 		if left == 0 {
 			reason += fmt.Sprintf("; %s is the last active variant and wins the segment", active[best].Key)
 		}
-		r.Decisions = append(r.Decisions, Decision{Kind: DecisionRetire, Segment: s.Key, Variant: active[c.i].Key, Reason: reason})
+		r.Decisions = append(r.Decisions, results.Decision{Kind: results.DecisionRetire, Segment: s.Key, Variant: active[c.i].Key, Reason: reason})
 	}
 	if control >= 0 && best != control && len(active)-len(retire) == 2 {
 		if l, p := against(control); worse(l, p) {
-			r.Decisions = append(r.Decisions, Decision{Kind: DecisionConclude, Segment: s.Key, Variant: active[best].Key,
+			r.Decisions = append(r.Decisions, results.Decision{Kind: results.DecisionConclude, Segment: s.Key, Variant: active[best].Key,
 				Reason: "retirement loop: " + active[best].Key + " wins the segment: every other variant is retired, and the control (" +
 					active[control].Key + ") is worse " + evidence(control, l, p)})
 		}
@@ -303,13 +239,13 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []P
 }
 
 // msprt is the mSPRT of metric m, treatment b minus control a.
-func msprt(m experiment.Metric, a, b Counts, cfg stats.MSPRTConfig) stats.MSPRTLook {
+func msprt(m experiment.Metric, a, b results.Counts, cfg stats.MSPRTConfig) stats.MSPRTLook {
 	var l stats.MSPRTLook
 	var err error
 	if m == experiment.MetricRevenuePerRecipient {
-		l, err = stats.MSPRTMeans(moments(a), moments(b), cfg)
+		l, err = stats.MSPRTMeans(results.Moments(a), results.Moments(b), cfg)
 	} else {
-		l, err = stats.MSPRTProportions(proportion(m, a), proportion(m, b), cfg)
+		l, err = stats.MSPRTProportions(results.Proportion(m, a), results.Proportion(m, b), cfg)
 	}
 	if err != nil {
 		return stats.MSPRTLook{PValue: 1, Alpha: cfg.Alpha}
@@ -323,4 +259,16 @@ func armNames(arms []string, idx []int) []string {
 		out = append(out, arms[i])
 	}
 	return out
+}
+
+// Report is the report of exp as results.BuildReport makes it, with each
+// segment's retirement evaluation as the loop would decide it as of now:
+// what the report page and the API show, as recommendations when the policy
+// is not automatic.
+func Report(exp experiment.Experiment, history []experiment.Version, agg results.Aggregates, now time.Time) results.Report {
+	r := results.BuildReport(exp, history, agg, now)
+	for i, s := range exp.Segments {
+		r.Segments[i].Retirement = evaluateSegment(exp, s, r.Phases, agg, now)
+	}
+	return r
 }

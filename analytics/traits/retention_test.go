@@ -1,4 +1,4 @@
-package analytics_test
+package traits_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/traits"
 )
 
 // againReader returns, on every incremental refresh, one brand-new unit and
@@ -16,19 +16,19 @@ type againReader struct {
 	round, again int
 }
 
-func (r *againReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
-	var out []analytics.UnitActivity
+func (r *againReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
+	var out []traits.UnitActivity
 	if !since.IsZero() {
-		out = append(out, analytics.UnitActivity{Unit: fmt.Sprintf("new-%06d", r.round), FirstSeen: today, LastSeen: today, Seen: true})
+		out = append(out, traits.UnitActivity{Unit: fmt.Sprintf("new-%06d", r.round), FirstSeen: today, LastSeen: today, Seen: true})
 	}
 	for i := range r.again {
-		out = append(out, analytics.UnitActivity{Unit: fmt.Sprintf("held-%08d-xxxxxxxxxxxxxxxx", i), FirstSeen: today, LastSeen: today, Seen: !since.IsZero()})
+		out = append(out, traits.UnitActivity{Unit: fmt.Sprintf("held-%08d-xxxxxxxxxxxxxxxx", i), FirstSeen: today, LastSeen: today, Seen: !since.IsZero()})
 	}
 	r.round++
 	return out, time.Unix(int64(r.round), 0), nil
 }
 
-func (r *againReader) Activity(context.Context, []string, int32) ([]analytics.UnitActivity, error) {
+func (r *againReader) Activity(context.Context, []string, int32) ([]traits.UnitActivity, error) {
 	return nil, nil
 }
 
@@ -47,7 +47,7 @@ func heapInUse() uint64 {
 func TestTraitCacheMemoryFollowsUnits(t *testing.T) {
 	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 	r := &againReader{again: 15_000}
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: r, Now: func() time.Time { return now }})
+	c := traits.NewCache(traits.CacheConfig{Reader: r, Now: func() time.Time { return now }})
 	ctx := context.Background()
 	if err := c.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -82,23 +82,23 @@ type chunkReader struct {
 	calls []int
 }
 
-func (r *chunkReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
-	var out []analytics.UnitActivity
+func (r *chunkReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
+	var out []traits.UnitActivity
 	n, seen, prefix := 20, false, "old"
 	if !since.IsZero() {
 		n, seen, prefix = 25_000, true, "new"
 	}
 	for i := range n {
-		out = append(out, analytics.UnitActivity{Unit: fmt.Sprintf("%s-%d", prefix, i), FirstSeen: today - int32(i%30), LastSeen: today, Seen: seen})
+		out = append(out, traits.UnitActivity{Unit: fmt.Sprintf("%s-%d", prefix, i), FirstSeen: today - int32(i%30), LastSeen: today, Seen: seen})
 	}
 	return out, time.Unix(int64(len(r.calls)+1), 0), nil
 }
 
-func (r *chunkReader) Activity(_ context.Context, units []string, today int32) ([]analytics.UnitActivity, error) {
+func (r *chunkReader) Activity(_ context.Context, units []string, today int32) ([]traits.UnitActivity, error) {
 	r.calls = append(r.calls, len(units))
-	out := make([]analytics.UnitActivity, len(units))
+	out := make([]traits.UnitActivity, len(units))
 	for i, u := range units {
-		out[i] = analytics.UnitActivity{Unit: u, FirstSeen: today - 40, Days: []analytics.DayActivity{{Day: today, Opens: 1}}}
+		out[i] = traits.UnitActivity{Unit: u, FirstSeen: today - 40, Days: []traits.DayActivity{{Day: today, Opens: 1}}}
 	}
 	return out, nil
 }
@@ -109,7 +109,7 @@ func (r *chunkReader) Activity(_ context.Context, units []string, today int32) (
 // ClickHouse's query size, and fail every refresh from then on).
 func TestTraitCacheReadsDroppedUnitsInChunks(t *testing.T) {
 	r := &chunkReader{}
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: r, MaxUnits: 10})
+	c := traits.NewCache(traits.CacheConfig{Reader: r, MaxUnits: 10})
 	ctx := context.Background()
 	for range 2 {
 		if err := c.Refresh(ctx); err != nil {
@@ -141,19 +141,19 @@ func TestTraitCacheReadsDroppedUnitsInChunks(t *testing.T) {
 // engaged.
 type quietReader struct{ units int }
 
-func (r quietReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]analytics.UnitActivity, time.Time, error) {
+func (r quietReader) ChangedActivity(_ context.Context, since time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
 	if !since.IsZero() {
 		return nil, since, nil
 	}
-	out := make([]analytics.UnitActivity, r.units)
+	out := make([]traits.UnitActivity, r.units)
 	for i := range out {
-		out[i] = analytics.UnitActivity{Unit: fmt.Sprintf("quiet-%08d-xxxxxxxxxxxxxxxx", i), FirstSeen: today - int32(i%5),
-			Days: []analytics.DayActivity{{Day: today, Exposures: 1}}}
+		out[i] = traits.UnitActivity{Unit: fmt.Sprintf("quiet-%08d-xxxxxxxxxxxxxxxx", i), FirstSeen: today - int32(i%5),
+			Days: []traits.DayActivity{{Day: today, Exposures: 1}}}
 	}
 	return out, time.Unix(1, 0), nil
 }
 
-func (quietReader) Activity(context.Context, []string, int32) ([]analytics.UnitActivity, error) {
+func (quietReader) Activity(context.Context, []string, int32) ([]traits.UnitActivity, error) {
 	return nil, nil
 }
 
@@ -164,7 +164,7 @@ func (quietReader) Activity(context.Context, []string, int32) ([]analytics.UnitA
 func TestTraitCacheQuietUnitsAreSmall(t *testing.T) {
 	const units = 300_000
 	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	c := analytics.NewTraitCache(analytics.TraitCacheConfig{Reader: quietReader{units}, Now: func() time.Time { return now }})
+	c := traits.NewCache(traits.CacheConfig{Reader: quietReader{units}, Now: func() time.Time { return now }})
 	base := heapInUse()
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)

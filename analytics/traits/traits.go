@@ -1,6 +1,7 @@
-package analytics
-
-import "time"
+// Package traits computes behavioural traits (engagement, lifecycle,
+// recency, preferred channel) from Splitcast's own events and holds them in
+// a cache that assignment reads without waiting on ClickHouse.
+package traits
 
 // Behavioural traits: what Splitcast knows of a unit from its own events,
 // offered to segment rules as attributes named "trait.<name>" beside the
@@ -28,8 +29,8 @@ import "time"
 // A unit without history has DefaultTraits: zero counts, no days since,
 // engagement "none", lifecycle "new", no preferred channel, known false.
 
-// TraitWindowDays is how far back traits look: the longest count window.
-const TraitWindowDays = 90
+// WindowDays is how far back traits look: the longest count window.
+const WindowDays = 90
 
 // FirstSeenHorizonDays bounds the search for a unit's first event, which
 // only matters for the "new" and "onboarding" stages (under 30 days).
@@ -67,7 +68,7 @@ type DayActivity struct {
 
 // UnitActivity is what traits are computed from: a unit's first day seen
 // (its first event of any kind within FirstSeenHorizonDays) and its daily
-// activity over the last TraitWindowDays.
+// activity over the last WindowDays.
 type UnitActivity struct {
 	Unit      string
 	FirstSeen int32 // UTC day; 0 when unknown
@@ -77,7 +78,7 @@ type UnitActivity struct {
 	LastSeen int32
 	// Seen marks a unit whose events since the reader's last mark were all
 	// exposures, which change no count: FirstSeen is the first day of those
-	// events or of events before the window (see TraitReader), LastSeen
+	// events or of events before the window (see Reader), LastSeen
 	// the latest day the unit was seen, and Days is empty. The cache
 	// keeps the activity it holds for such a unit and only moves those two
 	// days; reading the whole activity of every newly exposed unit was most
@@ -119,12 +120,6 @@ type Traits struct {
 func DefaultTraits() Traits {
 	return Traits{DaysSinceOpen: -1, DaysSinceClick: -1, EngagementLevel: EngagementNone, LifecycleStage: StageNew}
 }
-
-// Day returns the UTC day number of t.
-func Day(t time.Time) int32 { return int32(t.Unix() / 86400) }
-
-// DayTime returns the start of UTC day d.
-func DayTime(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
 // EngagementScore is opens + 3·clicks + 5·conversions over the last 30
 // days: a click says more than an open (which mail clients fake), a
@@ -200,7 +195,7 @@ func ComputeTraits(a *UnitActivity, today int32) Traits {
 			first = d.Day
 		}
 		ago := int(today - d.Day)
-		if ago < 0 || ago >= TraitWindowDays {
+		if ago < 0 || ago >= WindowDays {
 			continue
 		}
 		in := func(window int, n uint32) int {
@@ -291,9 +286,9 @@ const (
 	numTraits
 )
 
-// TraitNames are the names segment rules use, in the order of the trait
+// Names are the names segment rules use, in the order of the trait
 // table above, each to be prefixed with "trait.".
-var TraitNames = [numTraits]string{
+var Names = [numTraits]string{
 	"known", "opens_7d", "opens_30d", "opens_90d", "clicks_7d", "clicks_30d", "clicks_90d",
 	"conversions_7d", "conversions_30d", "conversions_90d", "days_since_open", "days_since_click",
 	"engagement_score", "engagement_level", "lifecycle_stage", "preferred_channel",
@@ -435,7 +430,7 @@ func (u *UnitTraits) Attributes() map[string]any {
 	m := make(map[string]any, numTraits)
 	for i, v := range u.vals {
 		if v != nil {
-			m["trait."+TraitNames[i]] = v
+			m["trait."+Names[i]] = v
 		}
 	}
 	return m

@@ -1,4 +1,4 @@
-package analytics
+package traits
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/splitcast/splitcast/analytics"
 )
 
 // TestQuietTable drives a quietTable through random puts, removes and
@@ -129,7 +131,7 @@ func (m *modelReader) add(unit string, day int32, kind string) {
 // activity is the unit's whole activity as of today, as Activity reads it.
 func (m *modelReader) activity(unit string, today int32) (UnitActivity, bool) {
 	a := UnitActivity{Unit: unit}
-	from, horizon := today-(TraitWindowDays-1), today-(FirstSeenHorizonDays-1)
+	from, horizon := today-(WindowDays-1), today-(FirstSeenHorizonDays-1)
 	days := map[int32]*DayActivity{}
 	var order []int32
 	inWindow := false
@@ -178,7 +180,7 @@ func (m *modelReader) ChangedActivity(_ context.Context, since time.Time, today 
 	for unit, evs := range m.events {
 		fresh, onlyExposures := false, true
 		last, first := int32(0), int32(0)
-		from, horizon := today-(TraitWindowDays-1), today-(FirstSeenHorizonDays-1)
+		from, horizon := today-(WindowDays-1), today-(FirstSeenHorizonDays-1)
 		for _, e := range evs {
 			if since.IsZero() || e.stored > mark {
 				fresh = true
@@ -229,8 +231,8 @@ func TestTraitCacheAgainstModel(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, uint64(maxUnits)))
 			m := &modelReader{rng: rng, events: map[string][]event{}}
 			today := int32(20_000)
-			c := NewTraitCache(TraitCacheConfig{Reader: m, MaxUnits: maxUnits,
-				Now: func() time.Time { return DayTime(today).Add(time.Hour) }})
+			c := NewCache(CacheConfig{Reader: m, MaxUnits: maxUnits,
+				Now: func() time.Time { return analytics.DayTime(today).Add(time.Hour) }})
 			units := make([]string, 400)
 			for i := range units {
 				units[i] = fmt.Sprintf("unit-%d", i)
@@ -279,7 +281,7 @@ func TestTraitCacheAgainstModel(t *testing.T) {
 					t.Fatalf("round %d: Stats says %d units, %d are held", round, st.Units, held)
 				}
 				recent := 0
-				c.Recent(TraitWindowDays, func(_ *UnitTraits, n int) { recent += n })
+				c.Recent(WindowDays, func(_ *UnitTraits, n int) { recent += n })
 				if recent != held {
 					t.Fatalf("round %d: Recent counts %d units over the window, %d are held", round, recent, held)
 				}

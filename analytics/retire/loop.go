@@ -1,4 +1,4 @@
-package analytics
+package retire
 
 import (
 	"context"
@@ -7,19 +7,20 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// RetirementLoop applies DecideRetirements to every running experiment whose
+// Loop applies Decide to every running experiment whose
 // policy is automatic. Every decision becomes a new version through
 // experiment.Retire or experiment.Conclude and Store.Save, whose optimistic
 // concurrency refuses a decision made on a stale version (ECONFLICT): the
 // loop then leaves the experiment alone until its next look, which decides
 // again on fresh data. It never brings a retired variant back, because a
 // decision is only ever about the active variants of the current version.
-type RetirementLoop struct {
+type Loop struct {
 	Store  experiment.Store
-	Reader AggregateReader
+	Reader results.AggregateReader
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Author signs the versions (default "retirement-loop").
@@ -32,13 +33,13 @@ type RetirementLoop struct {
 type Applied struct {
 	Experiment string `json:"experiment"`
 	Version    uint32 `json:"version"`
-	Decision
+	results.Decision
 }
 
 // RunOnce looks at every running experiment once and returns the decisions
 // it saved. An error with one experiment does not stop the others; the
 // errors are joined. A conflict (someone saved first) is not an error.
-func (l *RetirementLoop) RunOnce(ctx context.Context) ([]Applied, error) {
+func (l *Loop) RunOnce(ctx context.Context) ([]Applied, error) {
 	running, err := l.Store.ListRunning(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("retirement: list running: %w", err)
@@ -59,7 +60,7 @@ func (l *RetirementLoop) RunOnce(ctx context.Context) ([]Applied, error) {
 	return applied, errors.Join(errs...)
 }
 
-func (l *RetirementLoop) runExperiment(ctx context.Context, key string) ([]Applied, error) {
+func (l *Loop) runExperiment(ctx context.Context, key string) ([]Applied, error) {
 	history, err := l.Store.History(ctx, key)
 	if err != nil {
 		return nil, err
@@ -77,12 +78,12 @@ func (l *RetirementLoop) runExperiment(ctx context.Context, key string) ([]Appli
 	}
 	now := l.now()
 	var applied []Applied
-	for _, d := range DecideRetirements(cur, history, agg, now) {
+	for _, d := range Decide(cur, history, agg, now) {
 		var v experiment.Version
 		switch si := cur.Segment(d.Segment); {
 		case si >= 0 && cur.Segments[si].Concluded():
 			continue // the retirement before concluded it
-		case d.Kind == DecisionRetire:
+		case d.Kind == results.DecisionRetire:
 			v, err = experiment.Retire(cur, d.Segment, d.Variant, l.author(), d.Reason, now)
 		default:
 			v, err = experiment.Conclude(cur, d.Segment, d.Variant, l.author(), d.Reason, now)
@@ -107,7 +108,7 @@ func (l *RetirementLoop) runExperiment(ctx context.Context, key string) ([]Appli
 
 // Run calls RunOnce every interval until ctx is done, and returns ctx's
 // error. Errors of a look are logged, and the next look tries again.
-func (l *RetirementLoop) Run(ctx context.Context, interval time.Duration) error {
+func (l *Loop) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -120,21 +121,21 @@ func (l *RetirementLoop) Run(ctx context.Context, interval time.Duration) error 
 	}
 }
 
-func (l *RetirementLoop) now() time.Time {
+func (l *Loop) now() time.Time {
 	if l.Now != nil {
 		return l.Now()
 	}
 	return time.Now()
 }
 
-func (l *RetirementLoop) author() string {
+func (l *Loop) author() string {
 	if l.Author != "" {
 		return l.Author
 	}
 	return "retirement-loop"
 }
 
-func (l *RetirementLoop) log(level slog.Level, msg string, args ...any) {
+func (l *Loop) log(level slog.Level, msg string, args ...any) {
 	if l.Logger != nil {
 		l.Logger.Log(context.Background(), level, msg, args...)
 	}

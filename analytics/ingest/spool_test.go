@@ -1,4 +1,4 @@
-package analytics
+package ingest
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -46,13 +47,13 @@ func MustOpenSpool(tb testing.TB, cfg SpoolConfig) *Spool {
 
 // testEvents returns n events with IDs prefix-0 .. prefix-(n-1) and every
 // field set.
-func testEvents(prefix string, n int) []Event {
-	events := make([]Event, n)
+func testEvents(prefix string, n int) []analytics.Event {
+	events := make([]analytics.Event, n)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 	for i := range events {
-		events[i] = Event{
+		events[i] = analytics.Event{
 			ID:            fmt.Sprintf("%s-%d", prefix, i),
-			Kind:          KindClick,
+			Kind:          analytics.KindClick,
 			Time:          t0.Add(time.Duration(i) * time.Nanosecond),
 			Experiment:    "exp-1",
 			Version:       uint32(i),
@@ -72,9 +73,9 @@ func testEvents(prefix string, n int) []Event {
 }
 
 // drainSpool peeks and acks until the spool is empty.
-func drainSpool(tb testing.TB, s *Spool) [][]Event {
+func drainSpool(tb testing.TB, s *Spool) [][]analytics.Event {
 	tb.Helper()
-	var out [][]Event
+	var out [][]analytics.Event
 	for {
 		b, err := s.Peek(1)
 		if errors.Is(err, io.EOF) {
@@ -100,8 +101,8 @@ func segFiles(tb testing.TB, dir string) []string {
 	return m
 }
 
-func sameEvents(a, b []Event) bool {
-	return slices.EqualFunc(a, b, func(x, y Event) bool {
+func sameEvents(a, b []analytics.Event) bool {
+	return slices.EqualFunc(a, b, func(x, y analytics.Event) bool {
 		// == on Value would equate 0 and -0 and fail on NaN; bits are exact.
 		xv, yv := x.Value, y.Value
 		x.Value, y.Value = 0, 0
@@ -114,11 +115,11 @@ func TestBatchRoundTrip(t *testing.T) {
 	if err != nil {
 		nyc = time.FixedZone("EST", -5*3600)
 	}
-	in := []Event{
+	in := []analytics.Event{
 		{}, // every zero value, including the zero Time
 		testEvents("a", 1)[0],
 		{
-			ID: "ü\x00\xff", Kind: KindCustom,
+			ID: "ü\x00\xff", Kind: analytics.KindCustom,
 			Time:    time.Date(1850, 1, 2, 3, 4, 5, 999999999, nyc), // before 1970 and outside int64 nanoseconds
 			Version: math.MaxUint32, Value: math.Copysign(0, -1),
 		},
@@ -161,7 +162,7 @@ func FuzzDecodeBatch(f *testing.F) {
 func TestSpoolFIFOAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := MustOpenSpool(t, SpoolConfig{Dir: dir, SegmentBytes: 2000})
-	var want [][]Event
+	var want [][]analytics.Event
 	for i := range 10 {
 		b := testEvents(fmt.Sprint("b", i), 5)
 		want = append(want, b)
@@ -227,7 +228,7 @@ func TestSpoolPeekIsStable(t *testing.T) {
 func TestSpoolPeekCoalesces(t *testing.T) {
 	dir := t.TempDir()
 	s := MustOpenSpool(t, SpoolConfig{Dir: dir})
-	var want []Event
+	var want []analytics.Event
 	for b := range 10 {
 		batch := testEvents(fmt.Sprint("c", b), 3)
 		want = append(want, batch...)
@@ -237,7 +238,7 @@ func TestSpoolPeekCoalesces(t *testing.T) {
 	}
 	// 10 events fit three whole records; a record is never split.
 	var sizes []int
-	var got []Event
+	var got []analytics.Event
 	for {
 		b, err := s.Peek(10)
 		if errors.Is(err, io.EOF) {
@@ -287,7 +288,7 @@ func spoolWithThree(t *testing.T) (dir, seg string) {
 	return dir, files[0]
 }
 
-func firstIDs(batches [][]Event) []string {
+func firstIDs(batches [][]analytics.Event) []string {
 	var ids []string
 	for _, b := range batches {
 		ids = append(ids, b[0].ID)

@@ -1,4 +1,4 @@
-package analytics
+package traits
 
 import (
 	"context"
@@ -9,13 +9,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/splitcast/splitcast/analytics"
 )
 
-// TraitReader loads unit activity from storage (the events table).
-type TraitReader interface {
+// Reader loads unit activity from storage (the events table).
+type Reader interface {
 	// ChangedActivity returns the activity, as Activity does, of every unit
 	// with an event stored since the mark since (every unit with an event in
-	// the last TraitWindowDays when since is zero), and the mark to pass
+	// the last WindowDays when since is zero), and the mark to pass
 	// next time. Marks are the storage's own clock, so a unit may be
 	// returned twice but never missed. A unit whose events since the mark
 	// are all exposures may come as Seen: first and last day only, where
@@ -24,19 +26,19 @@ type TraitReader interface {
 	// in the window).
 	ChangedActivity(ctx context.Context, since time.Time, today int32) ([]UnitActivity, time.Time, error)
 	// Activity returns the activity of these units as of day today: human
-	// events per day and channel over the last TraitWindowDays, and the
+	// events per day and channel over the last WindowDays, and the
 	// first day seen within FirstSeenHorizonDays. Units without any are left
 	// out.
 	Activity(ctx context.Context, units []string, today int32) ([]UnitActivity, error)
 }
 
-// TraitCacheConfig configures a TraitCache. Zero values take the defaults
+// CacheConfig configures a Cache. Zero values take the defaults
 // named on the fields.
-type TraitCacheConfig struct {
-	Reader TraitReader // required
+type CacheConfig struct {
+	Reader Reader // required
 	// Interval is how often Run refreshes (default 5s).
 	Interval time.Duration
-	// MaxUnits bounds the units held (default DefaultTraitMaxUnits); over
+	// MaxUnits bounds the units held (default DefaultMaxUnits); over
 	// it, the units least recently active are dropped and get
 	// DefaultTraits.
 	MaxUnits int
@@ -44,7 +46,7 @@ type TraitCacheConfig struct {
 	Logger   *slog.Logger
 }
 
-// TraitCache serves every recently active unit's traits from memory, so that
+// Cache serves every recently active unit's traits from memory, so that
 // assignment never waits on storage. It is refreshed incrementally: each
 // Refresh reads only the units with events stored since the previous one,
 // and recomputes every unit from the activity it holds when the UTC day
@@ -58,7 +60,7 @@ type TraitCacheConfig struct {
 // they were and Stats says since when.
 //
 // Memory: the cache holds the units with an event in the last
-// TraitWindowDays, at most MaxUnits of them, by a 128-bit key of their id
+// WindowDays, at most MaxUnits of them, by a 128-bit key of their id
 // (see unitKey), not the id. A quiet unit, one that never opened, clicked
 // or converted in the window (most units: every unit of a send until it
 // engages), costs one slot of a pointer-free table, 24 bytes at most 3/4
@@ -69,8 +71,8 @@ type TraitCacheConfig struct {
 // An engaged unit costs its activity (about 70 bytes, and 40 more per day
 // and channel it engaged on) and two map entries. Units with equal traits
 // share one UnitTraits (about 400 bytes). Units not held get DefaultTraits.
-type TraitCache struct {
-	cfg      TraitCacheConfig
+type Cache struct {
+	cfg      CacheConfig
 	keys     unitKeys
 	snap     atomic.Pointer[traitSnapshot]
 	defaults *UnitTraits
@@ -104,13 +106,13 @@ type unitTraitsKey struct {
 // maxWholeRead is the most units one Activity call names.
 const maxWholeRead = 10_000
 
-// maxShared bounds the distinct values TraitCache.shared keeps; past it
+// maxShared bounds the distinct values Cache.shared keeps; past it
 // the map starts again (values already handed out stay valid).
 const maxShared = 1 << 16
 
-// DefaultTraitMaxUnits is TraitCacheConfig.MaxUnits's default: 4M units,
-// 400 to 600 MB if all were quiet (see TraitCache), more if many engaged.
-const DefaultTraitMaxUnits = 4_000_000
+// DefaultMaxUnits is CacheConfig.MaxUnits's default: 4M units,
+// 400 to 600 MB if all were quiet (see Cache), more if many engaged.
+const DefaultMaxUnits = 4_000_000
 
 // traitSnapshot is what readers see; nothing in it is written once it is
 // published. Quiet units are looked up in quiet, whose pair indexes select
@@ -205,14 +207,14 @@ func (s *traitSnapshot) withEngaged(keys []unitKey, update func(k unitKey) *Unit
 	return &next
 }
 
-// NewTraitCache returns an empty cache: every unit has DefaultTraits until
+// NewCache returns an empty cache: every unit has DefaultTraits until
 // the first Refresh.
-func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
+func NewCache(cfg CacheConfig) *Cache {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
 	}
 	if cfg.MaxUnits <= 0 {
-		cfg.MaxUnits = DefaultTraitMaxUnits
+		cfg.MaxUnits = DefaultMaxUnits
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -220,7 +222,7 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &TraitCache{cfg: cfg, keys: newUnitKeys(), defaults: NewUnitTraits(DefaultTraits(), 0),
+	c := &Cache{cfg: cfg, keys: newUnitKeys(), defaults: NewUnitTraits(DefaultTraits(), 0),
 		activity: map[unitKey]*UnitActivity{}, pairOf: map[dayPair]uint32{}}
 	c.snap.Store(&traitSnapshot{})
 	return c
@@ -229,7 +231,7 @@ func NewTraitCache(cfg TraitCacheConfig) *TraitCache {
 // Traits returns a unit's traits, DefaultTraits when the cache holds none.
 // It never blocks and allocates nothing; the result is never nil and must
 // not be modified.
-func (c *TraitCache) Traits(unit string) *UnitTraits {
+func (c *Cache) Traits(unit string) *UnitTraits {
 	if t, ok := c.snap.Load().get(c.keys.of(unit)); ok {
 		return t
 	}
@@ -237,7 +239,7 @@ func (c *TraitCache) Traits(unit string) *UnitTraits {
 }
 
 // Held reports whether the cache holds traits for unit (false: defaults).
-func (c *TraitCache) Held(unit string) bool {
+func (c *Cache) Held(unit string) bool {
 	_, ok := c.snap.Load().get(c.keys.of(unit))
 	return ok
 }
@@ -245,10 +247,10 @@ func (c *TraitCache) Held(unit string) bool {
 // Staleness is the documented bound, not counting the ingest flush
 // interval: how long after an event is stored its unit's traits may still
 // ignore it.
-func (c *TraitCache) Staleness() time.Duration { return c.cfg.Interval }
+func (c *Cache) Staleness() time.Duration { return c.cfg.Interval }
 
-// TraitCacheStats describe the cache for operators.
-type TraitCacheStats struct {
+// CacheStats describe the cache for operators.
+type CacheStats struct {
 	Units       int       `json:"units"`
 	RefreshedAt time.Time `json:"refreshed_at"` // zero before the first refresh
 	Day         time.Time `json:"day"`          // the UTC day traits are computed for
@@ -256,11 +258,11 @@ type TraitCacheStats struct {
 }
 
 // Stats returns the cache's size and freshness.
-func (c *TraitCache) Stats() TraitCacheStats {
+func (c *Cache) Stats() CacheStats {
 	s := c.snap.Load()
-	st := TraitCacheStats{Units: s.held(), RefreshedAt: s.at}
+	st := CacheStats{Units: s.held(), RefreshedAt: s.at}
 	if s.day != 0 {
-		st.Day = DayTime(s.day)
+		st.Day = analytics.DayTime(s.day)
 	}
 	if msg := c.lastErr.Load(); msg != nil {
 		st.LastError = *msg
@@ -270,8 +272,8 @@ func (c *TraitCache) Stats() TraitCacheStats {
 
 // Fetch reads one unit's traits from storage now, bypassing the cache, for
 // debugging.
-func (c *TraitCache) Fetch(ctx context.Context, unit string) (*UnitTraits, error) {
-	today := Day(c.cfg.Now())
+func (c *Cache) Fetch(ctx context.Context, unit string) (*UnitTraits, error) {
+	today := analytics.Day(c.cfg.Now())
 	acts, err := c.cfg.Reader.Activity(ctx, []string{unit}, today)
 	if err != nil {
 		return nil, err
@@ -286,7 +288,7 @@ func (c *TraitCache) Fetch(ctx context.Context, unit string) (*UnitTraits, error
 
 // Run refreshes every Interval until ctx ends. Errors are logged and leave
 // the previous traits in place.
-func (c *TraitCache) Run(ctx context.Context) {
+func (c *Cache) Run(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -304,7 +306,7 @@ func (c *TraitCache) Run(ctx context.Context) {
 // Refresh reads the units with new events and publishes a new snapshot. On
 // error the previous snapshot stays and the next Refresh reads the same
 // units again.
-func (c *TraitCache) Refresh(ctx context.Context) error {
+func (c *Cache) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.refresh(ctx)
@@ -318,7 +320,7 @@ func (c *TraitCache) Refresh(ctx context.Context) error {
 }
 
 // held reports whether the cache holds k, engaged or quiet.
-func (c *TraitCache) held(k unitKey) bool {
+func (c *Cache) held(k unitKey) bool {
 	if _, ok := c.activity[k]; ok {
 		return true
 	}
@@ -326,9 +328,9 @@ func (c *TraitCache) held(k unitKey) bool {
 	return ok
 }
 
-func (c *TraitCache) refresh(ctx context.Context) error {
+func (c *Cache) refresh(ctx context.Context) error {
 	now := c.cfg.Now()
-	today := Day(now)
+	today := analytics.Day(now)
 	acts, next, err := c.cfg.Reader.ChangedActivity(ctx, c.since, today)
 	if err != nil {
 		return fmt.Errorf("changed units: %w", err)
@@ -415,7 +417,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 	old := c.snap.Load()
 	if old.day != today || old.at.IsZero() {
 		// A new day (or the first refresh): windows moved for every unit.
-		c.evictBefore(today - (TraitWindowDays - 1))
+		c.evictBefore(today - (WindowDays - 1))
 		c.evictOver()
 		c.snap.Store(c.rebuild(today, now))
 		return nil
@@ -441,7 +443,7 @@ func (c *TraitCache) refresh(ctx context.Context) error {
 }
 
 // rebuild computes every unit's traits for today.
-func (c *TraitCache) rebuild(today int32, now time.Time) *traitSnapshot {
+func (c *Cache) rebuild(today int32, now time.Time) *traitSnapshot {
 	base := make(map[unitKey]*UnitTraits, len(c.activity))
 	for k, a := range c.activity {
 		base[k] = c.unitTraits(a, today)
@@ -452,7 +454,7 @@ func (c *TraitCache) rebuild(today int32, now time.Time) *traitSnapshot {
 
 // quietTraitsFrom returns the traits of every pair, reusing those of have
 // (computed for today, for the first pairs).
-func (c *TraitCache) quietTraitsFrom(have []*UnitTraits, today int32) []*UnitTraits {
+func (c *Cache) quietTraitsFrom(have []*UnitTraits, today int32) []*UnitTraits {
 	if len(have) == len(c.pairs) {
 		return have
 	}
@@ -467,7 +469,7 @@ func (c *TraitCache) quietTraitsFrom(have []*UnitTraits, today int32) []*UnitTra
 
 // pairIndex returns p's index in c.pairs, adding it if new. Pairs are only
 // forgotten when evictBefore renumbers them.
-func (c *TraitCache) pairIndex(p dayPair) uint32 {
+func (c *Cache) pairIndex(p dayPair) uint32 {
 	if i, ok := c.pairOf[p]; ok {
 		return i
 	}
@@ -479,7 +481,7 @@ func (c *TraitCache) pairIndex(p dayPair) uint32 {
 
 // evictBefore drops units with no activity since day from, and forgets the
 // pairs no unit has any more.
-func (c *TraitCache) evictBefore(from int32) {
+func (c *Cache) evictBefore(from int32) {
 	for k, a := range c.activity {
 		if a.LastDay() < from {
 			delete(c.activity, k)
@@ -509,7 +511,7 @@ func (c *TraitCache) evictBefore(from int32) {
 
 // evictOver drops, when more than MaxUnits are held, the least recently
 // active; it returns the engaged units dropped and whether any was.
-func (c *TraitCache) evictOver() (engaged []unitKey, dropped bool) {
+func (c *Cache) evictOver() (engaged []unitKey, dropped bool) {
 	over := len(c.activity) + c.quiet.len() - c.cfg.MaxUnits
 	if over <= 0 {
 		return nil, false
@@ -565,7 +567,7 @@ func (c *TraitCache) evictOver() (engaged []unitKey, dropped bool) {
 // later: exposures move when a unit was last seen, and nothing else (a
 // seen unit's first day may be later than the one held: the reader looks
 // for it only among the new events and those before the window). held is
-// changed in place: activity is only read under TraitCache.mu. It reports
+// changed in place: activity is only read under Cache.mu. It reports
 // whether anything changed.
 func seenAgain(held, seen *UnitActivity) bool {
 	first, last := earlier(held.FirstSeen, seen.FirstSeen), max(held.LastSeen, seen.LastDay())
@@ -586,7 +588,7 @@ func earlier(a, b int32) int32 {
 
 // unitTraits returns a's traits on day today: the same *UnitTraits as
 // every other unit's with equal values.
-func (c *TraitCache) unitTraits(a *UnitActivity, today int32) *UnitTraits {
+func (c *Cache) unitTraits(a *UnitActivity, today int32) *UnitTraits {
 	k := unitTraitsKey{Traits: ComputeTraits(a, today), Day: today, LastSeen: a.LastDay()}
 	if t, ok := c.shared[k]; ok {
 		return t
@@ -611,7 +613,7 @@ func unitTraits(a *UnitActivity, today int32) *UnitTraits {
 // distinct traits value with the number of units that have it (traits are
 // shared, and quiet units, most of them, share a few hundred values). It
 // reads one snapshot and never blocks a refresh.
-func (c *TraitCache) Recent(days int, fn func(t *UnitTraits, units int)) {
+func (c *Cache) Recent(days int, fn func(t *UnitTraits, units int)) {
 	s := c.snap.Load()
 	from := s.day - int32(days) + 1
 	counts := map[*UnitTraits]int{}

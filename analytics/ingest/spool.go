@@ -1,4 +1,4 @@
-package analytics
+package ingest
 
 import (
 	"encoding/binary"
@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -155,7 +156,7 @@ type Spool struct {
 
 	ack        *os.File // the ack file, once written
 	peeked     bool     // cur, curNext and curRecords hold what Peek returned
-	cur        []Event
+	cur        []analytics.Event
 	curNext    int64
 	curRecords int
 	dirty      bool
@@ -314,7 +315,7 @@ func (s *Spool) segPath(seq uint64) string {
 // with EUNAVAILABLE if the record would take the spool past MaxBytes; a
 // write error (such as ENOSPC) is returned wrapped and leaves the spool as
 // it was.
-func (s *Spool) Append(events []Event) error {
+func (s *Spool) Append(events []analytics.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -436,7 +437,7 @@ func (s *Spool) syncDirty() {
 // replay as one write. Order is preserved. Peek returns the same events
 // until Ack is called. Torn and corrupt records are skipped, counted and
 // logged on the way.
-func (s *Spool) Peek(maxEvents int) ([]Event, error) {
+func (s *Spool) Peek(maxEvents int) ([]analytics.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -494,7 +495,7 @@ var (
 // readRecord reads and decodes the record of seg at off. next is where the
 // following record starts; for errTorn it is the end of the segment, for
 // errCorrupt the end of the bad record.
-func (s *Spool) readRecord(seg segment, off int64) (events []Event, next int64, err error) {
+func (s *Spool) readRecord(seg segment, off int64) (events []analytics.Event, next int64, err error) {
 	r, err := s.reader(seg.seq)
 	if err != nil {
 		return nil, off, err

@@ -1,4 +1,7 @@
-package analytics
+// Package ingest carries accepted events to a Sink without losing any: a
+// bounded queue, batching by size and interval, and an append-only,
+// checksummed disk spool for when the Sink is slow or down.
+package ingest
 
 import (
 	"context"
@@ -10,10 +13,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// Ingester defaults, documented on IngestConfig.
+// Ingester defaults, documented on Config.
+// Sink stores batches of events. Write must be all or nothing from the
+// caller's point of view: on error the caller keeps the whole batch and may
+// write it again later, so a Sink must tolerate duplicates by ID. An
+// Ingester calls Write from several goroutines at once (Config.Writers).
+type Sink interface {
+	Write(ctx context.Context, events []analytics.Event) error
+}
+
 const (
 	DefaultQueueSize     = 200_000
 	DefaultMaxBatch      = 50_000
@@ -24,9 +36,9 @@ const (
 	DefaultRetryMax      = 30 * time.Second
 )
 
-// IngestConfig configures an Ingester. Every zero value is replaced by the
+// Config configures an Ingester. Every zero value is replaced by the
 // default named on its field.
-type IngestConfig struct {
+type Config struct {
 	// Sink receives the batches. Required.
 	Sink Sink
 	// Dir is the spool directory (see Spool). Required.
@@ -82,7 +94,7 @@ type IngestConfig struct {
 	Logger *slog.Logger
 }
 
-func (c IngestConfig) withDefaults() IngestConfig {
+func (c Config) withDefaults() Config {
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize
 	}
@@ -113,14 +125,14 @@ func (c IngestConfig) withDefaults() IngestConfig {
 	return c
 }
 
-func (c IngestConfig) spoolConfig() SpoolConfig {
+func (c Config) spoolConfig() SpoolConfig {
 	return SpoolConfig{Dir: c.Dir, MaxBytes: c.MaxSpoolBytes, SegmentBytes: c.SegmentBytes, SyncInterval: c.SyncInterval, Logger: c.Logger}
 }
 
 // Validate reports the first field of c that cannot be used, as an
 // EINVALID *experiment.Error naming it. Zero values are valid: they stand
 // for the defaults.
-func (c IngestConfig) Validate() error {
+func (c Config) Validate() error {
 	switch {
 	case c.Sink == nil:
 		return experiment.Invalid("Sink", "a sink is required")
@@ -156,9 +168,9 @@ func (c IngestConfig) Validate() error {
 	return nil
 }
 
-// IngestStats is a snapshot of an Ingester's gauges and counters, for
+// Stats is a snapshot of an Ingester's gauges and counters, for
 // export as metrics. Counters only grow during the Ingester's life.
-type IngestStats struct {
+type Stats struct {
 	QueueDepth       int       // events accepted into memory and not yet written or spooled
 	QueueCapacity    int       // QueueSize
 	SpoolBytes       int64     // size of the spool on disk
@@ -190,7 +202,7 @@ type IngestStats struct {
 // after a write that timed out but succeeded, or after a crash before the
 // spool's acknowledgement): the Sink deduplicates by ID.
 type Ingester struct {
-	cfg   IngestConfig
+	cfg   Config
 	log   *slog.Logger
 	spool *Spool
 
@@ -198,10 +210,10 @@ type Ingester struct {
 	// event once, into tail; a full chunk is a batch, handed to the Sink
 	// as it is and recycled afterwards.
 	mu       sync.Mutex
-	chunks   [][]Event // full chunks, oldest first
-	tail     []Event   // the chunk being filled; nil if none
-	free     [][]Event // delivered chunks for reuse
-	queued   int       // events accepted into memory and not yet written or spooled
+	chunks   [][]analytics.Event // full chunks, oldest first
+	tail     []analytics.Event   // the chunk being filled; nil if none
+	free     [][]analytics.Event // delivered chunks for reuse
+	queued   int                 // events accepted into memory and not yet written or spooled
 	closed   bool
 	inflight sync.WaitGroup // Log calls writing to the spool
 
@@ -217,7 +229,7 @@ type Ingester struct {
 	lastErr   atomic.Pointer[writeErr]
 
 	// Owned by the writer goroutine.
-	held         []Event // a batch neither the Sink nor the spool took, retried first
+	held         []analytics.Event // a batch neither the Sink nor the spool took, retried first
 	healthy      bool
 	backoff      time.Duration
 	nextProbe    time.Time
@@ -234,9 +246,9 @@ type writeErr struct {
 	at  time.Time
 }
 
-// OpenIngester validates cfg, opens the spool in cfg.Dir and starts the
+// Open validates cfg, opens the spool in cfg.Dir and starts the
 // writer, which first replays whatever a previous process left spooled.
-func OpenIngester(cfg IngestConfig) (*Ingester, error) {
+func Open(cfg Config) (*Ingester, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -268,7 +280,7 @@ func OpenIngester(cfg IngestConfig) (*Ingester, error) {
 // error, having accepted none of the events, only if the spool cannot take
 // them either or the Ingester is closed. ctx is not used: accepting is
 // bounded local work.
-func (i *Ingester) Log(ctx context.Context, events ...Event) error {
+func (i *Ingester) Log(ctx context.Context, events ...analytics.Event) error {
 	n := len(events)
 	if n == 0 {
 		return nil
@@ -328,7 +340,7 @@ func (i *Ingester) Log(ctx context.Context, events ...Event) error {
 // whatever cannot be written before ctx is done. It waits for the spool
 // writes even after ctx is done: they are local and bounded, and skipping
 // them would lose accepted events. The spool is left for the next
-// OpenIngester on the same directory.
+// Open on the same directory.
 func (i *Ingester) Close(ctx context.Context) error {
 	i.closeOnce.Do(func() {
 		i.mu.Lock()
@@ -349,12 +361,12 @@ func (i *Ingester) Close(ctx context.Context) error {
 }
 
 // Stats returns the current gauges and counters.
-func (i *Ingester) Stats() IngestStats {
+func (i *Ingester) Stats() Stats {
 	i.mu.Lock()
 	depth := i.queued
 	i.mu.Unlock()
 	ss := i.spool.Stats()
-	st := IngestStats{
+	st := Stats{
 		QueueDepth:     depth,
 		QueueCapacity:  i.cfg.QueueSize,
 		SpoolBytes:     ss.Bytes,
@@ -403,18 +415,18 @@ func (i *Ingester) run() {
 }
 
 // chunk returns an empty chunk of capacity MaxBatch. i.mu is held.
-func (i *Ingester) chunk() []Event {
+func (i *Ingester) chunk() []analytics.Event {
 	if n := len(i.free); n > 0 {
 		c := i.free[n-1]
 		i.free = i.free[:n-1]
 		return c
 	}
-	return make([]Event, 0, i.cfg.MaxBatch)
+	return make([]analytics.Event, 0, i.cfg.MaxBatch)
 }
 
 // next returns the batch to deliver next: the held one, else the oldest
 // full chunk, else with all the partial tail; nil if there is none.
-func (i *Ingester) next(all bool) []Event {
+func (i *Ingester) next(all bool) []analytics.Event {
 	if i.held != nil {
 		return i.held
 	}
@@ -436,7 +448,7 @@ func (i *Ingester) next(all bool) []Event {
 
 // delivered frees batch's places in the queue and, unless a timed-out
 // Sink write may still be reading it, keeps its chunk for reuse.
-func (i *Ingester) delivered(batch []Event, reusable bool) {
+func (i *Ingester) delivered(batch []analytics.Event, reusable bool) {
 	i.held = nil
 	if reusable {
 		clear(batch) // drop references to the events' strings
@@ -478,7 +490,7 @@ func (i *Ingester) flush(all bool) {
 // deliver writes batch to the Sink if it is healthy, else or on failure to
 // the spool. It reports whether either took the batch, and whether batch
 // may be reused: not if an abandoned Sink write may still read it.
-func (i *Ingester) deliver(ctx context.Context, batch []Event) (ok, reusable bool) {
+func (i *Ingester) deliver(ctx context.Context, batch []analytics.Event) (ok, reusable bool) {
 	reusable = true
 	if i.healthy && ctx.Err() == nil {
 		abandoned, err := i.write(ctx, batch)
@@ -503,7 +515,7 @@ func (i *Ingester) deliver(ctx context.Context, batch []Event) (ok, reusable boo
 // failed Sink. While an abandoned call has not returned, further writes
 // fail at once, so that a hung Sink holds one goroutine and one batch, not
 // one per retry.
-func (i *Ingester) write(ctx context.Context, batch []Event) (abandoned bool, err error) {
+func (i *Ingester) write(ctx context.Context, batch []analytics.Event) (abandoned bool, err error) {
 	if i.writing.Load() > 0 {
 		return false, errors.New("sink write: an earlier write timed out and has not returned")
 	}
@@ -535,7 +547,7 @@ func (i *Ingester) write(ctx context.Context, batch []Event) (abandoned bool, er
 const MinPart = 4096
 
 // writeParts writes batch through up to Writers parallel Sink calls.
-func (i *Ingester) writeParts(ctx context.Context, batch []Event) error {
+func (i *Ingester) writeParts(ctx context.Context, batch []analytics.Event) error {
 	n := min(i.cfg.Writers, len(batch)/MinPart)
 	if n <= 1 {
 		return i.cfg.Sink.Write(ctx, batch)

@@ -1,4 +1,4 @@
-package analytics
+package ingest
 
 import (
 	"encoding/binary"
@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"math"
 	"time"
+
+	"github.com/splitcast/splitcast/analytics"
 )
 
 // batchFormat is the first byte of every record payload, so that a later
@@ -15,7 +17,7 @@ const batchFormat = 1
 
 // appendRecord appends the spool record for events to b: the length and
 // CRC32C header followed by the payload from appendBatch.
-func appendRecord(b []byte, events []Event) []byte {
+func appendRecord(b []byte, events []analytics.Event) []byte {
 	start := len(b)
 	b = append(b, make([]byte, recHeaderLen)...)
 	b = appendBatch(b, events)
@@ -39,7 +41,7 @@ func appendRecord(b []byte, events []Event) []byte {
 // Hand-written rather than gob or JSON: it is several times smaller and
 // faster, has no per-stream type header, and keeps every float bit
 // (NaN payloads, -0) and every nanosecond.
-func appendBatch(b []byte, events []Event) []byte {
+func appendBatch(b []byte, events []analytics.Event) []byte {
 	b = append(b, batchFormat)
 	b = binary.AppendUvarint(b, uint64(len(events)))
 	for i := range events {
@@ -82,7 +84,7 @@ var errTruncated = errors.New("truncated batch")
 
 // decodeBatch decodes a payload written by appendBatch. It never panics,
 // whatever the input. All strings of the batch share one allocation.
-func decodeBatch(payload []byte) ([]Event, error) {
+func decodeBatch(payload []byte) ([]analytics.Event, error) {
 	d := decoder{s: string(payload)}
 	if f := d.byte(); d.err == nil && f != batchFormat {
 		return nil, fmt.Errorf("unknown batch format %d", f)
@@ -94,11 +96,11 @@ func decodeBatch(payload []byte) ([]Event, error) {
 	if n > uint64(len(d.s)-d.off)/minEventLen {
 		return nil, fmt.Errorf("batch claims %d events in %d bytes", n, len(d.s))
 	}
-	events := make([]Event, n)
+	events := make([]analytics.Event, n)
 	for i := range events {
 		e := &events[i]
 		e.ID = d.str()
-		e.Kind = Kind(d.str())
+		e.Kind = analytics.Kind(d.str())
 		sec := d.varint()
 		nsec := d.uvarint()
 		if nsec >= 1e9 {

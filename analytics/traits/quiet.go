@@ -1,4 +1,4 @@
-package analytics
+package traits
 
 import "hash/maphash"
 

@@ -1,4 +1,4 @@
-package analytics
+package traits
 
 import (
 	"math/rand/v2"
@@ -85,7 +85,7 @@ func check(t *testing.T, round int, s *traitSnapshot, model map[unitKey]*UnitTra
 // TestTraitCacheSharesEqualTraits: units with equal traits share one
 // UnitTraits; units with different ones do not.
 func TestTraitCacheSharesEqualTraits(t *testing.T) {
-	c := NewTraitCache(TraitCacheConfig{Reader: nil})
+	c := NewCache(CacheConfig{Reader: nil})
 	const today = 20000
 	a := c.unitTraits(&UnitActivity{Unit: "a", FirstSeen: today, Days: []DayActivity{{Day: today}}}, today)
 	b := c.unitTraits(&UnitActivity{Unit: "b", FirstSeen: today, Days: []DayActivity{{Day: today}}}, today)

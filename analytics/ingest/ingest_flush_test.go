@@ -1,4 +1,4 @@
-package analytics
+package ingest
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/splitcast/splitcast/analytics"
 )
 
 // TestIngesterTickTakesThePartialBatchOnce: events that arrive while a
@@ -19,7 +21,7 @@ func TestIngesterTickTakesThePartialBatchOnce(t *testing.T) {
 	gate := make(chan struct{})
 	sink := &fakeSink{gate: gate}
 	const interval = 2 * time.Second
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: 1000, FlushInterval: interval})
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: t.TempDir(), MaxBatch: 1000, FlushInterval: interval})
 	MustLog(t, i, testEvents("a", 3)...)
 	waitFor(t, "the tick's write to start", func() bool { return sink.callCount() == 1 })
 	MustLog(t, i, testEvents("b", 2)...)
@@ -51,7 +53,7 @@ type meetingSink struct {
 	failed    bool
 }
 
-func (s *meetingSink) Write(ctx context.Context, events []Event) error {
+func (s *meetingSink) Write(ctx context.Context, events []analytics.Event) error {
 	s.mu.Lock()
 	s.inFlight++
 	if s.inFlight > 1 {
@@ -85,7 +87,7 @@ func TestIngesterWritesLargeBatchesInParts(t *testing.T) {
 	const n = 2*MinPart + 10
 	events := testEvents("e", n)
 	sink := &meetingSink{met: make(chan struct{}), failFirst: events[(n+1)/2].ID}
-	i := MustOpenIngester(t, IngestConfig{Sink: sink, Dir: t.TempDir(), MaxBatch: n, QueueSize: 2 * n,
+	i := MustOpenIngester(t, Config{Sink: sink, Dir: t.TempDir(), MaxBatch: n, QueueSize: 2 * n,
 		Writers: 2, FlushInterval: 20 * time.Millisecond, RetryMin: 10 * time.Millisecond})
 	// In one call, so that the batch is full at once (a tick could take
 	// part of it otherwise).

@@ -8,10 +8,11 @@ import (
 
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 func (s *Server) adminRoutes() {
-	read, admin := s.require(ScopeRead), s.require(ScopeAdmin)
+	read, admin := s.require(apikey.ScopeRead), s.require(apikey.ScopeAdmin)
 	g := s.app.Group("/v1/experiments")
 	g.Post("/", admin, s.createExperiment)
 	g.Get("/", read, s.listExperiments)

@@ -20,6 +20,7 @@ import (
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 // Config holds what the API needs. Zero values of optional fields are
@@ -155,7 +156,7 @@ func (s *Server) routes() {
 		s.app.Use(sdkPaths, h)
 	}
 	s.app.Use("/v1", s.limitIP)
-	s.app.Get("/debug/pprof/*", s.require(ScopeAdmin), pprofHandler())
+	s.app.Get("/debug/pprof/*", s.require(apikey.ScopeAdmin), pprofHandler())
 	s.adminRoutes()
 	s.reportRoutes()
 	s.sdkRoutes()

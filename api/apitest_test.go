@@ -19,6 +19,7 @@ import (
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 )
 
@@ -78,9 +79,9 @@ func newHarness(tb testing.TB, store experiment.Store, edit func(*api.Config)) *
 		Store: store, Snapshots: ref, Refresh: ref.Refresh, Events: h.events, Tokens: tokens,
 		BaseURL: "https://sc.example",
 		Keys: api.KeyList{
-			api.NewKey("admin", hAdmin, api.ScopeAdmin, api.ScopeRead),
-			api.NewKey("sdk", hSDK, api.ScopeSDK),
-			api.NewKey("read", hRead, api.ScopeRead),
+			api.NewKey("admin", hAdmin, apikey.ScopeAdmin, apikey.ScopeRead),
+			api.NewKey("sdk", hSDK, apikey.ScopeSDK),
+			api.NewKey("read", hRead, apikey.ScopeRead),
 		},
 		Now: func() time.Time { return h.now },
 	}

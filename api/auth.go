@@ -7,19 +7,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/splitcast/splitcast/api/apikey"
 	"github.com/splitcast/splitcast/experiment"
-)
-
-// Scope is what an API key may do.
-type Scope = apikey.Scope
-
-// The scopes of DESIGN.md: sdk (assign, events), admin (experiments), read
-// (reports).
-const (
-	ScopeSDK   = apikey.ScopeSDK
-	ScopeAdmin = apikey.ScopeAdmin
-	ScopeRead  = apikey.ScopeRead
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 // Key is one API key: its ID (empty for keys from the configuration), its
@@ -29,15 +18,15 @@ type Key struct {
 	ID     string
 	Name   string
 	Hash   [32]byte
-	Scopes []Scope
+	Scopes []apikey.Scope
 }
 
 // NewKey returns the Key for a secret.
-func NewKey(name, secret string, scopes ...Scope) Key {
+func NewKey(name, secret string, scopes ...apikey.Scope) Key {
 	return Key{Name: name, Hash: sha256.Sum256([]byte(secret)), Scopes: scopes}
 }
 
-func (k Key) has(s Scope) bool {
+func (k Key) has(s apikey.Scope) bool {
 	for _, have := range k.Scopes {
 		if have == s {
 			return true
@@ -47,7 +36,7 @@ func (k Key) has(s Scope) bool {
 }
 
 // Keyring looks API keys up: KeyList for fixed keys, KeyCache for those of
-// a KeyStore as well.
+// an apikey.Store as well.
 type Keyring interface {
 	Lookup(secret string) (Key, bool)
 }
@@ -73,7 +62,7 @@ const localKey = "splitcast.key"
 
 // require admits requests whose bearer key has scope s: 401 without a known
 // key, 403 with a key that lacks the scope.
-func (s *Server) require(scope Scope) fiber.Handler {
+func (s *Server) require(scope apikey.Scope) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		auth := c.Get(fiber.HeaderAuthorization)
 		secret, ok := strings.CutPrefix(auth, "Bearer ")

@@ -21,6 +21,7 @@ import (
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 )
 
@@ -43,26 +44,26 @@ func keyFor(scope string) (has, lacks string) {
 	}
 }
 
-// memKeys is an in-memory api.KeyStore.
+// memKeys is an in-memory apikey.Store.
 type memKeys struct {
 	mu   sync.Mutex
-	recs []api.KeyRecord
+	recs []apikey.Record
 }
 
-func (m *memKeys) CreateKey(_ context.Context, r api.KeyRecord) error {
+func (m *memKeys) CreateKey(_ context.Context, r apikey.Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.recs = append(m.recs, r)
 	return nil
 }
 
-func (m *memKeys) ListKeys(context.Context) ([]api.KeyRecord, error) {
+func (m *memKeys) ListKeys(context.Context) ([]apikey.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]api.KeyRecord(nil), m.recs...), nil
+	return append([]apikey.Record(nil), m.recs...), nil
 }
 
-func (m *memKeys) RevokeKey(_ context.Context, id string, at time.Time) (api.KeyRecord, error) {
+func (m *memKeys) RevokeKey(_ context.Context, id string, at time.Time) (apikey.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range m.recs {
@@ -71,7 +72,7 @@ func (m *memKeys) RevokeKey(_ context.Context, id string, at time.Time) (api.Key
 			return m.recs[i], nil
 		}
 	}
-	return api.KeyRecord{}, errors.New("not found")
+	return apikey.Record{}, errors.New("not found")
 }
 
 // newAuthServer is an API with one key per scope, issued keys from an
@@ -99,9 +100,9 @@ func newAuthServer(tb testing.TB, cfg api.Config) (*api.Server, *api.KeyCache, *
 		tb.Fatal(err)
 	}
 	keys := api.NewKeyCache(api.KeyList{
-		api.NewKey("admin", authAdmin, api.ScopeAdmin),
-		api.NewKey("sdk", authSDK, api.ScopeSDK),
-		api.NewKey("read", authRead, api.ScopeRead),
+		api.NewKey("admin", authAdmin, apikey.ScopeAdmin),
+		api.NewKey("sdk", authSDK, apikey.ScopeSDK),
+		api.NewKey("read", authRead, apikey.ScopeRead),
 	}, mk, nil)
 	cfg.Store, cfg.Snapshots, cfg.Refresh, cfg.Tokens, cfg.Keys = store, refresher, refresher.Refresh, tokens, keys
 	if cfg.Events == nil {
@@ -153,7 +154,7 @@ func errorCode(body string) string {
 
 func TestAuthCases(t *testing.T) {
 	s, keys, store := newAuthServer(t, api.Config{})
-	issued, rec, err := api.NewSecretKey("ci", []api.Scope{api.ScopeSDK, api.ScopeRead}, time.Now())
+	issued, rec, err := apikey.New("ci", []apikey.Scope{apikey.ScopeSDK, apikey.ScopeRead}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestAuthCases(t *testing.T) {
 	if err := keys.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	revoked, rec2, err := api.NewSecretKey("old", []api.Scope{api.ScopeAdmin, api.ScopeSDK, api.ScopeRead}, time.Now())
+	revoked, rec2, err := apikey.New("old", []apikey.Scope{apikey.ScopeAdmin, apikey.ScopeSDK, apikey.ScopeRead}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +230,11 @@ func TestAuthCases(t *testing.T) {
 
 func TestNewSecretKey(t *testing.T) {
 	now := time.Now()
-	a, ra, err := api.NewSecretKey("x", []api.Scope{api.ScopeSDK}, now)
+	a, ra, err := apikey.New("x", []apikey.Scope{apikey.ScopeSDK}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, rb, _ := api.NewSecretKey("x", []api.Scope{api.ScopeSDK}, now)
+	b, rb, _ := apikey.New("x", []apikey.Scope{apikey.ScopeSDK}, now)
 	if a == b || ra.ID == rb.ID || ra.Hash == rb.Hash {
 		t.Errorf("two keys share a secret, id or hash: %s %s", a, b)
 	}
@@ -247,15 +248,15 @@ func TestNewSecretKey(t *testing.T) {
 		name   string
 		scopes string
 	}{{"", "sdk"}, {"x", ""}, {"x", "sdk,root"}} {
-		scopes, err := api.ParseScopes(bad.scopes)
+		scopes, err := apikey.ParseScopes(bad.scopes)
 		if err == nil {
-			_, _, err = api.NewSecretKey(bad.name, scopes, now)
+			_, _, err = apikey.New(bad.name, scopes, now)
 		}
 		if experiment.ErrorCode(err) != experiment.EINVALID {
 			t.Errorf("name %q scopes %q: err %v, want %s", bad.name, bad.scopes, err, experiment.EINVALID)
 		}
 	}
-	if got, err := api.ParseScopes(" sdk , read,sdk"); err != nil || len(got) != 2 || got[0] != api.ScopeSDK || got[1] != api.ScopeRead {
+	if got, err := apikey.ParseScopes(" sdk , read,sdk"); err != nil || len(got) != 2 || got[0] != apikey.ScopeSDK || got[1] != apikey.ScopeRead {
 		t.Errorf("ParseScopes = %v, %v; want [sdk read]", got, err)
 	}
 }

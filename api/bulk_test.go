@@ -22,6 +22,7 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 )
 
@@ -183,7 +184,7 @@ func bulkServer(t *testing.T, events analytics.Logger) *Server {
 	}
 	s := New(Config{
 		Store: store, Snapshots: ref, Refresh: ref.Refresh, Events: events, Tokens: tokens,
-		BaseURL: "https://sc.example", Keys: KeyList{NewKey("admin", "admin-key", ScopeAdmin)},
+		BaseURL: "https://sc.example", Keys: KeyList{NewKey("admin", "admin-key", apikey.ScopeAdmin)},
 	})
 	def, err := os.ReadFile("../docs/examples/experiment.json")
 	if err != nil {

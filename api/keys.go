@@ -9,37 +9,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/splitcast/splitcast/api/apikey"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
-
-// The key data types live in api/apikey, which the ClickHouse store can
-// import without importing Fiber; these aliases keep api's names.
-type (
-	// KeyRecord is an issued key as a KeyStore keeps it.
-	KeyRecord = apikey.Record
-	// KeyStore keeps the keys issued at run time.
-	KeyStore = apikey.Store
-)
-
-// NewSecretKey issues a key; see apikey.New.
-func NewSecretKey(name string, scopes []Scope, now time.Time) (string, KeyRecord, error) {
-	return apikey.New(name, scopes, now)
-}
-
-// ParseScopes reads a comma-separated scope list such as "sdk,read".
-func ParseScopes(s string) ([]Scope, error) { return apikey.ParseScopes(s) }
-
-func keyID(secret string) (string, bool) { return apikey.ID(secret) }
 
 // KeyCache is the Keyring of a server: fixed keys from the configuration
-// (SPLITCAST_ADMIN_KEY and friends) plus the valid keys of a KeyStore, held
+// (SPLITCAST_ADMIN_KEY and friends) plus the valid keys of an apikey.Store, held
 // in memory and reloaded by Run. A revoked key therefore stops working
 // within one refresh interval. While the store cannot be read the cache
 // keeps the last set it loaded: a ClickHouse outage must not lock every
 // client out, at the price of revocations waiting for the store to return.
 type KeyCache struct {
 	static KeyList
-	store  KeyStore
+	store  apikey.Store
 	logger *slog.Logger
 	cur    atomic.Pointer[map[string]Key] // valid stored keys by ID
 	// OnRefresh, when set, is told the outcome of each refresh (metrics).
@@ -48,7 +29,7 @@ type KeyCache struct {
 
 // NewKeyCache returns a cache of static and of store's keys; it holds only
 // the static ones until the first Refresh. A nil store is allowed.
-func NewKeyCache(static KeyList, store KeyStore, logger *slog.Logger) *KeyCache {
+func NewKeyCache(static KeyList, store apikey.Store, logger *slog.Logger) *KeyCache {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,7 +82,7 @@ func (c *KeyCache) Run(ctx context.Context, interval time.Duration) {
 // not secret, and its hash compared in constant time; anything else is
 // compared with every static key in constant time.
 func (c *KeyCache) Lookup(secret string) (Key, bool) {
-	if id, ok := keyID(secret); ok {
+	if id, ok := apikey.ID(secret); ok {
 		if k, ok := (*c.cur.Load())[id]; ok {
 			h := sha256.Sum256([]byte(secret))
 			if subtle.ConstantTimeCompare(h[:], k.Hash[:]) == 1 {

@@ -11,6 +11,7 @@ import (
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 // PageKeyCookie holds the read key of a browser that opened a report page
@@ -22,8 +23,8 @@ const PageKeyCookie = "splitcast_read_key"
 const pageKeyLifetime = 12 * time.Hour
 
 func (s *Server) reportRoutes() {
-	s.app.Get("/v1/experiments/:key/results", s.require(ScopeRead), s.results)
-	s.app.Get("/experiments/:key", s.pageKey, s.require(ScopeRead), s.reportPage)
+	s.app.Get("/v1/experiments/:key/results", s.require(apikey.ScopeRead), s.results)
+	s.app.Get("/experiments/:key", s.pageKey, s.require(apikey.ScopeRead), s.reportPage)
 }
 
 // results answers GET /v1/experiments/{key}/results: the report as JSON, or

@@ -12,10 +12,11 @@ import (
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 func (s *Server) sdkRoutes() {
-	sdk := s.require(ScopeSDK)
+	sdk := s.require(apikey.ScopeSDK)
 	s.app.Post("/v1/assign", sdk, s.assignOne)
 	s.app.Post("/v1/assign/bulk", sdk, s.assignBulk)
 	s.app.Get("/v1/snapshot", sdk, s.snapshot)

@@ -20,6 +20,7 @@ import (
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 )
 
@@ -59,7 +60,7 @@ func secServer(tb testing.TB) (*api.Server, *eventLog) {
 		Events:    events,
 		Tokens:    tokens,
 		BaseURL:   secBase,
-		Keys:      api.KeyList{api.NewKey("sdk", secSDKKey, api.ScopeSDK)},
+		Keys:      api.KeyList{api.NewKey("sdk", secSDKKey, apikey.ScopeSDK)},
 		BodyLimit: secBodyMax,
 	})
 	return s, events

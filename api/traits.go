@@ -11,6 +11,7 @@ import (
 	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 // TraitSource serves units' behavioural traits from memory (an
@@ -54,7 +55,7 @@ type serverTraits Server
 func (t *serverTraits) UnitTraits(unit string) assign.Lookup { return t.cfg.Traits.Traits(unit) }
 
 func (s *Server) traitRoutes() {
-	read := s.require(ScopeRead)
+	read := s.require(apikey.ScopeRead)
 	s.app.Get("/v1/units/:unit/traits", read, s.unitTraits)
 	s.app.Get("/v1/experiments/:key/health", read, s.health)
 }

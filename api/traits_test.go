@@ -21,6 +21,7 @@ import (
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 const (
@@ -85,9 +86,9 @@ func trStart(t *testing.T) *trServer {
 		BaseURL: "http://" + ln.Addr().String(),
 		Store:   store, Snapshots: refresher, Refresh: refresher.Refresh, Events: ingest, Tokens: tokens,
 		Keys: api.KeyList{
-			api.NewKey("admin", trAdmin, api.ScopeAdmin, api.ScopeRead),
-			api.NewKey("sdk", trSDK, api.ScopeSDK),
-			api.NewKey("read", trRead, api.ScopeRead),
+			api.NewKey("admin", trAdmin, apikey.ScopeAdmin, apikey.ScopeRead),
+			api.NewKey("sdk", trSDK, apikey.ScopeSDK),
+			api.NewKey("read", trRead, apikey.ScopeRead),
 		},
 		Traits: cache,
 	})

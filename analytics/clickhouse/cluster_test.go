@@ -21,8 +21,8 @@ import (
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chtest"
 	"github.com/splitcast/splitcast/analytics/traits"
-	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 	"github.com/splitcast/splitcast/migrations"
 )
@@ -321,7 +321,7 @@ func TestCluster(t *testing.T) {
 		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		var ids []string
 		for i := range 6 {
-			_, r, err := api.NewSecretKey(fmt.Sprintf("key-%d", i), []api.Scope{api.ScopeRead}, now)
+			_, r, err := apikey.New(fmt.Sprintf("key-%d", i), []apikey.Scope{apikey.ScopeRead}, now)
 			if err != nil {
 				t.Fatal(err)
 			}

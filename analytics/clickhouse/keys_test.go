@@ -10,6 +10,7 @@ import (
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 )
 
@@ -19,15 +20,15 @@ func TestKeyStore(t *testing.T) {
 	s := clickhouse.NewKeyStore(conn)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-	_, a, err := api.NewSecretKey("mailer", []api.Scope{api.ScopeSDK, api.ScopeRead}, now)
+	_, a, err := apikey.New("mailer", []apikey.Scope{apikey.ScopeSDK, apikey.ScopeRead}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, b, err := api.NewSecretKey("dashboard", []api.Scope{api.ScopeRead}, now.Add(time.Minute))
+	_, b, err := apikey.New("dashboard", []apikey.Scope{apikey.ScopeRead}, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []api.KeyRecord{a, b} {
+	for _, r := range []apikey.Record{a, b} {
 		if err := s.CreateKey(ctx, r); err != nil {
 			t.Fatalf("CreateKey(%s): %v", r.Name, err)
 		}
@@ -43,8 +44,8 @@ func TestKeyStore(t *testing.T) {
 		t.Fatalf("ListKeys = %+v, want %s then %s", list, a.ID, b.ID)
 	}
 	got := list[0]
-	if got.Name != "mailer" || got.Hash != a.Hash || len(got.Scopes) != 2 || got.Scopes[0] != api.ScopeSDK ||
-		got.Scopes[1] != api.ScopeRead || !got.CreatedAt.Equal(now) || got.Revoked() {
+	if got.Name != "mailer" || got.Hash != a.Hash || len(got.Scopes) != 2 || got.Scopes[0] != apikey.ScopeSDK ||
+		got.Scopes[1] != apikey.ScopeRead || !got.CreatedAt.Equal(now) || got.Revoked() {
 		t.Errorf("ListKeys()[0] = %+v, want %+v", got, a)
 	}
 
@@ -82,14 +83,14 @@ func TestKeyRevocationThroughServer(t *testing.T) {
 	ctx := context.Background()
 	conn, _ := env.NewDatabase(t)
 	store := clickhouse.NewKeyStore(conn)
-	secret, rec, err := api.NewSecretKey("reporting", []api.Scope{api.ScopeRead}, time.Now())
+	secret, rec, err := apikey.New("reporting", []apikey.Scope{apikey.ScopeRead}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := store.CreateKey(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	cache := api.NewKeyCache(api.KeyList{api.NewKey("admin", "config-admin-key", api.ScopeAdmin)}, store, nil)
+	cache := api.NewKeyCache(api.KeyList{api.NewKey("admin", "config-admin-key", apikey.ScopeAdmin)}, store, nil)
 	exps := experimenttest.NewStore()
 	srv := api.New(api.Config{Store: exps, Snapshots: assign.NewRefresher(exps, nil), Keys: cache})
 	get := func(key string) int {

@@ -101,8 +101,8 @@ func serve(store experiment.Store) (*testServer, func(), error) {
 		Store: store, Snapshots: ref, Refresh: ref.Refresh, Events: ts.Events, Tokens: tokens,
 		BaseURL: ts.URL,
 		Keys: api.KeyList{
-			api.NewKey("admin", adminKey, api.ScopeAdmin, api.ScopeRead),
-			api.NewKey("sdk", sdkKey, api.ScopeSDK),
+			api.NewKey("admin", adminKey, apikey.ScopeAdmin, apikey.ScopeRead),
+			api.NewKey("sdk", sdkKey, apikey.ScopeSDK),
 		},
 	})
 	served := make(chan error, 1)

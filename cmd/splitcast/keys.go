@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/splitcast/splitcast/analytics/clickhouse"
-	"github.com/splitcast/splitcast/api"
+	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
 // keysFlags are the flags of the keys commands beyond the shared config.
@@ -44,11 +44,11 @@ func (m *Main) Keys(ctx context.Context, cmd string, f keysFlags, args []string)
 		if len(args) > 0 {
 			return fmt.Errorf("keys create takes no arguments, got %q (use -name and -scopes)", args)
 		}
-		scopes, err := api.ParseScopes(*f.scopes)
+		scopes, err := apikey.ParseScopes(*f.scopes)
 		if err != nil {
 			return fmt.Errorf("-scopes: %w", err)
 		}
-		secret, rec, err := api.NewSecretKey(*f.name, scopes, time.Now())
+		secret, rec, err := apikey.New(*f.name, scopes, time.Now())
 		if err != nil {
 			return fmt.Errorf("-name: %w", err)
 		}
@@ -109,7 +109,7 @@ func (m *Main) connectForCommand(ctx context.Context) error {
 	return m.prepare(ctx)
 }
 
-func joinScopes(ss []api.Scope) string {
+func joinScopes(ss []apikey.Scope) string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
 		out[i] = string(s)

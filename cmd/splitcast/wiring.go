@@ -25,6 +25,7 @@ import (
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/migrations"
 )
 
@@ -148,9 +149,9 @@ func (m *Main) Run(ctx context.Context) error {
 		traits.Run(bg)
 	}()
 	keyring := api.NewKeyCache(api.KeyList{
-		api.NewKey("admin", m.Config.AdminKey, api.ScopeAdmin, api.ScopeRead),
-		api.NewKey("sdk", m.Config.SDKKey, api.ScopeSDK),
-		api.NewKey("read", m.Config.ReadKey, api.ScopeRead),
+		api.NewKey("admin", m.Config.AdminKey, apikey.ScopeAdmin, apikey.ScopeRead),
+		api.NewKey("sdk", m.Config.SDKKey, apikey.ScopeSDK),
+		api.NewKey("read", m.Config.ReadKey, apikey.ScopeRead),
 	}, clickhouse.NewKeyStore(m.conn), m.logger)
 	if err := keyring.Refresh(ctx); err != nil && experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
 		return err

@@ -54,188 +54,276 @@ func Decide(exp experiment.Experiment, history []experiment.Version, agg results
 	return out
 }
 
+// evaluateSegment is the retirement evaluation of segment s as Decide
+// describes it: what blocks a decision, the tests, and the decisions.
 func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []results.Phase, agg results.Aggregates, now time.Time) results.SegmentRetirement {
+	active := activeVariants(s)
+	if r, done := settled(exp, s, active); done {
+		return r
+	}
+	e := newEvaluation(exp, s, active, agg, now)
 	var r results.SegmentRetirement
-	pol := exp.Retirement.WithDefaults()
-	primary := exp.PrimaryMetric
-	if s.Concluded() {
-		r.Blocked = append(r.Blocked, "segment concluded with "+s.Winner)
+	var srmNote string
+	r.Blocked, srmNote = e.blockers(phases)
+	// The tests run even when blocked, so that a report shows them.
+	r.Best, r.Pairs = e.pairTests()
+	r.Blocked = append(r.Blocked, e.guardrailBreaches()...)
+	if len(r.Blocked) > 0 {
 		return r
 	}
-	if exp.Status != experiment.StatusRunning {
-		r.Blocked = append(r.Blocked, "experiment is "+string(exp.Status))
-		return r
-	}
+	r.Decisions = e.decide(srmNote)
+	return r
+}
+
+// activeVariants returns the variants of s that are not retired, in order.
+func activeVariants(s experiment.Segment) []experiment.Variant {
 	var active []experiment.Variant
 	for _, v := range s.Variants {
 		if !v.Retired {
 			active = append(active, v)
 		}
 	}
-	if len(active) == 1 {
+	return active
+}
+
+// settled returns the evaluation of a segment that needs no test, and
+// whether there is one: concluded, of an experiment not running, with one
+// active variant left (which wins), or with nothing to test.
+func settled(exp experiment.Experiment, s experiment.Segment, active []experiment.Variant) (results.SegmentRetirement, bool) {
+	var r results.SegmentRetirement
+	switch {
+	case s.Concluded():
+		r.Blocked = append(r.Blocked, "segment concluded with "+s.Winner)
+	case exp.Status != experiment.StatusRunning:
+		r.Blocked = append(r.Blocked, "experiment is "+string(exp.Status))
+	case len(active) == 1:
 		r.Decisions = []results.Decision{{Kind: results.DecisionConclude, Segment: s.Key, Variant: active[0].Key,
 			Reason: fmt.Sprintf("retirement loop: segment %s concluded with %s, its last active variant", s.Key, active[0].Key)}}
-		return r
-	}
-	if len(active) == 0 || !primary.Valid() {
+	case len(active) == 0 || !exp.PrimaryMetric.Valid():
 		r.Blocked = append(r.Blocked, "no active variant or no valid primary metric")
-		return r
+	default:
+		return r, false
 	}
+	return r, true
+}
 
-	// Preconditions; every failing one is listed.
-	ran := time.Duration(0)
+// evaluation is what the steps of evaluateSegment share about one segment
+// with at least two active arms: their counts, and from pairTests on, the
+// best arm and the tests.
+type evaluation struct {
+	exp     experiment.Experiment
+	s       experiment.Segment
+	agg     results.Aggregates
+	pol     experiment.RetirementPolicy
+	primary experiment.Metric
+	active  []experiment.Variant
+	counts  []results.Counts // per active arm
+	ran     time.Duration
+	control int // index in active, -1 without a control
+
+	best  int                // index in active; set by pairTests
+	pairs []armPair          // the indexes of tests[k]'s arms
+	tests []results.PairTest // with their Holm-adjusted p-values
+}
+
+// armPair is the indexes in active of a test's arms A and B.
+type armPair struct{ a, b int }
+
+// newEvaluation gathers the counts of the active arms of s and how long exp
+// has run as of now.
+func newEvaluation(exp experiment.Experiment, s experiment.Segment, active []experiment.Variant, agg results.Aggregates, now time.Time) *evaluation {
+	e := &evaluation{exp: exp, s: s, agg: agg, pol: exp.Retirement.WithDefaults(), primary: exp.PrimaryMetric,
+		active: active, counts: make([]results.Counts, len(active)), control: -1, best: -1}
 	if exp.StartedAt != nil {
-		ran = now.Sub(*exp.StartedAt)
+		e.ran = now.Sub(*exp.StartedAt)
 	}
-	if ran < time.Duration(pol.MinRuntime) {
-		r.Blocked = append(r.Blocked, fmt.Sprintf("ran %s of the minimum %s", ran.Round(time.Minute), time.Duration(pol.MinRuntime)))
-	}
-	counts := make([]results.Counts, len(active))
-	var small []string
 	for i, v := range active {
-		counts[i] = agg.Arm(s.Key, v.Key)
-		if counts[i].Exposed < int64(pol.MinSamplePerArm) {
-			small = append(small, fmt.Sprintf("%s n=%d", v.Key, counts[i].Exposed))
+		e.counts[i] = agg.Arm(s.Key, v.Key)
+		if v.Control {
+			e.control = i
+		}
+	}
+	return e
+}
+
+// blockers lists every failing precondition (runtime, sample per arm, SRM in
+// the current phase, the latest with exposures), and returns the note on SRM
+// that a decision's reason cites.
+func (e *evaluation) blockers(phases []results.Phase) (blocked []string, srmNote string) {
+	if e.ran < time.Duration(e.pol.MinRuntime) {
+		blocked = append(blocked, fmt.Sprintf("ran %s of the minimum %s", e.ran.Round(time.Minute), time.Duration(e.pol.MinRuntime)))
+	}
+	var small []string
+	for i, v := range e.active {
+		if e.counts[i].Exposed < int64(e.pol.MinSamplePerArm) {
+			small = append(small, fmt.Sprintf("%s n=%d", v.Key, e.counts[i].Exposed))
 		}
 	}
 	if len(small) > 0 {
-		r.Blocked = append(r.Blocked, fmt.Sprintf("below the minimum sample of %d per arm: %s", pol.MinSamplePerArm, strings.Join(small, ", ")))
+		blocked = append(blocked, fmt.Sprintf("below the minimum sample of %d per arm: %s", e.pol.MinSamplePerArm, strings.Join(small, ", ")))
 	}
-	srmNote := "no exposures to check for SRM yet"
-	_, per := results.SegmentSRM(phases, s.Key, results.SegmentArms(exp, s, agg), agg)
+	srmNote = "no exposures to check for SRM yet"
+	_, per := results.SegmentSRM(phases, e.s.Key, results.SegmentArms(e.exp, e.s, e.agg), e.agg)
 	for i := len(per) - 1; i >= 0; i-- {
 		if per[i].Total > 0 {
 			if per[i].Mismatch {
-				r.Blocked = append(r.Blocked, fmt.Sprintf("sample ratio mismatch in phase %d: chi2=%.1f, p=%.3g, empty arms %v, unexpected arms %v",
+				blocked = append(blocked, fmt.Sprintf("sample ratio mismatch in phase %d: chi2=%.1f, p=%.3g, empty arms %v, unexpected arms %v",
 					per[i].Phase, per[i].ChiSquare, per[i].PValue, armNames(per[i].Arms, per[i].EmptyArms), armNames(per[i].Arms, per[i].UnexpectedArms)))
 			}
 			srmNote = fmt.Sprintf("no SRM in phase %d (p=%.3g)", per[i].Phase, per[i].PValue)
 			break
 		}
 	}
+	return blocked, srmNote
+}
 
-	// The tests, run even when blocked, so that a report shows them.
-	value := func(i int) float64 { _, _, x := results.MetricValue(primary, counts[i]); return x }
-	better := func(x, y float64) bool { // x strictly better than y
-		if primary.LowerIsBetter() {
-			return x < y
-		}
-		return x > y
+// value is the observed primary metric of active arm i.
+func (e *evaluation) value(i int) float64 {
+	_, _, x := results.MetricValue(e.primary, e.counts[i])
+	return x
+}
+
+// better reports whether x is strictly better than y on the primary metric.
+func (e *evaluation) better(x, y float64) bool {
+	if e.primary.LowerIsBetter() {
+		return x < y
 	}
-	best := -1
-	for i, v := range active {
-		if best < 0 || better(value(i), value(best)) || (value(i) == value(best) && v.Control && !active[best].Control) {
-			best = i
+	return x > y
+}
+
+// pairTests picks the best arm (ties go to the control, then to the first
+// listed) and runs the mSPRT of the primary metric between every two active
+// arms, Holm-adjusted over all of them; it returns the best arm's key and
+// the tests.
+func (e *evaluation) pairTests() (best string, tests []results.PairTest) {
+	for i, v := range e.active {
+		if e.best < 0 || e.better(e.value(i), e.value(e.best)) || (e.value(i) == e.value(e.best) && v.Control && !e.active[e.best].Control) {
+			e.best = i
 		}
 	}
-	r.Best = active[best].Key
-	cfg := stats.MSPRTConfig{Alpha: pol.Alpha}
-	type pair struct{ a, b int }
-	var pairs []pair
+	cfg := stats.MSPRTConfig{Alpha: e.pol.Alpha}
 	var ps []float64
-	for i := range active {
-		for j := i + 1; j < len(active); j++ {
-			l := msprt(primary, counts[i], counts[j], cfg)
-			pairs = append(pairs, pair{i, j})
+	for i := range e.active {
+		for j := i + 1; j < len(e.active); j++ {
+			l := msprt(e.primary, e.counts[i], e.counts[j], cfg)
+			e.pairs = append(e.pairs, armPair{i, j})
 			ps = append(ps, l.PValue)
-			r.Pairs = append(r.Pairs, results.PairTest{A: active[i].Key, B: active[j].Key, Look: l})
+			e.tests = append(e.tests, results.PairTest{A: e.active[i].Key, B: e.active[j].Key, Look: l})
 		}
 	}
 	adj := stats.Holm(ps)
-	for k := range r.Pairs {
-		r.Pairs[k].PValueHolm = adj[k]
+	for k := range e.tests {
+		e.tests[k].PValueHolm = adj[k]
 	}
-	// against returns the test of arm i against the best: the look with
-	// Diff = i minus best, and its adjusted p-value.
-	against := func(i int) (stats.MSPRTLook, float64) {
-		for k, p := range pairs {
-			if p.a == best && p.b == i {
-				return r.Pairs[k].Look, adj[k]
-			}
-			if p.a == i && p.b == best {
-				l := r.Pairs[k].Look
-				l.Diff, l.CI = -l.Diff, stats.Interval{Lower: -l.CI.Upper, Upper: -l.CI.Lower}
-				return l, adj[k]
-			}
-		}
-		return stats.MSPRTLook{PValue: 1}, 1
-	}
-	worse := func(l stats.MSPRTLook, p float64) bool {
-		if !l.Defined || p >= pol.Alpha {
-			return false
-		}
-		if primary.LowerIsBetter() {
-			return l.CI.Lower > 0
-		}
-		return l.CI.Upper < 0
-	}
+	return e.active[e.best].Key, e.tests
+}
 
-	control := -1
-	for i, v := range active {
-		if v.Control {
-			control = i
+// against returns the test of active arm i against the best: the look with
+// Diff = i minus best, and its adjusted p-value.
+func (e *evaluation) against(i int) (stats.MSPRTLook, float64) {
+	for k, p := range e.pairs {
+		if p.a == e.best && p.b == i {
+			return e.tests[k].Look, e.tests[k].PValueHolm
+		}
+		if p.a == i && p.b == e.best {
+			l := e.tests[k].Look
+			l.Diff, l.CI = -l.Diff, stats.Interval{Lower: -l.CI.Upper, Upper: -l.CI.Lower}
+			return l, e.tests[k].PValueHolm
 		}
 	}
-	if control >= 0 && best != control {
-		cc, bc := agg.Arm(s.Key, active[control].Key), counts[best]
-		for _, g := range exp.GuardrailMetrics {
-			if !g.Valid() {
-				continue
-			}
-			l := msprt(g, cc, bc, cfg)
-			bad := l.Defined && l.PValue < pol.Alpha && ((g.LowerIsBetter() && l.CI.Lower > 0) || (!g.LowerIsBetter() && l.CI.Upper < 0))
-			if bad {
-				_, _, vc := results.MetricValue(g, cc)
-				_, _, vb := results.MetricValue(g, bc)
-				r.Blocked = append(r.Blocked, fmt.Sprintf("guardrail breach: best variant %s is worse than the control %s on %s: %s vs %s, diff %s, always-valid CI [%s, %s], p=%.3g",
-					active[best].Key, active[control].Key, g, results.FormatValue(g, vb), results.FormatValue(g, vc), results.FormatDiff(g, l.Diff),
-					results.FormatDiff(g, l.CI.Lower), results.FormatDiff(g, l.CI.Upper), l.PValue))
-			}
-		}
-	}
-	if len(r.Blocked) > 0 {
-		return r
-	}
+	return stats.MSPRTLook{PValue: 1}, 1
+}
 
-	evidence := func(i int, l stats.MSPRTLook, p float64) string {
-		return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, Holm-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
-			primary, active[i].Key, counts[i].Exposed, results.FormatValue(primary, value(i)), active[best].Key, counts[best].Exposed,
-			results.FormatValue(primary, value(best)), results.FormatDiff(primary, l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary, l.CI.Lower),
-			results.FormatDiff(primary, l.CI.Upper), l.PValue, len(pairs), p, pol.Alpha, pol.MinSamplePerArm,
-			ran.Round(time.Minute), time.Duration(pol.MinRuntime), srmNote)
+// worse reports whether a test against the best, with adjusted p-value p,
+// shows the arm significantly worse on the primary metric.
+func (e *evaluation) worse(l stats.MSPRTLook, p float64) bool {
+	if !l.Defined || p >= e.pol.Alpha {
+		return false
 	}
+	if e.primary.LowerIsBetter() {
+		return l.CI.Lower > 0
+	}
+	return l.CI.Upper < 0
+}
+
+// guardrailBreaches lists the guardrail metrics on which the best arm, when
+// it is not the control, is significantly worse than the control. The test
+// is not adjusted: a breach only blocks, so erring towards it is the safe
+// side.
+func (e *evaluation) guardrailBreaches() []string {
+	if e.control < 0 || e.best == e.control {
+		return nil
+	}
+	var breaches []string
+	cfg := stats.MSPRTConfig{Alpha: e.pol.Alpha}
+	cc, bc := e.counts[e.control], e.counts[e.best]
+	for _, g := range e.exp.GuardrailMetrics {
+		if !g.Valid() {
+			continue
+		}
+		l := msprt(g, cc, bc, cfg)
+		bad := l.Defined && l.PValue < e.pol.Alpha && ((g.LowerIsBetter() && l.CI.Lower > 0) || (!g.LowerIsBetter() && l.CI.Upper < 0))
+		if bad {
+			_, _, vc := results.MetricValue(g, cc)
+			_, _, vb := results.MetricValue(g, bc)
+			breaches = append(breaches, fmt.Sprintf("guardrail breach: best variant %s is worse than the control %s on %s: %s vs %s, diff %s, always-valid CI [%s, %s], p=%.3g",
+				e.active[e.best].Key, e.active[e.control].Key, g, results.FormatValue(g, vb), results.FormatValue(g, vc), results.FormatDiff(g, l.Diff),
+				results.FormatDiff(g, l.CI.Lower), results.FormatDiff(g, l.CI.Upper), l.PValue))
+		}
+	}
+	return breaches
+}
+
+// decide retires every active variant other than the control and the best
+// that is significantly worse than the best, most significant first, and
+// concludes the segment with the best when only it and a worse control
+// remain.
+func (e *evaluation) decide(srmNote string) []results.Decision {
 	type cand struct {
 		i int
 		p float64
 	}
 	var retire []cand
-	for i, v := range active {
-		if i == best || v.Control {
+	for i, v := range e.active {
+		if i == e.best || v.Control {
 			continue
 		}
-		if l, p := against(i); worse(l, p) {
+		if l, p := e.against(i); e.worse(l, p) {
 			retire = append(retire, cand{i, p})
 		}
 	}
 	sort.SliceStable(retire, func(a, b int) bool { return retire[a].p < retire[b].p })
-	left := len(active) - len(retire)
+	var out []results.Decision
+	best := e.active[e.best].Key
+	left := len(e.active) - len(retire)
 	for _, c := range retire {
-		l, p := against(c.i)
+		l, p := e.against(c.i)
 		left--
-		reason := "retirement loop: " + active[c.i].Key + " is worse than the best variant " + evidence(c.i, l, p)
+		reason := "retirement loop: " + e.active[c.i].Key + " is worse than the best variant " + e.evidence(c.i, l, p, srmNote)
 		if left == 0 {
-			reason += fmt.Sprintf("; %s is the last active variant and wins the segment", active[best].Key)
+			reason += fmt.Sprintf("; %s is the last active variant and wins the segment", best)
 		}
-		r.Decisions = append(r.Decisions, results.Decision{Kind: results.DecisionRetire, Segment: s.Key, Variant: active[c.i].Key, Reason: reason})
+		out = append(out, results.Decision{Kind: results.DecisionRetire, Segment: e.s.Key, Variant: e.active[c.i].Key, Reason: reason})
 	}
-	if control >= 0 && best != control && len(active)-len(retire) == 2 {
-		if l, p := against(control); worse(l, p) {
-			r.Decisions = append(r.Decisions, results.Decision{Kind: results.DecisionConclude, Segment: s.Key, Variant: active[best].Key,
-				Reason: "retirement loop: " + active[best].Key + " wins the segment: every other variant is retired, and the control (" +
-					active[control].Key + ") is worse " + evidence(control, l, p)})
+	if e.control >= 0 && e.best != e.control && len(e.active)-len(retire) == 2 {
+		if l, p := e.against(e.control); e.worse(l, p) {
+			out = append(out, results.Decision{Kind: results.DecisionConclude, Segment: e.s.Key, Variant: best,
+				Reason: "retirement loop: " + best + " wins the segment: every other variant is retired, and the control (" +
+					e.active[e.control].Key + ") is worse " + e.evidence(e.control, l, p, srmNote)})
 		}
 	}
-	return r
+	return out
+}
+
+// evidence is the part of a decision's reason that shows the test of active
+// arm i against the best, with adjusted p-value p, and the preconditions met.
+func (e *evaluation) evidence(i int, l stats.MSPRTLook, p float64, srmNote string) string {
+	pol, primary := e.pol, e.primary
+	return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, Holm-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
+		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(primary, e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
+		results.FormatValue(primary, e.value(e.best)), results.FormatDiff(primary, l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary, l.CI.Lower),
+		results.FormatDiff(primary, l.CI.Upper), l.PValue, len(e.pairs), p, pol.Alpha, pol.MinSamplePerArm,
+		e.ran.Round(time.Minute), time.Duration(pol.MinRuntime), srmNote)
 }
 
 // msprt is the mSPRT of metric m, treatment b minus control a.

@@ -328,14 +328,39 @@ func (c *Cache) held(k unitKey) bool {
 	return ok
 }
 
+// refresh reads the units with new events, folds them into what c holds and
+// publishes the new traits; on error c is as it was.
 func (c *Cache) refresh(ctx context.Context) error {
 	now := c.cfg.Now()
 	today := analytics.Day(now)
-	acts, next, err := c.cfg.Reader.ChangedActivity(ctx, c.since, today)
+	acts, keys, next, err := c.readChanged(ctx, today)
 	if err != nil {
-		return fmt.Errorf("changed units: %w", err)
+		return err
 	}
-	keys := make([]unitKey, len(acts))
+	// Nothing above changed c: a failed read is retried whole next time.
+	c.since = next
+	var engaged []unitKey // engaged units whose traits changed
+	quietChanged := false
+	for i := range acts {
+		e, q := c.update(&acts[i], keys[i])
+		if e {
+			engaged = append(engaged, keys[i])
+		}
+		quietChanged = quietChanged || q
+	}
+	c.publish(engaged, quietChanged, today, now)
+	return nil
+}
+
+// readChanged returns the activity of the units with events stored since
+// c.since, their keys (keys[i] is acts[i]'s), and the mark to keep for next
+// time. It changes nothing in c.
+func (c *Cache) readChanged(ctx context.Context, today int32) (acts []UnitActivity, keys []unitKey, next time.Time, err error) {
+	acts, next, err = c.cfg.Reader.ChangedActivity(ctx, c.since, today)
+	if err != nil {
+		return nil, nil, time.Time{}, fmt.Errorf("changed units: %w", err)
+	}
+	keys = make([]unitKey, len(acts))
 	for i := range acts {
 		keys[i] = c.keys.of(acts[i].Unit)
 	}
@@ -358,7 +383,7 @@ func (c *Cache) refresh(ctx context.Context) error {
 		n := min(len(whole), maxWholeRead)
 		more, err := c.cfg.Reader.Activity(ctx, whole[:n], today)
 		if err != nil {
-			return fmt.Errorf("units seen again: %w", err)
+			return nil, nil, time.Time{}, fmt.Errorf("units seen again: %w", err)
 		}
 		for i := range more {
 			keys = append(keys, c.keys.of(more[i].Unit))
@@ -366,61 +391,70 @@ func (c *Cache) refresh(ctx context.Context) error {
 		acts = append(acts, more...)
 		whole = whole[n:]
 	}
-	// Nothing above changed c: a failed read is retried whole next time.
-	c.since = next
-	var engaged []unitKey // engaged units whose traits changed
-	quietChanged := false
-	for i := range acts {
-		a, k := &acts[i], keys[i]
-		if a.Seen {
-			if held, ok := c.activity[k]; ok {
-				if seenAgain(held, a) {
-					engaged = append(engaged, k)
-				}
-				continue
-			}
-			if p, ok := c.quiet.find(k); ok {
-				// The held activity of a quiet unit is its two days.
-				held := UnitActivity{FirstSeen: c.pairs[p].first, LastSeen: c.pairs[p].last}
-				if seenAgain(&held, a) {
-					if moved, _ := quietForm(&held); moved != c.pairs[p] {
-						c.quiet.put(k, c.pairIndex(moved))
-						quietChanged = true
-					}
-				}
-				continue
-			}
-			if c.dropped {
-				continue // read whole above
-			}
+	return acts, keys, next, nil
+}
+
+// update folds a, the activity read for unit k, into what c holds. It
+// reports whether k is an engaged unit whose traits changed (or one that
+// stopped being engaged) and whether the quiet table changed.
+func (c *Cache) update(a *UnitActivity, k unitKey) (engaged, quietChanged bool) {
+	if a.Seen {
+		if handled, e, q := c.updateSeen(a, k); handled {
+			return e, q
 		}
-		if p, ok := quietForm(a); ok {
-			if _, was := c.activity[k]; was {
-				delete(c.activity, k)
-				engaged = append(engaged, k)
-			}
-			c.quiet.put(k, c.pairIndex(p))
-			quietChanged = true
-			continue
-		}
-		if c.quiet.remove(k) {
-			quietChanged = true
-		}
-		// A copy of its own: a pointer into acts would keep the whole
-		// array, and the units of every entry in it, for as long as this
-		// one unit is held.
-		kept := new(UnitActivity)
-		*kept = *a
-		c.activity[k] = kept
-		engaged = append(engaged, k)
 	}
+	if p, ok := quietForm(a); ok {
+		if _, was := c.activity[k]; was {
+			delete(c.activity, k)
+			engaged = true
+		}
+		c.quiet.put(k, c.pairIndex(p))
+		return engaged, true
+	}
+	quietChanged = c.quiet.remove(k)
+	// A copy of its own: a pointer into acts would keep the whole
+	// array, and the units of every entry in it, for as long as this
+	// one unit is held.
+	kept := new(UnitActivity)
+	*kept = *a
+	c.activity[k] = kept
+	return true, quietChanged
+}
+
+// updateSeen folds the new exposures of a seen unit into the activity held
+// for it. It reports handled false when k is not held and what the reader
+// saw is its whole activity, for update to take as such; otherwise engaged
+// and quietChanged as update does.
+func (c *Cache) updateSeen(a *UnitActivity, k unitKey) (handled, engaged, quietChanged bool) {
+	if held, ok := c.activity[k]; ok {
+		return true, seenAgain(held, a), false
+	}
+	if p, ok := c.quiet.find(k); ok {
+		// The held activity of a quiet unit is its two days.
+		held := UnitActivity{FirstSeen: c.pairs[p].first, LastSeen: c.pairs[p].last}
+		if seenAgain(&held, a) {
+			if moved, _ := quietForm(&held); moved != c.pairs[p] {
+				c.quiet.put(k, c.pairIndex(moved))
+				quietChanged = true
+			}
+		}
+		return true, false, quietChanged
+	}
+	// Once units were dropped, readChanged read this one whole: its whole
+	// activity comes later in the same read.
+	return c.dropped, false, false
+}
+
+// publish stores the snapshot of the traits after a refresh changed the
+// engaged units named and, if quietChanged, the quiet table.
+func (c *Cache) publish(engaged []unitKey, quietChanged bool, today int32, now time.Time) {
 	old := c.snap.Load()
 	if old.day != today || old.at.IsZero() {
 		// A new day (or the first refresh): windows moved for every unit.
 		c.evictBefore(today - (WindowDays - 1))
 		c.evictOver()
 		c.snap.Store(c.rebuild(today, now))
-		return nil
+		return
 	}
 	// Same day: only the changed units' traits change.
 	if gone, dropped := c.evictOver(); dropped {
@@ -439,7 +473,6 @@ func (c *Cache) refresh(ctx context.Context) error {
 	}
 	snap.at = now
 	c.snap.Store(snap)
-	return nil
 }
 
 // rebuild computes every unit's traits for today.

@@ -98,6 +98,30 @@ type Health struct {
 // exceeds the planned runtime. Concluded segments are skipped: they no
 // longer split traffic.
 func SegmentHealthOf(e experiment.Experiment, traffic map[string]SegmentTraffic, cfg HealthConfig) Health {
+	cfg = cfg.withDefaults(e)
+	h := Health{Experiment: e.Key, PrimaryMetric: e.PrimaryMetric, MDE: cfg.MDE, RuntimeDays: cfg.Runtime.Hours() / 24,
+		Alpha: cfg.Alpha, Power: cfg.Power, Segments: []SegmentHealth{}, Warnings: []string{}}
+	admitted := e.Allocation.Percent() / 100 * (1 - e.Holdout.Percent()/100)
+	var all []sizedSegment
+	for _, s := range e.Segments {
+		if s.Concluded() {
+			continue
+		}
+		sh, ok := sizeSegment(e, s, traffic[s.Key], cfg, admitted)
+		h.Segments = append(h.Segments, sh)
+		if !ok {
+			h.Warnings = append(h.Warnings, sh.Warning)
+			continue
+		}
+		all = append(all, sizedSegment{s, traffic[s.Key], float64(sh.SamplePerArm)})
+	}
+	suggestMerges(&h, all, admitted)
+	return h
+}
+
+// withDefaults returns cfg with its zero fields set to their defaults, the
+// alpha being e's retirement alpha.
+func (cfg HealthConfig) withDefaults(e experiment.Experiment) HealthConfig {
 	if cfg.MDE.Value == 0 {
 		cfg.MDE = stats.RelativeEffect(DefaultHealthMDE)
 	}
@@ -113,71 +137,71 @@ func SegmentHealthOf(e experiment.Experiment, traffic map[string]SegmentTraffic,
 	if cfg.Power <= 0 {
 		cfg.Power = DefaultHealthPower
 	}
-	runtimeDays := cfg.Runtime.Hours() / 24
-	h := Health{Experiment: e.Key, PrimaryMetric: e.PrimaryMetric, MDE: cfg.MDE, RuntimeDays: runtimeDays,
-		Alpha: cfg.Alpha, Power: cfg.Power, Segments: []SegmentHealth{}, Warnings: []string{}}
-	admitted := e.Allocation.Percent() / 100 * (1 - e.Holdout.Percent()/100)
+	return cfg
+}
 
-	// perArmDay is the smallest arm's daily units for a segment's traffic.
-	perArmDay := func(s experiment.Segment, unitsPerDay float64) (float64, int) {
-		total, smallest, arms := 0, math.MaxInt, 0
-		for _, v := range s.Variants {
-			if v.Retired || v.Weight <= 0 {
-				continue
-			}
-			total += v.Weight
-			smallest = min(smallest, v.Weight)
-			arms++
-		}
-		if arms == 0 {
-			return 0, 0
-		}
-		return unitsPerDay * admitted * float64(smallest) / float64(total), arms
-	}
-	var all []sizedSegment
-	for _, s := range e.Segments {
-		if s.Concluded() {
+// smallestArmPerDay returns the daily units of the smallest active arm of s
+// at traffic unitsPerDay, of which the share admitted enters the
+// experiment, and the number of active arms.
+func smallestArmPerDay(s experiment.Segment, unitsPerDay, admitted float64) (float64, int) {
+	total, smallest, arms := 0, math.MaxInt, 0
+	for _, v := range s.Variants {
+		if v.Retired || v.Weight <= 0 {
 			continue
 		}
-		tr := traffic[s.Key]
-		sh := SegmentHealth{Segment: s.Key, UnitsPerDay: round2(tr.UnitsPerDay), TrafficSource: tr.Source}
-		if !tr.Known {
-			sh.TrafficSource = "unknown"
-		}
-		sh.Baseline, sh.BaselineSource = tr.Baseline, "measured"
-		if tr.Baseline <= 0 || tr.Baseline >= 1 {
-			sh.Baseline, sh.BaselineSource = DefaultBaselines[e.PrimaryMetric], "default"
-		}
-		n, err := stats.SampleSizeProportions(sh.Baseline, cfg.MDE, cfg.Alpha, cfg.Power)
-		if err != nil {
-			sh.Warning = fmt.Sprintf("cannot size segment %q: %v", s.Key, err)
-			h.Segments = append(h.Segments, sh)
-			h.Warnings = append(h.Warnings, sh.Warning)
-			continue
-		}
-		sh.SamplePerArm = int(math.Ceil(n))
-		var armDay float64
-		armDay, sh.Arms = perArmDay(s, tr.UnitsPerDay)
-		sh.UnitsPerArmDay = round2(armDay)
-		all = append(all, sizedSegment{s, tr, float64(sh.SamplePerArm)})
-		if tr.Known && armDay > 0 {
-			d := round2(float64(sh.SamplePerArm) / armDay)
-			sh.DaysNeeded = &d
-			sh.Reachable = d <= runtimeDays
-		}
-		if tr.Known && !sh.Reachable {
-			if sh.DaysNeeded == nil {
-				sh.Warning = fmt.Sprintf("segment %q gets no traffic: it cannot reach %d units per arm", s.Key, sh.SamplePerArm)
-			} else {
-				sh.Warning = fmt.Sprintf("segment %q needs %d units per arm for a %s on %s; at %.1f units per arm per day that takes %.0f days, beyond the planned %.0f: over-segmentation",
-					s.Key, sh.SamplePerArm, describeMDE(cfg.MDE), e.PrimaryMetric, armDay, *sh.DaysNeeded, runtimeDays)
-			}
-		}
-		h.Segments = append(h.Segments, sh)
+		total += v.Weight
+		smallest = min(smallest, v.Weight)
+		arms++
 	}
-	// Suggest a merge for each unreachable segment: with its neighbour in
-	// rule order (the next one, or the previous for the last), which is the
-	// edit that keeps the other segments' rules unchanged.
+	if arms == 0 {
+		return 0, 0
+	}
+	return unitsPerDay * admitted * float64(smallest) / float64(total), arms
+}
+
+// sizeSegment returns the health of segment s of e at traffic tr, with a
+// warning when it cannot reach its sample within the planned runtime. It
+// reports false, with the reason as the warning, when s cannot be sized.
+func sizeSegment(e experiment.Experiment, s experiment.Segment, tr SegmentTraffic, cfg HealthConfig, admitted float64) (SegmentHealth, bool) {
+	runtimeDays := cfg.Runtime.Hours() / 24
+	sh := SegmentHealth{Segment: s.Key, UnitsPerDay: round2(tr.UnitsPerDay), TrafficSource: tr.Source}
+	if !tr.Known {
+		sh.TrafficSource = "unknown"
+	}
+	sh.Baseline, sh.BaselineSource = tr.Baseline, "measured"
+	if tr.Baseline <= 0 || tr.Baseline >= 1 {
+		sh.Baseline, sh.BaselineSource = DefaultBaselines[e.PrimaryMetric], "default"
+	}
+	n, err := stats.SampleSizeProportions(sh.Baseline, cfg.MDE, cfg.Alpha, cfg.Power)
+	if err != nil {
+		sh.Warning = fmt.Sprintf("cannot size segment %q: %v", s.Key, err)
+		return sh, false
+	}
+	sh.SamplePerArm = int(math.Ceil(n))
+	var armDay float64
+	armDay, sh.Arms = smallestArmPerDay(s, tr.UnitsPerDay, admitted)
+	sh.UnitsPerArmDay = round2(armDay)
+	if tr.Known && armDay > 0 {
+		d := round2(float64(sh.SamplePerArm) / armDay)
+		sh.DaysNeeded = &d
+		sh.Reachable = d <= runtimeDays
+	}
+	if tr.Known && !sh.Reachable {
+		if sh.DaysNeeded == nil {
+			sh.Warning = fmt.Sprintf("segment %q gets no traffic: it cannot reach %d units per arm", s.Key, sh.SamplePerArm)
+		} else {
+			sh.Warning = fmt.Sprintf("segment %q needs %d units per arm for a %s on %s; at %.1f units per arm per day that takes %.0f days, beyond the planned %.0f: over-segmentation",
+				s.Key, sh.SamplePerArm, describeMDE(cfg.MDE), e.PrimaryMetric, armDay, *sh.DaysNeeded, runtimeDays)
+		}
+	}
+	return sh, true
+}
+
+// suggestMerges adds to h's warnings those of its sized segments, each
+// unreachable one with a merge suggestion: with its neighbour in rule order
+// among all (the next one, or the previous for the last), which is the edit
+// that keeps the other segments' rules unchanged.
+func suggestMerges(h *Health, all []sizedSegment, admitted float64) {
 	for i := range h.Segments {
 		sh := &h.Segments[i]
 		if sh.Warning == "" || sh.SamplePerArm == 0 {
@@ -192,22 +216,26 @@ func SegmentHealthOf(e experiment.Experiment, traffic map[string]SegmentTraffic,
 		if k == len(all) {
 			k = j - 1
 		}
-		nb := all[k]
-		merged := all[j].tr.UnitsPerDay + nb.tr.UnitsPerDay
-		armDay, _ := perArmDay(all[j].seg, merged)
-		switch {
-		case !nb.tr.Known:
-			sh.Suggestion = fmt.Sprintf("merge %q into %q (whose traffic is unknown), or drop variants, or plan a longer runtime", sh.Segment, nb.seg.Key)
-		case armDay > 0 && all[j].need/armDay <= runtimeDays:
-			sh.Suggestion = fmt.Sprintf("merge %q with %q: together they reach %d units per arm in %.0f days",
-				sh.Segment, nb.seg.Key, sh.SamplePerArm, math.Ceil(all[j].need/armDay))
-		default:
-			sh.Suggestion = fmt.Sprintf("merge %q with %q, and also drop variants or plan a longer runtime: even together they need %s",
-				sh.Segment, nb.seg.Key, daysText(all[j].need, armDay))
-		}
+		sh.Suggestion = mergeSuggestion(*sh, all[j], all[k], admitted, h.RuntimeDays)
 		h.Warnings = append(h.Warnings, sh.Warning+"; suggestion: "+sh.Suggestion)
 	}
-	return h
+}
+
+// mergeSuggestion suggests merging the unreachable segment sh, sized as
+// seg, with its neighbour nb, and says whether that suffices.
+func mergeSuggestion(sh SegmentHealth, seg, nb sizedSegment, admitted, runtimeDays float64) string {
+	merged := seg.tr.UnitsPerDay + nb.tr.UnitsPerDay
+	armDay, _ := smallestArmPerDay(seg.seg, merged, admitted)
+	switch {
+	case !nb.tr.Known:
+		return fmt.Sprintf("merge %q into %q (whose traffic is unknown), or drop variants, or plan a longer runtime", sh.Segment, nb.seg.Key)
+	case armDay > 0 && seg.need/armDay <= runtimeDays:
+		return fmt.Sprintf("merge %q with %q: together they reach %d units per arm in %.0f days",
+			sh.Segment, nb.seg.Key, sh.SamplePerArm, math.Ceil(seg.need/armDay))
+	default:
+		return fmt.Sprintf("merge %q with %q, and also drop variants or plan a longer runtime: even together they need %s",
+			sh.Segment, nb.seg.Key, daysText(seg.need, armDay))
+	}
 }
 
 func indexSized(all []sizedSegment, key string) int {

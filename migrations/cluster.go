@@ -207,6 +207,39 @@ func (r *Runner) upCluster(ctx context.Context, all []File) ([]string, error) {
 	if r.Dial == nil {
 		return nil, fmt.Errorf("cluster %s: Runner.Dial is required", r.Cluster)
 	}
+	// Plan every file before touching any node: a file that cannot run on
+	// a cluster must not leave half a schema behind.
+	plans, err := r.planCluster(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	nodes, closeNodes, err := r.connectNodes(ctx)
+	defer closeNodes()
+	if err != nil {
+		return nil, err
+	}
+	if err := readNodeLogs(ctx, nodes, all, r.Cluster); err != nil {
+		return nil, err
+	}
+	if err := r.markCluster(ctx, nodes); err != nil {
+		return nil, err
+	}
+	var ran []string
+	for i, f := range all {
+		applied, err := r.applyOnCluster(ctx, nodes, f, plans[i])
+		if err != nil {
+			return ran, err
+		}
+		if applied {
+			ran = append(ran, f.Name)
+		}
+	}
+	return ran, nil
+}
+
+// planCluster returns the steps that apply each file of all on r.Cluster,
+// by the files' index.
+func (r *Runner) planCluster(ctx context.Context, all []File) ([][]step, error) {
 	keys, err := shardKeys(all)
 	if err != nil {
 		return nil, err
@@ -218,8 +251,6 @@ func (r *Runner) upCluster(ctx context.Context, all []File) ([]string, error) {
 		return nil, fmt.Errorf("read the current database: %v", err)
 	}
 	db := dbs[0].DB
-	// Plan every file before touching any node: a file that cannot run on
-	// a cluster must not leave half a schema behind.
 	plans := make([][]step, len(all))
 	for i, f := range all {
 		for _, stmt := range Statements(f.SQL) {
@@ -230,13 +261,26 @@ func (r *Runner) upCluster(ctx context.Context, all []File) ([]string, error) {
 			plans[i] = append(plans[i], steps...)
 		}
 	}
+	return plans, nil
+}
+
+// connectNodes returns the nodes of r.Cluster in shard and replica order,
+// dialling all but the server r.Conn is on, which must be one of them. The
+// returned func closes the connections dialled; call it even on error.
+func (r *Runner) connectNodes(ctx context.Context) ([]*node, func(), error) {
+	var dialled []NodeConn
+	closeAll := func() {
+		for i := len(dialled) - 1; i >= 0; i-- {
+			dialled[i].Close()
+		}
+	}
 	var hosts []clusterHost
 	if err := r.Conn.Select(ctx, &hosts, `SELECT shard_num, replica_num, host_address, port, is_local
 FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num`, r.Cluster); err != nil {
-		return nil, fmt.Errorf("read cluster %s: %w", r.Cluster, err)
+		return nil, closeAll, fmt.Errorf("read cluster %s: %w", r.Cluster, err)
 	}
 	if len(hosts) == 0 {
-		return nil, fmt.Errorf("cluster %s is not in the server's remote_servers config", r.Cluster)
+		return nil, closeAll, fmt.Errorf("cluster %s is not in the server's remote_servers config", r.Cluster)
 	}
 	nodes := make([]*node, len(hosts))
 	member := false
@@ -245,70 +289,85 @@ FROM system.clusters WHERE cluster = ? ORDER BY shard_num, replica_num`, r.Clust
 		if h.Local == 0 {
 			c, err := r.Dial(ctx, n.addr)
 			if err != nil {
-				return nil, fmt.Errorf("cluster %s: connect to %s: %w", r.Cluster, n.addr, err)
+				return nil, closeAll, fmt.Errorf("cluster %s: connect to %s: %w", r.Cluster, n.addr, err)
 			}
-			defer c.Close()
+			dialled = append(dialled, c)
 			n.conn = c
 		}
 		member = member || h.Local != 0
 		nodes[i] = n
 	}
 	if !member {
-		return nil, fmt.Errorf("cluster %s: the server migrating is not one of its nodes", r.Cluster)
+		return nil, closeAll, fmt.Errorf("cluster %s: the server migrating is not one of its nodes", r.Cluster)
 	}
+	return nodes, closeAll, nil
+}
+
+// readNodeLogs reads into each node what it applied of all, and checks that
+// every node is new or was migrated for this cluster.
+func readNodeLogs(ctx context.Context, nodes []*node, all []File, cluster string) error {
 	for _, n := range nodes {
+		var err error
 		if n.done, err = readLog(ctx, n.conn, all); err != nil {
-			return nil, fmt.Errorf("node %s: %w", n.addr, err)
+			return fmt.Errorf("node %s: %w", n.addr, err)
 		}
 		mark, marked := n.done[clusterMark]
 		switch {
-		case marked && mark != r.Cluster:
-			return nil, fmt.Errorf("node %s: the database was migrated for cluster %q, not %q", n.addr, mark, r.Cluster)
+		case marked && mark != cluster:
+			return fmt.Errorf("node %s: the database was migrated for cluster %q, not %q", n.addr, mark, cluster)
 		case !marked && len(n.done) > 0:
-			return nil, fmt.Errorf("node %s: the database was migrated as a single node; cluster mode needs a new database", n.addr)
+			return fmt.Errorf("node %s: the database was migrated as a single node; cluster mode needs a new database", n.addr)
 		}
 	}
+	return nil
+}
+
+// markCluster records r.Cluster on each node that has not recorded it yet.
+func (r *Runner) markCluster(ctx context.Context, nodes []*node) error {
 	for _, n := range nodes {
 		if _, ok := n.done[clusterMark]; !ok {
 			if err := r.record(ctx, n.conn, clusterMark, r.Cluster); err != nil {
-				return nil, fmt.Errorf("node %s: %w", n.addr, err)
+				return fmt.Errorf("node %s: %w", n.addr, err)
 			}
 		}
 	}
-	var ran []string
-	for i, f := range all {
-		var pending []*node
-		for _, n := range nodes {
-			if _, ok := n.done[f.Name]; !ok {
-				pending = append(pending, n)
-			}
+	return nil
+}
+
+// applyOnCluster runs plan, the steps of f, on the nodes where f is pending,
+// and records it on them, the first node last. It reports whether f was
+// pending anywhere.
+func (r *Runner) applyOnCluster(ctx context.Context, nodes []*node, f File, plan []step) (bool, error) {
+	var pending []*node
+	for _, n := range nodes {
+		if _, ok := n.done[f.Name]; !ok {
+			pending = append(pending, n)
 		}
-		if len(pending) == 0 {
-			continue
-		}
-		for j, s := range plans[i] {
-			on := pending
-			if s.Once {
-				// Once for the cluster: only if the first node, which
-				// records last, has not recorded the file.
-				on = nil
-				if _, ok := nodes[0].done[f.Name]; !ok {
-					on = nodes[:1]
-				}
-			}
-			for _, n := range on {
-				if err := n.conn.Exec(ctx, s.SQL); err != nil {
-					return ran, fmt.Errorf("migration %s, step %d on %s: %w", f.Name, j+1, n.addr, err)
-				}
-			}
-		}
-		// The first node last: its record says the file is done everywhere.
-		for k := len(pending) - 1; k >= 0; k-- {
-			if err := r.record(ctx, pending[k].conn, f.Name, f.Checksum); err != nil {
-				return ran, fmt.Errorf("node %s: %w", pending[k].addr, err)
-			}
-		}
-		ran = append(ran, f.Name)
 	}
-	return ran, nil
+	if len(pending) == 0 {
+		return false, nil
+	}
+	for j, s := range plan {
+		on := pending
+		if s.Once {
+			// Once for the cluster: only if the first node, which
+			// records last, has not recorded the file.
+			on = nil
+			if _, ok := nodes[0].done[f.Name]; !ok {
+				on = nodes[:1]
+			}
+		}
+		for _, n := range on {
+			if err := n.conn.Exec(ctx, s.SQL); err != nil {
+				return false, fmt.Errorf("migration %s, step %d on %s: %w", f.Name, j+1, n.addr, err)
+			}
+		}
+	}
+	// The first node last: its record says the file is done everywhere.
+	for k := len(pending) - 1; k >= 0; k-- {
+		if err := r.record(ctx, pending[k].conn, f.Name, f.Checksum); err != nil {
+			return false, fmt.Errorf("node %s: %w", pending[k].addr, err)
+		}
+	}
+	return true, nil
 }

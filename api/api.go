@@ -88,7 +88,7 @@ type Server struct {
 	// machine classifies opens and clicks, remembering user agents.
 	machine *analytics.Classifier
 	// ids makes request and tracking event ids.
-	ids    *idSource
+	ids    *analytics.IDs
 	obs    *observer
 	perKey *limiter
 	perIP  *limiter
@@ -112,7 +112,7 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, bursts: analytics.NewBurstDetector(cfg.Machine, cfg.Now),
-		machine: analytics.NewClassifier(cfg.Machine), ids: newIDSource(),
+		machine: analytics.NewClassifier(cfg.Machine), ids: analytics.NewIDs(),
 		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
 	s.app = fiber.New(fiber.Config{

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -345,23 +344,5 @@ func TestStreamBulkMemory(t *testing.T) {
 	t.Logf("live heap after %d lines %d bytes, after %d lines %d", h.at[0], h.heap[0], lines, h.heap[1])
 	if grown > 1<<20 {
 		t.Errorf("live heap grew by %d bytes over the last %d lines", grown, lines-h.at[0])
-	}
-}
-
-// TestNextIDs: the ids of exposures and events without a key (send ids,
-// when the caller gave none) are prefix + 32 lowercase hex digits and do
-// not repeat.
-func TestNextIDs(t *testing.T) {
-	ids := newIDSource()
-	seen := map[string]bool{}
-	for range 5000 {
-		id := ids.next("x:")
-		if b, err := hex.DecodeString(strings.TrimPrefix(id, "x:")); err != nil || len(b) != 16 || !strings.HasPrefix(id, "x:") || strings.ToLower(id) != id {
-			t.Fatalf("next(\"x:\") = %q, want x: and 32 lowercase hex digits", id)
-		}
-		if seen[id] {
-			t.Fatalf("next made %q twice", id)
-		}
-		seen[id] = true
 	}
 }

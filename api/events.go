@@ -1,15 +1,13 @@
 package api
 
 import (
-	"errors"
-	"math"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics"
-	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/api/tracking"
 )
 
 // eventIn is one server-side event: a conversion, an unsubscribe, a
@@ -31,9 +29,6 @@ type eventIn struct {
 type eventsRequest struct {
 	Events []eventIn `json:"events"`
 }
-
-// maxSkew bounds how far in the future a client's event time may be.
-const maxSkew = 5 * time.Minute
 
 // events accepts a batch all or nothing: a batch with one bad event is
 // refused whole, with the field of the first problem, so that a client can
@@ -63,99 +58,23 @@ func (s *Server) parseEvents(body []byte) ([]analytics.Event, error) {
 
 // checkEvents checks a decoded batch and makes its events.
 func (s *Server) checkEvents(in []eventIn) ([]analytics.Event, error) {
-	if len(in) == 0 {
-		return nil, experiment.Invalid("events", "want at least one event")
-	}
-	if len(in) > s.cfg.MaxEventsPerRequest {
-		return nil, &experiment.Error{Code: experiment.ETOOLARGE, Field: "events",
-			Message: "at most " + strconv.Itoa(s.cfg.MaxEventsPerRequest) + " events per request"}
-	}
-	now := s.cfg.Now().UTC()
-	out := make([]analytics.Event, len(in))
+	// eventIn differs from analytics.ServerEvent only in its tags: the
+	// conversion copies nothing.
+	server := make([]analytics.ServerEvent, len(in))
 	for i := range in {
-		ev, err := s.event(&in[i], now)
-		if err != nil {
-			// The prefix is built only for an error: an allocation per
-			// event otherwise.
-			var e *experiment.Error
-			if errors.As(err, &e) {
-				e.Field = "events[" + strconv.Itoa(i) + "]." + e.Field
-			}
-			return nil, err
-		}
-		out[i] = ev
+		server[i] = analytics.ServerEvent(in[i])
 	}
-	return out, nil
+	return analytics.ServerEvents(s.ids, server, s.cfg.MaxEventsPerRequest, s.tokenArm, s.cfg.Now())
 }
 
-// event checks one event of a batch and makes it an analytics.Event. Its
-// errors are *experiment.Error naming the field within the event (kind,
-// unit_id); the caller puts the event's place before it.
-func (s *Server) event(in *eventIn, now time.Time) (analytics.Event, error) {
-	kind := analytics.Kind(in.Kind)
-	switch kind {
-	case analytics.KindConversion, analytics.KindUnsubscribe, analytics.KindComplaint, analytics.KindCustom:
-	case "":
-		return analytics.Event{}, experiment.Invalid("kind", "required: conversion, unsubscribe, complaint or custom")
-	default:
-		return analytics.Event{}, experiment.Invalid("kind", "unknown kind %q: want conversion, unsubscribe, complaint or custom", in.Kind)
-	}
-	ev := analytics.Event{Kind: kind, Experiment: in.Experiment, Unit: in.UnitID, Name: in.Name, Time: now.Truncate(time.Second)}
-	if in.Token != "" {
-		claims, err := s.openClaims(in.Token)
-		if err != nil {
-			return analytics.Event{}, experiment.Invalid("token", "%s", experiment.ErrorMessage(err))
-		}
-		if ev.Experiment != "" && ev.Experiment != claims.Experiment {
-			return analytics.Event{}, experiment.Invalid("experiment", "differs from the token's experiment %q", claims.Experiment)
-		}
-		if ev.Unit != "" && ev.Unit != claims.Unit {
-			return analytics.Event{}, experiment.Invalid("unit_id", "differs from the token's unit")
-		}
-		ev.Experiment, ev.Unit, ev.Version, ev.Segment, ev.Variant, ev.SendID =
-			claims.Experiment, claims.Unit, claims.Version, claims.Segment, claims.Variant, claims.SendID
-	}
-	if ev.Experiment == "" {
-		return analytics.Event{}, experiment.Invalid("experiment", "required (or a token)")
-	}
-	if !experiment.ValidKey(ev.Experiment) {
-		return analytics.Event{}, experiment.Invalid("experiment", "not a valid experiment key")
-	}
-	if err := checkUnit("unit_id", ev.Unit); err != nil {
-		return analytics.Event{}, err
-	}
-	if len(in.Name) > maxIDLen {
-		return analytics.Event{}, experiment.Invalid("name", "longer than %d bytes", maxIDLen)
-	}
-	if in.Value != nil {
-		if math.IsNaN(*in.Value) || math.IsInf(*in.Value, 0) || math.Abs(*in.Value) > 1e12 {
-			return analytics.Event{}, experiment.Invalid("value", "want a finite number within ±1e12")
-		}
-		ev.Value = *in.Value
-	}
-	if in.Time != nil {
-		if in.Time.After(now.Add(maxSkew)) {
-			return analytics.Event{}, experiment.Invalid("time", "in the future")
-		}
-		if in.Time.Year() < 2000 {
-			return analytics.Event{}, experiment.Invalid("time", "before 2000")
-		}
-		ev.Time = in.Time.UTC().Truncate(time.Second)
-	}
-	key := in.ID
-	if key == "" {
-		key = in.IdempotencyKey
-	} else if in.IdempotencyKey != "" && in.IdempotencyKey != in.ID {
-		return analytics.Event{}, experiment.Invalid("idempotency_key", "differs from id: send one of them")
-	}
-	switch {
-	case len(key) > maxIDLen:
-		return analytics.Event{}, experiment.Invalid("id", "longer than %d bytes", maxIDLen)
-	case key == "":
-		// Without a key a retry counts twice; accepted, as callers asked.
-		ev.ID = s.ids.next("e:")
-	default:
-		ev.ID = prefixedDigest("e:", ev.Experiment, key)
-	}
-	return ev, nil
+// tokenArm verifies the open token sent with a server event.
+func (s *Server) tokenArm(tok string) (analytics.Arm, error) {
+	c, err := s.openClaims(tok)
+	return armOf(c), err
+}
+
+// armOf is the arm that claims name.
+func armOf(c tracking.Claims) analytics.Arm {
+	return analytics.Arm{Experiment: c.Experiment, Version: c.Version, Segment: c.Segment, Variant: c.Variant,
+		Unit: c.Unit, SendID: c.SendID}
 }

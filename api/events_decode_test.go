@@ -88,7 +88,7 @@ func testEventServer(tb testing.TB) (*Server, *tracking.Keyring) {
 		tb.Fatal(err)
 	}
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	return &Server{cfg: Config{Tokens: tokens, MaxEventsPerRequest: 1000, Now: func() time.Time { return now }}, ids: newIDSource()}, tokens
+	return &Server{cfg: Config{Tokens: tokens, MaxEventsPerRequest: 1000, Now: func() time.Time { return now }}, ids: analytics.NewIDs()}, tokens
 }
 
 // TestDecodeEventsDifferential holds the fast decoder to decodeJSON: both

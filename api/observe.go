@@ -2,11 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -129,52 +124,9 @@ func saneRequestID(id []byte) bool {
 	return true
 }
 
-// idSource makes ids of 32 hex digits that neither repeat nor tell
-// anything: each is a per-process counter block (a random start) encrypted
-// with AES under a per-process random key. Encryption is a permutation, so
-// a process never repeats an id before 2^64 of them; ids of two processes
-// (or of one, restarted) are unrelated random-looking 128-bit values, which
-// meet with a chance of about n²/2^129. A plain counter leaked how many
-// requests a server had answered to anyone who fetched two pixels. It costs
-// an atomic add and one AES block where 16 random bytes per id cost a
-// locked DRBG read.
-type idSource struct {
-	block cipher.Block
-	hi    uint64
-	lo    atomic.Uint64
-}
-
 // hdrRequestID is X-Request-ID as fasthttp normalizes it, the spelling
 // c.Set would write.
 var hdrRequestID = []byte("X-Request-Id")
-
-func newIDSource() *idSource {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	block, err := aes.NewCipher(b[:16])
-	if err != nil {
-		panic(err) // a 16-byte key is always valid
-	}
-	s := &idSource{block: block, hi: binary.BigEndian.Uint64(b[16:24])}
-	s.lo.Store(binary.BigEndian.Uint64(b[24:]))
-	return s
-}
-
-// appendID appends the next id to dst. The low half of the counter wraps
-// without carrying into the high one: a block repeats only after 2^64 ids.
-func (s *idSource) appendID(dst []byte) []byte {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], s.hi)
-	binary.BigEndian.PutUint64(b[8:], s.lo.Add(1))
-	s.block.Encrypt(b[:], b[:])
-	return hex.AppendEncode(dst, b[:])
-}
-
-// next returns prefix + the next id, as one string.
-func (s *idSource) next(prefix string) string {
-	var b [8 + 32]byte
-	return string(s.appendID(append(b[:0], prefix...)))
-}
 
 type requestIDKey struct{}
 
@@ -217,7 +169,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	var fresh [32]byte
 	idb := c.Request().Header.Peek(fiber.HeaderXRequestID)
 	if !saneRequestID(idb) {
-		idb = s.ids.appendID(fresh[:0])
+		idb = s.ids.AppendID(fresh[:0])
 	}
 	// Fiber's strings point into buffers reused by the next request: the
 	// id is copied, since it outlives the handler (contexts, log records).

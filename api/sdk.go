@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -49,18 +47,6 @@ type assignResponse struct {
 	pixelBase string
 }
 
-const maxIDLen = 256
-
-func checkUnit(field, unit string) error {
-	if unit == "" {
-		return experiment.Invalid(field, "required")
-	}
-	if len(unit) > maxIDLen {
-		return experiment.Invalid(field, "longer than %d bytes", maxIDLen)
-	}
-	return nil
-}
-
 func (s *Server) assignOne(c *fiber.Ctx) error {
 	var req assignRequest
 	if err := decodeAssign(c.Body(), false, &req); err != nil {
@@ -88,48 +74,28 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 type exposureScratch [1]analytics.Event
 
 // assign decides for one unit, logs its exposure (through ev, which a
-// bulk worker reuses from unit to unit) and signs its token.
+// bulk worker reuses from unit to unit) and signs its token. Everything is
+// checked before anything is logged.
 func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, ev *exposureScratch) (assignResponse, error) {
-	if err := checkUnit("unit_id", req.UnitID); err != nil {
+	if err := analytics.CheckAssign(req.UnitID, req.SendID, req.Channel); err != nil {
 		return assignResponse{}, err
 	}
-	if len(req.SendID) > maxIDLen {
-		return assignResponse{}, experiment.Invalid("send_id", "longer than %d bytes", maxIDLen)
+	a, err := snap.AssignWithTraits(req.Experiment, req.UnitID, req.Attributes, s.cfg.Traits)
+	if err != nil || !a.InExperiment {
+		return assignResponse{Assignment: a}, err
 	}
-	if req.Channel != "" && !experiment.Channel(req.Channel).Valid() {
-		return assignResponse{}, experiment.Invalid("channel", "unknown channel %q", req.Channel)
-	}
-	a, err := s.assignWithTraits(snap, req.Experiment, req.UnitID, req.Attributes)
-	if err != nil {
-		return assignResponse{}, err
-	}
-	resp := assignResponse{Assignment: a}
-	if !a.InExperiment {
-		return resp, nil
-	}
-	now := s.cfg.Now().UTC().Truncate(time.Second)
-	resp.SendID = req.SendID
-	var id string
-	if req.SendID == "" {
-		id = s.ids.next("x:")
-		resp.SendID = id[len("x:"):]
-	} else {
-		// A retried assignment of the same send is the same exposure.
-		id = prefixedDigest("x:", req.Experiment, req.UnitID, req.SendID)
-	}
-	ev[0] = analytics.Event{
-		ID: id, Kind: analytics.KindExposure, Time: now,
-		Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Arm(),
-		Unit: req.UnitID, SendID: resp.SendID, Channel: req.Channel,
-	}
+	now := s.cfg.Now()
+	ev[0] = analytics.Exposure(s.ids, analytics.Arm{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment,
+		Variant: a.Arm(), Unit: req.UnitID, SendID: req.SendID}, req.Channel, now)
 	if err = s.cfg.Events.Log(ctx, ev[:]...); err != nil {
 		return assignResponse{}, err
 	}
+	resp := assignResponse{Assignment: a, SendID: ev[0].SendID}
 	if a.Holdout {
 		return resp, nil // a held-out unit gets no message, so nothing to track
 	}
 	claims := tracking.Claims{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Variant,
-		Unit: req.UnitID, SendID: resp.SendID, IssuedAt: now}
+		Unit: req.UnitID, SendID: resp.SendID, IssuedAt: ev[0].Time}
 	if resp.Token, err = s.cfg.Tokens.Open(claims); err != nil {
 		return assignResponse{}, err
 	}
@@ -175,23 +141,4 @@ func (s *Server) snapshot(c *fiber.Ctx) error {
 
 func detail(err error) errorDetail {
 	return errorDetail{Code: experiment.ErrorCode(err), Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err)}
-}
-
-// prefixedDigest returns prefix + a stable id derived from the parts that
-// make an event the same event, as one string.
-func prefixedDigest(prefix string, parts ...string) string {
-	// Hashed from a stack buffer in one call: sha256.New and Sum(nil)
-	// each allocate.
-	buf := make([]byte, 0, 512)
-	for _, p := range parts {
-		buf = append(append(buf, p...), 0)
-	}
-	sum := sha256.Sum256(buf)
-	return prefixedHex(prefix, sum[:16])
-}
-
-func prefixedHex(prefix string, b []byte) string {
-	var out [64]byte
-	o := append(out[:0], prefix...)
-	return string(hex.AppendEncode(o, b))
 }

@@ -85,13 +85,7 @@ func (s *Server) click(c *fiber.Ctx) error {
 // record logs an open or click. A full queue and spool lose this one event
 // rather than keep the recipient waiting: it is counted as rejected.
 func (s *Server) record(c *fiber.Ctx, t tracking.Token, kind analytics.Kind, now time.Time, machine bool, reason string) {
-	// "o:" or "c:" and an id of the Server's source, in one allocation.
-	var id [2 + 32]byte
-	ev := analytics.Event{
-		ID: string(s.ids.appendID(append(id[:0], kind[0], ':'))), Kind: kind, Time: now.UTC().Truncate(time.Second),
-		Experiment: t.Experiment, Version: t.Version, Segment: t.Segment, Variant: t.Variant,
-		Unit: t.Unit, SendID: t.SendID, URL: t.URL, Machine: machine, MachineReason: reason,
-	}
+	ev := analytics.Tracked(s.ids, kind, armOf(t.Claims), t.URL, now, machine, reason)
 	if err := s.cfg.Events.Log(c.UserContext(), ev); err != nil {
 		s.cfg.Logger.Warn("tracking event not recorded", "kind", kind, "err", err)
 	}

@@ -18,6 +18,9 @@ import (
 // *traits.Cache). Traits must never block: assignment calls it on
 // every request.
 type TraitSource interface {
+	// UnitTraits serves assignment (assign.TraitSource): the cache goes
+	// straight to AssignWithTraits, with no adapter in between.
+	assign.TraitSource
 	// Traits returns the unit's traits, the defaults when none are known;
 	// never nil.
 	Traits(unit string) *traits.UnitTraits
@@ -33,26 +36,6 @@ type TraitSource interface {
 	// Fetch reads a unit's traits from storage now, bypassing memory.
 	Fetch(ctx context.Context, unit string) (*traits.UnitTraits, error)
 }
-
-// assignWithTraits assigns a unit with the caller's attributes and, when
-// this server has traits, the unit's traits under "trait.<name>": the
-// caller's attribute of the same name wins (assign.WithTraits's rule). The
-// unit's traits are read from the cache only when a rule reads one, so
-// experiments whose rules read no trait pay nothing for them.
-func (s *Server) assignWithTraits(snap *assign.Snapshot, exp, unit string, attrs assign.Attributes) (assign.Assignment, error) {
-	if s.cfg.Traits == nil {
-		return snap.Assign(exp, unit, attrs)
-	}
-	return snap.AssignWithTraits(exp, unit, attrs, (*serverTraits)(s))
-}
-
-// serverTraits is the Server as assignment's trait source. A pointer
-// conversion, it passes as an assign.TraitSource without allocating, where
-// a struct around Config.Traits would be copied to the heap per request.
-type serverTraits Server
-
-// UnitTraits implements assign.TraitSource.
-func (t *serverTraits) UnitTraits(unit string) assign.Lookup { return t.cfg.Traits.Traits(unit) }
 
 func (s *Server) traitRoutes() {
 	read := s.require(apikey.ScopeRead)
@@ -96,7 +79,7 @@ func (s *Server) unitTraits(c *fiber.Ctx) error {
 	if err != nil {
 		return experiment.Invalid("unit_id", "not a valid path segment")
 	}
-	if err := checkUnit("unit_id", unit); err != nil {
+	if err := analytics.CheckUnit("unit_id", unit); err != nil {
 		return err
 	}
 	if s.cfg.Traits == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"github.com/splitcast/splitcast/experiment/apikey"
 	"github.com/splitcast/splitcast/experiment/experimenttest"
 )
 

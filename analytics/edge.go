@@ -1,0 +1,248 @@
+package analytics
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// The rules by which the edge (the assignment API, the pixel, the redirect
+// and the events API) turns what it received into events. Handlers decode,
+// call one of these and encode; the rules live here so that they are
+// tested, and reused, without HTTP.
+
+// MaxIDLen bounds every identifier a caller sends: unit id, send id, event
+// id or idempotency key, and event name.
+const MaxIDLen = 256
+
+// MaxSkew bounds how far in the future a caller's event time may be.
+const MaxSkew = 5 * time.Minute
+
+// MaxValue bounds the magnitude of an event's value (revenue, say).
+const MaxValue = 1e12
+
+// CheckUnit checks a unit id sent in field: required, at most MaxIDLen
+// bytes.
+func CheckUnit(field, unit string) error {
+	if unit == "" {
+		return experiment.Invalid(field, "required")
+	}
+	if len(unit) > MaxIDLen {
+		return experiment.Invalid(field, "longer than %d bytes", MaxIDLen)
+	}
+	return nil
+}
+
+// CheckAssign checks what an assignment request names besides its
+// experiment: the unit, the send id (optional) and the channel (optional,
+// one of experiment's channels). It runs before anything is assigned or
+// logged.
+func CheckAssign(unit, sendID, channel string) error {
+	if err := CheckUnit("unit_id", unit); err != nil {
+		return err
+	}
+	if len(sendID) > MaxIDLen {
+		return experiment.Invalid("send_id", "longer than %d bytes", MaxIDLen)
+	}
+	if channel != "" && !experiment.Channel(channel).Valid() {
+		return experiment.Invalid("channel", "unknown channel %q", channel)
+	}
+	return nil
+}
+
+// Arm is where a tracked event belongs: the experiment version, segment and
+// arm a unit was assigned, and the send, as an assignment answered them or a
+// verified token carries them.
+type Arm struct {
+	Experiment string
+	Version    uint32
+	Segment    string
+	Variant    string
+	Unit       string
+	SendID     string
+}
+
+// Exposure returns the exposure of arm's unit sent on channel at now. Its
+// id follows the send: a retried assignment of the same send id is the same
+// exposure, and counts once; without a send id, the exposure gets a fresh
+// id from ids, and its SendID is that id (the sender's handle for it).
+func Exposure(ids *IDs, arm Arm, channel string, now time.Time) Event {
+	var id string
+	if arm.SendID == "" {
+		id = ids.Next("x:")
+		arm.SendID = id[len("x:"):]
+	} else {
+		id = Digest("x:", arm.Experiment, arm.Unit, arm.SendID)
+	}
+	return Event{
+		ID: id, Kind: KindExposure, Time: now.UTC().Truncate(time.Second),
+		Experiment: arm.Experiment, Version: arm.Version, Segment: arm.Segment, Variant: arm.Variant,
+		Unit: arm.Unit, SendID: arm.SendID, Channel: channel,
+	}
+}
+
+// Tracked returns the open or the click (kind) of a verified token's arm at
+// now, to url for a click, flagged as machine traffic by reason when
+// machine. Every hit is its own event: a second open of a message is a
+// second open (reports count units and events apart).
+func Tracked(ids *IDs, kind Kind, arm Arm, url string, now time.Time, machine bool, reason string) Event {
+	// "o:" or "c:" and an id of the source, in one allocation.
+	var id [2 + 32]byte
+	return Event{
+		ID: string(ids.AppendID(append(id[:0], kind[0], ':'))), Kind: kind, Time: now.UTC().Truncate(time.Second),
+		Experiment: arm.Experiment, Version: arm.Version, Segment: arm.Segment, Variant: arm.Variant,
+		Unit: arm.Unit, SendID: arm.SendID, URL: url, Machine: machine, MachineReason: reason,
+	}
+}
+
+// ServerEvent is one server-side event as a caller sent it: a conversion, an
+// unsubscribe, a complaint or a custom event. ID or IdempotencyKey makes a
+// retried event count once; the arm comes from Token when given, and
+// otherwise from the unit's first exposure when the report is built.
+type ServerEvent struct {
+	ID             string
+	IdempotencyKey string
+	Kind           string
+	Experiment     string
+	UnitID         string
+	Token          string
+	Name           string
+	Value          *float64
+	Time           *time.Time
+}
+
+// OpenToken verifies the token a server event carries and returns its arm.
+type OpenToken func(token string) (Arm, error)
+
+// ServerEvents checks a batch of server events all or nothing and makes
+// their events: a batch with one bad event is refused whole, with the field
+// of the first problem (events[i].field), so that a client can fix and
+// resend it without duplicating the good ones. A batch holds 1 to max
+// events.
+func ServerEvents(ids *IDs, in []ServerEvent, max int, open OpenToken, now time.Time) ([]Event, error) {
+	if len(in) == 0 {
+		return nil, experiment.Invalid("events", "want at least one event")
+	}
+	if len(in) > max {
+		return nil, &experiment.Error{Code: experiment.ETOOLARGE, Field: "events",
+			Message: "at most " + strconv.Itoa(max) + " events per request"}
+	}
+	now = now.UTC()
+	out := make([]Event, len(in))
+	for i := range in {
+		ev, err := NewServerEvent(ids, &in[i], open, now)
+		if err != nil {
+			// The prefix is built only for an error: an allocation per
+			// event otherwise.
+			var e *experiment.Error
+			if errors.As(err, &e) {
+				e.Field = "events[" + strconv.Itoa(i) + "]." + e.Field
+			}
+			return nil, err
+		}
+		out[i] = ev
+	}
+	return out, nil
+}
+
+// NewServerEvent checks one server event and makes its Event. Its errors
+// are *experiment.Error naming the field within the event (kind, unit_id).
+//
+// The rules: kind is conversion, unsubscribe, complaint or custom; a token,
+// when sent, gives the arm and must agree with the experiment and unit sent
+// beside it; the experiment and unit are required (or the token); a value
+// is finite and within ±MaxValue; a time is at most MaxSkew ahead of now and
+// not before 2000, and defaults to now; the id is derived from the
+// experiment and the caller's id or idempotency key (one of them, or both
+// equal), or fresh when there is none, in which case a retry counts twice.
+func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (Event, error) {
+	kind := Kind(in.Kind)
+	switch kind {
+	case KindConversion, KindUnsubscribe, KindComplaint, KindCustom:
+	case "":
+		return Event{}, experiment.Invalid("kind", "required: conversion, unsubscribe, complaint or custom")
+	default:
+		return Event{}, experiment.Invalid("kind", "unknown kind %q: want conversion, unsubscribe, complaint or custom", in.Kind)
+	}
+	ev := Event{Kind: kind, Experiment: in.Experiment, Unit: in.UnitID, Name: in.Name, Time: now.Truncate(time.Second)}
+	if in.Token != "" {
+		if err := ev.fromToken(in.Token, open); err != nil {
+			return Event{}, err
+		}
+	}
+	if ev.Experiment == "" {
+		return Event{}, experiment.Invalid("experiment", "required (or a token)")
+	}
+	if !experiment.ValidKey(ev.Experiment) {
+		return Event{}, experiment.Invalid("experiment", "not a valid experiment key")
+	}
+	if err := CheckUnit("unit_id", ev.Unit); err != nil {
+		return Event{}, err
+	}
+	if len(in.Name) > MaxIDLen {
+		return Event{}, experiment.Invalid("name", "longer than %d bytes", MaxIDLen)
+	}
+	if in.Value != nil {
+		if math.IsNaN(*in.Value) || math.IsInf(*in.Value, 0) || math.Abs(*in.Value) > MaxValue {
+			return Event{}, experiment.Invalid("value", "want a finite number within ±1e12")
+		}
+		ev.Value = *in.Value
+	}
+	if in.Time != nil {
+		if in.Time.After(now.Add(MaxSkew)) {
+			return Event{}, experiment.Invalid("time", "in the future")
+		}
+		if in.Time.Year() < 2000 {
+			return Event{}, experiment.Invalid("time", "before 2000")
+		}
+		ev.Time = in.Time.UTC().Truncate(time.Second)
+	}
+	id, err := serverEventID(ids, in, ev.Experiment)
+	if err != nil {
+		return Event{}, err
+	}
+	ev.ID = id
+	return ev, nil
+}
+
+// fromToken sets e's arm from a verified token, which must agree with the
+// experiment and unit already in e.
+func (e *Event) fromToken(token string, open OpenToken) error {
+	arm, err := open(token)
+	if err != nil {
+		return experiment.Invalid("token", "%s", experiment.ErrorMessage(err))
+	}
+	if e.Experiment != "" && e.Experiment != arm.Experiment {
+		return experiment.Invalid("experiment", "differs from the token's experiment %q", arm.Experiment)
+	}
+	if e.Unit != "" && e.Unit != arm.Unit {
+		return experiment.Invalid("unit_id", "differs from the token's unit")
+	}
+	e.Experiment, e.Unit, e.Version, e.Segment, e.Variant, e.SendID =
+		arm.Experiment, arm.Unit, arm.Version, arm.Segment, arm.Variant, arm.SendID
+	return nil
+}
+
+// serverEventID is the idempotency rule: the caller's key (id or
+// idempotency_key) within the experiment gives the id, so that a retried
+// event counts once.
+func serverEventID(ids *IDs, in *ServerEvent, exp string) (string, error) {
+	key := in.ID
+	if key == "" {
+		key = in.IdempotencyKey
+	} else if in.IdempotencyKey != "" && in.IdempotencyKey != in.ID {
+		return "", experiment.Invalid("idempotency_key", "differs from id: send one of them")
+	}
+	switch {
+	case len(key) > MaxIDLen:
+		return "", experiment.Invalid("id", "longer than %d bytes", MaxIDLen)
+	case key == "":
+		// Without a key a retry counts twice; accepted, as callers asked.
+		return ids.Next("e:"), nil
+	default:
+		return Digest("e:", exp, key), nil
+	}
+}

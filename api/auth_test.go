@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
@@ -412,54 +411,6 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 	}
 	if id == "" || !found {
 		t.Errorf("no JSON log line with request_id %q and the route; logs:\n%s", id, logs.String())
-	}
-}
-
-type failingSink struct{ fail bool }
-
-func (f failingSink) Write(context.Context, []analytics.Event) error {
-	if f.fail {
-		return errors.New("clickhouse down")
-	}
-	return nil
-}
-
-func TestInstrumentSinkAndRetirements(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	ok := api.InstrumentSink(reg, failingSink{})
-	if err := ok.Write(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	store := api.CountRetirements(reg, experimenttest.NewStore())
-	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
-	v := experimenttest.MustCreate(t, store, experimenttest.NewExperiment("r", experiment.ChannelEmail))
-	v, err := experiment.Start(v.Definition, "t", "", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Save(context.Background(), v); err != nil {
-		t.Fatal(err)
-	}
-	v, err = experiment.Retire(v.Definition, "pro", "short", "loop", "worse", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Save(context.Background(), v); err != nil {
-		t.Fatal(err)
-	}
-	s, _, _ := newAuthServer(t, api.Config{Registry: reg})
-	_, scrape := do(t, s, "GET", "/metrics", "", "")
-	for _, want := range []string{
-		`splitcast_clickhouse_write_duration_seconds_count{result="ok"} 1`,
-		`splitcast_retirements_total{action="retire"} 1`,
-	} {
-		if !strings.Contains(scrape, want) {
-			t.Errorf("/metrics lacks %s; has:\n%s", want, grepLines(scrape, "splitcast_"))
-		}
-	}
-	bad := api.InstrumentSink(prometheus.NewRegistry(), failingSink{fail: true})
-	if err := bad.Write(context.Background(), nil); err == nil {
-		t.Error("instrumented sink swallowed the error")
 	}
 }
 

@@ -103,7 +103,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	reg := prometheus.NewRegistry()
 	ing, err := ingest.Open(ingest.Config{
-		Sink:          api.InstrumentSink(reg, clickhouse.NewEventSink(m.conn)),
+		Sink:          InstrumentSink(reg, clickhouse.NewEventSink(m.conn)),
 		Dir:           filepath.Join(m.Config.DataDir, "spool"),
 		FlushInterval: m.Config.FlushInterval,
 		Logger:        m.logger,
@@ -114,7 +114,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ingest = ing
 	// Every retirement saved through this store counts, the API's and the
 	// retirement loop's alike.
-	store := api.CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))
+	store := CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))
 	m.refresher = assign.NewRefresher(store, m.logger)
 	if err := m.refresher.Refresh(ctx); err != nil && experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
 		return fmt.Errorf("load running experiments: %w", err)

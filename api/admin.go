@@ -36,7 +36,7 @@ type actionBody struct {
 func reasonOf(c *fiber.Ctx, def string) (string, error) {
 	var b actionBody
 	if len(c.Body()) > 0 {
-		if err := decodeJSON(c.Body(), &b); err != nil {
+		if err := experiment.DecodeStrict(c.Body(), &b); err != nil {
 			return "", err
 		}
 	}
@@ -136,7 +136,7 @@ type allocationBody struct {
 
 func (s *Server) setAllocation(c *fiber.Ctx) error {
 	var b allocationBody
-	if err := decodeJSON(c.Body(), &b); err != nil {
+	if err := experiment.DecodeStrict(c.Body(), &b); err != nil {
 		return err
 	}
 	if b.Allocation == nil {

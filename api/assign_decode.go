@@ -1,14 +1,17 @@
 package api
 
-import "github.com/splitcast/splitcast/assign"
+import (
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
+)
 
 // decodeAssign decodes a POST /v1/assign body (bulk: false) or one bulk
-// NDJSON line (bulk: true, which has no "experiment"), as decodeJSON would.
+// NDJSON line (bulk: true, which has no "experiment"), as experiment.DecodeStrict would.
 // The common shape goes through a hand-written parser: strict
 // encoding/json was 15% of /v1/assign's CPU. Anything that parser does not
-// fully understand, valid or not, goes to decodeJSON, so every error, and
+// fully understand, valid or not, goes to experiment.DecodeStrict, so every error, and
 // every unusual but valid request (escapes, case-folded names, duplicate
-// fields, null, nested attribute values), is decodeJSON's.
+// fields, null, nested attribute values), is experiment.DecodeStrict's.
 // FuzzDecodeAssign holds the two equal.
 func decodeAssign(data []byte, bulk bool, req *assignRequest) error {
 	if fastDecodeAssign(data, bulk, req) && !pins(len(data), func() int { return keptAssign(req) }) {
@@ -19,12 +22,12 @@ func decodeAssign(data []byte, bulk bool, req *assignRequest) error {
 	// fast path too.
 	if !bulk {
 		var slow assignRequest
-		err := decodeJSON(data, &slow)
+		err := experiment.DecodeStrict(data, &slow)
 		*req = slow
 		return err
 	}
 	var in bulkLine
-	err := decodeJSON(data, &in)
+	err := experiment.DecodeStrict(data, &in)
 	*req = assignRequest{UnitID: in.UnitID, Attributes: in.Attributes, SendID: in.SendID, Channel: in.Channel}
 	return err
 }
@@ -117,7 +120,7 @@ type assignScanner struct{ jsonScanner }
 // attributes reads a flat object of scalars.
 func (p *assignScanner) attributes(src string) (assign.Attributes, bool) {
 	if !p.consume('{') {
-		return nil, false // null included: rare, left to decodeJSON
+		return nil, false // null included: rare, left to experiment.DecodeStrict
 	}
 	p.space()
 	attrs := make(assign.Attributes, 8)

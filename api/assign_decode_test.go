@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // assignBodies are request bodies and bulk lines, ordinary and not: the
@@ -16,7 +18,7 @@ var assignBodies = []string{
 	"\t{\r\n\"unit_id\":\"u-ü ✓\"}\n",
 	`{"unit_id":"u-1","attributes":{"n":-0.5e+3,"m":0,"k":1E2,"z":-0,"big":123456789012345678901234567890}}`,
 	`{}`,
-	// Everything below goes to decodeJSON, valid or not.
+	// Everything below goes to experiment.DecodeStrict, valid or not.
 	``,
 	`   `,
 	`null`,
@@ -58,9 +60,9 @@ var assignBodies = []string{
 	`{"experiment":"e","attributes":{"x":1},"attributes":{"y":2}}`,
 }
 
-// TestDecodeAssignDifferential holds the fast decoder to decodeJSON: when
-// it takes an input, decodeJSON must decode the same request; when it
-// does not, decodeAssign's answer, error included, is decodeJSON's.
+// TestDecodeAssignDifferential holds the fast decoder to experiment.DecodeStrict: when
+// it takes an input, experiment.DecodeStrict must decode the same request; when it
+// does not, decodeAssign's answer, error included, is experiment.DecodeStrict's.
 func TestDecodeAssignDifferential(t *testing.T) {
 	fast := 0
 	for _, body := range assignBodies {
@@ -82,7 +84,7 @@ func TestDecodeAssignDifferential(t *testing.T) {
 	}
 }
 
-// checkDecodeAssign compares decodeAssign with decodeJSON on one input and
+// checkDecodeAssign compares decodeAssign with experiment.DecodeStrict on one input and
 // reports whether the fast path took it.
 func checkDecodeAssign(t *testing.T, body []byte, bulk bool) bool {
 	t.Helper()
@@ -91,23 +93,23 @@ func checkDecodeAssign(t *testing.T, body []byte, bulk bool) bool {
 	var wantErr error
 	if bulk {
 		var in bulkLine
-		wantErr = decodeJSON(body, &in)
+		wantErr = experiment.DecodeStrict(body, &in)
 		if wantErr == nil {
 			want = assignRequest{UnitID: in.UnitID, Attributes: in.Attributes, SendID: in.SendID, Channel: in.Channel}
 		}
 	} else {
-		wantErr = decodeJSON(body, &want)
+		wantErr = experiment.DecodeStrict(body, &want)
 	}
 	sameError(t, fmt.Sprintf("decodeAssign(%q, bulk %v)", body, bulk), gotErr, wantErr)
 	if gotErr == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("decodeAssign(%q, bulk %v) = %#v, decodeJSON = %#v", body, bulk, got, want)
+		t.Fatalf("decodeAssign(%q, bulk %v) = %#v, experiment.DecodeStrict = %#v", body, bulk, got, want)
 	}
 	var scratch assignRequest
 	return fastDecodeAssign(body, bulk, &scratch)
 }
 
 // FuzzDecodeAssign: whatever the input, the fast decoder never panics and
-// agrees with decodeJSON.
+// agrees with experiment.DecodeStrict.
 func FuzzDecodeAssign(f *testing.F) {
 	for _, body := range assignBodies {
 		f.Add([]byte(body), false)
@@ -120,11 +122,11 @@ func FuzzDecodeAssign(f *testing.F) {
 
 func BenchmarkDecodeAssign(b *testing.B) {
 	body := []byte(`{"experiment":"welcome-email","unit_id":"user-1234567","attributes":{"plan":"pro","country":"DE","opens_30d":3},"send_id":"send-42","channel":"email"}`)
-	b.Run("decodeJSON", func(b *testing.B) {
+	b.Run("experiment.DecodeStrict", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var req assignRequest
-			if err := decodeJSON(body, &req); err != nil {
+			if err := experiment.DecodeStrict(body, &req); err != nil {
 				b.Fatal(err)
 			}
 		}

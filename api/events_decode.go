@@ -1,19 +1,23 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/splitcast/splitcast/experiment"
+)
 
 // decodeEvents decodes a POST /v1/events body into req exactly as
-// decodeJSON does. The common shape, {"events":[{...},...]} with the
+// experiment.DecodeStrict does. The common shape, {"events":[{...},...]} with the
 // fields of eventIn spelt exactly, strings without escapes, numbers and
 // nulls, is read by a hand-written scanner (encoding/json was a third of
-// the endpoint's CPU); anything else, errors included, goes to decodeJSON,
+// the endpoint's CPU); anything else, errors included, goes to experiment.DecodeStrict,
 // so that every refusal keeps its field and message.
 func decodeEvents(data []byte, req *eventsRequest) error {
 	if fastDecodeEvents(data, req) && !pins(len(data), func() int { return keptEvents(req) }) {
 		return nil
 	}
 	*req = eventsRequest{}
-	return decodeJSON(data, req)
+	return experiment.DecodeStrict(data, req)
 }
 
 // keptEvents estimates the bytes of req's events worth keeping: their
@@ -38,7 +42,7 @@ func keptEvents(req *eventsRequest) int {
 // decoders' strings share one copy of the body, and the events they make
 // wait in the ingest queue, which is bounded by count, not bytes. A body
 // padded with white space or overwritten fields is decoded again by
-// decodeJSON, whose strings are exactly sized. kept is only asked of a
+// experiment.DecodeStrict, whose strings are exactly sized. kept is only asked of a
 // body over pinFloor bytes, which no body under it can pin: most assign
 // requests are, and keptAssign walks a map.
 func pins(size int, kept func() int) bool { return size > pinFloor && size > 4*kept()+pinFloor }
@@ -64,7 +68,7 @@ func fastDecodeEvents(data []byte, req *eventsRequest) bool {
 		return false
 	}
 	if !p.consume('[') {
-		return false // null included: rare, left to decodeJSON
+		return false // null included: rare, left to experiment.DecodeStrict
 	}
 	// A conversion is about 100 bytes of JSON.
 	req.Events = make([]eventIn, 0, min(len(data)/64+1, 1024))
@@ -85,7 +89,7 @@ func fastDecodeEvents(data []byte, req *eventsRequest) bool {
 	}
 	p.space()
 	if !p.consume('}') {
-		return false // a second top-level name: left to decodeJSON
+		return false // a second top-level name: left to experiment.DecodeStrict
 	}
 	return p.end()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // eventBodies are POST /v1/events bodies, ordinary and not: the
@@ -35,7 +36,7 @@ var eventBodies = []string{
 	`{"events":[{"id":"` + strings.Repeat("i", 257) + `","kind":"conversion","experiment":"welcome","unit_id":"u-1"}]}`,
 	`{"events":[{"kind":"conversion","experiment":"welcome","unit_id":"` + strings.Repeat("u", 257) + `"}]}`,
 	`{"events":[{"kind":"conversion","experiment":"welcome","unit_id":"u-1"},{"kind":"conversion","experiment":"welcome"}]}`,
-	// Everything below goes to decodeJSON, valid or not.
+	// Everything below goes to experiment.DecodeStrict, valid or not.
 	``,
 	`   `,
 	`null`,
@@ -91,7 +92,7 @@ func testEventServer(tb testing.TB) (*Server, *tracking.Keyring) {
 	return &Server{cfg: Config{Tokens: tokens, MaxEventsPerRequest: 1000, Now: func() time.Time { return now }}, ids: analytics.NewIDs()}, tokens
 }
 
-// TestDecodeEventsDifferential holds the fast decoder to decodeJSON: both
+// TestDecodeEventsDifferential holds the fast decoder to experiment.DecodeStrict: both
 // must decode the same request, or refuse with the same error, and the
 // batch must give the same events or the same validation error.
 func TestDecodeEventsDifferential(t *testing.T) {
@@ -118,19 +119,19 @@ func TestDecodeEventsDifferential(t *testing.T) {
 	}
 }
 
-// checkDecodeEvents compares decodeEvents with decodeJSON on one body, and
+// checkDecodeEvents compares decodeEvents with experiment.DecodeStrict on one body, and
 // the batches they give, and reports whether the fast path took it.
 func checkDecodeEvents(t *testing.T, s *Server, body []byte) bool {
 	t.Helper()
 	var got, want eventsRequest
 	gotErr := decodeEvents(body, &got)
-	wantErr := decodeJSON(body, &want)
+	wantErr := experiment.DecodeStrict(body, &want)
 	sameError(t, fmt.Sprintf("decodeEvents(%q)", body), gotErr, wantErr)
 	if gotErr != nil {
 		return false
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("decodeEvents(%q) = %#v, decodeJSON = %#v", body, got, want)
+		t.Fatalf("decodeEvents(%q) = %#v, experiment.DecodeStrict = %#v", body, got, want)
 	}
 	gotEvents, gotErr := s.parseEvents(body)
 	wantEvents, wantErr := s.checkEvents(want.Events)
@@ -152,7 +153,7 @@ func checkDecodeEvents(t *testing.T, s *Server, body []byte) bool {
 }
 
 // FuzzDecodeEvents: whatever the body, the fast decoder never panics and
-// agrees with decodeJSON, and the batch it gives with the one decodeJSON's
+// agrees with experiment.DecodeStrict, and the batch it gives with the one experiment.DecodeStrict's
 // gives.
 func FuzzDecodeEvents(f *testing.F) {
 	for _, body := range eventBodies {
@@ -179,9 +180,9 @@ func benchEventsBody(n int) []byte {
 }
 
 // BenchmarkParseEvents measures POST /v1/events' decoding and checks of a
-// batch of 100 conversions, per event: decodeJSON alone, decodeEvents
+// batch of 100 conversions, per event: experiment.DecodeStrict alone, decodeEvents
 // alone, and the handler's work before the ingest queue (decode, check,
-// make the events) with each: decodeJSON+checkEvents and parseEvents.
+// make the events) with each: experiment.DecodeStrict+checkEvents and parseEvents.
 func BenchmarkParseEvents(b *testing.B) {
 	const n = 100
 	body := benchEventsBody(n)
@@ -189,11 +190,11 @@ func BenchmarkParseEvents(b *testing.B) {
 	perEvent := func(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 	}
-	b.Run("decodeJSON", func(b *testing.B) {
+	b.Run("experiment.DecodeStrict", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var req eventsRequest
-			if err := decodeJSON(body, &req); err != nil || len(req.Events) != n {
+			if err := experiment.DecodeStrict(body, &req); err != nil || len(req.Events) != n {
 				b.Fatal(err)
 			}
 		}
@@ -209,11 +210,11 @@ func BenchmarkParseEvents(b *testing.B) {
 		}
 		perEvent(b)
 	})
-	b.Run("decodeJSON+checkEvents", func(b *testing.B) {
+	b.Run("experiment.DecodeStrict+checkEvents", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var req eventsRequest
-			if err := decodeJSON(body, &req); err != nil {
+			if err := experiment.DecodeStrict(body, &req); err != nil {
 				b.Fatal(err)
 			}
 			out, err := s.checkEvents(req.Events)
@@ -237,7 +238,7 @@ func BenchmarkParseEvents(b *testing.B) {
 
 // TestFastDecodersDoNotPinPaddedBodies: the fast decoders' strings share
 // one copy of the body, so a body padded far beyond what it carries is
-// decoded again by decodeJSON, whose strings are exactly sized, and gives
+// decoded again by experiment.DecodeStrict, whose strings are exactly sized, and gives
 // the same request; ordinary bodies stay on the fast path.
 func TestFastDecodersDoNotPinPaddedBodies(t *testing.T) {
 	pad := strings.Repeat(" ", 64<<10)

@@ -9,7 +9,7 @@ import (
 // (decodeAssign, decodeEvents) take: strings without escapes, numbers,
 // literals. Every method reports false, or leaves the input unread, on
 // anything outside that subset, and the decoder then hands the whole input
-// to decodeJSON; so a method may refuse valid JSON, but must never accept
+// to experiment.DecodeStrict; so a method may refuse valid JSON, but must never accept
 // what encoding/json would decode differently.
 type jsonScanner struct {
 	b []byte
@@ -115,7 +115,7 @@ func (p *jsonScanner) float(src string) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(src[start:p.i], 64)
 	if err != nil {
-		return 0, false // out of range: decodeJSON names the field
+		return 0, false // out of range: experiment.DecodeStrict names the field
 	}
 	return f, true
 }

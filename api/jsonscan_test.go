@@ -42,7 +42,7 @@ func TestJSONScannerNext(t *testing.T) {
 }
 
 // sameError fails t unless got and want are both nil or have the same
-// code, field and message: a fast decoder must refuse as decodeJSON does.
+// code, field and message: a fast decoder must refuse as experiment.DecodeStrict does.
 func sameError(t *testing.T, call string, got, want error) {
 	t.Helper()
 	if (got == nil) != (want == nil) || got != nil && (experiment.ErrorField(got) != experiment.ErrorField(want) ||

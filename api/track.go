@@ -108,7 +108,7 @@ const MaxLinks = 1000
 
 func (s *Server) links(c *fiber.Ctx) error {
 	var req linksRequest
-	if err := decodeJSON(c.Body(), &req); err != nil {
+	if err := experiment.DecodeStrict(c.Body(), &req); err != nil {
 		return err
 	}
 	claims, err := s.openClaims(req.Token)
@@ -139,7 +139,7 @@ type renderRequest struct {
 
 func (s *Server) render(c *fiber.Ctx) error {
 	var req renderRequest
-	if err := decodeJSON(c.Body(), &req); err != nil {
+	if err := experiment.DecodeStrict(c.Body(), &req); err != nil {
 		return err
 	}
 	claims, err := s.openClaims(req.Token)

@@ -58,23 +58,9 @@ type soakLoad struct {
 // distinct events per kind in ClickHouse with what the server accepted.
 func (s *suite) soak(ctx context.Context) error {
 	const key = "loadtest-soak"
-	if err := s.a.api.createStart(ctx, key); err != nil {
-		return err
-	}
-	l := &soakLoad{api: s.a.api, key: key, runID: fmt.Sprintf("soak%d", time.Now().UnixNano())}
-	// Exposures: one per answer in the experiment (no send id: each is a
-	// new send); tokens of those outside the holdout make the opens.
-	answers, err := s.a.api.bulk(ctx, key, units("soak", soakUnits))
+	l, err := s.exposeSoak(ctx, key)
 	if err != nil {
 		return err
-	}
-	for _, a := range answers {
-		if a.InExperiment {
-			l.exposures++
-		}
-		if a.Token != "" {
-			l.tokens = append(l.tokens, a.Token)
-		}
 	}
 	before := s.a.api.metrics(ctx)
 	dur := s.opts.soak
@@ -83,31 +69,11 @@ func (s *suite) soak(ctx context.Context) error {
 		dur, s.opts.pixelRate, s.opts.batchRate, eventBatch, killAt, restartAt)
 
 	start := time.Now()
-	var faultErr error
-	faults := make(chan struct{})
-	go func() {
-		defer close(faults)
-		if !sleepCtx(ctx, killAt) {
-			return
-		}
-		l.phase.Store(int32(phaseDown))
-		if faultErr = s.ch.Kill(); faultErr != nil {
-			return
-		}
-		s.logf("soak: ClickHouse killed (SIGKILL)")
-		if !sleepCtx(ctx, restartAt-time.Since(start)) {
-			return
-		}
-		if faultErr = s.ch.Restart(ctx); faultErr != nil {
-			return
-		}
-		l.phase.Store(int32(phaseRestarted))
-		s.logf("soak: ClickHouse restarted (pid %d) after %v down", s.ch.PID(), (time.Since(start) - killAt).Round(100*time.Millisecond))
-	}()
+	faults := make(chan error, 1)
+	go func() { faults <- s.killAndRestart(ctx, l, start, killAt, restartAt) }()
 	l.run(ctx, start, dur, s.opts.pixelRate, s.opts.batchRate)
-	<-faults
-	if faultErr != nil {
-		return fmt.Errorf("soak: fault schedule: %w", faultErr)
+	if err := <-faults; err != nil {
+		return fmt.Errorf("soak: fault schedule: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -120,25 +86,88 @@ func (s *suite) soak(ctx context.Context) error {
 	after := s.a.api.metrics(ctx)
 
 	want := map[string]uint64{"exposure": uint64(l.exposures), "open": uint64(l.opens.Load()), "conversion": uint64(l.conversion.Load())}
-	counts := func() (map[string]uint64, error) {
-		rs, err := s.conn.Query(ctx, "SELECT kind, uniqExact(event_id) FROM events WHERE experiment = ? GROUP BY kind", key)
-		if err != nil {
+	got, err := s.settledCounts(ctx, key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "\n== soak: %v of events and pixels, ClickHouse SIGKILLed at %v and restarted at %v; spool drained at %v\n",
+		dur, killAt, restartAt, drainedAt.Round(100*time.Millisecond))
+	s.compareCounts(want, got)
+	l.report(s.out, before, after)
+	if l.unsent.Load() > 0 || l.pixelLost.Load() > 0 {
+		s.fail("soak: %d batches never accepted and %d pixels without an answer", l.unsent.Load(), l.pixelLost.Load())
+	}
+	return nil
+}
+
+// exposeSoak starts experiment key and exposes the soak's units to it: one
+// exposure per answer in the experiment (no send id: each is a new send),
+// and the tokens of those outside the holdout to make the opens.
+func (s *suite) exposeSoak(ctx context.Context, key string) (*soakLoad, error) {
+	if err := s.a.api.createStart(ctx, key); err != nil {
+		return nil, err
+	}
+	l := &soakLoad{api: s.a.api, key: key, runID: fmt.Sprintf("soak%d", time.Now().UnixNano())}
+	answers, err := s.a.api.bulk(ctx, key, units("soak", soakUnits))
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range answers {
+		if a.InExperiment {
+			l.exposures++
+		}
+		if a.Token != "" {
+			l.tokens = append(l.tokens, a.Token)
+		}
+	}
+	return l, nil
+}
+
+// killAndRestart SIGKILLs ClickHouse killAt after start and restarts it at
+// restartAt, moving l's phase along; it returns nil early if ctx ends.
+func (s *suite) killAndRestart(ctx context.Context, l *soakLoad, start time.Time, killAt, restartAt time.Duration) error {
+	if !sleepCtx(ctx, killAt) {
+		return nil
+	}
+	l.phase.Store(int32(phaseDown))
+	if err := s.ch.Kill(); err != nil {
+		return err
+	}
+	s.logf("soak: ClickHouse killed (SIGKILL)")
+	if !sleepCtx(ctx, restartAt-time.Since(start)) {
+		return nil
+	}
+	if err := s.ch.Restart(ctx); err != nil {
+		return err
+	}
+	l.phase.Store(int32(phaseRestarted))
+	s.logf("soak: ClickHouse restarted (pid %d) after %v down", s.ch.PID(), (time.Since(start) - killAt).Round(100*time.Millisecond))
+	return nil
+}
+
+// eventCounts returns the distinct events per kind of experiment key in
+// ClickHouse.
+func (s *suite) eventCounts(ctx context.Context, key string) (map[string]uint64, error) {
+	rs, err := s.conn.Query(ctx, "SELECT kind, uniqExact(event_id) FROM events WHERE experiment = ? GROUP BY kind", key)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	got := map[string]uint64{}
+	for rs.Next() {
+		var kind string
+		var n uint64
+		if err := rs.Scan(&kind, &n); err != nil {
 			return nil, err
 		}
-		defer rs.Close()
-		got := map[string]uint64{}
-		for rs.Next() {
-			var kind string
-			var n uint64
-			if err := rs.Scan(&kind, &n); err != nil {
-				return nil, err
-			}
-			got[kind] = n
-		}
-		return got, rs.Err()
+		got[kind] = n
 	}
-	// Drained means handed to ClickHouse: the last batch may still be on
-	// its way in. Wait until the counts match or stop moving.
+	return got, rs.Err()
+}
+
+// settledCounts returns eventCounts once their total stops moving: drained
+// means handed to ClickHouse, and the last batch may still be on its way in.
+func (s *suite) settledCounts(ctx context.Context, key string) (map[string]uint64, error) {
 	var got map[string]uint64
 	total := func(m map[string]uint64) (n uint64) {
 		for _, v := range m {
@@ -147,14 +176,18 @@ func (s *suite) soak(ctx context.Context) error {
 		return n
 	}
 	if _, _, err := settle(ctx, func() (uint64, error) {
-		got, err = counts()
+		var err error
+		got, err = s.eventCounts(ctx, key)
 		return total(got), err
 	}); err != nil {
-		return err
+		return nil, err
 	}
+	return got, nil
+}
 
-	fmt.Fprintf(s.out, "\n== soak: %v of events and pixels, ClickHouse SIGKILLed at %v and restarted at %v; spool drained at %v\n",
-		dur, killAt, restartAt, drainedAt.Round(100*time.Millisecond))
+// compareCounts writes the table of events accepted and stored per kind,
+// adds a verdict per kind and fails the suite on any difference.
+func (s *suite) compareCounts(want, got map[string]uint64) {
 	w := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "kind\taccepted (2xx)\tin ClickHouse (uniqExact)\tresult\t")
 	kinds := []string{"exposure", "open", "conversion"}
@@ -173,16 +206,22 @@ func (s *suite) soak(ctx context.Context) error {
 		s.verdicts = append(s.verdicts, fmt.Sprintf("soak: %-11s %d accepted, %d in ClickHouse: %s", k+":", want[k], got[k], verdict))
 	}
 	w.Flush()
+}
+
+// report writes to out the clients' retries and losses, what the ingester
+// did between the metrics before and after, and the pixel latency per
+// phase.
+func (l *soakLoad) report(out io.Writer, before, after map[string]float64) {
 	var codes []string
 	l.statuses.Range(func(k, v any) bool {
 		codes = append(codes, fmt.Sprintf("%v x%d", k, v.(*atomic.Int64).Load()))
 		return true
 	})
 	slices.Sort(codes)
-	fmt.Fprintf(s.out, "event batches retried %d times (answers other than 202: %s); batches never accepted: %d; pixels without an answer: %d\n",
+	fmt.Fprintf(out, "event batches retried %d times (answers other than 202: %s); batches never accepted: %d; pixels without an answer: %d\n",
 		l.retries.Load(), orNone(strings.Join(codes, ", ")), l.unsent.Load(), l.pixelLost.Load())
 	delta := func(name string) float64 { return after[name] - before[name] }
-	fmt.Fprintf(s.out, "ingester during the soak: %.0f events written, %.0f spooled to disk, %.0f replayed from it, %.0f failed writes, %.0f lost, %.0f rejected\n",
+	fmt.Fprintf(out, "ingester during the soak: %.0f events written, %.0f spooled to disk, %.0f replayed from it, %.0f failed writes, %.0f lost, %.0f rejected\n",
 		delta("splitcast_events_written_total"), delta("splitcast_events_spooled_total"), delta("splitcast_events_replayed_total"),
 		delta("splitcast_clickhouse_write_failures_total"), delta("splitcast_events_lost_total"), delta("splitcast_events_rejected_total"))
 	for ph := range phaseCount {
@@ -190,13 +229,9 @@ func (s *suite) soak(ctx context.Context) error {
 		if len(lat) == 0 {
 			continue
 		}
-		fmt.Fprintf(s.out, "pixel latency %-18s %6d requests, p50 %s, p99 %s, max %s\n", ph.String()+":", len(lat),
+		fmt.Fprintf(out, "pixel latency %-18s %6d requests, p50 %s, p99 %s, max %s\n", ph.String()+":", len(lat),
 			ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
 	}
-	if l.unsent.Load() > 0 || l.pixelLost.Load() > 0 {
-		s.fail("soak: %d batches never accepted and %d pixels without an answer", l.unsent.Load(), l.pixelLost.Load())
-	}
-	return nil
 }
 
 func orNone(s string) string {

@@ -71,8 +71,27 @@ func (d *demo) runReengagement(ctx context.Context) error {
 	}
 	history := d.key + "-history"
 	d.keys = []string{history, d.key}
+	rs, cohorts := d.reengagementRecipients()
+	fmt.Fprintf(out, "demo: experiment %s from %s: segment dormant: miss-you clicks 50%% more than the control; segment at-risk: question 25%% less\n", d.key, *d.f.file)
+	fmt.Fprintf(out, "demo: replaying 50 days of history for %d recipients (%d dormant, %d at risk, %d active), then %d days of the test, seed %d\n",
+		len(rs), len(cohorts["dormant"]), len(cohorts["at_risk"]), len(cohorts["active"]), *d.f.days, *d.f.seed)
+	start := time.Now()
+	at := d.atDaysAgo(time.Now().UTC().Truncate(24 * time.Hour))
+	if err := d.replayHistory(ctx, history, rs, cohorts, at); err != nil {
+		return err
+	}
+	if err := d.runWinback(ctx, def, rs, at); err != nil {
+		return err
+	}
+	return d.finish(ctx, start)
+}
+
+// reengagementRecipients draws -units recipients from -seed into the
+// cohorts that the history makes dormant, at risk and active, and returns
+// them all and by cohort.
+func (d *demo) reengagementRecipients() ([]*recipient, map[string][]*recipient) {
 	rs := make([]*recipient, *d.f.units)
-	stages := map[string][]*recipient{}
+	cohorts := map[string][]*recipient{}
 	for n := range rs {
 		rng := rand.New(rand.NewPCG(*d.f.seed, uint64(n)))
 		r := &recipient{unit: fmt.Sprintf("member-%06d", n), rng: rng, cohort: "active"}
@@ -83,17 +102,23 @@ func (d *demo) runReengagement(ctx context.Context) error {
 			r.cohort = "at_risk"
 		}
 		rs[n] = r
-		stages[r.cohort] = append(stages[r.cohort], r)
+		cohorts[r.cohort] = append(cohorts[r.cohort], r)
 	}
-	fmt.Fprintf(out, "demo: experiment %s from %s: segment dormant: miss-you clicks 50%% more than the control; segment at-risk: question 25%% less\n", d.key, *d.f.file)
-	fmt.Fprintf(out, "demo: replaying 50 days of history for %d recipients (%d dormant, %d at risk, %d active), then %d days of the test, seed %d\n",
-		len(rs), len(stages["dormant"]), len(stages["at_risk"]), len(stages["active"]), *d.f.days, *d.f.seed)
-	start := time.Now()
-	today := time.Now().UTC().Truncate(24 * time.Hour)
-	at := func(daysAgo, hour int) {
+	return rs, cohorts
+}
+
+// atDaysAgo returns the func that sets the demo clock to an hour of the day
+// that many days before today.
+func (d *demo) atDaysAgo(today time.Time) func(daysAgo, hour int) {
+	return func(daysAgo, hour int) {
 		d.clock.setAt(today.AddDate(0, 0, -daysAgo).Add(time.Duration(hour) * time.Hour))
 	}
+}
 
+// replayHistory sends the three newsletters of experiment history to their
+// cohorts, opened as historyBehaviour says, then refreshes the trait cache
+// and prints the lifecycle stages it gives the recipients.
+func (d *demo) replayHistory(ctx context.Context, history string, rs []*recipient, cohorts map[string][]*recipient, at func(daysAgo, hour int)) error {
 	at(50, 7)
 	if err := d.createAndStart(ctx, historyDefinition(history)); err != nil {
 		return err
@@ -108,8 +133,8 @@ func (d *demo) runReengagement(ctx context.Context) error {
 		to      []*recipient
 	}{
 		{50, rs},
-		{20, append(append([]*recipient{}, stages["at_risk"]...), stages["active"]...)},
-		{5, stages["active"]},
+		{20, append(append([]*recipient{}, cohorts["at_risk"]...), cohorts["active"]...)},
+		{5, cohorts["active"]},
 	} {
 		bar := d.progress(fmt.Sprintf("history %d/3", i+1))
 		at(step.daysAgo, 8)
@@ -137,8 +162,14 @@ func (d *demo) runReengagement(ctx context.Context) error {
 	for _, r := range rs {
 		seen[d.m.traits.Traits(r.unit).LifecycleStage]++
 	}
-	fmt.Fprintf(out, "demo: lifecycle stages from the traits: %s\n", formatCounts(seen))
+	fmt.Fprintf(d.m.stdout, "demo: lifecycle stages from the traits: %s\n", formatCounts(seen))
+	return nil
+}
 
+// runWinback starts the win-back experiment def and, over -days days, sends
+// it to each day's share of rs, who scan, open and click as
+// winbackBehaviour says, with the retirement loop at the end of each day.
+func (d *demo) runWinback(ctx context.Context, def map[string]any, rs []*recipient, at func(daysAgo, hour int)) error {
 	days := *d.f.days
 	at(days, 7)
 	if err := d.createAndStart(ctx, def); err != nil {
@@ -177,7 +208,7 @@ func (d *demo) runReengagement(ctx context.Context) error {
 			return err
 		}
 	}
-	return d.finish(ctx, start)
+	return nil
 }
 
 // loadExperiment reads an experiment definition and gives it the demo's

@@ -271,7 +271,7 @@ func newSegmentView(r results.Report, s results.SegmentReport) segmentView {
 			OpenUnits: c.Opens.Units, OpenMachineUnits: c.Opens.MachineUnits, OpenEvents: c.Opens.Events, OpenMachineEvents: c.Opens.MachineEvents,
 			ClickUnits: c.Clicks.Units, ClickMachineUnits: c.Clicks.MachineUnits, ClickEvents: c.Clicks.Events, ClickMachineEvents: c.Clicks.MachineEvents}
 		if all := c.Opens.Events + c.Opens.MachineEvents + c.Clicks.Events + c.Clicks.MachineEvents; all > 0 {
-			mv.MachineShare = fmt.Sprintf("%.1f%%", 100*float64(c.Opens.MachineEvents+c.Clicks.MachineEvents)/float64(all))
+			mv.MachineShare = results.FormatShare(float64(c.Opens.MachineEvents+c.Clicks.MachineEvents) / float64(all))
 		} else {
 			mv.MachineShare = "–"
 		}
@@ -298,14 +298,14 @@ func newSegmentView(r results.Report, s results.SegmentReport) segmentView {
 }
 
 func newSRMView(label string, s results.SRMReport) srmView {
-	v := srmView{Label: label, Chi2: fmt.Sprintf("%.2f", s.ChiSquare), P: fmtP(s.PValue), Mismatch: s.Mismatch, Note: s.Error}
+	v := srmView{Label: label, Chi2: fmt.Sprintf("%.2f", s.ChiSquare), P: results.FormatP(s.PValue), Mismatch: s.Mismatch, Note: s.Error}
 	for i, a := range s.Arms {
 		row := srmRow{Arm: a, Observed: strconv.FormatFloat(s.Observed[i], 'f', 0, 64)}
 		if i < len(s.Expected) {
 			row.Expected = strconv.FormatFloat(s.Expected[i], 'f', 1, 64)
 		}
 		if i < len(s.Shares) {
-			row.Share = fmt.Sprintf("%.1f%%", 100*s.Shares[i])
+			row.Share = results.FormatShare(s.Shares[i])
 		}
 		v.Rows = append(v.Rows, row)
 	}
@@ -331,32 +331,32 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 		scale = 1 // no interval has any width: nothing to draw
 	}
 	scale *= 1.05
-	mv.Scale = strings.TrimPrefix(fmtDiff(m.Mean, scale), "+")
+	mv.Scale = strings.TrimPrefix(results.FormatDiff(m.Mean, scale), "+")
 	if noBars {
 		mv.Scale = ""
 	}
 	for i, row := range m.Rows {
 		rv := metricRowView{Variant: row.Variant, Color: colors[row.Variant], Control: s.Arms[i].Control,
-			Value: fmtValue(m.Mean, row.Value), Fraction: fmtFraction(m.Mean, row.Numerator, row.Denominator)}
+			Value: results.FormatValue(m.Mean, row.Value), Fraction: results.FormatFraction(m.Mean, row.Numerator, row.Denominator)}
 		if c := row.Comparison; c != nil {
 			rv.Compared = true
 			rv.Error = c.Error
 			fh, sq := c.FixedHorizon, c.Sequential
 			if c.Error == "" && fh.Tested() {
-				rv.AbsLift = fmtDiff(m.Mean, fh.AbsLift)
-				rv.AbsCI = "[" + fmtDiff(m.Mean, fh.AbsCI.Lower) + ", " + fmtDiff(m.Mean, fh.AbsCI.Upper) + "]"
+				rv.AbsLift = results.FormatDiff(m.Mean, fh.AbsLift)
+				rv.AbsCI = "[" + results.FormatDiff(m.Mean, fh.AbsCI.Lower) + ", " + results.FormatDiff(m.Mean, fh.AbsCI.Upper) + "]"
 				if fh.RelLiftDefined {
-					rv.RelLift = fmt.Sprintf("%+.1f%%", 100*fh.RelLift)
+					rv.RelLift = results.FormatRelLift(fh.RelLift)
 					rv.RelCI = fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*fh.RelCI.Lower, 100*fh.RelCI.Upper)
 				}
-				rv.P, rv.PHolm = fmtP(fh.PValue), fmtP(c.PValueHolm)
+				rv.P, rv.PHolm = results.FormatP(fh.PValue), results.FormatP(c.PValueHolm)
 				rv.Bar = bar(fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
 				rv.Bar.HasBar = !noBars
 			}
 			rv.SeqP, rv.SeqPHolm = "n/a", "n/a"
 			if c.Error == "" && sq.Defined {
-				rv.SeqP, rv.SeqPHolm = fmtP(sq.PValue), fmtP(c.SequentialPValueHolm)
-				rv.SeqCI = "[" + fmtDiff(m.Mean, sq.CI.Lower) + ", " + fmtDiff(m.Mean, sq.CI.Upper) + "]"
+				rv.SeqP, rv.SeqPHolm = results.FormatP(sq.PValue), results.FormatP(c.SequentialPValueHolm)
+				rv.SeqCI = "[" + results.FormatDiff(m.Mean, sq.CI.Lower) + ", " + results.FormatDiff(m.Mean, sq.CI.Upper) + "]"
 				rv.Bar.HasSeq = true
 				rv.Bar.SX1, rv.Bar.SX2 = rv.Bar.x(sq.CI.Lower, scale), rv.Bar.x(sq.CI.Upper, scale)
 				if sq.PValue < r.Alpha {
@@ -367,7 +367,7 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 				}
 			}
 			if c.ProbBetter != nil {
-				rv.ProbBetter = fmt.Sprintf("%.1f%%", 100**c.ProbBetter)
+				rv.ProbBetter = results.FormatShare(*c.ProbBetter)
 			}
 		}
 		mv.Rows = append(mv.Rows, rv)
@@ -399,7 +399,7 @@ func metricChart(s results.SegmentReport, mi int, title string, mean bool, color
 			return 0, false
 		}
 		return d.Metrics[mi], true
-	}, func(y float64) string { return fmtValue(mean, y) }, false)
+	}, func(y float64) string { return results.FormatValue(mean, y) }, false)
 }
 
 func exposureChart(s results.SegmentReport, colors map[string]string) chartView {
@@ -491,36 +491,3 @@ func niceRange(lo, hi float64) (float64, float64, float64) {
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
-
-// fmtValue writes a metric's value: rates as percents with two decimals,
-// means with three.
-func fmtValue(mean bool, x float64) string {
-	if mean {
-		return strconv.FormatFloat(x, 'f', 3, 64)
-	}
-	return strconv.FormatFloat(100*x, 'f', 2, 64) + "%"
-}
-
-// fmtDiff writes a difference of values: percentage points for rates.
-func fmtDiff(mean bool, x float64) string {
-	if mean {
-		return fmt.Sprintf("%+.3f", x)
-	}
-	return fmt.Sprintf("%+.2f pp", 100*x)
-}
-
-func fmtFraction(mean bool, num, den float64) string {
-	if mean {
-		return fmt.Sprintf("%.2f / %.0f", num, den)
-	}
-	return fmt.Sprintf("%.0f / %.0f", num, den)
-}
-
-// fmtP writes a p-value with three decimals, or in scientific notation
-// when smaller than 0.001.
-func fmtP(p float64) string {
-	if p >= 0.001 || p == 0 {
-		return strconv.FormatFloat(p, 'f', 3, 64)
-	}
-	return strconv.FormatFloat(p, 'e', 1, 64)
-}

@@ -87,6 +87,10 @@ func (m Metric) Valid() bool {
 	return false
 }
 
+// IsMean reports whether m is a mean per recipient (tested with Welch's t
+// on sums and sums of squares) rather than a rate (a two-proportion test).
+func (m Metric) IsMean() bool { return m == MetricRevenuePerRecipient }
+
 // LowerIsBetter reports whether a smaller value of m is the better one (the
 // fatigue metrics).
 func (m Metric) LowerIsBetter() bool {

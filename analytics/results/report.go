@@ -1,7 +1,6 @@
 package results
 
 import (
-	"fmt"
 	"sort"
 	"time"
 
@@ -251,7 +250,7 @@ func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phas
 }
 
 func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentReport, alpha float64) MetricReport {
-	mr := MetricReport{Metric: m, Mean: m == experiment.MetricRevenuePerRecipient,
+	mr := MetricReport{Metric: m, Mean: m.IsMean(),
 		Primary: m == exp.PrimaryMetric, LowerIsBetter: m.LowerIsBetter()}
 	for _, g := range exp.GuardrailMetrics {
 		if g == m {
@@ -293,7 +292,7 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 
 // MetricValue returns the numerator, denominator and value of metric m.
 func MetricValue(m experiment.Metric, c Counts) (num, den, value float64) {
-	if m == experiment.MetricRevenuePerRecipient {
+	if m.IsMean() {
 		mo := Moments(c)
 		return mo.Sum, mo.N, mo.Mean()
 	}
@@ -333,7 +332,7 @@ func compare(m experiment.Metric, control, treatment Counts, alpha float64) Metr
 	var c MetricComparison
 	var err error
 	cfg := stats.MSPRTConfig{Alpha: alpha}
-	if m == experiment.MetricRevenuePerRecipient {
+	if m.IsMean() {
 		mc, mt := Moments(control), Moments(treatment)
 		if c.FixedHorizon, err = stats.CompareMeans(mc, mt, alpha); err == nil {
 			c.Sequential, err = stats.MSPRTMeans(mc, mt, cfg)
@@ -416,22 +415,4 @@ func dailyPoints(agg Aggregates, seg, arm string, days []time.Time) []DailyPoint
 		out = append(out, p)
 	}
 	return out
-}
-
-// FormatValue writes a metric's value for people: a rate as a percent, a
-// mean as a number.
-func FormatValue(m experiment.Metric, x float64) string {
-	if m == experiment.MetricRevenuePerRecipient {
-		return fmt.Sprintf("%.4g", x)
-	}
-	return fmt.Sprintf("%.3g%%", 100*x)
-}
-
-// FormatDiff writes a difference of metric values: percentage points for
-// rates.
-func FormatDiff(m experiment.Metric, x float64) string {
-	if m == experiment.MetricRevenuePerRecipient {
-		return fmt.Sprintf("%+.4g", x)
-	}
-	return fmt.Sprintf("%+.3g pp", 100*x)
 }

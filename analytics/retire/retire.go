@@ -267,8 +267,8 @@ func (e *evaluation) guardrailBreaches() []string {
 			_, _, vc := results.MetricValue(g, cc)
 			_, _, vb := results.MetricValue(g, bc)
 			breaches = append(breaches, fmt.Sprintf("guardrail breach: best variant %s is worse than the control %s on %s: %s vs %s, diff %s, always-valid CI [%s, %s], p=%.3g",
-				e.active[e.best].Key, e.active[e.control].Key, g, results.FormatValue(g, vb), results.FormatValue(g, vc), results.FormatDiff(g, l.Diff),
-				results.FormatDiff(g, l.CI.Lower), results.FormatDiff(g, l.CI.Upper), l.PValue))
+				e.active[e.best].Key, e.active[e.control].Key, g, results.FormatValue(g.IsMean(), vb), results.FormatValue(g.IsMean(), vc), results.FormatDiff(g.IsMean(), l.Diff),
+				results.FormatDiff(g.IsMean(), l.CI.Lower), results.FormatDiff(g.IsMean(), l.CI.Upper), l.PValue))
 		}
 	}
 	return breaches
@@ -320,9 +320,9 @@ func (e *evaluation) decide(srmNote string) []results.Decision {
 func (e *evaluation) evidence(i int, l stats.MSPRTLook, p float64, srmNote string) string {
 	pol, primary := e.pol, e.primary
 	return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, Holm-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
-		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(primary, e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
-		results.FormatValue(primary, e.value(e.best)), results.FormatDiff(primary, l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary, l.CI.Lower),
-		results.FormatDiff(primary, l.CI.Upper), l.PValue, len(e.pairs), p, pol.Alpha, pol.MinSamplePerArm,
+		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(primary.IsMean(), e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
+		results.FormatValue(primary.IsMean(), e.value(e.best)), results.FormatDiff(primary.IsMean(), l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary.IsMean(), l.CI.Lower),
+		results.FormatDiff(primary.IsMean(), l.CI.Upper), l.PValue, len(e.pairs), p, pol.Alpha, pol.MinSamplePerArm,
 		e.ran.Round(time.Minute), time.Duration(pol.MinRuntime), srmNote)
 }
 
@@ -330,7 +330,7 @@ func (e *evaluation) evidence(i int, l stats.MSPRTLook, p float64, srmNote strin
 func msprt(m experiment.Metric, a, b results.Counts, cfg stats.MSPRTConfig) stats.MSPRTLook {
 	var l stats.MSPRTLook
 	var err error
-	if m == experiment.MetricRevenuePerRecipient {
+	if m.IsMean() {
 		l, err = stats.MSPRTMeans(results.Moments(a), results.Moments(b), cfg)
 	} else {
 		l, err = stats.MSPRTProportions(results.Proportion(m, a), results.Proportion(m, b), cfg)

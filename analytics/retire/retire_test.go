@@ -100,7 +100,7 @@ func TestDecisionReason(t *testing.T) {
 	if len(d) != 1 {
 		t.Fatalf("decisions = %+v", d)
 	}
-	for _, want := range []string{"conversion_rate", "c (n=5000, 9.6%)", "best b (n=5000, 13%)", "diff -3.4 pp",
+	for _, want := range []string{"conversion_rate", "c (n=5000, 9.60%)", "best b (n=5000, 13.00%)", "diff -3.40 pp",
 		"always-valid 95% CI [", "mSPRT p=", "Holm-adjusted over 3 pairwise comparisons p=", "no SRM in phase 0"} {
 		if !strings.Contains(d[0].Reason, want) {
 			t.Errorf("reason %q lacks %q", d[0].Reason, want)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/splitcast/splitcast/analytics/results"
-	"github.com/splitcast/splitcast/experiment"
 )
 
 // reportFlags are the flags of `splitcast report` beyond the shared config.
@@ -108,7 +107,7 @@ func writeReportTable(w io.Writer, r results.Report) error {
 			}
 		}
 	}
-	mean := primary == experiment.MetricRevenuePerRecipient
+	mean := primary.IsMean()
 	for _, s := range r.Segments {
 		title := s.Key
 		if s.Name != "" {
@@ -136,23 +135,23 @@ func writeReportTable(w io.Writer, r results.Report) error {
 			value, lift, ci, avci, p, prob := "-", "-", "-", "-", "-", "-"
 			if pm != nil && i < len(pm.Rows) {
 				row := pm.Rows[i]
-				value = fmtValue(mean, row.Value)
+				value = results.FormatValue(mean, row.Value)
 				if c := row.Comparison; c != nil && c.Error == "" {
 					if fh := c.FixedHorizon; fh.Tested() {
 						if fh.RelLiftDefined {
-							lift = fmt.Sprintf("%+.1f%%", 100*fh.RelLift)
+							lift = results.FormatRelLift(fh.RelLift)
 							ci = fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*fh.RelCI.Lower, 100*fh.RelCI.Upper)
 						} else {
-							lift = fmtDiff(mean, fh.AbsLift)
-							ci = "[" + fmtDiff(mean, fh.AbsCI.Lower) + ", " + fmtDiff(mean, fh.AbsCI.Upper) + "]"
+							lift = results.FormatDiff(mean, fh.AbsLift)
+							ci = "[" + results.FormatDiff(mean, fh.AbsCI.Lower) + ", " + results.FormatDiff(mean, fh.AbsCI.Upper) + "]"
 						}
 					}
 					if sq := c.Sequential; sq.Defined {
-						avci = "[" + fmtDiff(mean, sq.CI.Lower) + ", " + fmtDiff(mean, sq.CI.Upper) + "]"
-						p = fmtP(sq.PValue)
+						avci = "[" + results.FormatDiff(mean, sq.CI.Lower) + ", " + results.FormatDiff(mean, sq.CI.Upper) + "]"
+						p = results.FormatP(sq.PValue)
 					}
 					if c.ProbBetter != nil {
-						prob = fmt.Sprintf("%.1f%%", 100**c.ProbBetter)
+						prob = results.FormatShare(*c.ProbBetter)
 					}
 				}
 			}
@@ -180,28 +179,4 @@ func writeReportTable(w io.Writer, r results.Report) error {
 		}
 	}
 	return nil
-}
-
-// fmtValue writes a metric's value: rates as percents, means as numbers.
-func fmtValue(mean bool, x float64) string {
-	if mean {
-		return fmt.Sprintf("%.3f", x)
-	}
-	return fmt.Sprintf("%.2f%%", 100*x)
-}
-
-// fmtDiff writes a difference: percentage points for rates.
-func fmtDiff(mean bool, x float64) string {
-	if mean {
-		return fmt.Sprintf("%+.3f", x)
-	}
-	return fmt.Sprintf("%+.2fpp", 100*x)
-}
-
-// fmtP writes a p-value: three decimals, or scientific below 0.001.
-func fmtP(p float64) string {
-	if p >= 0.001 || p == 0 {
-		return fmt.Sprintf("%.3f", p)
-	}
-	return fmt.Sprintf("%.1e", p)
 }

@@ -1,0 +1,55 @@
+package results
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// The one way numbers of a report are written for people: the HTML page,
+// the terminal table and retirement reasons all use these, so that a lift
+// reads the same wherever it is shown. mean is true for a mean metric
+// (experiment.Metric.IsMean) and false for a rate.
+
+// FormatValue writes a metric's value: a rate as a percent with two
+// decimals, a mean with three.
+func FormatValue(mean bool, x float64) string {
+	if mean {
+		return strconv.FormatFloat(x, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(100*x, 'f', 2, 64) + "%"
+}
+
+// FormatDiff writes a difference of values, signed: percentage points for
+// rates ("+1.20 pp"), three decimals for means.
+func FormatDiff(mean bool, x float64) string {
+	if mean {
+		return fmt.Sprintf("%+.3f", x)
+	}
+	return fmt.Sprintf("%+.2f pp", 100*x)
+}
+
+// FormatFraction writes a value's numerator and denominator: units over
+// units for rates, a sum over units for means.
+func FormatFraction(mean bool, num, den float64) string {
+	if mean {
+		return fmt.Sprintf("%.2f / %.0f", num, den)
+	}
+	return fmt.Sprintf("%.0f / %.0f", num, den)
+}
+
+// FormatP writes a p-value with three decimals, or in scientific notation
+// when smaller than 0.001.
+func FormatP(p float64) string {
+	if p >= 0.001 || p == 0 {
+		return strconv.FormatFloat(p, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(p, 'e', 1, 64)
+}
+
+// FormatRelLift writes a relative lift as a signed percent with one
+// decimal.
+func FormatRelLift(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) }
+
+// FormatShare writes a share (a probability, a fraction of events) as a
+// percent with one decimal.
+func FormatShare(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }

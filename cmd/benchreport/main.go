@@ -82,11 +82,21 @@ func fail(err error) {
 	os.Exit(1)
 }
 
+// seed migrates the database, creates and starts the experiment benchKey,
+// its start 14 days ago, and inserts total events over those days.
 func seed(ctx context.Context, conn driver.Conn, total int) error {
 	if _, err := (&migrations.Runner{Conn: conn}).Up(ctx); err != nil {
 		return err
 	}
 	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -14)
+	if err := startBench(ctx, conn, start); err != nil {
+		return err
+	}
+	return seedEvents(ctx, conn, start, total)
+}
+
+// startBench creates experiment benchKey and starts it at start.
+func startBench(ctx context.Context, conn driver.Conn, start time.Time) error {
 	def, err := experiment.Decode([]byte(benchDefinition))
 	if err != nil {
 		return err
@@ -103,10 +113,13 @@ func seed(ctx context.Context, conn driver.Conn, total int) error {
 	if err != nil {
 		return err
 	}
-	if err := store.Save(ctx, v2); err != nil {
-		return err
-	}
+	return store.Save(ctx, v2)
+}
 
+// seedEvents inserts the events of units u00000000, u00000001, ... exposed
+// in the 14 days from start, in large batches, until there are at least
+// total; it prints its progress on stderr.
+func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total int) error {
 	sink := clickhouse.NewEventSink(conn)
 	const batchSize = 250_000
 	batch := make([]analytics.Event, 0, batchSize)
@@ -122,40 +135,8 @@ func seed(ctx context.Context, conn driver.Conn, total int) error {
 		return nil
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	segs, vars := []string{"pro", "everyone"}, []string{"control", "b", "c"}
 	for u := 0; n+len(batch) < total; u++ {
-		unit := fmt.Sprintf("u%08d", u)
-		seg, v := segs[rng.IntN(2)], vars[rng.IntN(3)]
-		t := start.Add(time.Duration(rng.Int64N(int64(14 * 24 * time.Hour))))
-		ev := func(kind analytics.Kind, id string, at time.Time) analytics.Event {
-			return analytics.Event{ID: id, Kind: kind, Time: at, Experiment: benchKey, Version: 2, Segment: seg, Variant: v,
-				Unit: unit, SendID: "s" + unit, Channel: "email"}
-		}
-		batch = append(batch, ev(analytics.KindExposure, "x:"+unit, t))
-		if rng.Float64() < 0.05 { // a replayed copy: counted once
-			batch = append(batch, ev(analytics.KindExposure, "x:"+unit, t))
-		}
-		if rng.Float64() < 0.5 {
-			for i := 0; i == 0 || rng.Float64() < 0.4; i++ {
-				e := ev(analytics.KindOpen, fmt.Sprintf("o:%s:%d", unit, i), t.Add(time.Duration(1+rng.IntN(40000))*time.Second))
-				if rng.Float64() < 0.1 {
-					e.Machine, e.MachineReason = true, analytics.ReasonAppleMPP
-				}
-				batch = append(batch, e)
-			}
-			if rng.Float64() < 0.3 {
-				for i := 0; i == 0 || rng.Float64() < 0.25; i++ {
-					e := ev(analytics.KindClick, fmt.Sprintf("c:%s:%d", unit, i), t.Add(time.Duration(60+rng.IntN(50000))*time.Second))
-					e.URL = "https://example.com/a"
-					batch = append(batch, e)
-				}
-				if rng.Float64() < 0.2 {
-					e := ev(analytics.KindConversion, "e:"+unit, t.Add(time.Duration(600+rng.IntN(80000))*time.Second))
-					e.Name, e.Value = "purchase", float64(20+rng.IntN(80))
-					batch = append(batch, e)
-				}
-			}
-		}
+		batch = appendUnitEvents(batch, rng, fmt.Sprintf("u%08d", u), start)
 		if len(batch) >= batchSize {
 			if err := flush(); err != nil {
 				return err
@@ -167,6 +148,48 @@ func seed(ctx context.Context, conn driver.Conn, total int) error {
 	}
 	fmt.Fprintf(os.Stderr, "\nseed: %d events in %s\n", n, time.Since(began).Round(time.Second))
 	return nil
+}
+
+// appendUnitEvents appends to batch the events of unit, drawn from rng: an
+// exposure in a random arm within 14 days of start (sometimes replayed),
+// and for half the units opens (some by machines), then for some clicks
+// and a conversion.
+func appendUnitEvents(batch []analytics.Event, rng *rand.Rand, unit string, start time.Time) []analytics.Event {
+	segs, vars := [...]string{"pro", "everyone"}, [...]string{"control", "b", "c"}
+	seg, v := segs[rng.IntN(2)], vars[rng.IntN(3)]
+	t := start.Add(time.Duration(rng.Int64N(int64(14 * 24 * time.Hour))))
+	ev := func(kind analytics.Kind, id string, at time.Time) analytics.Event {
+		return analytics.Event{ID: id, Kind: kind, Time: at, Experiment: benchKey, Version: 2, Segment: seg, Variant: v,
+			Unit: unit, SendID: "s" + unit, Channel: "email"}
+	}
+	batch = append(batch, ev(analytics.KindExposure, "x:"+unit, t))
+	if rng.Float64() < 0.05 { // a replayed copy: counted once
+		batch = append(batch, ev(analytics.KindExposure, "x:"+unit, t))
+	}
+	if rng.Float64() >= 0.5 {
+		return batch
+	}
+	for i := 0; i == 0 || rng.Float64() < 0.4; i++ {
+		e := ev(analytics.KindOpen, fmt.Sprintf("o:%s:%d", unit, i), t.Add(time.Duration(1+rng.IntN(40000))*time.Second))
+		if rng.Float64() < 0.1 {
+			e.Machine, e.MachineReason = true, analytics.ReasonAppleMPP
+		}
+		batch = append(batch, e)
+	}
+	if rng.Float64() >= 0.3 {
+		return batch
+	}
+	for i := 0; i == 0 || rng.Float64() < 0.25; i++ {
+		e := ev(analytics.KindClick, fmt.Sprintf("c:%s:%d", unit, i), t.Add(time.Duration(60+rng.IntN(50000))*time.Second))
+		e.URL = "https://example.com/a"
+		batch = append(batch, e)
+	}
+	if rng.Float64() < 0.2 {
+		e := ev(analytics.KindConversion, "e:"+unit, t.Add(time.Duration(600+rng.IntN(80000))*time.Second))
+		e.Name, e.Value = "purchase", float64(20+rng.IntN(80))
+		batch = append(batch, e)
+	}
+	return batch
 }
 
 // recordingConn notes the statements the aggregate reader sends.
@@ -197,63 +220,17 @@ func (c *recordingConn) QueryRow(ctx context.Context, q string, args ...any) dri
 	return c.Conn.QueryRow(ctx, q, args...)
 }
 
+// timeReport times the reader's statements bare against GET /results from
+// the server at url, rounds times each after a warm-up, and prints the
+// rounds and the medians.
 func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds int) error {
-	var total uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", benchKey).Scan(&total); err != nil {
-		return err
-	}
-	rec := &recordingConn{Conn: conn}
-	agg, err := clickhouse.NewAggregateReader(rec).Aggregates(ctx, benchKey)
+	stmts, err := readerStatements(ctx, conn)
 	if err != nil {
 		return err
 	}
-	var exposed int64
-	for _, a := range agg.Arms {
-		exposed += a.Exposed
-	}
-	fmt.Printf("events: %d rows, %d exposed units; the reader sends %d statements\n", total, exposed, len(rec.stmts))
-
-	bare := func() (time.Duration, error) {
-		t0 := time.Now()
-		for _, s := range rec.stmts {
-			rows, err := conn.Query(ctx, s.query, s.args...)
-			if err != nil {
-				return 0, err
-			}
-			for rows.Next() {
-			}
-			err = rows.Err()
-			rows.Close()
-			if err != nil {
-				return 0, err
-			}
-		}
-		return time.Since(t0), nil
-	}
 	client := &http.Client{Timeout: 10 * time.Minute}
-	get := func() (time.Duration, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", url+"/v1/experiments/"+benchKey+"/results", nil)
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		d := time.Since(t0)
-		if err != nil {
-			return 0, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return 0, fmt.Errorf("GET results: %s", resp.Status)
-		}
-		_ = n
-		return d, nil
-	}
+	bare := func() (time.Duration, error) { return timeBare(ctx, conn, stmts) }
+	get := func() (time.Duration, error) { return timeResults(ctx, client, url, key) }
 	// One of each first, to warm the caches; then they alternate, so that
 	// the load of the machine weighs on both alike.
 	if _, err := bare(); err != nil {
@@ -278,6 +255,71 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds i
 	mb, mg := median(bs), median(gs)
 	fmt.Printf("median of %d: bare SQL %s, GET /results %s, ratio %.2f (target <= 1.5)\n", rounds, mb.Round(time.Millisecond), mg.Round(time.Millisecond), mg.Seconds()/mb.Seconds())
 	return nil
+}
+
+// readerStatements returns the statements the aggregate reader sends for
+// benchKey, and prints them counted with the events and exposed units.
+func readerStatements(ctx context.Context, conn driver.Conn) ([]statement, error) {
+	var total uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", benchKey).Scan(&total); err != nil {
+		return nil, err
+	}
+	rec := &recordingConn{Conn: conn}
+	agg, err := clickhouse.NewAggregateReader(rec).Aggregates(ctx, benchKey)
+	if err != nil {
+		return nil, err
+	}
+	var exposed int64
+	for _, a := range agg.Arms {
+		exposed += a.Exposed
+	}
+	fmt.Printf("events: %d rows, %d exposed units; the reader sends %d statements\n", total, exposed, len(rec.stmts))
+	return rec.stmts, nil
+}
+
+// timeBare returns how long stmts take to run on conn, every row read and
+// nothing computed.
+func timeBare(ctx context.Context, conn driver.Conn, stmts []statement) (time.Duration, error) {
+	t0 := time.Now()
+	for _, s := range stmts {
+		rows, err := conn.Query(ctx, s.query, s.args...)
+		if err != nil {
+			return 0, err
+		}
+		for rows.Next() {
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(t0), nil
+}
+
+// timeResults returns how long GET /v1/experiments/benchKey/results takes
+// from the server at url, the body read whole.
+func timeResults(ctx context.Context, client *http.Client, url, key string) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url+"/v1/experiments/"+benchKey+"/results", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET results: %s", resp.Status)
+	}
+	return d, nil
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/splitcast/splitcast/experiment"
 	"github.com/splitcast/splitcast/experiment/apikey"
 )
 
@@ -64,18 +65,9 @@ func (c *KeyCache) Refresh(ctx context.Context) error {
 
 // Run refreshes every interval until ctx ends.
 func (c *KeyCache) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
-				c.logger.Warn("api keys not refreshed; keeping the previous set", "err", err)
-			}
-		}
-	}
+	experiment.Every(ctx, interval, c.Refresh, func(err error) {
+		c.logger.Warn("api keys not refreshed; keeping the previous set", "err", err)
+	})
 }
 
 // Lookup implements Keyring. An issued key is found by its ID, which is

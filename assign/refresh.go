@@ -66,18 +66,9 @@ func (r *Refresher) Refresh(ctx context.Context) error {
 
 // Run refreshes every interval until ctx ends.
 func (r *Refresher) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
-				r.logger.Warn("snapshot refresh failed; serving the previous one", "err", err)
-			}
-		}
-	}
+	experiment.Every(ctx, interval, r.Refresh, func(err error) {
+		r.logger.Warn("snapshot refresh failed; serving the previous one", "err", err)
+	})
 }
 
 // LastError returns the error of the last refresh, nil if it succeeded.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // Reader loads unit activity from storage (the events table).
@@ -289,18 +290,9 @@ func (c *Cache) Fetch(ctx context.Context, unit string) (*UnitTraits, error) {
 // Run refreshes every Interval until ctx ends. Errors are logged and leave
 // the previous traits in place.
 func (c *Cache) Run(ctx context.Context) {
-	t := time.NewTicker(c.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
-				c.cfg.Logger.Warn("refresh traits", "err", err)
-			}
-		}
-	}
+	experiment.Every(ctx, c.cfg.Interval, c.Refresh, func(err error) {
+		c.cfg.Logger.Warn("refresh traits", "err", err)
+	})
 }
 
 // Refresh reads the units with new events and publishes a new snapshot. On

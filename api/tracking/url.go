@@ -139,3 +139,7 @@ func NewClickURL(k *Keyring, base string, c Claims, link int, dest string) (stri
 	}
 	return base + "/c/" + tok, nil
 }
+
+// PixelGIF is the open pixel: a transparent 1x1 GIF, the answer of
+// GET /o/{token}.gif whatever the token.
+const PixelGIF = "GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"

@@ -95,24 +95,13 @@ func (r *Rule) Validate(prefix string) error {
 	return r.validate(prefix, 1, &leaves)
 }
 
+// validate checks r, nested depth levels deep, adding its conditions to
+// leaves, the count over the whole tree.
 func (r *Rule) validate(field string, depth int, leaves *int) error {
 	if depth > MaxRuleDepth {
 		return Invalid(field, "rule nested deeper than %d levels", MaxRuleDepth)
 	}
-	forms := 0
-	if r.All != nil {
-		forms++
-	}
-	if r.Any != nil {
-		forms++
-	}
-	if r.Not != nil {
-		forms++
-	}
-	if r.Attr != "" || r.Op != "" || r.Value != nil || r.Values != nil {
-		forms++
-	}
-	if forms != 1 {
+	if r.forms() != 1 {
 		return Invalid(field, "a rule has exactly one of all, any, not, or attr with op")
 	}
 	switch {
@@ -127,6 +116,31 @@ func (r *Rule) validate(field string, depth int, leaves *int) error {
 	if *leaves > MaxRuleLeaves {
 		return Invalid(field, "more than %d conditions in one rule", MaxRuleLeaves)
 	}
+	return r.validateCondition(field)
+}
+
+// forms counts the forms r has set among all, any, not, and a condition
+// (any of attr, op, value, values): a valid rule has one.
+func (r *Rule) forms() int {
+	forms := 0
+	if r.All != nil {
+		forms++
+	}
+	if r.Any != nil {
+		forms++
+	}
+	if r.Not != nil {
+		forms++
+	}
+	if r.Attr != "" || r.Op != "" || r.Value != nil || r.Values != nil {
+		forms++
+	}
+	return forms
+}
+
+// validateCondition checks a condition's attribute and operator, and that
+// its value or values are what the operator takes.
+func (r *Rule) validateCondition(field string) error {
 	if r.Attr == "" {
 		return Invalid(field+".attr", "missing attribute name")
 	}
@@ -145,20 +159,7 @@ func (r *Rule) validate(field string, depth int, leaves *int) error {
 			return Invalid(field+".value", "%s needs a string, number or bool value", r.Op)
 		}
 	case OpIn, OpNotIn:
-		if r.Value != nil {
-			return Invalid(field+".value", "%s takes values, a list", r.Op)
-		}
-		if len(r.Values) == 0 {
-			return Invalid(field+".values", "%s needs a non-empty list of values", r.Op)
-		}
-		if len(r.Values) > MaxRuleValues {
-			return Invalid(field+".values", "more than %d values", MaxRuleValues)
-		}
-		for i, v := range r.Values {
-			if !isScalar(v) {
-				return Invalid(field+".values["+strconv.Itoa(i)+"]", "want a string, number or bool")
-			}
-		}
+		return r.validateValues(field)
 	case OpGT, OpGTE, OpLT, OpLTE:
 		if r.Values != nil {
 			return Invalid(field+".values", "%s takes one value, not values", r.Op)
@@ -177,6 +178,26 @@ func (r *Rule) validate(field string, depth int, leaves *int) error {
 	case OpExists, OpNotExists:
 		if r.Value != nil || r.Values != nil {
 			return Invalid(field+".value", "%s takes no value", r.Op)
+		}
+	}
+	return nil
+}
+
+// validateValues checks the list of an in or not_in condition: values
+// only, at most MaxRuleValues, each a scalar.
+func (r *Rule) validateValues(field string) error {
+	if r.Value != nil {
+		return Invalid(field+".value", "%s takes values, a list", r.Op)
+	}
+	if len(r.Values) == 0 {
+		return Invalid(field+".values", "%s needs a non-empty list of values", r.Op)
+	}
+	if len(r.Values) > MaxRuleValues {
+		return Invalid(field+".values", "more than %d values", MaxRuleValues)
+	}
+	for i, v := range r.Values {
+		if !isScalar(v) {
+			return Invalid(field+".values["+strconv.Itoa(i)+"]", "want a string, number or bool")
 		}
 	}
 	return nil

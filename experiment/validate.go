@@ -122,6 +122,8 @@ func (e *Experiment) Validate() error {
 	return e.Retirement.validate("retirement")
 }
 
+// validate checks s, named f in errors (e.g. "segments[0]"), and its
+// variants in order, returning the first problem.
 func (s *Segment) validate(f string) error {
 	if !ValidKey(s.Key) {
 		return Invalid(f+".key", "want 1-%d characters of a-z, 0-9, '_' or '-', starting with a letter or digit", MaxKeyLen)
@@ -140,54 +142,17 @@ func (s *Segment) validate(f string) error {
 	if len(s.Variants) > MaxVariants {
 		return Invalid(f+".variants", "at most %d variants", MaxVariants)
 	}
-	seen := make(map[string]int, len(s.Variants))
-	control, total, active := -1, 0, 0
+	t := variantTally{seen: make(map[string]int, len(s.Variants)), control: -1}
 	for j := range s.Variants {
-		v := &s.Variants[j]
-		vf := fmt.Sprintf("%s.variants[%d]", f, j)
-		if !ValidKey(v.Key) {
-			return Invalid(vf+".key", "want 1-%d characters of a-z, 0-9, '_' or '-', starting with a letter or digit", MaxKeyLen)
-		}
-		if v.Key == HoldoutArm {
-			return Invalid(vf+".key", "%q is the name of the holdout arm", HoldoutArm)
-		}
-		if k, dup := seen[v.Key]; dup {
-			return Invalid(vf+".key", "duplicate variant key %q (also variants[%d])", v.Key, k)
-		}
-		seen[v.Key] = j
-		if len(v.Name) > MaxNameLen || !utf8.ValidString(v.Name) {
-			return Invalid(vf+".name", "want valid UTF-8 of at most %d bytes", MaxNameLen)
-		}
-		if v.Weight <= 0 {
-			return Invalid(vf+".weight", "want a positive integer, got %d", v.Weight)
-		}
-		if v.Weight > MaxTotalWeight {
-			return Invalid(vf+".weight", "at most %d", MaxTotalWeight)
-		}
-		total += v.Weight
-		if v.Control {
-			if control >= 0 {
-				return Invalid(vf+".control", "a segment has exactly one control (also variants[%d])", control)
-			}
-			control = j
-			if v.Retired {
-				return Invalid(vf+".retired", "the control is never retired")
-			}
-		}
-		if !v.Retired {
-			active++
-		} else if v.RetiredAt == nil {
-			return Invalid(vf+".retired_at", "a retired variant says when")
-		}
-		if len(v.Payload) > MaxPayloadBytes {
-			return Invalid(vf+".payload", "at most %d bytes", MaxPayloadBytes)
+		if err := t.add(fmt.Sprintf("%s.variants[%d]", f, j), j, &s.Variants[j]); err != nil {
+			return err
 		}
 	}
-	if control < 0 {
+	if t.control < 0 {
 		return Invalid(f+".variants", "a segment has exactly one control; none is marked")
 	}
-	if total > MaxTotalWeight {
-		return Invalid(f+".variants", "weights add up to %d, at most %d", total, MaxTotalWeight)
+	if t.total > MaxTotalWeight {
+		return Invalid(f+".variants", "weights add up to %d, at most %d", t.total, MaxTotalWeight)
 	}
 	if s.Winner != "" {
 		w := s.Variant(s.Winner)
@@ -197,8 +162,59 @@ func (s *Segment) validate(f string) error {
 		if s.Variants[w].Retired {
 			return Invalid(f+".winner", "the winner %q is retired", s.Winner)
 		}
-	} else if active < 2 {
+	} else if t.active < 2 {
 		return Invalid(f+".variants", "an open segment needs two active variants; conclude it instead")
+	}
+	return nil
+}
+
+// variantTally is what the checks of a segment's variants carry from one
+// variant to the next: the keys seen (by index), the control's index (-1
+// before it), the total weight and the active variants.
+type variantTally struct {
+	seen                   map[string]int
+	control, total, active int
+}
+
+// add checks v, variant j of its segment, named vf in errors, against
+// itself and the variants before it, and counts it.
+func (t *variantTally) add(vf string, j int, v *Variant) error {
+	if !ValidKey(v.Key) {
+		return Invalid(vf+".key", "want 1-%d characters of a-z, 0-9, '_' or '-', starting with a letter or digit", MaxKeyLen)
+	}
+	if v.Key == HoldoutArm {
+		return Invalid(vf+".key", "%q is the name of the holdout arm", HoldoutArm)
+	}
+	if k, dup := t.seen[v.Key]; dup {
+		return Invalid(vf+".key", "duplicate variant key %q (also variants[%d])", v.Key, k)
+	}
+	t.seen[v.Key] = j
+	if len(v.Name) > MaxNameLen || !utf8.ValidString(v.Name) {
+		return Invalid(vf+".name", "want valid UTF-8 of at most %d bytes", MaxNameLen)
+	}
+	if v.Weight <= 0 {
+		return Invalid(vf+".weight", "want a positive integer, got %d", v.Weight)
+	}
+	if v.Weight > MaxTotalWeight {
+		return Invalid(vf+".weight", "at most %d", MaxTotalWeight)
+	}
+	t.total += v.Weight
+	if v.Control {
+		if t.control >= 0 {
+			return Invalid(vf+".control", "a segment has exactly one control (also variants[%d])", t.control)
+		}
+		t.control = j
+		if v.Retired {
+			return Invalid(vf+".retired", "the control is never retired")
+		}
+	}
+	if !v.Retired {
+		t.active++
+	} else if v.RetiredAt == nil {
+		return Invalid(vf+".retired_at", "a retired variant says when")
+	}
+	if len(v.Payload) > MaxPayloadBytes {
+		return Invalid(vf+".payload", "at most %d bytes", MaxPayloadBytes)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
 	"github.com/splitcast/splitcast/analytics/ingest"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/api"
@@ -88,20 +89,72 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.stopBackground = cancel
-	// An outage at start must not take the pixel and the redirect down:
-	// they need no ClickHouse, and their events spool until it returns.
-	// Migrations then run as soon as it answers; a changed migration file,
-	// or any error that is not an outage, still stops the server.
-	prepared := make(chan struct{})
+	prepared, err := m.migrateOrDefer(ctx, bg)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	if err := m.openIngest(reg); err != nil {
+		return err
+	}
+	// Every retirement saved through this store counts, the API's and the
+	// retirement loop's alike.
+	store := CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))
+	if err := m.startSnapshots(ctx, bg, store, prepared); err != nil {
+		return err
+	}
+	aggregates := clickhouse.NewAggregateReader(m.conn)
+	m.startRetirement(bg, store, aggregates)
+	m.startTraits(bg)
+	keyring, err := m.startKeys(ctx, bg)
+	if err != nil {
+		return err
+	}
+	tokens, err := m.tokenKeyring()
+	if err != nil {
+		return err
+	}
+	if err := m.listen(); err != nil {
+		return err
+	}
+	m.serve(api.Config{
+		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
+		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
+		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready,
+		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
+		RateLimits: api.RateLimits{
+			PerKey: api.Rate{PerSecond: m.Config.RatePerKey},
+			PerIP:  api.Rate{PerSecond: m.Config.RatePerIP},
+		},
+		CORSOrigins:    list(m.Config.CORSOrigins),
+		TrustedProxies: list(m.Config.TrustedProxies),
+		Logger:         m.logger,
+		Now:            m.now,
+	})
+	return nil
+}
+
+// migrateOrDefer brings the schema up to date. An outage at start must not take
+// the pixel and the redirect down: they need no ClickHouse, and their
+// events spool until it returns. Migrations then run in the background (bg)
+// as soon as it answers, and prepared closes when they are done; a changed
+// migration file, or any error that is not an outage, still stops the
+// server.
+func (m *Main) migrateOrDefer(ctx, bg context.Context) (prepared chan struct{}, err error) {
+	prepared = make(chan struct{})
 	if err := m.prepare(ctx); experiment.ErrorCode(err) == experiment.EUNAVAILABLE {
 		m.logger.Error("clickhouse unavailable at start: serving, spooling events, and retrying migrations", "err", err)
 		go m.prepareLater(bg, prepared)
 	} else if err != nil {
-		return err
+		return nil, err
 	} else {
 		close(prepared)
 	}
-	reg := prometheus.NewRegistry()
+	return prepared, nil
+}
+
+// openIngest opens the queue and the spool in front of ClickHouse.
+func (m *Main) openIngest(reg prometheus.Registerer) error {
 	ing, err := ingest.Open(ingest.Config{
 		Sink:          InstrumentSink(reg, clickhouse.NewEventSink(m.conn)),
 		Dir:           filepath.Join(m.Config.DataDir, "spool"),
@@ -112,9 +165,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("open ingest: %w", err)
 	}
 	m.ingest = ing
-	// Every retirement saved through this store counts, the API's and the
-	// retirement loop's alike.
-	store := CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))
+	return nil
+}
+
+// startSnapshots loads the running experiments and keeps them fresh; an
+// outage leaves the snapshot empty until migrations (prepared) and the
+// store are back.
+func (m *Main) startSnapshots(ctx, bg context.Context, store experiment.Store, prepared <-chan struct{}) error {
 	m.refresher = assign.NewRefresher(store, m.logger)
 	if err := m.refresher.Refresh(ctx); err != nil && experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
 		return fmt.Errorf("load running experiments: %w", err)
@@ -127,78 +184,85 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	go m.refresher.Run(bg, m.Config.SnapshotRefresh)
-	aggregates := clickhouse.NewAggregateReader(m.conn)
+	return nil
+}
+
+// startRetirement makes the retirement loop, and runs it when serve
+// -retire asks for it.
+func (m *Main) startRetirement(bg context.Context, store experiment.Store, aggregates results.AggregateReader) {
 	m.retirement = &retire.Loop{Store: store, Reader: aggregates, Now: m.now, Logger: m.logger}
 	if m.Config.Retire {
 		go m.retirement.Run(bg, retireInterval)
 	}
-	// Traits load in the background: assignment never waits for them, and
-	// units get the default traits until the first refresh ends.
-	traitReader := clickhouse.NewTraitReader(m.conn)
+}
+
+// startTraits loads traits in the background: assignment never waits for
+// them, and units get the default traits until the first refresh ends.
+func (m *Main) startTraits(bg context.Context) {
+	reader := clickhouse.NewTraitReader(m.conn)
 	if m.Config.ClickHouseCluster != "" {
 		// A node lists only its own running inserts.
-		traitReader.FixedMargin, traitReader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
+		reader.FixedMargin, reader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
 	}
-	traits := traits.NewCache(traits.CacheConfig{Reader: traitReader,
+	c := traits.NewCache(traits.CacheConfig{Reader: reader,
 		Interval: m.Config.TraitRefresh, MaxUnits: m.Config.TraitMaxUnits, Logger: m.logger})
-	m.traits = traits
+	m.traits = c
 	go func() {
-		if err := traits.Refresh(bg); err != nil && bg.Err() == nil {
+		if err := c.Refresh(bg); err != nil && bg.Err() == nil {
 			m.logger.Warn("load traits", "err", err)
 		}
-		traits.Run(bg)
+		c.Run(bg)
 	}()
+}
+
+// startKeys makes the keyring of the configured keys and the stored ones,
+// reloaded every KeyRefresh.
+func (m *Main) startKeys(ctx, bg context.Context) (*api.KeyCache, error) {
 	keyring := api.NewKeyCache(api.KeyList{
 		api.NewKey("admin", m.Config.AdminKey, apikey.ScopeAdmin, apikey.ScopeRead),
 		api.NewKey("sdk", m.Config.SDKKey, apikey.ScopeSDK),
 		api.NewKey("read", m.Config.ReadKey, apikey.ScopeRead),
 	}, clickhouse.NewKeyStore(m.conn), m.logger)
 	if err := keyring.Refresh(ctx); err != nil && experiment.ErrorCode(err) != experiment.EUNAVAILABLE {
-		return err
+		return nil, err
 	}
 	go keyring.Run(bg, m.Config.KeyRefresh)
+	return keyring, nil
+}
+
+// tokenKeyring is the keyring that signs and verifies tracking tokens.
+func (m *Main) tokenKeyring() (*tracking.Keyring, error) {
 	keys, signing, err := m.Config.tokenKeys()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tokens, err := tracking.NewKeyring(signing, keys)
 	if err != nil {
-		return fmt.Errorf("token keys: %w", err)
+		return nil, fmt.Errorf("token keys: %w", err)
 	}
+	return tokens, nil
+}
+
+// listen opens the listener. A base URL defaulted from "-addr host:0"
+// names the port the listener got, so that tracking links work in tests
+// and ad hoc runs.
+func (m *Main) listen() error {
+	var err error
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
-	// A base URL defaulted from "-addr host:0" names the port the listener
-	// got, so that tracking links work in tests and ad hoc runs.
 	if strings.HasSuffix(m.Config.Addr, ":0") && m.Config.BaseURL == "http://"+m.Config.Addr {
 		m.Config.BaseURL = "http://" + m.ln.Addr().String()
 	}
-	m.server = api.New(api.Config{
-		Store:     store,
-		Snapshots: m.refresher,
-		Refresh:   m.refresher.Refresh,
-		Events:    ing,
-		Tokens:    tokens,
-		BaseURL:   strings.TrimRight(m.Config.BaseURL, "/"),
-		Keys:      keyring,
-		RateLimits: api.RateLimits{
-			PerKey: api.Rate{PerSecond: m.Config.RatePerKey},
-			PerIP:  api.Rate{PerSecond: m.Config.RatePerIP},
-		},
-		CORSOrigins:    list(m.Config.CORSOrigins),
-		TrustedProxies: list(m.Config.TrustedProxies),
-		Registry:       reg,
-		Ready:          m.ready,
-		Ingest:         ing,
-		Traits:         traits,
-		Aggregates:     aggregates,
-		Logger:         m.logger,
-		Now:            m.now,
-	})
+	return nil
+}
+
+// serve starts the API on the listener.
+func (m *Main) serve(cfg api.Config) {
+	m.server = api.New(cfg)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.ln) }()
 	m.logger.Info("serving", "addr", m.Addr(), "base_url", m.Config.BaseURL)
-	return nil
 }
 
 // ready is /readyz's check: ClickHouse answers.

@@ -344,10 +344,10 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 			fh, sq := c.FixedHorizon, c.Sequential
 			if c.Error == "" && fh.Tested() {
 				rv.AbsLift = results.FormatDiff(m.Mean, fh.AbsLift)
-				rv.AbsCI = "[" + results.FormatDiff(m.Mean, fh.AbsCI.Lower) + ", " + results.FormatDiff(m.Mean, fh.AbsCI.Upper) + "]"
+				rv.AbsCI = results.FormatInterval(m.Mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
 				if fh.RelLiftDefined {
 					rv.RelLift = results.FormatRelLift(fh.RelLift)
-					rv.RelCI = fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*fh.RelCI.Lower, 100*fh.RelCI.Upper)
+					rv.RelCI = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
 				}
 				rv.P, rv.PHolm = results.FormatP(fh.PValue), results.FormatP(c.PValueHolm)
 				rv.Bar = bar(fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
@@ -356,7 +356,7 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 			rv.SeqP, rv.SeqPHolm = "n/a", "n/a"
 			if c.Error == "" && sq.Defined {
 				rv.SeqP, rv.SeqPHolm = results.FormatP(sq.PValue), results.FormatP(c.SequentialPValueHolm)
-				rv.SeqCI = "[" + results.FormatDiff(m.Mean, sq.CI.Lower) + ", " + results.FormatDiff(m.Mean, sq.CI.Upper) + "]"
+				rv.SeqCI = results.FormatInterval(m.Mean, sq.CI.Lower, sq.CI.Upper)
 				rv.Bar.HasSeq = true
 				rv.Bar.SX1, rv.Bar.SX2 = rv.Bar.x(sq.CI.Lower, scale), rv.Bar.x(sq.CI.Upper, scale)
 				if sq.PValue < r.Alpha {

@@ -53,3 +53,15 @@ func FormatRelLift(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) }
 // FormatShare writes a share (a probability, a fraction of events) as a
 // percent with one decimal.
 func FormatShare(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
+
+// FormatInterval writes an interval of differences, "[lo, hi]" as
+// FormatDiff writes each end.
+func FormatInterval(mean bool, lo, hi float64) string {
+	return "[" + FormatDiff(mean, lo) + ", " + FormatDiff(mean, hi) + "]"
+}
+
+// FormatRelInterval writes an interval of relative lifts, "[lo, hi]" as
+// FormatRelLift writes each end.
+func FormatRelInterval(lo, hi float64) string {
+	return "[" + FormatRelLift(lo) + ", " + FormatRelLift(hi) + "]"
+}

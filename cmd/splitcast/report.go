@@ -89,12 +89,24 @@ func fetchReport(ctx context.Context, client *http.Client, base, key, experiment
 // the primary metric, its lift over the control with the interval, the
 // always-valid p-value and the arm's status, then what retirement says.
 func writeReportTable(w io.Writer, r results.Report) error {
-	primary := r.PrimaryMetric
+	writeReportHeader(w, r)
+	for _, s := range r.Segments {
+		if err := writeSegmentTable(w, r, s); err != nil {
+			return err
+		}
+		writeSegmentNotes(w, s)
+	}
+	return nil
+}
+
+// writeReportHeader writes the report's title line and its SRM warnings,
+// which come first: they say whether the numbers below can be trusted.
+func writeReportHeader(w io.Writer, r results.Report) {
 	fmt.Fprintf(w, "%s", r.Experiment)
 	if r.Name != "" {
 		fmt.Fprintf(w, " (%s)", r.Name)
 	}
-	fmt.Fprintf(w, "  v%d %s  primary metric %s  %g%% intervals  generated %s\n", r.Version, r.Status, primary,
+	fmt.Fprintf(w, "  v%d %s  primary metric %s  %g%% intervals  generated %s\n", r.Version, r.Status, r.PrimaryMetric,
 		100*(1-r.Alpha), r.GeneratedAt.UTC().Format(time.RFC3339))
 	for _, s := range r.Segments {
 		if s.SRM.Mismatch {
@@ -107,76 +119,85 @@ func writeReportTable(w io.Writer, r results.Report) error {
 			}
 		}
 	}
-	mean := primary.IsMean()
-	for _, s := range r.Segments {
-		title := s.Key
-		if s.Name != "" {
-			title += " (" + s.Name + ")"
-		}
-		fmt.Fprintf(w, "\nsegment %s  control %s", title, s.Control)
-		if s.Winner != "" {
-			fmt.Fprintf(w, "  concluded: %s wins", s.Winner)
-		}
-		fmt.Fprintln(w)
-		var pm *results.MetricReport
-		for i := range s.Metrics {
-			if s.Metrics[i].Metric == primary {
-				pm = &s.Metrics[i]
-			}
-		}
-		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "VARIANT\tSTATUS\tEXPOSED\t%s\tLIFT\t%g%% CI\tALWAYS-VALID CI\tP (ALWAYS-VALID)\tP(BEAT CONTROL)\t\n",
-			strings.ToUpper(string(primary)), 100*(1-r.Alpha))
-		for i, a := range s.Arms {
-			name := a.Variant
-			if a.Control {
-				name += " (control)"
-			}
-			value, lift, ci, avci, p, prob := "-", "-", "-", "-", "-", "-"
-			if pm != nil && i < len(pm.Rows) {
-				row := pm.Rows[i]
-				value = results.FormatValue(mean, row.Value)
-				if c := row.Comparison; c != nil && c.Error == "" {
-					if fh := c.FixedHorizon; fh.Tested() {
-						if fh.RelLiftDefined {
-							lift = results.FormatRelLift(fh.RelLift)
-							ci = fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*fh.RelCI.Lower, 100*fh.RelCI.Upper)
-						} else {
-							lift = results.FormatDiff(mean, fh.AbsLift)
-							ci = "[" + results.FormatDiff(mean, fh.AbsCI.Lower) + ", " + results.FormatDiff(mean, fh.AbsCI.Upper) + "]"
-						}
-					}
-					if sq := c.Sequential; sq.Defined {
-						avci = "[" + results.FormatDiff(mean, sq.CI.Lower) + ", " + results.FormatDiff(mean, sq.CI.Upper) + "]"
-						p = results.FormatP(sq.PValue)
-					}
-					if c.ProbBetter != nil {
-						prob = results.FormatShare(*c.ProbBetter)
-					}
-				}
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, a.Status, a.Counts.Exposed, value, lift, ci, avci, p, prob)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		for _, a := range s.Arms {
-			if a.Status == results.ArmRetired {
-				at := ""
-				if a.RetiredAt != nil {
-					at = " at " + a.RetiredAt.UTC().Format(time.RFC3339)
-				}
-				fmt.Fprintf(w, "  retired %s%s: %s\n", a.Variant, at, a.RetiredReason)
-			}
-		}
-		for _, b := range s.Retirement.Blocked {
-			if s.Winner == "" {
-				fmt.Fprintf(w, "  retirement waits: %s\n", b)
-			}
-		}
-		for _, d := range s.Retirement.Decisions {
-			fmt.Fprintf(w, "  retirement would %s %s: %s\n", d.Kind, d.Variant, d.Reason)
+}
+
+// writeSegmentTable writes one segment's arms on the primary metric.
+func writeSegmentTable(w io.Writer, r results.Report, s results.SegmentReport) error {
+	primary := r.PrimaryMetric
+	title := s.Key
+	if s.Name != "" {
+		title += " (" + s.Name + ")"
+	}
+	fmt.Fprintf(w, "\nsegment %s  control %s", title, s.Control)
+	if s.Winner != "" {
+		fmt.Fprintf(w, "  concluded: %s wins", s.Winner)
+	}
+	fmt.Fprintln(w)
+	var pm *results.MetricReport
+	for i := range s.Metrics {
+		if s.Metrics[i].Metric == primary {
+			pm = &s.Metrics[i]
 		}
 	}
-	return nil
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "VARIANT\tSTATUS\tEXPOSED\t%s\tLIFT\t%g%% CI\tALWAYS-VALID CI\tP (ALWAYS-VALID)\tP(BEAT CONTROL)\t\n",
+		strings.ToUpper(string(primary)), 100*(1-r.Alpha))
+	for i, a := range s.Arms {
+		name := a.Variant
+		if a.Control {
+			name += " (control)"
+		}
+		cells := [6]string{"-", "-", "-", "-", "-", "-"}
+		if pm != nil && i < len(pm.Rows) {
+			cells = rowCells(primary.IsMean(), pm.Rows[i])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t\n", name, a.Status, a.Counts.Exposed, strings.Join(cells[:], "\t"))
+	}
+	return tw.Flush()
+}
+
+// rowCells are the value, lift, interval, always-valid interval, p-value
+// and probability to beat control of one arm; "-" where not computed.
+func rowCells(mean bool, row results.MetricRow) [6]string {
+	cells := [6]string{results.FormatValue(mean, row.Value), "-", "-", "-", "-", "-"}
+	c := row.Comparison
+	if c == nil || c.Error != "" {
+		return cells
+	}
+	if fh := c.FixedHorizon; fh.Tested() {
+		if fh.RelLiftDefined {
+			cells[1], cells[2] = results.FormatRelLift(fh.RelLift), results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
+		} else {
+			cells[1], cells[2] = results.FormatDiff(mean, fh.AbsLift), results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+		}
+	}
+	if sq := c.Sequential; sq.Defined {
+		cells[3], cells[4] = results.FormatInterval(mean, sq.CI.Lower, sq.CI.Upper), results.FormatP(sq.PValue)
+	}
+	if c.ProbBetter != nil {
+		cells[5] = results.FormatShare(*c.ProbBetter)
+	}
+	return cells
+}
+
+// writeSegmentNotes writes a segment's retirements, what its retirement
+// waits for, and what the loop would decide now.
+func writeSegmentNotes(w io.Writer, s results.SegmentReport) {
+	for _, a := range s.Arms {
+		if a.Status == results.ArmRetired {
+			at := ""
+			if a.RetiredAt != nil {
+				at = " at " + a.RetiredAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "  retired %s%s: %s\n", a.Variant, at, a.RetiredReason)
+		}
+	}
+	for _, b := range s.Retirement.Blocked {
+		if s.Winner == "" {
+			fmt.Fprintf(w, "  retirement waits: %s\n", b)
+		}
+	}
+	for _, d := range s.Retirement.Decisions {
+		fmt.Fprintf(w, "  retirement would %s %s: %s\n", d.Kind, d.Variant, d.Reason)
+	}
 }

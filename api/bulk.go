@@ -151,76 +151,97 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 			}
 		}()
 	}
-	r := bufio.NewReaderSize(body, MaxBulkLine)
-	// pending is the queue of jobs in flight, oldest first; free holds the
-	// jobs written out, for the next chunks. A job is made only when free
-	// is empty, so a stream makes at most maxPending of them.
-	pending := make([]*bulkJob, 0, maxPending)
-	var free []*bulkJob
-	perLine := bulkAnswerGuess
-	line := 0
-	eof := false
-	for !eof || len(pending) > 0 {
-		if !eof && len(pending) < maxPending {
-			var j *bulkJob
-			if n := len(free); n > 0 {
-				j, free = free[n-1], free[:n-1]
-			} else {
-				j = &bulkJob{done: make(chan struct{}, 1)}
+	st := bulkStream{r: bufio.NewReaderSize(body, MaxBulkLine), perLine: bulkAnswerGuess,
+		pending: make([]*bulkJob, 0, maxPending)}
+	for !st.eof || len(st.pending) > 0 {
+		if !st.eof && len(st.pending) < maxPending {
+			if j := st.read(); j != nil {
+				jobs <- j
+				st.pending = append(st.pending, j)
 			}
-			j.first, j.in, j.ends, j.stop = line+1, j.in[:0], j.ends[:0], nil
-			for len(j.ends) < bulkChunk && len(j.in) < bulkChunkBytes {
-				raw, err := r.ReadSlice('\n')
-				if len(raw) > 0 && err == nil || err == io.EOF && len(raw) > 0 {
-					line++
-					j.in = append(j.in, raw...)
-					j.ends = append(j.ends, len(j.in))
-				}
-				if err != nil {
-					eof = true
-					if err != io.EOF {
-						j.stop = stopLine(line+1, err)
-					}
-					break
-				}
-				if r.Buffered() == 0 {
-					break // answer what we have before blocking on more input
-				}
-			}
-			if len(j.ends) == 0 && j.stop == nil {
-				free = append(free, j)
-				continue
-			}
-			j.want = len(j.ends)*perLine + len(j.stop)
-			jobs <- j
-			pending = append(pending, j)
 			continue
 		}
-		j := pending[0]
-		copy(pending, pending[1:])
-		pending = pending[:len(pending)-1]
-		<-j.done
-		if _, err := w.Write(j.out); err != nil {
-			for _, p := range pending {
+		if !st.writeOldest(w) {
+			for _, p := range st.pending {
 				<-p.done // the client went away; let the workers finish
 			}
 			return false
 		}
-		if n := len(j.ends); n > 0 {
-			perLine = (len(j.out)-len(j.stop))/n + 1
+	}
+	return true
+}
+
+// bulkStream is the state of one bulk stream between its reader and its
+// writer. pending is the queue of jobs in flight, oldest first; free holds
+// the jobs written out, for the next chunks. A job is made only when free
+// is empty, so a stream makes at most maxPending of them.
+type bulkStream struct {
+	r       *bufio.Reader
+	pending []*bulkJob
+	free    []*bulkJob
+	perLine int // the answer's bytes per line so far, to size outputs
+	line    int // input lines read
+	eof     bool
+}
+
+// read fills a job with the next chunk of input lines: up to bulkChunk lines
+// or bulkChunkBytes, and no more than is buffered, so that what arrived is
+// answered before blocking on more input. It returns nil when there was
+// nothing to read.
+func (st *bulkStream) read() *bulkJob {
+	var j *bulkJob
+	if n := len(st.free); n > 0 {
+		j, st.free = st.free[n-1], st.free[:n-1]
+	} else {
+		j = &bulkJob{done: make(chan struct{}, 1)}
+	}
+	j.first, j.in, j.ends, j.stop = st.line+1, j.in[:0], j.ends[:0], nil
+	for len(j.ends) < bulkChunk && len(j.in) < bulkChunkBytes {
+		raw, err := st.r.ReadSlice('\n')
+		if len(raw) > 0 && err == nil || err == io.EOF && len(raw) > 0 {
+			st.line++
+			j.in = append(j.in, raw...)
+			j.ends = append(j.ends, len(j.in))
 		}
-		if cap(j.out) > bulkKeep {
-			j.out = nil
-		}
-		free = append(free, j)
-		if len(pending) == 0 || len(pending[0].done) == 0 {
-			if w.Flush() != nil {
-				for _, p := range pending {
-					<-p.done
-				}
-				return false
+		if err != nil {
+			st.eof = true
+			if err != io.EOF {
+				j.stop = stopLine(st.line+1, err)
 			}
+			break
 		}
+		if st.r.Buffered() == 0 {
+			break
+		}
+	}
+	if len(j.ends) == 0 && j.stop == nil {
+		st.free = append(st.free, j)
+		return nil
+	}
+	j.want = len(j.ends)*st.perLine + len(j.stop)
+	return j
+}
+
+// writeOldest waits for the oldest job in flight and writes its answer,
+// flushing when no answer is ready behind it. It returns false when the
+// client went away.
+func (st *bulkStream) writeOldest(w *bufio.Writer) bool {
+	j := st.pending[0]
+	copy(st.pending, st.pending[1:])
+	st.pending = st.pending[:len(st.pending)-1]
+	<-j.done
+	if _, err := w.Write(j.out); err != nil {
+		return false
+	}
+	if n := len(j.ends); n > 0 {
+		st.perLine = (len(j.out)-len(j.stop))/n + 1
+	}
+	if cap(j.out) > bulkKeep {
+		j.out = nil
+	}
+	st.free = append(st.free, j)
+	if len(st.pending) == 0 || len(st.pending[0].done) == 0 {
+		return w.Flush() == nil
 	}
 	return true
 }

@@ -60,11 +60,7 @@ func (s *Server) createExperiment(c *fiber.Ctx) error {
 	}
 	// Segment health at creation: a segment too small to ever reach its
 	// sample is best merged before the experiment starts, not after.
-	h, err := s.segmentHealth(c.UserContext(), v.Definition, results.HealthConfig{})
-	if err != nil {
-		s.cfg.Logger.Warn("segment health at creation", "err", err)
-		return c.Status(fiber.StatusCreated).JSON(v.Definition)
-	}
+	h := results.SegmentHealthOf(v.Definition, s.trafficOf(v.Definition), results.HealthConfig{})
 	return c.Status(fiber.StatusCreated).JSON(createdExperiment{Experiment: v.Definition, Health: &h})
 }
 

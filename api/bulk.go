@@ -86,12 +86,19 @@ func (s *Server) assignBulk(c *fiber.Ctx) error {
 		_ = conn.SetReadDeadline(time.Time{})
 		_ = conn.SetWriteDeadline(time.Time{})
 	}
-	ctx := c.UserContext()
-	// The answers are written to the connection by this goroutine, while it
-	// reads the body: fasthttp's own streamed responses run in another
-	// goroutine, which fasthttp does not wait for when the client goes
-	// away, and reading the request body from there races with fasthttp
-	// recycling the request. The connection is closed afterwards.
+	s.answerBulk(c, snap, key, body)
+	c.Context().HijackSetNoResponse(true)
+	c.Context().Hijack(func(net.Conn) {})
+	return nil
+}
+
+// answerBulk streams the answers of body's lines. They are written to the
+// connection by this goroutine, while it reads the body: fasthttp's own
+// streamed responses run in another goroutine, which fasthttp does not wait
+// for when the client goes away, and reading the request body from there
+// races with fasthttp recycling the request. The connection is closed
+// afterwards.
+func (s *Server) answerBulk(c *fiber.Ctx, snap *assign.Snapshot, key string, body io.Reader) {
 	conn := c.Context().Conn()
 	bw := bufio.NewWriterSize(conn, 64<<10)
 	bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n")
@@ -108,15 +115,12 @@ func (s *Server) assignBulk(c *fiber.Ctx) error {
 	bw.WriteString("\r\n")
 	cw := httputil.NewChunkedWriter(bw)
 	w := bufio.NewWriterSize(flushWriter{cw, bw}, 32<<10)
-	if s.streamBulk(ctx, snap, key, body, w) {
+	if s.streamBulk(c.UserContext(), snap, key, body, w) {
 		if w.Flush() == nil && cw.Close() == nil {
 			bw.WriteString("\r\n")
 			bw.Flush()
 		}
 	}
-	c.Context().HijackSetNoResponse(true)
-	c.Context().Hijack(func(net.Conn) {})
-	return nil
 }
 
 // flushWriter passes each chunk to the connection at once, so that answers

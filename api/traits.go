@@ -85,6 +85,19 @@ func (s *Server) unitTraits(c *fiber.Ctx) error {
 	if s.cfg.Traits == nil {
 		return &experiment.Error{Code: experiment.EUNAVAILABLE, Message: "this server computes no traits"}
 	}
+	resp := s.heldTraits(unit)
+	if c.QueryBool("fresh") {
+		f, err := s.cfg.Traits.Fetch(c.UserContext(), unit)
+		if err != nil {
+			return err
+		}
+		resp.Fresh = &unitTraitsFresh{Traits: f.Traits, Attributes: f.Attributes()}
+	}
+	return c.JSON(resp)
+}
+
+// heldTraits is what this server holds of unit's traits, and how fresh.
+func (s *Server) heldTraits(unit string) unitTraitsResponse {
 	t := s.cfg.Traits.Traits(unit)
 	st := s.cfg.Traits.Stats()
 	resp := unitTraitsResponse{
@@ -95,12 +108,5 @@ func (s *Server) unitTraits(c *fiber.Ctx) error {
 	if t.LastSeen > 0 {
 		resp.LastSeen = analytics.DayTime(t.LastSeen).Format(time.DateOnly)
 	}
-	if c.QueryBool("fresh") {
-		f, err := s.cfg.Traits.Fetch(c.UserContext(), unit)
-		if err != nil {
-			return err
-		}
-		resp.Fresh = &unitTraitsFresh{Traits: f.Traits, Attributes: f.Attributes()}
-	}
-	return c.JSON(resp)
+	return resp
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/retire"
+	"github.com/splitcast/splitcast/api/pages"
 	"github.com/splitcast/splitcast/experiment"
 	"github.com/splitcast/splitcast/experiment/apikey"
 )
@@ -120,7 +121,7 @@ func (s *Server) reportPage(c *fiber.Ctx) error {
 			Expires: s.cfg.Now().Add(pageKeyLifetime)})
 	}
 	var buf bytes.Buffer
-	if err := renderReportPage(&buf, newReportView(r, history)); err != nil {
+	if err := pages.Report(&buf, r, history); err != nil {
 		return err
 	}
 	// The page holds the key in its URL when opened with ?key=: never send

@@ -1,4 +1,7 @@
-package api
+// Package pages renders Splitcast's server-side HTML: the report page of an
+// experiment, from the report model of analytics/results. It knows nothing
+// of HTTP: api serves what it writes.
+package pages
 
 import (
 	"embed"
@@ -22,6 +25,12 @@ import (
 var reportTemplates embed.FS
 
 var reportTemplate = template.Must(template.New("report.html").ParseFS(reportTemplates, "templates/report.html"))
+
+// Report writes the HTML report page of r, with the experiment's history
+// (oldest first) for its retirement and phase panels.
+func Report(w io.Writer, r results.Report, history []experiment.Version) error {
+	return renderReportPage(w, newReportView(r, history))
+}
 
 func renderReportPage(w io.Writer, v reportView) error {
 	return reportTemplate.Execute(w, v)

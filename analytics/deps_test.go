@@ -7,13 +7,14 @@ import (
 )
 
 // TestDeps keeps the domain free of infrastructure (STYLE.md): analytics and
-// analytics/stats decide and compute; HTTP lives in api and ClickHouse in
-// analytics/clickhouse.
+// its steps (ingest, traits, stats, results, retire) decide and compute;
+// HTTP lives in api and ClickHouse in analytics/clickhouse.
 func TestDeps(t *testing.T) {
-	deptest.BadDeps(t, []string{".", "./stats"}, map[string]string{
+	deptest.BadDeps(t, []string{".", "./ingest", "./traits", "./stats", "./results/...", "./retire"}, map[string]string{
 		"github.com/gofiber/fiber/v2":            "HTTP belongs in api",
 		"github.com/ClickHouse/clickhouse-go/v2": "ClickHouse belongs in analytics/clickhouse",
 		"github.com/prometheus/":                 "metrics are exported by api from Stats()",
+		"github.com/splitcast/splitcast/api":     "the analytics steps never call back into HTTP",
 	})
 }
 

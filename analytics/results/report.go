@@ -51,7 +51,7 @@ type SegmentReport struct {
 	Metrics       []MetricReport `json:"metrics"`
 	// Retirement is the retirement decision as of GeneratedAt: what blocks
 	// it, or what the loop decides (for an experiment without automatic
-	// retirement, a recommendation).
+	// retirement, a recommendation). retire.Report sets it.
 	Retirement SegmentRetirement `json:"retirement"`
 }
 
@@ -156,7 +156,8 @@ type MetricComparison struct {
 
 // BuildReport computes the report of exp (its current definition) from its
 // history (oldest first; it gives the phases) and its aggregates, as of now.
-// It never fails: what cannot be computed says why in the report.
+// It never fails: what cannot be computed says why in the report. Each
+// segment's Retirement is left empty: retire.Report fills it in.
 func BuildReport(exp experiment.Experiment, history []experiment.Version, agg Aggregates, now time.Time) Report {
 	pol := exp.Retirement.WithDefaults()
 	r := Report{

@@ -58,13 +58,12 @@ type hasher struct {
 // returns the state as values so that it stays in registers, where fields
 // of a hasher would be stored back after every block.
 //
-// A piece starts anywhere within a block, so each 4-byte load of s is
-// shifted into the 64-bit acc over the pending bytes, and acc's low half is
-// the block: one shift and one or more per block than an aligned hash, and
-// no byte loop.
+// A piece starts anywhere within a block (a prefix such as "bench:holdout:"
+// leaves two bytes pending), so each load of s is shifted in over the
+// pending bytes: a shift and an or per load more than an aligned hash, and
+// no byte loop. sh&63 tells the compiler that the shifts are in range (sh
+// is at most 24), sparing a compare and a mask per load.
 func blocks(h uint32, acc uint64, sh uint, s string) (uint32, uint64, uint) {
-	// sh&63 tells the compiler the shift is in range (sh is at most 24),
-	// sparing a compare and a mask per block.
 	whole := s
 	// Two blocks per 8-byte load: half the loop overhead, which is most of
 	// the cost beside murmur3's own chain. The bytes shifted out of the

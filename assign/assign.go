@@ -171,13 +171,14 @@ func (s *Snapshot) Version(key string) (uint32, bool) {
 // Assign decides for one unit of a running experiment. It returns ENOTFOUND
 // if the experiment is not in the snapshot and EINVALID for an empty unit id;
 // otherwise it allocates nothing. attrs may be nil.
-func (s *Snapshot) Assign(experimentKey, unitID string, attrs Lookup) (Assignment, error) {
+func (s *Snapshot) Assign(experimentKey, unitID string, attrs Lookup) (a Assignment, err error) {
 	c, err := s.running(experimentKey)
 	if err != nil {
-		return Assignment{}, err
+		return a, err
 	}
 	u := newUnitAttrs(attrs)
-	return c.assign(unitID, &u)
+	err = c.assign(&a, unitID, &u)
+	return a, err
 }
 
 // running returns the compiled experiment key, or ENOTFOUND.
@@ -198,13 +199,14 @@ func (s *Snapshot) running(key string) (*compiled, error) {
 // wins). traits is asked once, and only if a rule reads a trait name; nil
 // means no traits. Unlike a *WithTraits passed to Assign, which escapes
 // through the Lookup interface, this allocates nothing.
-func (s *Snapshot) AssignWithTraits(experimentKey, unitID string, attrs Attributes, traits TraitSource) (Assignment, error) {
+func (s *Snapshot) AssignWithTraits(experimentKey, unitID string, attrs Attributes, traits TraitSource) (a Assignment, err error) {
 	c, err := s.running(experimentKey)
 	if err != nil {
-		return Assignment{}, err
+		return a, err
 	}
 	u := unitAttrs{m: attrs, source: traits, unit: unitID}
-	return c.assign(unitID, &u)
+	err = c.assign(&a, unitID, &u)
+	return a, err
 }
 
 // Compiled is one experiment compiled for assignment, whatever its status:
@@ -258,9 +260,10 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 }
 
 // Assign decides for one unit; see Snapshot.Assign.
-func (c *Compiled) Assign(unitID string, attrs Lookup) (Assignment, error) {
+func (c *Compiled) Assign(unitID string, attrs Lookup) (a Assignment, err error) {
 	u := newUnitAttrs(attrs)
-	return c.c.assign(unitID, &u)
+	err = c.c.assign(&a, unitID, &u)
+	return a, err
 }
 
 // Ranges returns the exclusive upper bucket of each weight's range: weight i
@@ -303,15 +306,16 @@ func pick(ends []int, b int) int {
 	return len(ends) - 1 // unreachable: the last end is 10000
 }
 
-func (c *compiled) assign(unit string, attrs *unitAttrs) (Assignment, error) {
+// assign fills in a, which must be zero, for one unit. It writes into the
+// caller's result rather than returning one: an Assignment is 19 words, and
+// each copy on the way back cost as much as a hash.
+func (c *compiled) assign(a *Assignment, unit string, attrs *unitAttrs) error {
 	if unit == "" {
-		return Assignment{}, &experiment.Error{Code: experiment.EINVALID, Field: "unit_id", Message: "empty unit id"}
+		return &experiment.Error{Code: experiment.EINVALID, Field: "unit_id", Message: "empty unit id"}
 	}
-	a := Assignment{
-		Experiment: c.key,
-		Version:    c.version,
-		Buckets:    Buckets{Layer: -1, Allocation: -1, Holdout: -1, Variant: -1, Reroute: -1},
-	}
+	a.Experiment = c.key
+	a.Version = c.version
+	a.Buckets = Buckets{Layer: -1, Allocation: -1, Holdout: -1, Variant: -1, Reroute: -1}
 	var seg *segment
 	for i := range c.segments {
 		if r := c.segments[i].rule; r == nil || r.node.match(attrs) {
@@ -321,7 +325,7 @@ func (c *compiled) assign(unit string, attrs *unitAttrs) (Assignment, error) {
 	}
 	if seg == nil {
 		a.Reason = ReasonNoSegment
-		return a, nil
+		return nil
 	}
 	a.Segment = seg.key
 	if c.layer != "" {
@@ -331,14 +335,14 @@ func (c *compiled) assign(unit string, attrs *unitAttrs) (Assignment, error) {
 		a.Buckets.Layer = slot
 		if slot < c.slotLo || slot >= c.slotHi {
 			a.Reason = ReasonLayer
-			return a, nil
+			return nil
 		}
 	}
 	b := bucketOf(&c.allocPrefix, unit)
 	a.Buckets.Allocation = b
 	if b >= c.alloc {
 		a.Reason = ReasonAllocation
-		return a, nil
+		return nil
 	}
 	a.InExperiment = true
 	if c.holdout > 0 {
@@ -347,13 +351,13 @@ func (c *compiled) assign(unit string, attrs *unitAttrs) (Assignment, error) {
 		if b < c.holdout {
 			a.Holdout = true
 			a.Reason = ReasonHoldout
-			return a, nil
+			return nil
 		}
 	}
 	if seg.winner >= 0 {
 		v := &seg.variants[seg.winner]
 		a.Variant, a.Payload, a.Reason = v.key, v.payload, ReasonConcluded
-		return a, nil
+		return nil
 	}
 	b = bucketOf(&seg.variantPrefix, unit)
 	a.Buckets.Variant = b
@@ -365,7 +369,7 @@ func (c *compiled) assign(unit string, attrs *unitAttrs) (Assignment, error) {
 	}
 	v := &seg.variants[i]
 	a.Variant, a.Payload = v.key, v.payload
-	return a, nil
+	return nil
 }
 
 // reroute draws again, independently, over all variants' ranges until an

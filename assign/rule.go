@@ -42,7 +42,9 @@ type node struct {
 	num   float64 // also the operand of gt, gte, lt, lte
 	b     bool
 
-	// in / not_in
+	// in / not_in: the strings in strList when there are few, in strs
+	// otherwise
+	strList           []string
 	strs              map[string]struct{}
 	nums              map[float64]struct{}
 	hasTrue, hasFalse bool
@@ -82,10 +84,7 @@ func compile(r *experiment.Rule) node {
 			k, s, f, b := scalar(v)
 			switch k {
 			case scalarString:
-				if n.strs == nil {
-					n.strs = map[string]struct{}{}
-				}
-				n.strs[s] = struct{}{}
+				n.strList = append(n.strList, s)
 			case scalarNumber:
 				if n.nums == nil {
 					n.nums = map[float64]struct{}{}
@@ -96,6 +95,15 @@ func compile(r *experiment.Rule) node {
 				n.hasFalse = n.hasFalse || !b
 			}
 		}
+		// Comparing a few short strings costs less than hashing one: the
+		// usual list is a handful of countries or plans.
+		if len(n.strList) > maxStrList {
+			n.strs = make(map[string]struct{}, len(n.strList))
+			for _, s := range n.strList {
+				n.strs[s] = struct{}{}
+			}
+			n.strList = nil
+		}
 	case experiment.OpGT, experiment.OpGTE, experiment.OpLT, experiment.OpLTE:
 		n.num, _ = experiment.Number(r.Value)
 	case experiment.OpBefore, experiment.OpAfter:
@@ -104,6 +112,10 @@ func compile(r *experiment.Rule) node {
 	}
 	return n
 }
+
+// maxStrList is the most strings an "in" list is scanned for rather than
+// looked up in a set.
+const maxStrList = 8
 
 func compileAll(rs []experiment.Rule) []node {
 	out := make([]node, len(rs))
@@ -240,8 +252,15 @@ func (n *node) equals(v any) bool {
 func (n *node) in(v any) bool {
 	switch x := v.(type) {
 	case string:
-		if _, ok := n.strs[x]; ok {
-			return true
+		if n.strs != nil {
+			if _, ok := n.strs[x]; ok {
+				return true
+			}
+		}
+		for _, s := range n.strList {
+			if s == x {
+				return true
+			}
 		}
 		if n.nums == nil {
 			return false

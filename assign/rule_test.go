@@ -2,6 +2,8 @@ package assign_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/splitcast/splitcast/assign"
@@ -83,4 +85,32 @@ func FuzzRule(f *testing.F) {
 			t.Fatalf("Match is not deterministic")
 		}
 	})
+}
+
+// TestRuleInListLengths covers "in" lists on both sides of the length at
+// which the strings move from a list to a set.
+func TestRuleInListLengths(t *testing.T) {
+	for n := 1; n <= 12; n++ {
+		values := make([]string, n)
+		for i := range values {
+			values[i] = fmt.Sprintf("%q", fmt.Sprint("c", i))
+		}
+		for _, op := range []string{"in", "not_in"} {
+			r := mustRule(t, `{"attr":"c","op":"`+op+`","values":[`+strings.Join(values, ",")+`,7]}`)
+			for _, tc := range []struct {
+				attrs assign.Attributes
+				want  bool
+			}{
+				{assign.Attributes{"c": "c0"}, true},
+				{assign.Attributes{"c": fmt.Sprint("c", n-1)}, true},
+				{assign.Attributes{"c": fmt.Sprint("c", n)}, false},
+				{assign.Attributes{"c": "7"}, true},
+				{assign.Attributes{"c": []string{"x", fmt.Sprint("c", n/2)}}, true},
+			} {
+				if got := r.Match(tc.attrs); got != (tc.want == (op == "in")) {
+					t.Errorf("Match(%s of %d, %v) = %v", op, n, tc.attrs, got)
+				}
+			}
+		}
+	}
 }

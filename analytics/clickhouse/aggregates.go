@@ -12,16 +12,23 @@ import (
 	"github.com/splitcast/splitcast/analytics/results"
 )
 
-// AggregateReader is the results.AggregateReader on the events table. It
-// is safe for concurrent use.
+// AggregateReader is the results.AggregateReader of a report. It is safe
+// for concurrent use.
 //
-// Its memory is bounded: the query keeps a row per event in memory to
-// deduplicate them, so an experiment with more than RowsPerPass rows is read
-// in passes, each over the units of one hash bucket (a unit's events, copies
-// included, all fall in one pass, so the passes add up). Small experiments
-// take two round trips: a count and one pass.
+// It reads the unit rollup (see Rollups), after folding into it the events
+// received since the last fold: a report costs about a row per exposed unit
+// however many events are stored, and counts every event visible when it
+// starts. A reader without Rollups reads the raw events instead, the query
+// the rollup is checked against: its memory is bounded by reading in
+// passes, since it keeps a row per event to deduplicate them; an experiment
+// with more than RowsPerPass rows is read a hash bucket of units at a time
+// (a unit's events, copies included, all fall in one pass, so the passes
+// add up).
 type AggregateReader struct {
 	conn driver.Conn
+	// Rollups, when set, is where reports are read from (NewAggregateReader
+	// sets it).
+	Rollups *Rollups
 	// RowsPerPass bounds the rows one pass deduplicates (default
 	// DefaultRowsPerPass, about 1.5 GB of server memory).
 	RowsPerPass int
@@ -36,7 +43,9 @@ var _ results.AggregateReader = (*AggregateReader)(nil)
 
 // NewAggregateReader returns a reader of conn's database, which must be
 // migrated.
-func NewAggregateReader(conn driver.Conn) *AggregateReader { return &AggregateReader{conn: conn} }
+func NewAggregateReader(conn driver.Conn) *AggregateReader {
+	return &AggregateReader{conn: conn, Rollups: NewRollups(conn)}
+}
 
 // aggregateKinds are the outcome kinds counted per unit, in the order of
 // aggregateRow's fields. The column prefix is the kind itself.
@@ -69,38 +78,30 @@ var aggregateKinds = []analytics.Kind{analytics.KindOpen, analytics.KindClick, a
 //
 // A day is whole UTC days since 1970, computed from the DateTime's seconds,
 // so the server's time zone never enters.
-var aggregatesQuery = buildAggregatesQuery()
+var aggregatesQuery = buildAggregatesQuery(rawUnits(), rawArms)
 
-func buildAggregatesQuery() string {
-	var unit, arm, kinds strings.Builder
-	day := func(t string) string { return "toUInt32(intDiv(toUInt32(" + t + "), 86400))" }
+// rawUnits is levels 1 and 2 of aggregatesQuery over the raw events: one
+// row per exposed unit of the experiment (the first parameter) in the hash
+// bucket of the pass (the next two), with the columns perArm sums: u, arm,
+// fver, fday, multi, uvalue, uvalue_days, uvalue_values and per kind h_, m_
+// and d_.
+func rawUnits() string {
+	var unit, kinds strings.Builder
 	for i, k := range aggregateKinds {
 		kinds.WriteString(",'" + string(k) + "'")
 		fmt.Fprintf(&unit, ",\n\t\tcountIf(k = %[2]d AND m = 0) AS h_%[1]s, countIf(k = %[2]d AND m != 0) AS m_%[1]s,"+
-			" %[3]s AS d_%[1]s", k, i+1, day(fmt.Sprintf("minIf(t, k = %d AND m = 0)", i+1)))
-		fmt.Fprintf(&arm, ",\n\tsum(h_%[1]s > 0) AS %[1]s_units, sum(h_%[1]s) AS %[1]s_events,"+
-			" sum(h_%[1]s = 0 AND m_%[1]s > 0) AS %[1]s_machine_units, sum(m_%[1]s) AS %[1]s_machine_events,"+
-			"\n\tsumMap([greatest(d_%[1]s, fday)], [toUInt64(h_%[1]s > 0)]) AS %[1]s_map", k)
+			" %[3]s AS d_%[1]s", k, i+1, dayOf(fmt.Sprintf("minIf(t, k = %d AND m = 0)", i+1)))
 	}
 	conv := fmt.Sprintf("k = %d AND m = 0", 1+indexOfKind(analytics.KindConversion))
-	return `SELECT seg, var, fver, fday, exposed, multi_arm, open_clickers, value, value_sum_sq` +
-		mapColumns("open_clicker") + mapColumns("value") + kindColumns() + `
-FROM (
-SELECT arm, fver, fday,
-	count() AS exposed, sum(multi) AS multi_arm,
-	sum(h_open > 0 AND h_click > 0) AS open_clickers,
-	sumMap([greatest(greatest(d_open, d_click), fday)], [toUInt64(h_open > 0 AND h_click > 0)]) AS open_clicker_map,
-	sum(uvalue) AS value, sum(uvalue * uvalue) AS value_sum_sq,
-	sumMap(arrayMap(d -> greatest(d, fday), uvalue_days), uvalue_values) AS value_map` + arm.String() + `
-FROM (
+	return `
 	SELECT u,
 		argMinIf(a, o, k = 0) AS arm,
 		argMinIf(ver, o, k = 0) AS fver,
-		` + day("minIf(t, k = 0)") + ` AS fday,
+		` + dayOf("minIf(t, k = 0)") + ` AS fday,
 		minIf(a, k = 0) != maxIf(a, k = 0) AS multi,
 		countIf(k = 0) AS exposures,
 		sumIf(val, ` + conv + `) AS uvalue,
-		groupArrayIf(` + day("t") + `, ` + conv + `) AS uvalue_days,
+		groupArrayIf(` + dayOf("t") + `, ` + conv + `) AS uvalue_days,
 		groupArrayIf(val, ` + conv + `) AS uvalue_values` + unit.String() + `
 	FROM (
 		SELECT event_id, any(unit) AS u,
@@ -112,14 +113,44 @@ FROM (
 		GROUP BY event_id
 	)
 	GROUP BY u
-	HAVING exposures > 0
+	HAVING exposures > 0`
+}
+
+// rawArms names the arms of the experiment (the parameter) by the hash
+// that rawUnits gives them, from its exposures.
+const rawArms = `SELECT cityHash64(segment, variant) AS arm, any(segment) AS seg, any(variant) AS var
+	FROM events
+	WHERE experiment = ? AND kind = 'exposure'
+	GROUP BY arm`
+
+// dayOf is the UTC day number of DateTime t, from its seconds, so that the
+// server's time zone never enters.
+func dayOf(t string) string { return "toUInt32(intDiv(toUInt32(" + t + "), 86400))" }
+
+// buildAggregatesQuery is level 3 of aggregatesQuery (see there) over the
+// per-unit rows of units, its arms named by the rows of arms (arm, seg,
+// var).
+func buildAggregatesQuery(units, arms string) string {
+	var arm strings.Builder
+	for _, k := range aggregateKinds {
+		fmt.Fprintf(&arm, ",\n\tsum(h_%[1]s > 0) AS %[1]s_units, sum(h_%[1]s) AS %[1]s_events,"+
+			" sum(h_%[1]s = 0 AND m_%[1]s > 0) AS %[1]s_machine_units, sum(m_%[1]s) AS %[1]s_machine_events,"+
+			"\n\tsumMap([greatest(d_%[1]s, fday)], [toUInt64(h_%[1]s > 0)]) AS %[1]s_map", k)
+	}
+	return `SELECT seg, var, fver, fday, exposed, multi_arm, open_clickers, value, value_sum_sq` +
+		mapColumns("open_clicker") + mapColumns("value") + kindColumns() + `
+FROM (
+SELECT arm, fver, fday,
+	count() AS exposed, sum(multi) AS multi_arm,
+	sum(h_open > 0 AND h_click > 0) AS open_clickers,
+	sumMap([greatest(greatest(d_open, d_click), fday)], [toUInt64(h_open > 0 AND h_click > 0)]) AS open_clicker_map,
+	sum(uvalue) AS value, sum(uvalue * uvalue) AS value_sum_sq,
+	sumMap(arrayMap(d -> greatest(d, fday), uvalue_days), uvalue_values) AS value_map` + arm.String() + `
+FROM (` + units + `
 )
 GROUP BY arm, fver, fday
 ) ANY LEFT JOIN (
-	SELECT cityHash64(segment, variant) AS arm, any(segment) AS seg, any(variant) AS var
-	FROM events
-	WHERE experiment = ? AND kind = 'exposure'
-	GROUP BY arm
+	` + arms + `
 ) USING arm
 ORDER BY seg, var, fver, fday`
 }
@@ -197,9 +228,25 @@ func (r *aggregateRow) dest() []any {
 	}
 }
 
-// Aggregates implements results.AggregateReader: a count, then one query
-// per pass (see RowsPerPass).
+// Aggregates implements results.AggregateReader: a fold and one query of
+// the rollup, or, without Rollups, the raw events' (see AggregateReader).
 func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) (results.Aggregates, error) {
+	if r.Rollups == nil {
+		return r.rawAggregates(ctx, experimentKey)
+	}
+	if err := r.Rollups.Fold(ctx); err != nil {
+		return results.Aggregates{Experiment: experimentKey}, fmt.Errorf("aggregates of %s: %w", experimentKey, err)
+	}
+	var acc aggregateAcc
+	if err := r.read(ctx, &acc, rollupQuery, experimentKey, experimentKey); err != nil {
+		return results.Aggregates{Experiment: experimentKey}, fmt.Errorf("aggregates of %s: %w", experimentKey, err)
+	}
+	return acc.aggregates(experimentKey), nil
+}
+
+// rawAggregates reads the aggregates from the raw events: a count, then one
+// query per pass (see RowsPerPass).
+func (r *AggregateReader) rawAggregates(ctx context.Context, experimentKey string) (results.Aggregates, error) {
 	out := results.Aggregates{Experiment: experimentKey}
 	var total uint64
 	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", experimentKey).Scan(&total); err != nil {
@@ -212,10 +259,16 @@ func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) 
 	passes := (total + perPass - 1) / perPass
 	var acc aggregateAcc
 	for pass := uint64(0); pass < passes; pass++ {
-		if err := r.pass(ctx, experimentKey, passes, pass, &acc); err != nil {
+		if err := r.read(ctx, &acc, aggregatesQuery, experimentKey, passes, pass, experimentKey); err != nil {
 			return out, fmt.Errorf("aggregates of %s: %w", experimentKey, err)
 		}
 	}
+	return acc.aggregates(experimentKey), nil
+}
+
+// aggregates is what acc summed, sorted.
+func (acc *aggregateAcc) aggregates(experimentKey string) results.Aggregates {
+	out := results.Aggregates{Experiment: experimentKey}
 	for a, c := range acc.arms {
 		out.Arms = append(out.Arms, results.ArmAggregate{Segment: a.seg, Variant: a.v, Counts: *c})
 		for v, n := range acc.versions[a] {
@@ -226,11 +279,12 @@ func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) 
 		out.Daily = append(out.Daily, *d)
 	}
 	out.Sort()
-	return out, nil
+	return out
 }
 
-func (r *AggregateReader) pass(ctx context.Context, key string, passes, pass uint64, acc *aggregateAcc) error {
-	rows, err := r.conn.Query(ctx, aggregatesQuery, key, passes, pass, key)
+// read adds the rows of query (aggregatesQuery or rollupQuery) to acc.
+func (r *AggregateReader) read(ctx context.Context, acc *aggregateAcc, query string, args ...any) error {
+	rows, err := r.conn.Query(ctx, query, args...)
 	if err != nil {
 		return translate(err)
 	}
@@ -317,3 +371,42 @@ func (r *aggregateRow) counts() results.Counts {
 		ValueSumSq:   r.ValueSumSq,
 	}
 }
+
+// rollupUnits is rawUnits read from the unit_rollup table instead of the
+// raw events (see Rollups): the same columns, one row per exposed unit of
+// the experiment (the parameter), from the unit's merged states. Counts
+// come from the unit's set of distinct outcome events, so that a copy of
+// an event, or an event folded twice, counts once.
+func rollupUnits() string {
+	var unit strings.Builder
+	for i, k := range aggregateKinds {
+		human := fmt.Sprintf("x -> tupleElement(x, 2) = %d AND tupleElement(x, 3) = 0", i+1)
+		fmt.Fprintf(&unit, ",\n\t\tarrayCount(%[2]s, oc) AS h_%[1]s,"+
+			" arrayCount(x -> tupleElement(x, 2) = %[3]d AND tupleElement(x, 3) != 0, oc) AS m_%[1]s,"+
+			" toUInt32(intDiv(arrayReduce('min', arrayMap(x -> tupleElement(x, 4), arrayFilter(%[2]s, oc))), 86400)) AS d_%[1]s",
+			k, human, i+1)
+	}
+	conv := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 2) = %d AND tupleElement(x, 3) = 0, oc)", 1+indexOfKind(analytics.KindConversion))
+	return `
+	SELECT u, arm, fver, toUInt32(intDiv(intDiv(fo, 4294967296), 86400)) AS fday, amin != amax AS multi,
+		arraySum(arrayMap(x -> tupleElement(x, 5), ` + conv + `)) AS uvalue,
+		arrayMap(x -> toUInt32(intDiv(tupleElement(x, 4), 86400)), ` + conv + `) AS uvalue_days,
+		arrayMap(x -> tupleElement(x, 5), ` + conv + `) AS uvalue_values` + unit.String() + `
+	FROM (
+		SELECT uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
+			minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, groupUniqArrayMerge(outcomes) AS oc
+		FROM unit_rollup
+		WHERE experiment = ?
+		GROUP BY uh
+		HAVING fo != 18446744073709551615
+	)`
+}
+
+// rollupArms names the arms of the experiment (the parameter) from the
+// arm names the folds keep.
+const rollupArms = `SELECT arm, any(segment) AS seg, any(variant) AS var
+	FROM rollup_arms
+	WHERE experiment = ?
+	GROUP BY arm`
+
+var rollupQuery = buildAggregatesQuery(rollupUnits(), rollupArms)

@@ -72,18 +72,25 @@ const markQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes W
 
 // nextMark returns the mark the next incremental read starts from.
 func (r *TraitReader) nextMark(ctx context.Context) (time.Time, error) {
+	return nextMark(ctx, r.conn, r.Margin, r.FixedMargin)
+}
+
+// nextMark is a mark for reads of the rows of events received since it:
+// margin before the server's time, or, unless fixed, before the start of
+// the oldest insert into events still running (see DefaultTraitMargin).
+func nextMark(ctx context.Context, conn driver.Conn, margin time.Duration, fixed bool) (time.Time, error) {
 	var now time.Time
 	var running float64
-	if r.FixedMargin {
-		if err := r.conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+	if fixed {
+		if err := conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
 			return time.Time{}, fmt.Errorf("server time: %w", translate(err))
 		}
-		return now.Add(-r.Margin), nil
+		return now.Add(-margin), nil
 	}
-	if err := r.conn.QueryRow(ctx, markQuery).Scan(&now, &running); err != nil {
+	if err := conn.QueryRow(ctx, markQuery).Scan(&now, &running); err != nil {
 		return time.Time{}, fmt.Errorf("server time and running inserts: %w", translate(err))
 	}
-	return now.Add(-time.Duration(running*float64(time.Second)) - r.Margin), nil
+	return now.Add(-time.Duration(running*float64(time.Second)) - margin), nil
 }
 
 var _ traits.Reader = (*TraitReader)(nil)

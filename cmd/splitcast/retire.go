@@ -20,8 +20,9 @@ func (m *Main) RetireOnce(ctx context.Context) error {
 	if err := m.migrate(ctx); err != nil {
 		return err
 	}
-	loop := &retire.Loop{Store: clickhouse.NewExperimentStore(m.conn),
-		Reader: clickhouse.NewAggregateReader(m.conn), Logger: m.logger}
+	reader := clickhouse.NewAggregateReader(m.conn)
+	reader.Rollups = m.rollups()
+	loop := &retire.Loop{Store: clickhouse.NewExperimentStore(m.conn), Reader: reader, Logger: m.logger}
 	applied, err := loop.RunOnce(ctx)
 	printApplied(m.stdout, applied)
 	return err

@@ -104,6 +104,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	aggregates := clickhouse.NewAggregateReader(m.conn)
+	aggregates.Rollups = m.rollups()
 	m.startRetirement(bg, store, aggregates)
 	m.startTraits(bg)
 	keyring, err := m.startKeys(ctx, bg)
@@ -402,6 +403,28 @@ func (m *Main) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	return m.backfill(ctx, func(done, of int) {
+		m.logger.Info("back-filling the rollups from the stored events", "bucket", done, "of", of)
+	})
+}
+
+// rollups is the report rollups of the server's database: on a cluster a
+// node lists only its own running inserts, so the fold mark keeps the fixed
+// margin of the ingesters' write timeout.
+func (m *Main) rollups() *clickhouse.Rollups {
+	r := clickhouse.NewRollups(m.conn)
+	if m.Config.ClickHouseCluster != "" {
+		r.FixedMargin, r.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
+	}
+	return r
+}
+
+// backfill folds the events stored before the rollups existed, once: a
+// deployment upgraded in place reports the same numbers after as before.
+func (m *Main) backfill(ctx context.Context, progress func(done, of int)) error {
+	if _, err := m.rollups().BackfillPending(ctx, progress); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	return nil
 }
 
@@ -423,7 +446,9 @@ func (m *Main) Migrate(ctx context.Context) error {
 	for _, name := range ran {
 		fmt.Fprintln(m.stdout, "migrations: applied", name)
 	}
-	return nil
+	return m.backfill(ctx, func(done, of int) {
+		fmt.Fprintf(m.stdout, "rollups: back-filled bucket %d of %d\n", done, of)
+	})
 }
 
 // StartLocalClickHouse starts the project's ClickHouse and leaves it running.

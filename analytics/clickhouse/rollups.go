@@ -1,0 +1,193 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Rollups keeps the unit_rollup and rollup_arms tables (migration 0005)
+// folded in from events. It is safe for concurrent use, and any number of
+// servers may fold the same database at once: every state of the rollup is
+// idempotent, so an event folded twice, or two copies of one event, change
+// nothing.
+//
+// A fold reads the events received since the previous fold's mark. The
+// mark is taken, like the trait reader's, before the start of any insert
+// into events still running, so that a row not yet visible to one fold is
+// read by the next; the same rows may be read twice, which costs a little
+// and changes nothing. The mark survives restarts in rollup_marks.
+//
+// Freshness: AggregateReader folds before it reads, so a report counts
+// every event visible when it starts, exactly as a read of the raw events
+// would.
+type Rollups struct {
+	conn driver.Conn
+	// Margin and FixedMargin are the trait reader's (see TraitReader): how
+	// far before the start of the oldest running insert the mark goes, and
+	// whether to look at running inserts at all (not on a cluster).
+	Margin      time.Duration
+	FixedMargin bool
+
+	mu     sync.Mutex // one fold at a time in this process
+	mark   time.Time  // what the next fold reads from; zero before the first
+	loaded bool       // mark was read from rollup_marks
+}
+
+// NewRollups returns the rollups of conn's database, which must be
+// migrated.
+func NewRollups(conn driver.Conn) *Rollups {
+	return &Rollups{conn: conn, Margin: DefaultTraitMargin}
+}
+
+// rollupMarkName is rollup_marks' row for the unit rollup. Marks are
+// written by INSERT ... SELECT: over the native protocol an INSERT with
+// VALUES waits for a data block that Exec never sends.
+const rollupMarkName = "unit_rollup"
+
+// foldUnits folds the events matching a filter ({filter}, with the
+// parameters) into
+// unit_rollup: one row of states per (experiment, unit) of them. Exposures
+// give the first-exposure states; every other event joins the unit's set of
+// outcomes. The order key o and the arm hash are rawUnits', so that the
+// rollup picks the same first exposure as the raw query.
+const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, outcomes)
+SELECT experiment, cityHash64(unit) AS uh,
+	minState(o), argMinState(a, o), argMinState(version, o),
+	minState(if(x, a, 18446744073709551615)), maxState(if(x, a, 0)),
+	groupUniqArrayStateIf(tuple(cityHash64(event_id), toUInt8(indexOf(['open', 'click', 'conversion', 'unsubscribe', 'complaint'], kind)),
+		machine, toUInt32(time), value), NOT x)
+FROM (
+	SELECT experiment, unit, event_id, kind, machine, time, value, version, kind = 'exposure' AS x,
+		if(x, toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296, 18446744073709551615) AS o,
+		if(x, cityHash64(segment, variant), 0) AS a
+	FROM events
+	WHERE {filter}
+)
+GROUP BY experiment, uh`
+
+// foldArms names the arms of the exposures matching the same filter.
+const foldArms = `INSERT INTO rollup_arms (experiment, arm, segment, variant)
+SELECT experiment, cityHash64(segment, variant) AS arm, any(segment), any(variant)
+FROM events
+WHERE kind = 'exposure' AND ({filter})
+GROUP BY experiment, arm`
+
+// Fold folds every event received since the last fold (all of them, the
+// first time) and records the new mark. A fold that fails leaves the mark
+// where it was: the next one reads the same events again.
+func (r *Rollups) Fold(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.loaded {
+		if err := r.loadMark(ctx); err != nil {
+			return err
+		}
+	}
+	next, err := nextMark(ctx, r.conn, r.Margin, r.FixedMargin)
+	if err != nil {
+		return fmt.Errorf("fold rollups: %w", err)
+	}
+	filter, args := "1", []any(nil)
+	if !r.mark.IsZero() {
+		filter, args = "received_at >= toDateTime(?)", []any{uint32(r.mark.Unix())}
+	}
+	if err := r.fold(ctx, filter, args...); err != nil {
+		return err
+	}
+	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(next.Unix())); err != nil {
+		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))
+	}
+	r.mark = next
+	return nil
+}
+
+// fold runs both folds on the events matching filter.
+func (r *Rollups) fold(ctx context.Context, filter string, args ...any) error {
+	if err := r.conn.Exec(ctx, strings.Replace(foldUnits, "{filter}", filter, 1), args...); err != nil {
+		return fmt.Errorf("fold unit rollup: %w", translate(err))
+	}
+	if err := r.conn.Exec(ctx, strings.Replace(foldArms, "{filter}", filter, 1), args...); err != nil {
+		return fmt.Errorf("fold arm names: %w", translate(err))
+	}
+	return nil
+}
+
+// loadMark reads the latest mark any server recorded: its folds covered
+// every event received before it.
+func (r *Rollups) loadMark(ctx context.Context) error {
+	var mark time.Time
+	var n uint64
+	q := "SELECT max(mark), count() FROM rollup_marks WHERE name = ?"
+	if err := r.conn.QueryRow(ctx, q, rollupMarkName).Scan(&mark, &n); err != nil {
+		return fmt.Errorf("read the rollups' mark: %w", translate(err))
+	}
+	if n > 0 {
+		r.mark = mark
+	}
+	r.loaded = true
+	return nil
+}
+
+// Backfill folds every event already stored, a share of the units at a
+// time (buckets of cityHash64(unit), so that each query's memory is a
+// bucket's units), telling progress after each, and then records a mark
+// before the first bucket, so that later folds start from there. It is
+// what migrate runs once after creating the rollups, and it is idempotent:
+// running it again changes nothing.
+func (r *Rollups) Backfill(ctx context.Context, buckets int, progress func(done, of int)) error {
+	if buckets < 1 {
+		buckets = 1
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start, err := nextMark(ctx, r.conn, r.Margin, r.FixedMargin)
+	if err != nil {
+		return fmt.Errorf("backfill rollups: %w", err)
+	}
+	for b := range buckets {
+		if err := r.fold(ctx, "cityHash64(unit) % ? = ?", uint64(buckets), uint64(b)); err != nil {
+			return fmt.Errorf("backfill rollups, bucket %d of %d: %w", b+1, buckets, err)
+		}
+		if progress != nil {
+			progress(b+1, buckets)
+		}
+	}
+	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(start.Unix())); err != nil {
+		return fmt.Errorf("backfill rollups: record the mark: %w", translate(err))
+	}
+	r.mark, r.loaded = start, true
+	return nil
+}
+
+// Pending reports whether the rollups were never folded here: no mark in
+// rollup_marks, so a deployment upgraded in place has its history still
+// to back-fill.
+func (r *Rollups) Pending(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.loadMark(ctx); err != nil {
+		return false, err
+	}
+	return r.mark.IsZero(), nil
+}
+
+// BackfillPending back-fills the rollups if they were never folded (see
+// Pending), in buckets of about DefaultRowsPerPass events, and reports
+// whether it did.
+func (r *Rollups) BackfillPending(ctx context.Context, progress func(done, of int)) (bool, error) {
+	pending, err := r.Pending(ctx)
+	if err != nil || !pending {
+		return false, err
+	}
+	var total uint64
+	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&total); err != nil {
+		return false, fmt.Errorf("count events: %w", translate(err))
+	}
+	buckets := int((total + DefaultRowsPerPass - 1) / DefaultRowsPerPass)
+	return true, r.Backfill(ctx, buckets, progress)
+}

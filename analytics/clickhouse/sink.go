@@ -3,11 +3,9 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"slices"
+	"time"
 
-	"github.com/ClickHouse/ch-go/proto"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
@@ -24,13 +22,13 @@ import (
 // event_id), uniqExact) so that a copy not merged yet never counts twice.
 type EventSink struct {
 	conn driver.Conn
-	// spare holds the column storage of finished Writes, lent to the next
-	// ones' batches (see columnStore): one per Write that ran at the same
-	// time as others, up to maxSpare. A Write that finds none makes its own.
-	spare chan *columnStore
+	// spare holds the block values of finished Writes, lent to the next
+	// ones (see blockValues): one per Write that ran at the same time as
+	// others, up to maxSpare. A Write that finds none makes its own.
+	spare chan *blockValues
 }
 
-// maxSpare is the most column stores a sink keeps: the ingester writes a
+// maxSpare is the most block values a sink keeps: the ingester writes a
 // large batch as Writers (2 by default) parallel parts.
 const maxSpare = 4
 
@@ -38,11 +36,12 @@ var _ ingest.Sink = (*EventSink)(nil)
 
 // NewEventSink returns a sink on conn's database, which must be migrated.
 func NewEventSink(conn driver.Conn) *EventSink {
-	return &EventSink{conn: conn, spare: make(chan *columnStore, maxSpare)}
+	return &EventSink{conn: conn, spare: make(chan *blockValues, maxSpare)}
 }
 
-// insertEvents names every column the sink writes; date and received_at take
-// their table defaults (toDate(time) and the server's now()).
+// insertEvents names every column the sink writes, in the order of
+// blockValues.columns; date and received_at take their table defaults
+// (toDate(time) and the server's now()).
 const insertEvents = "INSERT INTO events (event_id, kind, time, experiment, version, segment, variant, unit, " +
 	"send_id, channel, name, value, url, machine, machine_reason)"
 
@@ -72,22 +71,16 @@ func (s *EventSink) write(ctx context.Context, events []analytics.Event) error {
 	if err != nil {
 		return err
 	}
-	var cols blockColumns
-	if err := cols.bind(batch.Columns()); err != nil {
-		batch.Abort()
-		return err
-	}
-	var store *columnStore
+	var vals *blockValues
 	select {
-	case store = <-s.spare:
+	case vals = <-s.spare:
 	default:
-		store = new(columnStore)
+		vals = new(blockValues)
 	}
-	cols.borrow(store)
 	defer func() {
-		cols.giveBack(store)
+		vals.forget()
 		select {
-		case s.spare <- store:
+		case s.spare <- vals:
 		default:
 		}
 	}()
@@ -100,170 +93,125 @@ func (s *EventSink) write(ctx context.Context, events []analytics.Event) error {
 				return err
 			}
 		}
-		cols.append(events[off:min(off+blockRows, len(events))])
+		vals.fill(events[off:min(off+blockRows, len(events))])
+		if err := appendBlock(batch, vals); err != nil {
+			batch.Abort()
+			return err
+		}
 	}
 	return batch.Send()
 }
 
-// blockColumns are the columns of a batch of insertEvents as clickhouse-go
-// keeps them: the ch-go columns that it encodes onto the wire. The sink
-// appends to them directly. Through clickhouse-go's Append, each block
-// copied every value into a slice of the sink's own and then, one by one,
-// into a column that started empty at every Write and grew by copying
-// (about 350 bytes allocated per event, most of the sink's share of the
-// server's garbage), plus a null mask per column and block.
-type blockColumns struct {
-	id, kind, experiment, segment, variant, unit, sendID, channel, name, url, reason *proto.ColStr
-
-	time    *proto.ColDateTime
-	version *proto.ColUInt32
-	value   *proto.ColFloat64
-	machine *proto.ColUInt8
-}
-
-// bind points c at the ch-go columns of cols, a batch's columns. It fails,
-// rather than write anything, if a column of insertEvents is missing or
-// not of the type the sink appends to: the events table changed, or
-// clickhouse-go no longer keeps its columns as it did in v2.26.
-func (c *blockColumns) bind(cols []column.Interface) error {
-	bound := 0
-	for _, col := range cols {
-		var ok bool
-		switch col.Name() {
-		case "event_id":
-			c.id, ok = chColumn[proto.ColStr](col)
-		case "kind":
-			c.kind, ok = chColumn[proto.ColStr](col)
-		case "time":
-			c.time, ok = chColumn[proto.ColDateTime](col)
-		case "experiment":
-			c.experiment, ok = chColumn[proto.ColStr](col)
-		case "version":
-			c.version, ok = chColumn[proto.ColUInt32](col)
-		case "segment":
-			c.segment, ok = chColumn[proto.ColStr](col)
-		case "variant":
-			c.variant, ok = chColumn[proto.ColStr](col)
-		case "unit":
-			c.unit, ok = chColumn[proto.ColStr](col)
-		case "send_id":
-			c.sendID, ok = chColumn[proto.ColStr](col)
-		case "channel":
-			c.channel, ok = chColumn[proto.ColStr](col)
-		case "name":
-			c.name, ok = chColumn[proto.ColStr](col)
-		case "value":
-			c.value, ok = chColumn[proto.ColFloat64](col)
-		case "url":
-			c.url, ok = chColumn[proto.ColStr](col)
-		case "machine":
-			c.machine, ok = chColumn[proto.ColUInt8](col)
-		case "machine_reason":
-			c.reason, ok = chColumn[proto.ColStr](col)
-		}
-		if !ok {
-			return fmt.Errorf("events column %s: the sink cannot append to a %s column held as %T", col.Name(), col.Type(), col)
-		}
-		bound++
+// appendBlock appends vals to batch's columns, a whole column at a time:
+// clickhouse-go then converts each column in one loop, where batch.Append
+// boxes and converts each row's 15 values one by one (1.5 to 5 times the
+// client CPU per event). What remains is the batch's own columns, which
+// start empty at every Write and grow by copying as its first block fills:
+// most of what a Write allocates. ch-go's client, whose columns the sink
+// could keep, cannot insert into ClickHouse 18.16 (protocol revision
+// 54412): v0.61.5 sends a query's client info only from revision 54420.
+//
+// appendBlock fails, rather than append a column that does not fit, if the
+// events table no longer has insertEvents' columns, in its order and of
+// types that clickhouse-go converts vals' slices to.
+func appendBlock(batch driver.Batch, vals *blockValues) error {
+	cols := batch.Columns()
+	if len(cols) != len(vals.columns()) {
+		return fmt.Errorf("the batch has %d columns, not the %d the sink writes", len(cols), len(vals.columns()))
 	}
-	if bound != 15 {
-		return fmt.Errorf("the batch has %d of the 15 columns the sink writes", bound)
+	for i, v := range vals.columns() {
+		if cols[i].Name() != v.name {
+			return fmt.Errorf("the batch's column %d is %s, not %s", i, cols[i].Name(), v.name)
+		}
+		if err := batch.Column(i).Append(v.values); err != nil {
+			return fmt.Errorf("events column %s (%s): %w", v.name, cols[i].Type(), err)
+		}
 	}
 	return nil
 }
 
-// chColumn returns the ch-go column of type P in which col, a clickhouse-go
-// column, keeps its rows: the unexported field col, which clickhouse-go
-// v2.26 gives every column type that the sink writes. ok is false if col
-// has no such field of type P, so that a change of clickhouse-go's
-// internals is an error, never memory misread.
-func chColumn[P any](col column.Interface) (p *P, ok bool) {
-	v := reflect.ValueOf(col)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return nil, false
+// blockValues holds one block of events as the columns of insertEvents,
+// one slice each, of the types whose slices clickhouse-go's columns
+// append in bulk. A sink keeps them from one Write to the next, so that
+// after the first Writes filling a block allocates nothing.
+type blockValues struct {
+	id, kind, experiment, segment, variant, unit, sendID, channel, name, url, reason []string
+
+	time    []time.Time
+	version []uint32
+	value   []float64
+	machine []uint8
+
+	// filled is the most rows filled since the last forget.
+	filled int
+}
+
+// namedValues are the values of one column of insertEvents.
+type namedValues struct {
+	name   string
+	values any
+}
+
+// columns lists v's slices in the order of insertEvents.
+func (v *blockValues) columns() [15]namedValues {
+	return [...]namedValues{
+		{"event_id", v.id}, {"kind", v.kind}, {"time", v.time}, {"experiment", v.experiment},
+		{"version", v.version}, {"segment", v.segment}, {"variant", v.variant}, {"unit", v.unit},
+		{"send_id", v.sendID}, {"channel", v.channel}, {"name", v.name}, {"value", v.value},
+		{"url", v.url}, {"machine", v.machine}, {"machine_reason", v.reason},
 	}
-	f := v.Elem().FieldByName("col")
-	if !f.IsValid() || f.Type() != reflect.TypeFor[P]() {
-		return nil, false
-	}
-	// reflect gives no typed access to an unexported field; its type is
-	// the one checked above.
-	return (*P)(f.Addr().UnsafePointer()), true
 }
 
-// strs lists c's String columns, in the order of columnStore.strs.
-func (c *blockColumns) strs() [11]*proto.ColStr {
-	return [...]*proto.ColStr{c.id, c.kind, c.experiment, c.segment, c.variant, c.unit, c.sendID, c.channel, c.name, c.url, c.reason}
+// strs lists v's String columns.
+func (v *blockValues) strs() [11]*[]string {
+	return [...]*[]string{&v.id, &v.kind, &v.experiment, &v.segment, &v.variant, &v.unit, &v.sendID, &v.channel, &v.name, &v.url, &v.reason}
 }
 
-// columnStore is the storage of the columns of insertEvents, kept by the
-// sink from one Write to the next: lent to a batch's columns, which fill
-// and empty it block after block, and taken back when the batch is sent.
-// It holds one block, at most blockRows rows: about 3 MB for events of
-// typical length.
-type columnStore struct {
-	strs    [11]proto.ColStr
-	time    []proto.DateTime
-	version proto.ColUInt32
-	value   proto.ColFloat64
-	machine proto.ColUInt8
-}
-
-// borrow makes c's columns, new and empty, use s's storage.
-func (c *blockColumns) borrow(s *columnStore) {
-	for k, col := range c.strs() {
-		col.Buf, col.Pos = s.strs[k].Buf[:0], s.strs[k].Pos[:0]
-	}
-	c.time.Data = s.time[:0]
-	*c.version, *c.value, *c.machine = s.version[:0], s.value[:0], s.machine[:0]
-}
-
-// giveBack returns c's storage, grown as the blocks needed, to s, and
-// empties c's columns so that the batch no longer shares it.
-func (c *blockColumns) giveBack(s *columnStore) {
-	for k, col := range c.strs() {
-		s.strs[k] = *col
-		*col = proto.ColStr{}
-	}
-	s.time, c.time.Data = c.time.Data, nil
-	s.version, s.value, s.machine = *c.version, *c.value, *c.machine
-	*c.version, *c.value, *c.machine = nil, nil, nil
-}
-
-// append adds events to c's columns, one row each.
-func (c *blockColumns) append(events []analytics.Event) {
-	// A column grows once to the block's rows, not by copying as it
-	// fills; after the first Write, it already has them. The strings'
-	// bytes grow by appending: the first Writes size them.
+// fill makes v hold events, one row each, and nothing else.
+func (v *blockValues) fill(events []analytics.Event) {
+	// Every slice is sized once to the block, not grown by copying as it
+	// fills; after the first Writes, it already is.
 	n := len(events)
-	for _, col := range c.strs() {
-		col.Pos = slices.Grow(col.Pos, n)
+	v.filled = max(v.filled, n)
+	for _, col := range v.strs() {
+		*col = slices.Grow((*col)[:0], n)
 	}
-	c.time.Data = slices.Grow(c.time.Data, n)
-	*c.version, *c.value, *c.machine = slices.Grow(*c.version, n), slices.Grow(*c.value, n), slices.Grow(*c.machine, n)
+	v.time = slices.Grow(v.time[:0], n)
+	v.version, v.value, v.machine = slices.Grow(v.version[:0], n), slices.Grow(v.value[:0], n), slices.Grow(v.machine[:0], n)
 	for i := range events {
 		e := &events[i]
-		c.id.Append(e.ID)
-		c.kind.Append(string(e.Kind))
-		// time is a DateTime: UTC seconds.
-		c.time.Append(e.Time)
-		c.experiment.Append(e.Experiment)
-		c.version.Append(e.Version)
-		c.segment.Append(e.Segment)
-		c.variant.Append(e.Variant)
-		c.unit.Append(e.Unit)
-		c.sendID.Append(e.SendID)
-		c.channel.Append(e.Channel)
-		c.name.Append(e.Name)
-		c.value.Append(e.Value)
-		c.url.Append(e.URL)
+		v.id = append(v.id, e.ID)
+		v.kind = append(v.kind, string(e.Kind))
+		// time is a DateTime: clickhouse-go stores UTC seconds.
+		v.time = append(v.time, e.Time)
+		v.experiment = append(v.experiment, e.Experiment)
+		v.version = append(v.version, e.Version)
+		v.segment = append(v.segment, e.Segment)
+		v.variant = append(v.variant, e.Variant)
+		v.unit = append(v.unit, e.Unit)
+		v.sendID = append(v.sendID, e.SendID)
+		v.channel = append(v.channel, e.Channel)
+		v.name = append(v.name, e.Name)
+		v.value = append(v.value, e.Value)
+		v.url = append(v.url, e.URL)
 		var machine uint8
 		if e.Machine {
 			machine = 1
 		}
-		c.machine.Append(machine)
-		c.reason.Append(e.MachineReason)
+		v.machine = append(v.machine, machine)
+		v.reason = append(v.reason, e.MachineReason)
 	}
+}
+
+// forget drops the strings and times of the rows filled, so that a spare
+// does not keep the events of its last Write alive until the next one: the
+// batch's columns copied them already.
+func (v *blockValues) forget() {
+	for _, col := range v.strs() {
+		clear((*col)[:v.filled])
+	}
+	clear(v.time[:v.filled])
+	v.filled = 0
 }
 
 // Ping checks that ClickHouse answers: EUNAVAILABLE if it does not.

@@ -36,6 +36,9 @@ type Rollups struct {
 	mu     sync.Mutex // one fold at a time in this process
 	mark   time.Time  // what the next fold reads from; zero before the first
 	loaded bool       // mark was read from rollup_marks
+	// began is when the last successful fold began, by this process's
+	// clock: a caller who asked before then needs no fold of its own.
+	began time.Time
 }
 
 // NewRollups returns the rollups of conn's database, which must be
@@ -80,9 +83,18 @@ GROUP BY experiment, arm`
 // Fold folds every event received since the last fold (all of them, the
 // first time) and records the new mark. A fold that fails leaves the mark
 // where it was: the next one reads the same events again.
+//
+// Callers waiting on a fold in progress share the next one: a fold that
+// began after a caller asked covers every event the caller could see, so
+// many reports at once cost one fold.
 func (r *Rollups) Fold(ctx context.Context) error {
+	asked := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.began.After(asked) {
+		return nil
+	}
+	began := time.Now()
 	if !r.loaded {
 		if err := r.loadMark(ctx); err != nil {
 			return err
@@ -102,7 +114,7 @@ func (r *Rollups) Fold(ctx context.Context) error {
 	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(next.Unix())); err != nil {
 		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))
 	}
-	r.mark = next
+	r.mark, r.began = next, began
 	return nil
 }
 

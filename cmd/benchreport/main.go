@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -229,32 +230,77 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds i
 		return err
 	}
 	client := &http.Client{Timeout: 10 * time.Minute}
-	bare := func() (time.Duration, error) { return timeBare(ctx, conn, stmts) }
-	get := func() (time.Duration, error) { return timeResults(ctx, client, url, key) }
+	raw := clickhouse.NewAggregateReader(conn)
+	raw.Rollups = nil
+	timers := []struct {
+		name string
+		run  func() (time.Duration, error)
+	}{
+		{"flat GROUP BY", func() (time.Duration, error) {
+			return timeBare(ctx, conn, []statement{{query: flatQuery, args: []any{benchKey}}})
+		}},
+		{"bare SQL", func() (time.Duration, error) { return timeBare(ctx, conn, stmts) }},
+		{"GET /results", func() (time.Duration, error) { return timeResults(ctx, client, url, key) }},
+		{"raw events reader", func() (time.Duration, error) {
+			t0 := time.Now()
+			_, err := raw.Aggregates(ctx, benchKey)
+			return time.Since(t0), err
+		}},
+	}
 	// One of each first, to warm the caches; then they alternate, so that
-	// the load of the machine weighs on both alike.
-	if _, err := bare(); err != nil {
+	// the load of the machine weighs on all alike.
+	times := make([][]time.Duration, len(timers))
+	for round := 0; round <= rounds; round++ {
+		line := fmt.Sprintf("round %d:", round)
+		for i, tm := range timers {
+			d, err := tm.run()
+			if err != nil {
+				return fmt.Errorf("%s: %w", tm.name, err)
+			}
+			if round > 0 {
+				times[i] = append(times[i], d)
+			}
+			line += fmt.Sprintf(" %s %s,", tm.name, d.Round(time.Millisecond))
+		}
+		if round > 0 {
+			fmt.Println(strings.TrimSuffix(line, ","))
+		}
+	}
+	flat, get, old := median(times[0]), median(times[2]), median(times[3])
+	fmt.Printf("median of %d: flat GROUP BY %s, bare SQL %s, GET /results %s, raw events reader %s\n", rounds,
+		flat.Round(time.Millisecond), median(times[1]).Round(time.Millisecond), get.Round(time.Millisecond), old.Round(time.Millisecond))
+	fmt.Printf("ratios: GET /results / flat GROUP BY %.2f (target <= 1.25); raw events reader / GET /results %.2f\n",
+		get.Seconds()/flat.Seconds(), old.Seconds()/get.Seconds())
+	return readRows(ctx, conn)
+}
+
+// flatQuery is the cheapest aggregate of an experiment's raw events, the
+// floor a report is measured against.
+const flatQuery = "SELECT segment, variant, kind, count() FROM events WHERE experiment = ? GROUP BY segment, variant, kind"
+
+// readRows prints the rows the report's last queries read, from
+// system.query_log: the fold, the rollup read and the marks.
+func readRows(ctx context.Context, conn driver.Conn) error {
+	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
 		return err
 	}
-	if _, err := get(); err != nil {
+	rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 60), read_rows, query_duration_ms
+		FROM system.query_log
+		WHERE type = 2 AND event_time > now() - 60 AND (query LIKE '%unit_rollup%' OR query LIKE '%rollup_arms%')
+		ORDER BY event_time DESC, query_duration_ms DESC LIMIT 4`)
+	if err != nil {
 		return err
 	}
-	var bs, gs []time.Duration
-	for i := range rounds {
-		b, err := bare()
-		if err != nil {
+	defer rows.Close()
+	for rows.Next() {
+		var q string
+		var n, ms uint64
+		if err := rows.Scan(&q, &n, &ms); err != nil {
 			return err
 		}
-		g, err := get()
-		if err != nil {
-			return err
-		}
-		bs, gs = append(bs, b), append(gs, g)
-		fmt.Printf("round %d: bare SQL %s, GET /results %s, ratio %.2f\n", i+1, b.Round(time.Millisecond), g.Round(time.Millisecond), g.Seconds()/b.Seconds())
+		fmt.Printf("query_log: read_rows %d in %d ms: %s...\n", n, ms, q)
 	}
-	mb, mg := median(bs), median(gs)
-	fmt.Printf("median of %d: bare SQL %s, GET /results %s, ratio %.2f (target <= 1.5)\n", rounds, mb.Round(time.Millisecond), mg.Round(time.Millisecond), mg.Seconds()/mb.Seconds())
-	return nil
+	return rows.Err()
 }
 
 // readerStatements returns the statements the aggregate reader sends for

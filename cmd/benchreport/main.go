@@ -284,6 +284,14 @@ func readRows(ctx context.Context, conn driver.Conn) error {
 	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
 		return err
 	}
+	var kept uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = 'system' AND name = 'query_log'").Scan(&kept); err != nil {
+		return err
+	}
+	if kept == 0 {
+		fmt.Println("query_log: this server keeps none (its config has no <query_log>), so no read_rows")
+		return nil
+	}
 	rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 60), read_rows, query_duration_ms
 		FROM system.query_log
 		WHERE type = 2 AND event_time > now() - 60 AND (query LIKE '%unit_rollup%' OR query LIKE '%rollup_arms%')

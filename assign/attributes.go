@@ -70,20 +70,31 @@ func newUnitAttrs(attrs Lookup) unitAttrs {
 	return unitAttrs{attrs: attrs}
 }
 
-// lookup is WithTraits.Lookup: the caller's value wins over a trait.
-func (u *unitAttrs) lookup(name string) (any, bool) {
+// lookup is WithTraits.Lookup: the caller's value wins over a trait. A
+// nil value is missing. Plain attributes without traits, the usual case,
+// are read here (inlined into the rule's match) rather than in a call.
+func (u *unitAttrs) lookup(name string) any {
+	if u.attrs == nil && u.source == nil {
+		return u.m[name]
+	}
+	return u.lookupMerged(name)
+}
+
+// lookupMerged is lookup with a Lookup other than Attributes, or traits.
+func (u *unitAttrs) lookupMerged(name string) any {
 	if u.attrs != nil {
 		if v, ok := u.attrs.Lookup(name); ok || u.source == nil {
-			return v, ok
+			return v
 		}
 	} else if v, ok := u.m[name]; ok || u.source == nil {
-		return v, ok
+		return v
 	}
 	if !strings.HasPrefix(name, TraitPrefix) {
-		return nil, false
+		return nil
 	}
 	if u.traits == nil {
 		u.traits = u.source.UnitTraits(u.unit)
 	}
-	return u.traits.Lookup(name)
+	v, _ := u.traits.Lookup(name)
+	return v
 }

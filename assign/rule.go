@@ -165,20 +165,20 @@ func (n *node) match(attrs *unitAttrs) bool {
 	case kindNot:
 		return !n.kids[0].match(attrs)
 	}
-	v, _ := attrs.lookup(n.attr)
+	v := attrs.lookup(n.attr)
 	switch n.op {
 	case experiment.OpExists:
 		return v != nil
 	case experiment.OpNotExists:
 		return v == nil
 	case experiment.OpEquals:
-		return n.anyElem(v, (*node).equals)
+		return n.equalsAny(v)
 	case experiment.OpNotEquals:
-		return !n.anyElem(v, (*node).equals)
+		return !n.equalsAny(v)
 	case experiment.OpIn:
-		return n.anyElem(v, (*node).in)
+		return n.inAny(v)
 	case experiment.OpNotIn:
-		return !n.anyElem(v, (*node).in)
+		return !n.inAny(v)
 	case experiment.OpGT, experiment.OpGTE, experiment.OpLT, experiment.OpLTE:
 		f, ok := number(v)
 		if !ok {
@@ -211,29 +211,63 @@ func (n *node) match(attrs *unitAttrs) bool {
 	return false
 }
 
-// anyElem applies f to a scalar, or to each element of a list attribute
-// (true if any element matches), so "tags in [a, b]" asks whether the unit
-// has one of those tags.
-func (n *node) anyElem(v any, f func(*node, any) bool) bool {
-	switch l := v.(type) {
+// equalsAny reports whether v equals the rule's value, or for a list
+// attribute whether any element does ("tags equals vip" asks whether the
+// unit has that tag). A string attribute against a string value, the usual
+// case, is decided here without a call.
+func (n *node) equalsAny(v any) bool {
+	switch x := v.(type) {
+	case string:
+		if n.vkind == scalarString {
+			return x == n.str
+		}
 	case nil:
 		return false
 	case []any:
-		for _, e := range l {
-			if f(n, e) {
+		for _, e := range x {
+			if n.equals(e) {
 				return true
 			}
 		}
 		return false
 	case []string:
-		for _, e := range l {
-			if f(n, e) {
+		for _, e := range x {
+			if n.equals(e) {
 				return true
 			}
 		}
 		return false
 	}
-	return f(n, v)
+	return n.equals(v)
+}
+
+// inAny is equalsAny for "in": v, or any element of a list attribute, is
+// in the rule's values. A string attribute against a list without numbers
+// is decided by the string comparisons alone.
+func (n *node) inAny(v any) bool {
+	switch x := v.(type) {
+	case string:
+		if n.nums == nil {
+			return n.inStrs(x)
+		}
+	case nil:
+		return false
+	case []any:
+		for _, e := range x {
+			if n.in(e) {
+				return true
+			}
+		}
+		return false
+	case []string:
+		for _, e := range x {
+			if n.in(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return n.in(v)
 }
 
 func (n *node) equals(v any) bool {
@@ -252,15 +286,8 @@ func (n *node) equals(v any) bool {
 func (n *node) in(v any) bool {
 	switch x := v.(type) {
 	case string:
-		if n.strs != nil {
-			if _, ok := n.strs[x]; ok {
-				return true
-			}
-		}
-		for _, s := range n.strList {
-			if s == x {
-				return true
-			}
+		if n.inStrs(x) {
+			return true
 		}
 		if n.nums == nil {
 			return false
@@ -277,6 +304,20 @@ func (n *node) in(v any) bool {
 	}
 	_, ok = n.nums[f]
 	return ok
+}
+
+// inStrs reports whether s is one of the rule's string values.
+func (n *node) inStrs(s string) bool {
+	if n.strs != nil {
+		_, ok := n.strs[s]
+		return ok
+	}
+	for _, v := range n.strList {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 // number reads an attribute as a number: a Go number, json.Number, or a

@@ -172,13 +172,19 @@ func (s *Snapshot) Version(key string) (uint32, bool) {
 // if the experiment is not in the snapshot and EINVALID for an empty unit id;
 // otherwise it allocates nothing. attrs may be nil.
 func (s *Snapshot) Assign(experimentKey, unitID string, attrs Lookup) (a Assignment, err error) {
+	// Small enough to be inlined, so that assignTo fills in the caller's
+	// result: returning the 19-word Assignment from a call copies it.
+	err = s.assignTo(&a, experimentKey, unitID, attrs)
+	return a, err
+}
+
+func (s *Snapshot) assignTo(a *Assignment, experimentKey, unitID string, attrs Lookup) error {
 	c, err := s.running(experimentKey)
 	if err != nil {
-		return a, err
+		return err
 	}
 	u := newUnitAttrs(attrs)
-	err = c.assign(&a, unitID, &u)
-	return a, err
+	return c.assign(a, unitID, &u)
 }
 
 // running returns the compiled experiment key, or ENOTFOUND.

@@ -2,6 +2,7 @@ package assign
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -51,6 +52,10 @@ type node struct {
 
 	// before / after
 	at experiment.Instant
+	// farDay is a day "YYYY-MM-DD" from which on (before) or up to which
+	// (after) every date-time, whatever its offset, fails to match; "" when
+	// there is none in years 0001..9999.
+	farDay string
 }
 
 // CompileRule validates r and compiles it. A nil rule compiles to nil,
@@ -109,8 +114,33 @@ func compile(r *experiment.Rule) node {
 	case experiment.OpBefore, experiment.OpAfter:
 		s, _ := r.Value.(string)
 		n.at, _ = experiment.ParseDate(s)
+		n.farDay = farDay(r.Op, n.at)
 	}
 	return n
+}
+
+// farDay returns the day of node.farDay for an "after" or "before" rule at
+// t. A date-time on local day D is an instant in [D - 23:59, D + 47:59),
+// the offsets being at most ±23:59. The attribute's date parse is most of
+// a date rule's cost, and dates are mostly days away from the rule's: a
+// comparison of the first ten bytes rejects those without parsing. A
+// string that is not a date fails to match either way.
+func farDay(op experiment.Op, t experiment.Instant) string {
+	const day, maxOffset = 86400, 23*3600 + 59*60
+	var d time.Time
+	if op == experiment.OpAfter {
+		// The last day whose every instant is at or before t.
+		d = time.Unix(t.Sec-day-maxOffset, 0).UTC()
+	} else {
+		// The first day whose every instant is after t (t.Sec+1 covers t's
+		// fraction of a second): the day after the one holding t+23:59+1s,
+		// unless that is a midnight.
+		d = time.Unix(t.Sec+maxOffset+1+day-1, 0).UTC()
+	}
+	if d.Year() < 1 || d.Year() > 9999 {
+		return ""
+	}
+	return d.Format(time.DateOnly)
 }
 
 // maxStrList is the most strings an "in" list is scanned for rather than
@@ -198,6 +228,13 @@ func (n *node) match(attrs *unitAttrs) bool {
 		s, ok := v.(string)
 		if !ok {
 			return false
+		}
+		// "YYYY-MM-DD" strings compare as their days do.
+		if n.farDay != "" && len(s) >= len(n.farDay) {
+			if d := s[:len(n.farDay)]; n.op == experiment.OpAfter && d <= n.farDay ||
+				n.op == experiment.OpBefore && d >= n.farDay {
+				return false
+			}
 		}
 		t, ok := experiment.ParseDate(s)
 		if !ok {

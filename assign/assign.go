@@ -183,7 +183,8 @@ func (s *Snapshot) assignTo(a *Assignment, experimentKey, unitID string, attrs L
 	if err != nil {
 		return err
 	}
-	u := newUnitAttrs(attrs)
+	var u unitAttrs
+	u.setLookup(attrs)
 	return c.assign(a, unitID, &u)
 }
 
@@ -267,7 +268,8 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 
 // Assign decides for one unit; see Snapshot.Assign.
 func (c *Compiled) Assign(unitID string, attrs Lookup) (a Assignment, err error) {
-	u := newUnitAttrs(attrs)
+	var u unitAttrs
+	u.setLookup(attrs)
 	err = c.c.assign(&a, unitID, &u)
 	return a, err
 }

@@ -172,7 +172,8 @@ func (r *Rule) Match(attrs Lookup) bool {
 	if r == nil {
 		return true
 	}
-	u := newUnitAttrs(attrs)
+	var u unitAttrs
+	u.setLookup(attrs)
 	return r.node.match(&u)
 }
 

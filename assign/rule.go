@@ -34,7 +34,7 @@ const (
 type node struct {
 	kind nodeKind
 	kids []node
-	op   experiment.Op
+	code opcode
 	attr string
 
 	// equals / not_equals
@@ -56,6 +56,57 @@ type node struct {
 	// (after) every date-time, whatever its offset, fails to match; "" when
 	// there is none in years 0001..9999.
 	farDay string
+}
+
+// opcode is an experiment.Op as a small integer: a switch on it is a jump
+// table, where a switch on the Op strings compared strings on every leaf
+// of every rule matched.
+type opcode uint8
+
+const (
+	opExists opcode = iota
+	opNotExists
+	opEquals
+	opNotEquals
+	opIn
+	opNotIn
+	opGT
+	opGTE
+	opLT
+	opLTE
+	opBefore
+	opAfter
+	opUnknown // never compiled: rules are validated first
+)
+
+func opcodeOf(op experiment.Op) opcode {
+	switch op {
+	case experiment.OpExists:
+		return opExists
+	case experiment.OpNotExists:
+		return opNotExists
+	case experiment.OpEquals:
+		return opEquals
+	case experiment.OpNotEquals:
+		return opNotEquals
+	case experiment.OpIn:
+		return opIn
+	case experiment.OpNotIn:
+		return opNotIn
+	case experiment.OpGT:
+		return opGT
+	case experiment.OpGTE:
+		return opGTE
+	case experiment.OpLT:
+		return opLT
+	case experiment.OpLTE:
+		return opLTE
+	case experiment.OpBefore:
+		return opBefore
+	case experiment.OpAfter:
+		return opAfter
+	}
+	return opUnknown
 }
 
 // CompileRule validates r and compiles it. A nil rule compiles to nil,
@@ -80,7 +131,7 @@ func compile(r *experiment.Rule) node {
 	case r.Not != nil:
 		return node{kind: kindNot, kids: []node{compile(r.Not)}}
 	}
-	n := node{kind: kindLeaf, op: r.Op, attr: r.Attr}
+	n := node{kind: kindLeaf, code: opcodeOf(r.Op), attr: r.Attr}
 	switch r.Op {
 	case experiment.OpEquals, experiment.OpNotEquals:
 		n.vkind, n.str, n.num, n.b = scalar(r.Value)
@@ -114,7 +165,7 @@ func compile(r *experiment.Rule) node {
 	case experiment.OpBefore, experiment.OpAfter:
 		s, _ := r.Value.(string)
 		n.at, _ = experiment.ParseDate(s)
-		n.farDay = farDay(r.Op, n.at)
+		n.farDay = farDay(r.Op == experiment.OpAfter, n.at)
 	}
 	return n
 }
@@ -125,10 +176,10 @@ func compile(r *experiment.Rule) node {
 // a date rule's cost, and dates are mostly days away from the rule's: a
 // comparison of the first ten bytes rejects those without parsing. A
 // string that is not a date fails to match either way.
-func farDay(op experiment.Op, t experiment.Instant) string {
+func farDay(after bool, t experiment.Instant) string {
 	const day, maxOffset = 86400, 23*3600 + 59*60
 	var d time.Time
-	if op == experiment.OpAfter {
+	if after {
 		// The last day whose every instant is at or before t.
 		d = time.Unix(t.Sec-day-maxOffset, 0).UTC()
 	} else {
@@ -197,43 +248,43 @@ func (n *node) match(attrs *unitAttrs) bool {
 		return !n.kids[0].match(attrs)
 	}
 	v := attrs.lookup(n.attr)
-	switch n.op {
-	case experiment.OpExists:
+	switch n.code {
+	case opExists:
 		return v != nil
-	case experiment.OpNotExists:
+	case opNotExists:
 		return v == nil
-	case experiment.OpEquals:
+	case opEquals:
 		return n.equalsAny(v)
-	case experiment.OpNotEquals:
+	case opNotEquals:
 		return !n.equalsAny(v)
-	case experiment.OpIn:
+	case opIn:
 		return n.inAny(v)
-	case experiment.OpNotIn:
+	case opNotIn:
 		return !n.inAny(v)
-	case experiment.OpGT, experiment.OpGTE, experiment.OpLT, experiment.OpLTE:
+	case opGT, opGTE, opLT, opLTE:
 		f, ok := number(v)
 		if !ok {
 			return false
 		}
-		switch n.op {
-		case experiment.OpGT:
+		switch n.code {
+		case opGT:
 			return f > n.num
-		case experiment.OpGTE:
+		case opGTE:
 			return f >= n.num
-		case experiment.OpLT:
+		case opLT:
 			return f < n.num
 		default:
 			return f <= n.num
 		}
-	case experiment.OpBefore, experiment.OpAfter:
+	case opBefore, opAfter:
 		s, ok := v.(string)
 		if !ok {
 			return false
 		}
 		// "YYYY-MM-DD" strings compare as their days do.
 		if n.farDay != "" && len(s) >= len(n.farDay) {
-			if d := s[:len(n.farDay)]; n.op == experiment.OpAfter && d <= n.farDay ||
-				n.op == experiment.OpBefore && d >= n.farDay {
+			if d := s[:len(n.farDay)]; n.code == opAfter && d <= n.farDay ||
+				n.code == opBefore && d >= n.farDay {
 				return false
 			}
 		}
@@ -241,7 +292,7 @@ func (n *node) match(attrs *unitAttrs) bool {
 		if !ok {
 			return false
 		}
-		if n.op == experiment.OpBefore {
+		if n.code == opBefore {
 			return t.Before(n.at)
 		}
 		return n.at.Before(t)

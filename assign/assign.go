@@ -172,13 +172,20 @@ func (s *Snapshot) Version(key string) (uint32, bool) {
 // if the experiment is not in the snapshot and EINVALID for an empty unit id;
 // otherwise it allocates nothing. attrs may be nil.
 func (s *Snapshot) Assign(experimentKey, unitID string, attrs Lookup) (a Assignment, err error) {
+	// Small enough to be inlined, so that assignTo fills in the caller's
+	// result: returning the 19-word Assignment from a call copies it.
+	err = s.assignTo(&a, experimentKey, unitID, attrs)
+	return a, err
+}
+
+func (s *Snapshot) assignTo(a *Assignment, experimentKey, unitID string, attrs Lookup) error {
 	c, err := s.running(experimentKey)
 	if err != nil {
-		return a, err
+		return err
 	}
-	u := newUnitAttrs(attrs)
-	err = c.assign(&a, unitID, &u)
-	return a, err
+	var u unitAttrs
+	u.setLookup(attrs)
+	return c.assign(a, unitID, &u)
 }
 
 // running returns the compiled experiment key, or ENOTFOUND.
@@ -261,7 +268,8 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 
 // Assign decides for one unit; see Snapshot.Assign.
 func (c *Compiled) Assign(unitID string, attrs Lookup) (a Assignment, err error) {
-	u := newUnitAttrs(attrs)
+	var u unitAttrs
+	u.setLookup(attrs)
 	err = c.c.assign(&a, unitID, &u)
 	return a, err
 }
@@ -338,7 +346,11 @@ func (c *compiled) assign(a *Assignment, unit string, attrs *unitAttrs) error {
 			return nil
 		}
 	}
-	b := bucketOf(&c.allocPrefix, unit)
+	// The three hashes that most units need, at once (finish3 says why
+	// that is cheaper); a unit decided before the last needs costs little
+	// more for it.
+	ha, hh, hv := finish3(&c.allocPrefix, &c.holdoutPrefix, &seg.variantPrefix, unit)
+	b := Bucket(ha)
 	a.Buckets.Allocation = b
 	if b >= c.alloc {
 		a.Reason = ReasonAllocation
@@ -346,7 +358,7 @@ func (c *compiled) assign(a *Assignment, unit string, attrs *unitAttrs) error {
 	}
 	a.InExperiment = true
 	if c.holdout > 0 {
-		b = bucketOf(&c.holdoutPrefix, unit)
+		b = Bucket(hh)
 		a.Buckets.Holdout = b
 		if b < c.holdout {
 			a.Holdout = true
@@ -359,7 +371,7 @@ func (c *compiled) assign(a *Assignment, unit string, attrs *unitAttrs) error {
 		a.Variant, a.Payload, a.Reason = v.key, v.payload, ReasonConcluded
 		return nil
 	}
-	b = bucketOf(&seg.variantPrefix, unit)
+	b = Bucket(hv)
 	a.Buckets.Variant = b
 	i := pick(seg.ends, b)
 	a.Reason = ReasonVariant

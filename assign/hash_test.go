@@ -102,9 +102,29 @@ func TestFinish(t *testing.T) {
 	}
 }
 
+// TestFinish3 checks finish3 against finish for prefixes of every
+// alignment, in every order, and units of every length to past three words.
+func TestFinish3(t *testing.T) {
+	s := strings.Repeat("0123456789abcdef-é", 2)
+	var ps [4]hasher
+	for i := range ps {
+		ps[i] = prefix(s[:i+5])
+	}
+	for k := 0; k <= len(s); k++ {
+		unit := s[k:]
+		for i := range ps {
+			a, b, c := &ps[i], &ps[(i+1)%4], &ps[(i+2)%4]
+			ga, gb, gc := finish3(a, b, c, unit)
+			if wa, wb, wc := a.finish(unit), b.finish(unit), c.finish(unit); ga != wa || gb != wb || gc != wc {
+				t.Fatalf("finish3(%d, %q) = %#x %#x %#x, want %#x %#x %#x", i, unit, ga, gb, gc, wa, wb, wc)
+			}
+		}
+	}
+}
+
 // BenchmarkPrefixes hashes one unit id under an assignment's three
 // prefixes (allocation, holdout, variant): one after the other with write
-// (the former way) and with finish.
+// (the former way) and with finish, and all three at once with finish3.
 func BenchmarkPrefixes(b *testing.B) {
 	pa, pb, pc := prefix("welcome-email-2025", ":alloc:"), prefix("welcome-email-2025", ":holdout:"),
 		prefix("welcome-email-2025", ":variant:", "engaged", ":")
@@ -126,6 +146,14 @@ func BenchmarkPrefixes(b *testing.B) {
 			var sink uint32
 			for i := 0; i < b.N; i++ {
 				sink += pa.finish(bc.unit) + pb.finish(bc.unit) + pc.finish(bc.unit)
+			}
+			_ = sink
+		})
+		b.Run(bc.name+"/finish3", func(b *testing.B) {
+			var sink uint32
+			for i := 0; i < b.N; i++ {
+				x, y, z := finish3(&pa, &pb, &pc, bc.unit)
+				sink += x + y + z
 			}
 			_ = sink
 		})

@@ -2,6 +2,7 @@ package assign
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -33,7 +34,7 @@ const (
 type node struct {
 	kind nodeKind
 	kids []node
-	op   experiment.Op
+	code opcode
 	attr string
 
 	// equals / not_equals
@@ -51,6 +52,61 @@ type node struct {
 
 	// before / after
 	at experiment.Instant
+	// farDay is a day "YYYY-MM-DD" from which on (before) or up to which
+	// (after) every date-time, whatever its offset, fails to match; "" when
+	// there is none in years 0001..9999.
+	farDay string
+}
+
+// opcode is an experiment.Op as a small integer: a switch on it is a jump
+// table, where a switch on the Op strings compared strings on every leaf
+// of every rule matched.
+type opcode uint8
+
+const (
+	opExists opcode = iota
+	opNotExists
+	opEquals
+	opNotEquals
+	opIn
+	opNotIn
+	opGT
+	opGTE
+	opLT
+	opLTE
+	opBefore
+	opAfter
+	opUnknown // never compiled: rules are validated first
+)
+
+func opcodeOf(op experiment.Op) opcode {
+	switch op {
+	case experiment.OpExists:
+		return opExists
+	case experiment.OpNotExists:
+		return opNotExists
+	case experiment.OpEquals:
+		return opEquals
+	case experiment.OpNotEquals:
+		return opNotEquals
+	case experiment.OpIn:
+		return opIn
+	case experiment.OpNotIn:
+		return opNotIn
+	case experiment.OpGT:
+		return opGT
+	case experiment.OpGTE:
+		return opGTE
+	case experiment.OpLT:
+		return opLT
+	case experiment.OpLTE:
+		return opLTE
+	case experiment.OpBefore:
+		return opBefore
+	case experiment.OpAfter:
+		return opAfter
+	}
+	return opUnknown
 }
 
 // CompileRule validates r and compiles it. A nil rule compiles to nil,
@@ -75,7 +131,7 @@ func compile(r *experiment.Rule) node {
 	case r.Not != nil:
 		return node{kind: kindNot, kids: []node{compile(r.Not)}}
 	}
-	n := node{kind: kindLeaf, op: r.Op, attr: r.Attr}
+	n := node{kind: kindLeaf, code: opcodeOf(r.Op), attr: r.Attr}
 	switch r.Op {
 	case experiment.OpEquals, experiment.OpNotEquals:
 		n.vkind, n.str, n.num, n.b = scalar(r.Value)
@@ -109,8 +165,33 @@ func compile(r *experiment.Rule) node {
 	case experiment.OpBefore, experiment.OpAfter:
 		s, _ := r.Value.(string)
 		n.at, _ = experiment.ParseDate(s)
+		n.farDay = farDay(r.Op == experiment.OpAfter, n.at)
 	}
 	return n
+}
+
+// farDay returns the day of node.farDay for an "after" or "before" rule at
+// t. A date-time on local day D is an instant in [D - 23:59, D + 47:59),
+// the offsets being at most ±23:59. The attribute's date parse is most of
+// a date rule's cost, and dates are mostly days away from the rule's: a
+// comparison of the first ten bytes rejects those without parsing. A
+// string that is not a date fails to match either way.
+func farDay(after bool, t experiment.Instant) string {
+	const day, maxOffset = 86400, 23*3600 + 59*60
+	var d time.Time
+	if after {
+		// The last day whose every instant is at or before t.
+		d = time.Unix(t.Sec-day-maxOffset, 0).UTC()
+	} else {
+		// The first day whose every instant is after t (t.Sec+1 covers t's
+		// fraction of a second): the day after the one holding t+23:59+1s,
+		// unless that is a midnight.
+		d = time.Unix(t.Sec+maxOffset+1+day-1, 0).UTC()
+	}
+	if d.Year() < 1 || d.Year() > 9999 {
+		return ""
+	}
+	return d.Format(time.DateOnly)
 }
 
 // maxStrList is the most strings an "in" list is scanned for rather than
@@ -142,7 +223,8 @@ func (r *Rule) Match(attrs Lookup) bool {
 	if r == nil {
 		return true
 	}
-	u := newUnitAttrs(attrs)
+	var u unitAttrs
+	u.setLookup(attrs)
 	return r.node.match(&u)
 }
 
@@ -165,45 +247,52 @@ func (n *node) match(attrs *unitAttrs) bool {
 	case kindNot:
 		return !n.kids[0].match(attrs)
 	}
-	v, _ := attrs.lookup(n.attr)
-	switch n.op {
-	case experiment.OpExists:
+	v := attrs.lookup(n.attr)
+	switch n.code {
+	case opExists:
 		return v != nil
-	case experiment.OpNotExists:
+	case opNotExists:
 		return v == nil
-	case experiment.OpEquals:
-		return n.anyElem(v, (*node).equals)
-	case experiment.OpNotEquals:
-		return !n.anyElem(v, (*node).equals)
-	case experiment.OpIn:
-		return n.anyElem(v, (*node).in)
-	case experiment.OpNotIn:
-		return !n.anyElem(v, (*node).in)
-	case experiment.OpGT, experiment.OpGTE, experiment.OpLT, experiment.OpLTE:
+	case opEquals:
+		return n.equalsAny(v)
+	case opNotEquals:
+		return !n.equalsAny(v)
+	case opIn:
+		return n.inAny(v)
+	case opNotIn:
+		return !n.inAny(v)
+	case opGT, opGTE, opLT, opLTE:
 		f, ok := number(v)
 		if !ok {
 			return false
 		}
-		switch n.op {
-		case experiment.OpGT:
+		switch n.code {
+		case opGT:
 			return f > n.num
-		case experiment.OpGTE:
+		case opGTE:
 			return f >= n.num
-		case experiment.OpLT:
+		case opLT:
 			return f < n.num
 		default:
 			return f <= n.num
 		}
-	case experiment.OpBefore, experiment.OpAfter:
+	case opBefore, opAfter:
 		s, ok := v.(string)
 		if !ok {
 			return false
+		}
+		// "YYYY-MM-DD" strings compare as their days do.
+		if n.farDay != "" && len(s) >= len(n.farDay) {
+			if d := s[:len(n.farDay)]; n.code == opAfter && d <= n.farDay ||
+				n.code == opBefore && d >= n.farDay {
+				return false
+			}
 		}
 		t, ok := experiment.ParseDate(s)
 		if !ok {
 			return false
 		}
-		if n.op == experiment.OpBefore {
+		if n.code == opBefore {
 			return t.Before(n.at)
 		}
 		return n.at.Before(t)
@@ -211,29 +300,63 @@ func (n *node) match(attrs *unitAttrs) bool {
 	return false
 }
 
-// anyElem applies f to a scalar, or to each element of a list attribute
-// (true if any element matches), so "tags in [a, b]" asks whether the unit
-// has one of those tags.
-func (n *node) anyElem(v any, f func(*node, any) bool) bool {
-	switch l := v.(type) {
+// equalsAny reports whether v equals the rule's value, or for a list
+// attribute whether any element does ("tags equals vip" asks whether the
+// unit has that tag). A string attribute against a string value, the usual
+// case, is decided here without a call.
+func (n *node) equalsAny(v any) bool {
+	switch x := v.(type) {
+	case string:
+		if n.vkind == scalarString {
+			return x == n.str
+		}
 	case nil:
 		return false
 	case []any:
-		for _, e := range l {
-			if f(n, e) {
+		for _, e := range x {
+			if n.equals(e) {
 				return true
 			}
 		}
 		return false
 	case []string:
-		for _, e := range l {
-			if f(n, e) {
+		for _, e := range x {
+			if n.equals(e) {
 				return true
 			}
 		}
 		return false
 	}
-	return f(n, v)
+	return n.equals(v)
+}
+
+// inAny is equalsAny for "in": v, or any element of a list attribute, is
+// in the rule's values. A string attribute against a list without numbers
+// is decided by the string comparisons alone.
+func (n *node) inAny(v any) bool {
+	switch x := v.(type) {
+	case string:
+		if n.nums == nil {
+			return n.inStrs(x)
+		}
+	case nil:
+		return false
+	case []any:
+		for _, e := range x {
+			if n.in(e) {
+				return true
+			}
+		}
+		return false
+	case []string:
+		for _, e := range x {
+			if n.in(e) {
+				return true
+			}
+		}
+		return false
+	}
+	return n.in(v)
 }
 
 func (n *node) equals(v any) bool {
@@ -252,15 +375,8 @@ func (n *node) equals(v any) bool {
 func (n *node) in(v any) bool {
 	switch x := v.(type) {
 	case string:
-		if n.strs != nil {
-			if _, ok := n.strs[x]; ok {
-				return true
-			}
-		}
-		for _, s := range n.strList {
-			if s == x {
-				return true
-			}
+		if n.inStrs(x) {
+			return true
 		}
 		if n.nums == nil {
 			return false
@@ -277,6 +393,20 @@ func (n *node) in(v any) bool {
 	}
 	_, ok = n.nums[f]
 	return ok
+}
+
+// inStrs reports whether s is one of the rule's string values.
+func (n *node) inStrs(s string) bool {
+	if n.strs != nil {
+		_, ok := n.strs[s]
+		return ok
+	}
+	for _, v := range n.strList {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 // number reads an attribute as a number: a Go number, json.Number, or a

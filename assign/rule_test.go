@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -109,6 +110,54 @@ func TestRuleInListLengths(t *testing.T) {
 			} {
 				if got := r.Match(tc.attrs); got != (tc.want == (op == "in")) {
 					t.Errorf("Match(%s of %d, %v) = %v", op, n, tc.attrs, got)
+				}
+			}
+		}
+	}
+}
+
+// TestRuleDatesNearTheRule checks before and after against instants
+// compared directly, for attribute dates on the days around the rule's and
+// at instants next to it written with the largest offsets, and rule times
+// next to where one of those lands on a midnight: where a rule rejecting
+// dates by their day alone would go wrong.
+func TestRuleDatesNearTheRule(t *testing.T) {
+	var ruleDates []string
+	for _, date := range []string{"2025-01-01", "2024-02-29", "0001-01-02", "9999-12-30"} {
+		ruleDates = append(ruleDates, date)
+		for _, tod := range []string{"00:00:58", "00:00:59", "00:00:59.5", "00:01:00", "00:01:00.000000001", "00:01:01", "23:59:59.999999999"} {
+			ruleDates = append(ruleDates, date+"T"+tod+"Z", date+"T"+tod+"+05:30", date+"T"+tod+"-23:59")
+		}
+	}
+	ruleDates = append(ruleDates, "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59")
+	for _, ruleDate := range ruleDates {
+		at, ok := experiment.ParseDate(ruleDate)
+		if !ok {
+			t.Fatalf("ParseDate(%q) fails", ruleDate)
+		}
+		ruleAt := time.Unix(at.Sec, int64(at.Nsec)).UTC()
+		var attrs []string
+		for d := -4; d <= 4; d++ {
+			date := ruleAt.AddDate(0, 0, d).Format(time.DateOnly)
+			attrs = append(attrs, date, date+"x", date+"T25:00:00Z", date+"t12:00:00z")
+			for _, tod := range []string{"T00:00:00", "T23:59:59.999999999"} {
+				for _, zone := range []string{"Z", "+23:59", "-23:59"} {
+					attrs = append(attrs, date+tod+zone)
+				}
+			}
+		}
+		for _, delta := range []time.Duration{-time.Second, -1, 0, 1, time.Second} {
+			for _, offset := range []int{-(23*3600 + 59*60), -3600, 0, 23*3600 + 59*60} {
+				attrs = append(attrs, ruleAt.Add(delta).In(time.FixedZone("", offset)).Format("2006-01-02T15:04:05.999999999Z07:00"))
+			}
+		}
+		for _, op := range []string{"before", "after"} {
+			r := mustRule(t, `{"attr":"d","op":"`+op+`","value":"`+ruleDate+`"}`)
+			for _, a := range attrs {
+				v, ok := experiment.ParseDate(a)
+				want := ok && (op == "before" && v.Before(at) || op == "after" && at.Before(v))
+				if got := r.Match(assign.Attributes{"d": a}); got != want {
+					t.Errorf("Match(%s %s, %q) = %v, want %v", op, ruleDate, a, got, want)
 				}
 			}
 		}

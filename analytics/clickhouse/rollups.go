@@ -55,17 +55,18 @@ const rollupMarkName = "unit_rollup"
 // foldUnits folds the events matching a filter ({filter}, with the
 // parameters) into
 // unit_rollup: one row of states per (experiment, unit) of them. Exposures
-// give the first-exposure states; every other event joins the unit's set of
-// outcomes. The order key o and the arm hash are rawUnits', so that the
+// give the first-exposure states; opens, clicks, conversions and the
+// fatigue signals join the unit's set of outcomes (custom events count in no
+// report). The order key o and the arm hash are rawUnits', so that the
 // rollup picks the same first exposure as the raw query.
 const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, outcomes)
 SELECT experiment, cityHash64(unit) AS uh,
 	minState(o), argMinState(a, o), argMinState(version, o),
 	minState(if(x, a, 18446744073709551615)), maxState(if(x, a, 0)),
-	groupUniqArrayStateIf(tuple(cityHash64(event_id), toUInt8(indexOf(['open', 'click', 'conversion', 'unsubscribe', 'complaint'], kind)),
-		machine, toUInt32(time), value), NOT x)
+	groupUniqArrayStateIf(tuple(cityHash64(event_id), k, machine, toUInt32(time), value), k > 0)
 FROM (
 	SELECT experiment, unit, event_id, kind, machine, time, value, version, kind = 'exposure' AS x,
+		toUInt8(indexOf(['open', 'click', 'conversion', 'unsubscribe', 'complaint'], kind)) AS k,
 		if(x, toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296, 18446744073709551615) AS o,
 		if(x, cityHash64(segment, variant), 0) AS a
 	FROM events

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -15,8 +16,9 @@ import (
 // tested, and reused, without HTTP.
 
 // MaxIDLen bounds every identifier a caller sends: unit id, send id, event
-// id or idempotency key, and event name.
-const MaxIDLen = 256
+// id or idempotency key, and event name. It is experiment.MaxIDLen, which
+// tracking tokens also carry.
+const MaxIDLen = experiment.MaxIDLen
 
 // MaxSkew bounds how far in the future a caller's event time may be.
 const MaxSkew = 5 * time.Minute
@@ -25,13 +27,23 @@ const MaxSkew = 5 * time.Minute
 const MaxValue = 1e12
 
 // CheckUnit checks a unit id sent in field: required, at most MaxIDLen
-// bytes.
+// bytes, valid UTF-8 (stored as it is, invalid bytes would be replaced
+// somewhere on the way, and two distinct ids would become one).
 func CheckUnit(field, unit string) error {
 	if unit == "" {
 		return experiment.Invalid(field, "required")
 	}
-	if len(unit) > MaxIDLen {
+	return checkID(field, unit)
+}
+
+// checkID checks an optional identifier: at most MaxIDLen bytes of valid
+// UTF-8.
+func checkID(field, id string) error {
+	if len(id) > MaxIDLen {
 		return experiment.Invalid(field, "longer than %d bytes", MaxIDLen)
+	}
+	if !utf8.ValidString(id) {
+		return experiment.Invalid(field, "not valid UTF-8")
 	}
 	return nil
 }
@@ -44,8 +56,8 @@ func CheckAssign(unit, sendID, channel string) error {
 	if err := CheckUnit("unit_id", unit); err != nil {
 		return err
 	}
-	if len(sendID) > MaxIDLen {
-		return experiment.Invalid("send_id", "longer than %d bytes", MaxIDLen)
+	if err := checkID("send_id", sendID); err != nil {
+		return err
 	}
 	if channel != "" && !experiment.Channel(channel).Valid() {
 		return experiment.Invalid("channel", "unknown channel %q", channel)
@@ -182,8 +194,8 @@ func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (E
 	if err := CheckUnit("unit_id", ev.Unit); err != nil {
 		return Event{}, err
 	}
-	if len(in.Name) > MaxIDLen {
-		return Event{}, experiment.Invalid("name", "longer than %d bytes", MaxIDLen)
+	if err := checkID("name", in.Name); err != nil {
+		return Event{}, err
 	}
 	if in.Value != nil {
 		if math.IsNaN(*in.Value) || math.IsInf(*in.Value, 0) || math.Abs(*in.Value) > MaxValue {

@@ -37,8 +37,8 @@ func (k Kind) String() string {
 // Limits on token contents. They keep a token inside what mail clients and
 // browsers accept in a URL, and bound the work of decoding one.
 const (
-	MaxFieldLen = 255  // bytes of each of experiment, segment, variant, unit, send id
-	MaxURLLen   = 2048 // bytes of a click destination
+	MaxFieldLen = experiment.MaxIDLen // bytes of each of experiment, segment, variant, unit, send id
+	MaxURLLen   = 2048                // bytes of a click destination
 	MaxLinks    = 1 << 16
 )
 

@@ -1,0 +1,60 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestRefusedAssignmentLogsNoExposure: an assignment answered with an
+// error leaves no exposure, whichever field is over its limit, on the
+// single and the bulk route; the longest allowed values are answered with
+// a token and logged once (issue 16, item 1: the request allowed 256 bytes,
+// the token 255, and the exposure was logged before the token was signed).
+func TestRefusedAssignmentLogsNoExposure(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	h.must(t, 201, "POST", "/v1/experiments", hAdmin, exampleDef(t, "limits"))
+	h.must(t, 200, "POST", "/v1/experiments/limits/start", hAdmin, "")
+	// The sizes of the report, not the constant: the constant was the bug.
+	long := strings.Repeat("u", 256)
+	max := strings.Repeat("u", 255)
+	for _, tc := range []struct {
+		name, unit, send string
+		want             int
+	}{
+		{"unit over", long, "s", 400},
+		{"send over", "u1", long, 400},
+		{"unit invalid UTF-8", "u\xff", "s", 400},
+		{"both at the limit", max, max, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.events.len()
+			// Built by hand: encoding/json would replace the invalid byte.
+			body := fmt.Sprintf(`{"experiment":"limits","unit_id":"%s","send_id":"%s"}`, tc.unit, tc.send)
+			a := h.call(t, "POST", "/v1/assign", hSDK, body)
+			if a.status != tc.want {
+				t.Fatalf("POST /v1/assign = %d %s, want %d", a.status, a.body, tc.want)
+			}
+			wantLogged := 0
+			if tc.want == 200 {
+				wantLogged = 1
+			}
+			if got := h.events.len() - before; got != wantLogged {
+				t.Errorf("POST /v1/assign answered %d and logged %d exposures, want %d", a.status, got, wantLogged)
+			}
+
+			before = h.events.len()
+			line := fmt.Sprintf(`{"unit_id":"%s","send_id":"%s"}`, tc.unit, tc.send)
+			b := h.call(t, "POST", "/v1/assign/bulk?experiment=limits", hSDK, line+"\n")
+			out := bytes.TrimSpace(b.body)
+			refused := bytes.Contains(out, []byte(`"error"`))
+			if refused != (tc.want != 200) {
+				t.Errorf("bulk line %s answered %s, want refused=%v", line, out, tc.want != 200)
+			}
+			if got := h.events.len() - before; got != wantLogged {
+				t.Errorf("bulk line answered %s and logged %d exposures, want %d", out, got, wantLogged)
+			}
+		})
+	}
+}

@@ -20,7 +20,7 @@ deps:
 # Installs what is missing, starts the local ClickHouse, migrates and serves.
 # Ctrl-C stops the server and the ClickHouse it started.
 run: deps build
-	exec $(BIN) serve
+	exec $(BIN) serve -dev
 
 # Lint, then every test. Integration tests start their own ClickHouse
 # servers (analytics/clickhouse/chtest); none is skipped for want of one.

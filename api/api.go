@@ -67,6 +67,13 @@ type Config struct {
 	// BodyLimit bounds request bodies (default 1 MiB); bulk assignment is
 	// streamed and not bound by it.
 	BodyLimit int
+	// BulkIdleTimeout closes a bulk assignment stream that neither sent a
+	// byte nor took one of its answers for this long, once its complete
+	// lines are answered (default DefaultBulkIdleTimeout).
+	BulkIdleTimeout time.Duration
+	// BulkStreamsPerKey bounds the bulk streams one API key has open at
+	// once; one more is answered 429 (default DefaultBulkStreamsPerKey).
+	BulkStreamsPerKey int
 	// Aggregates reads the event counts that reports are built from; nil
 	// makes the report routes answer 503.
 	Aggregates results.AggregateReader
@@ -92,6 +99,8 @@ type Server struct {
 	obs    *observer
 	perKey *limiter
 	perIP  *limiter
+	// bulk counts the open bulk streams per API key.
+	bulk streamCount
 }
 
 // New builds the app and its routes.
@@ -104,6 +113,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.BulkIdleTimeout == 0 {
+		cfg.BulkIdleTimeout = DefaultBulkIdleTimeout
+	}
+	if cfg.BulkStreamsPerKey == 0 {
+		cfg.BulkStreamsPerKey = DefaultBulkStreamsPerKey
 	}
 	if cfg.MaxEventsPerRequest == 0 {
 		cfg.MaxEventsPerRequest = 1000

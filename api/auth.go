@@ -105,3 +105,10 @@ func author(c *fiber.Ctx) string {
 	}
 	return "unknown"
 }
+
+// keyOf is the key require admitted the request with (the zero Key on a
+// route without one).
+func keyOf(c *fiber.Ctx) Key {
+	k, _ := c.Locals(localKey).(Key)
+	return k
+}

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http/httputil"
+	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -85,21 +88,76 @@ func (s *Server) assignBulk(c *fiber.Ctx) error {
 	if _, ok := snap.Version(key); !ok {
 		return &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment", Message: "no running experiment " + key}
 	}
+	release, err := s.bulk.acquire(keyOf(c).limitKey(), s.cfg.BulkStreamsPerKey)
+	if err != nil {
+		return tooManyRequests(c, time.Second, "this API key's bulk streams")
+	}
+	defer release()
+	s.answerBulk(c, snap, key, s.bulkBody(c))
+	c.Context().HijackSetNoResponse(true)
+	c.Context().Hijack(func(net.Conn) {})
+	return nil
+}
+
+// bulkBody is the stream's body. A send list of millions takes longer than
+// the server's read timeout, which is there for idle and slow-loris
+// connections, not for a stream that is making progress: the deadline
+// moves with every read instead (and with every write, in flushWriter), so
+// that an idle stream is closed.
+func (s *Server) bulkBody(c *fiber.Ctx) io.Reader {
 	var body io.Reader = c.Context().RequestBodyStream()
 	if body == nil {
 		body = bytes.NewReader(c.Body())
 	}
-	// A send list of millions takes longer than the server's read timeout,
-	// which is there for idle and slow-loris connections, not for a stream
-	// that is making progress.
 	if conn := c.Context().Conn(); conn != nil {
-		_ = conn.SetReadDeadline(time.Time{})
-		_ = conn.SetWriteDeadline(time.Time{})
+		body = idleReader{r: body, conn: conn, idle: s.cfg.BulkIdleTimeout}
 	}
-	s.answerBulk(c, snap, key, body)
-	c.Context().HijackSetNoResponse(true)
-	c.Context().Hijack(func(net.Conn) {})
-	return nil
+	return body
+}
+
+// Defaults of Config.BulkIdleTimeout and Config.BulkStreamsPerKey.
+const (
+	DefaultBulkIdleTimeout   = 30 * time.Second
+	DefaultBulkStreamsPerKey = 8
+)
+
+// idleReader reads a bulk stream's body, allowing each read idle at most
+// before it fails with a timeout.
+type idleReader struct {
+	r    io.Reader
+	conn net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	_ = r.conn.SetReadDeadline(time.Now().Add(r.idle))
+	return r.r.Read(p)
+}
+
+// streamCount counts open streams by key.
+type streamCount struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// acquire takes one of key's max streams, or fails when all are taken.
+func (sc *streamCount) acquire(key string, max int) (release func(), err error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.open == nil {
+		sc.open = map[string]int{}
+	}
+	if sc.open[key] >= max {
+		return nil, errors.New("too many bulk streams")
+	}
+	sc.open[key]++
+	return func() {
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		if sc.open[key]--; sc.open[key] <= 0 {
+			delete(sc.open, key)
+		}
+	}, nil
 }
 
 // answerBulk streams the answers of body's lines. They are written to the
@@ -124,7 +182,7 @@ func (s *Server) answerBulk(c *fiber.Ctx, snap *assign.Snapshot, key string, bod
 	})
 	bw.WriteString("\r\n")
 	cw := httputil.NewChunkedWriter(bw)
-	w := bufio.NewWriterSize(flushWriter{cw, bw}, 32<<10)
+	w := bufio.NewWriterSize(flushWriter{cw, bw, conn, s.cfg.BulkIdleTimeout}, 32<<10)
 	if s.streamBulk(c.UserContext(), snap, key, body, w) {
 		if w.Flush() == nil && cw.Close() == nil {
 			bw.WriteString("\r\n")
@@ -135,12 +193,16 @@ func (s *Server) answerBulk(c *fiber.Ctx, snap *assign.Snapshot, key string, bod
 
 // flushWriter passes each chunk to the connection at once, so that answers
 // reach a client that waits for them before sending more.
+// A client that takes no answer for the idle timeout fails the write.
 type flushWriter struct {
 	chunked io.Writer
 	conn    *bufio.Writer
+	raw     net.Conn
+	idle    time.Duration
 }
 
 func (f flushWriter) Write(p []byte) (int, error) {
+	_ = f.raw.SetWriteDeadline(time.Now().Add(f.idle))
 	n, err := f.chunked.Write(p)
 	if err == nil {
 		err = f.conn.Flush()
@@ -272,6 +334,9 @@ func (st *bulkStream) writeOldest(ctx context.Context, events analytics.Logger, 
 // answered as a line.
 func stopLine(line int, err error) []byte {
 	msg := "stream stopped: " + err.Error()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		msg = "stream stopped: idle for longer than the bulk idle timeout"
+	}
 	if err == bufio.ErrBufferFull {
 		msg = "stream stopped: line longer than " + strconv.Itoa(MaxBulkLine) + " bytes"
 	}

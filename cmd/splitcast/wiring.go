@@ -126,6 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 			PerKey: api.Rate{PerSecond: m.Config.RatePerKey},
 			PerIP:  api.Rate{PerSecond: m.Config.RatePerIP},
 		},
+		BulkIdleTimeout: m.Config.BulkIdleTimeout, BulkStreamsPerKey: m.Config.BulkStreamsPerKey,
 		CORSOrigins:    list(m.Config.CORSOrigins),
 		TrustedProxies: list(m.Config.TrustedProxies),
 		Logger:         m.logger,

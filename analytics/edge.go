@@ -23,6 +23,12 @@ const MaxIDLen = experiment.MaxIDLen
 // MaxSkew bounds how far in the future a caller's event time may be.
 const MaxSkew = 5 * time.Minute
 
+// MaxAge bounds how far in the past a caller's event time may be. Events
+// are stored by month: a batch reaching back years touches a partition per
+// month, which ClickHouse refuses (more than 100 in one insert), and an
+// event that old belongs to no running experiment's analysis anyway.
+const MaxAge = 30 * 24 * time.Hour
+
 // MaxValue bounds the magnitude of an event's value (revenue, say).
 const MaxValue = 1e12
 
@@ -167,7 +173,7 @@ func ServerEvents(ids *IDs, in []ServerEvent, max int, open OpenToken, now time.
 // when sent, gives the arm and must agree with the experiment and unit sent
 // beside it; the experiment and unit are required (or the token); a value
 // is finite and within ±MaxValue; a time is at most MaxSkew ahead of now and
-// not before 2000, and defaults to now; the id is derived from the
+// at most MaxAge behind it, and defaults to now; the id is derived from the
 // experiment and the caller's id or idempotency key (one of them, or both
 // equal), or fresh when there is none, in which case a retry counts twice.
 func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (Event, error) {
@@ -207,8 +213,8 @@ func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (E
 		if in.Time.After(now.Add(MaxSkew)) {
 			return Event{}, experiment.Invalid("time", "in the future")
 		}
-		if in.Time.Year() < 2000 {
-			return Event{}, experiment.Invalid("time", "before 2000")
+		if in.Time.Before(now.Add(-MaxAge)) {
+			return Event{}, experiment.Invalid("time", "more than 30 days in the past")
 		}
 		ev.Time = in.Time.UTC().Truncate(time.Second)
 	}

@@ -1,17 +1,11 @@
 package api_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/splitcast/splitcast/api"
 )
 
 // TestRefusedAssignmentLogsNoExposure: an assignment answered with an
@@ -66,70 +60,37 @@ func TestRefusedAssignmentLogsNoExposure(t *testing.T) {
 	}
 }
 
-// bulkHeaders opens a bulk stream on addr with a chunked body, sends the
-// headers and first, and returns the connection.
-func bulkHeaders(t *testing.T, addr, key, first string) net.Conn {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+// TestEventTimeWindow: a server event's time is within the documented
+// window, analytics.MaxAge back and analytics.MaxSkew ahead; outside it
+// the batch is refused, naming the event (issue 16, item 7: events back
+// to 2000 were accepted, 323 months in one request, which ClickHouse
+// refuses to insert).
+func TestEventTimeWindow(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	h.must(t, 201, "POST", "/v1/experiments", hAdmin, exampleDef(t, "window"))
+	h.must(t, 200, "POST", "/v1/experiments/window/start", hAdmin, "")
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want int
+	}{
+		{"29 days back", h.now.Add(-29 * 24 * time.Hour), 202},
+		{"31 days back", h.now.Add(-31 * 24 * time.Hour), 400},
+		{"year 2000", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), 400},
+		{"4 minutes ahead", h.now.Add(4 * time.Minute), 202},
+		{"an hour ahead", h.now.Add(time.Hour), 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := fmt.Sprintf(`{"events":[{"id":"ok-%d","kind":"conversion","experiment":"window","unit_id":"u","time":%q},`+
+				`{"id":"t-%d","kind":"conversion","experiment":"window","unit_id":"u","time":%q}]}`,
+				tc.at.Unix(), h.now.Format(time.RFC3339), tc.at.Unix(), tc.at.Format(time.RFC3339))
+			a := h.call(t, "POST", "/v1/events", hSDK, body)
+			if a.status != tc.want {
+				t.Fatalf("event at %v = %d %s, want %d", tc.at, a.status, a.body, tc.want)
+			}
+			if _, field, _ := a.err(); tc.want == 400 && field != "events[1].time" {
+				t.Errorf("event at %v refused on field %q, want events[1].time", tc.at, field)
+			}
+		})
 	}
-	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "POST /v1/assign/bulk?experiment=idle HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n", key)
-	if first != "" {
-		fmt.Fprintf(conn, "%x\r\n%s\r\n", len(first), first)
-	}
-	return conn
-}
-
-// TestBulkIdleStreamClosed: a bulk stream that stops sending is closed
-// after the idle timeout with its complete lines answered and a last line
-// saying why; one that never sent a line too; and a key over its cap of
-// open streams is answered 429 (issue 16, item 3: such streams were held
-// open forever, each with its goroutines).
-func TestBulkIdleStreamClosed(t *testing.T) {
-	h := newHarness(t, nil, func(c *api.Config) {
-		c.BulkIdleTimeout = 300 * time.Millisecond
-		c.BulkStreamsPerKey = 2
-	})
-	h.must(t, 201, "POST", "/v1/experiments", hAdmin, exampleDef(t, "idle"))
-	h.must(t, 200, "POST", "/v1/experiments/idle/start", hAdmin, "")
-	addr := strings.TrimPrefix(h.listen(t), "http://")
-
-	t.Run("idle after two lines", func(t *testing.T) {
-		conn := bulkHeaders(t, addr, hSDK, "{\"unit_id\":\"a\"}\n{\"unit_id\":\"b\"}\n{\"unit_id\":\"c")
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		start := time.Now()
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("stream not closed by the server %v after its last byte: %v (read %q)", time.Since(start), err, body)
-		}
-		lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-		if len(lines) != 3 || !strings.Contains(lines[0], `"token"`) || !strings.Contains(lines[1], `"token"`) ||
-			!strings.Contains(lines[2], "idle") {
-			t.Errorf("idle stream answered %q, want two answers and an idle error line", body)
-		}
-	})
-	t.Run("headers only", func(t *testing.T) {
-		conn := bulkHeaders(t, addr, hSDK, "")
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		b, err := io.ReadAll(conn)
-		if err != nil {
-			t.Fatalf("stream of headers only not closed by the server: %v (read %q)", err, b)
-		}
-	})
-	t.Run("cap per key", func(t *testing.T) {
-		for range 2 {
-			bulkHeaders(t, addr, hSDK, "{\"unit_id\":\"a\"}\n")
-		}
-		time.Sleep(100 * time.Millisecond) // both streams are open
-		a := h.call(t, "POST", "/v1/assign/bulk?experiment=idle", hSDK, "{\"unit_id\":\"a\"}\n")
-		if a.status != http.StatusTooManyRequests {
-			t.Errorf("third bulk stream of one key = %d %s, want 429", a.status, a.body)
-		}
-	})
 }

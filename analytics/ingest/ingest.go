@@ -183,6 +183,7 @@ type Stats struct {
 	WriteFailures    int64     // failed or timed-out Sink writes
 	Rejected         int64     // events Log refused with EUNAVAILABLE
 	EventsLost       int64     // accepted events that Close could neither write nor spool; should stay 0
+	DeadLettered     int64     // events the Sink refused for good, moved to the dead-letter file
 	CorruptRecords   int64     // spool records skipped for a bad checksum or encoding
 	TornRecords      int64     // incomplete spool records discarded after a crash
 	LastWriteError   string    // the most recent Sink failure, kept after recovery
@@ -250,6 +251,7 @@ type Ingester struct {
 
 	accepted, written, spooled, replayed atomic.Int64
 	failures, rejected, lost             atomic.Int64
+	deadLettered                         atomic.Int64
 	sinkHealthy, rejecting               atomic.Bool
 	writing                              atomic.Int32 // Sink.Write calls running, abandoned ones included
 }
@@ -460,6 +462,7 @@ func (i *Ingester) Stats() Stats {
 		WriteFailures:  i.failures.Load(),
 		Rejected:       i.rejected.Load(),
 		EventsLost:     i.lost.Load(),
+		DeadLettered:   i.deadLettered.Load(),
 		CorruptRecords: ss.CorruptRecords,
 		TornRecords:    ss.TornRecords,
 		SinkHealthy:    i.sinkHealthy.Load(),
@@ -584,7 +587,16 @@ func (i *Ingester) deliver(ctx context.Context, batch []analytics.Event) (ok, re
 			i.written.Add(int64(len(batch)))
 			return true, true
 		}
-		reusable = !abandoned
+		if errors.Is(err, ErrRejected) {
+			// Sifting may leave writes running; the chunk is not reused.
+			reusable = false
+			if batch = i.sift(ctx, batch, err); len(batch) == 0 {
+				i.writeOK()
+				return true, false
+			}
+			err = fmt.Errorf("sink write failed while sifting a refused batch: %d events spooled", len(batch))
+		}
+		reusable = reusable && !abandoned
 		i.writeFailed(err)
 	}
 	// Synced before the journal lets go of the batch's records.
@@ -708,12 +720,21 @@ func (i *Ingester) replayOne() {
 		i.spoolRetryAt = i.cfg.Now().Add(i.cfg.RetryMin)
 		return
 	}
-	if _, err := i.write(i.runCtx, batch); err != nil {
+	if _, err := i.write(i.runCtx, batch); errors.Is(err, ErrRejected) {
+		// A refused spooled batch would block the spool for ever: sift
+		// it. If part of it still fails, the whole batch stays spooled and
+		// its landed part is written again later (a duplicate).
+		if rest := i.sift(i.runCtx, batch, err); len(rest) > 0 {
+			i.writeFailed(fmt.Errorf("sink write failed while sifting a refused spooled batch"))
+			return
+		}
+	} else if err != nil {
 		i.writeFailed(err)
 		return
+	} else {
+		i.written.Add(int64(len(batch)))
 	}
 	i.writeOK()
-	i.written.Add(int64(len(batch)))
 	i.replayed.Add(int64(len(batch)))
 	if err := i.spool.Ack(); err != nil {
 		i.log.Warn("ingest: replayed batch may be replayed again after a restart", "err", err)

@@ -2,9 +2,9 @@ package ingest
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,9 +57,9 @@ type journal struct {
 	durable  uint64           // records written and fsynced
 	err      error            // a write or fsync failure: the journal is broken
 	closed   bool
-	wake     chan struct{}    // the committer has work
-	round    chan struct{}    // closed at the end of each commit round
-	done     chan struct{}    // the committer has exited
+	wake     chan struct{} // the committer has work
+	round    chan struct{} // closed at the end of each commit round
+	done     chan struct{} // the committer has exited
 	files    map[uint64]*os.File
 	size     int64 // bytes assigned to segment cur
 	enc      []byte

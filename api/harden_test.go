@@ -94,3 +94,43 @@ func TestEventTimeWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestEventIdentityAndBounds: an event id names one event, so a batch
+// repeating an id with another unit is refused 409 (issue 16, item 8: it
+// kept two rows); an event of an experiment that does not exist is refused
+// 404, and a value outside the documented range 400 (item 9: both were
+// stored). Nothing of a refused batch is logged.
+func TestEventIdentityAndBounds(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	h.must(t, 201, "POST", "/v1/experiments", hAdmin, exampleDef(t, "ident"))
+	h.must(t, 200, "POST", "/v1/experiments/ident/start", hAdmin, "")
+	ev := func(id, exp, unit, name, value string) string {
+		return fmt.Sprintf(`{"id":%q,"kind":"conversion","experiment":%q,"unit_id":%q,"name":%q,"value":%s}`, id, exp, unit, name, value)
+	}
+	for _, tc := range []struct {
+		name, body string
+		want       int
+		field      string
+	}{
+		{"one id, two units", ev("o-1", "ident", "u-1", "", "1") + "," + ev("o-1", "ident", "u-2", "", "1"), 409, "events[1].id"},
+		{"one id, twice the same", ev("o-2", "ident", "u-1", "", "1") + "," + ev("o-2", "ident", "u-1", "", "1"), 202, ""},
+		{"no such experiment", ev("o-3", "ident", "u-1", "", "1") + "," + ev("o-4", "ghost", "u-1", "", "1"), 404, "events[1].experiment"},
+		{"revenue -1e12", ev("o-5", "ident", "u-1", "purchase", "-1e12"), 400, "events[0].value"},
+		{"negative purchase", ev("o-6", "ident", "u-1", "purchase", "-5"), 400, "events[0].value"},
+		{"refund", ev("o-7", "ident", "u-1", "refund", "-5"), 202, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.events.len()
+			a := h.call(t, "POST", "/v1/events", hSDK, `{"events":[`+tc.body+`]}`)
+			if a.status != tc.want {
+				t.Fatalf("POST /v1/events %s = %d %s, want %d", tc.body, a.status, a.body, tc.want)
+			}
+			if _, field, _ := a.err(); field != tc.field {
+				t.Errorf("POST /v1/events %s refused on %q, want %q", tc.body, field, tc.field)
+			}
+			if logged := h.events.len() - before; tc.want != 202 && logged != 0 {
+				t.Errorf("refused batch logged %d events", logged)
+			}
+		})
+	}
+}

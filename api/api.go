@@ -99,6 +99,8 @@ type Server struct {
 	obs    *observer
 	perKey *limiter
 	perIP  *limiter
+	// authFail counts failed authentications per client address.
+	authFail *limiter
 	// bulk counts the open bulk streams per API key.
 	bulk streamCount
 }
@@ -128,7 +130,8 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, bursts: analytics.NewBurstDetector(cfg.Machine, cfg.Now),
 		machine: analytics.NewClassifier(cfg.Machine), ids: analytics.NewIDs(),
-		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now)}
+		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now),
+		authFail: newLimiter(cfg.RateLimits.FailedAuthPerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "splitcast",

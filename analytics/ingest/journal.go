@@ -214,6 +214,7 @@ func (j *journal) run() {
 		}
 		close(j.round)
 		j.round = make(chan struct{})
+		j.rotateIdle()
 		gone := j.collect()
 		j.mu.Unlock()
 		j.remove(gone)
@@ -263,8 +264,32 @@ func (j *journal) write(work []piece) error {
 	return nil
 }
 
-// collectable reports whether a segment can be deleted. j.mu is held.
+// rotateIdle starts a new segment when every record of the current one is
+// written and released: the old one is then deleted, so that a crash of an
+// idle server replays nothing twice, and after a busy spell the journal
+// shrinks as soon as the queue is delivered, not only when a segment
+// fills. j.mu is held.
+func (j *journal) rotateIdle() {
+	if s := j.segs[j.cur]; j.size > 0 && s.outstanding <= 0 && s.unwritten == 0 && len(j.pending) == 0 {
+		s.full = true
+		j.cur++
+		j.segs[j.cur] = &jseg{}
+		j.size = 0
+	}
+}
+
+// collectable reports whether a segment can be deleted, or the current
+// one retired. j.mu is held.
 func (j *journal) collectable() bool {
+	if s := j.segs[j.cur]; j.size > 0 && s.outstanding <= 0 && s.unwritten == 0 {
+		return true
+	}
+	return j.collectableFull()
+}
+
+// collectableFull reports whether a full segment can be deleted. j.mu is
+// held.
+func (j *journal) collectableFull() bool {
 	for _, s := range j.segs {
 		if s.full && s.outstanding <= 0 && s.unwritten == 0 {
 			return true

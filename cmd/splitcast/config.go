@@ -53,6 +53,9 @@ type Config struct {
 	// that); 0 turns the limit off.
 	RatePerKey float64 // SPLITCAST_RATE_PER_KEY
 	RatePerIP  float64 // SPLITCAST_RATE_PER_IP
+	// RateFailedAuthPerIP bounds failed authentications per second of one
+	// address, on every route (burst: twice that).
+	RateFailedAuthPerIP float64 // SPLITCAST_RATE_FAILED_AUTH_PER_IP
 	// CORSOrigins may call the SDK routes from browsers, comma-separated
 	// ("*" for any); empty: none.
 	CORSOrigins string // SPLITCAST_CORS_ORIGINS
@@ -145,6 +148,7 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	}
 	float(&c.RatePerKey, "rate-per-key", "RATE_PER_KEY", "1000")
 	float(&c.RatePerIP, "rate-per-ip", "RATE_PER_IP", "1000")
+	float(&c.RateFailedAuthPerIP, "rate-failed-auth-per-ip", "RATE_FAILED_AUTH_PER_IP", "5")
 	str(&c.CORSOrigins, "cors-origins", "CORS_ORIGINS", "", "origins allowed to call the SDK routes from browsers, comma-separated")
 	str(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "", "proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs")
 	dur(&c.BulkIdleTimeout, "bulk-idle-timeout", "BULK_IDLE_TIMEOUT", "30s")

@@ -123,8 +123,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
-			PerKey: api.Rate{PerSecond: m.Config.RatePerKey},
-			PerIP:  api.Rate{PerSecond: m.Config.RatePerIP},
+			PerKey:          api.Rate{PerSecond: m.Config.RatePerKey},
+			PerIP:           api.Rate{PerSecond: m.Config.RatePerIP},
+			FailedAuthPerIP: api.Rate{PerSecond: m.Config.RateFailedAuthPerIP},
 		},
 		BulkIdleTimeout: m.Config.BulkIdleTimeout, BulkStreamsPerKey: m.Config.BulkStreamsPerKey,
 		CORSOrigins:    list(m.Config.CORSOrigins),

@@ -40,6 +40,10 @@ type Config struct {
 	Tokens *tracking.Keyring
 	// BaseURL is this server's public URL, for pixel and click links.
 	BaseURL string
+	// LinkDomains, when not zero, are the only hosts /v1/links and
+	// /v1/render make click URLs for: a click URL is a redirect signed by
+	// this server, which an sdk key must not be able to point anywhere.
+	LinkDomains tracking.Domains
 	// Keys are the API keys. Required.
 	Keys Keyring
 	// Machine sets the machine-traffic thresholds (zero: defaults).
@@ -142,7 +146,11 @@ func New(cfg Config) *Server {
 		StreamRequestBody: true,
 		ErrorHandler:      s.handleError,
 		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		// A tracked URL can be as long as the largest token it signs:
+		// fasthttp's default 4 KiB buffer answered 431 to such a click
+		// behind a browser's usual headers.
+		ReadBufferSize: readBufferSize(cfg.BaseURL),
+		IdleTimeout:    120 * time.Second,
 		// c.IP() reads X-Forwarded-For only from these proxies.
 		ProxyHeader:             fiber.HeaderXForwardedFor,
 		EnableTrustedProxyCheck: true,
@@ -150,6 +158,18 @@ func New(cfg Config) *Server {
 	})
 	s.routes()
 	return s
+}
+
+// maxHeaderBytes is what a request's headers may take beside its request
+// line: a browser's usual headers with a site's cookies, as much as
+// nginx's default large_client_header_buffers (8 KiB) passes on.
+const maxHeaderBytes = 8 << 10
+
+// readBufferSize fits the request line of the longest tracked URL this
+// server signs ("GET " + base path + "/c/" + token + " HTTP/1.1") and
+// maxHeaderBytes of headers.
+func readBufferSize(baseURL string) int {
+	return len("GET ") + len(baseURL) + len("/c/") + tracking.MaxTokenLen + len(" HTTP/1.1\r\n") + maxHeaderBytes
 }
 
 // App exposes the Fiber app, for app.Test in handler tests.

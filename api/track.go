@@ -74,8 +74,13 @@ func (s *Server) click(c *fiber.Ctx) error {
 	links := s.bursts.Observe(t.SendID, t.Link)
 	machine, reason := s.machine.ClassifyClick(analytics.Hit{
 		UserAgent: c.Get(fiber.HeaderUserAgent), Method: c.Method(), SinceSend: now.Sub(t.IssuedAt), LinksInBurst: links})
+	// Tokens signed before hosts were normalised may hold a Unicode host.
+	loc, err := tracking.NormalizeURL(t.URL)
+	if err != nil {
+		return err
+	}
 	s.record(t, analytics.KindClick, now, machine, reason)
-	return c.Redirect(t.URL, fiber.StatusFound)
+	return c.Redirect(loc, fiber.StatusFound)
 }
 
 // record logs an open or click without waiting for it to be durable: the
@@ -119,7 +124,11 @@ func (s *Server) links(c *fiber.Ctx) error {
 	}
 	out := make([]trackedLink, len(req.URLs))
 	for i, u := range req.URLs {
-		if err := tracking.CheckURL("urls["+strconv.Itoa(i)+"]", u); err != nil {
+		field := "urls[" + strconv.Itoa(i) + "]"
+		if err := tracking.CheckURL(field, u); err != nil {
+			return err
+		}
+		if err := s.cfg.LinkDomains.Check(field, u); err != nil {
 			return err
 		}
 		tu, err := tracking.NewClickURL(s.cfg.Tokens, s.cfg.BaseURL, claims, i, u)
@@ -148,14 +157,14 @@ func (s *Server) render(c *fiber.Ctx) error {
 	if req.HTML == "" {
 		return experiment.Invalid("html", "required")
 	}
-	r, err := tracking.Render(s.cfg.Tokens, req.HTML, s.cfg.BaseURL, claims)
+	r, err := tracking.Render(s.cfg.Tokens, req.HTML, s.cfg.BaseURL, claims, s.cfg.LinkDomains)
 	if err != nil {
 		return err
 	}
 	if r.Links == nil {
 		r.Links = []tracking.Link{}
 	}
-	return c.JSON(fiber.Map{"html": r.HTML, "links": r.Links, "untracked": r.Untracked})
+	return c.JSON(fiber.Map{"html": r.HTML, "links": r.Links, "untracked": r.Untracked, "not_allowed": r.Disallowed})
 }
 
 // openClaims reads the claims of the open token an assignment returned: a

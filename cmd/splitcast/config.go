@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/splitcast/splitcast/analytics/traits"
+	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // Config is every setting of the splitcast binary. Each field has a flag and
@@ -59,6 +61,9 @@ type Config struct {
 	// CORSOrigins may call the SDK routes from browsers, comma-separated
 	// ("*" for any); empty: none.
 	CORSOrigins string // SPLITCAST_CORS_ORIGINS
+	// LinkDomains are the hosts (and their subdomains) that click URLs
+	// may go to, comma-separated; empty: any.
+	LinkDomains string // SPLITCAST_LINK_DOMAINS
 	// TrustedProxies are load balancer addresses or CIDRs whose
 	// X-Forwarded-For is believed, comma-separated.
 	TrustedProxies string // SPLITCAST_TRUSTED_PROXIES
@@ -150,6 +155,7 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	float(&c.RatePerIP, "rate-per-ip", "RATE_PER_IP", "1000")
 	float(&c.RateFailedAuthPerIP, "rate-failed-auth-per-ip", "RATE_FAILED_AUTH_PER_IP", "5")
 	str(&c.CORSOrigins, "cors-origins", "CORS_ORIGINS", "", "origins allowed to call the SDK routes from browsers, comma-separated")
+	str(&c.LinkDomains, "link-domains", "LINK_DOMAINS", "", "hosts click URLs may go to, comma-separated (subdomains included); empty allows any")
 	str(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "", "proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs")
 	dur(&c.BulkIdleTimeout, "bulk-idle-timeout", "BULK_IDLE_TIMEOUT", "30s")
 	integer(&c.BulkStreamsPerKey, "bulk-streams-per-key", "BULK_STREAMS_PER_KEY", "8")
@@ -250,6 +256,9 @@ func (c Config) Validate() error {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return bad("SPLITCAST_CORS_ORIGINS (-cors-origins)", "%q is not * or an http(s) origin", o)
 		}
+	}
+	if _, err := tracking.NewDomains(list(c.LinkDomains)); err != nil {
+		return bad("SPLITCAST_LINK_DOMAINS (-link-domains)", "%s", experiment.ErrorMessage(err))
 	}
 	for _, p := range list(c.TrustedProxies) {
 		if net.ParseIP(p) == nil {

@@ -81,9 +81,10 @@ type Config struct {
 	// DefaultRetryMax (or RetryMin, if that is larger).
 	RetryMin, RetryMax time.Duration
 	// MaxSpoolBytes, SegmentBytes and SyncInterval configure the spool; see
-	// SpoolConfig for their defaults and meaning. SyncInterval is the
-	// crash-loss window: a machine crash loses at most the events spooled
-	// in the last SyncInterval (default 200ms).
+	// SpoolConfig for their defaults and meaning. SyncInterval no longer
+	// bounds what a crash loses: the journal holds every accepted event,
+	// and the Ingester fsyncs the spool itself before the journal lets go
+	// of what it spooled.
 	MaxSpoolBytes int64
 	SegmentBytes  int64
 	SyncInterval  time.Duration

@@ -57,6 +57,7 @@ type journal struct {
 	durable  uint64           // records written and fsynced
 	err      error            // a write or fsync failure: the journal is broken
 	closed   bool
+	rounds   sync.Mutex    // held by whoever runs a commit round
 	wake     chan struct{} // the committer has work
 	round    chan struct{} // closed at the end of each commit round
 	done     chan struct{} // the committer has exited
@@ -157,6 +158,14 @@ func (j *journal) commit(done <-chan struct{}, ticket uint64) error {
 		if err != nil {
 			return err
 		}
+		// With no round running, the caller runs one itself: handing it to
+		// the committer goroutine cost a wake-up and a switch per round,
+		// which on a busy machine was most of an assignment's wait.
+		if j.rounds.TryLock() {
+			j.flushRound()
+			j.rounds.Unlock()
+			continue
+		}
 		select {
 		case <-round:
 		case <-done:
@@ -183,8 +192,8 @@ func (j *journal) release(marks []mark) {
 	}
 }
 
-// run is the committer: it writes what was appended, fsyncs, and deletes
-// segments nothing needs any more.
+// run is the committer: it runs a round whenever there is work that no
+// waiting caller runs (the pixel's records, releases to collect).
 func (j *journal) run() {
 	defer close(j.done)
 	for {
@@ -194,34 +203,48 @@ func (j *journal) run() {
 			<-j.wake
 			j.mu.Lock()
 		}
-		work, target, closing := j.pending, j.appended, j.closed
-		j.pending = nil
+		closing := j.closed
 		j.mu.Unlock()
-		err := j.write(work)
-		j.mu.Lock()
-		for _, p := range work {
-			j.segs[p.seg].unwritten--
-			if len(j.spare) < 4 && cap(p.b) <= 1<<20 {
-				j.spare = append(j.spare, p.b)
-			}
-		}
-		if err != nil && j.err == nil {
-			j.err = experiment.Errorf(experiment.EUNAVAILABLE, "event journal: %v", err)
-			j.log.Error("ingest: journal write failed; refusing events", "err", err)
-		}
-		if err == nil {
-			j.durable = target
-		}
-		close(j.round)
-		j.round = make(chan struct{})
-		j.rotateIdle()
-		gone := j.collect()
-		j.mu.Unlock()
-		j.remove(gone)
-		if closing && len(work) == 0 {
+		j.rounds.Lock()
+		n := j.flushRound()
+		j.rounds.Unlock()
+		if closing && n == 0 {
 			return
 		}
 	}
+}
+
+// flushRound is one commit round: it writes and fsyncs what is pending,
+// marks it durable, and deletes the segments nothing needs any more. It
+// returns the pieces written. j.rounds is held: rounds run one at a time,
+// so records reach their files in order.
+func (j *journal) flushRound() int {
+	j.mu.Lock()
+	work, target := j.pending, j.appended
+	j.pending = nil
+	j.mu.Unlock()
+	err := j.write(work)
+	j.mu.Lock()
+	for _, p := range work {
+		j.segs[p.seg].unwritten--
+		if len(j.spare) < 4 && cap(p.b) <= 1<<20 {
+			j.spare = append(j.spare, p.b)
+		}
+	}
+	if err != nil && j.err == nil {
+		j.err = experiment.Errorf(experiment.EUNAVAILABLE, "event journal: %v", err)
+		j.log.Error("ingest: journal write failed; refusing events", "err", err)
+	}
+	if err == nil {
+		j.durable = target
+	}
+	close(j.round)
+	j.round = make(chan struct{})
+	j.rotateIdle()
+	gone := j.collect()
+	j.mu.Unlock()
+	j.remove(gone)
+	return len(work)
 }
 
 // write appends the pieces to their segment files and fsyncs each file
@@ -335,6 +358,9 @@ func (j *journal) close() error {
 	default:
 	}
 	<-j.done
+	// A caller's round may still run; the files are closed after it.
+	j.rounds.Lock()
+	defer j.rounds.Unlock()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for seq, f := range j.files {

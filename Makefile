@@ -20,7 +20,7 @@ deps:
 # Installs what is missing, starts the local ClickHouse, migrates and serves.
 # Ctrl-C stops the server and the ClickHouse it started.
 run: deps build
-	exec $(BIN) serve
+	exec $(BIN) serve -dev
 
 # Lint, then every test. Integration tests start their own ClickHouse
 # servers (analytics/clickhouse/chtest); none is skipped for want of one.
@@ -70,8 +70,9 @@ bench-report: deps build
 
 # The fault test alone and without the race detector, so that it also
 # holds the pixel to p99 < 50ms; make test runs it without that bound.
+# It also runs the crash test (SIGKILL mid-stream) 20 times; make test runs it 5 times.
 faulttest: deps
-	SPLITCAST_FAULTTEST=1 $(GO) test -count=1 -run TestFaultsLoseNothing -v -timeout 10m ./cmd/splitcast
+	SPLITCAST_FAULTTEST=1 SPLITCAST_CRASH_RUNS=20 $(GO) test -count=1 -run 'TestFaultsLoseNothing|TestCrashLosesNothingAnswered' -v -timeout 15m ./cmd/splitcast
 
 # Load figures of the tracking path against baselines in the same run (wrk).
 bench-tracking:

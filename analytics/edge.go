@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -15,23 +16,47 @@ import (
 // tested, and reused, without HTTP.
 
 // MaxIDLen bounds every identifier a caller sends: unit id, send id, event
-// id or idempotency key, and event name.
-const MaxIDLen = 256
+// id or idempotency key, and event name. It is experiment.MaxIDLen, which
+// tracking tokens also carry.
+const MaxIDLen = experiment.MaxIDLen
 
 // MaxSkew bounds how far in the future a caller's event time may be.
 const MaxSkew = 5 * time.Minute
 
-// MaxValue bounds the magnitude of an event's value (revenue, say).
-const MaxValue = 1e12
+// MaxAge bounds how far in the past a caller's event time may be. Events
+// are stored by month: a batch reaching back years touches a partition per
+// month, which ClickHouse refuses (more than 100 in one insert), and an
+// event that old belongs to no running experiment's analysis anyway.
+const MaxAge = 30 * 24 * time.Hour
+
+// MaxValue bounds an event's value (revenue, say): 0 to MaxValue, and a
+// conversion named RefundName alone may be negative, down to -MaxValue. A
+// billion in one order is beyond any message's conversion; a typo of
+// -1e12 would otherwise sink a variant's revenue.
+const MaxValue = 1e9
+
+// RefundName is the name of the conversion that takes revenue back: the
+// only event whose value may be negative.
+const RefundName = "refund"
 
 // CheckUnit checks a unit id sent in field: required, at most MaxIDLen
-// bytes.
+// bytes, valid UTF-8 (stored as it is, invalid bytes would be replaced
+// somewhere on the way, and two distinct ids would become one).
 func CheckUnit(field, unit string) error {
 	if unit == "" {
 		return experiment.Invalid(field, "required")
 	}
-	if len(unit) > MaxIDLen {
+	return checkID(field, unit)
+}
+
+// checkID checks an optional identifier: at most MaxIDLen bytes of valid
+// UTF-8.
+func checkID(field, id string) error {
+	if len(id) > MaxIDLen {
 		return experiment.Invalid(field, "longer than %d bytes", MaxIDLen)
+	}
+	if !utf8.ValidString(id) {
+		return experiment.Invalid(field, "not valid UTF-8")
 	}
 	return nil
 }
@@ -44,8 +69,8 @@ func CheckAssign(unit, sendID, channel string) error {
 	if err := CheckUnit("unit_id", unit); err != nil {
 		return err
 	}
-	if len(sendID) > MaxIDLen {
-		return experiment.Invalid("send_id", "longer than %d bytes", MaxIDLen)
+	if err := checkID("send_id", sendID); err != nil {
+		return err
 	}
 	if channel != "" && !experiment.Channel(channel).Valid() {
 		return experiment.Invalid("channel", "unknown channel %q", channel)
@@ -117,12 +142,25 @@ type ServerEvent struct {
 // OpenToken verifies the token a server event carries and returns its arm.
 type OpenToken func(token string) (Arm, error)
 
+// KnownExperiment reports whether an experiment of that key exists (in any
+// status: conversions keep coming after an experiment completes).
+type KnownExperiment func(key string) bool
+
 // ServerEvents checks a batch of server events all or nothing and makes
 // their events: a batch with one bad event is refused whole, with the field
 // of the first problem (events[i].field), so that a client can fix and
 // resend it without duplicating the good ones. A batch holds 1 to max
-// events.
-func ServerEvents(ids *IDs, in []ServerEvent, max int, open OpenToken, now time.Time) ([]Event, error) {
+// events, each of an experiment that known says exists (ENOTFOUND
+// otherwise).
+//
+// Identity: an event's id is unique in a deployment (see
+// NewServerEvent): two copies of an id are the same event and count once.
+// A batch that repeats an id with different content is refused with
+// ECONFLICT, naming the later copy. Across requests the first copy stored
+// is the event; a later, different copy of the same id must never be
+// counted in its place (reports and rollups fold by event_id, keeping the
+// copy received first).
+func ServerEvents(ids *IDs, in []ServerEvent, max int, open OpenToken, known KnownExperiment, now time.Time) ([]Event, error) {
 	if len(in) == 0 {
 		return nil, experiment.Invalid("events", "want at least one event")
 	}
@@ -145,7 +183,52 @@ func ServerEvents(ids *IDs, in []ServerEvent, max int, open OpenToken, now time.
 		}
 		out[i] = ev
 	}
+	if err := checkBatch(in, out, known); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkBatch checks what concerns the batch as a whole: each experiment
+// exists (asked once per key), and an id repeated in it repeats the same
+// event.
+func checkBatch(in []ServerEvent, out []Event, known KnownExperiment) error {
+	exists := map[string]bool{}
+	var seen map[string]int
+	for i := range out {
+		ev := &out[i]
+		ok, asked := exists[ev.Experiment]
+		if !asked {
+			ok = known(ev.Experiment)
+			exists[ev.Experiment] = ok
+		}
+		if !ok {
+			return &experiment.Error{Code: experiment.ENOTFOUND, Field: "events[" + strconv.Itoa(i) + "].experiment",
+				Message: "no experiment " + ev.Experiment}
+		}
+		if in[i].ID == "" && in[i].IdempotencyKey == "" {
+			continue // a fresh id: never repeated
+		}
+		if seen == nil {
+			seen = make(map[string]int, len(out))
+		}
+		if j, dup := seen[ev.ID]; dup && !sameEvent(&out[j], ev) {
+			return &experiment.Error{Code: experiment.ECONFLICT, Field: "events[" + strconv.Itoa(i) + "].id",
+				Message: "repeats the id of events[" + strconv.Itoa(j) + "] with different content: an id names one event"}
+		}
+		seen[ev.ID] = i
+	}
+	return nil
+}
+
+// sameEvent reports whether a and b are copies of one event.
+func sameEvent(a, b *Event) bool {
+	x, y := *a, *b
+	if !x.Time.Equal(y.Time) {
+		return false
+	}
+	x.Time, y.Time = time.Time{}, time.Time{}
+	return x == y
 }
 
 // NewServerEvent checks one server event and makes its Event. Its errors
@@ -154,8 +237,8 @@ func ServerEvents(ids *IDs, in []ServerEvent, max int, open OpenToken, now time.
 // The rules: kind is conversion, unsubscribe, complaint or custom; a token,
 // when sent, gives the arm and must agree with the experiment and unit sent
 // beside it; the experiment and unit are required (or the token); a value
-// is finite and within ±MaxValue; a time is at most MaxSkew ahead of now and
-// not before 2000, and defaults to now; the id is derived from the
+// is within the range of checkValue; a time is at most MaxSkew ahead of now and
+// at most MaxAge behind it, and defaults to now; the id is derived from the
 // experiment and the caller's id or idempotency key (one of them, or both
 // equal), or fresh when there is none, in which case a retry counts twice.
 func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (Event, error) {
@@ -182,12 +265,12 @@ func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (E
 	if err := CheckUnit("unit_id", ev.Unit); err != nil {
 		return Event{}, err
 	}
-	if len(in.Name) > MaxIDLen {
-		return Event{}, experiment.Invalid("name", "longer than %d bytes", MaxIDLen)
+	if err := checkID("name", in.Name); err != nil {
+		return Event{}, err
 	}
 	if in.Value != nil {
-		if math.IsNaN(*in.Value) || math.IsInf(*in.Value, 0) || math.Abs(*in.Value) > MaxValue {
-			return Event{}, experiment.Invalid("value", "want a finite number within ±1e12")
+		if err := checkValue(*in.Value, kind, in.Name); err != nil {
+			return Event{}, err
 		}
 		ev.Value = *in.Value
 	}
@@ -195,8 +278,8 @@ func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (E
 		if in.Time.After(now.Add(MaxSkew)) {
 			return Event{}, experiment.Invalid("time", "in the future")
 		}
-		if in.Time.Year() < 2000 {
-			return Event{}, experiment.Invalid("time", "before 2000")
+		if in.Time.Before(now.Add(-MaxAge)) {
+			return Event{}, experiment.Invalid("time", "more than 30 days in the past")
 		}
 		ev.Time = in.Time.UTC().Truncate(time.Second)
 	}
@@ -206,6 +289,22 @@ func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (E
 	}
 	ev.ID = id
 	return ev, nil
+}
+
+// checkValue is the value rule: finite, 0 to MaxValue, negative only for
+// a refund, down to -MaxValue.
+func checkValue(v float64, kind Kind, name string) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return experiment.Invalid("value", "want a finite number")
+	case v > MaxValue:
+		return experiment.Invalid("value", "at most 1e9")
+	case v < 0 && (kind != KindConversion || name != RefundName):
+		return experiment.Invalid("value", "negative: only a conversion named %q may be", RefundName)
+	case v < -MaxValue:
+		return experiment.Invalid("value", "a refund is at least -1e9")
+	}
+	return nil
 }
 
 // fromToken sets e's arm from a verified token, which must agree with the

@@ -82,6 +82,7 @@ func TestServerEvents(t *testing.T) {
 		}
 		return tokenArm, nil
 	}
+	known := func(key string) bool { return key != "ghost" }
 	conv := func(mod func(e *analytics.ServerEvent)) analytics.ServerEvent {
 		e := analytics.ServerEvent{Kind: "conversion", Experiment: "welcome", UnitID: "u-1", ID: "order-1", Value: val(12.5)}
 		if mod != nil {
@@ -104,7 +105,17 @@ func TestServerEvents(t *testing.T) {
 		{"NaN value", conv(func(e *analytics.ServerEvent) { e.Value = val(math.NaN()) }), "value"},
 		{"huge value", conv(func(e *analytics.ServerEvent) { e.Value = val(2e12) }), "value"},
 		{"future", conv(func(e *analytics.ServerEvent) { e.Time = at(edgeNow.Add(analytics.MaxSkew + time.Second)) }), "time"},
-		{"within skew", conv(func(e *analytics.ServerEvent) { e.Time = at(edgeNow.Add(analytics.MaxSkew)) }), ""},
+		{"within skew", conv(func(e *analytics.ServerEvent) { e.ID, e.Time = "order-2", at(edgeNow.Add(analytics.MaxSkew)) }), ""},
+		{"older than MaxAge", conv(func(e *analytics.ServerEvent) { e.Time = at(edgeNow.Add(-analytics.MaxAge - time.Second)) }), "time"},
+		{"within MaxAge", conv(func(e *analytics.ServerEvent) { e.ID, e.Time = "order-2", at(edgeNow.Add(-analytics.MaxAge)) }), ""},
+		{"same id, another unit", conv(func(e *analytics.ServerEvent) { e.UnitID = "u-2" }), "id"},
+		{"same id, same event", conv(nil), ""},
+		{"unknown experiment", conv(func(e *analytics.ServerEvent) { e.Experiment = "ghost" }), "experiment"},
+		{"negative value", conv(func(e *analytics.ServerEvent) { e.Value = val(-1) }), "value"},
+		{"the report's -1e12", conv(func(e *analytics.ServerEvent) { e.Value = val(-1e12) }), "value"},
+		{"refund", conv(func(e *analytics.ServerEvent) { e.ID, e.Name, e.Value = "order-2", analytics.RefundName, val(-12.5) }), ""},
+		{"refund beyond MaxValue", conv(func(e *analytics.ServerEvent) { e.Name, e.Value = analytics.RefundName, val(-2e9) }), "value"},
+		{"over MaxValue", conv(func(e *analytics.ServerEvent) { e.Value = val(1.5e9) }), "value"},
 		{"before 2000", conv(func(e *analytics.ServerEvent) { e.Time = at(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)) }), "time"},
 		{"id and key differ", conv(func(e *analytics.ServerEvent) { e.IdempotencyKey = "other" }), "idempotency_key"},
 		{"long id", conv(func(e *analytics.ServerEvent) { e.ID = strings.Repeat("i", analytics.MaxIDLen+1) }), "id"},
@@ -115,7 +126,7 @@ func TestServerEvents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ok := conv(nil)
-			out, err := analytics.ServerEvents(analytics.NewIDs(), []analytics.ServerEvent{ok, tc.in}, 10, open, edgeNow)
+			out, err := analytics.ServerEvents(analytics.NewIDs(), []analytics.ServerEvent{ok, tc.in}, 10, open, known, edgeNow)
 			if tc.field != "" {
 				if want := "events[1]." + tc.field; experiment.ErrorField(err) != want || out != nil {
 					t.Fatalf("ServerEvents = %d events, %v; want none and field %q", len(out), err, want)
@@ -163,11 +174,11 @@ func TestServerEventIdempotency(t *testing.T) {
 
 func TestServerEventsBatchSize(t *testing.T) {
 	ids := analytics.NewIDs()
-	if _, err := analytics.ServerEvents(ids, nil, 10, nil, edgeNow); experiment.ErrorField(err) != "events" {
+	if _, err := analytics.ServerEvents(ids, nil, 10, nil, nil, edgeNow); experiment.ErrorField(err) != "events" {
 		t.Errorf("ServerEvents of none = %v, want field events", err)
 	}
 	in := make([]analytics.ServerEvent, 3)
-	_, err := analytics.ServerEvents(ids, in, 2, nil, edgeNow)
+	_, err := analytics.ServerEvents(ids, in, 2, nil, nil, edgeNow)
 	if experiment.ErrorCode(err) != experiment.ETOOLARGE || experiment.ErrorField(err) != "events" {
 		t.Errorf("ServerEvents of 3 with at most 2 = %v, want ETOOLARGE on events", err)
 	}

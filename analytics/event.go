@@ -62,14 +62,24 @@ type Event struct {
 	MachineReason string
 }
 
-// Logger accepts events for eventual delivery to a store (ingest.Ingester). Log must not block
-// on the Sink; it returns an EUNAVAILABLE error only when the event cannot
-// be accepted at all (queue and spool both full). Log copies the events it
-// keeps: the caller may reuse the slice (bulk assignment reuses one event
-// per worker).
+// Logger accepts events for eventual delivery to a store (ingest.Ingester).
+// Log returns once the events are durable: an answer sent after it is never
+// lost to a crash of the process. Append accepts them without waiting, and
+// Commit waits for what Append accepted (and everything before it): the
+// pixel and the redirect never wait, bulk assignment waits once per chunk
+// of answers. None of them blocks on the Sink; they return an EUNAVAILABLE
+// error only when the events cannot be accepted or made durable. They copy
+// the events they keep: the caller may reuse the slice (bulk assignment
+// reuses its events from chunk to chunk).
 type Logger interface {
 	Log(ctx context.Context, events ...Event) error
+	Append(events ...Event) (Ticket, error)
+	Commit(ctx context.Context, t Ticket) error
 }
+
+// Ticket stands for events a Logger accepted, for Commit. The zero Ticket
+// is always committed.
+type Ticket uint64
 
 // Day returns the UTC day number of t: days since 1970-01-01.
 func Day(t time.Time) int32 { return int32(t.Unix() / 86400) }

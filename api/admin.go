@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,13 +73,16 @@ type createdExperiment struct {
 }
 
 func (s *Server) listExperiments(c *fiber.Ctx) error {
-	f := experiment.Filter{
-		Status:  experiment.Status(c.Query("status")),
-		Channel: experiment.Channel(c.Query("channel")),
-		Layer:   c.Query("layer"),
-		Offset:  c.QueryInt("offset"),
-		Limit:   c.QueryInt("limit", 100),
+	offset, err := queryInt(c, "offset", 0)
+	if err != nil {
+		return err
 	}
+	limit, err := queryInt(c, "limit", 100)
+	if err != nil {
+		return err
+	}
+	f := experiment.Filter{Status: experiment.Status(c.Query("status")), Channel: experiment.Channel(c.Query("channel")),
+		Layer: c.Query("layer"), Offset: offset, Limit: limit}
 	if f.Status != "" && !f.Status.Valid() {
 		return experiment.Invalid("status", "unknown status %q", f.Status)
 	}
@@ -202,4 +206,18 @@ func (s *Server) history(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(fiber.Map{"experiment": c.Params("key"), "versions": out})
+}
+
+// queryInt reads an integer query parameter, def when absent. A value that
+// is not an integer is refused (Fiber's QueryInt would silently give def).
+func queryInt(c *fiber.Ctx, name string, def int) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, experiment.Invalid(name, "%q is not an integer", v)
+	}
+	return n, nil
 }

@@ -40,6 +40,10 @@ type Config struct {
 	Tokens *tracking.Keyring
 	// BaseURL is this server's public URL, for pixel and click links.
 	BaseURL string
+	// LinkDomains, when not zero, are the only hosts /v1/links and
+	// /v1/render make click URLs for: a click URL is a redirect signed by
+	// this server, which an sdk key must not be able to point anywhere.
+	LinkDomains tracking.Domains
 	// Keys are the API keys. Required.
 	Keys Keyring
 	// Machine sets the machine-traffic thresholds (zero: defaults).
@@ -67,6 +71,13 @@ type Config struct {
 	// BodyLimit bounds request bodies (default 1 MiB); bulk assignment is
 	// streamed and not bound by it.
 	BodyLimit int
+	// BulkIdleTimeout closes a bulk assignment stream that neither sent a
+	// byte nor took one of its answers for this long, once its complete
+	// lines are answered (default DefaultBulkIdleTimeout).
+	BulkIdleTimeout time.Duration
+	// BulkStreamsPerKey bounds the bulk streams one API key has open at
+	// once; one more is answered 429 (default DefaultBulkStreamsPerKey).
+	BulkStreamsPerKey int
 	// Aggregates reads the event counts that reports are built from; nil
 	// makes the report routes answer 503.
 	Aggregates results.AggregateReader
@@ -92,6 +103,10 @@ type Server struct {
 	obs    *observer
 	perKey *limiter
 	perIP  *limiter
+	// authFail counts failed authentications per client address.
+	authFail *limiter
+	// bulk counts the open bulk streams per API key.
+	bulk streamCount
 }
 
 // New builds the app and its routes.
@@ -105,6 +120,12 @@ func New(cfg Config) *Server {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 1 << 20
 	}
+	if cfg.BulkIdleTimeout == 0 {
+		cfg.BulkIdleTimeout = DefaultBulkIdleTimeout
+	}
+	if cfg.BulkStreamsPerKey == 0 {
+		cfg.BulkStreamsPerKey = DefaultBulkStreamsPerKey
+	}
 	if cfg.MaxEventsPerRequest == 0 {
 		cfg.MaxEventsPerRequest = 1000
 	}
@@ -113,7 +134,8 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, reg: cfg.Registry, bursts: analytics.NewBurstDetector(cfg.Machine, cfg.Now),
 		machine: analytics.NewClassifier(cfg.Machine), ids: analytics.NewIDs(),
-		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now)}
+		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now),
+		authFail: newLimiter(cfg.RateLimits.FailedAuthPerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "splitcast",
@@ -124,7 +146,11 @@ func New(cfg Config) *Server {
 		StreamRequestBody: true,
 		ErrorHandler:      s.handleError,
 		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		// A tracked URL can be as long as the largest token it signs:
+		// fasthttp's default 4 KiB buffer answered 431 to such a click
+		// behind a browser's usual headers.
+		ReadBufferSize: readBufferSize(cfg.BaseURL),
+		IdleTimeout:    120 * time.Second,
 		// c.IP() reads X-Forwarded-For only from these proxies.
 		ProxyHeader:             fiber.HeaderXForwardedFor,
 		EnableTrustedProxyCheck: true,
@@ -132,6 +158,18 @@ func New(cfg Config) *Server {
 	})
 	s.routes()
 	return s
+}
+
+// maxHeaderBytes is what a request's headers may take beside its request
+// line: a browser's usual headers with a site's cookies, as much as
+// nginx's default large_client_header_buffers (8 KiB) passes on.
+const maxHeaderBytes = 8 << 10
+
+// readBufferSize fits the request line of the longest tracked URL this
+// server signs ("GET " + base path + "/c/" + token + " HTTP/1.1") and
+// maxHeaderBytes of headers.
+func readBufferSize(baseURL string) int {
+	return len("GET ") + len(baseURL) + len("/c/") + tracking.MaxTokenLen + len(" HTTP/1.1\r\n") + maxHeaderBytes
 }
 
 // App exposes the Fiber app, for app.Test in handler tests.

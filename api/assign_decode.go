@@ -3,6 +3,7 @@ package api
 import (
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
+	"unicode/utf8"
 )
 
 // decodeAssign decodes a POST /v1/assign body (bulk: false) or one bulk
@@ -14,7 +15,7 @@ import (
 // fields, null, nested attribute values), is experiment.DecodeStrict's.
 // FuzzDecodeAssign holds the two equal.
 func decodeAssign(data []byte, bulk bool, req *assignRequest) error {
-	if fastDecodeAssign(data, bulk, req) && !pins(len(data), func() int { return keptAssign(req) }) {
+	if utf8.Valid(data) && fastDecodeAssign(data, bulk, req) && !pins(len(data), func() int { return keptAssign(req) }) {
 		return nil
 	}
 	// Decoded into variables of this branch: a pointer handed to

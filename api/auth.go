@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -70,7 +71,10 @@ func (s *Server) require(scope apikey.Scope) fiber.Handler {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="splitcast"`)
 			return &experiment.Error{Code: experiment.EUNAUTHORIZED, Field: "Authorization", Message: "an API key is required: Authorization: Bearer <key>"}
 		}
-		key, ok := s.cfg.Keys.Lookup(secret)
+		key, ok, wait := s.lookupKey(c, secret)
+		if wait > 0 {
+			return tooManyRequests(c, wait, "this address's failed authentications")
+		}
 		if !ok {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="splitcast", error="invalid_token"`)
 			return &experiment.Error{Code: experiment.EUNAUTHORIZED, Field: "Authorization", Message: "unknown or revoked API key"}
@@ -86,6 +90,24 @@ func (s *Server) require(scope apikey.Scope) fiber.Handler {
 	}
 }
 
+// lookupKey finds secret's key, unless the client's address has used up
+// its failed authentications (wait > 0: not even looked at, so that the
+// answer tells nothing); a failure uses one up.
+func (s *Server) lookupKey(c *fiber.Ctx, secret string) (key Key, ok bool, wait time.Duration) {
+	if s.authFail == nil {
+		key, ok = s.cfg.Keys.Lookup(secret)
+		return key, ok, 0
+	}
+	addr := clientNet(strings.Clone(c.IP()))
+	if empty, wait := s.authFail.empty(addr); empty {
+		return Key{}, false, wait
+	}
+	if key, ok = s.cfg.Keys.Lookup(secret); !ok {
+		s.authFail.allow(addr)
+	}
+	return key, ok, 0
+}
+
 // limitKey names the key in the per-key rate limiter.
 func (k Key) limitKey() string {
 	if k.ID != "" {
@@ -94,14 +116,25 @@ func (k Key) limitKey() string {
 	return "name:" + k.Name
 }
 
-// author names who made a change: the key's name, or the X-Splitcast-Author
-// header when the key's holder says on whose behalf it acts.
+// author names who made a change: the key's name, and before it the
+// X-Splitcast-Author header when the key's holder says on whose behalf it
+// acts ("alice via key:admin"). The header is the caller's word; the key
+// name beside it is what the server checked, so the history never shows a
+// name no key vouched for alone.
 func author(c *fiber.Ctx) string {
-	if a := strings.TrimSpace(c.Get("X-Splitcast-Author")); a != "" {
-		return a
-	}
+	by := "unknown"
 	if k, ok := c.Locals(localKey).(Key); ok {
-		return "key:" + k.Name
+		by = "key:" + k.Name
 	}
-	return "unknown"
+	if a := strings.TrimSpace(c.Get("X-Splitcast-Author")); a != "" {
+		return a + " via " + by
+	}
+	return by
+}
+
+// keyOf is the key require admitted the request with (the zero Key on a
+// route without one).
+func keyOf(c *fiber.Ctx) Key {
+	k, _ := c.Locals(localKey).(Key)
+	return k
 }

@@ -5,16 +5,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http/httputil"
+	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -51,6 +55,15 @@ type bulkJob struct {
 	want  int    // the bytes the answers should take, from the last chunk's
 	out   []byte // the answers, written by the worker
 	done  chan struct{}
+	// The chunk's exposures, logged at once by the worker, and the ticket
+	// the writer commits before the answers go out: an answered line's
+	// exposure is durable before its answer.
+	events []analytics.Event
+	ticket analytics.Ticket
+	// answered[i] is where line i's answer starts in out, negative for a
+	// line without exposure; kept to turn answers into errors when the
+	// exposures cannot be logged.
+	answered []int
 }
 
 // line returns the i-th line of the chunk.
@@ -75,21 +88,76 @@ func (s *Server) assignBulk(c *fiber.Ctx) error {
 	if _, ok := snap.Version(key); !ok {
 		return &experiment.Error{Code: experiment.ENOTFOUND, Field: "experiment", Message: "no running experiment " + key}
 	}
+	release, err := s.bulk.acquire(keyOf(c).limitKey(), s.cfg.BulkStreamsPerKey)
+	if err != nil {
+		return tooManyRequests(c, time.Second, "this API key's bulk streams")
+	}
+	defer release()
+	s.answerBulk(c, snap, key, s.bulkBody(c))
+	c.Context().HijackSetNoResponse(true)
+	c.Context().Hijack(func(net.Conn) {})
+	return nil
+}
+
+// bulkBody is the stream's body. A send list of millions takes longer than
+// the server's read timeout, which is there for idle and slow-loris
+// connections, not for a stream that is making progress: the deadline
+// moves with every read instead (and with every write, in flushWriter), so
+// that an idle stream is closed.
+func (s *Server) bulkBody(c *fiber.Ctx) io.Reader {
 	var body io.Reader = c.Context().RequestBodyStream()
 	if body == nil {
 		body = bytes.NewReader(c.Body())
 	}
-	// A send list of millions takes longer than the server's read timeout,
-	// which is there for idle and slow-loris connections, not for a stream
-	// that is making progress.
 	if conn := c.Context().Conn(); conn != nil {
-		_ = conn.SetReadDeadline(time.Time{})
-		_ = conn.SetWriteDeadline(time.Time{})
+		body = idleReader{r: body, conn: conn, idle: s.cfg.BulkIdleTimeout}
 	}
-	s.answerBulk(c, snap, key, body)
-	c.Context().HijackSetNoResponse(true)
-	c.Context().Hijack(func(net.Conn) {})
-	return nil
+	return body
+}
+
+// Defaults of Config.BulkIdleTimeout and Config.BulkStreamsPerKey.
+const (
+	DefaultBulkIdleTimeout   = 30 * time.Second
+	DefaultBulkStreamsPerKey = 8
+)
+
+// idleReader reads a bulk stream's body, allowing each read idle at most
+// before it fails with a timeout.
+type idleReader struct {
+	r    io.Reader
+	conn net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	_ = r.conn.SetReadDeadline(time.Now().Add(r.idle))
+	return r.r.Read(p)
+}
+
+// streamCount counts open streams by key.
+type streamCount struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// acquire takes one of key's max streams, or fails when all are taken.
+func (sc *streamCount) acquire(key string, max int) (release func(), err error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.open == nil {
+		sc.open = map[string]int{}
+	}
+	if sc.open[key] >= max {
+		return nil, errors.New("too many bulk streams")
+	}
+	sc.open[key]++
+	return func() {
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		if sc.open[key]--; sc.open[key] <= 0 {
+			delete(sc.open, key)
+		}
+	}, nil
 }
 
 // answerBulk streams the answers of body's lines. They are written to the
@@ -114,7 +182,7 @@ func (s *Server) answerBulk(c *fiber.Ctx, snap *assign.Snapshot, key string, bod
 	})
 	bw.WriteString("\r\n")
 	cw := httputil.NewChunkedWriter(bw)
-	w := bufio.NewWriterSize(flushWriter{cw, bw}, 32<<10)
+	w := bufio.NewWriterSize(flushWriter{cw, bw, conn, s.cfg.BulkIdleTimeout}, 32<<10)
 	if s.streamBulk(c.UserContext(), snap, key, body, w) {
 		if w.Flush() == nil && cw.Close() == nil {
 			bw.WriteString("\r\n")
@@ -125,12 +193,16 @@ func (s *Server) answerBulk(c *fiber.Ctx, snap *assign.Snapshot, key string, bod
 
 // flushWriter passes each chunk to the connection at once, so that answers
 // reach a client that waits for them before sending more.
+// A client that takes no answer for the idle timeout fails the write.
 type flushWriter struct {
 	chunked io.Writer
 	conn    *bufio.Writer
+	raw     net.Conn
+	idle    time.Duration
 }
 
 func (f flushWriter) Write(p []byte) (int, error) {
+	_ = f.raw.SetWriteDeadline(time.Now().Add(f.idle))
 	n, err := f.chunked.Write(p)
 	if err == nil {
 		err = f.conn.Flush()
@@ -150,7 +222,7 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 		go func() {
 			var ev exposureScratch
 			for j := range jobs {
-				s.assignChunk(ctx, snap, key, j, &ev)
+				s.assignChunk(snap, key, j, &ev)
 				j.done <- struct{}{}
 			}
 		}()
@@ -165,7 +237,7 @@ func (s *Server) streamBulk(ctx context.Context, snap *assign.Snapshot, key stri
 			}
 			continue
 		}
-		if !st.writeOldest(w) {
+		if !st.writeOldest(ctx, s.cfg.Events, w) {
 			for _, p := range st.pending {
 				<-p.done // the client went away; let the workers finish
 			}
@@ -226,14 +298,21 @@ func (st *bulkStream) read() *bulkJob {
 	return j
 }
 
-// writeOldest waits for the oldest job in flight and writes its answer,
-// flushing when no answer is ready behind it. It returns false when the
-// client went away.
-func (st *bulkStream) writeOldest(w *bufio.Writer) bool {
+// writeOldest waits for the oldest job in flight and for its exposures to
+// be durable, and writes its answer, flushing when no answer is ready
+// behind it. It returns false when the client went away or the exposures
+// could not be made durable (the stream then ends with an error line).
+func (st *bulkStream) writeOldest(ctx context.Context, events analytics.Logger, w *bufio.Writer) bool {
 	j := st.pending[0]
 	copy(st.pending, st.pending[1:])
 	st.pending = st.pending[:len(st.pending)-1]
 	<-j.done
+	if err := events.Commit(ctx, j.ticket); err != nil {
+		b, _ := json.Marshal(bulkError{Line: j.first, Error: detail(err)})
+		w.Write(append(b, '\n'))
+		w.Flush()
+		return false
+	}
 	if _, err := w.Write(j.out); err != nil {
 		return false
 	}
@@ -255,6 +334,9 @@ func (st *bulkStream) writeOldest(w *bufio.Writer) bool {
 // answered as a line.
 func stopLine(line int, err error) []byte {
 	msg := "stream stopped: " + err.Error()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		msg = "stream stopped: idle for longer than the bulk idle timeout"
+	}
 	if err == bufio.ErrBufferFull {
 		msg = "stream stopped: line longer than " + strconv.Itoa(MaxBulkLine) + " bytes"
 	}
@@ -263,8 +345,9 @@ func stopLine(line int, err error) []byte {
 }
 
 // assignChunk answers the lines of j into j.out, one NDJSON line each, with
-// the worker's own exposure ev, reused from unit to unit.
-func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key string, j *bulkJob, ev *exposureScratch) {
+// the worker's own exposure ev, reused from unit to unit, and logs the
+// chunk's exposures in one call once every line is answered.
+func (s *Server) assignChunk(snap *assign.Snapshot, key string, j *bulkJob, ev *exposureScratch) {
 	buf := j.out[:0]
 	if cap(buf) < j.want {
 		// An eighth over the estimate, so that neither a chunk of answers
@@ -272,8 +355,10 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		// filled, nor the next estimate a little higher replaces it.
 		buf = make([]byte, 0, j.want+j.want/8)
 	}
+	j.events, j.answered, j.ticket = j.events[:0], j.answered[:0], 0
 	for i := range j.ends {
 		raw := j.line(i)
+		j.answered = append(j.answered, -1)
 		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
@@ -282,17 +367,50 @@ func (s *Server) assignChunk(ctx context.Context, snap *assign.Snapshot, key str
 		if err == nil {
 			in.Experiment = key
 			var resp assignResponse
-			resp, err = s.assign(ctx, snap, in, ev)
+			var exposed bool
+			resp, exposed, err = s.assign(snap, in, ev)
 			if err == nil {
+				if exposed {
+					j.events = append(j.events, ev[0])
+					j.answered[i] = len(buf)
+				}
 				buf = appendAssignResponse(buf, &resp)
 				buf = append(buf, '\n')
 				continue
 			}
 		}
-		b, _ := json.Marshal(bulkError{Line: j.first + i, Error: detail(err)})
-		buf = append(append(buf, b...), '\n')
+		buf = appendBulkError(buf, j.first+i, err)
 	}
+	if t, err := s.cfg.Events.Append(j.events...); err != nil {
+		buf = j.refuse(buf, err)
+	} else {
+		j.ticket = t
+	}
+	clear(j.events) // the Logger copied them; drop the strings
 	j.out = append(buf, j.stop...)
+}
+
+// refuse rewrites the answers of buf whose exposures could not be logged
+// as error lines: a unit whose exposure is not recorded must not be sent.
+func (j *bulkJob) refuse(buf []byte, err error) []byte {
+	out := make([]byte, 0, len(buf))
+	prev := 0
+	for i, start := range j.answered {
+		if start < 0 {
+			continue
+		}
+		end := start + bytes.IndexByte(buf[start:], '\n') + 1
+		out = append(out, buf[prev:start]...)
+		out = appendBulkError(out, j.first+i, err)
+		prev = end
+	}
+	return append(out, buf[prev:]...)
+}
+
+// appendBulkError appends the error line of input line n.
+func appendBulkError(b []byte, n int, err error) []byte {
+	e, _ := json.Marshal(bulkError{Line: n, Error: detail(err)})
+	return append(append(b, e...), '\n')
 }
 
 // appendAssignResponse writes r as encoding/json would (same fields, same

@@ -171,6 +171,13 @@ func (e *exposureSet) Log(_ context.Context, evs ...analytics.Event) error {
 	return nil
 }
 
+// Append logs at once: there is nothing to commit.
+func (e *exposureSet) Append(evs ...analytics.Event) (analytics.Ticket, error) {
+	return 0, e.Log(context.Background(), evs...)
+}
+
+func (*exposureSet) Commit(context.Context, analytics.Ticket) error { return nil }
+
 // bulkServer is a Server running the example experiment, which logs its
 // exposures to events.
 func bulkServer(t *testing.T, events analytics.Logger) *Server {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // eventIn is one server-side event: a conversion, an unsubscribe, a
@@ -34,7 +36,7 @@ type eventsRequest struct {
 // refused whole, with the field of the first problem, so that a client can
 // fix and resend it without duplicating the good ones.
 func (s *Server) events(c *fiber.Ctx) error {
-	out, err := s.parseEvents(c.Body())
+	out, err := s.parseEvents(c.UserContext(), c.Body())
 	if err != nil {
 		return err
 	}
@@ -48,23 +50,36 @@ func (s *Server) events(c *fiber.Ctx) error {
 }
 
 // parseEvents decodes and checks a POST /v1/events body.
-func (s *Server) parseEvents(body []byte) ([]analytics.Event, error) {
+func (s *Server) parseEvents(ctx context.Context, body []byte) ([]analytics.Event, error) {
 	var req eventsRequest
 	if err := decodeEvents(body, &req); err != nil {
 		return nil, err
 	}
-	return s.checkEvents(req.Events)
+	return s.checkEvents(ctx, req.Events)
 }
 
 // checkEvents checks a decoded batch and makes its events.
-func (s *Server) checkEvents(in []eventIn) ([]analytics.Event, error) {
+func (s *Server) checkEvents(ctx context.Context, in []eventIn) ([]analytics.Event, error) {
 	// eventIn differs from analytics.ServerEvent only in its tags: the
 	// conversion copies nothing.
 	server := make([]analytics.ServerEvent, len(in))
 	for i := range in {
 		server[i] = analytics.ServerEvent(in[i])
 	}
-	return analytics.ServerEvents(s.ids, server, s.cfg.MaxEventsPerRequest, s.tokenArm, s.cfg.Now())
+	known := func(key string) bool { return s.knownExperiment(ctx, key) }
+	return analytics.ServerEvents(s.ids, server, s.cfg.MaxEventsPerRequest, s.tokenArm, known, s.cfg.Now())
+}
+
+// knownExperiment reports whether experiment key exists: from the
+// snapshot for a running one (no store read on the common path), else from
+// the store, where a store that cannot answer counts as yes: an outage must
+// not refuse events that the spool would keep.
+func (s *Server) knownExperiment(ctx context.Context, key string) bool {
+	if _, ok := s.cfg.Snapshots.Snapshot().Version(key); ok {
+		return true
+	}
+	_, err := s.cfg.Store.Get(ctx, key)
+	return experiment.ErrorCode(err) != experiment.ENOTFOUND
 }
 
 // tokenArm verifies the open token sent with a server event.

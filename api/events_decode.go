@@ -2,6 +2,7 @@ package api
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -13,7 +14,7 @@ import (
 // the endpoint's CPU); anything else, errors included, goes to experiment.DecodeStrict,
 // so that every refusal keeps its field and message.
 func decodeEvents(data []byte, req *eventsRequest) error {
-	if fastDecodeEvents(data, req) && !pins(len(data), func() int { return keptEvents(req) }) {
+	if utf8.Valid(data) && fastDecodeEvents(data, req) && !pins(len(data), func() int { return keptEvents(req) }) {
 		return nil
 	}
 	*req = eventsRequest{}

@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"github.com/splitcast/splitcast/assign"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,7 +91,21 @@ func testEventServer(tb testing.TB) (*Server, *tracking.Keyring) {
 		tb.Fatal(err)
 	}
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	return &Server{cfg: Config{Tokens: tokens, MaxEventsPerRequest: 1000, Now: func() time.Time { return now }}, ids: analytics.NewIDs()}, tokens
+	return &Server{cfg: Config{Tokens: tokens, MaxEventsPerRequest: 1000, Now: func() time.Time { return now },
+		Snapshots: emptySnapshots{}, Store: everyExperiment{}}, ids: analytics.NewIDs()}, tokens
+}
+
+// emptySnapshots has no running experiment.
+type emptySnapshots struct{}
+
+func (emptySnapshots) Snapshot() *assign.Snapshot { return nil }
+
+// everyExperiment is a store in which every key is an experiment; it
+// answers nothing else.
+type everyExperiment struct{ experiment.Store }
+
+func (everyExperiment) Get(context.Context, string) (experiment.Experiment, error) {
+	return experiment.Experiment{}, nil
 }
 
 // TestDecodeEventsDifferential holds the fast decoder to experiment.DecodeStrict: both
@@ -133,8 +149,8 @@ func checkDecodeEvents(t *testing.T, s *Server, body []byte) bool {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decodeEvents(%q) = %#v, experiment.DecodeStrict = %#v", body, got, want)
 	}
-	gotEvents, gotErr := s.parseEvents(body)
-	wantEvents, wantErr := s.checkEvents(want.Events)
+	gotEvents, gotErr := s.parseEvents(context.Background(), body)
+	wantEvents, wantErr := s.checkEvents(context.Background(), want.Events)
 	sameError(t, fmt.Sprintf("parseEvents(%q)", body), gotErr, wantErr)
 	if len(gotEvents) != len(wantEvents) {
 		t.Fatalf("parseEvents(%q) = %d events, want %d", body, len(gotEvents), len(wantEvents))
@@ -217,7 +233,7 @@ func BenchmarkParseEvents(b *testing.B) {
 			if err := experiment.DecodeStrict(body, &req); err != nil {
 				b.Fatal(err)
 			}
-			out, err := s.checkEvents(req.Events)
+			out, err := s.checkEvents(context.Background(), req.Events)
 			if err != nil || len(out) != n || out[0].Kind != analytics.KindConversion {
 				b.Fatal(err)
 			}
@@ -227,7 +243,7 @@ func BenchmarkParseEvents(b *testing.B) {
 	b.Run("parseEvents", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			out, err := s.parseEvents(body)
+			out, err := s.parseEvents(context.Background(), body)
 			if err != nil || len(out) != n || out[0].Kind != analytics.KindConversion {
 				b.Fatal(err)
 			}

@@ -23,13 +23,14 @@ var (
 	descFailures     = prometheus.NewDesc("splitcast_clickhouse_write_failures_total", "Failed or timed-out ClickHouse writes.", nil, nil)
 	descRejected     = prometheus.NewDesc("splitcast_events_rejected_total", "Events refused because queue and spool were full.", nil, nil)
 	descLost         = prometheus.NewDesc("splitcast_events_lost_total", "Accepted events neither written nor spooled at shutdown.", nil, nil)
+	descDeadLettered = prometheus.NewDesc("splitcast_events_dead_lettered_total", "Events ClickHouse refused for good, moved to the spool folder's deadletter.ndjson.", nil, nil)
 	descCorrupt      = prometheus.NewDesc("splitcast_spool_corrupt_records_total", "Spool records skipped for a bad checksum.", nil, nil)
 	descHealthy      = prometheus.NewDesc("splitcast_clickhouse_healthy", "1 while the last ClickHouse write succeeded.", nil, nil)
 )
 
 func (c *ingestCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descQueueCap, descSpoolBytes, descSpoolBatches, descAccepted,
-		descWritten, descSpooled, descReplayed, descFailures, descRejected, descLost, descCorrupt, descHealthy} {
+		descWritten, descSpooled, descReplayed, descFailures, descRejected, descLost, descDeadLettered, descCorrupt, descHealthy} {
 		ch <- d
 	}
 }
@@ -51,6 +52,7 @@ func (c *ingestCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFailures, st.WriteFailures)
 	counter(descRejected, st.Rejected)
 	counter(descLost, st.EventsLost)
+	counter(descDeadLettered, st.DeadLettered)
 	counter(descCorrupt, st.CorruptRecords)
 	healthy := 0.0
 	if st.SinkHealthy {

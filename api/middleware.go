@@ -30,6 +30,12 @@ type RateLimits struct {
 	// proxies and corporate NATs send many recipients' opens from a few
 	// addresses, and a refused pixel or redirect is a broken message.
 	PerIP Rate
+	// FailedAuthPerIP limits the failed authentications of each client
+	// address on every route that takes a key (the report page's ?key=
+	// and /debug/pprof/ included): once its bucket is empty, the address
+	// gets 429 before its key is even looked at, so guessing is slow
+	// everywhere, whatever the other limits.
+	FailedAuthPerIP Rate
 }
 
 // maxBuckets bounds a limiter's memory: past it, idle buckets are swept.
@@ -87,6 +93,26 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// empty reports whether key's bucket has no token now (and how long until
+// it has one), without taking one.
+func (l *limiter) empty(key string) (bool, time.Duration) {
+	if l == nil {
+		return false, 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return false, 0
+	}
+	tokens := math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / l.rate * float64(time.Second))
 }
 
 // sweep forgets buckets that have refilled: a new bucket is full too.

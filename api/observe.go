@@ -224,12 +224,25 @@ func (e exposureCounter) Log(ctx context.Context, events ...analytics.Event) err
 	if err != nil {
 		return err
 	}
+	e.count(events)
+	return nil
+}
+
+func (e exposureCounter) Append(events ...analytics.Event) (analytics.Ticket, error) {
+	t, err := e.Logger.Append(events...)
+	if err != nil {
+		return 0, err
+	}
+	e.count(events)
+	return t, nil
+}
+
+func (e exposureCounter) count(events []analytics.Event) {
 	for _, ev := range events {
 		if ev.Kind == analytics.KindExposure {
 			e.o.assigned(ev.Experiment)
 		}
 	}
-	return nil
 }
 
 func (o *observer) assigned(key string) {

@@ -109,17 +109,14 @@ const localPageKey = "splitcast.pagekey"
 // reportPage answers GET /experiments/{key}: the report as a self-contained
 // HTML page (inline CSS and SVG, no script, nothing fetched from elsewhere).
 func (s *Server) reportPage(c *fiber.Ctx) error {
+	if err := s.urlKey(c); err != nil {
+		return err
+	}
 	r, history, err := s.buildReport(c.UserContext(), c.Params("key"))
 	if err != nil {
 		return err
 	}
-	if key, ok := c.Locals(localPageKey).(string); ok {
-		// The key came in the URL and passed require: remember it for the
-		// page's reloads, readable by nothing but this server's pages.
-		c.Cookie(&fiber.Cookie{Name: PageKeyCookie, Value: key, Path: "/experiments", HTTPOnly: true,
-			SameSite: fiber.CookieSameSiteStrictMode, Secure: strings.HasPrefix(s.cfg.BaseURL, "https://"),
-			Expires: s.cfg.Now().Add(pageKeyLifetime)})
-	}
+	s.rememberURLKey(c)
 	var buf bytes.Buffer
 	if err := pages.Report(&buf, r, history); err != nil {
 		return err
@@ -131,4 +128,29 @@ func (s *Server) reportPage(c *fiber.Ctx) error {
 	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	return c.Send(buf.Bytes())
+}
+
+// readOnly reports whether k can do nothing but read.
+func readOnly(k Key) bool { return !k.has(apikey.ScopeAdmin) && !k.has(apikey.ScopeSDK) }
+
+// urlKey refuses a key given in the URL that can do more than read: a URL
+// lands in browser history, proxy logs and screenshots, and the cookie
+// would keep the key.
+func (s *Server) urlKey(c *fiber.Ctx) error {
+	if _, inURL := c.Locals(localPageKey).(string); inURL && !readOnly(keyOf(c)) {
+		return &experiment.Error{Code: experiment.EFORBIDDEN, Field: "key",
+			Message: "only a read-scope key may be given in a URL; this key can do more"}
+	}
+	return nil
+}
+
+// rememberURLKey keeps a key that came in the URL, and passed require and
+// urlKey, in a cookie for the page's reloads, readable by nothing but this
+// server's pages.
+func (s *Server) rememberURLKey(c *fiber.Ctx) {
+	if key, ok := c.Locals(localPageKey).(string); ok {
+		c.Cookie(&fiber.Cookie{Name: PageKeyCookie, Value: key, Path: "/experiments", HTTPOnly: true,
+			SameSite: fiber.CookieSameSiteStrictMode, Secure: strings.HasPrefix(s.cfg.BaseURL, "https://"),
+			Expires: s.cfg.Now().Add(pageKeyLifetime)})
+	}
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -55,9 +54,17 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	if req.Experiment == "" {
 		return experiment.Invalid("experiment", "required")
 	}
-	resp, err := s.assign(c.UserContext(), s.cfg.Snapshots.Snapshot(), req, new(exposureScratch))
+	var ev exposureScratch
+	resp, exposed, err := s.assign(s.cfg.Snapshots.Snapshot(), req, &ev)
 	if err != nil {
 		return err
+	}
+	// Logged last, once nothing can refuse the request any more, and
+	// durable before the answer: a sender acts on the answer.
+	if exposed {
+		if err := s.cfg.Events.Log(c.UserContext(), ev[:]...); err != nil {
+			return err
+		}
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	// Written into fasthttp's pooled body buffer: no buffer per request.
@@ -66,41 +73,38 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	return nil
 }
 
-// exposureScratch is where assign puts the exposure it logs. Handed to the
+// exposureScratch is where assign puts the exposure to log. Handed to the
 // Logger, an interface, as a slice, a fresh event would be moved to the
-// heap for every unit; a bulk worker reuses its own instead. Loggers copy
-// what they keep of the events they are given (the Ingester appends them
-// to its queue).
+// heap for every unit. Loggers copy what they keep of the events they are
+// given (the Ingester appends them to its queue).
 type exposureScratch [1]analytics.Event
 
-// assign decides for one unit, logs its exposure (through ev, which a
-// bulk worker reuses from unit to unit) and signs its token. Everything is
-// checked before anything is logged.
-func (s *Server) assign(ctx context.Context, snap *assign.Snapshot, req assignRequest, ev *exposureScratch) (assignResponse, error) {
+// assign decides for one unit, makes its exposure in ev and signs its
+// token; exposed says whether ev is to be logged. It logs nothing itself:
+// the caller logs once everything is checked and signed, so that a request
+// refused for any reason leaves no exposure behind.
+func (s *Server) assign(snap *assign.Snapshot, req assignRequest, ev *exposureScratch) (resp assignResponse, exposed bool, err error) {
 	if err := analytics.CheckAssign(req.UnitID, req.SendID, req.Channel); err != nil {
-		return assignResponse{}, err
+		return assignResponse{}, false, err
 	}
 	a, err := snap.AssignWithTraits(req.Experiment, req.UnitID, req.Attributes, s.cfg.Traits)
 	if err != nil || !a.InExperiment {
-		return assignResponse{Assignment: a}, err
+		return assignResponse{Assignment: a}, false, err
 	}
 	now := s.cfg.Now()
 	ev[0] = analytics.Exposure(s.ids, analytics.Arm{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment,
 		Variant: a.Arm(), Unit: req.UnitID, SendID: req.SendID}, req.Channel, now)
-	if err = s.cfg.Events.Log(ctx, ev[:]...); err != nil {
-		return assignResponse{}, err
-	}
-	resp := assignResponse{Assignment: a, SendID: ev[0].SendID}
+	resp = assignResponse{Assignment: a, SendID: ev[0].SendID}
 	if a.Holdout {
-		return resp, nil // a held-out unit gets no message, so nothing to track
+		return resp, true, nil // a held-out unit gets no message, so nothing to track
 	}
 	claims := tracking.Claims{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Variant,
 		Unit: req.UnitID, SendID: resp.SendID, IssuedAt: ev[0].Time}
 	if resp.Token, err = s.cfg.Tokens.Open(claims); err != nil {
-		return assignResponse{}, err
+		return assignResponse{}, false, err
 	}
 	resp.pixelBase = s.cfg.BaseURL
-	return resp, nil
+	return resp, true, nil
 }
 
 // bulkLine is one NDJSON input line of POST /v1/assign/bulk.

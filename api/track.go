@@ -52,7 +52,7 @@ func (s *Server) pixel(c *fiber.Ctx) error {
 			now := s.cfg.Now()
 			machine, reason := s.machine.ClassifyOpen(analytics.Hit{
 				UserAgent: c.Get(fiber.HeaderUserAgent), Method: c.Method(), SinceSend: now.Sub(t.IssuedAt)})
-			s.record(c, t, analytics.KindOpen, now, machine, reason)
+			s.record(t, analytics.KindOpen, now, machine, reason)
 		}
 	}
 	return c.Send(gif)
@@ -74,15 +74,23 @@ func (s *Server) click(c *fiber.Ctx) error {
 	links := s.bursts.Observe(t.SendID, t.Link)
 	machine, reason := s.machine.ClassifyClick(analytics.Hit{
 		UserAgent: c.Get(fiber.HeaderUserAgent), Method: c.Method(), SinceSend: now.Sub(t.IssuedAt), LinksInBurst: links})
-	s.record(c, t, analytics.KindClick, now, machine, reason)
-	return c.Redirect(t.URL, fiber.StatusFound)
+	// Tokens signed before hosts were normalised may hold a Unicode host.
+	loc, err := tracking.NormalizeURL(t.URL)
+	if err != nil {
+		return err
+	}
+	s.record(t, analytics.KindClick, now, machine, reason)
+	return c.Redirect(loc, fiber.StatusFound)
 }
 
-// record logs an open or click. A full queue and spool lose this one event
-// rather than keep the recipient waiting: it is counted as rejected.
-func (s *Server) record(c *fiber.Ctx, t tracking.Token, kind analytics.Kind, now time.Time, machine bool, reason string) {
+// record logs an open or click without waiting for it to be durable: the
+// recipient never waits on a disk. A crash loses at most the hits of the
+// journal's commit round in progress (a write and an fsync: milliseconds).
+// A full queue and spool lose this one event rather than keep the
+// recipient waiting: it is counted as rejected.
+func (s *Server) record(t tracking.Token, kind analytics.Kind, now time.Time, machine bool, reason string) {
 	ev := analytics.Tracked(s.ids, kind, armOf(t.Claims), t.URL, now, machine, reason)
-	if err := s.cfg.Events.Log(c.UserContext(), ev); err != nil {
+	if _, err := s.cfg.Events.Append(ev); err != nil {
 		s.cfg.Logger.Warn("tracking event not recorded", "kind", kind, "err", err)
 	}
 }
@@ -116,7 +124,11 @@ func (s *Server) links(c *fiber.Ctx) error {
 	}
 	out := make([]trackedLink, len(req.URLs))
 	for i, u := range req.URLs {
-		if err := tracking.CheckURL("urls["+strconv.Itoa(i)+"]", u); err != nil {
+		field := "urls[" + strconv.Itoa(i) + "]"
+		if err := tracking.CheckURL(field, u); err != nil {
+			return err
+		}
+		if err := s.cfg.LinkDomains.Check(field, u); err != nil {
 			return err
 		}
 		tu, err := tracking.NewClickURL(s.cfg.Tokens, s.cfg.BaseURL, claims, i, u)
@@ -145,14 +157,14 @@ func (s *Server) render(c *fiber.Ctx) error {
 	if req.HTML == "" {
 		return experiment.Invalid("html", "required")
 	}
-	r, err := tracking.Render(s.cfg.Tokens, req.HTML, s.cfg.BaseURL, claims)
+	r, err := tracking.Render(s.cfg.Tokens, req.HTML, s.cfg.BaseURL, claims, s.cfg.LinkDomains)
 	if err != nil {
 		return err
 	}
 	if r.Links == nil {
 		r.Links = []tracking.Link{}
 	}
-	return c.JSON(fiber.Map{"html": r.HTML, "links": r.Links, "untracked": r.Untracked})
+	return c.JSON(fiber.Map{"html": r.HTML, "links": r.Links, "untracked": r.Untracked, "not_allowed": r.Disallowed})
 }
 
 // openClaims reads the claims of the open token an assignment returned: a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // Decode reads one experiment definition from JSON as a person wrote it,
@@ -28,7 +29,12 @@ func Decode(data []byte) (Experiment, error) {
 // "segments.variants.weight"), an unknown field names itself, and anything
 // else (malformed or empty JSON) is on field "body". It is the one strict
 // decoder of request bodies, so that every endpoint words its errors alike.
+// A body that is not valid UTF-8 is refused: encoding/json would replace
+// the bad bytes, and two distinct ids would then become one.
 func DecodeStrict(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return Invalid("body", "not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

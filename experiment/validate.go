@@ -20,6 +20,11 @@ const (
 	MaxTotalWeight = 10000
 	// MaxPayloadBytes bounds one variant's payload.
 	MaxPayloadBytes = 64 << 10
+	// MaxIDLen bounds every identifier a caller sends (unit id, send id,
+	// event id or idempotency key, event name). It is the one limit of
+	// those fields: the edge checks it and tracking tokens carry it, so
+	// nothing the edge accepts is refused when its token is signed.
+	MaxIDLen = 255
 )
 
 // HoldoutArm is the arm name of units held out; no variant may take it.

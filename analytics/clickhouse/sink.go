@@ -2,10 +2,13 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
@@ -53,9 +56,33 @@ func (s *EventSink) Write(ctx context.Context, events []analytics.Event) error {
 		return nil
 	}
 	if err := s.write(ctx, events); err != nil {
-		return fmt.Errorf("insert %d events: %w", len(events), translate(err))
+		err = translate(err)
+		if refusedForContent(err) {
+			err = ingest.Rejected(err)
+		}
+		return fmt.Errorf("insert %d events: %w", len(events), err)
 	}
 	return nil
+}
+
+// refusedForContent reports whether ClickHouse refused an insert for the
+// rows in it, which it will refuse again: the ingester then sifts the
+// batch for those rows (see ingest.ErrRejected). Outages, timeouts, memory
+// limits and schema errors are not: a schema error refuses every row, and
+// must stop the ingest, not empty it into the dead-letter file.
+func refusedForContent(err error) bool {
+	var exc *ch.Exception
+	if !errors.As(err, &exc) {
+		return false
+	}
+	switch exc.Code {
+	case 6, 27, 38, 41, 53, 69, 70, 72, 321, // CANNOT_PARSE_*, TYPE_MISMATCH, ARGUMENT_OUT_OF_BOUND, CANNOT_CONVERT_TYPE, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+		395: // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO: a view's check on the rows
+		return true
+	case 252: // TOO_MANY_PARTS: an outage, unless one insert touches too many partitions
+		return strings.Contains(exc.Message, "partitions for single INSERT block")
+	}
+	return false
 }
 
 // blockRows is the most rows the sink sends in one block. A batch of more

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,9 +81,10 @@ type Config struct {
 	// DefaultRetryMax (or RetryMin, if that is larger).
 	RetryMin, RetryMax time.Duration
 	// MaxSpoolBytes, SegmentBytes and SyncInterval configure the spool; see
-	// SpoolConfig for their defaults and meaning. SyncInterval is the
-	// crash-loss window: a machine crash loses at most the events spooled
-	// in the last SyncInterval (default 200ms).
+	// SpoolConfig for their defaults and meaning. SyncInterval no longer
+	// bounds what a crash loses: the journal holds every accepted event,
+	// and the Ingester fsyncs the spool itself before the journal lets go
+	// of what it spooled.
 	MaxSpoolBytes int64
 	SegmentBytes  int64
 	SyncInterval  time.Duration
@@ -182,6 +184,7 @@ type Stats struct {
 	WriteFailures    int64     // failed or timed-out Sink writes
 	Rejected         int64     // events Log refused with EUNAVAILABLE
 	EventsLost       int64     // accepted events that Close could neither write nor spool; should stay 0
+	DeadLettered     int64     // events the Sink refused for good, moved to the dead-letter file
 	CorruptRecords   int64     // spool records skipped for a bad checksum or encoding
 	TornRecords      int64     // incomplete spool records discarded after a crash
 	LastWriteError   string    // the most recent Sink failure, kept after recovery
@@ -189,15 +192,19 @@ type Stats struct {
 	SinkHealthy      bool      // false from a failed write until a write succeeds
 }
 
-// Ingester is the Logger of the ingest path: it queues events in memory,
-// writes them to the Sink in batches from one goroutine, and spools to disk
-// whatever the Sink cannot take, replaying it in order once the Sink
-// recovers.
+// Ingester is the Logger of the ingest path: it appends events to a
+// journal on disk (group commit: one fsync for every caller waiting), queues
+// them in memory, writes them to the Sink in batches from one goroutine,
+// and spools to disk whatever the Sink cannot take, replaying it in order
+// once the Sink recovers.
 //
-// Guarantees: an event for which Log returned nil is written to the Sink at
-// least once, unless the machine crashes within SyncInterval of its being
-// spooled, or Close finds both Sink and spool unable to take it (counted in
-// EventsLost and returned by Close). Spooled batches reach the Sink in the
+// Guarantees: an event for which Log (or Commit after Append) returned nil
+// is written to the Sink at least once, whatever happens to the process or
+// the machine: it is in the journal, and a journal record is released only
+// once its events are in the Sink or in a synced spool. What a crash leaves
+// in the journal is moved to the spool by the next Open. An event that
+// Append accepted and nobody committed is lost only if the crash comes
+// within one commit round (a write and an fsync, a few milliseconds). Spooled batches reach the Sink in the
 // order they were spooled. Events may be written more than once (a replay
 // after a write that timed out but succeeded, or after a crash before the
 // spool's acknowledgement): the Sink deduplicates by ID.
@@ -235,8 +242,17 @@ type Ingester struct {
 	nextProbe    time.Time
 	spoolRetryAt time.Time
 
+	// journal holds every accepted event until it is delivered.
+	journal *journal
+	// Marks of the journal records ending in each chunk, parallel to
+	// chunks and tail; heldMarks are held's.
+	chunkMarks [][]mark
+	tailMarks  []mark
+	heldMarks  []mark
+
 	accepted, written, spooled, replayed atomic.Int64
 	failures, rejected, lost             atomic.Int64
+	deadLettered                         atomic.Int64
 	sinkHealthy, rejecting               atomic.Bool
 	writing                              atomic.Int32 // Sink.Write calls running, abandoned ones included
 }
@@ -257,10 +273,26 @@ func Open(cfg Config) (*Ingester, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The journal's folder is inside the spool's, under its lock.
+	jdir := filepath.Join(cfg.Dir, "journal")
+	last, recovered, err := recoverJournal(jdir, spool, cfg.Logger)
+	if err != nil {
+		spool.Close()
+		return nil, err
+	}
+	if recovered > 0 {
+		cfg.Logger.Info("ingest: moved events a previous process had accepted from the journal to the spool", "events", recovered)
+	}
+	jr, err := openJournal(jdir, last, cfg.Logger)
+	if err != nil {
+		spool.Close()
+		return nil, err
+	}
 	i := &Ingester{
 		cfg:     cfg,
 		log:     cfg.Logger,
 		spool:   spool,
+		journal: jr,
 		full:    make(chan struct{}, 1),
 		quit:    make(chan context.Context, 1),
 		done:    make(chan struct{}),
@@ -274,23 +306,53 @@ func Open(cfg Config) (*Ingester, error) {
 	return i, nil
 }
 
-// Log accepts events for delivery; it never waits for the Sink. The events
-// go to the in-memory queue or, if it has no room for all of them, straight
-// to the spool (a synchronous disk write). Log returns an EUNAVAILABLE
-// error, having accepted none of the events, only if the spool cannot take
-// them either or the Ingester is closed. ctx is not used: accepting is
-// bounded local work.
+// Log accepts events for delivery and returns once they are durable (see
+// Append and Commit). It never waits for the Sink.
 func (i *Ingester) Log(ctx context.Context, events ...analytics.Event) error {
+	t, err := i.Append(events...)
+	if err != nil {
+		return err
+	}
+	return i.Commit(ctx, t)
+}
+
+// Commit returns once the events of t, and all accepted before them, are
+// on disk; an error means they may not be (the journal failed, or ctx
+// ended first), though they are still delivered unless the process dies.
+func (i *Ingester) Commit(ctx context.Context, t analytics.Ticket) error {
+	if t == 0 {
+		return nil
+	}
+	return i.journal.commit(ctx.Done(), uint64(t))
+}
+
+// Append accepts events for delivery without waiting: it appends them to
+// the journal's buffer and to the in-memory queue or, if the queue has no
+// room for all of them, to the spool (a synchronous disk write and fsync).
+// It returns an EUNAVAILABLE error, having accepted none of the events,
+// only if neither can take them or the Ingester is closed.
+func (i *Ingester) Append(events ...analytics.Event) (analytics.Ticket, error) {
 	n := len(events)
 	if n == 0 {
-		return nil
+		return 0, nil
 	}
 	i.mu.Lock()
 	if i.closed {
 		i.mu.Unlock()
 		i.rejected.Add(int64(n))
-		return experiment.Errorf(experiment.EUNAVAILABLE, "event ingest is shutting down")
+		return 0, experiment.Errorf(experiment.EUNAVAILABLE, "event ingest is shutting down")
 	}
+	// Close waits for inflight before draining the queue and closing the
+	// spool and the journal.
+	i.inflight.Add(1)
+	i.mu.Unlock()
+	defer i.inflight.Done()
+	seg, ticket, err := i.journal.append(events)
+	if err != nil {
+		i.rejected.Add(int64(n))
+		return 0, err
+	}
+	i.mu.Lock()
 	if i.queued+n <= i.cfg.QueueSize {
 		signal := false
 		for rest := events; len(rest) > 0; {
@@ -302,9 +364,18 @@ func (i *Ingester) Log(ctx context.Context, events ...analytics.Event) error {
 			rest = rest[k:]
 			if len(i.tail) == cap(i.tail) {
 				i.chunks = append(i.chunks, i.tail)
-				i.tail = nil
+				i.chunkMarks = append(i.chunkMarks, i.tailMarks)
+				i.tail, i.tailMarks = nil, nil
 				signal = true
 			}
+		}
+		// The record ends in the chunk that got its last event: chunks
+		// are delivered in order, so it is delivered with that one.
+		if i.tail != nil {
+			i.tailMarks = addMark(i.tailMarks, seg)
+		} else {
+			k := len(i.chunkMarks) - 1
+			i.chunkMarks[k] = addMark(i.chunkMarks[k], seg)
 		}
 		i.queued += n
 		i.mu.Unlock()
@@ -315,25 +386,37 @@ func (i *Ingester) Log(ctx context.Context, events ...analytics.Event) error {
 			default:
 			}
 		}
-		return nil
+		return analytics.Ticket(ticket), nil
 	}
-	// Close waits for inflight before closing the spool.
-	i.inflight.Add(1)
 	i.mu.Unlock()
-	defer i.inflight.Done()
-	if err := i.spool.Append(events); err != nil {
+	err = i.spool.Append(events)
+	if err == nil {
+		err = i.spool.Sync()
+	}
+	// Refused events must not be stored: the journal lets go of them too.
+	i.journal.release([]mark{{seg: seg, n: 1}})
+	if err != nil {
 		i.rejected.Add(int64(n))
 		if !i.rejecting.Swap(true) {
 			i.log.Error("ingest: rejecting events: queue full and spool cannot take them", "err", err)
 		}
-		return experiment.Errorf(experiment.EUNAVAILABLE, "cannot accept events now: queue and spool are full")
+		return 0, experiment.Errorf(experiment.EUNAVAILABLE, "cannot accept events now: queue and spool are full")
 	}
 	if i.rejecting.Load() && i.rejecting.Swap(false) {
 		i.log.Info("ingest: accepting events again")
 	}
 	i.accepted.Add(int64(n))
 	i.spooled.Add(int64(n))
-	return nil
+	return 0, nil
+}
+
+// addMark counts one more record of segment seg in marks.
+func addMark(marks []mark, seg uint64) []mark {
+	if k := len(marks) - 1; k >= 0 && marks[k].seg == seg {
+		marks[k].n++
+		return marks
+	}
+	return append(marks, mark{seg: seg, n: 1})
 }
 
 // Close stops accepting events, writes the queue to the Sink and spools
@@ -355,7 +438,9 @@ func (i *Ingester) Close(ctx context.Context) error {
 			<-i.done
 		}
 		i.cancelRun()
-		i.closeErr = errors.Join(i.closeErr, i.spool.Close())
+		// The spool first: its Close fsyncs what drain spooled, which the
+		// journal's records then no longer need to hold.
+		i.closeErr = errors.Join(i.closeErr, i.spool.Close(), i.journal.close())
 	})
 	return i.closeErr
 }
@@ -378,6 +463,7 @@ func (i *Ingester) Stats() Stats {
 		WriteFailures:  i.failures.Load(),
 		Rejected:       i.rejected.Load(),
 		EventsLost:     i.lost.Load(),
+		DeadLettered:   i.deadLettered.Load(),
 		CorruptRecords: ss.CorruptRecords,
 		TornRecords:    ss.TornRecords,
 		SinkHealthy:    i.sinkHealthy.Load(),
@@ -424,32 +510,35 @@ func (i *Ingester) chunk() []analytics.Event {
 	return make([]analytics.Event, 0, i.cfg.MaxBatch)
 }
 
-// next returns the batch to deliver next: the held one, else the oldest
-// full chunk, else with all the partial tail; nil if there is none.
-func (i *Ingester) next(all bool) []analytics.Event {
+// next returns the batch to deliver next, with the marks of the journal
+// records ending in it: the held one, else the oldest full chunk, else with
+// all the partial tail; nil if there is none.
+func (i *Ingester) next(all bool) ([]analytics.Event, []mark) {
 	if i.held != nil {
-		return i.held
+		return i.held, i.heldMarks
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if len(i.chunks) > 0 {
-		c := i.chunks[0]
-		i.chunks[0] = nil
-		i.chunks = i.chunks[1:]
-		return c
+		c, m := i.chunks[0], i.chunkMarks[0]
+		i.chunks[0], i.chunkMarks[0] = nil, nil
+		i.chunks, i.chunkMarks = i.chunks[1:], i.chunkMarks[1:]
+		return c, m
 	}
 	if all && len(i.tail) > 0 {
-		c := i.tail
-		i.tail = nil
-		return c
+		c, m := i.tail, i.tailMarks
+		i.tail, i.tailMarks = nil, nil
+		return c, m
 	}
-	return nil
+	return nil, nil
 }
 
-// delivered frees batch's places in the queue and, unless a timed-out
-// Sink write may still be reading it, keeps its chunk for reuse.
-func (i *Ingester) delivered(batch []analytics.Event, reusable bool) {
-	i.held = nil
+// delivered frees batch's places in the queue, releases its journal
+// records and, unless a timed-out Sink write may still be reading it,
+// keeps its chunk for reuse.
+func (i *Ingester) delivered(batch []analytics.Event, marks []mark, reusable bool) {
+	i.held, i.heldMarks = nil, nil
+	i.journal.release(marks)
 	if reusable {
 		clear(batch) // drop references to the events' strings
 	}
@@ -471,7 +560,7 @@ func (i *Ingester) delivered(batch []analytics.Event, reusable bool) {
 // next time.
 func (i *Ingester) flush(all bool) {
 	for {
-		batch := i.next(all)
+		batch, marks := i.next(all)
 		if batch == nil {
 			return
 		}
@@ -480,10 +569,10 @@ func (i *Ingester) flush(all bool) {
 		}
 		ok, reusable := i.deliver(i.runCtx, batch)
 		if !ok {
-			i.held = batch
+			i.held, i.heldMarks = batch, marks
 			return
 		}
-		i.delivered(batch, reusable)
+		i.delivered(batch, marks, reusable)
 	}
 }
 
@@ -499,10 +588,24 @@ func (i *Ingester) deliver(ctx context.Context, batch []analytics.Event) (ok, re
 			i.written.Add(int64(len(batch)))
 			return true, true
 		}
-		reusable = !abandoned
+		if errors.Is(err, ErrRejected) {
+			// Sifting may leave writes running; the chunk is not reused.
+			reusable = false
+			if batch = i.sift(ctx, batch, err); len(batch) == 0 {
+				i.writeOK()
+				return true, false
+			}
+			err = fmt.Errorf("sink write failed while sifting a refused batch: %d events spooled", len(batch))
+		}
+		reusable = reusable && !abandoned
 		i.writeFailed(err)
 	}
-	if err := i.spool.Append(batch); err != nil {
+	// Synced before the journal lets go of the batch's records.
+	err := i.spool.Append(batch)
+	if err == nil {
+		err = i.spool.Sync()
+	}
+	if err != nil {
 		i.log.Error("ingest: cannot spool batch; holding it in memory", "events", len(batch), "err", err)
 		return false, reusable
 	}
@@ -618,12 +721,21 @@ func (i *Ingester) replayOne() {
 		i.spoolRetryAt = i.cfg.Now().Add(i.cfg.RetryMin)
 		return
 	}
-	if _, err := i.write(i.runCtx, batch); err != nil {
+	if _, err := i.write(i.runCtx, batch); errors.Is(err, ErrRejected) {
+		// A refused spooled batch would block the spool for ever: sift
+		// it. If part of it still fails, the whole batch stays spooled and
+		// its landed part is written again later (a duplicate).
+		if rest := i.sift(i.runCtx, batch, err); len(rest) > 0 {
+			i.writeFailed(fmt.Errorf("sink write failed while sifting a refused spooled batch"))
+			return
+		}
+	} else if err != nil {
 		i.writeFailed(err)
 		return
+	} else {
+		i.written.Add(int64(len(batch)))
 	}
 	i.writeOK()
-	i.written.Add(int64(len(batch)))
 	i.replayed.Add(int64(len(batch)))
 	if err := i.spool.Ack(); err != nil {
 		i.log.Warn("ingest: replayed batch may be replayed again after a restart", "err", err)
@@ -634,20 +746,20 @@ func (i *Ingester) replayOne() {
 // healthy and ctx allows, else to the spool.
 func (i *Ingester) drain(ctx context.Context) {
 	for {
-		batch := i.next(true)
+		batch, marks := i.next(true)
 		if batch == nil {
 			return
 		}
 		if ok, _ := i.deliver(ctx, batch); ok {
-			i.delivered(batch, false)
+			i.delivered(batch, marks, false)
 			continue
 		}
 		i.mu.Lock()
 		lost := i.queued
 		i.mu.Unlock()
 		i.lost.Add(int64(lost))
-		i.log.Error("ingest: events lost at shutdown: sink and spool both failed", "events", lost)
-		i.closeErr = fmt.Errorf("close ingester: %d events could be neither written nor spooled", lost)
+		i.log.Error("ingest: events left in the journal at shutdown: sink and spool both failed", "events", lost)
+		i.closeErr = fmt.Errorf("close ingester: %d events could be neither written nor spooled; the journal keeps them for the next start", lost)
 		return
 	}
 }

@@ -431,6 +431,22 @@ func (s *Spool) syncDirty() {
 	}
 }
 
+// Sync fsyncs what was appended: once it returns, every record appended
+// before the call survives a crash of the machine. A segment sealed since
+// was fsynced when it was sealed.
+func (s *Spool) Sync() error {
+	s.mu.Lock()
+	f := s.w
+	s.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("sync spool: %w", err)
+	}
+	return nil
+}
+
 // Peek returns the oldest events not yet acknowledged, or io.EOF if there
 // are none: the oldest record, followed by as many of the next records of
 // the same segment as fit in maxEvents, so that many small spooled batches

@@ -35,6 +35,22 @@ func (s *Spool) crash() {
 	s.lock.Close()
 }
 
+// crash stops the journal's committer as a SIGKILL would: what is
+// pending is never written, nothing is deleted.
+func (j *journal) crash() {
+	j.mu.Lock()
+	j.pending, j.closed = nil, true
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	<-j.done
+	for _, f := range j.files {
+		f.Close()
+	}
+}
+
 func MustOpenSpool(tb testing.TB, cfg SpoolConfig) *Spool {
 	tb.Helper()
 	s, err := OpenSpool(cfg)

@@ -4,6 +4,7 @@
 package pages
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"html/template"
@@ -33,8 +34,22 @@ func Report(w io.Writer, r results.Report, history []experiment.Version) error {
 }
 
 func renderReportPage(w io.Writer, v reportView) error {
-	return reportTemplate.Execute(w, v)
+	var buf bytes.Buffer
+	if err := reportTemplate.Execute(&buf, v); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, neutralBidi.Replace(buf.String()))
+	return err
 }
+
+// neutralBidi shows the bidirectional controls as visible marks: text
+// from an experiment's definition or history (a name, a reason, an author)
+// holding U+202E would otherwise reverse what follows it on the page and
+// make one thing read as another. The template itself holds none of them.
+var neutralBidi = strings.NewReplacer(
+	"\u202a", "[U+202A]", "\u202b", "[U+202B]", "\u202c", "[U+202C]", "\u202d", "[U+202D]", "\u202e", "[U+202E]",
+	"\u2066", "[U+2066]", "\u2067", "[U+2067]", "\u2068", "[U+2068]", "\u2069", "[U+2069]",
+	"\u200e", "[U+200E]", "\u200f", "[U+200F]", "\u061c", "[U+061C]")
 
 // palette colours the arms of a segment, in order; colour-blind safe
 // (Okabe–Ito).

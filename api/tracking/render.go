@@ -19,6 +19,9 @@ type Rendered struct {
 	// CheckURL (user info, spaces, backslashes...), so the caller can warn
 	// the author that those clicks will not be counted.
 	Untracked []string
+	// Disallowed lists, among Untracked, the hrefs to hosts outside the
+	// allow-list Render was given.
+	Disallowed []string
 }
 
 // Render wraps the href of every <a> element that names an http(s) URL in a
@@ -34,7 +37,11 @@ type Rendered struct {
 // double-, single- or un-quoted; names are case-insensitive; the first href
 // of an element wins. The contents of Outlook conditional comments
 // (<!--[if mso]>...<![endif]-->) are scanned because Outlook renders them.
-func Render(k *Keyring, src, base string, c Claims) (Rendered, error) {
+//
+// With a non-zero allow, links to other hosts are left untracked too, and
+// listed in Disallowed: a click token is a redirect, and an sdk key must
+// not mint redirects to anywhere.
+func Render(k *Keyring, src, base string, c Claims, allow Domains) (Rendered, error) {
 	base, err := checkBase(base)
 	if err != nil {
 		return Rendered{}, err
@@ -44,7 +51,7 @@ func Render(k *Keyring, src, base string, c Claims) (Rendered, error) {
 		return Rendered{}, err
 	}
 	img := `<img src="` + html.EscapeString(pixel) + `" width="1" height="1" alt="" style="display:none">`
-	r := renderer{k: k, src: src, base: base, claims: c, pixel: img}
+	r := renderer{k: k, src: src, base: base, claims: c, pixel: img, allow: allow}
 	r.out.Grow(len(src) + len(src)/4 + 256)
 	if err := r.scan(); err != nil {
 		return Rendered{}, err
@@ -53,19 +60,21 @@ func Render(k *Keyring, src, base string, c Claims) (Rendered, error) {
 	if !r.pixelDone {
 		r.out.WriteString(img)
 	}
-	return Rendered{HTML: r.out.String(), Links: r.links, Untracked: r.untracked}, nil
+	return Rendered{HTML: r.out.String(), Links: r.links, Untracked: r.untracked, Disallowed: r.disallowed}, nil
 }
 
 type renderer struct {
-	k         *Keyring
-	src, base string
-	claims    Claims
-	out       strings.Builder
-	copied    int    // src[:copied] has been written to out
-	pixel     string // the <img> to put before </body>
-	pixelDone bool
-	links     []Link
-	untracked []string
+	allow      Domains
+	disallowed []string
+	k          *Keyring
+	src, base  string
+	claims     Claims
+	out        strings.Builder
+	copied     int    // src[:copied] has been written to out
+	pixel      string // the <img> to put before </body>
+	pixelDone  bool
+	links      []Link
+	untracked  []string
 }
 
 // rawText are the elements whose content is text up to their end tag, so a
@@ -208,18 +217,28 @@ func (r *renderer) rewriteHref(start, end int, raw string) error {
 		r.untracked = append(r.untracked, dest)
 		return nil
 	}
+	if !r.allow.Allows(dest) {
+		r.untracked = append(r.untracked, dest)
+		r.disallowed = append(r.disallowed, dest)
+		return nil
+	}
+	signed, err := NormalizeURL(dest)
+	if err != nil {
+		r.untracked = append(r.untracked, dest)
+		return nil
+	}
 	idx := len(r.links)
 	if idx >= MaxLinks {
 		r.untracked = append(r.untracked, dest)
 		return nil
 	}
 	// dest passed CheckURL and base checkBase already: sign directly.
-	tok, err := r.k.sign(Token{Kind: KindClick, Claims: r.claims, Link: idx, URL: dest})
+	tok, err := r.k.sign(Token{Kind: KindClick, Claims: r.claims, Link: idx, URL: signed})
 	if err != nil {
 		return err
 	}
 	click := r.base + "/c/" + tok
-	r.links = append(r.links, Link{Index: idx, URL: dest})
+	r.links = append(r.links, Link{Index: idx, URL: signed})
 	r.out.WriteString(r.src[r.copied:start])
 	r.out.WriteByte('"')
 	r.out.WriteString(html.EscapeString(click))

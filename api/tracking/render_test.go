@@ -12,7 +12,7 @@ const base = "https://t.example.com"
 // MustRender renders src with a test keyring and fails on error.
 func MustRender(tb testing.TB, k *Keyring, src string) Rendered {
 	tb.Helper()
-	r, err := Render(k, src, base, claims())
+	r, err := Render(k, src, base, claims(), Domains{})
 	if err != nil {
 		tb.Fatalf("Render: %v", err)
 	}
@@ -49,7 +49,8 @@ func TestRenderLinks(t *testing.T) {
 		{"single quotes", `<a href='https://a.example/x'>x</a>`, []string{"https://a.example/x"}},
 		{"unquoted", `<a href=https://a.example/x>x</a>`, []string{"https://a.example/x"}},
 		{"unquoted then attr", `<a href=https://a.example/x class=btn>x</a>`, []string{"https://a.example/x"}},
-		{"uppercase", `<A HREF="HTTPS://A.EXAMPLE/X">x</A>`, []string{"HTTPS://A.EXAMPLE/X"}},
+		// The host is signed in its one spelling (NormalizeURL): lower case.
+		{"uppercase", `<A HREF="HTTPS://A.EXAMPLE/X">x</A>`, []string{"HTTPS://a.example/X"}},
 		{"spaces around =", "<a class=\"b\"\n   href = \"https://a.example/\" >x</a>", []string{"https://a.example/"}},
 		{"entities", `<a href="https://a.example/?a=1&amp;b=2&#38;c=3&#x26;d=4">x</a>`, []string{"https://a.example/?a=1&b=2&c=3&d=4"}},
 		{"bare legacy names stay", `<a href="https://a.example/?a=1&copy=2&reg=3&not=4">x</a>`, []string{"https://a.example/?a=1&copy=2&reg=3&not=4"}},
@@ -186,12 +187,12 @@ func TestRenderTwice(t *testing.T) {
 
 func TestRenderErrors(t *testing.T) {
 	k := MustKeyring(t, 1, 1)
-	if _, err := Render(k, "<p>", "not a base", claims()); err == nil {
+	if _, err := Render(k, "<p>", "not a base", claims(), Domains{}); err == nil {
 		t.Error("Render with a bad base succeeded")
 	}
 	c := claims()
 	c.Unit = ""
-	if _, err := Render(k, "<p>", base, c); err == nil {
+	if _, err := Render(k, "<p>", base, c, Domains{}); err == nil {
 		t.Error("Render with no unit succeeded")
 	}
 }
@@ -227,7 +228,7 @@ func FuzzRender(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		r, err := Render(k, src, base, claims())
+		r, err := Render(k, src, base, claims(), Domains{})
 		if err != nil {
 			t.Fatalf("Render(%q) = %v", src, err)
 		}
@@ -260,7 +261,7 @@ func BenchmarkRender(b *testing.B) {
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Render(k, src, base, claims()); err != nil {
+		if _, err := Render(k, src, base, claims(), Domains{}); err != nil {
 			b.Fatal(err)
 		}
 	}

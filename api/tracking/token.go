@@ -37,10 +37,21 @@ func (k Kind) String() string {
 // Limits on token contents. They keep a token inside what mail clients and
 // browsers accept in a URL, and bound the work of decoding one.
 const (
-	MaxFieldLen = 255  // bytes of each of experiment, segment, variant, unit, send id
-	MaxURLLen   = 2048 // bytes of a click destination
+	MaxFieldLen = experiment.MaxIDLen // bytes of each of experiment, segment, variant, unit, send id
+	MaxURLLen   = 2048                // bytes of a click destination
 	MaxLinks    = 1 << 16
 )
+
+// maxRawToken is the most bytes a v1 token decodes to: the header, issue
+// time and version, five fields, link, URL and tag, each at its limit.
+const maxRawToken = headerLen + 2*binary.MaxVarintLen64 + 5*(binary.MaxVarintLen64+MaxFieldLen) +
+	binary.MaxVarintLen64 + binary.MaxVarintLen64 + MaxURLLen + tagLen
+
+// MaxTokenLen is the longest token Open or Click can sign, in characters
+// (unpadded base64url of maxRawToken bytes): a server reading tracked URLs
+// must take a request line this long (plus its base URL) beside the
+// browser's headers.
+const MaxTokenLen = (maxRawToken*8 + 5) / 6
 
 const (
 	formatV1 = 0x01
@@ -170,6 +181,10 @@ func (k *Keyring) Click(c Claims, link int, dest string) (string, error) {
 	if err := CheckURL("url", dest); err != nil {
 		return "", err
 	}
+	dest, err := NormalizeURL(dest)
+	if err != nil {
+		return "", err
+	}
 	return k.sign(Token{Kind: KindClick, Claims: c, Link: link, URL: dest})
 }
 
@@ -264,9 +279,7 @@ func (m *macKey) verify(payload, got []byte) bool {
 // caller must treat both alike: no redirect, no event.
 func (k *Keyring) Verify(s string) (Token, error) {
 	// Bound the work before decoding: a v1 token is never longer than this.
-	const maxRaw = headerLen + 2*binary.MaxVarintLen64 + 5*(binary.MaxVarintLen64+MaxFieldLen) +
-		binary.MaxVarintLen64 + binary.MaxVarintLen64 + MaxURLLen + tagLen
-	if len(s) > b64.EncodedLen(maxRaw) {
+	if len(s) > MaxTokenLen {
 		return Token{}, errToken("too long")
 	}
 	// The strict decoder refuses every byte outside the alphabet but skips

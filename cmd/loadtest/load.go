@@ -213,6 +213,12 @@ func (s *suite) loadEvents(ctx context.Context) error {
 		err := s.conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM events WHERE experiment = ? AND kind = 'conversion'", key).Scan(&n)
 		return n, err
 	}
+	// Events of an experiment that does not exist are refused (404): the
+	// conversions' experiment is created first, under its own key so that
+	// they are counted apart.
+	if err := s.a.api.createStart(ctx, key); err != nil {
+		return err
+	}
 	spec := wrkSpec{script: "events", threads: 2, conns: eventConns, duration: s.opts.duration,
 		env: []string{fmt.Sprintf("LOADTEST_BATCH=%d", eventBatch), "LOADTEST_EXPERIMENT=" + key, fmt.Sprintf("LOADTEST_RUN=r%d", time.Now().UnixNano())}}
 	s.logf("events: wrk -t%d -c%d for %v, %d conversions per request", spec.threads, spec.conns, spec.duration, eventBatch)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/splitcast/splitcast/analytics/traits"
+	"github.com/splitcast/splitcast/api/tracking"
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // Config is every setting of the splitcast binary. Each field has a flag and
@@ -53,12 +55,27 @@ type Config struct {
 	// that); 0 turns the limit off.
 	RatePerKey float64 // SPLITCAST_RATE_PER_KEY
 	RatePerIP  float64 // SPLITCAST_RATE_PER_IP
+	// RateFailedAuthPerIP bounds failed authentications per second of one
+	// address, on every route (burst: twice that).
+	RateFailedAuthPerIP float64 // SPLITCAST_RATE_FAILED_AUTH_PER_IP
 	// CORSOrigins may call the SDK routes from browsers, comma-separated
 	// ("*" for any); empty: none.
 	CORSOrigins string // SPLITCAST_CORS_ORIGINS
+	// LinkDomains are the hosts (and their subdomains) that click URLs
+	// may go to, comma-separated; empty: any.
+	LinkDomains string // SPLITCAST_LINK_DOMAINS
 	// TrustedProxies are load balancer addresses or CIDRs whose
 	// X-Forwarded-For is believed, comma-separated.
 	TrustedProxies string // SPLITCAST_TRUSTED_PROXIES
+
+	// BulkIdleTimeout closes a bulk assignment stream idle this long;
+	// BulkStreamsPerKey bounds one key's open bulk streams.
+	BulkIdleTimeout   time.Duration // SPLITCAST_BULK_IDLE_TIMEOUT
+	BulkStreamsPerKey int           // SPLITCAST_BULK_STREAMS_PER_KEY
+
+	// Dev allows the development defaults (published keys) on an address
+	// other than loopback; without it such a server refuses to start.
+	Dev bool // SPLITCAST_DEV
 
 	FlushInterval   time.Duration // SPLITCAST_FLUSH_INTERVAL
 	ShutdownTimeout time.Duration // SPLITCAST_SHUTDOWN_TIMEOUT
@@ -136,8 +153,14 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	}
 	float(&c.RatePerKey, "rate-per-key", "RATE_PER_KEY", "1000")
 	float(&c.RatePerIP, "rate-per-ip", "RATE_PER_IP", "1000")
+	float(&c.RateFailedAuthPerIP, "rate-failed-auth-per-ip", "RATE_FAILED_AUTH_PER_IP", "5")
 	str(&c.CORSOrigins, "cors-origins", "CORS_ORIGINS", "", "origins allowed to call the SDK routes from browsers, comma-separated")
+	str(&c.LinkDomains, "link-domains", "LINK_DOMAINS", "", "hosts click URLs may go to, comma-separated (subdomains included); empty allows any")
 	str(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "", "proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs")
+	dur(&c.BulkIdleTimeout, "bulk-idle-timeout", "BULK_IDLE_TIMEOUT", "30s")
+	integer(&c.BulkStreamsPerKey, "bulk-streams-per-key", "BULK_STREAMS_PER_KEY", "8")
+	dev, _ := strconv.ParseBool(env("DEV", "false"))
+	fs.BoolVar(&c.Dev, "dev", dev, "allow the development keys on any address (env SPLITCAST_DEV); without it they are refused unless -addr is loopback")
 	dur(&c.FlushInterval, "flush-interval", "FLUSH_INTERVAL", "1s")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s")
 	retire, _ := strconv.ParseBool(env("RETIRE", "false"))
@@ -201,6 +224,12 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("SPLITCAST_DATA_DIR (-data-dir)", "must not be empty")
 	}
+	if len(c.dev) > 0 && !c.Dev && !loopback(c.Addr) {
+		return bad(strings.Join(c.dev, ", "), "development defaults are published: set them, listen on loopback, or pass -dev (SPLITCAST_DEV=1) to use them on %s anyway", c.Addr)
+	}
+	if c.BulkStreamsPerKey <= 0 {
+		return bad("SPLITCAST_BULK_STREAMS_PER_KEY (-bulk-streams-per-key)", "must be positive, got %d", c.BulkStreamsPerKey)
+	}
 	keys := map[string]string{"SPLITCAST_ADMIN_KEY (-admin-key)": c.AdminKey, "SPLITCAST_SDK_KEY (-sdk-key)": c.SDKKey, "SPLITCAST_READ_KEY (-read-key)": c.ReadKey}
 	for name, k := range keys {
 		if len(k) < 8 {
@@ -212,7 +241,7 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{"SPLITCAST_SNAPSHOT_REFRESH (-snapshot-refresh)": c.SnapshotRefresh,
 		"SPLITCAST_TRAIT_REFRESH (-trait-refresh)":   c.TraitRefresh,
-		"SPLITCAST_FLUSH_INTERVAL (-flush-interval)": c.FlushInterval, "SPLITCAST_KEY_REFRESH (-key-refresh)": c.KeyRefresh, "SPLITCAST_SHUTDOWN_TIMEOUT (-shutdown-timeout)": c.ShutdownTimeout} {
+		"SPLITCAST_FLUSH_INTERVAL (-flush-interval)": c.FlushInterval, "SPLITCAST_BULK_IDLE_TIMEOUT (-bulk-idle-timeout)": c.BulkIdleTimeout, "SPLITCAST_KEY_REFRESH (-key-refresh)": c.KeyRefresh, "SPLITCAST_SHUTDOWN_TIMEOUT (-shutdown-timeout)": c.ShutdownTimeout} {
 		if d <= 0 {
 			return bad(name, "must be positive, got %v", d)
 		}
@@ -227,6 +256,9 @@ func (c Config) Validate() error {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return bad("SPLITCAST_CORS_ORIGINS (-cors-origins)", "%q is not * or an http(s) origin", o)
 		}
+	}
+	if _, err := tracking.NewDomains(list(c.LinkDomains)); err != nil {
+		return bad("SPLITCAST_LINK_DOMAINS (-link-domains)", "%s", experiment.ErrorMessage(err))
 	}
 	for _, p := range list(c.TrustedProxies) {
 		if net.ParseIP(p) == nil {
@@ -283,4 +315,19 @@ func (c Config) tokenKeys() (map[uint8][]byte, uint8, error) {
 		return nil, 0, fmt.Errorf("signing key %d is not among the keys", signing)
 	}
 	return keys, signing, nil
+}
+
+// loopback reports whether addr (host:port) listens on loopback only: a
+// host that is a loopback address or "localhost". An empty host listens
+// everywhere.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -283,6 +283,7 @@ func freeAddr(tb testing.TB) string {
 type serveProcess struct {
 	t                      testing.TB
 	bin, dir, addr, chAddr string
+	db                     string // the ClickHouse database; "fault" if empty
 	cmd                    *exec.Cmd
 	done                   chan error
 }
@@ -294,8 +295,12 @@ func (p *serveProcess) start() error {
 		return err
 	}
 	defer log.Close()
+	db := p.db
+	if db == "" {
+		db = "fault"
+	}
 	p.cmd = exec.Command(p.bin, "serve", "-addr", p.addr, "-data-dir", filepath.Join(p.dir, "data"),
-		"-clickhouse-addr", p.chAddr, "-clickhouse-database", "fault", "-flush-interval", "250ms", "-log-level", "info")
+		"-clickhouse-addr", p.chAddr, "-clickhouse-database", db, "-flush-interval", "250ms", "-log-level", "info")
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -339,6 +344,13 @@ func (p *serveProcess) stop() error {
 	case <-time.After(time.Minute):
 		return fmt.Errorf("splitcast serve still running a minute after SIGTERM")
 	}
+}
+
+// sigkill kills the process with SIGKILL, as a crash would, and waits
+// for it to be gone.
+func (p *serveProcess) sigkill() {
+	p.cmd.Process.Kill()
+	<-p.done
 }
 
 func (p *serveProcess) kill() {

@@ -115,18 +115,24 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	domains, err := tracking.NewDomains(list(m.Config.LinkDomains))
+	if err != nil {
+		return err
+	}
 	if err := m.listen(); err != nil {
 		return err
 	}
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
 		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
-		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready,
+		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
-			PerKey: api.Rate{PerSecond: m.Config.RatePerKey},
-			PerIP:  api.Rate{PerSecond: m.Config.RatePerIP},
+			PerKey:          api.Rate{PerSecond: m.Config.RatePerKey},
+			PerIP:           api.Rate{PerSecond: m.Config.RatePerIP},
+			FailedAuthPerIP: api.Rate{PerSecond: m.Config.RateFailedAuthPerIP},
 		},
+		BulkIdleTimeout: m.Config.BulkIdleTimeout, BulkStreamsPerKey: m.Config.BulkStreamsPerKey,
 		CORSOrigins:    list(m.Config.CORSOrigins),
 		TrustedProxies: list(m.Config.TrustedProxies),
 		Logger:         m.logger,

@@ -16,9 +16,11 @@
 --   arm, ver that exposure's arm (cityHash64(segment, variant)) and version
 --   arm_min, arm_max  the least and greatest arm hash of its exposures: they
 --            differ for a unit exposed in more than one arm
---   outcomes (cityHash64(event_id), kind index 1..5 in open, click,
---            conversion, unsubscribe, complaint, machine, time, value) of
---            each distinct non-exposure event
+--   outcomes (cityHash64(event_id), received_at, kind index 1..5 in open,
+--            click, conversion, unsubscribe, complaint, machine, time, value)
+--            of each copy of a non-exposure event: identical copies are one
+--            element, and a report counts, per event id, the copy received
+--            first (README, "Event identity")
 -- splitcast:shard unit_rollup uh
 CREATE TABLE IF NOT EXISTS unit_rollup (
     experiment String,
@@ -28,7 +30,7 @@ CREATE TABLE IF NOT EXISTS unit_rollup (
     ver AggregateFunction(argMin, UInt32, UInt64),
     arm_min AggregateFunction(min, UInt64),
     arm_max AggregateFunction(max, UInt64),
-    outcomes AggregateFunction(groupUniqArray, Tuple(UInt64, UInt8, UInt8, UInt32, Float64))
+    outcomes AggregateFunction(groupUniqArray, Tuple(UInt64, UInt32, UInt8, UInt8, UInt32, Float64))
 ) ENGINE = AggregatingMergeTree
 ORDER BY (experiment, uh);
 

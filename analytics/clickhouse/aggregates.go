@@ -57,8 +57,8 @@ var aggregateKinds = []analytics.Kind{analytics.KindOpen, analytics.KindClick, a
 // three nested levels (ClickHouse 18.16 has no CTE over subqueries and no
 // window functions):
 //
-//  1. dedup: one row per event_id; copies of an event carry the same
-//     values, so any() picks them. The table's ReplacingMergeTree folds
+//  1. dedup: one row per event_id, the copy received first (README, "Event
+//     identity"); copies of an event normally carry the same values. The table's ReplacingMergeTree folds
 //     copies only when it merges, so the query cannot count on it. Only
 //     numbers leave this level (the kind as its index in aggregateKinds plus
 //     one, the arm as a 64-bit hash of segment and variant), because this is
@@ -105,10 +105,12 @@ func rawUnits() string {
 		groupArrayIf(` + dayOf("t") + `, ` + conv + `) AS uvalue_days,
 		groupArrayIf(val, ` + conv + `) AS uvalue_values` + unit.String() + `
 	FROM (
-		SELECT event_id, any(unit) AS u,
-			any(indexOf(['exposure'` + kinds.String() + `], kind) - 1) AS k,
-			any(if(kind = 'exposure', cityHash64(segment, variant), 0)) AS a,
-			any(version) AS ver, any(time) AS t, any(toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296) AS o, any(machine) AS m, any(value) AS val
+		SELECT event_id, argMin(unit, received_at) AS u,
+			argMin(indexOf(['exposure'` + kinds.String() + `], kind) - 1, received_at) AS k,
+			argMin(if(kind = 'exposure', cityHash64(segment, variant), 0), received_at) AS a,
+			argMin(version, received_at) AS ver, argMin(time, received_at) AS t,
+			argMin(toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296, received_at) AS o,
+			argMin(machine, received_at) AS m, argMin(value, received_at) AS val
 		FROM events
 		WHERE experiment = ? AND cityHash64(unit) % ? = ?
 		GROUP BY event_id
@@ -380,30 +382,36 @@ func (r *aggregateRow) counts() results.Counts {
 // rollupUnits is rawUnits read from the unit_rollup table instead of the
 // raw events (see Rollups): the same columns, one row per exposed unit of
 // the experiment (the parameter), from the unit's merged states. Counts
-// come from the unit's set of distinct outcome events, so that a copy of
-// an event, or an event folded twice, counts once.
+// come from the unit's set of outcome events, sorted by event id and then
+// by when each copy was received and kept first per id: a copy of an event,
+// or an event folded twice, counts once, and of copies with different
+// content the one received first counts (README, "Event identity").
 func rollupUnits() string {
 	var unit strings.Builder
 	for i, k := range aggregateKinds {
-		human := fmt.Sprintf("x -> tupleElement(x, 2) = %d AND tupleElement(x, 3) = 0", i+1)
+		human := fmt.Sprintf("x -> tupleElement(x, 3) = %d AND tupleElement(x, 4) = 0", i+1)
 		fmt.Fprintf(&unit, ",\n\t\tarrayCount(%[2]s, oc) AS h_%[1]s,"+
-			" arrayCount(x -> tupleElement(x, 2) = %[3]d AND tupleElement(x, 3) != 0, oc) AS m_%[1]s,"+
-			" toUInt32(intDiv(arrayReduce('min', arrayMap(x -> tupleElement(x, 4), arrayFilter(%[2]s, oc))), 86400)) AS d_%[1]s",
+			" arrayCount(x -> tupleElement(x, 3) = %[3]d AND tupleElement(x, 4) != 0, oc) AS m_%[1]s,"+
+			" toUInt32(intDiv(arrayReduce('min', arrayMap(x -> tupleElement(x, 5), arrayFilter(%[2]s, oc))), 86400)) AS d_%[1]s",
 			k, human, i+1)
 	}
-	conv := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 2) = %d AND tupleElement(x, 3) = 0, oc)", 1+indexOfKind(analytics.KindConversion))
+	conv := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 3) = %d AND tupleElement(x, 4) = 0, oc)", 1+indexOfKind(analytics.KindConversion))
 	return `
 	SELECT u, arm, fver, toUInt32(intDiv(intDiv(fo, 4294967296), 86400)) AS fday, amin != amax AS multi,
-		arraySum(arrayMap(x -> tupleElement(x, 5), ` + conv + `)) AS uvalue,
-		arrayMap(x -> toUInt32(intDiv(tupleElement(x, 4), 86400)), ` + conv + `) AS uvalue_days,
-		arrayMap(x -> tupleElement(x, 5), ` + conv + `) AS uvalue_values` + unit.String() + `
+		arraySum(arrayMap(x -> tupleElement(x, 6), ` + conv + `)) AS uvalue,
+		arrayMap(x -> toUInt32(intDiv(tupleElement(x, 5), 86400)), ` + conv + `) AS uvalue_days,
+		arrayMap(x -> tupleElement(x, 6), ` + conv + `) AS uvalue_values` + unit.String() + `
 	FROM (
-		SELECT uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
-			minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, groupUniqArrayMerge(outcomes) AS oc
-		FROM unit_rollup
-		WHERE experiment = ?
-		GROUP BY uh
-		HAVING fo != 18446744073709551615
+		SELECT u, fo, arm, fver, amin, amax,
+			arrayFilter((x, i) -> i = 1 OR tupleElement(x, 1) != tupleElement(sorted[i - 1], 1), sorted, arrayEnumerate(sorted)) AS oc
+		FROM (
+			SELECT uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
+				minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, arraySort(groupUniqArrayMerge(outcomes)) AS sorted
+			FROM unit_rollup
+			WHERE experiment = ?
+			GROUP BY uh
+			HAVING fo != 18446744073709551615
+		)
 	)`
 }
 

@@ -63,9 +63,9 @@ const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm
 SELECT experiment, cityHash64(unit) AS uh,
 	minState(o), argMinState(a, o), argMinState(version, o),
 	minState(if(x, a, 18446744073709551615)), maxState(if(x, a, 0)),
-	groupUniqArrayStateIf(tuple(cityHash64(event_id), k, machine, toUInt32(time), value), k > 0)
+	groupUniqArrayStateIf(tuple(cityHash64(event_id), toUInt32(received_at), k, machine, toUInt32(time), value), k > 0)
 FROM (
-	SELECT experiment, unit, event_id, kind, machine, time, value, version, kind = 'exposure' AS x,
+	SELECT experiment, unit, event_id, kind, machine, time, value, version, received_at, kind = 'exposure' AS x,
 		toUInt8(indexOf(['open', 'click', 'conversion', 'unsubscribe', 'complaint'], kind)) AS k,
 		if(x, toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296, 18446744073709551615) AS o,
 		if(x, cityHash64(segment, variant), 0) AS a

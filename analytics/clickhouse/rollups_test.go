@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -123,4 +124,33 @@ func sameAggregates(t *testing.T, what string, got, want results.Aggregates) {
 	g, _ := json.MarshalIndent(got, "", " ")
 	w, _ := json.MarshalIndent(want, "", " ")
 	t.Fatalf("%s: aggregates differ\ngot:\n%s\nwant:\n%s", what, g, w)
+}
+
+// TestRollupsFirstCopyCounts: of two copies of one event id that differ in
+// content, sent in requests a second apart, the copy received first is the
+// event (README, "Event identity"), in the rollup and in the raw query
+// alike, even when the later copy arrives after a fold.
+func TestRollupsFirstCopyCounts(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	exposure := analytics.Event{ID: "x-1", Kind: analytics.KindExposure, Experiment: "exp", Segment: "s", Variant: "a", Version: 1, Unit: "u1", Time: at}
+	first := analytics.Event{ID: "e-1", Kind: analytics.KindConversion, Experiment: "exp", Unit: "u1", Time: at.Add(time.Hour), Value: 10}
+	aggInsert(t, conn, []analytics.Event{exposure, first})
+	reader := clickhouse.NewAggregateReader(conn)
+	mustAggregates(t, reader, "exp")    // folds the first copy
+	time.Sleep(1100 * time.Millisecond) // received_at has whole seconds
+	later := first
+	later.Value, later.Machine = 99, true
+	aggInsert(t, conn, []analytics.Event{later})
+
+	got := mustAggregates(t, reader, "exp")
+	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAggregates(t, "rollup against raw", got, raw)
+	if len(got.Arms) != 1 || got.Arms[0].Value != 10 || got.Arms[0].Conversions.Units != 1 || got.Arms[0].Conversions.MachineEvents != 0 {
+		t.Errorf("arms = %+v, want one conversion of value 10, human, counted once", got.Arms)
+	}
 }

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"unicode/utf8"
+
+	"github.com/splitcast/splitcast/api/jsonwire"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
-	"unicode/utf8"
 )
 
 // decodeAssign decodes a POST /v1/assign body (bulk: false) or one bulk
@@ -61,21 +63,21 @@ const (
 // free strings, numbers, booleans or null. It reports false, with req in
 // any state, for anything else.
 func fastDecodeAssign(data []byte, bulk bool, req *assignRequest) bool {
-	p := assignScanner{jsonScanner{b: data}}
-	p.space()
-	if !p.consume('{') {
+	p := assignScanner{jsonwire.NewScanner(data)}
+	p.Space()
+	if !p.Consume('{') {
 		return false
 	}
 	// One string for the whole input: every string field is a slice of
 	// it, one allocation instead of one per field.
 	src := string(data)
 	seen := 0
-	p.space()
-	if p.consume('}') {
-		return p.end()
+	p.Space()
+	if p.Consume('}') {
+		return p.End()
 	}
 	for {
-		name, ok := p.name(src)
+		name, ok := p.Name(src)
 		if !ok {
 			return false
 		}
@@ -103,33 +105,33 @@ func fastDecodeAssign(data []byte, bulk bool, req *assignRequest) bool {
 		}
 		seen |= bit
 		if dst != nil {
-			if *dst, ok = p.plainString(src); !ok {
+			if *dst, ok = p.PlainString(src); !ok {
 				return false
 			}
 		} else if req.Attributes, ok = p.attributes(src); !ok {
 			return false
 		}
-		if more, ok := p.next('}'); !more {
-			return ok && p.end()
+		if more, ok := p.Next('}'); !more {
+			return ok && p.End()
 		}
 	}
 }
 
-// assignScanner is a jsonScanner with the values of assign requests.
-type assignScanner struct{ jsonScanner }
+// assignScanner is a jsonwire.Scanner with the values of assign requests.
+type assignScanner struct{ jsonwire.Scanner }
 
 // attributes reads a flat object of scalars.
 func (p *assignScanner) attributes(src string) (assign.Attributes, bool) {
-	if !p.consume('{') {
+	if !p.Consume('{') {
 		return nil, false // null included: rare, left to experiment.DecodeStrict
 	}
-	p.space()
+	p.Space()
 	attrs := make(assign.Attributes, 8)
-	if p.consume('}') {
+	if p.Consume('}') {
 		return attrs, true
 	}
 	for {
-		name, ok := p.name(src)
+		name, ok := p.Name(src)
 		if !ok {
 			return nil, false
 		}
@@ -138,7 +140,7 @@ func (p *assignScanner) attributes(src string) (assign.Attributes, bool) {
 			return nil, false
 		}
 		attrs[name] = v // a repeated name: the last wins, as in encoding/json
-		if more, ok := p.next('}'); !more {
+		if more, ok := p.Next('}'); !more {
 			return attrs, ok
 		}
 	}
@@ -147,20 +149,21 @@ func (p *assignScanner) attributes(src string) (assign.Attributes, bool) {
 // scalar reads a string, number, boolean or null as encoding/json decodes
 // it into an interface value.
 func (p *assignScanner) scalar(src string) (any, bool) {
-	if p.i >= len(p.b) {
+	c, ok := p.Peek()
+	if !ok {
 		return nil, false
 	}
-	switch c := p.b[p.i]; {
+	switch {
 	case c == '"':
-		return p.plainString(src)
+		return p.PlainString(src)
 	case c == 't':
-		return true, p.literal("true")
+		return true, p.Literal("true")
 	case c == 'f':
-		return false, p.literal("false")
+		return false, p.Literal("false")
 	case c == 'n':
-		return nil, p.literal("null")
+		return nil, p.Literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		return p.float(src)
+		return p.Float(src)
 	}
 	return nil, false
 }

@@ -141,3 +141,13 @@ func BenchmarkDecodeAssign(b *testing.B) {
 		}
 	})
 }
+
+// sameError fails t unless got and want are both nil or have the same
+// code, field and message: a fast decoder must refuse as experiment.DecodeStrict does.
+func sameError(t *testing.T, call string, got, want error) {
+	t.Helper()
+	if (got == nil) != (want == nil) || got != nil && (experiment.ErrorField(got) != experiment.ErrorField(want) ||
+		experiment.ErrorMessage(got) != experiment.ErrorMessage(want) || experiment.ErrorCode(got) != experiment.ErrorCode(want)) {
+		t.Fatalf("%s = %v, want %v", call, got, want)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/api/jsonwire"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment/apikey"
@@ -86,15 +87,15 @@ func TestAppendString(t *testing.T) {
 		for before := range 17 {
 			for _, after := range []int{0, 1, 7, 8, 9} {
 				s := plain[:before] + sp + plain[:after] + sp
-				got := appendString(nil, s)
+				got := jsonwire.AppendString(nil, s)
 				if want := refAppendString(nil, s); string(got) != string(want) {
-					t.Fatalf("appendString(%q) = %s, want %s", s, got, want)
+					t.Fatalf("jsonwire.AppendString(%q) = %s, want %s", s, got, want)
 				}
 				var g, w string
 				want, _ := json.Marshal(s)
 				_ = json.Unmarshal(want, &w)
 				if err := json.Unmarshal(got, &g); err != nil || g != w {
-					t.Fatalf("appendString(%q) = %s, decodes as %q (%v), want %q as from %s", s, got, g, err, w, want)
+					t.Fatalf("jsonwire.AppendString(%q) = %s, decodes as %q (%v), want %q as from %s", s, got, g, err, w, want)
 				}
 			}
 		}
@@ -117,7 +118,7 @@ func refAppendString(b []byte, s string) []byte {
 			case c == '\t':
 				b = append(b, '\\', 't')
 			case c < 0x20 || c == '&' || c == '<' || c == '>':
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+				b = append(b, '\\', 'u', '0', '0', refHex[c>>4], refHex[c&0xf])
 			default:
 				b = append(b, c)
 			}
@@ -129,7 +130,7 @@ func refAppendString(b []byte, s string) []byte {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, `\ufffd`...)
 		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			b = append(b, '\\', 'u', '2', '0', '2', refHex[r&0xf])
 		default:
 			b = append(b, s[i:i+size]...)
 		}
@@ -144,7 +145,7 @@ func BenchmarkAppendString(b *testing.B) {
 	for b.Loop() {
 		buf = buf[:0]
 		for _, s := range []string{"welcome-email", "pro-trial", "personal", "variant", "0123456789abcdef0123456789abcdef", "https://splitcast.example.com"} {
-			buf = appendString(buf, s)
+			buf = jsonwire.AppendString(buf, s)
 		}
 	}
 }
@@ -353,3 +354,6 @@ func TestStreamBulkMemory(t *testing.T) {
 		t.Errorf("live heap grew by %d bytes over the last %d lines", grown, lines-h.at[0])
 	}
 }
+
+// refHex is the reference escaper's hex digits.
+const refHex = "0123456789abcdef"

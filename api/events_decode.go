@@ -4,6 +4,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/splitcast/splitcast/api/jsonwire"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -56,43 +57,43 @@ const pinFloor = 1024
 // number or null, time an RFC 3339 string or null. It reports false, with
 // req in any state, for anything else.
 func fastDecodeEvents(data []byte, req *eventsRequest) bool {
-	p := eventsScanner{jsonScanner{b: data}}
-	p.space()
-	if !p.consume('{') {
+	p := eventsScanner{jsonwire.NewScanner(data)}
+	p.Space()
+	if !p.Consume('{') {
 		return false
 	}
 	// One string for the whole body: every string field is a slice of it,
 	// one allocation instead of one per field. (The body's own buffer is
 	// reused by the next request; the events outlive it in the queue.)
 	src := string(data)
-	if name, ok := p.name(src); !ok || name != "events" {
+	if name, ok := p.Name(src); !ok || name != "events" {
 		return false
 	}
-	if !p.consume('[') {
+	if !p.Consume('[') {
 		return false // null included: rare, left to experiment.DecodeStrict
 	}
 	// A conversion is about 100 bytes of JSON.
 	req.Events = make([]eventIn, 0, min(len(data)/64+1, 1024))
-	p.space()
-	if !p.consume(']') {
+	p.Space()
+	if !p.Consume(']') {
 		var vals valueArena
 		for more := true; more; {
-			p.space()
+			p.Space()
 			req.Events = append(req.Events, eventIn{})
 			if !p.event(src, &req.Events[len(req.Events)-1], &vals) {
 				return false
 			}
 			var ok bool
-			if more, ok = p.next(']'); !ok {
+			if more, ok = p.Next(']'); !ok {
 				return false
 			}
 		}
 	}
-	p.space()
-	if !p.consume('}') {
+	p.Space()
+	if !p.Consume('}') {
 		return false // a second top-level name: left to experiment.DecodeStrict
 	}
-	return p.end()
+	return p.End()
 }
 
 // valueArena hands out the *float64 and *time.Time of eventIn from shared
@@ -118,20 +119,20 @@ func (a *valueArena) time(t time.Time) *time.Time {
 	return &a.times[len(a.times)-1]
 }
 
-// eventsScanner is a jsonScanner with the values of events.
-type eventsScanner struct{ jsonScanner }
+// eventsScanner is a jsonwire.Scanner with the values of events.
+type eventsScanner struct{ jsonwire.Scanner }
 
 // event reads one object into in.
 func (p *eventsScanner) event(src string, in *eventIn, vals *valueArena) bool {
-	if !p.consume('{') {
+	if !p.Consume('{') {
 		return false
 	}
-	p.space()
-	if p.consume('}') {
+	p.Space()
+	if p.Consume('}') {
 		return true
 	}
 	for {
-		name, ok := p.name(src)
+		name, ok := p.Name(src)
 		if !ok {
 			return false
 		}
@@ -166,15 +167,15 @@ func (p *eventsScanner) event(src string, in *eventIn, vals *valueArena) bool {
 		}
 		if dst != nil {
 			switch {
-			case p.literal("null"):
+			case p.Literal("null"):
 				// encoding/json leaves a string untouched on null.
 			default:
-				if *dst, ok = p.plainString(src); !ok {
+				if *dst, ok = p.PlainString(src); !ok {
 					return false
 				}
 			}
 		}
-		if more, ok := p.next('}'); !more {
+		if more, ok := p.Next('}'); !more {
 			return ok
 		}
 	}
@@ -182,11 +183,11 @@ func (p *eventsScanner) event(src string, in *eventIn, vals *valueArena) bool {
 
 // value reads a number or null into in.Value.
 func (p *eventsScanner) value(src string, in *eventIn, vals *valueArena) bool {
-	if p.literal("null") {
+	if p.Literal("null") {
 		in.Value = nil
 		return true
 	}
-	f, ok := p.float(src)
+	f, ok := p.Float(src)
 	if !ok {
 		return false
 	}
@@ -197,16 +198,16 @@ func (p *eventsScanner) value(src string, in *eventIn, vals *valueArena) bool {
 // time reads an RFC 3339 string or null into in.Time, through the same
 // time.Time.UnmarshalJSON that encoding/json calls.
 func (p *eventsScanner) time(src string, in *eventIn, vals *valueArena) bool {
-	if p.literal("null") {
+	if p.Literal("null") {
 		in.Time = nil
 		return true
 	}
-	start := p.i
-	if _, ok := p.plainString(src); !ok {
+	start := p.Pos()
+	if _, ok := p.PlainString(src); !ok {
 		return false
 	}
 	var t time.Time
-	if err := t.UnmarshalJSON(p.b[start:p.i]); err != nil {
+	if err := t.UnmarshalJSON(p.Since(start)); err != nil {
 		return false
 	}
 	in.Time = vals.time(t)

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/splitcast/splitcast/assign"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/splitcast/splitcast/assign"
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/api/tracking"

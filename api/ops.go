@@ -51,8 +51,5 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 
 func (s *Server) metrics() fiber.Handler {
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if s.cfg.Ingest != nil {
-		s.reg.MustRegister(&ingestCollector{src: s.cfg.Ingest})
-	}
 	return adaptor.HTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 }

@@ -195,9 +195,22 @@ func (c *Config) applyDevDefaults() {
 
 // Validate returns an error naming the first setting that cannot work.
 func (c Config) Validate() error {
-	bad := func(name, format string, args ...any) error {
-		return fmt.Errorf("invalid %s: %s", name, fmt.Sprintf(format, args...))
+	for _, check := range []func() error{c.validateAddresses, c.validateSecrets, c.validateLimits, c.validateLists} {
+		if err := check(); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// bad is the error of an invalid setting, named as its variable and flag.
+func bad(name, format string, args ...any) error {
+	return fmt.Errorf("invalid %s: %s", name, fmt.Sprintf(format, args...))
+}
+
+// validateAddresses checks where serve listens, links point and ClickHouse
+// is, and the data folder.
+func (c Config) validateAddresses() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return bad("SPLITCAST_ADDR (-addr)", "%q is not host:port", c.Addr)
 	}
@@ -224,11 +237,14 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("SPLITCAST_DATA_DIR (-data-dir)", "must not be empty")
 	}
+	return nil
+}
+
+// validateSecrets checks the keys, and that published development defaults
+// are not used off loopback without -dev.
+func (c Config) validateSecrets() error {
 	if len(c.dev) > 0 && !c.Dev && !loopback(c.Addr) {
 		return bad(strings.Join(c.dev, ", "), "development defaults are published: set them, listen on loopback, or pass -dev (SPLITCAST_DEV=1) to use them on %s anyway", c.Addr)
-	}
-	if c.BulkStreamsPerKey <= 0 {
-		return bad("SPLITCAST_BULK_STREAMS_PER_KEY (-bulk-streams-per-key)", "must be positive, got %d", c.BulkStreamsPerKey)
 	}
 	keys := map[string]string{"SPLITCAST_ADMIN_KEY (-admin-key)": c.AdminKey, "SPLITCAST_SDK_KEY (-sdk-key)": c.SDKKey, "SPLITCAST_READ_KEY (-read-key)": c.ReadKey}
 	for name, k := range keys {
@@ -238,6 +254,14 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := c.tokenKeys(); err != nil {
 		return bad("SPLITCAST_TOKEN_KEYS (-token-keys)", "%v", err)
+	}
+	return nil
+}
+
+// validateLimits checks the intervals, timeouts and rates.
+func (c Config) validateLimits() error {
+	if c.BulkStreamsPerKey <= 0 {
+		return bad("SPLITCAST_BULK_STREAMS_PER_KEY (-bulk-streams-per-key)", "must be positive, got %d", c.BulkStreamsPerKey)
 	}
 	for name, d := range map[string]time.Duration{"SPLITCAST_SNAPSHOT_REFRESH (-snapshot-refresh)": c.SnapshotRefresh,
 		"SPLITCAST_TRAIT_REFRESH (-trait-refresh)":   c.TraitRefresh,
@@ -252,6 +276,11 @@ func (c Config) Validate() error {
 	if c.RatePerKey < 0 || c.RatePerIP < 0 {
 		return bad("SPLITCAST_RATE_PER_KEY/SPLITCAST_RATE_PER_IP", "must not be negative")
 	}
+	return nil
+}
+
+// validateLists checks the comma-separated settings and the log level.
+func (c Config) validateLists() error {
 	for _, o := range list(c.CORSOrigins) {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return bad("SPLITCAST_CORS_ORIGINS (-cors-origins)", "%q is not * or an http(s) origin", o)

@@ -97,6 +97,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.openIngest(reg); err != nil {
 		return err
 	}
+	reg.MustRegister(&ingestCollector{src: m.ingest})
 	// Every retirement saved through this store counts, the API's and the
 	// retirement loop's alike.
 	store := CountRetirements(reg, clickhouse.NewExperimentStore(m.conn))

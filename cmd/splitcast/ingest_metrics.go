@@ -1,4 +1,4 @@
-package api
+package main
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -6,7 +6,8 @@ import (
 )
 
 // ingestCollector exports the ingester's own counters at scrape time, so
-// that the analytics package stays free of Prometheus.
+// that the analytics package stays free of Prometheus; the wiring registers
+// it on the registry that api serves at /metrics.
 type ingestCollector struct {
 	src interface{ Stats() ingest.Stats }
 }

@@ -1,9 +1,7 @@
-package api
+package jsonwire
 
 import (
 	"testing"
-
-	"github.com/splitcast/splitcast/experiment"
 )
 
 // TestJSONScannerNumber: number takes JSON's grammar and no more, leaving
@@ -17,8 +15,8 @@ func TestJSONScannerNumber(t *testing.T) {
 		{"0", true, 1}, {"-0", true, 2}, {"12.5e+3,", true, 7}, {"1E2}", true, 3}, {"01", true, 1},
 		{"", false, 0}, {"-", false, 1}, {"+1", false, 0}, {".5", false, 0}, {"1.", false, 2}, {"1e", false, 2}, {"1e+", false, 3},
 	} {
-		p := jsonScanner{b: []byte(tc.in)}
-		if ok := p.number(); ok != tc.ok || ok && p.i != tc.read {
+		p := NewScanner([]byte(tc.in))
+		if ok := p.Number(); ok != tc.ok || ok && p.i != tc.read {
 			t.Errorf("number(%q) = %v after %d bytes, want %v after %d", tc.in, ok, p.i, tc.ok, tc.read)
 		}
 	}
@@ -34,19 +32,9 @@ func TestJSONScannerNext(t *testing.T) {
 		{",", true, true}, {" \n,", true, true}, {"}", false, true}, {"\t}", false, true},
 		{"]", false, false}, {"", false, false}, {" x", false, false},
 	} {
-		p := jsonScanner{b: []byte(tc.in)}
-		if more, ok := p.next('}'); more != tc.more || ok != tc.ok {
+		p := NewScanner([]byte(tc.in))
+		if more, ok := p.Next('}'); more != tc.more || ok != tc.ok {
 			t.Errorf("next(%q) = %v, %v, want %v, %v", tc.in, more, ok, tc.more, tc.ok)
 		}
-	}
-}
-
-// sameError fails t unless got and want are both nil or have the same
-// code, field and message: a fast decoder must refuse as experiment.DecodeStrict does.
-func sameError(t *testing.T, call string, got, want error) {
-	t.Helper()
-	if (got == nil) != (want == nil) || got != nil && (experiment.ErrorField(got) != experiment.ErrorField(want) ||
-		experiment.ErrorMessage(got) != experiment.ErrorMessage(want) || experiment.ErrorCode(got) != experiment.ErrorCode(want)) {
-		t.Fatalf("%s = %v, want %v", call, got, want)
 	}
 }

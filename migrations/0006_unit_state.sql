@@ -48,15 +48,18 @@ CREATE TABLE IF NOT EXISTS unit_state (
     keep UInt32 DEFAULT 4294967295 - toUInt32(at)
 ) ENGINE = ReplacingMergeTree(keep)
 ORDER BY (experiment, uh, n)
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 128;
 
 -- unit_rollup again, with two changes, so that its rows are folded anew
 -- (the rollups' mark moves to a new name, so migrate back-fills them):
 --   xn       the distinct exposure event ids of the unit, so that a new
 --            exposure raises unit_state's n as a new outcome does
---   index_granularity 256: a fold looks up the units that had news by uh,
---            and a granule of 256 units keeps the rows it reads for a
---            trickle of events near the number of units that had them
+--   index_granularity 128 (like unit_state's): a fold looks up the units
+--            that had news by uh, and small granules keep the rows it reads
+--            for a trickle of events near the number of units that had them
+--            (measured at 2M events and 1,000 new ones: 366k rows read with
+--            granules of 256, 39k with 64; the CPU time is about the same,
+--            since the analysis of the query dominates it)
 -- The rest is 0005's (see there).
 DROP TABLE IF EXISTS unit_rollup;
 
@@ -72,4 +75,4 @@ CREATE TABLE IF NOT EXISTS unit_rollup (
     outcomes AggregateFunction(groupUniqArray, Tuple(UInt64, UInt32, UInt8, UInt8, UInt32, Float64))
 ) ENGINE = AggregatingMergeTree
 ORDER BY (experiment, uh)
-SETTINGS index_granularity = 256;
+SETTINGS index_granularity = 128;

@@ -16,11 +16,14 @@ import (
 // AggregateReader is the results.AggregateReader of a report. It is safe
 // for concurrent use.
 //
-// It reads the unit rollup (see Rollups), after folding into it the events
-// received since the last fold: a report costs about a row per exposed unit
-// however many events are stored, and counts every event visible when it
-// starts. A reader without Rollups reads the raw events instead, the query
-// the rollup is checked against: its memory is bounded by reading in
+// It folds the events received since the last fold into the rollups (see
+// Rollups), then reads the per-unit report rows of unit_state: the first
+// time an experiment is read, all of them, and then, keeping the per-arm
+// sums of the rows written before a mark (see stateSums), only the rows of
+// the units that had news since. A report thus counts every event visible
+// when it starts, and costs about the units with news, however many events
+// are stored. A reader without Rollups reads the raw events instead, the
+// query the rollup is checked against: its memory is bounded by reading in
 // passes, since it keeps a row per event to deduplicate them; an experiment
 // with more than RowsPerPass rows is read a hash bucket of units at a time
 // (a unit's events, copies included, all fall in one pass, so the passes

@@ -10,21 +10,25 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// Rollups keeps the unit_rollup and rollup_arms tables (migration 0005)
-// folded in from events. It is safe for concurrent use, and any number of
-// servers may fold the same database at once: every state of the rollup is
-// idempotent, so an event folded twice, or two copies of one event, change
-// nothing.
+// Rollups keeps the unit_rollup, unit_state and rollup_arms tables
+// (migrations 0005 and 0006) folded in from events. It is safe for
+// concurrent use, and any number of servers may fold the same database at
+// once: every state of unit_rollup is idempotent, so an event folded twice,
+// or two copies of one event, change nothing, and a unit_state row is
+// versioned by the states it was computed from (see the migration).
 //
-// A fold reads the events received since the previous fold's mark. The
-// mark is taken, like the trait reader's, before the start of any insert
-// into events still running, so that a row not yet visible to one fold is
-// read by the next; the same rows may be read twice, which costs a little
-// and changes nothing. The mark survives restarts in rollup_marks.
+// A fold reads the events received since the previous fold's mark into
+// unit_rollup, then computes anew the unit_state row of each unit they
+// belong to: deduplicating a unit's events is done there, once per fold
+// that had news for the unit, and not by every report. The mark is taken,
+// like the trait reader's, before the start of any insert into events
+// still running, so that a row not yet visible to one fold is read by the
+// next; the same rows may be read twice, which costs a little and changes
+// nothing. The mark survives restarts in rollup_marks.
 //
 // Freshness: AggregateReader folds before it reads, so a report counts
 // every event visible when it starts, exactly as a read of the raw events
-// would.
+// would, whoever wrote them (the ingester, an import, another pipeline).
 type Rollups struct {
 	conn driver.Conn
 	// Margin and FixedMargin are the trait reader's (see TraitReader): how

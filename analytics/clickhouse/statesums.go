@@ -36,6 +36,13 @@ const (
 	stateTagCount
 )
 
+// wholeUnits' tags.
+const (
+	tagAll uint8 = 1 + iota
+	tagSeveral
+	tagLatest
+)
+
 // stateUnits is rawUnits read from unit_state, once per tag: the same
 // columns and tag, for each unit of the experiment with rows written since
 // the kept sums' mark, its row as of each tag (see stateTags). Parameters:
@@ -57,27 +64,35 @@ func stateUnits() string {
 		tagOld, tagMid, tagNow, tagMid, tagNow, tagNow)
 }
 
-// wholeUnits is rawUnits read from unit_state as of a mark, tagged tagMid
-// (materialized: a constant column from several shards is refused):
-// for each exposed unit of the experiment, its row of largest n among those
-// written before the mark. Most units have one such row (ReplacingMergeTree
-// keeps one once merged), and summing rows costs several times less than
-// choosing one per unit, so only the units with several rows are grouped.
-// Parameters: four times the experiment and the mark.
+// wholeUnits is rawUnits read from unit_state as of a mark, in three
+// tags (materialized: a constant column from several shards is refused):
+// tagAll, every row written before the mark; and for the units with
+// several such rows, tagSeveral, those rows again, and tagLatest, each
+// unit's row of largest n. All - several + latest is then each unit's row
+// as of the mark. Most units have one row (the rows of equal n merge, and
+// most units get all their events in a fold or two), and summing rows
+// costs several times less than choosing one per unit, so only the units
+// with several rows are grouped, found by the table's index.
+// Parameters: five times the experiment and the mark.
 func wholeUnits() string {
-	several := "(SELECT uh FROM unit_state WHERE experiment = ? AND at < toDateTime(?) GROUP BY uh HAVING count() > 1)"
+	several := "uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at < toDateTime(?) GROUP BY uh HAVING count() > 1)"
+	cols := strings.Join(stateColumns(), ", ")
 	return fmt.Sprintf(`
-	SELECT uh AS u, materialize(toUInt8(%[1]d)) AS tag, %[2]s
+	SELECT uh AS u, materialize(toUInt8(%[1]d)) AS tag, %[4]s
 	FROM unit_state
-	WHERE experiment = ? AND at < toDateTime(?) AND uh NOT IN %[3]s
+	WHERE experiment = ? AND at < toDateTime(?)
 	UNION ALL
-	SELECT u, materialize(toUInt8(%[1]d)) AS tag, %[4]s
+	SELECT uh AS u, materialize(toUInt8(%[2]d)) AS tag, %[4]s
+	FROM unit_state
+	WHERE experiment = ? AND at < toDateTime(?) AND %[5]s
+	UNION ALL
+	SELECT u, materialize(toUInt8(%[3]d)) AS tag, %[6]s
 	FROM (
-		SELECT uh AS u, %[5]s
+		SELECT uh AS u, %[7]s
 		FROM unit_state
-		WHERE experiment = ? AND at < toDateTime(?) AND uh IN %[3]s
+		WHERE experiment = ? AND at < toDateTime(?) AND %[5]s
 		GROUP BY uh
-	)`, tagMid, strings.Join(stateColumns(), ", "), several, stateOuter(), stateArgMax())
+	)`, tagAll, tagSeveral, tagLatest, cols, several, stateOuter(), stateArgMax())
 }
 
 // stateArgMax picks each column of the row of largest n, as s_ columns.
@@ -170,9 +185,13 @@ func (r *AggregateReader) wholeSums(ctx context.Context, experimentKey string, m
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_bytes_before_external_group_by": maxGroupByBytes}))
 	m := uint32(mark.Unix())
 	var tagged [stateTagCount]aggregateAcc
-	args := []any{experimentKey, m, experimentKey, m, experimentKey, m, experimentKey, m, experimentKey}
+	args := []any{experimentKey, m, experimentKey, m, experimentKey, m, experimentKey, m, experimentKey, m, experimentKey}
 	if err := r.read(ctx, func(t uint8) *aggregateAcc { return &tagged[t] }, wholeStatesQuery, args...); err != nil {
 		return nil, err
 	}
-	return &stateSums{mark: mark, acc: tagged[tagMid]}, nil
+	sums := &stateSums{mark: mark}
+	sums.acc.merge(&tagged[tagAll], 1)
+	sums.acc.merge(&tagged[tagSeveral], -1)
+	sums.acc.merge(&tagged[tagLatest], 1)
+	return sums, nil
 }

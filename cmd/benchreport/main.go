@@ -51,8 +51,8 @@ const benchDefinition = `{"key": "bench", "name": "Report benchmark", "channel":
  "retirement": {"auto": false}}`
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "seed" && os.Args[1] != "time") {
-		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time [flags]")
+	if len(os.Args) < 2 || (os.Args[1] != "seed" && os.Args[1] != "time" && os.Args[1] != "rows") {
+		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("benchreport "+os.Args[1], flag.ExitOnError)
@@ -73,9 +73,12 @@ func main() {
 		fail(err)
 	}
 	defer conn.Close()
-	if os.Args[1] == "seed" {
+	switch os.Args[1] {
+	case "seed":
 		err = seed(ctx, conn, *events, *scale)
-	} else {
+	case "rows":
+		err = readRows(ctx, conn, &newsWriter{conn: conn, rng: rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano())))}, *trickle)
+	default:
 		err = timeReport(ctx, conn, *url, *key, *rounds, *trickle, *raw)
 	}
 	if err != nil {
@@ -342,26 +345,27 @@ func readRows(ctx context.Context, conn driver.Conn, news *newsWriter, trickle i
 		if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
 			return err
 		}
-		rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 50), read_rows, memory_usage, query_duration_ms
+		rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 50), read_rows, memory_usage, query_duration_ms,
+				toUInt64(arraySum(arrayFilter((v, k) -> k IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds'), ProfileEvents.Values, ProfileEvents.Names)) / 1000)
 			FROM system.query_log
 			WHERE type = 2 AND event_time >= ? AND query NOT LIKE '%query_log%' AND query NOT LIKE 'SELECT now()%'
 			ORDER BY event_time, query_start_time`, since)
 		if err != nil {
 			return err
 		}
-		var total, peak uint64
+		var total, peak, cpu uint64
 		for rows.Next() {
 			var q string
-			var n, mem, ms uint64
-			if err := rows.Scan(&q, &n, &mem, &ms); err != nil {
+			var n, mem, ms, cms uint64
+			if err := rows.Scan(&q, &n, &mem, &ms, &cms); err != nil {
 				rows.Close()
 				return err
 			}
-			total, peak = total+n, max(peak, mem)
-			fmt.Printf("query_log %s: read_rows %d, memory %d MB, %d ms: %s...\n", r.name, n, mem>>20, ms, q)
+			total, peak, cpu = total+n, max(peak, mem), cpu+cms
+			fmt.Printf("query_log %s: read_rows %d, memory %d MB, %d ms, CPU %d ms: %s...\n", r.name, n, mem>>20, ms, cms, q)
 		}
 		rows.Close()
-		fmt.Printf("query_log %s report: read_rows %d in all, peak memory %d MB\n", r.name, total, peak>>20)
+		fmt.Printf("query_log %s report: read_rows %d in all, peak memory %d MB, ClickHouse CPU %d ms\n", r.name, total, peak>>20, cpu)
 	}
 	return nil
 }

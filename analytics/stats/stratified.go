@@ -51,12 +51,12 @@ type StratifiedEstimate struct {
 	// Control and Treatment are the arms' stratified means, Σ w_s C_s and
 	// Σ w_s T_s: what each arm's mean would have been had both arms had
 	// every stratum's whole traffic.
-	Control   float64 `json:"control"`
-	Treatment float64 `json:"treatment"`
-	Diff      float64 `json:"diff"`
-	StdErr    float64 `json:"std_err"`
+	Control   float64  `json:"control"`
+	Treatment float64  `json:"treatment"`
+	Diff      float64  `json:"diff"`
+	StdErr    float64  `json:"std_err"`
 	CI        Interval `json:"ci"`
-	PValue    float64 `json:"p_value"`
+	PValue    float64  `json:"p_value"`
 	// RelLift is Treatment/Control - 1 with its delta-method interval
 	// (the two stratified means are independent).
 	RelLiftDefined bool     `json:"rel_lift_defined"`

@@ -122,7 +122,9 @@ func equal(a, b []int) bool {
 
 type fixedReader struct{ agg results.Aggregates }
 
-func (r fixedReader) Aggregates(context.Context, string) (results.Aggregates, error) { return r.agg, nil }
+func (r fixedReader) Aggregates(context.Context, string) (results.Aggregates, error) {
+	return r.agg, nil
+}
 
 // TestLoop: the loop saves one reweight per due segment, with the evidence
 // as the reason, and nothing more until the next interval.

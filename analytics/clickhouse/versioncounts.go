@@ -106,11 +106,11 @@ func VersionCounts(ctx context.Context, conn driver.Conn, key string) ([]results
 	var out []results.VersionCounts
 	for rows.Next() {
 		var r struct {
-			seg, v                                                string
-			ver                                                   uint32
-			exposed, multi                                        uint64
-			ou, oe, cu, ce, vu, ve, uu, ue, pu, pe, openClickers  uint64
-			value, valueSq                                        float64
+			seg, v                                               string
+			ver                                                  uint32
+			exposed, multi                                       uint64
+			ou, oe, cu, ce, vu, ve, uu, ue, pu, pe, openClickers uint64
+			value, valueSq                                       float64
 		}
 		if err := rows.Scan(&r.seg, &r.v, &r.ver, &r.exposed, &r.multi, &r.ou, &r.oe, &r.cu, &r.ce,
 			&r.vu, &r.ve, &r.uu, &r.ue, &r.pu, &r.pe, &r.openClickers, &r.value, &r.valueSq); err != nil {

@@ -95,15 +95,14 @@ func scenarios() []scenario {
 
 // runResult is one simulated experiment's outcome.
 type runResult struct {
-	naive     float64 // pooled rate of b minus pooled rate of a
-	est       float64 // phase-stratified estimate
-	covered   bool
-	defined   bool
-	decided   bool    // a variant was retired or the segment concluded
-	regret    float64 // expected clicks lost against always sending the day's best arm
-	updates   int     // bandit reweights
-	finalB    float64 // b's share at the end
-	banditErr string
+	naive   float64 // pooled rate of b minus pooled rate of a
+	est     float64 // phase-stratified estimate
+	covered bool
+	defined bool
+	decided bool    // a variant was retired or the segment concluded
+	regret  float64 // expected clicks lost against always sending the day's best arm
+	updates int     // bandit reweights
+	finalB  float64 // b's share at the end
 }
 
 // simDefinition is the experiment every run starts from, with a new salt

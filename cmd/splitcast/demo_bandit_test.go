@@ -75,8 +75,28 @@ func TestDemoBandit(t *testing.T) {
 			}
 		}
 	}
+	if !strings.Contains(stdout.String(), "estimator: phase-stratified") || !strings.Contains(stdout.String(), "stratified b vs control:") {
+		t.Errorf("the demo's terminal report does not give the stratified estimates:\n%s", stdout.String())
+	}
 	if len(r.Phases) != len(reweights)+1 || r.Phases[1].Action != experiment.ActionReweight || r.Phases[1].Reason != first.Reason {
 		t.Errorf("report phases = %+v, want the start and %d reweights with their evidence", r.Phases, len(reweights))
+	}
+
+	// The page, as Chromium renders it, says which estimator it shows and
+	// gives the stratified rows.
+	chromium := mustChromium(t)
+	pageURL := regexp.MustCompile(`Report page: (\S+)`).FindStringSubmatch(stdout.String())[1]
+	dom := dumpDOM(t, chromium, pageURL)
+	rows := regexp.MustCompile(`<tr class="bandit-row"><td><b>([a-z]+)</b></td><td>([^<]*)</td>`).FindAllStringSubmatch(dom, -1)
+	if !strings.Contains(dom, "Estimator: phase-stratified") || len(rows) != 2 || rows[0][1] != "b" {
+		t.Errorf("the page's bandit panel: estimator shown %t, rows %q", strings.Contains(dom, "Estimator: phase-stratified"), rows)
+	}
+	for _, bm := range s.Bandit.Metrics {
+		if bm.Metric == experiment.MetricClickRate && len(rows) == 2 {
+			if want := results.FormatValue(false, bm.Rows[0].Estimate.Treatment); rows[0][2] != want {
+				t.Errorf("page: stratified value of b = %q, the JSON's is %q", rows[0][2], want)
+			}
+		}
 	}
 
 	// Two servers: B reads the versions A's loop writes.

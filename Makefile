@@ -102,9 +102,11 @@ clickhouse-stop: build
 testdata-stats:
 	@scripts/deps.sh stats
 	/usr/bin/python3 testdata/stats/generate.py
+	/usr/bin/python3 testdata/stats/generate_bandit.py
 
 testdata-assignment:
 	/usr/bin/python3 testdata/assignment/generate.py > testdata/assignment/vectors.json
+	/usr/bin/python3 testdata/assignment/generate_reweight.py > testdata/assignment/reweight.json
 
 # The bandit simulation at full size: 500 seeded runs per scenario through
 # assign, retire, bandit and the stratified estimator (make test runs 40);

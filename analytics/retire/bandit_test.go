@@ -1,6 +1,7 @@
 package retire_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,9 @@ func TestDecideBanditStratified(t *testing.T) {
 	got := retire.Decide(resultstest.Current(h), h, aggOf(worse, true), now)
 	if ks := kinds(got); len(ks) != 1 || ks[0] != "retire:c" {
 		t.Fatalf("stratified, c worse in each phase: Decide = %v, want c retired", ks)
+	}
+	if !strings.Contains(got[0].Reason, "phase-stratified over 2 phases") {
+		t.Errorf("retirement reason %q does not say its tests were stratified", got[0].Reason)
 	}
 	r, err := experiment.Retire(resultstest.Current(h), "all", "c", "retirement-loop", got[0].Reason, now)
 	if err != nil {

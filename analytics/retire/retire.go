@@ -360,6 +360,9 @@ func (e *evaluation) decide(srmNote string) []results.Decision {
 // arm i against the best, with adjusted p-value p, and the preconditions met.
 func (e *evaluation) evidence(i int, l stats.MSPRTLook, p float64, srmNote string) string {
 	pol, primary := e.pol, e.primary
+	if e.phases != nil {
+		srmNote += fmt.Sprintf("; bandit segment: values and tests phase-stratified over %d phases (%s)", len(e.phases), results.Estimator)
+	}
 	return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, Holm-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
 		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(primary.IsMean(), e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
 		results.FormatValue(primary.IsMean(), e.value(e.best)), results.FormatDiff(primary.IsMean(), l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary.IsMean(), l.CI.Lower),

@@ -331,15 +331,26 @@ func readRows(ctx context.Context, conn driver.Conn, news *newsWriter, trickle i
 	if err := news.write(ctx, trickle); err != nil {
 		return err
 	}
+	cold := clickhouse.NewAggregateReader(conn)
 	for _, r := range []struct {
-		name   string
-		reader *clickhouse.AggregateReader
-	}{{"warm", warm}, {"cold", clickhouse.NewAggregateReader(conn)}} {
+		name string
+		run  func() error
+	}{
+		{"warm", func() error { _, err := warm.Aggregates(ctx, benchKey); return err }},
+		{"cold", func() error { _, err := cold.Aggregates(ctx, benchKey); return err }},
+		{"flat", func() error {
+			_, err := timeBare(ctx, conn, []statement{{query: flatQuery, args: []any{benchKey}}})
+			return err
+		}},
+	} {
 		var since time.Time
 		if err := conn.QueryRow(ctx, "SELECT now()").Scan(&since); err != nil {
 			return err
 		}
-		if _, err := r.reader.Aggregates(ctx, benchKey); err != nil {
+		// query_log's times are whole seconds: a second between the
+		// sections keeps each one's statements apart.
+		time.Sleep(time.Second)
+		if err := r.run(); err != nil {
 			return err
 		}
 		if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
@@ -348,7 +359,7 @@ func readRows(ctx context.Context, conn driver.Conn, news *newsWriter, trickle i
 		rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 50), read_rows, memory_usage, query_duration_ms,
 				toUInt64(arraySum(arrayFilter((v, k) -> k IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds'), ProfileEvents.Values, ProfileEvents.Names)) / 1000)
 			FROM system.query_log
-			WHERE type = 2 AND event_time >= ? AND query NOT LIKE '%query_log%' AND query NOT LIKE 'SELECT now()%'
+			WHERE type = 2 AND event_time > ? AND query NOT LIKE '%query_log%' AND query NOT LIKE 'SELECT now()%'
 			ORDER BY event_time, query_start_time`, since)
 		if err != nil {
 			return err

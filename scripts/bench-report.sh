@@ -31,10 +31,13 @@ bin/benchreport seed -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -ev
 SPLITCAST_CLICKHOUSE_ADDR="127.0.0.1:$tcp" SPLITCAST_CLICKHOUSE_DATABASE=benchreport SPLITCAST_LOG_LEVEL=warn \
   SPLITCAST_DATA_DIR="$data/serve" "$bin" serve -addr "$api" 2>"$data/serve.log" &
 serve_pid=$!
-for _ in $(seq 100); do
+# serve migrates and back-fills the rollups before it listens: minutes at
+# tens of millions of events.
+for _ in $(seq 9000); do
   curl -fsS "http://$api/readyz" >/dev/null 2>&1 && break
   sleep 0.2
 done
+echo "serve ready after back-filling the rollups: $(grep -c 'back-filled bucket' "$data/serve.log" || true) buckets"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o "[0-9][0-9.]*" | head -1)"
 bin/benchreport time -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -url "http://$api" -key dev-read-key -rounds "$rounds" \
   -trickle "${TRICKLE:-1000}" -raw="$([ "${RAW:-1}" = 1 ] && echo true || echo false)"

@@ -36,6 +36,10 @@ type Rollups struct {
 	// whether to look at running inserts at all (not on a cluster).
 	Margin      time.Duration
 	FixedMargin bool
+	// RowsPerFold bounds the events one fold query reads (default
+	// DefaultRowsPerPass): a fold of more reads a hash bucket of units at a
+	// time.
+	RowsPerFold int
 
 	mu     sync.Mutex // one fold at a time in this process
 	mark   time.Time  // what the next fold reads from; zero before the first
@@ -116,8 +120,24 @@ func (r *Rollups) Fold(ctx context.Context) error {
 	if !r.mark.IsZero() {
 		filter, args = "received_at >= toDateTime(?)", []any{uint32(r.mark.Unix())}
 	}
-	if err := r.foldSince(ctx, filter, args...); err != nil {
-		return err
+	// A fold holds a row per unit it folds: a large window (the first
+	// fold, an import, a backlog after an outage) is folded a hash bucket
+	// of units at a time, like a back-fill, so that its memory stays
+	// bounded.
+	var n uint64
+	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events WHERE "+filter, args...).Scan(&n); err != nil {
+		return fmt.Errorf("fold rollups: count the events to fold: %w", translate(err))
+	}
+	per := uint64(r.RowsPerFold)
+	if per == 0 {
+		per = DefaultRowsPerPass
+	}
+	buckets := max(1, (n+per-1)/per)
+	for b := range buckets {
+		bucketFilter := filter + " AND cityHash64(unit) % ? = ?"
+		if err := r.foldSince(ctx, bucketFilter, append(args[:len(args):len(args)], buckets, b)...); err != nil {
+			return err
+		}
 	}
 	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(next.Unix())); err != nil {
 		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))

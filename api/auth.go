@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func (s *Server) require(scopes ...apikey.Scope) fiber.Handler {
 			return &experiment.Error{Code: experiment.EUNAUTHORIZED, Field: "Authorization", Message: "unknown or revoked API key"}
 		}
 		if !slices.ContainsFunc(scopes, key.has) {
-			return &experiment.Error{Code: experiment.EFORBIDDEN, Field: "Authorization", Message: "this key lacks the " + scopeNames(scopes) + " scope"}
+			return &experiment.Error{Code: experiment.EFORBIDDEN, Field: "Authorization", Message: "this key lacks the " + strings.ReplaceAll(strings.Trim(fmt.Sprint(scopes), "[]"), " ", " or ") + " scope"}
 		}
 		c.Locals(localKey, key)
 		if ok, wait := s.perKey.allow(key.limitKey()); !ok {
@@ -89,14 +90,6 @@ func (s *Server) require(scopes ...apikey.Scope) fiber.Handler {
 		}
 		return c.Next()
 	}
-}
-
-func scopeNames(scopes []apikey.Scope) string {
-	names := make([]string, len(scopes))
-	for i, sc := range scopes {
-		names[i] = string(sc)
-	}
-	return strings.Join(names, " or ")
 }
 
 // lookupKey finds secret's key, unless the client's address has used up

@@ -21,14 +21,9 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"add1": func(i int) int { return i + 1 },
-	"json": func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Sprint(v)
-		}
-		return string(b)
-	},
+	"add1":  func(i int) int { return i + 1 },
+	"json":  jsonText,
+	"raw":   func(r json.RawMessage) string { return rawText(r) },
 	"dur":   func(d experiment.Duration) string { return time.Duration(d).String() },
 	"title": func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
 	"pctv":  func(b experiment.BasisPoints) string { return pct(b) },
@@ -40,4 +35,29 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%+.3g absolute", e.Value)
 	},
+}
+
+// jsonText is v as compact JSON for people: without encoding/json's
+// \u003c for "<", which html/template escapes anyway, so that a payload
+// reads as it was written.
+func jsonText(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// rawText is jsonText of a raw JSON value (a payload, a diff's side).
+func rawText(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	return jsonText(v)
 }

@@ -39,8 +39,14 @@ func (c *Console) jsonView(ctx *fiber.Ctx) error {
 	if err != nil {
 		return c.notFound(ctx, err)
 	}
-	b, _ := json.MarshalIndent(e, "", "  ")
-	return c.render(ctx, "json.html", e.Key+" as JSON", jsonPage{Key: e.Key, JSON: string(b)})
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // html/template escapes; "<" should read as "<"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(e); err != nil {
+		return err
+	}
+	return c.render(ctx, "json.html", e.Key+" as JSON", jsonPage{Key: e.Key, JSON: b.String()})
 }
 
 // report is the experiment's report page (api/pages), for a signed-in

@@ -179,7 +179,7 @@ func historyOf(key string, vs []experiment.Version) historyPage {
 		row := historyRow{Version: vs[i]}
 		if i > 0 {
 			for _, ch := range experiment.Diff(vs[i-1].Definition, vs[i].Definition) {
-				row.Changes = append(row.Changes, change{Field: ch.Field, Old: string(ch.Old), New: string(ch.New)})
+				row.Changes = append(row.Changes, change{Field: ch.Field, Old: rawText(ch.Old), New: rawText(ch.New)})
 			}
 		}
 		p.Versions = append(p.Versions, row)

@@ -18,7 +18,7 @@ func (s *Server) consoleRoutes() {
 		return // no key to sign sessions with (handler tests that need no tokens)
 	}
 	console.Mount(s.app, console.Config{Store: s.cfg.Store, Snapshot: s.cfg.Snapshots.Snapshot, Traits: s.cfg.Traits,
-		Traffic: s.trafficOf, Report: s.buildReport, SignIn: s.consoleSignIn, Changed: s.refresh,
+		Recent: s.cfg.Traits, Report: s.buildReport, SignIn: s.consoleSignIn, Changed: s.refresh,
 		SessionKey: s.cfg.Tokens.Derive("splitcast console session v1"), Secure: strings.HasPrefix(s.cfg.BaseURL, "https://"),
 		Now: s.cfg.Now})
 }

@@ -40,9 +40,9 @@ type Config struct {
 	Snapshot func() *assign.Snapshot
 	// Traits are the units' computed traits (may be nil).
 	Traits assign.TraitSource
-	// Traffic estimates each segment's units per day (SegmentHealthOf's
-	// input); nil knows nothing.
-	Traffic func(e experiment.Experiment) map[string]results.SegmentTraffic
+	// Recent serves the traits of recently seen units, for the segment
+	// preview (may be nil: then no segment's traffic is known).
+	Recent results.RecentTraits
 	// Report builds an experiment's report (retire.Report) with its
 	// history; it fails with EUNAVAILABLE when there is no event store.
 	Report func(ctx context.Context, key string) (results.Report, []experiment.Version, error)

@@ -32,6 +32,8 @@ type draftForm struct {
 	// sentence for the top of the form.
 	Errors  map[string]string
 	Problem string
+	// ProblemInput is the input the error is beside, for a link to it.
+	ProblemInput string
 }
 
 type formSegment struct {
@@ -537,7 +539,7 @@ func (f *draftForm) fail(err error) {
 		}
 	}
 	f.Errors[name] = msg
-	f.Problem = msg
+	f.Problem, f.ProblemInput = msg, name
 	if field != "" {
 		f.Problem = label(field) + ": " + msg
 	}

@@ -157,12 +157,16 @@ func (c *Console) preview(ctx *fiber.Ctx) error {
 		return c.notFound(ctx, err)
 	}
 	traffic := map[string]results.SegmentTraffic{}
-	if c.cfg.Traffic != nil {
-		traffic = c.cfg.Traffic(e)
+	if c.cfg.Recent != nil {
+		traffic = results.TrafficOf(e, c.cfg.Recent, previewDays)
 	}
 	h := results.SegmentHealthOf(e, traffic, results.HealthConfig{})
 	return c.render(ctx, "preview.html", e.Key+" segment preview", previewOf(e, h))
 }
+
+// previewDays is the window of the segment preview: the units active in
+// the last 30 days.
+const previewDays = 30
 
 func (c *Console) lookupPage(ctx *fiber.Ctx) error {
 	e, err := c.cfg.Store.Get(ctx.UserContext(), ctx.Params("key"))

@@ -196,6 +196,9 @@ type previewPage struct {
 type previewRow struct {
 	results.SegmentHealth
 	Days string
+	// Units is how many units of the window fall in the segment, "" when
+	// that cannot be known.
+	Units string
 }
 
 // previewOf shows results.SegmentHealthOf: the units per day of each
@@ -204,7 +207,10 @@ type previewRow struct {
 func previewOf(e experiment.Experiment, h results.Health) previewPage {
 	p := previewPage{E: e, Health: h}
 	for _, s := range h.Segments {
-		row := previewRow{SegmentHealth: s, Days: "cannot know"}
+		row := previewRow{SegmentHealth: s, Days: "cannot know", Units: "cannot know"}
+		if !strings.HasPrefix(s.TrafficSource, "unknown") {
+			row.Units = fmt.Sprintf("%.0f", s.UnitsPerDay*previewDays)
+		}
 		if s.DaysNeeded != nil {
 			row.Days = fmt.Sprintf("%.1f", *s.DaysNeeded)
 		}

@@ -501,12 +501,17 @@ func TestConsolePages(t *testing.T) {
 				t.Errorf("%s at %dpx: the focused element has outline %q: focus is not visible", s.name, width, outline)
 			}
 			if dir != "" {
-				e.run(t, "screenshot", into(&png, chromedp.FullScreenshot(90)))
-				name := filepath.Join(dir, fmt.Sprintf("%s-%d.png", s.name, width))
-				if err := os.WriteFile(name, png, 0o644); err != nil {
-					t.Fatal(err)
+				// The whole page, and what the first screen shows (a
+				// phone's whole page is too tall to read at once).
+				var top []byte
+				e.run(t, "screenshot", into(&png, chromedp.FullScreenshot(100)), into(&top, chromedp.CaptureScreenshot()))
+				for suffix, b := range map[string][]byte{"": png, "-top": top} {
+					name := filepath.Join(dir, fmt.Sprintf("%s-%d%s.png", s.name, width, suffix))
+					if err := os.WriteFile(name, b, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("saved %s", name)
 				}
-				t.Logf("saved %s", name)
 			}
 		}
 	}

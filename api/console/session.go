@@ -27,7 +27,8 @@ type sessions struct {
 	key []byte
 }
 
-var b64 = base64.RawURLEncoding
+// b64 is strict: a cookie has one spelling, so no changed byte passes.
+var b64 = base64.RawURLEncoding.Strict()
 
 func (s sessions) mac(purpose string, data []byte) []byte {
 	m := hmac.New(sha256.New, s.key)

@@ -22,6 +22,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/api/pages"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -38,8 +39,9 @@ type Config struct {
 	Store experiment.Store
 	// Snapshot returns the running experiments, for the unit lookup.
 	Snapshot func() *assign.Snapshot
-	// Traits are the units' computed traits (may be nil).
-	Traits assign.TraitSource
+	// Traits are the units' computed traits (may be nil): assignment's
+	// source, and each unit's whole set for the lookup page.
+	Traits Traits
 	// Recent serves the traits of recently seen units, for the segment
 	// preview (may be nil: then no segment's traffic is known).
 	Recent results.RecentTraits
@@ -61,6 +63,12 @@ type Config struct {
 	// SessionLifetime bounds a session (default 8h).
 	SessionLifetime time.Duration
 	Now             func() time.Time
+}
+
+// Traits serves units' computed traits (a *traits.Cache).
+type Traits interface {
+	assign.TraitSource
+	Traits(unit string) *traits.UnitTraits
 }
 
 // Console is the mounted console.

@@ -228,18 +228,27 @@ type lookupPage struct {
 	// Draft is set when the lookup ran on the definition, not the
 	// running snapshot (a draft or paused experiment assigns nobody).
 	Draft bool
+	// UnitTraits are all the unit's computed traits, read or not.
+	UnitTraits map[string]any
 }
 
 // explainUnit runs the dry-run assignment of a unit: on the running
 // snapshot when e is running, else on e compiled (what it would do once
 // started).
-func explainUnit(snap *assign.Snapshot, traits assign.TraitSource, e experiment.Experiment, unit, attrs string) lookupPage {
+func explainUnit(snap *assign.Snapshot, src Traits, e experiment.Experiment, unit, attrs string) lookupPage {
 	p := lookupPage{E: e, Unit: unit, Attributes: attrs}
 	var a assign.Attributes
 	if s := strings.TrimSpace(attrs); s != "" {
 		if err := json.Unmarshal([]byte(s), &a); err != nil {
 			p.Error = "attributes: want a JSON object, like {\"plan\": \"pro\"}: " + err.Error()
 			return p
+		}
+	}
+	var traits assign.TraitSource
+	if src != nil {
+		traits = src
+		if unit != "" {
+			p.UnitTraits = src.Traits(unit).Attributes()
 		}
 	}
 	var x assign.Explanation

@@ -7,7 +7,7 @@ BIN       := bin/splitcast
 export PATH := $(PATH):/usr/sbin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo demo-reengagement screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment
+.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo demo-reengagement screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment bench-bandit
 
 all: build
 
@@ -105,6 +105,14 @@ clickhouse-stop: build
 testdata-stats:
 	@scripts/deps.sh stats
 	/usr/bin/python3 testdata/stats/generate.py
+	/usr/bin/python3 testdata/stats/generate_bandit.py
 
 testdata-assignment:
 	/usr/bin/python3 testdata/assignment/generate.py > testdata/assignment/vectors.json
+	/usr/bin/python3 testdata/assignment/generate_reweight.py > testdata/assignment/reweight.json
+
+# The bandit simulation at full size: 500 seeded runs per scenario through
+# assign, retire, bandit and the stratified estimator (make test runs 40);
+# prints the table of docs/bandit.md.
+bench-bandit:
+	SPLITCAST_BANDIT_RUNS=500 $(GO) test -count=1 -run '^TestSimulation$$' -v -timeout 30m ./analytics/bandit

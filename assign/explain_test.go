@@ -119,3 +119,26 @@ func TestExplainRuleTree(t *testing.T) {
 		t.Errorf("Explain(unknown) = %v, want ENOTFOUND", err)
 	}
 }
+
+// BenchmarkExplain is BenchmarkAssign's last-segment case explained: the
+// price of a lookup, which runs once per person asking, not per send.
+func BenchmarkExplain(b *testing.B) {
+	s := mustSnapshot(b, mustExperiment(b, bench3x4))
+	attrs := assign.Attributes{"plan": "free", "country": "US", "opens_30d": 1.0, "last_open": "2024-11-02T10:00:00Z"}
+	for _, bc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"assign", func() error { _, err := s.Assign("bench", "u-12345", attrs); return err }},
+		{"explain", func() error { _, err := s.Explain("bench", "u-12345", attrs, nil); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := bc.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

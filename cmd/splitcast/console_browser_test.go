@@ -423,7 +423,7 @@ func TestConsoleEscapesStoredText(t *testing.T) {
 	e.api.mustCall(t, http.StatusOK, "PUT", "/v1/experiments/xss", devAdminKey, def, nil)
 	e.signIn(t, devAdminKey)
 	for _, path := range []string{"/console", "/console/e/xss", "/console/e/xss/json", "/console/e/xss/edit",
-		"/console/e/xss/history", "/console/e/xss/preview", "/console/e/xss/lookup", "/console/new?clone=xss"} {
+		"/console/e/xss/history", "/console/e/xss/preview", "/console/e/xss/lookup", "/console/new?clone=xss", "/console/e/xss/report"} {
 		var text string
 		var scripts, imgs int
 		e.run(t, path, chromedp.Navigate(e.base+path), chromedp.WaitReady(chromedp.CSS("main")),

@@ -60,9 +60,12 @@ demo: deps build
 demo-reengagement: deps build
 	$(BIN) demo -scenario reengagement
 
-# A PNG of the demo's report page in headless Chromium: bin/report.png.
+# A PNG of the demo's report page in headless Chromium: bin/report.png; and
+# the console's pages at 1400 and 400 px wide (bin/console-*.png), from the
+# browser test that checks them, against a ClickHouse of its own.
 screenshot: deps build
 	scripts/screenshot.sh bin/report.png
+	SPLITCAST_SCREENSHOTS=$(abspath bin) $(GO) test -count=1 -run '^TestConsolePages$$' ./cmd/splitcast
 
 # GET /results against the bare aggregate SQL on 10M events; never in test.
 bench-report: deps build

@@ -42,6 +42,10 @@ func renderReportPage(w io.Writer, v reportView) error {
 	return err
 }
 
+// NeutralizeBidi returns s, an HTML page, with its bidirectional controls
+// shown as visible marks (see neutralBidi): the console's pages use it too.
+func NeutralizeBidi(s string) string { return neutralBidi.Replace(s) }
+
 // neutralBidi shows the bidirectional controls as visible marks: text
 // from an experiment's definition or history (a name, a reason, an author)
 // holding U+202E would otherwise reverse what follows it on the page and

@@ -17,6 +17,7 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/api/audience"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -107,6 +108,8 @@ type Server struct {
 	authFail *limiter
 	// bulk counts the open bulk streams per API key.
 	bulk streamCount
+	// audience serves user events and what they tell of units.
+	audience *audience.Handlers
 }
 
 // New builds the app and its routes.
@@ -137,6 +140,8 @@ func New(cfg Config) *Server {
 		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now),
 		authFail: newLimiter(cfg.RateLimits.FailedAuthPerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
+	s.audience = audience.New(audience.Config{Events: s.cfg.Events, IDs: s.ids,
+		MaxEventsPerRequest: cfg.MaxEventsPerRequest, Now: cfg.Now})
 	s.app = fiber.New(fiber.Config{
 		AppName:               "splitcast",
 		DisableStartupMessage: true,

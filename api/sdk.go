@@ -20,6 +20,7 @@ func (s *Server) sdkRoutes() {
 	s.app.Post("/v1/links", sdk, s.links)
 	s.app.Post("/v1/render", sdk, s.render)
 	s.app.Post("/v1/events", sdk, s.events)
+	s.app.Post("/v1/track", sdk, s.audience.Track)
 }
 
 // assignRequest is one unit to assign. SendID names the message being sent;

@@ -35,11 +35,25 @@ type TraitSource interface {
 	Recent(days int, fn func(t *traits.UnitTraits, units int))
 	// Fetch reads a unit's traits from storage now, bypassing memory.
 	Fetch(ctx context.Context, unit string) (*traits.UnitTraits, error)
+	// Catalogue defines the computed traits (nil: none); Computed gives
+	// a unit's, by full name.
+	Catalogue() *traits.Catalogue
+	Computed(unit string) map[string]any
+}
+
+// catalogue is the computed traits' catalogue that rules are checked
+// against: nil (behavioural traits only) without traits.
+func (s *Server) catalogue() *traits.Catalogue {
+	if s.cfg.Traits == nil {
+		return nil
+	}
+	return s.cfg.Traits.Catalogue()
 }
 
 func (s *Server) traitRoutes() {
 	read := s.require(apikey.ScopeRead)
 	s.app.Get("/v1/units/:unit/traits", read, s.unitTraits)
+	s.app.Get("/v1/traits/catalogue", read, s.audience.Catalogue)
 	s.app.Get("/v1/experiments/:key/health", read, s.health)
 }
 
@@ -57,7 +71,9 @@ type unitTraitsResponse struct {
 	LastSeen   string           `json:"last_seen,omitempty"`
 	Cache      traitCacheStatus `json:"cache"`
 	Fresh      *unitTraitsFresh `json:"fresh,omitempty"`
-	Precedence string           `json:"precedence"`
+	// Computed are the catalogue's traits (GET /v1/traits/catalogue).
+	Computed   map[string]any `json:"computed,omitempty"`
+	Precedence string         `json:"precedence"`
 }
 
 type traitCacheStatus struct {
@@ -103,7 +119,7 @@ func (s *Server) heldTraits(unit string) unitTraitsResponse {
 	resp := unitTraitsResponse{
 		UnitID: unit, Held: s.cfg.Traits.Held(unit), Traits: t.Traits, Attributes: t.Attributes(),
 		Cache: traitCacheStatus{CacheStats: st, StalenessBound: s.cfg.Traits.Staleness().String()},
-		Day:   st.Day.Format(time.DateOnly), Precedence: precedence,
+		Day:   st.Day.Format(time.DateOnly), Precedence: precedence, Computed: s.cfg.Traits.Computed(unit),
 	}
 	if t.LastSeen > 0 {
 		resp.LastSeen = analytics.DayTime(t.LastSeen).Format(time.DateOnly)

@@ -2,6 +2,7 @@ package traits
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -45,6 +46,10 @@ type CacheConfig struct {
 	MaxUnits int
 	Now      func() time.Time // default time.Now
 	Logger   *slog.Logger
+	// Catalogue, when set, defines the computed traits, read from user
+	// events through UserReader (both needed).
+	Catalogue  *Catalogue
+	UserReader UserReader
 }
 
 // Cache serves every recently active unit's traits from memory, so that
@@ -96,6 +101,11 @@ type Cache struct {
 	// most units have the same few (every unit exposed today and never
 	// engaged has the same traits), and a UnitTraits is about 400 bytes.
 	shared map[unitTraitsKey]*UnitTraits
+
+	// user is the computed traits' snapshot (nil without a catalogue);
+	// userState what builds it, guarded by mu.
+	user      atomic.Pointer[userSnapshot]
+	userState *userState
 }
 
 // unitTraitsKey is what makes two units' UnitTraits equal.
@@ -226,6 +236,7 @@ func NewCache(cfg CacheConfig) *Cache {
 	c := &Cache{cfg: cfg, keys: newUnitKeys(), defaults: NewUnitTraits(DefaultTraits(), 0),
 		activity: map[unitKey]*UnitActivity{}, pairOf: map[dayPair]uint32{}}
 	c.snap.Store(&traitSnapshot{})
+	c.initUser()
 	return c
 }
 
@@ -301,7 +312,7 @@ func (c *Cache) Run(ctx context.Context) {
 func (c *Cache) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := c.refresh(ctx)
+	err := errors.Join(c.refresh(ctx), c.refreshUser(ctx, c.cfg.Now()))
 	if err != nil {
 		msg := err.Error()
 		c.lastErr.Store(&msg)

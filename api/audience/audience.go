@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -25,6 +26,9 @@ type Config struct {
 	MaxEventsPerRequest int
 	// Now tells the time (default time.Now).
 	Now func() time.Time
+	// Catalogue returns the computed traits' catalogue (nil: none).
+	// Required.
+	Catalogue func() *traits.Catalogue
 }
 
 // Handlers are the audience routes' handlers.
@@ -76,4 +80,21 @@ func (h *Handlers) Track(c *fiber.Ctx) error {
 	}
 	c.Status(fiber.StatusAccepted).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.SendString(`{"accepted":` + strconv.Itoa(len(out)) + `}`)
+}
+
+// catalogueResponse lists the traits rules may read.
+type catalogueResponse struct {
+	// Computed are the catalogue's definitions, read as trait.<name>.
+	Computed []traits.Definition `json:"computed"`
+	// Behavioural are Splitcast's own traits from message events.
+	Behavioural []traits.Builtin `json:"behavioural"`
+}
+
+// Catalogue answers GET /v1/traits/catalogue.
+func (h *Handlers) Catalogue(c *fiber.Ctx) error {
+	resp := catalogueResponse{Computed: []traits.Definition{}, Behavioural: traits.Builtins()}
+	if cat := h.cfg.Catalogue(); cat != nil {
+		resp.Computed = cat.Traits
+	}
+	return c.JSON(resp)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,7 +108,9 @@ func (m *Main) Run(ctx context.Context) error {
 	aggregates := clickhouse.NewAggregateReader(m.conn)
 	aggregates.Rollups = m.rollups()
 	m.startRetirement(bg, store, aggregates)
-	m.startTraits(bg)
+	if err := m.startTraits(bg); err != nil {
+		return err
+	}
 	keyring, err := m.startKeys(ctx, bg)
 	if err != nil {
 		return err
@@ -205,14 +208,19 @@ func (m *Main) startRetirement(bg context.Context, store experiment.Store, aggre
 }
 
 // startTraits loads traits in the background: assignment never waits for
-// them, and units get the default traits until the first refresh ends.
-func (m *Main) startTraits(bg context.Context) {
+// them, and units get the default traits until the first refresh ends. A
+// trait catalogue file that does not load is an error, naming the file.
+func (m *Main) startTraits(bg context.Context) error {
+	cat, err := loadCatalogue(m.Config.TraitCatalogue)
+	if err != nil {
+		return err
+	}
 	reader := clickhouse.NewTraitReader(m.conn)
 	if m.Config.ClickHouseCluster != "" {
 		// A node lists only its own running inserts.
 		reader.FixedMargin, reader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
 	}
-	c := traits.NewCache(traits.CacheConfig{Reader: reader,
+	c := traits.NewCache(traits.CacheConfig{Reader: reader, UserReader: reader, Catalogue: cat,
 		Interval: m.Config.TraitRefresh, MaxUnits: m.Config.TraitMaxUnits, Logger: m.logger})
 	m.traits = c
 	go func() {
@@ -221,6 +229,24 @@ func (m *Main) startTraits(bg context.Context) {
 		}
 		c.Run(bg)
 	}()
+	return nil
+}
+
+// loadCatalogue reads the computed traits' catalogue file, the embedded
+// default when path is empty.
+func loadCatalogue(path string) (*traits.Catalogue, error) {
+	if path == "" {
+		return traits.DefaultCatalogue(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("trait catalogue: %w", err)
+	}
+	cat, err := traits.ParseCatalogue(data)
+	if err != nil {
+		return nil, fmt.Errorf("trait catalogue %s: %w", path, err)
+	}
+	return cat, nil
 }
 
 // startKeys makes the keyring of the configured keys and the stored ones,

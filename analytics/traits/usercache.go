@@ -1,0 +1,143 @@
+package traits
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/splitcast/splitcast/analytics"
+)
+
+// UserReader loads units' user events (the user_events table) for computed
+// traits.
+type UserReader interface {
+	// ChangedUserEvents returns the user events on or after day from of
+	// every unit with a user event stored since the mark since (every unit
+	// with one on or after from, when since is zero), each event once, and
+	// the mark to pass next time; like Reader.ChangedActivity, a unit may
+	// come twice but is never missed.
+	ChangedUserEvents(ctx context.Context, since time.Time, from int32) ([]UnitEvents, time.Time, error)
+}
+
+// userState is the part of a Cache that holds computed traits; its fields
+// are guarded by Cache.mu.
+type userState struct {
+	layout   layout
+	interner *interner
+	since    time.Time
+}
+
+func (c *Cache) initUser() {
+	if c.cfg.Catalogue == nil {
+		return
+	}
+	c.userState = &userState{layout: newLayout(c.cfg.Catalogue), interner: newInterner()}
+	c.user.Store(&userSnapshot{cat: c.cfg.Catalogue, layout: &c.userState.layout, defaults: c.cfg.Catalogue.DefaultValues()})
+}
+
+// refreshUser reads the units with new user events and publishes their
+// computed traits; on a new day it reads every unit again (windows moved
+// for all), with a fresh interner, so that values no unit has any more are
+// dropped. On error what was published stays.
+func (c *Cache) refreshUser(ctx context.Context, now time.Time) error {
+	if c.userState == nil || c.cfg.UserReader == nil {
+		return nil
+	}
+	today := analytics.Day(now)
+	old := c.user.Load()
+	newDay := old.day != today
+	since := c.userState.since
+	if newDay {
+		since = time.Time{}
+	}
+	units, next, err := c.cfg.UserReader.ChangedUserEvents(ctx, since, today-(MaxUserDays-1))
+	if err != nil {
+		return fmt.Errorf("changed user events: %w", err)
+	}
+	c.userState.since = next
+	if newDay {
+		c.userState.interner = newInterner()
+	}
+	c.user.Store(c.nextUser(old, units, today, newDay))
+	return nil
+}
+
+// nextUser returns the snapshot after old with units' rows recomputed
+// (every row anew when whole).
+func (c *Cache) nextUser(old *userSnapshot, units []UnitEvents, today int32, whole bool) *userSnapshot {
+	st := c.userState
+	l := &st.layout
+	next := *old
+	next.day = today
+	var into *userRows
+	switch {
+	case whole:
+		into = &userRows{}
+		next.base, next.changed = into, nil
+	case old.changed == nil:
+		into = &userRows{}
+		next.changed = into
+	default:
+		into = old.changed.clone(len(units), l)
+		next.changed = into
+	}
+	nums, ids := make([]float64, l.nNums), make([]uint32, l.nIDs)
+	for i := range units {
+		vals := c.cfg.Catalogue.Compute(units[i].Events, today)
+		encodeRow(l, st.interner, vals, nums, ids)
+		into.set(l, c.keys.of(units[i].Unit), nums, ids)
+	}
+	if !whole && next.base != nil && next.changed != nil {
+		n := float64(next.changed.rows(l))
+		if n > 1024 && n > math.Sqrt(2*float64(next.base.rows(l))*float64(len(units))) {
+			next.base, next.changed = fold(l, next.base, next.changed), nil
+		}
+	} else if !whole && next.base == nil && next.changed != nil && next.changed.rows(l) > 1024 {
+		next.base, next.changed = next.changed, nil
+	}
+	next.boxed = st.interner.boxed
+	return &next
+}
+
+// fold returns base with changed's rows put in.
+func fold(l *layout, base, changed *userRows) *userRows {
+	out := base.clone(changed.rows(l), l)
+	changed.index.eachKey(func(k unitKey, r uint32) {
+		out.set(l, k, changed.nums[int(r)*l.nNums:][:l.nNums], changed.ids[int(r)*l.nIDs:][:l.nIDs])
+	})
+	return out
+}
+
+// view returns what rules read of the unit of key k with behavioural
+// traits t: t itself when there is no catalogue.
+func (c *Cache) view(k unitKey, t *UnitTraits) interface {
+	Lookup(string) (any, bool)
+} {
+	s := c.user.Load()
+	if s == nil {
+		return t
+	}
+	rows, r, _ := s.row(k)
+	return &unitView{traits: t, snap: s, rows: rows, row: r}
+}
+
+// Computed returns unit's computed traits by full name ("trait.x.y"),
+// absent ones left out; nil without a catalogue.
+func (c *Cache) Computed(unit string) map[string]any {
+	s := c.user.Load()
+	if s == nil {
+		return nil
+	}
+	rows, r, _ := s.row(c.keys.of(unit))
+	out := make(map[string]any, len(s.cat.Traits))
+	for i, d := range s.cat.Traits {
+		if v := s.value(rows, r, i); v != nil {
+			out["trait."+d.Name] = v
+		}
+	}
+	return out
+}
+
+// Catalogue is the catalogue the cache computes, nil if none.
+func (c *Cache) Catalogue() *Catalogue { return c.cfg.Catalogue }

@@ -141,7 +141,7 @@ func New(cfg Config) *Server {
 		authFail: newLimiter(cfg.RateLimits.FailedAuthPerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
 	s.audience = audience.New(audience.Config{Events: s.cfg.Events, IDs: s.ids,
-		MaxEventsPerRequest: cfg.MaxEventsPerRequest, Now: cfg.Now, Catalogue: s.catalogue})
+		MaxEventsPerRequest: cfg.MaxEventsPerRequest, Now: cfg.Now, Catalogue: s.catalogue, Traits: cfg.Traits})
 	s.app = fiber.New(fiber.Config{
 		AppName:               "splitcast",
 		DisableStartupMessage: true,

@@ -29,6 +29,8 @@ type Config struct {
 	// Catalogue returns the computed traits' catalogue (nil: none).
 	// Required.
 	Catalogue func() *traits.Catalogue
+	// Traits serves units' traits (nil: the unit routes answer 503).
+	Traits Traits
 }
 
 // Handlers are the audience routes' handlers.

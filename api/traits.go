@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-
 	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment/apikey"

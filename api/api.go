@@ -86,7 +86,10 @@ type Config struct {
 	// (trait.<name>, an *traits.Cache); the caller's attribute of
 	// the same name wins.
 	Traits TraitSource
-	Logger *slog.Logger
+	// Profiles stores units' attributes and deletes units' data on
+	// request; nil makes those routes answer 503.
+	Profiles audience.Profiles
+	Logger   *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }
@@ -141,7 +144,7 @@ func New(cfg Config) *Server {
 		authFail: newLimiter(cfg.RateLimits.FailedAuthPerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
 	s.audience = audience.New(audience.Config{Events: s.cfg.Events, IDs: s.ids,
-		MaxEventsPerRequest: cfg.MaxEventsPerRequest, Now: cfg.Now, Catalogue: s.catalogue, Traits: cfg.Traits})
+		MaxEventsPerRequest: cfg.MaxEventsPerRequest, Now: cfg.Now, Catalogue: s.catalogue, Traits: cfg.Traits, Profiles: cfg.Profiles})
 	s.app = fiber.New(fiber.Config{
 		AppName:               "splitcast",
 		DisableStartupMessage: true,

@@ -11,8 +11,8 @@ import (
 
 var _ traits.UserReader = (*TraitReader)(nil)
 
-// userMarkQuery is markQuery for inserts into user_events.
-const userMarkQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, 'INSERT INTO user_events')`
+// tableMarkQuery is markQuery for inserts into the table %s.
+const tableMarkQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, 'INSERT INTO %s')`
 
 // userEventsQuery reads the user events of the units %s selects, on or
 // after a day, each event id once (the copy received first, as the event
@@ -37,7 +37,7 @@ const changedUserUnits = `AND unit GLOBAL IN (SELECT DISTINCT unit FROM user_eve
 // whole year of user events each time it has a new one, and every unit's
 // once a day (the cache's new-day read).
 func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, from int32) ([]traits.UnitEvents, time.Time, error) {
-	mark, err := r.userMark(ctx)
+	mark, err := r.markOf(ctx, "user_events")
 	if err != nil {
 		return nil, since, err
 	}
@@ -70,7 +70,8 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 	return out, mark, nil
 }
 
-func (r *TraitReader) userMark(ctx context.Context) (time.Time, error) {
+// markOf is nextMark for reads of table's rows received since it.
+func (r *TraitReader) markOf(ctx context.Context, table string) (time.Time, error) {
 	var now time.Time
 	var running float64
 	if r.FixedMargin {
@@ -79,7 +80,7 @@ func (r *TraitReader) userMark(ctx context.Context) (time.Time, error) {
 		}
 		return now.Add(-r.Margin), nil
 	}
-	if err := r.conn.QueryRow(ctx, userMarkQuery).Scan(&now, &running); err != nil {
+	if err := r.conn.QueryRow(ctx, fmt.Sprintf(tableMarkQuery, table)).Scan(&now, &running); err != nil {
 		return time.Time{}, fmt.Errorf("server time and running inserts: %w", translate(err))
 	}
 	return now.Add(-time.Duration(running*float64(time.Second)) - r.Margin), nil

@@ -50,6 +50,9 @@ type CacheConfig struct {
 	// events through UserReader (both needed).
 	Catalogue  *Catalogue
 	UserReader UserReader
+	// ProfileReader, when set, gives the stored profiles that the units'
+	// Lookup answers for names other than trait.<name>.
+	ProfileReader ProfileReader
 }
 
 // Cache serves every recently active unit's traits from memory, so that
@@ -106,6 +109,10 @@ type Cache struct {
 	// userState what builds it, guarded by mu.
 	user      atomic.Pointer[userSnapshot]
 	userState *userState
+	// profiles are the stored profiles (nil without a ProfileReader);
+	// profileState builds them, guarded by mu.
+	profiles     atomic.Pointer[profileSnapshot]
+	profileState *profileState
 }
 
 // unitTraitsKey is what makes two units' UnitTraits equal.
@@ -312,7 +319,9 @@ func (c *Cache) Run(ctx context.Context) {
 func (c *Cache) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := errors.Join(c.refresh(ctx), c.refreshUser(ctx, c.cfg.Now()))
+	deleted, perr := c.refreshProfiles(ctx)
+	err := errors.Join(c.refresh(ctx), c.refreshUser(ctx, c.cfg.Now()), perr)
+	c.forget(deleted)
 	if err != nil {
 		msg := err.Error()
 		c.lastErr.Store(&msg)

@@ -29,6 +29,10 @@ type userState struct {
 }
 
 func (c *Cache) initUser() {
+	if c.cfg.ProfileReader != nil {
+		c.profileState = &profileState{names: map[string]uint32{}, values: newInterner()}
+		c.profiles.Store(&profileSnapshot{names: map[string]uint32{}})
+	}
 	if c.cfg.Catalogue == nil {
 		return
 	}
@@ -110,16 +114,75 @@ func fold(l *layout, base, changed *userRows) *userRows {
 }
 
 // view returns what rules read of the unit of key k with behavioural
-// traits t: t itself when there is no catalogue.
+// traits t: t itself when there is neither catalogue nor profiles.
 func (c *Cache) view(k unitKey, t *UnitTraits) interface {
 	Lookup(string) (any, bool)
 } {
-	s := c.user.Load()
-	if s == nil {
+	us, ps := c.user.Load(), c.profiles.Load()
+	if us == nil && ps == nil {
 		return t
 	}
-	rows, r, _ := s.row(k)
-	return &unitView{traits: t, snap: s, rows: rows, row: r}
+	v := &unitView{traits: t, snap: us, profiles: ps}
+	if us != nil {
+		v.rows, v.row, _ = us.row(k)
+	}
+	if ps != nil {
+		v.profile = ps.span(k)
+	}
+	return v
+}
+
+// forget drops what the cache holds of units deleted on request: their
+// behavioural activity and their computed traits (the profiles were
+// cleared by their tombstones already).
+func (c *Cache) forget(keys []unitKey) {
+	if len(keys) == 0 {
+		return
+	}
+	quiet := false
+	for _, k := range keys {
+		delete(c.activity, k)
+		quiet = c.quiet.remove(k) || quiet
+	}
+	snap := c.snap.Load().withEngaged(keys, func(unitKey) *UnitTraits { return nil })
+	if quiet {
+		snap.quiet = c.quiet.clone()
+	}
+	c.snap.Store(snap)
+	us := c.user.Load()
+	if us == nil {
+		return
+	}
+	l, st := &c.userState.layout, c.userState
+	next := *us
+	into := &userRows{}
+	if us.changed != nil {
+		into = us.changed.clone(len(keys), l)
+	}
+	nums, ids := make([]float64, l.nNums), make([]uint32, l.nIDs)
+	encodeRow(l, st.interner, us.defaults, nums, ids)
+	for _, k := range keys {
+		into.set(l, k, nums, ids)
+	}
+	next.changed, next.boxed = into, st.interner.boxed
+	c.user.Store(&next)
+}
+
+// Profile returns unit's stored profile as this server holds it; nil
+// without profiles.
+func (c *Cache) Profile(unit string) map[string]any {
+	ps := c.profiles.Load()
+	if ps == nil {
+		return nil
+	}
+	pairs := ps.span(c.keys.of(unit))
+	out := make(map[string]any, len(pairs))
+	for name := range ps.names {
+		if v, ok := ps.lookup(pairs, name); ok {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // Computed returns unit's computed traits by full name ("trait.x.y"),

@@ -152,16 +152,24 @@ func (s *userSnapshot) value(rows *userRows, r uint32, i int) any {
 // unitView is what a rule reads of one unit: its behavioural traits and its
 // computed ones.
 type unitView struct {
-	traits *UnitTraits
-	snap   *userSnapshot
-	rows   *userRows
-	row    uint32
+	traits   *UnitTraits
+	snap     *userSnapshot // nil without a catalogue
+	rows     *userRows
+	row      uint32
+	profiles *profileSnapshot // nil without profiles
+	profile  []uint64
 }
 
 // Lookup implements assign.Lookup: behavioural traits by their names,
-// computed traits by theirs.
+// computed traits by theirs, and every other name from the stored profile.
 func (v *unitView) Lookup(name string) (any, bool) {
-	if traitIndex(name) >= 0 {
+	if !strings.HasPrefix(name, "trait.") {
+		if v.profiles == nil {
+			return nil, false
+		}
+		return v.profiles.lookup(v.profile, name)
+	}
+	if traitIndex(name) >= 0 || v.snap == nil {
 		return v.traits.Lookup(name)
 	}
 	i := v.snap.cat.index(name)

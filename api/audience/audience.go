@@ -31,6 +31,9 @@ type Config struct {
 	Catalogue func() *traits.Catalogue
 	// Traits serves units' traits (nil: the unit routes answer 503).
 	Traits Traits
+	// Profiles stores profiles and deletes units (nil: those routes
+	// answer 503).
+	Profiles Profiles
 }
 
 // Handlers are the audience routes' handlers.

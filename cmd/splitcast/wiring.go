@@ -129,7 +129,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
 		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
-		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
+		Profiles: clickhouse.NewProfileStore(m.conn),
+		Tokens:   tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
 			PerKey:          api.Rate{PerSecond: m.Config.RatePerKey},
@@ -220,7 +221,7 @@ func (m *Main) startTraits(bg context.Context) error {
 		// A node lists only its own running inserts.
 		reader.FixedMargin, reader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
 	}
-	c := traits.NewCache(traits.CacheConfig{Reader: reader, UserReader: reader, Catalogue: cat,
+	c := traits.NewCache(traits.CacheConfig{Reader: reader, UserReader: reader, Catalogue: cat, ProfileReader: reader,
 		Interval: m.Config.TraitRefresh, MaxUnits: m.Config.TraitMaxUnits, Logger: m.logger})
 	m.traits = c
 	go func() {

@@ -43,6 +43,9 @@ type Aggregates struct {
 	// new units, the observations of its sample ratio check. Ordered by
 	// segment, variant and version.
 	Versions []VersionExposure `json:"versions"`
+	// Custom holds the experiment's custom metrics per arm, from a
+	// CustomMetricReader (read apart from the rest); empty without any.
+	Custom []CustomAggregate `json:"custom,omitempty"`
 }
 
 // Counts are an arm's totals. Event counts are of distinct events; unit

@@ -105,8 +105,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.startSnapshots(ctx, bg, store, prepared); err != nil {
 		return err
 	}
-	aggregates := clickhouse.NewAggregateReader(m.conn)
-	aggregates.Rollups = m.rollups()
+	raw := clickhouse.NewAggregateReader(m.conn)
+	raw.Rollups = m.rollups()
+	// Custom metrics are read by a query of their own, merged in.
+	aggregates := results.CustomMerged{Main: raw, Custom: clickhouse.NewCustomMetricReader(m.conn), Experiments: store}
 	m.startRetirement(bg, store, aggregates)
 	if err := m.startTraits(bg); err != nil {
 		return err

@@ -13,9 +13,16 @@ var _ assign.TraitSource = (*Cache)(nil)
 // one small allocation (a view of the unit's two rows).
 func (c *Cache) UnitTraits(unit string) assign.Lookup {
 	k := c.keys.of(unit)
-	t, ok := c.snap.Load().get(k)
-	if !ok {
-		t = c.defaults
+	if c.user.Load() == nil && c.profiles.Load() == nil {
+		return c.behavioural(k)
 	}
-	return c.view(k, t)
+	return c.view(k)
+}
+
+// behavioural returns the behavioural traits of the unit of key k.
+func (c *Cache) behavioural(k unitKey) *UnitTraits {
+	if t, ok := c.snap.Load().get(k); ok {
+		return t
+	}
+	return c.defaults
 }

@@ -113,16 +113,12 @@ func fold(l *layout, base, changed *userRows) *userRows {
 	return out
 }
 
-// view returns what rules read of the unit of key k with behavioural
-// traits t: t itself when there is neither catalogue nor profiles.
-func (c *Cache) view(k unitKey, t *UnitTraits) interface {
-	Lookup(string) (any, bool)
-} {
+// view returns what rules read of the unit of key k: its computed traits
+// and stored profile, and its behavioural traits, found only when a rule
+// reads one.
+func (c *Cache) view(k unitKey) *unitView {
 	us, ps := c.user.Load(), c.profiles.Load()
-	if us == nil && ps == nil {
-		return t
-	}
-	v := &unitView{traits: t, snap: us, profiles: ps}
+	v := &unitView{cache: c, key: k, snap: us, profiles: ps}
 	if us != nil {
 		v.rows, v.row, _ = us.row(k)
 	}

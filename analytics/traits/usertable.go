@@ -152,7 +152,8 @@ func (s *userSnapshot) value(rows *userRows, r uint32, i int) any {
 // unitView is what a rule reads of one unit: its behavioural traits and its
 // computed ones.
 type unitView struct {
-	traits   *UnitTraits
+	cache    *Cache
+	key      unitKey
 	snap     *userSnapshot // nil without a catalogue
 	rows     *userRows
 	row      uint32
@@ -170,7 +171,7 @@ func (v *unitView) Lookup(name string) (any, bool) {
 		return v.profiles.lookup(v.profile, name)
 	}
 	if traitIndex(name) >= 0 || v.snap == nil {
-		return v.traits.Lookup(name)
+		return v.cache.behavioural(v.key).Lookup(name)
 	}
 	i := v.snap.cat.index(name)
 	if i < 0 {

@@ -12,55 +12,6 @@ import (
 	"github.com/splitcast/splitcast/analytics/results"
 )
 
-// past is one user event of a history, days ago.
-type past struct {
-	name  string
-	props string
-	days  int
-}
-
-// scenario is an example of docs/examples with units whose histories imply
-// a segment, and the catch-all segment where a winner is planted.
-type scenario struct {
-	file     string
-	units    map[string][]past
-	want     map[string]string // unit -> segment
-	catchAll string
-	goal     past // the primary metric's event, sent for the planted winner
-}
-
-var scenarios = []scenario{
-	{file: "support-notification", catchAll: "everyone", goal: past{"ticket_closed", `{"stage":"solved"}`, 0},
-		units: map[string][]past{
-			"s-urgent": {{"ticket_opened", `{"stage":"new","urgency":"high"}`, 1}},
-			"s-open":   {{"ticket_opened", `{"stage":"new","urgency":"low"}`, 1}},
-			"s-solved": {{"ticket_opened", `{"stage":"new","urgency":"low"}`, 3}, {"ticket_closed", `{"stage":"solved"}`, 2}},
-			"s-old":    {{"ticket_opened", `{"urgency":"low"}`, 20}, {"ticket_closed", `{"stage":"solved"}`, 19}},
-		},
-		want: map[string]string{"s-urgent": "urgent-open", "s-open": "open", "s-solved": "recently-solved", "s-old": "everyone", "s-none": "everyone"}},
-	{file: "onboarding-nudge", catchAll: "not-started", goal: past{"onboarding_step_completed", `{"step":"profile"}`, 0},
-		units: map[string][]past{
-			"o-done":    {{"onboarding_step_completed", `{"step":"profile"}`, 3}, {"onboarding_step_completed", `{"step":"import"}`, 2}, {"onboarding_step_completed", `{"step":"invite"}`, 1}, {"onboarding_step_completed", `{"step":"first_send"}`, 0}},
-			"o-half":    {{"onboarding_step_completed", `{"step":"profile"}`, 3}, {"onboarding_step_completed", `{"step":"import"}`, 2}},
-			"o-started": {{"onboarding_step_completed", `{"step":"profile"}`, 1}},
-		},
-		want: map[string]string{"o-done": "done", "o-half": "halfway", "o-started": "started", "o-none": "not-started"}},
-	{file: "purchase-promotion", catchAll: "everyone", goal: past{"order_completed", `{"total":20}`, 0},
-		units: map[string][]past{
-			"p-lapsed": {{"order_completed", `{"total":300}`, 100}, {"order_completed", `{"total":300}`, 200}},
-			"p-recent": {{"order_completed", `{"total":50}`, 5}},
-			"p-one":    {{"order_completed", `{"total":50}`, 45}},
-		},
-		want: map[string]string{"p-lapsed": "lapsed-big-spenders", "p-recent": "recent-buyers", "p-one": "one-time", "p-none": "everyone"}},
-	{file: "interest-campaign", catchAll: "everyone", goal: past{"order_completed", `{"total":20}`, 0},
-		units: map[string][]past{
-			"i-shoes": {{"page_viewed", `{"category":"shoes"}`, 0}, {"page_viewed", `{"category":"shoes"}`, 1}},
-			"i-books": {{"page_viewed", `{"category":"books"}`, 2}, {"order_completed", `{"category":"books","total":12}`, 1}},
-			"i-toys":  {{"page_viewed", `{"category":"toys"}`, 1}},
-		},
-		want: map[string]string{"i-shoes": "shoes", "i-books": "books", "i-toys": "everyone", "i-none": "everyone"}},
-}
-
 // TestScenarios creates each audience example of docs/examples on a real
 // server, sends the user events of units with known histories, and checks
 // that each unit lands in the segment its history implies; then it plants

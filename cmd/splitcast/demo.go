@@ -42,6 +42,7 @@ func addDemoFlags(fs *flag.FlagSet, cmd string, getenv func(string) string) demo
 		f.exit = fs.Bool("exit", exit, "exit once the data is in, instead of serving until Ctrl-C (env SPLITCAST_DEMO_EXIT)")
 		f.scenario = fs.String("scenario", "digest", "digest: a subject-line test with known effects in a pro segment; "+
 			"reengagement: -experiment-file's win-back test on units whose lifecycle stage comes from a replayed history; "+
+			"bandit: the digest's traffic on a bandit segment (Thompson sampling moves the weights every day after its burn-in); "+
 			"support-notification, onboarding-nudge, purchase-promotion, interest-campaign: the audience examples beside -experiment-file, "+
 			"on units whose user events imply their segment, with a planted winner")
 		f.file = fs.String("experiment-file", "docs/examples/reengagement.json", "the experiment of -scenario reengagement")
@@ -108,8 +109,8 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 		return errors.New("demo: want -units >= 100 and -days >= 1")
 	}
 	audience, isAudience := audienceScenario(*f.scenario)
-	if *f.scenario != "digest" && *f.scenario != "reengagement" && !isAudience {
-		return fmt.Errorf("demo: unknown -scenario %q: want digest, reengagement, support-notification, onboarding-nudge, purchase-promotion or interest-campaign", *f.scenario)
+	if *f.scenario != "digest" && *f.scenario != "reengagement" && *f.scenario != "bandit" && !isAudience {
+		return fmt.Errorf("demo: unknown -scenario %q: want digest, reengagement, bandit, support-notification, onboarding-nudge, purchase-promotion or interest-campaign", *f.scenario)
 	}
 	if m.Config.LogLevel != "debug" {
 		// The demo talks on stdout and stderr; the server's info lines
@@ -141,6 +142,8 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 		err = d.runAudience(ctx, audience)
 	case *f.scenario == "reengagement":
 		err = d.runReengagement(ctx)
+	case *f.scenario == "bandit":
+		err = d.runBandit(ctx)
 	default:
 		d.behave = digestBehaviour
 		err = d.run(ctx)
@@ -191,6 +194,10 @@ type demo struct {
 	keys []string
 	// behave gives a recipient's open rate and click rate given an open.
 	behave func(r *recipient) (open, clickPerOpen float64)
+	// definition and intro replace the digest's experiment and its
+	// description in run (the bandit scenario).
+	definition func() map[string]any
+	intro      string
 }
 
 // digestBehaviour is the digest scenario's truth: the same rates
@@ -214,10 +221,14 @@ type recipient struct {
 
 func (d *demo) run(ctx context.Context) error {
 	out := d.m.stdout
-	if err := d.createAndStart(ctx, d.demoDefinition()); err != nil {
+	def, intro := d.demoDefinition(), "segment pro: b clicks 15% more than the control, c 10% less; segment everyone: no difference"
+	if d.definition != nil {
+		def, intro = d.definition(), d.intro
+	}
+	if err := d.createAndStart(ctx, def); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "demo: experiment %s: segment pro: b clicks 15%% more than the control, c 10%% less; segment everyone: no difference\n", d.key)
+	fmt.Fprintf(out, "demo: experiment %s: %s\n", d.key, intro)
 	fmt.Fprintf(out, "demo: replaying %d days, %d recipients, seed %d\n", *d.f.days, *d.f.units, *d.f.seed)
 	days := *d.f.days
 	perDay := *d.f.units / days
@@ -536,6 +547,9 @@ func (d *demo) retire(ctx context.Context) error {
 		}
 		d.applied = append(d.applied, a)
 		fmt.Fprintf(d.m.stdout, "demo: the retirement loop made v%d: %s %s/%s\n", a.Version, a.Kind, a.Segment, a.Variant)
+	}
+	if err := d.reweight(ctx); err != nil {
+		return err
 	}
 	return d.m.refresher.Refresh(ctx)
 }

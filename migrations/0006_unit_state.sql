@@ -76,3 +76,17 @@ CREATE TABLE IF NOT EXISTS unit_rollup (
 ) ENGINE = AggregatingMergeTree
 ORDER BY (experiment, uh)
 SETTINGS index_granularity = 128;
+
+-- Report readers' per-arm sums of unit_state as of a mark (JSON of
+-- results.Aggregates), so that a reader new to an experiment, after a
+-- restart, starts from the latest instead of summing every unit's row.
+-- unit_state keeps every row a mark counted, so sums as of a mark stay
+-- right forever; any reader may write them, and the latest mark wins.
+-- splitcast:shard report_sums cityHash64(experiment)
+CREATE TABLE IF NOT EXISTS report_sums (
+    experiment String,
+    mark DateTime,
+    sums String,
+    at DateTime DEFAULT now()
+) ENGINE = ReplacingMergeTree(mark)
+ORDER BY experiment;

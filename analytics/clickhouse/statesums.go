@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -134,6 +135,64 @@ const localIn = "\nSETTINGS distributed_product_mode = 'local'"
 type stateSums struct {
 	mark time.Time
 	acc  aggregateAcc
+	// saved is the mark of the sums last written to report_sums by this
+	// reader.
+	saved time.Time
+}
+
+// saveEvery is how often a reader writes its sums to report_sums: a
+// reader new to the experiment then has at most that much news to read
+// on top of them.
+const saveEvery = time.Minute
+
+// savedSums returns the latest sums any reader saved for the experiment,
+// nil if none.
+func (r *AggregateReader) savedSums(ctx context.Context, experimentKey string) (*stateSums, error) {
+	var sums string
+	var mark time.Time
+	var n uint64
+	q := "SELECT argMax(sums, mark), max(mark), count() FROM report_sums WHERE experiment = ?"
+	if err := r.conn.QueryRow(ctx, q, experimentKey).Scan(&sums, &mark, &n); err != nil {
+		return nil, fmt.Errorf("read saved report sums: %w", translate(err))
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	var a results.Aggregates
+	if err := json.Unmarshal([]byte(sums), &a); err != nil {
+		return nil, fmt.Errorf("read saved report sums: %w", err)
+	}
+	kept := &stateSums{mark: mark, saved: mark}
+	kept.acc.init()
+	for _, arm := range a.Arms {
+		*kept.acc.arm(armKey{arm.Segment, arm.Variant}) = arm.Counts
+	}
+	for _, v := range a.Versions {
+		kept.acc.arm(armKey{v.Segment, v.Variant})
+		kept.acc.versions[armKey{v.Segment, v.Variant}][v.Version] = v.Exposed
+	}
+	for _, d := range a.Daily {
+		*kept.acc.day(armKey{d.Segment, d.Variant}, uint32(d.Day.Unix()/86400)) = d
+	}
+	return kept, nil
+}
+
+// saveSums writes kept to report_sums if the last save is older than
+// saveEvery.
+func (r *AggregateReader) saveSums(ctx context.Context, experimentKey string, kept *stateSums) error {
+	if kept.mark.Sub(kept.saved) < saveEvery {
+		return nil
+	}
+	b, err := json.Marshal(kept.acc.aggregates(experimentKey))
+	if err != nil {
+		return err
+	}
+	q := "INSERT INTO report_sums (experiment, mark, sums) SELECT ?, toDateTime(?), ?"
+	if err := r.conn.Exec(ctx, q, experimentKey, uint32(kept.mark.Unix()), string(b)); err != nil {
+		return fmt.Errorf("save report sums: %w", translate(err))
+	}
+	kept.saved = kept.mark
+	return nil
 }
 
 // fromStates reads experimentKey's aggregates from unit_state, keeping the
@@ -148,6 +207,11 @@ func (r *AggregateReader) fromStates(ctx context.Context, experimentKey string) 
 	// Marks are whole seconds, like the rows' times, taken down.
 	next = next.Truncate(time.Second)
 	kept := r.sums[experimentKey]
+	if kept == nil {
+		if kept, err = r.savedSums(ctx, experimentKey); err != nil {
+			return results.Aggregates{}, err
+		}
+	}
 	if kept == nil {
 		if kept, err = r.wholeSums(ctx, experimentKey, next); err != nil {
 			return results.Aggregates{}, err
@@ -171,6 +235,9 @@ func (r *AggregateReader) fromStates(ctx context.Context, experimentKey string) 
 	kept.acc.merge(&tagged[tagOld], -1)
 	kept.acc.merge(&tagged[tagMid], 1)
 	kept.mark = next
+	if err := r.saveSums(ctx, experimentKey, kept); err != nil {
+		return results.Aggregates{}, err
+	}
 	now := kept.acc.clone()
 	now.merge(&tagged[tagMid], -1)
 	now.merge(&tagged[tagNow], 1)

@@ -31,7 +31,7 @@ const (
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindExposure, KindOpen, KindClick, KindConversion, KindUnsubscribe, KindComplaint, KindCustom:
+	case KindExposure, KindOpen, KindClick, KindConversion, KindUnsubscribe, KindComplaint, KindCustom, KindTrack:
 		return true
 	}
 	return false
@@ -60,6 +60,9 @@ type Event struct {
 	// are kept and reported beside human ones, never dropped.
 	Machine       bool
 	MachineReason string
+	// Props are a user event's (KindTrack) typed properties, as
+	// EncodeProps writes them; empty for every other kind.
+	Props string
 }
 
 // Logger accepts events for eventual delivery to a store (ingest.Ingester).

@@ -53,6 +53,9 @@ func (s *Server) createExperiment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.catalogue().CheckRules(&e); err != nil {
+		return err
+	}
 	v, err := experiment.Create(e, author(c), "created through the API", s.cfg.Now().UTC())
 	if err != nil {
 		return err
@@ -111,6 +114,9 @@ func (s *Server) getExperiment(c *fiber.Ctx) error {
 func (s *Server) editExperiment(c *fiber.Ctx) error {
 	edited, err := experiment.Decode(c.Body())
 	if err != nil {
+		return err
+	}
+	if err := s.catalogue().CheckRules(&edited); err != nil {
 		return err
 	}
 	return s.apply(c, func(cur experiment.Experiment) (experiment.Version, error) {

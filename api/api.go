@@ -17,6 +17,7 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/api/audience"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -85,7 +86,10 @@ type Config struct {
 	// (trait.<name>, an *traits.Cache); the caller's attribute of
 	// the same name wins.
 	Traits TraitSource
-	Logger *slog.Logger
+	// Profiles stores units' attributes and deletes units' data on
+	// request; nil makes those routes answer 503.
+	Profiles audience.Profiles
+	Logger   *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }
@@ -107,6 +111,8 @@ type Server struct {
 	authFail *limiter
 	// bulk counts the open bulk streams per API key.
 	bulk streamCount
+	// audience serves user events and what they tell of units.
+	audience *audience.Handlers
 }
 
 // New builds the app and its routes.
@@ -137,6 +143,8 @@ func New(cfg Config) *Server {
 		obs: newObserver(cfg.Registry, cfg.Snapshots), perKey: newLimiter(cfg.RateLimits.PerKey, cfg.Now), perIP: newLimiter(cfg.RateLimits.PerIP, cfg.Now),
 		authFail: newLimiter(cfg.RateLimits.FailedAuthPerIP, cfg.Now)}
 	s.cfg.Events = s.countExposures(cfg.Events)
+	s.audience = audience.New(audience.Config{Events: s.cfg.Events, IDs: s.ids,
+		MaxEventsPerRequest: cfg.MaxEventsPerRequest, Now: cfg.Now, Catalogue: s.catalogue, Traits: cfg.Traits, Profiles: cfg.Profiles})
 	s.app = fiber.New(fiber.Config{
 		AppName:               "splitcast",
 		DisableStartupMessage: true,

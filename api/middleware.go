@@ -160,7 +160,7 @@ func clientNet(ip string) string {
 
 // sdkPaths are the routes browsers may call from other origins when CORS
 // is configured: in-app messages assign and report from the page itself.
-var sdkPaths = []string{"/v1/assign", "/v1/snapshot", "/v1/links", "/v1/render", "/v1/events"}
+var sdkPaths = []string{"/v1/assign", "/v1/snapshot", "/v1/links", "/v1/render", "/v1/events", "/v1/track"}
 
 // corsHandler answers preflights and sets the CORS headers on the SDK
 // routes for the configured origins; nil when none are configured, so

@@ -21,6 +21,10 @@ func (s *Server) sdkRoutes() {
 	s.app.Post("/v1/links", sdk, s.links)
 	s.app.Post("/v1/render", sdk, s.render)
 	s.app.Post("/v1/events", sdk, s.events)
+	s.app.Post("/v1/track", sdk, s.audience.Track)
+	s.app.Post("/v1/units/attributes", sdk, s.audience.SetAttributesBatch)
+	s.app.Post("/v1/units/:unit/attributes", sdk, s.audience.SetAttributes)
+	s.app.Delete("/v1/units/:unit", s.require(apikey.ScopeAdmin), s.audience.DeleteUnit)
 }
 
 // assignRequest is one unit to assign. SendID names the message being sent;

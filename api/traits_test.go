@@ -71,7 +71,9 @@ func trStart(t *testing.T) *trServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ingest.Close(context.Background()) })
-	cache := traits.NewCache(traits.CacheConfig{Reader: clickhouse.NewTraitReader(conn), Interval: 200 * time.Millisecond})
+	reader := clickhouse.NewTraitReader(conn)
+	cache := traits.NewCache(traits.CacheConfig{Reader: reader, UserReader: reader, Catalogue: traits.DefaultCatalogue(),
+		Interval: 200 * time.Millisecond})
 	store := clickhouse.NewExperimentStore(conn)
 	refresher := assign.NewRefresher(store, nil)
 	tokens, err := tracking.NewKeyring(1, map[uint8][]byte{1: []byte("traits-test-token-key-0123456789abcdef")})

@@ -402,8 +402,13 @@ func TestWithTraits(t *testing.T) {
 		t.Fatal(err)
 	}
 	traits := assign.Attributes{"trait.opens_30d": 5.0, "plan": "pro"}
-	if r.Match(&assign.WithTraits{Attrs: assign.Attributes{}, Traits: traits}) {
-		t.Errorf("a trait source answered a non-trait name")
+	// The source answers every name the caller did not send: trait.<name>
+	// and stored profile attributes alike.
+	if !r.Match(&assign.WithTraits{Attrs: assign.Attributes{}, Traits: traits}) {
+		t.Errorf("a stored attribute of the source was not read")
+	}
+	if r.Match(&assign.WithTraits{Attrs: assign.Attributes{"plan": "free"}, Traits: traits}) {
+		t.Errorf("the source's plan won over the caller's")
 	}
 	if !r.Match(&assign.WithTraits{Attrs: assign.Attributes{"plan": "pro"}, Traits: traits}) {
 		t.Errorf("trait not merged")
@@ -530,8 +535,13 @@ func TestAssignWithTraits(t *testing.T) {
 		asked int
 	}{
 		{"trait read once", assign.Attributes{"plan": "free"}, "engaged", 1},
-		{"caller wins", assign.Attributes{"plan": "free", "trait.opens_30d": 1.0}, "rest", 0},
-		{"first segment reads no trait", assign.Attributes{"plan": "pro", "country": "FR"}, "pro-eu", 0},
+		// The caller's trait wins; last_open, which it does not send, is
+		// asked of the source (a stored profile may have it).
+		{"caller wins", assign.Attributes{"plan": "free", "trait.opens_30d": 1.0}, "rest", 1},
+		{"every name sent", assign.Attributes{"plan": "pro", "country": "FR"}, "pro-eu", 0},
+		// Stored attributes answer what the call does not carry.
+		{"stored profile", assign.Attributes{}, "pro-eu", 1},
+		{"the call wins over the stored profile", assign.Attributes{"plan": "free", "country": "DE", "last_open": "2020-01-01"}, "engaged", 1},
 	} {
 		src.asked = 0
 		a, err := s.AssignWithTraits("bench", "u-1", tc.attrs, src)

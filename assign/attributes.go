@@ -1,7 +1,5 @@
 package assign
 
-import "strings"
-
 // Lookup finds a unit's attribute by name. A value is what encoding/json
 // decodes (string, float64, bool, nil, []any) or a Go string, number, bool or
 // []string. Absent and nil are the same: missing.
@@ -23,9 +21,10 @@ func (a Attributes) Lookup(name string) (any, bool) {
 // from its events ("trait.opens_30d").
 const TraitPrefix = "trait."
 
-// WithTraits merges the caller's attributes with computed traits: the
-// caller's value wins, so a caller can always override a trait, and only
-// names starting with TraitPrefix are looked up in Traits. Pass a pointer to
+// WithTraits merges the caller's attributes with what Splitcast holds of
+// the unit (computed traits, trait.<name>, and stored profile attributes):
+// the caller's value wins, so a caller can always override either, and
+// every name the caller did not send is looked up in Traits. Pass a pointer to
 // avoid copying; the hot path with plain Attributes stays allocation-free.
 type WithTraits struct {
 	Attrs  Attributes
@@ -37,18 +36,20 @@ func (w *WithTraits) Lookup(name string) (any, bool) {
 	if v, ok := w.Attrs[name]; ok {
 		return v, true
 	}
-	if w.Traits != nil && strings.HasPrefix(name, TraitPrefix) {
+	if w.Traits != nil {
 		return w.Traits.Lookup(name)
 	}
 	return nil, false
 }
 
-// TraitSource serves units' computed traits for AssignWithTraits. It must
-// not block: assignment asks it at most once per unit, and only when a
-// rule reads a name starting with TraitPrefix.
+// TraitSource serves what Splitcast holds of units for AssignWithTraits:
+// their computed traits and their stored profiles. It must not block:
+// assignment asks it at most once per unit, and only when a rule reads a
+// name the caller's attributes do not carry.
 type TraitSource interface {
 	// UnitTraits returns the unit's traits as a Lookup of full names
-	// ("trait.opens_30d"); never nil.
+	// ("trait.opens_30d"), and of its stored attributes by their names;
+	// never nil.
 	UnitTraits(unit string) Lookup
 }
 
@@ -94,9 +95,8 @@ func (u *unitAttrs) lookupMerged(name string) any {
 	} else if v, ok := u.m[name]; ok || u.source == nil {
 		return v
 	}
-	if !strings.HasPrefix(name, TraitPrefix) {
-		return nil
-	}
+	// Every name the caller did not send goes to the source: trait.<name>
+	// to the unit's traits, any other to its stored profile.
 	if u.traits == nil {
 		u.traits = u.source.UnitTraits(u.unit)
 	}

@@ -301,9 +301,12 @@ type Experiment struct {
 	Layer      *Layer      `json:"layer,omitempty"`
 	Segments   []Segment   `json:"segments"`
 
-	PrimaryMetric    Metric           `json:"primary_metric"`
-	GuardrailMetrics []Metric         `json:"guardrail_metrics,omitempty"`
-	Retirement       RetirementPolicy `json:"retirement"`
+	PrimaryMetric    Metric   `json:"primary_metric"`
+	GuardrailMetrics []Metric `json:"guardrail_metrics,omitempty"`
+	// CustomMetrics are metrics of user events, named custom.<key> (see
+	// CustomMetric).
+	CustomMetrics []CustomMetric   `json:"custom_metrics,omitempty"`
+	Retirement    RetirementPolicy `json:"retirement"`
 
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
@@ -359,6 +362,9 @@ func (e Experiment) Clone() Experiment {
 	c.CompletedAt = cloneTime(e.CompletedAt)
 	if e.GuardrailMetrics != nil {
 		c.GuardrailMetrics = append([]Metric(nil), e.GuardrailMetrics...)
+	}
+	if e.CustomMetrics != nil {
+		c.CustomMetrics = append([]CustomMetric(nil), e.CustomMetrics...)
 	}
 	if e.Segments != nil {
 		c.Segments = make([]Segment, len(e.Segments))

@@ -113,13 +113,16 @@ func (e *Experiment) Validate() error {
 			return err
 		}
 	}
-	if !e.PrimaryMetric.Valid() {
+	if err := e.validateCustom(); err != nil {
+		return err
+	}
+	if !e.knownMetric(e.PrimaryMetric) {
 		return Invalid("primary_metric", "unknown metric %q", e.PrimaryMetric)
 	}
 	gseen := map[Metric]bool{}
 	for i, m := range e.GuardrailMetrics {
 		f := fmt.Sprintf("guardrail_metrics[%d]", i)
-		if !m.Valid() {
+		if !e.knownMetric(m) {
 			return Invalid(f, "unknown metric %q", m)
 		}
 		if gseen[m] {

@@ -55,14 +55,34 @@ func (s *EventSink) Write(ctx context.Context, events []analytics.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	if err := s.write(ctx, events); err != nil {
-		err = translate(err)
-		if refusedForContent(err) {
-			err = ingest.Rejected(err)
+	message, user := splitUser(events)
+	if len(message) > 0 {
+		if err := s.write(ctx, message); err != nil {
+			return insertError(len(message), "events", err)
 		}
-		return fmt.Errorf("insert %d events: %w", len(events), err)
+	}
+	// After the message events: a failure here has the whole batch
+	// written again, and the message events' second copies change no count.
+	if len(user) > 0 {
+		if err := writeUser(ctx, s.conn, user); err != nil {
+			var bad *badProps
+			if errors.As(err, &bad) {
+				return fmt.Errorf("insert %d user events: %w", len(user), ingest.Rejected(err))
+			}
+			return insertError(len(user), "user events", err)
+		}
 	}
 	return nil
+}
+
+// insertError is the error of an insert of n rows of what refused: an
+// ingest.Rejected one when ClickHouse refused the rows themselves.
+func insertError(n int, what string, err error) error {
+	err = translate(err)
+	if refusedForContent(err) {
+		err = ingest.Rejected(err)
+	}
+	return fmt.Errorf("insert %d %s: %w", n, what, err)
 }
 
 // refusedForContent reports whether ClickHouse refused an insert for the
@@ -142,16 +162,23 @@ func (s *EventSink) write(ctx context.Context, events []analytics.Event) error {
 // events table no longer has insertEvents' columns, in its order and of
 // types that clickhouse-go converts vals' slices to.
 func appendBlock(batch driver.Batch, vals *blockValues) error {
+	cols := vals.columns()
+	return appendColumns(batch, cols[:])
+}
+
+// appendColumns appends each of vals to batch's column of its position,
+// failing if the batch's columns are not vals' names in vals' order.
+func appendColumns(batch driver.Batch, vals []namedValues) error {
 	cols := batch.Columns()
-	if len(cols) != len(vals.columns()) {
-		return fmt.Errorf("the batch has %d columns, not the %d the sink writes", len(cols), len(vals.columns()))
+	if len(cols) != len(vals) {
+		return fmt.Errorf("the batch has %d columns, not the %d the sink writes", len(cols), len(vals))
 	}
-	for i, v := range vals.columns() {
+	for i, v := range vals {
 		if cols[i].Name() != v.name {
 			return fmt.Errorf("the batch's column %d is %s, not %s", i, cols[i].Name(), v.name)
 		}
 		if err := batch.Column(i).Append(v.values); err != nil {
-			return fmt.Errorf("events column %s (%s): %w", v.name, cols[i].Type(), err)
+			return fmt.Errorf("column %s (%s): %w", v.name, cols[i].Type(), err)
 		}
 	}
 	return nil

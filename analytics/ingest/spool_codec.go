@@ -12,8 +12,12 @@ import (
 )
 
 // batchFormat is the first byte of every record payload, so that a later
-// encoding can be told apart from this one.
-const batchFormat = 1
+// encoding can be told apart from this one. Format 2 added Props; records
+// of format 1, written before, still decode (with no Props).
+const (
+	batchFormat   = 2
+	batchFormatV1 = 1
+)
 
 // appendRecord appends the spool record for events to b: the length and
 // CRC32C header followed by the payload from appendBatch.
@@ -36,7 +40,8 @@ func appendRecord(b []byte, events []analytics.Event) []byte {
 //	  Time as varint Unix seconds + uvarint nanoseconds (decoded in UTC),
 //	  Experiment, uvarint Version, Segment, Variant, Unit, SendID, Channel,
 //	  Name, Value as 8 bytes little-endian IEEE 754 bits, URL,
-//	  Machine as one byte 0 or 1, MachineReason.
+//	  Machine as one byte 0 or 1, MachineReason,
+//	  Props (format 2 only).
 //
 // Hand-written rather than gob or JSON: it is several times smaller and
 // faster, has no per-stream type header, and keeps every float bit
@@ -66,6 +71,7 @@ func appendBatch(b []byte, events []analytics.Event) []byte {
 		}
 		b = append(b, machine)
 		b = appendString(b, e.MachineReason)
+		b = appendString(b, e.Props)
 	}
 	return b
 }
@@ -75,7 +81,8 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// minEventLen is the smallest encoding of an event: eleven empty strings,
+// minEventLen is the smallest encoding of an event (of format 1; format 2
+// adds a byte): eleven empty strings,
 // one-byte seconds, nanoseconds and version, eight bytes of Value and the
 // Machine byte. It bounds the count a payload can claim.
 const minEventLen = 11 + 3 + 8 + 1
@@ -86,7 +93,8 @@ var errTruncated = errors.New("truncated batch")
 // whatever the input. All strings of the batch share one allocation.
 func decodeBatch(payload []byte) ([]analytics.Event, error) {
 	d := decoder{s: string(payload)}
-	if f := d.byte(); d.err == nil && f != batchFormat {
+	f := d.byte()
+	if d.err == nil && f != batchFormat && f != batchFormatV1 {
 		return nil, fmt.Errorf("unknown batch format %d", f)
 	}
 	n := d.uvarint()
@@ -129,6 +137,9 @@ func decodeBatch(payload []byte) ([]analytics.Event, error) {
 			d.fail(errors.New("bad Machine flag"))
 		}
 		e.MachineReason = d.str()
+		if f == batchFormat {
+			e.Props = d.str()
+		}
 		if d.err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, d.err)
 		}

@@ -141,6 +141,8 @@ func TestBatchRoundTrip(t *testing.T) {
 		},
 		{ID: "nan", Time: time.Date(9999, 12, 31, 23, 59, 59, 1, time.UTC), Value: math.NaN()},
 		{ID: "inf", Value: math.Inf(-1), Machine: true},
+		{ID: "t:1", Kind: analytics.KindTrack, Unit: "u", Name: "order_completed",
+			Props: analytics.EncodeProps([]analytics.Prop{{Key: "total", Type: analytics.PropNumber, Num: 3}})},
 	}
 	got, err := decodeBatch(appendBatch(nil, in))
 	if err != nil {
@@ -155,6 +157,20 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 	if got[2].Time.Location() != time.UTC {
 		t.Errorf("decoded Time location = %v, want UTC", got[2].Time.Location())
+	}
+}
+
+// TestBatchFormat1Decodes: records written before Props (format 1) still
+// decode after an upgrade, with no Props.
+func TestBatchFormat1Decodes(t *testing.T) {
+	in := testEvents("v1", 1)
+	v2 := appendBatch(nil, in)
+	// Format 2 is format 1 with the Props string after each event: for
+	// one event with none, one zero byte at the end.
+	v1 := append([]byte{batchFormatV1}, v2[1:len(v2)-1]...)
+	got, err := decodeBatch(v1)
+	if err != nil || !sameEvents(got, in) {
+		t.Fatalf("decodeBatch(format 1) = %+v, %v; want %+v", got, err, in)
 	}
 }
 

@@ -48,6 +48,9 @@ type Aggregates struct {
 	// the strata of a bandit segment's estimates (PhaseStrata). Filled only
 	// for experiments with a bandit segment; see VersionCounts.
 	ByVersion []VersionCounts `json:"by_version,omitempty"`
+	// Custom holds the experiment's custom metrics per arm, from a
+	// CustomMetricReader (read apart from the rest); empty without any.
+	Custom []CustomAggregate `json:"custom,omitempty"`
 }
 
 // Counts are an arm's totals. Event counts are of distinct events; unit

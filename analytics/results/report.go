@@ -252,6 +252,9 @@ func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phas
 	for _, m := range ReportMetrics {
 		sr.Metrics = append(sr.Metrics, buildMetric(exp, m, sr, alpha))
 	}
+	for _, cm := range exp.CustomMetrics {
+		sr.Metrics = append(sr.Metrics, buildCustomMetric(exp, cm, sr, agg, alpha))
+	}
 	if s.IsBandit() {
 		sr.Allocation = s.Allocation
 		sr.Bandit = banditEstimates(s, sr, phases, agg, alpha)
@@ -286,6 +289,12 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 		}
 		mr.Rows = append(mr.Rows, row)
 	}
+	holm(&mr, family)
+	return mr
+}
+
+// holm adjusts the p-values of mr's rows of family by Holm.
+func holm(mr *MetricReport, family []int) {
 	fixed := make([]float64, len(family))
 	seq := make([]float64, len(family))
 	for i, ri := range family {
@@ -297,7 +306,6 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 		mr.Rows[ri].Comparison.PValueHolm = fixed[i]
 		mr.Rows[ri].Comparison.SequentialPValueHolm = seq[i]
 	}
-	return mr
 }
 
 // MetricValue returns the numerator, denominator and value of metric m.
@@ -339,29 +347,44 @@ func Moments(c Counts) stats.Moments {
 // compare compares treatment with control on metric m: fixed-horizon test,
 // mSPRT at this look and, for rates, the probability to be better.
 func compare(m experiment.Metric, control, treatment Counts, alpha float64) MetricComparison {
+	if m.IsMean() {
+		return compareMeans(Moments(control), Moments(treatment), alpha)
+	}
+	return compareRates(Proportion(m, control), Proportion(m, treatment), m.LowerIsBetter(), alpha)
+}
+
+// compareMeans is compare for a mean per recipient.
+func compareMeans(mc, mt stats.Moments, alpha float64) MetricComparison {
 	var c MetricComparison
 	var err error
-	cfg := stats.MSPRTConfig{Alpha: alpha}
-	if m.IsMean() {
-		mc, mt := Moments(control), Moments(treatment)
-		if c.FixedHorizon, err = stats.CompareMeans(mc, mt, alpha); err == nil {
-			c.Sequential, err = stats.MSPRTMeans(mc, mt, cfg)
-		}
-	} else {
-		pc, pt := Proportion(m, control), Proportion(m, treatment)
-		if c.FixedHorizon, err = stats.CompareProportions(pc, pt, alpha); err == nil {
-			c.Sequential, err = stats.MSPRTProportions(pc, pt, cfg)
-		}
-		if err == nil && pc.Trials > 0 && pt.Trials > 0 {
-			var p float64
-			if p, err = stats.ProbBeatControl(pc, pt, stats.BetaPrior{}); err == nil {
-				if m.LowerIsBetter() {
-					p = 1 - p
-				}
-				c.ProbBetter = &p
+	if c.FixedHorizon, err = stats.CompareMeans(mc, mt, alpha); err == nil {
+		c.Sequential, err = stats.MSPRTMeans(mc, mt, stats.MSPRTConfig{Alpha: alpha})
+	}
+	return compared(c, err, alpha)
+}
+
+// compareRates is compare for a rate, lower the better when lower.
+func compareRates(pc, pt stats.Proportion, lower bool, alpha float64) MetricComparison {
+	var c MetricComparison
+	var err error
+	if c.FixedHorizon, err = stats.CompareProportions(pc, pt, alpha); err == nil {
+		c.Sequential, err = stats.MSPRTProportions(pc, pt, stats.MSPRTConfig{Alpha: alpha})
+	}
+	if err == nil && pc.Trials > 0 && pt.Trials > 0 {
+		var p float64
+		if p, err = stats.ProbBeatControl(pc, pt, stats.BetaPrior{}); err == nil {
+			if lower {
+				p = 1 - p
 			}
+			c.ProbBetter = &p
 		}
 	}
+	return compared(c, err, alpha)
+}
+
+// compared finishes a comparison: the error's form, or the Holm p-values
+// before adjustment.
+func compared(c MetricComparison, err error, alpha float64) MetricComparison {
 	if err != nil {
 		return MetricComparison{Error: err.Error(), FixedHorizon: stats.Comparison{PValue: 1, Alpha: alpha},
 			Sequential: stats.MSPRTLook{PValue: 1, Alpha: alpha}, PValueHolm: 1, SequentialPValueHolm: 1}

@@ -100,6 +100,8 @@ func settled(exp experiment.Experiment, s experiment.Segment, active []experimen
 	case len(active) == 1:
 		r.Decisions = []results.Decision{{Kind: results.DecisionConclude, Segment: s.Key, Variant: active[0].Key,
 			Reason: fmt.Sprintf("retirement loop: segment %s concluded with %s, its last active variant", s.Key, active[0].Key)}}
+	case exp.PrimaryMetric.IsCustom():
+		r.Blocked = append(r.Blocked, "primary metric "+string(exp.PrimaryMetric)+" is a custom metric: the retirement loop does not decide on custom metrics yet")
 	case len(active) == 0 || !exp.PrimaryMetric.Valid():
 		r.Blocked = append(r.Blocked, "no active variant or no valid primary metric")
 	default:

@@ -2,6 +2,7 @@ package traits
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -45,6 +46,13 @@ type CacheConfig struct {
 	MaxUnits int
 	Now      func() time.Time // default time.Now
 	Logger   *slog.Logger
+	// Catalogue, when set, defines the computed traits, read from user
+	// events through UserReader (both needed).
+	Catalogue  *Catalogue
+	UserReader UserReader
+	// ProfileReader, when set, gives the stored profiles that the units'
+	// Lookup answers for names other than trait.<name>.
+	ProfileReader ProfileReader
 }
 
 // Cache serves every recently active unit's traits from memory, so that
@@ -96,6 +104,15 @@ type Cache struct {
 	// most units have the same few (every unit exposed today and never
 	// engaged has the same traits), and a UnitTraits is about 400 bytes.
 	shared map[unitTraitsKey]*UnitTraits
+
+	// user is the computed traits' snapshot (nil without a catalogue);
+	// userState what builds it, guarded by mu.
+	user      atomic.Pointer[userSnapshot]
+	userState *userState
+	// profiles are the stored profiles (nil without a ProfileReader);
+	// profileState builds them, guarded by mu.
+	profiles     atomic.Pointer[profileSnapshot]
+	profileState *profileState
 }
 
 // unitTraitsKey is what makes two units' UnitTraits equal.
@@ -226,6 +243,7 @@ func NewCache(cfg CacheConfig) *Cache {
 	c := &Cache{cfg: cfg, keys: newUnitKeys(), defaults: NewUnitTraits(DefaultTraits(), 0),
 		activity: map[unitKey]*UnitActivity{}, pairOf: map[dayPair]uint32{}}
 	c.snap.Store(&traitSnapshot{})
+	c.initUser()
 	return c
 }
 
@@ -301,7 +319,9 @@ func (c *Cache) Run(ctx context.Context) {
 func (c *Cache) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := c.refresh(ctx)
+	deleted, perr := c.refreshProfiles(ctx)
+	err := errors.Join(c.refresh(ctx), c.refreshUser(ctx, c.cfg.Now()), perr)
+	c.forget(deleted)
 	if err != nil {
 		msg := err.Error()
 		c.lastErr.Store(&msg)

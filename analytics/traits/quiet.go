@@ -216,3 +216,12 @@ func (t *quietTable) perPair(pairs int) []int {
 	t.each(func(p uint32) { n[p]++ })
 	return n
 }
+
+// eachKey calls fn with every entry's key and value.
+func (t *quietTable) eachKey(fn func(k unitKey, v uint32)) {
+	for i := range t.slots {
+		if t.slots[i].key != (unitKey{}) {
+			fn(t.slots[i].key, t.slots[i].pair)
+		}
+	}
+}

@@ -183,3 +183,25 @@ func TestSessions(t *testing.T) {
 		t.Error("checkCSRF accepts a token of another session, an empty token or no session")
 	}
 }
+
+// TestCatalogueOptions: the rule builder offers the computed traits of
+// the cache's catalogue beside the behavioural ones.
+func TestCatalogueOptions(t *testing.T) {
+	cache := traits.NewCache(traits.CacheConfig{Catalogue: traits.DefaultCatalogue()})
+	opts := catalogueOptions(cache)
+	if len(opts) != len(traits.Names)+traits.DefaultCatalogue().Len() {
+		t.Fatalf("catalogueOptions = %d options, want %d", len(opts), len(traits.Names)+traits.DefaultCatalogue().Len())
+	}
+	found := false
+	for _, o := range opts {
+		if o.Name == "trait.support.open_tickets" && o.Type == "number" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("catalogueOptions has no trait.support.open_tickets (number): %+v", opts)
+	}
+	if n := len(catalogueOptions(nil)); n != len(traits.Names) {
+		t.Errorf("catalogueOptions(nil) = %d options, want the behavioural %d", n, len(traits.Names))
+	}
+}

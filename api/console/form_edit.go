@@ -130,3 +130,21 @@ func traitOptions() []traitOption {
 	}
 	return out
 }
+
+// computedTypes name the computed traits' types as the form does.
+var computedTypes = map[string]string{traits.TypeNumber: "number", traits.TypeString: "text",
+	traits.TypeBool: "true/false", traits.TypeList: "text"}
+
+// catalogueOptions are the behavioural traits and, when src has a
+// catalogue (a *traits.Cache does), its computed traits.
+func catalogueOptions(src any) []traitOption {
+	out := traitOptions()
+	withCat, ok := src.(interface{ Catalogue() *traits.Catalogue })
+	if !ok || withCat.Catalogue() == nil {
+		return out
+	}
+	for _, d := range withCat.Catalogue().Traits {
+		out = append(out, traitOption{"trait." + d.Name, computedTypes[d.Type]})
+	}
+	return out
+}

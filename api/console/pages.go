@@ -194,7 +194,7 @@ func (c *Console) renderForm(ctx *fiber.Ctx, f draftForm, isNew bool) error {
 	if isNew {
 		title = "New draft"
 	}
-	return c.render(ctx, "form.html", title, formPage{F: f, New: isNew, Traits: traitOptions(), Ops: ops,
+	return c.render(ctx, "form.html", title, formPage{F: f, New: isNew, Traits: catalogueOptions(c.cfg.Traits), Ops: ops,
 		Metrics: metrics, Channels: channels})
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// TraitMaxUnits bounds the units whose traits a server holds; the least
 	// recently active beyond it get default traits.
 	TraitMaxUnits int // SPLITCAST_TRAIT_MAX_UNITS
+	// TraitCatalogue is the JSON file of computed traits; empty loads
+	// the embedded default (analytics/traits/catalogue.json).
+	TraitCatalogue string // SPLITCAST_TRAIT_CATALOGUE
 	// KeyRefresh is how often issued API keys are reloaded: a revoked key
 	// works at most this long after `splitcast keys revoke`.
 	KeyRefresh time.Duration // SPLITCAST_KEY_REFRESH
@@ -143,6 +146,7 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	dur(&c.SnapshotRefresh, "snapshot-refresh", "SNAPSHOT_REFRESH", "2s")
 	dur(&c.TraitRefresh, "trait-refresh", "TRAIT_REFRESH", "5s")
 	integer(&c.TraitMaxUnits, "trait-max-units", "TRAIT_MAX_UNITS", strconv.Itoa(traits.DefaultMaxUnits))
+	str(&c.TraitCatalogue, "trait-catalogue", "TRAIT_CATALOGUE", "", "JSON file of computed traits (empty: the embedded default)")
 	dur(&c.KeyRefresh, "key-refresh", "KEY_REFRESH", "10s")
 	float := func(p *float64, flagName, name, def string) {
 		s := env(name, def)

@@ -42,7 +42,9 @@ func addDemoFlags(fs *flag.FlagSet, cmd string, getenv func(string) string) demo
 		f.exit = fs.Bool("exit", exit, "exit once the data is in, instead of serving until Ctrl-C (env SPLITCAST_DEMO_EXIT)")
 		f.scenario = fs.String("scenario", "digest", "digest: a subject-line test with known effects in a pro segment; "+
 			"reengagement: -experiment-file's win-back test on units whose lifecycle stage comes from a replayed history; "+
-			"bandit: the digest's traffic on a bandit segment (Thompson sampling moves the weights every day after its burn-in)")
+			"bandit: the digest's traffic on a bandit segment (Thompson sampling moves the weights every day after its burn-in); "+
+			"support-notification, onboarding-nudge, purchase-promotion, interest-campaign: the audience examples beside -experiment-file, "+
+			"on units whose user events imply their segment, with a planted winner")
 		f.file = fs.String("experiment-file", "docs/examples/reengagement.json", "the experiment of -scenario reengagement")
 	}
 	return f
@@ -106,8 +108,9 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 	if *f.units < 100 || *f.days < 1 {
 		return errors.New("demo: want -units >= 100 and -days >= 1")
 	}
-	if *f.scenario != "digest" && *f.scenario != "reengagement" && *f.scenario != "bandit" {
-		return fmt.Errorf("demo: unknown -scenario %q: want digest, reengagement or bandit", *f.scenario)
+	audience, isAudience := audienceScenario(*f.scenario)
+	if *f.scenario != "digest" && *f.scenario != "reengagement" && *f.scenario != "bandit" && !isAudience {
+		return fmt.Errorf("demo: unknown -scenario %q: want digest, reengagement, bandit, support-notification, onboarding-nudge, purchase-promotion or interest-campaign", *f.scenario)
 	}
 	if m.Config.LogLevel != "debug" {
 		// The demo talks on stdout and stderr; the server's info lines
@@ -134,10 +137,12 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 		http: &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		key:  "demo-" + time.Now().UTC().Format("20060102-150405")}
 	var err error
-	switch *f.scenario {
-	case "reengagement":
+	switch {
+	case isAudience:
+		err = d.runAudience(ctx, audience)
+	case *f.scenario == "reengagement":
 		err = d.runReengagement(ctx)
-	case "bandit":
+	case *f.scenario == "bandit":
 		err = d.runBandit(ctx)
 	default:
 		d.behave = digestBehaviour

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -111,11 +112,15 @@ func (m *Main) Run(ctx context.Context) error {
 	base := clickhouse.NewAggregateReader(m.conn)
 	base.Rollups = m.rollups()
 	// Reports and loops read bandit experiments with their per-version
-	// counts, the strata of their estimates.
-	aggregates := clickhouse.NewBanditAggregates(m.conn, base, store)
+	// counts, the strata of their estimates; custom metrics are read by a
+	// query of their own, merged in.
+	bandits := clickhouse.NewBanditAggregates(m.conn, base, store)
+	aggregates := results.CustomMerged{Main: bandits, Custom: clickhouse.NewCustomMetricReader(m.conn), Experiments: store}
 	m.startRetirement(bg, store, aggregates)
 	m.startBandit(bg, store, aggregates)
-	m.startTraits(bg)
+	if err := m.startTraits(bg); err != nil {
+		return err
+	}
 	keyring, err := m.startKeys(ctx, bg)
 	if err != nil {
 		return err
@@ -134,7 +139,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
 		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
-		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
+		Profiles: clickhouse.NewProfileStore(m.conn),
+		Tokens:   tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
 			PerKey:          api.Rate{PerSecond: m.Config.RatePerKey},
@@ -227,14 +233,19 @@ func (m *Main) startBandit(bg context.Context, store experiment.Store, aggregate
 const banditLook = time.Duration(experiment.MinBanditInterval)
 
 // startTraits loads traits in the background: assignment never waits for
-// them, and units get the default traits until the first refresh ends.
-func (m *Main) startTraits(bg context.Context) {
+// them, and units get the default traits until the first refresh ends. A
+// trait catalogue file that does not load is an error, naming the file.
+func (m *Main) startTraits(bg context.Context) error {
+	cat, err := loadCatalogue(m.Config.TraitCatalogue)
+	if err != nil {
+		return err
+	}
 	reader := clickhouse.NewTraitReader(m.conn)
 	if m.Config.ClickHouseCluster != "" {
 		// A node lists only its own running inserts.
 		reader.FixedMargin, reader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
 	}
-	c := traits.NewCache(traits.CacheConfig{Reader: reader,
+	c := traits.NewCache(traits.CacheConfig{Reader: reader, UserReader: reader, Catalogue: cat, ProfileReader: reader,
 		Interval: m.Config.TraitRefresh, MaxUnits: m.Config.TraitMaxUnits, Logger: m.logger})
 	m.traits = c
 	go func() {
@@ -243,6 +254,24 @@ func (m *Main) startTraits(bg context.Context) {
 		}
 		c.Run(bg)
 	}()
+	return nil
+}
+
+// loadCatalogue reads the computed traits' catalogue file, the embedded
+// default when path is empty.
+func loadCatalogue(path string) (*traits.Catalogue, error) {
+	if path == "" {
+		return traits.DefaultCatalogue(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("trait catalogue: %w", err)
+	}
+	cat, err := traits.ParseCatalogue(data)
+	if err != nil {
+		return nil, fmt.Errorf("trait catalogue %s: %w", path, err)
+	}
+	return cat, nil
 }
 
 // startKeys makes the keyring of the configured keys and the stored ones,

@@ -106,19 +106,14 @@ func (l *Loop) runExperiment(ctx context.Context, key string) ([]Applied, error)
 	return applied, nil
 }
 
-// Run calls RunOnce every interval until ctx is done, and returns ctx's
-// error. Errors of a look are logged, and the next look tries again.
+// Run calls RunOnce now and then every interval until ctx is done, and
+// returns ctx's error. Errors of a look are logged, and the next look tries
+// again.
 func (l *Loop) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		l.RunOnce(ctx) //nolint:errcheck // logged by RunOnce
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	look := func(ctx context.Context) error { _, err := l.RunOnce(ctx); return err }
+	look(ctx) //nolint:errcheck // logged by RunOnce
+	experiment.Every(ctx, interval, look, func(error) {})
+	return ctx.Err()
 }
 
 func (l *Loop) now() time.Time {

@@ -261,11 +261,19 @@ func ProbBest(arms []Proportion, prior BetaPrior, draws int, seed uint64) ([]flo
 		}
 		dists[i] = distuv.Beta{Alpha: d.a, Beta: d.b, Src: src}
 	}
-	wins := make([]float64, len(arms))
+	wins, stderr := shareOfWins(len(arms), draws, func(i int) float64 { return dists[i].Rand() })
+	return wins, stderr, nil
+}
+
+// shareOfWins draws each of n arms' posterior (draw) draws times and
+// returns the share of draws each arm was the largest in, and the largest
+// Monte Carlo standard error of those shares.
+func shareOfWins(n, draws int, draw func(arm int) float64) ([]float64, float64) {
+	wins := make([]float64, n)
 	for range draws {
 		best, bestX := 0, math.Inf(-1)
-		for i := range dists {
-			if x := dists[i].Rand(); x > bestX {
+		for i := range n {
+			if x := draw(i); x > bestX {
 				best, bestX = i, x
 			}
 		}
@@ -277,5 +285,5 @@ func ProbBest(arms []Proportion, prior BetaPrior, draws int, seed uint64) ([]flo
 		wins[i] = p
 		stderr = math.Max(stderr, math.Sqrt(p*(1-p)/float64(draws)))
 	}
-	return wins, stderr, nil
+	return wins, stderr
 }

@@ -44,21 +44,6 @@ func ProbBestNormal(arms []NormalPosterior, draws int, seed uint64) ([]float64, 
 		sd[i] = math.Sqrt(a.Var)
 	}
 	r := rand.New(rand.NewPCG(seed, 0x5eed5eed5eed5eed))
-	wins := make([]float64, len(arms))
-	for range draws {
-		best, bestX := 0, math.Inf(-1)
-		for i, a := range arms {
-			if x := a.Mean + sd[i]*r.NormFloat64(); x > bestX {
-				best, bestX = i, x
-			}
-		}
-		wins[best]++
-	}
-	var stderr float64
-	for i := range wins {
-		p := wins[i] / float64(draws)
-		wins[i] = p
-		stderr = math.Max(stderr, math.Sqrt(p*(1-p)/float64(draws)))
-	}
+	wins, stderr := shareOfWins(len(arms), draws, func(i int) float64 { return arms[i].Mean + sd[i]*r.NormFloat64() })
 	return wins, stderr, nil
 }

@@ -33,6 +33,16 @@ type BanditEstimates struct {
 	Metrics []BanditMetric `json:"metrics,omitempty"`
 }
 
+// Rows returns the rows of metric m, nil if it has none.
+func (b *BanditEstimates) Rows(m experiment.Metric) []BanditRow {
+	for _, x := range b.Metrics {
+		if x.Metric == m {
+			return x.Rows
+		}
+	}
+	return nil
+}
+
 // BanditMetric is one metric's stratified comparisons, one row per arm
 // other than the control.
 type BanditMetric struct {

@@ -543,20 +543,15 @@ func newBanditView(r results.Report, s results.SegmentReport) *banditView {
 	}
 	v := &banditView{Estimator: s.Bandit.Estimator, Error: s.Bandit.Error, Level: fmt.Sprintf("%g%%", 100*(1-r.Alpha))}
 	mean := r.PrimaryMetric.IsMean()
-	for _, m := range s.Bandit.Metrics {
-		if m.Metric != r.PrimaryMetric {
-			continue
+	for _, row := range s.Bandit.Rows(r.PrimaryMetric) {
+		e := row.Estimate
+		rv := banditRowView{Variant: row.Variant, Strata: e.Strata, Treatment: "–", Control: "–", Diff: "–", CI: "–", P: "–"}
+		if e.Defined {
+			rv.Treatment, rv.Control = results.FormatValue(mean, e.Treatment), results.FormatValue(mean, e.Control)
+			rv.Diff, rv.CI = results.FormatDiff(mean, e.Diff), results.FormatInterval(mean, e.CI.Lower, e.CI.Upper)
+			rv.P = results.FormatP(e.PValue)
 		}
-		for _, row := range m.Rows {
-			e := row.Estimate
-			rv := banditRowView{Variant: row.Variant, Strata: e.Strata, Treatment: "–", Control: "–", Diff: "–", CI: "–", P: "–"}
-			if e.Defined {
-				rv.Treatment, rv.Control = results.FormatValue(mean, e.Treatment), results.FormatValue(mean, e.Control)
-				rv.Diff, rv.CI = results.FormatDiff(mean, e.Diff), results.FormatInterval(mean, e.CI.Lower, e.CI.Upper)
-				rv.P = results.FormatP(e.PValue)
-			}
-			v.Rows = append(v.Rows, rv)
-		}
+		v.Rows = append(v.Rows, rv)
 	}
 	return v
 }

@@ -112,20 +112,15 @@ func writeBanditNotes(w io.Writer, r results.Report, s results.SegmentReport) {
 		fmt.Fprintf(w, "  no stratified estimates: %s\n", s.Bandit.Error)
 	}
 	mean := r.PrimaryMetric.IsMean()
-	for _, m := range s.Bandit.Metrics {
-		if m.Metric != r.PrimaryMetric {
+	for _, row := range s.Bandit.Rows(r.PrimaryMetric) {
+		e := row.Estimate
+		if !e.Defined {
+			fmt.Fprintf(w, "  stratified %s: not enough units in a common phase\n", row.Variant)
 			continue
 		}
-		for _, row := range m.Rows {
-			e := row.Estimate
-			if !e.Defined {
-				fmt.Fprintf(w, "  stratified %s: not enough units in a common phase\n", row.Variant)
-				continue
-			}
-			fmt.Fprintf(w, "  stratified %s vs %s: %s vs %s, diff %s, %g%% CI %s, p=%s, over %d phases\n", row.Variant, s.Control,
-				results.FormatValue(mean, e.Treatment), results.FormatValue(mean, e.Control), results.FormatDiff(mean, e.Diff),
-				100*(1-e.Alpha), results.FormatInterval(mean, e.CI.Lower, e.CI.Upper), results.FormatP(e.PValue), e.Strata)
-		}
+		fmt.Fprintf(w, "  stratified %s vs %s: %s vs %s, diff %s, %g%% CI %s, p=%s, over %d phases\n", row.Variant, s.Control,
+			results.FormatValue(mean, e.Treatment), results.FormatValue(mean, e.Control), results.FormatDiff(mean, e.Diff),
+			100*(1-e.Alpha), results.FormatInterval(mean, e.CI.Lower, e.CI.Upper), results.FormatP(e.PValue), e.Strata)
 	}
 }
 

@@ -161,12 +161,8 @@ type KnownExperiment func(key string) bool
 // counted in its place (reports and rollups fold by event_id, keeping the
 // copy received first).
 func ServerEvents(ids *IDs, in []ServerEvent, max int, open OpenToken, known KnownExperiment, now time.Time) ([]Event, error) {
-	if len(in) == 0 {
-		return nil, experiment.Invalid("events", "want at least one event")
-	}
-	if len(in) > max {
-		return nil, &experiment.Error{Code: experiment.ETOOLARGE, Field: "events",
-			Message: "at most " + strconv.Itoa(max) + " events per request"}
+	if err := checkBatchSize(len(in), max); err != nil {
+		return nil, err
 	}
 	now = now.UTC()
 	out := make([]Event, len(in))
@@ -344,4 +340,17 @@ func serverEventID(ids *IDs, in *ServerEvent, exp string) (string, error) {
 	default:
 		return Digest("e:", exp, key), nil
 	}
+}
+
+// checkBatchSize is the rule on the size of a batch of n events, at most max:
+// at least one, and no more than max.
+func checkBatchSize(n, max int) error {
+	if n == 0 {
+		return experiment.Invalid("events", "want at least one event")
+	}
+	if n > max {
+		return &experiment.Error{Code: experiment.ETOOLARGE, Field: "events",
+			Message: "at most " + strconv.Itoa(max) + " events per request"}
+	}
+	return nil
 }

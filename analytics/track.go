@@ -59,12 +59,8 @@ type UserEvent struct {
 // the caller's id within the unit (Digest "t:", unit, id), so a retried
 // event counts once; without an id it is fresh, and a retry counts twice.
 func TrackEvents(ids *IDs, in []UserEvent, max int, now time.Time) ([]Event, error) {
-	if len(in) == 0 {
-		return nil, experiment.Invalid("events", "want at least one event")
-	}
-	if len(in) > max {
-		return nil, &experiment.Error{Code: experiment.ETOOLARGE, Field: "events",
-			Message: "at most " + strconv.Itoa(max) + " events per request"}
+	if err := checkBatchSize(len(in), max); err != nil {
+		return nil, err
 	}
 	now = now.UTC()
 	out := make([]Event, len(in))

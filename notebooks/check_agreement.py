@@ -9,12 +9,13 @@ of SPLITCAST_READ_KEY (default dev-read-key). EXPERIMENT defaults to the one
 the notebook read.
 
 Compared, per segment x variant x metric: numerator, denominator, value,
-absolute lift and its interval, relative lift and its interval (or that both
-say it is undefined), the fixed-horizon p-value and its Holm adjustment, the
+absolute lift and its interval, relative lift and its interval, the
+fixed-horizon p-value and its Holm adjustment, the
 always-valid (mSPRT) p-value, its Holm adjustment and its confidence sequence;
 per segment and phase the SRM chi-square, p-value, verdict and observed
 counts; and each arm's cumulative daily metrics. Both sides must list the same
-segments, arms and metrics.
+segments, arms and metrics. A number undefined on one side (None, null in
+the report's JSON) must be undefined on the other.
 
 Two numbers a and b agree when |a - b| <= max(1e-9 * max(|a|, |b|), 1e-12):
 1e-9 relative, with an absolute floor of 1e-12 so that values that are zero on
@@ -96,13 +97,12 @@ def compare(nb, report):
             continue
         fh, seq = cmp["fixed_horizon"], cmp["sequential"]
         c.num(f"{w} abs_lift", n["abs_lift"], fh["abs_lift"])
-        c.num(f"{w} abs_ci.lower", n["abs_ci_lower"], fh["abs_ci"]["lower"])
-        c.num(f"{w} abs_ci.upper", n["abs_ci_upper"], fh["abs_ci"]["upper"])
-        c.same(f"{w} rel_lift defined", n["rel_lift"] is not None, fh["rel_lift_defined"])
-        if n["rel_lift"] is not None and fh["rel_lift_defined"]:
-            c.num(f"{w} rel_lift", n["rel_lift"], fh["rel_lift"])
-            c.num(f"{w} rel_ci.lower", n["rel_ci_lower"], fh["rel_ci"]["lower"])
-            c.num(f"{w} rel_ci.upper", n["rel_ci_upper"], fh["rel_ci"]["upper"])
+        ci, rci = fh["abs_ci"] or {"lower": None, "upper": None}, fh["rel_ci"] or {"lower": None, "upper": None}
+        c.num(f"{w} abs_ci.lower", n["abs_ci_lower"], ci["lower"])
+        c.num(f"{w} abs_ci.upper", n["abs_ci_upper"], ci["upper"])
+        c.num(f"{w} rel_lift", n["rel_lift"], fh["rel_lift"])
+        c.num(f"{w} rel_ci.lower", n["rel_ci_lower"], rci["lower"])
+        c.num(f"{w} rel_ci.upper", n["rel_ci_upper"], rci["upper"])
         c.num(f"{w} p_value", n["p_value"], fh["p_value"])
         c.num(f"{w} p_value_holm", n["p_value_holm"], cmp["p_value_holm"])
         c.num(f"{w} always-valid p", n["always_valid_p"], seq["p_value"])

@@ -136,15 +136,17 @@ type MetricComparison struct {
 	// one look at a sample size fixed in advance.
 	FixedHorizon stats.Comparison `json:"fixed_horizon"`
 	// PValueHolm is FixedHorizon.PValue adjusted by Holm across the
-	// segment's variants (the holdout and unknown arms are not in the
-	// family: theirs is the raw p-value).
-	PValueHolm float64 `json:"p_value_holm"`
+	// segment's variants whose p-value is defined (the holdout and unknown
+	// arms are not in the family: theirs is the raw p-value); nil where the
+	// p-value is.
+	PValueHolm *float64 `json:"p_value_holm"`
 	// Sequential is the mSPRT at this look: its p-value and interval are
 	// valid however often the report is looked at. The retirement loop
 	// uses only these.
 	Sequential stats.MSPRTLook `json:"sequential"`
-	// SequentialPValueHolm is Sequential.PValue adjusted by Holm, as above.
-	SequentialPValueHolm float64 `json:"sequential_p_value_holm"`
+	// SequentialPValueHolm is Sequential.PValue adjusted by Holm, as above,
+	// over the looks that are Defined; nil for the others.
+	SequentialPValueHolm *float64 `json:"sequential_p_value_holm"`
 	// ProbBetter is the posterior probability that the arm is better than
 	// the control (higher, or lower for LowerIsBetter metrics) under
 	// uniform priors; rates only.
@@ -277,18 +279,31 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 		}
 		mr.Rows = append(mr.Rows, row)
 	}
-	fixed := make([]float64, len(family))
-	seq := make([]float64, len(family))
-	for i, ri := range family {
-		fixed[i] = mr.Rows[ri].Comparison.FixedHorizon.PValue
-		seq[i] = mr.Rows[ri].Comparison.Sequential.PValue
-	}
-	fixed, seq = stats.Holm(fixed), stats.Holm(seq)
-	for i, ri := range family {
-		mr.Rows[ri].Comparison.PValueHolm = fixed[i]
-		mr.Rows[ri].Comparison.SequentialPValueHolm = seq[i]
-	}
+	adjustFamily(mr.Rows, family)
 	return mr
+}
+
+// adjustFamily sets the Holm-adjusted p-values of the rows in family. A
+// comparison whose p-value is undefined is no test, so it is not in the
+// family and its adjusted p-value stays nil.
+func adjustFamily(rows []MetricRow, family []int) {
+	var fixedRows, seqRows []int
+	var fixed, seq []float64
+	for _, ri := range family {
+		c := rows[ri].Comparison
+		if p, ok := c.FixedHorizon.P(); ok {
+			fixedRows, fixed = append(fixedRows, ri), append(fixed, p)
+		}
+		if c.Sequential.Defined {
+			seqRows, seq = append(seqRows, ri), append(seq, c.Sequential.PValue)
+		}
+	}
+	for i, p := range stats.Holm(fixed) {
+		rows[fixedRows[i]].Comparison.PValueHolm = &p
+	}
+	for i, p := range stats.Holm(seq) {
+		rows[seqRows[i]].Comparison.SequentialPValueHolm = &p
+	}
 }
 
 // MetricValue returns the numerator, denominator and value of metric m.
@@ -354,10 +369,18 @@ func compare(m experiment.Metric, control, treatment Counts, alpha float64) Metr
 		}
 	}
 	if err != nil {
-		return MetricComparison{Error: err.Error(), FixedHorizon: stats.Comparison{PValue: 1, Alpha: alpha},
-			Sequential: stats.MSPRTLook{PValue: 1, Alpha: alpha}, PValueHolm: 1, SequentialPValueHolm: 1}
+		return MetricComparison{Error: err.Error(), FixedHorizon: stats.Comparison{Alpha: alpha, RelStatus: stats.RelUntested},
+			Sequential: stats.MSPRTLook{PValue: 1, Alpha: alpha}}
 	}
-	c.PValueHolm, c.SequentialPValueHolm = c.FixedHorizon.PValue, c.Sequential.PValue
+	// Outside a Holm family (the holdout, unknown arms) the adjusted p-value
+	// is the raw one; adjustFamily replaces it for the family.
+	if p, ok := c.FixedHorizon.P(); ok {
+		c.PValueHolm = &p
+	}
+	if c.Sequential.Defined {
+		p := c.Sequential.PValue
+		c.SequentialPValueHolm = &p
+	}
 	return c
 }
 

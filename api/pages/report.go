@@ -342,8 +342,8 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 	var scale float64
 	for _, row := range m.Rows {
 		if c := row.Comparison; c != nil && c.Error == "" {
-			if c.FixedHorizon.Tested() {
-				scale = math.Max(scale, math.Max(math.Abs(c.FixedHorizon.AbsCI.Lower), math.Abs(c.FixedHorizon.AbsCI.Upper)))
+			if iv := c.FixedHorizon.AbsCI; iv != nil {
+				scale = math.Max(scale, math.Max(math.Abs(iv.Lower), math.Abs(iv.Upper)))
 			}
 			if c.Sequential.Defined {
 				scale = math.Max(scale, math.Max(math.Abs(c.Sequential.CI.Lower), math.Abs(c.Sequential.CI.Upper)))
@@ -366,20 +366,16 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 			rv.Compared = true
 			rv.Error = c.Error
 			fh, sq := c.FixedHorizon, c.Sequential
-			if c.Error == "" && fh.Tested() {
-				rv.AbsLift = results.FormatDiff(m.Mean, fh.AbsLift)
-				rv.AbsCI = results.FormatInterval(m.Mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
-				if fh.RelLiftDefined {
-					rv.RelLift = results.FormatRelLift(fh.RelLift)
-					rv.RelCI = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
+			if c.Error == "" {
+				fixedCells(&rv, m.Mean, c)
+				if fh.AbsCI != nil {
+					rv.Bar = bar(*fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
+					rv.Bar.HasBar = !noBars
 				}
-				rv.P, rv.PHolm = results.FormatP(fh.PValue), results.FormatP(c.PValueHolm)
-				rv.Bar = bar(fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
-				rv.Bar.HasBar = !noBars
 			}
-			rv.SeqP, rv.SeqPHolm = "n/a", "n/a"
+			rv.SeqP, rv.SeqPHolm = results.FormatNA(results.SeqReason(fh)), ""
 			if c.Error == "" && sq.Defined {
-				rv.SeqP, rv.SeqPHolm = results.FormatP(sq.PValue), results.FormatP(c.SequentialPValueHolm)
+				rv.SeqP, rv.SeqPHolm = results.FormatP(sq.PValue), optP(c.SequentialPValueHolm, "")
 				rv.SeqCI = results.FormatInterval(m.Mean, sq.CI.Lower, sq.CI.Upper)
 				rv.Bar.HasSeq = true
 				rv.Bar.SX1, rv.Bar.SX2 = rv.Bar.x(sq.CI.Lower, scale), rv.Bar.x(sq.CI.Upper, scale)
@@ -397,6 +393,37 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 		mv.Rows = append(mv.Rows, rv)
 	}
 	return mv
+}
+
+// fixedCells fills the row's fixed-horizon cells: each number, or "n/a"
+// with the reason where it is undefined (null in the JSON).
+func fixedCells(rv *metricRowView, mean bool, c *results.MetricComparison) {
+	fh := c.FixedHorizon
+	na := results.FormatNA(results.TestReason(fh.Status))
+	rv.AbsLift, rv.AbsCI = na, ""
+	if fh.AbsLift != nil {
+		rv.AbsLift, rv.AbsCI = results.FormatDiff(mean, *fh.AbsLift), na
+	}
+	if fh.AbsCI != nil {
+		rv.AbsCI = results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+	}
+	relNA := results.FormatNA(results.RelReason(fh))
+	rv.RelLift, rv.RelCI = relNA, ""
+	if fh.RelLift != nil {
+		rv.RelLift, rv.RelCI = results.FormatRelLift(*fh.RelLift), relNA
+	}
+	if fh.RelCI != nil {
+		rv.RelCI = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
+	}
+	rv.P, rv.PHolm = optP(fh.PValue, na), optP(c.PValueHolm, na)
+}
+
+// optP writes an optional p-value, or na for none.
+func optP(p *float64, na string) string {
+	if p == nil {
+		return na
+	}
+	return results.FormatP(*p)
 }
 
 const barWidth, barHeight = 240, 18

@@ -185,17 +185,22 @@ func checkPage(t *testing.T, dom string, r results.Report) {
 			if c == nil || c.Error != "" {
 				continue
 			}
-			if c.FixedHorizon.Tested() {
-				checkNumber(t, name+" abs lift", cells["abs"], c.FixedHorizon.AbsLift)
-				checkNumber(t, name+" p", cells["p"], c.FixedHorizon.PValue)
-				checkNumber(t, name+" p holm", cells["pholm"], c.PValueHolm)
-				if c.FixedHorizon.RelLiftDefined {
-					checkNumber(t, name+" rel lift", cells["rel"], c.FixedHorizon.RelLift)
+			fh := c.FixedHorizon
+			for _, cell := range []struct {
+				what, class string
+				want        *float64
+			}{{"abs lift", "abs", fh.AbsLift}, {"p", "p", fh.PValue}, {"p holm", "pholm", c.PValueHolm}, {"rel lift", "rel", fh.RelLift}} {
+				if cell.want == nil {
+					if !strings.HasPrefix(cells[cell.class], "n/a: ") {
+						t.Errorf("%s %s: undefined, shown as %q, want n/a with the reason", name, cell.what, cells[cell.class])
+					}
+					continue
 				}
+				checkNumber(t, name+" "+cell.what, cells[cell.class], *cell.want)
 			}
 			if c.Sequential.Defined {
 				checkNumber(t, name+" always-valid p", cells["seqp"], c.Sequential.PValue)
-				checkNumber(t, name+" always-valid p holm", cells["seqpholm"], c.SequentialPValueHolm)
+				checkNumber(t, name+" always-valid p holm", cells["seqpholm"], *c.SequentialPValueHolm)
 			}
 			if c.ProbBetter != nil {
 				checkNumber(t, name+" P(beat)", cells["prob"], *c.ProbBetter)

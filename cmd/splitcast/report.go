@@ -164,13 +164,25 @@ func rowCells(mean bool, row results.MetricRow) [6]string {
 	if c == nil || c.Error != "" {
 		return cells
 	}
-	if fh := c.FixedHorizon; fh.Tested() {
-		if fh.RelLiftDefined {
-			cells[1], cells[2] = results.FormatRelLift(fh.RelLift), results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
-		} else {
-			cells[1], cells[2] = results.FormatDiff(mean, fh.AbsLift), results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+	// The relative lift where it is defined, else the absolute one; "n/a"
+	// and the reason for what is undefined (null in the JSON).
+	fh := c.FixedHorizon
+	na := results.FormatNA(results.TestReason(fh.Status))
+	switch {
+	case fh.RelLift != nil:
+		cells[1], cells[2] = results.FormatRelLift(*fh.RelLift), results.FormatNA(results.RelReason(fh))
+		if fh.RelCI != nil {
+			cells[2] = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
 		}
+	case fh.AbsLift != nil:
+		cells[1], cells[2] = results.FormatDiff(mean, *fh.AbsLift), na
+		if fh.AbsCI != nil {
+			cells[2] = results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+		}
+	default:
+		cells[1], cells[2] = na, na
 	}
+	cells[3], cells[4] = results.FormatNA(results.SeqReason(fh)), results.FormatNA(results.SeqReason(fh))
 	if sq := c.Sequential; sq.Defined {
 		cells[3], cells[4] = results.FormatInterval(mean, sq.CI.Lower, sq.CI.Upper), results.FormatP(sq.PValue)
 	}

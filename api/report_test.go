@@ -233,7 +233,7 @@ func TestReportPageContent(t *testing.T) {
 	if len(sections) != len(r.Segments) {
 		t.Fatalf("page has %d segment sections, report %d segments", len(sections), len(r.Segments))
 	}
-	checked := 0
+	checked, probBest := 0, 0
 	for si, sec := range sections {
 		s := r.Segments[si]
 		rows := rowRE.FindAllStringSubmatch(sec, -1)
@@ -248,10 +248,14 @@ func TestReportPageContent(t *testing.T) {
 				cells[c[1]] = html.UnescapeString(c[2])
 			}
 			checkCell(t, s.Key+"/"+m+"/"+v+" value", cells["value"], ar.Value)
+			if ar.ProbBest != nil {
+				checkCell(t, s.Key+"/"+m+"/"+v+" P(best)", cells["pbest"], *ar.ProbBest)
+				probBest++
+			}
 			if c := ar.Comparison; c != nil && c.Error == "" {
 				checkOptCell(t, s.Key+"/"+m+"/"+v+" abs", cells["abs"], c.FixedHorizon.AbsLift)
 				checkOptCell(t, s.Key+"/"+m+"/"+v+" p", cells["p"], c.FixedHorizon.PValue)
-				checkOptCell(t, s.Key+"/"+m+"/"+v+" p holm", cells["pholm"], c.PValueHolm)
+				checkOptCell(t, s.Key+"/"+m+"/"+v+" p adjusted", cells["padj"], c.PValueAdjusted)
 				checkOptCell(t, s.Key+"/"+m+"/"+v+" rel", cells["rel"], c.FixedHorizon.RelLift)
 				if c.Sequential.Defined {
 					checkCell(t, s.Key+"/"+m+"/"+v+" seq p", cells["seqp"], c.Sequential.PValue)
@@ -265,8 +269,8 @@ func TestReportPageContent(t *testing.T) {
 			checked++
 		}
 	}
-	if checked == 0 {
-		t.Fatal("no cell checked")
+	if checked == 0 || probBest == 0 {
+		t.Fatalf("checked %d rows, %d P(best) cells; want some of each", checked, probBest)
 	}
 }
 

@@ -187,6 +187,12 @@ type RetirementPolicy struct {
 	MinRuntime Duration `json:"min_runtime"`
 	// Interval is how often the loop looks (default 1h).
 	Interval Duration `json:"interval"`
+	// Correction is how the report and the loop adjust a segment's p-values
+	// for its several variants: CorrectionHolm (default) or CorrectionBH.
+	Correction Correction `json:"correction,omitempty"`
+	// CupedDays is the window before a unit's first exposure whose events
+	// are CUPED's covariate (default DefaultCupedDays).
+	CupedDays int `json:"cuped_days,omitempty"`
 }
 
 // Defaults of RetirementPolicy.
@@ -212,6 +218,12 @@ func (p RetirementPolicy) WithDefaults() RetirementPolicy {
 	}
 	if p.Interval == 0 {
 		p.Interval = DefaultInterval
+	}
+	if p.Correction == "" {
+		p.Correction = CorrectionHolm
+	}
+	if p.CupedDays == 0 {
+		p.CupedDays = DefaultCupedDays
 	}
 	return p
 }

@@ -237,5 +237,5 @@ func (p RetirementPolicy) validate(f string) error {
 	if p.Interval < 0 {
 		return Invalid(f+".interval", "want 0 or more")
 	}
-	return nil
+	return validateAnalysis(p, f)
 }

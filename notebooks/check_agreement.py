@@ -10,8 +10,10 @@ the notebook read.
 
 Compared, per segment x variant x metric: numerator, denominator, value,
 absolute lift and its interval, relative lift and its interval, the
-fixed-horizon p-value and its Holm adjustment, the
-always-valid (mSPRT) p-value, its Holm adjustment and its confidence sequence;
+fixed-horizon p-value, its Holm adjustment and its adjustment by the policy's
+correction, the always-valid (mSPRT) p-value, its two adjustments and its
+confidence sequence, and each arm's probability to be best (within 1e-9
+absolute: two different quadratures);
 per segment and phase the SRM chi-square, p-value, verdict and observed
 counts; and each arm's cumulative daily metrics. Both sides must list the same
 segments, arms and metrics. A number undefined on one side (None, null in
@@ -31,6 +33,9 @@ import urllib.error
 import urllib.request
 
 REL, ABS = 1e-9, 1e-12
+# Probabilities to be best come from two different quadratures (Gauss-Legendre in the report, scipy's
+# adaptive quad here), each good to ~1e-12 absolute: compared within 1e-9 absolute, as in testdata/stats.
+PROB_ABS = 1e-9
 
 METRICS = ["open_rate", "click_rate", "click_to_open", "conversion_rate", "revenue_per_recipient",
            "unsubscribe_rate", "complaint_rate"]  # the order of the report's daily metrics
@@ -42,7 +47,7 @@ class Check:
         self.problems = []
         self.worst = (0.0, "")
 
-    def num(self, where, mine, theirs):
+    def num(self, where, mine, theirs, floor=ABS):
         self.compared += 1
         if mine is None or theirs is None:
             if mine is not theirs:
@@ -50,9 +55,9 @@ class Check:
             return
         a, b = float(mine), float(theirs)
         diff = abs(a - b)
-        if diff > max(REL * max(abs(a), abs(b)), ABS):
+        if diff > max(REL * max(abs(a), abs(b)), floor):
             self.problems.append(f"{where}: notebook {a!r}, report {b!r} (relative difference {diff / max(abs(a), abs(b)):.3g})")
-        elif diff > 0:
+        elif diff > 0 and floor == ABS:  # within a wider floor, a relative difference means nothing
             rel = diff / max(abs(a), abs(b))
             if rel > self.worst[0]:
                 self.worst = (rel, where)
@@ -76,6 +81,7 @@ def fetch(api, key, read_key):
 def compare(nb, report):
     c = Check()
     c.num("alpha", nb["alpha"], report["alpha"])
+    c.same("correction", nb.get("correction", "holm"), report["correction"])
     mine = {(r["segment"], r["variant"], r["metric"]): r for r in nb["rows"]}
     theirs = {}
     for s in report["segments"]:
@@ -88,6 +94,7 @@ def compare(nb, report):
         n, r, w = mine[k], theirs[k], "/".join(k)
         for f in ("numerator", "denominator", "value"):
             c.num(f"{w} {f}", n[f], r[f])
+        c.num(f"{w} prob_best", n.get("prob_best"), r.get("prob_best"), floor=PROB_ABS)
         cmp = r.get("comparison")
         if n["control"] or cmp is None:
             c.same(f"{w} compared with the control", not n["control"], cmp is not None)
@@ -105,6 +112,8 @@ def compare(nb, report):
         c.num(f"{w} rel_ci.upper", n["rel_ci_upper"], rci["upper"])
         c.num(f"{w} p_value", n["p_value"], fh["p_value"])
         c.num(f"{w} p_value_holm", n["p_value_holm"], cmp["p_value_holm"])
+        c.num(f"{w} p_value_adjusted", n["p_value_adjusted"], cmp["p_value_adjusted"])
+        c.num(f"{w} always-valid p adjusted", n["always_valid_p_adjusted"], cmp["sequential_p_value_adjusted"])
         c.num(f"{w} always-valid p", n["always_valid_p"], seq["p_value"])
         c.num(f"{w} always-valid p holm", n["always_valid_p_holm"], cmp["sequential_p_value_holm"])
         c.same(f"{w} sequential defined", n["seq_ci_lower"] is not None, seq["defined"])

@@ -13,7 +13,7 @@ var CSVHeader = []string{
 	"abs_lift", "abs_ci_lower", "abs_ci_upper", "rel_lift", "rel_ci_lower", "rel_ci_upper", "p_value", "p_value_holm",
 	"seq_diff", "seq_ci_lower", "seq_ci_upper", "seq_p_value", "seq_p_value_holm", "prob_better",
 	"machine_openers", "machine_clickers", "srm_p_value", "srm",
-	"test_status", "rel_status",
+	"test_status", "rel_status", "correction", "p_value_adjusted", "seq_p_value_adjusted", "prob_best",
 }
 
 // WriteCSV writes r as CSV: a header, then one row per segment, arm and
@@ -44,9 +44,11 @@ func WriteCSV(w io.Writer, r Report) error {
 					string(m.Metric), b(m.Primary), b(m.Guardrail), b(m.LowerIsBetter), f(row.Numerator), f(row.Denominator), f(row.Value)}
 				cmp := make([]string, 14)
 				var status [2]string
+				var adjusted [2]string
 				if c := row.Comparison; c != nil && c.Error == "" {
 					fh, sq := c.FixedHorizon, c.Sequential
 					status = [2]string{string(fh.Status), string(fh.RelStatus)}
+					adjusted = [2]string{opt(c.PValueAdjusted), opt(c.SequentialPValueAdjusted)}
 					cmp[0] = opt(fh.AbsLift)
 					if fh.AbsCI != nil {
 						cmp[1], cmp[2] = f(fh.AbsCI.Lower), f(fh.AbsCI.Upper)
@@ -62,7 +64,8 @@ func WriteCSV(w io.Writer, r Report) error {
 					cmp[13] = opt(c.ProbBetter)
 				}
 				rec = append(rec, cmp...)
-				rec = append(rec, i(a.Counts.Opens.MachineUnits), i(a.Counts.Clicks.MachineUnits), f(s.SRM.PValue), b(s.SRM.Mismatch), status[0], status[1])
+				rec = append(rec, i(a.Counts.Opens.MachineUnits), i(a.Counts.Clicks.MachineUnits), f(s.SRM.PValue), b(s.SRM.Mismatch), status[0], status[1],
+					string(r.Correction), adjusted[0], adjusted[1], opt(row.ProbBest))
 				if err := cw.Write(rec); err != nil {
 					return err
 				}

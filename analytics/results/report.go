@@ -23,6 +23,9 @@ type Report struct {
 	// Alpha is the level of every test and interval (the retirement
 	// policy's): intervals have confidence 1-Alpha.
 	Alpha float64 `json:"alpha"`
+	// Correction is the policy's multiple-comparison correction, behind
+	// every p_value_adjusted (Holm or Benjamini–Hochberg).
+	Correction experiment.Correction `json:"correction"`
 	// SRM is true when some segment has a sample ratio mismatch, over all
 	// phases or in one: the report says so at the top, and the segment's
 	// automatic retirement is blocked (see SegmentReport.Retirement).
@@ -123,10 +126,15 @@ type MetricRow struct {
 	Variant string `json:"variant"`
 	// Numerator and Denominator: successes and trials of a rate, or the sum
 	// of values and the number of units of a mean.
-	Numerator   float64           `json:"numerator"`
-	Denominator float64           `json:"denominator"`
-	Value       float64           `json:"value"`
-	Comparison  *MetricComparison `json:"comparison,omitempty"`
+	Numerator   float64 `json:"numerator"`
+	Denominator float64 `json:"denominator"`
+	Value       float64 `json:"value"`
+	// ProbBest is the posterior probability that this arm is the best of
+	// the segment's variants on this rate (uniform priors, integrated
+	// exactly: stats.ProbBest); set, control included, in segments with
+	// three or more variants with trials.
+	ProbBest   *float64          `json:"prob_best,omitempty"`
+	Comparison *MetricComparison `json:"comparison,omitempty"`
 }
 
 // MetricComparison compares an arm with its segment's control on one
@@ -147,6 +155,11 @@ type MetricComparison struct {
 	// SequentialPValueHolm is Sequential.PValue adjusted by Holm, as above,
 	// over the looks that are Defined; nil for the others.
 	SequentialPValueHolm *float64 `json:"sequential_p_value_holm"`
+	// PValueAdjusted and SequentialPValueAdjusted are the same p-values
+	// adjusted over the same families by the policy's correction
+	// (Report.Correction): equal to the Holm ones under Holm.
+	PValueAdjusted           *float64 `json:"p_value_adjusted"`
+	SequentialPValueAdjusted *float64 `json:"sequential_p_value_adjusted"`
 	// ProbBetter is the posterior probability that the arm is better than
 	// the control (higher, or lower for LowerIsBetter metrics) under
 	// uniform priors; rates only.
@@ -165,14 +178,14 @@ func BuildReport(exp experiment.Experiment, history []experiment.Version, agg Ag
 	r := Report{
 		Experiment: exp.Key, Name: exp.Name, Version: exp.Version, Status: exp.Status,
 		StartedAt: exp.StartedAt, GeneratedAt: now, PrimaryMetric: exp.PrimaryMetric,
-		Guardrails: exp.GuardrailMetrics, Alpha: pol.Alpha,
+		Guardrails: exp.GuardrailMetrics, Alpha: pol.Alpha, Correction: pol.Correction,
 		Phases: Phases(exp, history),
 	}
 	if r.Guardrails == nil {
 		r.Guardrails = []experiment.Metric{}
 	}
 	for _, s := range exp.Segments {
-		sr := buildSegment(exp, s, r.Phases, agg, pol.Alpha)
+		sr := buildSegment(exp, s, r.Phases, agg, pol)
 		if sr.SRM.Mismatch {
 			r.SRM = true
 		}
@@ -213,7 +226,7 @@ func SegmentArms(exp experiment.Experiment, s experiment.Segment, agg Aggregates
 	return append(arms, unknown...)
 }
 
-func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phase, agg Aggregates, alpha float64) SegmentReport {
+func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phase, agg Aggregates, pol experiment.RetirementPolicy) SegmentReport {
 	arms := SegmentArms(exp, s, agg)
 	sr := SegmentReport{Key: s.Key, Name: s.Name, Winner: s.Winner, ConcludedAt: s.ConcludedAt}
 	ci := s.Control()
@@ -247,12 +260,12 @@ func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phas
 		sr.Arms = append(sr.Arms, ar)
 	}
 	for _, m := range ReportMetrics {
-		sr.Metrics = append(sr.Metrics, buildMetric(exp, m, sr, alpha))
+		sr.Metrics = append(sr.Metrics, buildMetric(exp, m, sr, pol))
 	}
 	return sr
 }
 
-func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentReport, alpha float64) MetricReport {
+func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentReport, pol experiment.RetirementPolicy) MetricReport {
 	mr := MetricReport{Metric: m, Mean: m.IsMean(),
 		Primary: m == exp.PrimaryMetric, LowerIsBetter: m.LowerIsBetter()}
 	for _, g := range exp.GuardrailMetrics {
@@ -271,7 +284,7 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 		row := MetricRow{Variant: a.Variant}
 		row.Numerator, row.Denominator, row.Value = MetricValue(m, a.Counts)
 		if control != nil && !a.Control {
-			c := compare(m, *control, a.Counts, alpha)
+			c := compare(m, *control, a.Counts, pol.Alpha)
 			row.Comparison = &c
 			if a.Status != ArmHoldout && a.Status != ArmUnknown {
 				family = append(family, len(mr.Rows))
@@ -279,14 +292,15 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 		}
 		mr.Rows = append(mr.Rows, row)
 	}
-	adjustFamily(mr.Rows, family)
+	adjustFamily(mr.Rows, family, pol.Correction)
+	setProbBest(m, sr.Arms, mr.Rows)
 	return mr
 }
 
-// adjustFamily sets the Holm-adjusted p-values of the rows in family. A
-// comparison whose p-value is undefined is no test, so it is not in the
-// family and its adjusted p-value stays nil.
-func adjustFamily(rows []MetricRow, family []int) {
+// adjustFamily sets the adjusted p-values of the rows in family, by Holm
+// and by the policy's correction. A comparison whose p-value is undefined
+// is no test, so it is not in the family and its adjusted p-values stay nil.
+func adjustFamily(rows []MetricRow, family []int, corr experiment.Correction) {
 	var fixedRows, seqRows []int
 	var fixed, seq []float64
 	for _, ri := range family {
@@ -298,11 +312,13 @@ func adjustFamily(rows []MetricRow, family []int) {
 			seqRows, seq = append(seqRows, ri), append(seq, c.Sequential.PValue)
 		}
 	}
-	for i, p := range stats.Holm(fixed) {
-		rows[fixedRows[i]].Comparison.PValueHolm = &p
+	holm, adj := stats.Holm(fixed), Adjust(corr, fixed)
+	for i, ri := range fixedRows {
+		rows[ri].Comparison.PValueHolm, rows[ri].Comparison.PValueAdjusted = &holm[i], &adj[i]
 	}
-	for i, p := range stats.Holm(seq) {
-		rows[seqRows[i]].Comparison.SequentialPValueHolm = &p
+	seqHolm, seqAdj := stats.Holm(seq), Adjust(corr, seq)
+	for i, ri := range seqRows {
+		rows[ri].Comparison.SequentialPValueHolm, rows[ri].Comparison.SequentialPValueAdjusted = &seqHolm[i], &seqAdj[i]
 	}
 }
 
@@ -375,11 +391,12 @@ func compare(m experiment.Metric, control, treatment Counts, alpha float64) Metr
 	// Outside a Holm family (the holdout, unknown arms) the adjusted p-value
 	// is the raw one; adjustFamily replaces it for the family.
 	if p, ok := c.FixedHorizon.P(); ok {
-		c.PValueHolm = &p
+		holm, adj := p, p
+		c.PValueHolm, c.PValueAdjusted = &holm, &adj
 	}
 	if c.Sequential.Defined {
-		p := c.Sequential.PValue
-		c.SequentialPValueHolm = &p
+		holm, adj := c.Sequential.PValue, c.Sequential.PValue
+		c.SequentialPValueHolm, c.SequentialPValueAdjusted = &holm, &adj
 	}
 	return c
 }

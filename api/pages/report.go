@@ -131,6 +131,8 @@ type metricView struct {
 	Primary, Guardrail bool
 	LowerIsBetter      bool
 	Scale              string // the bars' half width, in the lift's unit
+	Correction         string // the multiple-comparison correction's label
+	HasProbBest        bool   // some row has a probability to be best
 	Rows               []metricRowView
 }
 
@@ -143,8 +145,9 @@ type metricRowView struct {
 	Error          string
 	AbsLift, AbsCI string
 	RelLift, RelCI string
-	P, PHolm       string
-	SeqP, SeqPHolm string
+	P, PAdj        string // PAdj: adjusted by the policy's correction
+	SeqP, SeqPAdj  string
+	ProbBest       string // the probability to be best, where the report has it
 	SeqCI          string
 	ProbBetter     string
 	// Better and Worse mark a difference significant at Alpha by the
@@ -337,7 +340,8 @@ func newSRMView(label string, s results.SRMReport) srmView {
 }
 
 func newMetricView(r results.Report, s results.SegmentReport, m results.MetricReport, colors map[string]string) metricView {
-	mv := metricView{Metric: string(m.Metric), Label: metricLabel(m.Metric), Primary: m.Primary, Guardrail: m.Guardrail, LowerIsBetter: m.LowerIsBetter}
+	mv := metricView{Metric: string(m.Metric), Label: metricLabel(m.Metric), Primary: m.Primary, Guardrail: m.Guardrail,
+		LowerIsBetter: m.LowerIsBetter, Correction: r.Correction.Label()}
 	// One scale for every bar of the metric, wide enough for every interval.
 	var scale float64
 	for _, row := range m.Rows {
@@ -362,6 +366,9 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 	for i, row := range m.Rows {
 		rv := metricRowView{Variant: row.Variant, Color: colors[row.Variant], Control: s.Arms[i].Control,
 			Value: results.FormatValue(m.Mean, row.Value), Fraction: results.FormatFraction(m.Mean, row.Numerator, row.Denominator)}
+		if row.ProbBest != nil {
+			rv.ProbBest, mv.HasProbBest = results.FormatShare(*row.ProbBest), true
+		}
 		if c := row.Comparison; c != nil {
 			rv.Compared = true
 			rv.Error = c.Error
@@ -373,9 +380,9 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 					rv.Bar.HasBar = !noBars
 				}
 			}
-			rv.SeqP, rv.SeqPHolm = results.FormatNA(results.SeqReason(fh)), ""
+			rv.SeqP, rv.SeqPAdj = results.FormatNA(results.SeqReason(fh)), ""
 			if c.Error == "" && sq.Defined {
-				rv.SeqP, rv.SeqPHolm = results.FormatP(sq.PValue), optP(c.SequentialPValueHolm, "")
+				rv.SeqP, rv.SeqPAdj = results.FormatP(sq.PValue), optP(c.SequentialPValueAdjusted, "")
 				rv.SeqCI = results.FormatInterval(m.Mean, sq.CI.Lower, sq.CI.Upper)
 				rv.Bar.HasSeq = true
 				rv.Bar.SX1, rv.Bar.SX2 = rv.Bar.x(sq.CI.Lower, scale), rv.Bar.x(sq.CI.Upper, scale)
@@ -415,7 +422,7 @@ func fixedCells(rv *metricRowView, mean bool, c *results.MetricComparison) {
 	if fh.RelCI != nil {
 		rv.RelCI = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
 	}
-	rv.P, rv.PHolm = optP(fh.PValue, na), optP(c.PValueHolm, na)
+	rv.P, rv.PAdj = optP(fh.PValue, na), optP(c.PValueAdjusted, na)
 }
 
 // optP writes an optional p-value, or na for none.

@@ -180,6 +180,9 @@ func checkPage(t *testing.T, dom string, r results.Report) {
 			name := s.Key + "/" + row[1] + "/" + row[2]
 			mr := reportRow(t, s, row[1], row[2])
 			checkNumber(t, name+" value", cells["value"], mr.Value)
+			if mr.ProbBest != nil {
+				checkNumber(t, name+" P(best)", cells["pbest"], *mr.ProbBest)
+			}
 			checked++
 			c := mr.Comparison
 			if c == nil || c.Error != "" {
@@ -189,7 +192,7 @@ func checkPage(t *testing.T, dom string, r results.Report) {
 			for _, cell := range []struct {
 				what, class string
 				want        *float64
-			}{{"abs lift", "abs", fh.AbsLift}, {"p", "p", fh.PValue}, {"p holm", "pholm", c.PValueHolm}, {"rel lift", "rel", fh.RelLift}} {
+			}{{"abs lift", "abs", fh.AbsLift}, {"p", "p", fh.PValue}, {"p adjusted", "padj", c.PValueAdjusted}, {"rel lift", "rel", fh.RelLift}} {
 				if cell.want == nil {
 					if !strings.HasPrefix(cells[cell.class], "n/a: ") {
 						t.Errorf("%s %s: undefined, shown as %q, want n/a with the reason", name, cell.what, cells[cell.class])
@@ -200,7 +203,7 @@ func checkPage(t *testing.T, dom string, r results.Report) {
 			}
 			if c.Sequential.Defined {
 				checkNumber(t, name+" always-valid p", cells["seqp"], c.Sequential.PValue)
-				checkNumber(t, name+" always-valid p holm", cells["seqpholm"], *c.SequentialPValueHolm)
+				checkNumber(t, name+" always-valid p adjusted", cells["seqpadj"], *c.SequentialPValueAdjusted)
 			}
 			if c.ProbBetter != nil {
 				checkNumber(t, name+" P(beat)", cells["prob"], *c.ProbBetter)

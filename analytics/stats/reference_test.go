@@ -25,6 +25,8 @@ import (
 //   - Probability to be best: absolute 1e-9 (the issue asks 1e-7): the Go side integrates
 //     with a composite Gauss–Legendre rule, the reference is scipy's adaptive quadrature
 //     to ~1e-12, checked in generate.py by summing to 1 and against a second split.
+//   - CUPED: relative 1e-9 plus absolute 1e-12 on every estimate (statsmodels OLS with HC0;
+//     observed below 1e-11).
 //   - mSPRT: relative 1e-9 on log Λ, p-values and intervals (closed form against a
 //     brentq root of the rejection boundary to ~1e-15).
 //   - Sample sizes: relative 1e-6: statsmodels' root finder stops with the power off by up to
@@ -403,7 +405,7 @@ func TestReferencePower(t *testing.T) {
 func TestReferenceCount(t *testing.T) {
 	total := 0
 	for _, name := range []string{"proportions.json", "means.json", "srm.json", "adjust.json",
-		"prob_beat.json", "prob_best.json", "msprt.json", "power.json"} {
+		"prob_beat.json", "prob_best.json", "msprt.json", "power.json", "cuped.json"} {
 		var doc struct {
 			Cases []json.RawMessage `json:"cases"`
 		}

@@ -81,6 +81,9 @@ type Config struct {
 	// Aggregates reads the event counts that reports are built from; nil
 	// makes the report routes answer 503.
 	Aggregates results.AggregateReader
+	// Units, when set, gives reports their per-unit estimates (CUPED,
+	// breakdowns); nil leaves them out.
+	Units results.UnitReader
 	// Traits, when set, gives segment rules each unit's behavioural traits
 	// (trait.<name>, an *traits.Cache); the caller's attribute of
 	// the same name wins.

@@ -82,7 +82,16 @@ func (s *Server) buildReport(ctx context.Context, key string) (results.Report, [
 		return results.Report{}, nil, res.err
 	}
 	cur := history[len(history)-1].Definition
-	return retire.Report(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
+	r := retire.Report(cur, history, res.agg, s.cfg.Now().UTC())
+	if s.cfg.Units != nil {
+		days := cur.Retirement.WithDefaults().CupedDays
+		units, err := s.cfg.Units.Units(ctx, key, days, nil)
+		if err != nil {
+			return results.Report{}, nil, err
+		}
+		results.AddCUPED(&r, units, days)
+	}
+	return r, history, nil
 }
 
 // pageKey lets a browser in: when the request carries no Authorization

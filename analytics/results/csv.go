@@ -14,6 +14,7 @@ var CSVHeader = []string{
 	"seq_diff", "seq_ci_lower", "seq_ci_upper", "seq_p_value", "seq_p_value_holm", "prob_better",
 	"machine_openers", "machine_clickers", "srm_p_value", "srm",
 	"test_status", "rel_status", "correction", "p_value_adjusted", "seq_p_value_adjusted", "prob_best",
+	"cuped_status", "cuped_diff", "cuped_ci_lower", "cuped_ci_upper", "cuped_p_value", "cuped_variance_reduction",
 }
 
 // WriteCSV writes r as CSV: a header, then one row per segment, arm and
@@ -66,6 +67,7 @@ func WriteCSV(w io.Writer, r Report) error {
 				rec = append(rec, cmp...)
 				rec = append(rec, i(a.Counts.Opens.MachineUnits), i(a.Counts.Clicks.MachineUnits), f(s.SRM.PValue), b(s.SRM.Mismatch), status[0], status[1],
 					string(r.Correction), adjusted[0], adjusted[1], opt(row.ProbBest))
+				rec = append(rec, cupedCells(row.Comparison, f, opt)...)
 				if err := cw.Write(rec); err != nil {
 					return err
 				}
@@ -74,4 +76,21 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// cupedCells are the CSV's CUPED columns of a comparison: empty where it
+// has no CUPED estimate or a number is undefined.
+func cupedCells(c *MetricComparison, f func(float64) string, opt func(*float64) string) []string {
+	out := make([]string, 6)
+	if c == nil || c.CUPED == nil {
+		return out
+	}
+	out[0], out[5] = string(c.CUPED.Status), opt(c.CUPED.VarianceReduction)
+	if a := c.CUPED.Adjusted; a != nil {
+		out[1], out[4] = f(a.Diff), opt(a.PValue)
+		if a.CI != nil {
+			out[2], out[3] = f(a.CI.Lower), f(a.CI.Upper)
+		}
+	}
+	return out
 }

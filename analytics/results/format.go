@@ -118,3 +118,16 @@ func SeqReason(fh stats.Comparison) string {
 	}
 	return TestReason(stats.StatusNoVariance)
 }
+
+// FormatReduction writes a variance reduction, the share of variance an
+// adjustment removed: "variance -35.2%" (or "+" when it added some).
+func FormatReduction(x float64) string { return fmt.Sprintf("variance %+.1f%%", -100*x) }
+
+// CUPEDReason says why a CUPED estimate is undefined; "" when it is
+// computed.
+func CUPEDReason(s stats.Status) string {
+	if s == stats.StatusConstantCovariate {
+		return "no pre-exposure variation"
+	}
+	return TestReason(s)
+}

@@ -26,6 +26,9 @@ type Report struct {
 	// Correction is the policy's multiple-comparison correction, behind
 	// every p_value_adjusted (Holm or Benjamini–Hochberg).
 	Correction experiment.Correction `json:"correction"`
+	// CupedDays is the pre-exposure window of the CUPED estimates, in days;
+	// 0 when the report has none (no unit reader).
+	CupedDays int `json:"cuped_days,omitempty"`
 	// SRM is true when some segment has a sample ratio mismatch, over all
 	// phases or in one: the report says so at the top, and the segment's
 	// automatic retirement is blocked (see SegmentReport.Retirement).
@@ -160,6 +163,11 @@ type MetricComparison struct {
 	// (Report.Correction): equal to the Holm ones under Holm.
 	PValueAdjusted           *float64 `json:"p_value_adjusted"`
 	SequentialPValueAdjusted *float64 `json:"sequential_p_value_adjusted"`
+	// CUPED is the difference adjusted by each unit's same metric over the
+	// Report.CupedDays before its first exposure, beside the unadjusted one,
+	// with the variance reduction (AddCUPED); absent for click-to-open and
+	// when the report was built without units.
+	CUPED *stats.CUPEDResult `json:"cuped,omitempty"`
 	// ProbBetter is the posterior probability that the arm is better than
 	// the control (higher, or lower for LowerIsBetter metrics) under
 	// uniform priors; rates only.

@@ -133,6 +133,7 @@ type metricView struct {
 	Scale              string // the bars' half width, in the lift's unit
 	Correction         string // the multiple-comparison correction's label
 	HasProbBest        bool   // some row has a probability to be best
+	HasCUPED           bool   // some row has a CUPED estimate
 	Rows               []metricRowView
 }
 
@@ -148,8 +149,11 @@ type metricRowView struct {
 	P, PAdj        string // PAdj: adjusted by the policy's correction
 	SeqP, SeqPAdj  string
 	ProbBest       string // the probability to be best, where the report has it
-	SeqCI          string
-	ProbBetter     string
+	// CUPED, CUPEDCI and CUPEDNote: the CUPED-adjusted lift, its interval,
+	// and the variance reduction (or why it is n/a).
+	CUPED, CUPEDCI, CUPEDNote string
+	SeqCI                     string
+	ProbBetter                string
 	// Better and Worse mark a difference significant at Alpha by the
 	// always-valid test, in the metric's good or bad direction.
 	Better, Worse bool
@@ -373,6 +377,10 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 			rv.Compared = true
 			rv.Error = c.Error
 			fh, sq := c.FixedHorizon, c.Sequential
+			if c.CUPED != nil {
+				mv.HasCUPED = true
+				cupedCells(&rv, m.Mean, c)
+			}
 			if c.Error == "" {
 				fixedCells(&rv, m.Mean, c)
 				if fh.AbsCI != nil {
@@ -423,6 +431,23 @@ func fixedCells(rv *metricRowView, mean bool, c *results.MetricComparison) {
 		rv.RelCI = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
 	}
 	rv.P, rv.PAdj = optP(fh.PValue, na), optP(c.PValueAdjusted, na)
+}
+
+// cupedCells fills the row's CUPED cells: the adjusted lift and interval
+// and the variance reduction, or "n/a" with the reason.
+func cupedCells(rv *metricRowView, mean bool, mc *results.MetricComparison) {
+	c := mc.CUPED
+	na := results.FormatNA(results.CUPEDReason(c.Status))
+	rv.CUPED, rv.CUPEDCI, rv.CUPEDNote = na, "", ""
+	if a := c.Adjusted; a != nil {
+		rv.CUPED, rv.CUPEDCI = results.FormatDiff(mean, a.Diff), na
+		if a.CI != nil {
+			rv.CUPEDCI = results.FormatInterval(mean, a.CI.Lower, a.CI.Upper)
+		}
+	}
+	if c.VarianceReduction != nil {
+		rv.CUPEDNote = results.FormatReduction(*c.VarianceReduction)
+	}
 }
 
 // optP writes an optional p-value, or na for none.

@@ -125,7 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
-		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
+		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates, Units: clickhouse.NewUnitReader(m.conn),
 		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{

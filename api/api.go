@@ -17,6 +17,7 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/api/importapi"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -84,6 +85,9 @@ type Config struct {
 	// Units, when set, gives reports their per-unit estimates (CUPED,
 	// breakdowns); nil leaves them out.
 	Units results.UnitReader
+	// Import imports a campaign's events (POST /v1/experiments/{key}/import);
+	// nil answers 503.
+	Import importapi.Run
 	// Traits, when set, gives segment rules each unit's behavioural traits
 	// (trait.<name>, an *traits.Cache); the caller's attribute of
 	// the same name wins.
@@ -213,6 +217,7 @@ type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"` // of an uploaded file
 }
 
 var statusOf = map[string]int{
@@ -267,6 +272,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, "5")
 	}
 	return c.Status(status).JSON(errorBody{errorDetail{
-		Code: code, Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err),
+		Code: code, Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err), Line: experiment.ErrorLine(err),
 	}})
 }

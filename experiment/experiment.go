@@ -316,6 +316,14 @@ type Experiment struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+
+	// Dimensions are the exposure attributes reports can break every
+	// metric down by (issue 20): up to MaxDimensions caller attribute keys
+	// (country, plan), or DimensionChannel; each exposure stores their values.
+	Dimensions []string `json:"dimensions,omitempty"`
+	// Imported is set when the experiment's units were assigned by another
+	// tool and their events imported (MarkImported).
+	Imported *Imported `json:"imported,omitempty"`
 }
 
 // UnmarshalJSON decodes an experiment, reading an absent "allocation" as
@@ -364,6 +372,7 @@ func (e Experiment) Clone() Experiment {
 	}
 	c.StartedAt = cloneTime(e.StartedAt)
 	c.CompletedAt = cloneTime(e.CompletedAt)
+	c.Dimensions = cloneAnalysis(e, &c)
 	if e.GuardrailMetrics != nil {
 		c.GuardrailMetrics = append([]Metric(nil), e.GuardrailMetrics...)
 	}

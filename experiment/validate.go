@@ -124,7 +124,10 @@ func (e *Experiment) Validate() error {
 		}
 		gseen[m] = true
 	}
-	return e.Retirement.validate("retirement")
+	if err := e.Retirement.validate("retirement"); err != nil {
+		return err
+	}
+	return e.validateDimensions()
 }
 
 // validate checks s, named f in errors (e.g. "segments[0]"), and its

@@ -26,6 +26,11 @@ type Report struct {
 	// Correction is the policy's multiple-comparison correction, behind
 	// every p_value_adjusted (Holm or Benjamini–Hochberg).
 	Correction experiment.Correction `json:"correction"`
+	// Imported is set when the experiment's events were imported from a
+	// campaign sent by another tool: its assignment was not Splitcast's,
+	// so the sample ratio is judged against the definition's weights alone
+	// (one phase, whatever the history says).
+	Imported *experiment.Imported `json:"imported,omitempty"`
 	// CupedDays is the pre-exposure window of the CUPED estimates, in days;
 	// 0 when the report has none (no unit reader).
 	CupedDays int `json:"cuped_days,omitempty"`
@@ -187,7 +192,11 @@ func BuildReport(exp experiment.Experiment, history []experiment.Version, agg Ag
 		Experiment: exp.Key, Name: exp.Name, Version: exp.Version, Status: exp.Status,
 		StartedAt: exp.StartedAt, GeneratedAt: now, PrimaryMetric: exp.PrimaryMetric,
 		Guardrails: exp.GuardrailMetrics, Alpha: pol.Alpha, Correction: pol.Correction,
-		Phases: Phases(exp, history),
+		Phases: Phases(exp, history), Imported: exp.Imported,
+	}
+	if exp.Imported != nil {
+		// Versions say nothing of when the other tool assigned whom.
+		r.Phases = Phases(exp, nil)
 	}
 	if r.Guardrails == nil {
 		r.Guardrails = []experiment.Metric{}

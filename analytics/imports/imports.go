@@ -80,7 +80,8 @@ func Import(ctx context.Context, exp experiment.Experiment, in io.Reader, f Form
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return sum, fmt.Errorf("import: %w", err)
 	}
-	return sum, write(ctx, bufio.NewReaderSize(tmp, 1<<20), w, o.Batch)
+	// Buffers no larger than the file needs: each is zeroed when made.
+	return sum, write(ctx, bufio.NewReaderSize(tmp, 1<<20), w, int(min(int64(o.Batch), sum.Rows)))
 }
 
 // check is the first pass: it reads every row, checks it, and appends its
@@ -127,26 +128,36 @@ func check(in io.Reader, exp experiment.Experiment, f Format, now time.Time, out
 	return bw.Flush()
 }
 
-// write is the second pass: the checked events, in batches.
+// write is the second pass: the checked events, in batches. Decoding the
+// next batch overlaps the write of the one before (two buffers), so that
+// the client's work hides behind ClickHouse's.
 func write(ctx context.Context, in *bufio.Reader, w Writer, batch int) error {
-	events := make([]analytics.Event, 0, min(batch, 1<<16))
-	for {
-		e, err := readEvent(in)
-		if err == io.EOF {
-			break
+	d := decoder{r: in, shared: map[string]string{}}
+	done := make(chan error, 1)
+	done <- nil
+	bufs := [2][]analytics.Event{make([]analytics.Event, 0, batch), make([]analytics.Event, 0, batch)}
+	for k := 0; ; k++ {
+		events := bufs[k%2][:0]
+		var err error
+		for len(events) < batch {
+			var e analytics.Event
+			if e, err = d.next(); err != nil {
+				break
+			}
+			events = append(events, e)
 		}
-		if err != nil {
+		if err != nil && err != io.EOF {
+			<-done
 			return fmt.Errorf("import: spool: %w", err)
 		}
-		events = append(events, e)
-		if len(events) == batch {
-			if err := w.Write(ctx, events); err != nil {
-				return err
-			}
-			events = events[:0]
+		if werr := <-done; werr != nil {
+			return werr
 		}
+		if err == io.EOF {
+			return w.Write(ctx, events)
+		}
+		go func() { done <- w.Write(ctx, events) }()
 	}
-	return w.Write(ctx, events)
 }
 
 // The temporary file holds each checked event as its strings (uvarint
@@ -168,41 +179,63 @@ func appendEvent(b []byte, e *analytics.Event) []byte {
 	return append(b, 0)
 }
 
-func readEvent(r *bufio.Reader) (analytics.Event, error) {
+// decoder reads the temporary file's events, sharing one copy of each
+// string that repeats (kinds, arms, channels), so that a batch of events
+// costs an allocation per id and unit, not per field.
+type decoder struct {
+	r      *bufio.Reader
+	shared map[string]string
+}
+
+// sharedFields are the indices of the strings that repeat from event to
+// event: kind, experiment, segment, variant, channel, machine reason.
+var sharedFields = [8]bool{false, true, true, true, true, false, true, true}
+
+func (d *decoder) next() (analytics.Event, error) {
 	var e analytics.Event
 	var strs [8]string
 	for i := range strs {
-		n, err := binary.ReadUvarint(r)
+		n, err := binary.ReadUvarint(d.r)
 		if err != nil {
 			if i == 0 && err == io.EOF {
 				return e, io.EOF
 			}
 			return e, unexpected(err)
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
+		b, err := d.r.Peek(int(n))
+		if err != nil {
 			return e, unexpected(err)
 		}
-		strs[i] = string(b)
+		if sharedFields[i] {
+			s, ok := d.shared[string(b)]
+			if !ok {
+				s = string(b)
+				d.shared[s] = s
+			}
+			strs[i] = s
+		} else {
+			strs[i] = string(b)
+		}
+		_, _ = d.r.Discard(int(n))
 	}
 	e.ID, e.Kind, e.Experiment, e.Segment, e.Variant, e.Unit, e.Channel, e.MachineReason =
 		strs[0], analytics.Kind(strs[1]), strs[2], strs[3], strs[4], strs[5], strs[6], strs[7]
-	t, err := binary.ReadVarint(r)
+	t, err := binary.ReadVarint(d.r)
 	if err != nil {
 		return e, unexpected(err)
 	}
 	e.Time = time.Unix(t, 0).UTC()
 	var v [8]byte
-	if _, err := io.ReadFull(r, v[:]); err != nil {
+	if _, err := io.ReadFull(d.r, v[:]); err != nil {
 		return e, unexpected(err)
 	}
 	e.Value = math.Float64frombits(binary.LittleEndian.Uint64(v[:]))
-	ver, err := binary.ReadUvarint(r)
+	ver, err := binary.ReadUvarint(d.r)
 	if err != nil {
 		return e, unexpected(err)
 	}
 	e.Version = uint32(ver)
-	m, err := r.ReadByte()
+	m, err := d.r.ReadByte()
 	if err != nil {
 		return e, unexpected(err)
 	}

@@ -185,18 +185,27 @@ func errTime(s string) error {
 }
 
 // contentID derives a row's event id from what it says, so that the same
-// row imported twice, or twice in one file, is one event.
+// row imported twice, or twice in one file, is one event: the first 16
+// bytes of SHA-256 over the fields, each ended by a zero byte.
 func contentID(e *analytics.Event) string {
-	h := sha256.New()
-	var machine byte
+	var stack [256]byte
+	b := stack[:0]
+	for _, s := range []string{e.Experiment, e.Unit, string(e.Kind)} {
+		b = append(append(b, s...), 0)
+	}
+	b = append(strconv.AppendInt(b, e.Time.Unix(), 10), 0)
+	b = append(append(b, e.Segment...), 0)
+	b = append(append(b, e.Variant...), 0)
+	b = append(strconv.AppendFloat(b, e.Value, 'g', -1, 64), 0)
+	b = append(append(b, e.Channel...), 0)
+	machine := byte('0')
 	if e.Machine {
-		machine = 1
+		machine = '1'
 	}
-	for _, s := range []string{e.Experiment, e.Unit, string(e.Kind), strconv.FormatInt(e.Time.Unix(), 10),
-		e.Segment, e.Variant, strconv.FormatFloat(e.Value, 'g', -1, 64), e.Channel, string(rune('0' + machine))} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	var sum [sha256.Size]byte
-	return "imp-" + hex.EncodeToString(h.Sum(sum[:0])[:16])
+	b = append(b, machine, 0)
+	sum := sha256.Sum256(b)
+	var out [4 + 32]byte
+	copy(out[:], "imp-")
+	hex.Encode(out[4:], sum[:16])
+	return string(out[:])
 }

@@ -35,12 +35,13 @@ const MaxDims = 5
 // bits of cityHash64(event_id)), as the aggregates order them. The
 // pre-window's rows are limited to the dates it can span (arguments 2 and
 // 3) and to the experiment's units, so that the query scans only those
-// partitions of other experiments' events. dims are placeholders, one per
-// dimension, each an argMinIf over the exposure's parallel arrays.
+// partitions of other experiments' events. dims are placeholders, two per
+// dimension: "channel" is the exposure's channel column, any other name is
+// looked up in the exposure's parallel dim_keys/dim_values arrays.
 func unitsQuery(dims int) string {
 	var d strings.Builder
 	for i := range dims {
-		fmt.Fprintf(&d, ", argMinIf(dv[indexOf(dk, ?)], o, k = 'exposure') AS d%d", i)
+		fmt.Fprintf(&d, ", argMinIf(if(? = 'channel', ch, dv[indexOf(dk, ?)]), o, k = 'exposure') AS d%d", i)
 	}
 	outcomes := func(prefix, k, m, v string) string {
 		var b strings.Builder
@@ -63,7 +64,7 @@ func unitsQuery(dims int) string {
 			SELECT event_id, argMin(unit, received_at) AS u, argMin(kind, received_at) AS k,
 				argMin(segment, received_at) AS s, argMin(variant, received_at) AS va,
 				argMin(toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296, received_at) AS o,
-				argMin(machine, received_at) AS m, argMin(value, received_at) AS val,
+				argMin(machine, received_at) AS m, argMin(value, received_at) AS val, argMin(channel, received_at) AS ch,
 				argMin(dim_keys, received_at) AS dk, argMin(dim_values, received_at) AS dv
 			FROM events
 			WHERE experiment = ?
@@ -136,9 +137,9 @@ func (r *UnitReader) Units(ctx context.Context, experimentKey string, preDays in
 		return nil, nil
 	}
 	window := time.Duration(preDays) * 24 * time.Hour
-	args := make([]any, 0, len(dims)+6)
+	args := make([]any, 0, 2*len(dims)+6)
 	for _, d := range dims {
-		args = append(args, d)
+		args = append(args, d, d)
 	}
 	args = append(args, experimentKey, first.Add(-window).UTC().Format(time.DateOnly), last.UTC().Format(time.DateOnly),
 		experimentKey, experimentKey, int64(window/time.Second))

@@ -32,7 +32,8 @@ func unitsSeed(seed uint64) []analytics.Event {
 		seg := []string{"s1", "s2"}[u%2]
 		v := []string{"a", "b", "c"}[r.IntN(3)]
 		at := t0.Add(time.Duration(r.IntN(3*24*3600)) * time.Second)
-		add(analytics.Event{Kind: analytics.KindExposure, Experiment: "exp", Time: at, Segment: seg, Variant: v, Unit: unit})
+		add(analytics.Event{Kind: analytics.KindExposure, Experiment: "exp", Time: at, Segment: seg, Variant: v, Unit: unit,
+			Channel: []string{"email", "push"}[u%3/2]})
 		if r.IntN(8) == 0 { // a later exposure in another arm: the first one decides
 			add(analytics.Event{Kind: analytics.KindExposure, Experiment: "exp", Time: at.Add(time.Hour), Segment: seg, Variant: "a", Unit: unit})
 		}
@@ -186,6 +187,38 @@ func TestUnitsEqualGo(t *testing.T) {
 			c.Complaints.Units != a.Complaints.Units || math.Abs(c.Value-a.Value) > 1e-9*math.Abs(a.Value) {
 			t.Errorf("arm %s/%s: units add up to %+v, aggregates say %+v", a.Segment, a.Variant, c, a.Counts)
 		}
+	}
+	// Breakdown dimensions: the first exposure's channel; an attribute no
+	// exposure stored reads "".
+	withDims, err := reader.Units(context.Background(), "exp", 14, []string{"channel", "country"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstChannel := map[[2]string]map[string]int{}
+	for _, u := range withDims {
+		k := [2]string{u.Segment, u.Variant}
+		if firstChannel[k] == nil {
+			firstChannel[k] = map[string]int{}
+		}
+		if len(u.Dims) != 2 || u.Dims[1] != "" || (u.Dims[0] != "email" && u.Dims[0] != "push") {
+			t.Fatalf("unit dims %q, want [email|push, \"\"]", u.Dims)
+		}
+		firstChannel[k][u.Dims[0]]++
+	}
+	wantChannel := map[[2]string]map[string]int{}
+	seenUnit := map[string]bool{}
+	for _, e := range events {
+		if e.Kind == analytics.KindExposure && e.Experiment == "exp" && !seenUnit[e.Unit] {
+			seenUnit[e.Unit] = true // unitsSeed writes each unit's first exposure first
+			k := [2]string{e.Segment, e.Variant}
+			if wantChannel[k] == nil {
+				wantChannel[k] = map[string]int{}
+			}
+			wantChannel[k][e.Channel]++
+		}
+	}
+	if fmt.Sprint(firstChannel) != fmt.Sprint(wantChannel) {
+		t.Errorf("units per arm and channel = %v, want %v", firstChannel, wantChannel)
 	}
 	if got, err := reader.Units(context.Background(), "none", 14, nil); err != nil || len(got) != 0 {
 		t.Errorf("Units(an experiment without events) = %v, %v", got, err)

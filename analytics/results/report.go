@@ -31,6 +31,9 @@ type Report struct {
 	// so the sample ratio is judged against the definition's weights alone
 	// (one phase, whatever the history says).
 	Imported *experiment.Imported `json:"imported,omitempty"`
+	// Breakdown is every metric broken down by one exposure dimension,
+	// when the report was asked for one (AddBreakdown).
+	Breakdown *Breakdown `json:"breakdown,omitempty"`
 	// CupedDays is the pre-exposure window of the CUPED estimates, in days;
 	// 0 when the report has none (no unit reader).
 	CupedDays int `json:"cuped_days,omitempty"`

@@ -19,29 +19,35 @@ import (
 )
 
 // importExpected is what testdata/imports/generate.py computed from the
-// campaign file alone, with scipy and statsmodels.
+// campaign file alone, with scipy and statsmodels: the report's segments,
+// and each channel's units' report (a breakdown by channel).
 type importExpected struct {
-	Rows     int64 `json:"rows"`
-	Segments map[string]struct {
-		Exposed map[string]int64 `json:"exposed"`
-		SRM     struct {
-			ChiSquare float64 `json:"chi_square"`
-			PValue    float64 `json:"p_value"`
-		} `json:"srm"`
-		Metrics map[string]map[string]struct {
-			Numerator   float64 `json:"numerator"`
-			Denominator float64 `json:"denominator"`
-			Value       float64 `json:"value"`
-			Comparison  *struct {
-				AbsLift    float64    `json:"abs_lift"`
-				AbsCI      [2]float64 `json:"abs_ci"`
-				RelLift    *float64   `json:"rel_lift"`
-				RelCIRaw   []*float64 `json:"rel_ci"`
-				PValue     float64    `json:"p_value"`
-				PValueHolm float64    `json:"p_value_holm"`
-			} `json:"comparison"`
-		} `json:"metrics"`
-	} `json:"segments"`
+	Rows             int64                               `json:"rows"`
+	Segments         map[string]importSegment            `json:"segments"`
+	BreakdownChannel map[string]map[string]importSegment `json:"breakdown_channel"`
+}
+
+type importSegment struct {
+	Exposed map[string]int64 `json:"exposed"`
+	SRM     struct {
+		ChiSquare float64 `json:"chi_square"`
+		PValue    float64 `json:"p_value"`
+	} `json:"srm"`
+	Metrics map[string]map[string]importRow `json:"metrics"`
+}
+
+type importRow struct {
+	Numerator   float64 `json:"numerator"`
+	Denominator float64 `json:"denominator"`
+	Value       float64 `json:"value"`
+	Comparison  *struct {
+		AbsLift    float64     `json:"abs_lift"`
+		AbsCI      [2]*float64 `json:"abs_ci"`
+		RelLift    *float64    `json:"rel_lift"`
+		RelCI      [2]*float64 `json:"rel_ci"`
+		PValue     *float64    `json:"p_value"`
+		PValueHolm *float64    `json:"p_value_holm"`
+	} `json:"comparison"`
 }
 
 // TestImportEndToEnd imports a realistic campaign sent by another tool
@@ -123,16 +129,18 @@ func TestImportEndToEnd(t *testing.T) {
 		t.Errorf("report imported = %+v, want the one file of %d rows", r.Imported, want.Rows)
 	}
 	checkImportedReport(t, r, want)
+
+	var br results.Report
+	c.mustCall(t, http.StatusOK, "GET", "/v1/experiments/"+key+"/results?breakdown=channel", devReadKey, nil, &br)
+	checkBreakdown(t, br.Breakdown, want)
+	if status, body := c.call(t, "GET", "/v1/experiments/"+key+"/results?breakdown=shoe_size", devReadKey, nil); status != http.StatusBadRequest ||
+		!strings.Contains(string(body), `"field":"breakdown"`) {
+		t.Errorf("breakdown by an unknown dimension: %d %s, want 400 naming the field", status, body)
+	}
 }
 
 func checkImportedReport(t *testing.T, r results.Report, want importExpected) {
 	t.Helper()
-	near := func(what string, got, w float64) {
-		t.Helper()
-		if d := math.Abs(got - w); d > math.Max(1e-9*math.Max(math.Abs(got), math.Abs(w)), 1e-12) {
-			t.Errorf("%s = %.17g, scipy/statsmodels %.17g", what, got, w)
-		}
-	}
 	checked := 0
 	for _, s := range r.Segments {
 		ws, ok := want.Segments[s.Key]
@@ -144,47 +152,11 @@ func checkImportedReport(t *testing.T, r results.Report, want importExpected) {
 				t.Errorf("%s/%s exposed %d, want %d", s.Key, a.Variant, a.Counts.Exposed, ws.Exposed[a.Variant])
 			}
 		}
-		near(s.Key+" SRM chi-square", s.SRM.ChiSquare, ws.SRM.ChiSquare)
-		near(s.Key+" SRM p", s.SRM.PValue, ws.SRM.PValue)
+		importNear(t, s.Key+" SRM chi-square", &s.SRM.ChiSquare, &ws.SRM.ChiSquare)
+		importNear(t, s.Key+" SRM p", &s.SRM.PValue, &ws.SRM.PValue)
 		for _, m := range s.Metrics {
 			for _, row := range m.Rows {
-				w := ws.Metrics[string(m.Metric)][row.Variant]
-				name := s.Key + "/" + string(m.Metric) + "/" + row.Variant
-				near(name+" numerator", row.Numerator, w.Numerator)
-				near(name+" denominator", row.Denominator, w.Denominator)
-				near(name+" value", row.Value, w.Value)
-				checked += 3
-				wc, c := w.Comparison, row.Comparison
-				if (wc == nil) != (c == nil) {
-					t.Errorf("%s: comparison %v, want %v", name, c != nil, wc != nil)
-					continue
-				}
-				if c == nil {
-					continue
-				}
-				fh := c.FixedHorizon
-				if fh.AbsLift == nil || fh.AbsCI == nil || fh.PValue == nil || c.PValueHolm == nil {
-					t.Errorf("%s: undefined numbers %+v", name, fh)
-					continue
-				}
-				near(name+" abs lift", *fh.AbsLift, wc.AbsLift)
-				near(name+" abs CI lower", fh.AbsCI.Lower, wc.AbsCI[0])
-				near(name+" abs CI upper", fh.AbsCI.Upper, wc.AbsCI[1])
-				near(name+" p", *fh.PValue, wc.PValue)
-				near(name+" p holm", *c.PValueHolm, wc.PValueHolm)
-				checked += 5
-				if (wc.RelLift == nil) != (fh.RelLift == nil) {
-					t.Errorf("%s: rel lift %v, want %v", name, fh.RelLift, wc.RelLift)
-				} else if wc.RelLift != nil {
-					near(name+" rel lift", *fh.RelLift, *wc.RelLift)
-					if fh.RelCI == nil || wc.RelCIRaw[0] == nil {
-						t.Errorf("%s: rel CI %v, want %v", name, fh.RelCI, wc.RelCIRaw)
-					} else {
-						near(name+" rel CI lower", fh.RelCI.Lower, *wc.RelCIRaw[0])
-						near(name+" rel CI upper", fh.RelCI.Upper, *wc.RelCIRaw[1])
-						checked += 3
-					}
-				}
+				checked += checkImportRow(t, s.Key+"/"+string(m.Metric)+"/"+row.Variant, row, ws.Metrics[string(m.Metric)][row.Variant])
 			}
 		}
 	}
@@ -192,4 +164,85 @@ func checkImportedReport(t *testing.T, r results.Report, want importExpected) {
 		t.Errorf("only %d numbers checked", checked)
 	}
 	t.Logf("%d numbers of the imported campaign's report equal scipy/statsmodels' within 1e-9", checked)
+}
+
+// checkBreakdown holds a breakdown by channel to the report of each
+// channel's units alone, as generate.py computed it.
+func checkBreakdown(t *testing.T, b *results.Breakdown, want importExpected) {
+	t.Helper()
+	if b == nil || b.Dimension != "channel" || !strings.Contains(b.Warning, "many comparisons") {
+		t.Fatalf("breakdown = %+v, want one by channel with its warning", b)
+	}
+	checked := 0
+	for _, s := range b.Segments {
+		if len(s.Values) != len(want.BreakdownChannel) {
+			t.Errorf("segment %s: %d channels, want %d", s.Key, len(s.Values), len(want.BreakdownChannel))
+		}
+		for _, v := range s.Values {
+			ws := want.BreakdownChannel[v.Value][s.Key]
+			for _, m := range v.Metrics {
+				for _, row := range m.Rows {
+					name := "breakdown " + v.Value + "/" + s.Key + "/" + string(m.Metric) + "/" + row.Variant
+					mr := results.MetricRow{Variant: row.Variant, Numerator: row.Numerator, Denominator: row.Denominator,
+						Value: row.Value, Comparison: row.Comparison}
+					checked += checkImportRow(t, name, mr, ws.Metrics[string(m.Metric)][row.Variant])
+					if c := row.Comparison; c != nil && (c.FixedHorizon.PValue == nil) != (row.PValueBH == nil) {
+						t.Errorf("%s: p %v but BH p %v", name, c.FixedHorizon.PValue, row.PValueBH)
+					}
+				}
+			}
+		}
+	}
+	if checked < 300 {
+		t.Errorf("only %d breakdown numbers checked", checked)
+	}
+	t.Logf("%d numbers of the breakdown by channel equal scipy/statsmodels' within 1e-9", checked)
+}
+
+// checkImportRow compares one arm's row with the expectation and returns
+// how many numbers it compared.
+func checkImportRow(t *testing.T, name string, row results.MetricRow, w importRow) int {
+	t.Helper()
+	importNear(t, name+" numerator", &row.Numerator, &w.Numerator)
+	importNear(t, name+" denominator", &row.Denominator, &w.Denominator)
+	importNear(t, name+" value", &row.Value, &w.Value)
+	wc, c := w.Comparison, row.Comparison
+	if (wc == nil) != (c == nil) {
+		t.Errorf("%s: comparison %v, want %v", name, c != nil, wc != nil)
+		return 3
+	}
+	if c == nil {
+		return 3
+	}
+	fh := c.FixedHorizon
+	var lo, hi, rlo, rhi *float64
+	if fh.AbsCI != nil {
+		lo, hi = &fh.AbsCI.Lower, &fh.AbsCI.Upper
+	}
+	if fh.RelCI != nil {
+		rlo, rhi = &fh.RelCI.Lower, &fh.RelCI.Upper
+	}
+	importNear(t, name+" abs lift", fh.AbsLift, &wc.AbsLift)
+	importNear(t, name+" abs CI lower", lo, wc.AbsCI[0])
+	importNear(t, name+" abs CI upper", hi, wc.AbsCI[1])
+	importNear(t, name+" rel lift", fh.RelLift, wc.RelLift)
+	importNear(t, name+" rel CI lower", rlo, wc.RelCI[0])
+	importNear(t, name+" rel CI upper", rhi, wc.RelCI[1])
+	importNear(t, name+" p", fh.PValue, wc.PValue)
+	importNear(t, name+" p holm", c.PValueHolm, wc.PValueHolm)
+	return 11
+}
+
+// importNear fails unless got and want are both undefined, or both defined
+// and within 1e-9 relative (1e-12 absolute).
+func importNear(t *testing.T, what string, got, want *float64) {
+	t.Helper()
+	switch {
+	case (got == nil) != (want == nil):
+		t.Errorf("%s = %v, scipy/statsmodels %v (one undefined)", what, got, want)
+	case got != nil:
+		if d := math.Abs(*got - *want); d > math.Max(1e-9*math.Max(math.Abs(*got), math.Abs(*want)), 1e-12) {
+			t.Errorf("%s = %.17g, scipy/statsmodels %.17g", what, *got, *want)
+		}
+	}
 }

@@ -12,7 +12,8 @@ The campaign: UNITS recipients (default 40,000) in two segments of three arms by
 opens (and Apple-style machine opens, flagged), clicks, conversions with heavy-tailed revenue (lognormal
 with a Pareto tail, some units buying twice), unsubscribes and complaints, with real effects in some arms;
 1% of units exposed a second time later in another arm; opens of units never exposed; 10% of rows with
-the other tool's event_id; and 2% of rows duplicated, in shuffled order.
+the other tool's event_id; 20% of exposures sent by push; and 2% of rows duplicated, in shuffled order.
+expected.json also has the report of each channel's units alone: what a breakdown by channel shows.
 
 The report's rules that the expectations follow are the documented ones (README, "Import"): an event is
 one per event_id, or, without one, per (unit, kind, time to the second, segment, variant, value, channel
@@ -64,7 +65,7 @@ def generate(units, rng, definition):
         weights = np.array([v["weight"] for v in s["variants"]], float)
         v = s["variants"][rng.choice(len(weights), p=weights / weights.sum())]["key"]
         t = T0 + int(rng.integers(0, 3 * 86400))
-        add(unit, "exposure", t, s["key"], v)
+        add(unit, "exposure", t, s["key"], v, channel=("push" if rng.random() < 0.2 else ""))
         if rng.random() < 0.01:  # sent again a day later, in another arm: the first exposure decides
             other = [x["key"] for x in s["variants"] if x["key"] != v][int(rng.integers(0, 2))]
             add(unit, "exposure", t + 86400 + int(rng.integers(0, 3600)), s["key"], other)
@@ -116,7 +117,8 @@ def events_of(path, channel):
                 continue
             seen.add(ident)
             out.append({"unit": r["unit"], "kind": r["kind"], "time": t, "segment": r["segment"],
-                        "variant": r["variant"], "value": value, "machine": machine})
+                        "variant": r["variant"], "value": value, "machine": machine,
+                        "channel": r["channel"] or channel})
     return out
 
 
@@ -125,7 +127,7 @@ def per_unit(events):
     for e in events:
         if e["kind"] == "exposure" and (e["unit"] not in first or e["time"] < first[e["unit"]]["time"]):
             first[e["unit"]] = e
-    units = {u: {"segment": e["segment"], "variant": e["variant"], "open": False, "click": False,
+    units = {u: {"segment": e["segment"], "variant": e["variant"], "channel": e["channel"], "open": False, "click": False,
                  "conversion": False, "unsubscribe": False, "complaint": False, "revenue": 0.0}
              for u, e in first.items()}
     for e in events:
@@ -174,14 +176,30 @@ def compare(metric, cu, tu, alpha):
     x1, n1 = rate_parts(metric, cu)
     x2, n2 = rate_parts(metric, tu)
     p1, p2 = x1 / n1, x2 / n2
-    z, p = proportions_ztest([x2, x1], [n2, n1])
-    lo, hi = confint_proportions_2indep(x2, n2, x1, n1, method="wald", compare="diff", alpha=alpha)
+    z, p, lo, hi = None, None, None, None  # undefined where a standard error is 0, as the report says
+    if 0 < (x1 + x2) / (n1 + n2) < 1:
+        z, p = proportions_ztest([x2, x1], [n2, n1])
+        z, p = float(z), float(p)
+    if p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2 > 0:
+        lo, hi = confint_proportions_2indep(x2, n2, x1, n1, method="wald", compare="diff", alpha=alpha)
+        lo, hi = float(lo), float(hi)
     r, rlo, rhi = relative(p1, p2, p1 * (1 - p1) / n1, p2 * (1 - p2) / n2, zc)
-    return {"abs_lift": p2 - p1, "abs_ci": [float(lo), float(hi)], "rel_lift": r, "rel_ci": [rlo, rhi],
-            "p_value": float(p), "statistic": float(z)}
+    return {"abs_lift": p2 - p1, "abs_ci": [lo, hi], "rel_lift": r, "rel_ci": [rlo, rhi],
+            "p_value": p, "statistic": z}
 
 
 def expected(units, definition):
+    """The report's segments; with breakdown_channel, each channel's units' report too (a breakdown by
+    the exposure's channel)."""
+    out = segments_of(units, definition)
+    out["breakdown_channel"] = {}
+    for value in sorted({u["channel"] for u in units.values()}):
+        sub = {k: u for k, u in units.items() if u["channel"] == value}
+        out["breakdown_channel"][value] = segments_of(sub, definition)["segments"]
+    return out
+
+
+def segments_of(units, definition):
     alpha = definition["retirement"]["alpha"]
     out = {"alpha": alpha, "segments": {}}
     for s in definition["segments"]:
@@ -203,10 +221,14 @@ def expected(units, definition):
                 rows[a] = {"numerator": float(num), "denominator": float(den), "value": num / den}
                 if a != control:
                     rows[a]["comparison"] = compare(m, by_arm[control], by_arm[a], alpha)
-            treated = [a for a in arms if a != control]
-            holm = multipletests([rows[a]["comparison"]["p_value"] for a in treated], method="holm")[1]
-            for a, h in zip(treated, holm):
-                rows[a]["comparison"]["p_value_holm"] = float(h)
+            treated = [a for a in arms if a != control and rows[a]["comparison"]["p_value"] is not None]
+            for a in arms:
+                if a != control:
+                    rows[a]["comparison"]["p_value_holm"] = None
+            if treated:
+                holm = multipletests([rows[a]["comparison"]["p_value"] for a in treated], method="holm")[1]
+                for a, h in zip(treated, holm):
+                    rows[a]["comparison"]["p_value_holm"] = float(h)
             seg["metrics"][m] = rows
         out["segments"][s["key"]] = seg
     return out

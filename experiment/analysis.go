@@ -1,7 +1,9 @@
 package experiment
 
 import (
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -65,8 +67,8 @@ func (e *Experiment) validateDimensions() error {
 	}
 	for i, d := range e.Dimensions {
 		f := "dimensions[" + itoa(i) + "]"
-		if d == "" || len(d) > 128 || !utf8.ValidString(d) {
-			return Invalid(f, "want an attribute key of 1-128 bytes of valid UTF-8")
+		if d == "" || len(d) > 128 || !utf8.ValidString(d) || strings.ContainsFunc(d, unicode.IsControl) {
+			return Invalid(f, "want an attribute key of 1-128 bytes of valid UTF-8, without control characters")
 		}
 		for j := range i {
 			if e.Dimensions[j] == d {

@@ -12,8 +12,10 @@ import (
 )
 
 // batchFormat is the first byte of every record payload, so that a later
-// encoding can be told apart from this one.
-const batchFormat = 1
+// encoding can be told apart from this one. Format 2 adds Event.Dims after
+// MachineReason; format 1 payloads (spools written before it) still
+// decode, with no dims.
+const batchFormat = 2
 
 // appendRecord appends the spool record for events to b: the length and
 // CRC32C header followed by the payload from appendBatch.
@@ -36,7 +38,7 @@ func appendRecord(b []byte, events []analytics.Event) []byte {
 //	  Time as varint Unix seconds + uvarint nanoseconds (decoded in UTC),
 //	  Experiment, uvarint Version, Segment, Variant, Unit, SendID, Channel,
 //	  Name, Value as 8 bytes little-endian IEEE 754 bits, URL,
-//	  Machine as one byte 0 or 1, MachineReason.
+//	  Machine as one byte 0 or 1, MachineReason, Dims.
 //
 // Hand-written rather than gob or JSON: it is several times smaller and
 // faster, has no per-stream type header, and keeps every float bit
@@ -66,6 +68,7 @@ func appendBatch(b []byte, events []analytics.Event) []byte {
 		}
 		b = append(b, machine)
 		b = appendString(b, e.MachineReason)
+		b = appendString(b, e.Dims)
 	}
 	return b
 }
@@ -86,8 +89,9 @@ var errTruncated = errors.New("truncated batch")
 // whatever the input. All strings of the batch share one allocation.
 func decodeBatch(payload []byte) ([]analytics.Event, error) {
 	d := decoder{s: string(payload)}
-	if f := d.byte(); d.err == nil && f != batchFormat {
-		return nil, fmt.Errorf("unknown batch format %d", f)
+	format := d.byte()
+	if d.err == nil && format != 1 && format != batchFormat {
+		return nil, fmt.Errorf("unknown batch format %d", format)
 	}
 	n := d.uvarint()
 	if d.err != nil {
@@ -129,6 +133,9 @@ func decodeBatch(payload []byte) ([]analytics.Event, error) {
 			d.fail(errors.New("bad Machine flag"))
 		}
 		e.MachineReason = d.str()
+		if format >= 2 {
+			e.Dims = d.str()
+		}
 		if d.err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, d.err)
 		}

@@ -86,6 +86,9 @@ type reportView struct {
 	SRMSegments []string
 	Phases      []phaseView
 	History     []historyView
+	// Breakdown is the breakdown section, when the page was asked for one
+	// (?breakdown=DIM).
+	Breakdown *breakdownView
 }
 
 type phaseView struct {
@@ -221,7 +224,8 @@ type machineView struct {
 
 func newReportView(r results.Report, history []experiment.Version) reportView {
 	v := reportView{R: r, Title: r.Experiment, Primary: metricLabel(r.PrimaryMetric),
-		Generated: fmtTime(r.GeneratedAt), Confidence: strconv.FormatFloat(100*(1-r.Alpha), 'g', 4, 64) + "%"}
+		Generated: fmtTime(r.GeneratedAt), Confidence: strconv.FormatFloat(100*(1-r.Alpha), 'g', 4, 64) + "%",
+		Breakdown: newBreakdownView(r.Breakdown)}
 	if r.Name != "" {
 		v.Title = r.Name
 	}

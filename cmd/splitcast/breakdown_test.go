@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,12 @@ func TestBreakdownByAttribute(t *testing.T) {
 	for k, n := range want {
 		if got[k] != n {
 			t.Errorf("%v: %d units in the breakdown, %d assigned", k, got[k], n)
+		}
+	}
+	status, page := c.call(t, "GET", "/experiments/dims?breakdown=country", devReadKey, nil)
+	for _, want := range []string{`id="breakdown-warning"`, "many comparisons", `data-value="FR"`, `data-value="US"`, `class="b-pbh"`} {
+		if status != http.StatusOK || !strings.Contains(string(page), want) {
+			t.Errorf("page with ?breakdown=country: %d, lacks %q", status, want)
 		}
 	}
 }

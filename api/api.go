@@ -82,11 +82,9 @@ type Config struct {
 	// Aggregates reads the event counts that reports are built from; nil
 	// makes the report routes answer 503.
 	Aggregates results.AggregateReader
-	// Units, when set, gives reports their per-unit estimates (CUPED,
-	// breakdowns); nil leaves them out.
-	Units results.UnitReader
-	// Import imports a campaign's events (POST /v1/experiments/{key}/import);
-	// nil answers 503.
+	// Units gives reports CUPED and breakdowns (nil: none); Import takes
+	// POST /v1/experiments/{key}/import (nil: 503).
+	Units  results.UnitReader
 	Import importapi.Run
 	// Traits, when set, gives segment rules each unit's behavioural traits
 	// (trait.<name>, an *traits.Cache); the caller's attribute of
@@ -206,6 +204,7 @@ func (s *Server) routes() {
 	s.reportRoutes()
 	s.sdkRoutes()
 	s.traitRoutes()
+	s.consoleRoutes()
 }
 
 // errorBody is the JSON shape of every error answer.

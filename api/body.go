@@ -3,10 +3,10 @@ package api
 import (
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/splitcast/splitcast/api/importapi"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -14,7 +14,7 @@ import (
 // assignment), so Fiber's own limit does not hold for large or chunked
 // ones; this middleware reads at most BodyLimit bytes for every other route.
 func (s *Server) limitBody(c *fiber.Ctx) error {
-	if c.Path() == "/v1/assign/bulk" || isImport(c.Path()) {
+	if c.Path() == "/v1/assign/bulk" || importapi.IsRoute(c.Path()) {
 		return c.Next()
 	}
 	limit := s.cfg.BodyLimit
@@ -57,10 +57,4 @@ func (s *Server) discardBody(c *fiber.Ctx) {
 	if stream := c.Context().RequestBodyStream(); stream != nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(stream, int64(n)))
 	}
-}
-
-// isImport reports whether path is an experiment's import, which streams
-// files of any size (analytics/imports bounds its lines, not its length).
-func isImport(path string) bool {
-	return strings.HasPrefix(path, "/v1/experiments/") && strings.HasSuffix(path, "/import")
 }

@@ -35,7 +35,7 @@ func (s *Server) results(c *fiber.Ctx) error {
 	if format != "json" && format != "csv" {
 		return experiment.Invalid("format", "unknown format %q: want json or csv", format)
 	}
-	r, _, err := s.buildReport(c.UserContext(), c.Params("key"), c.Query("breakdown"))
+	r, _, err := s.fullReport(c.UserContext(), c.Params("key"), c.Query("breakdown"))
 	if err != nil {
 		return err
 	}
@@ -53,10 +53,9 @@ func (s *Server) results(c *fiber.Ctx) error {
 
 // buildReport reads an experiment's history and aggregates, at the same
 // time (the aggregates are the slow part; the history should not add to
-// them), and builds its report as of now, broken down by breakdown when
-// not "". It also returns the history, for
+// them), and builds its report as of now. It also returns the history, for
 // the page's retirement log.
-func (s *Server) buildReport(ctx context.Context, key, breakdown string) (results.Report, []experiment.Version, error) {
+func (s *Server) buildReport(ctx context.Context, key string) (results.Report, []experiment.Version, error) {
 	if s.cfg.Aggregates == nil {
 		return results.Report{}, nil, experiment.Errorf(experiment.EUNAVAILABLE, "this server has no event store to report from")
 	}
@@ -83,13 +82,19 @@ func (s *Server) buildReport(ctx context.Context, key, breakdown string) (result
 		return results.Report{}, nil, res.err
 	}
 	cur := history[len(history)-1].Definition
-	r := retire.Report(cur, history, res.agg, s.cfg.Now().UTC())
-	if s.cfg.Units != nil {
-		if err := results.AddUnitAnalyses(ctx, &r, cur, s.cfg.Units, breakdown); err != nil {
-			return results.Report{}, nil, err
-		}
+	return retire.Report(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
+}
+
+// fullReport is buildReport with the per-unit analyses (CUPED, and the
+// breakdown by breakdown when not ""), for the report routes; the console's
+// list does without them.
+func (s *Server) fullReport(ctx context.Context, key, breakdown string) (results.Report, []experiment.Version, error) {
+	r, history, err := s.buildReport(ctx, key)
+	if err != nil || s.cfg.Units == nil {
+		return r, history, err
 	}
-	return r, history, nil
+	err = results.AddUnitAnalyses(ctx, &r, history[len(history)-1].Definition, s.cfg.Units, breakdown)
+	return r, history, err
 }
 
 // pageKey lets a browser in: when the request carries no Authorization
@@ -119,7 +124,7 @@ func (s *Server) reportPage(c *fiber.Ctx) error {
 	if err := s.urlKey(c); err != nil {
 		return err
 	}
-	r, history, err := s.buildReport(c.UserContext(), c.Params("key"), c.Query("breakdown"))
+	r, history, err := s.fullReport(c.UserContext(), c.Params("key"), c.Query("breakdown"))
 	if err != nil {
 		return err
 	}

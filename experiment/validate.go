@@ -109,6 +109,9 @@ func (e *Experiment) Validate() error {
 		if err := s.validate(f); err != nil {
 			return err
 		}
+		if err := s.validateAllocation(f, e); err != nil {
+			return err
+		}
 	}
 	if !e.PrimaryMetric.Valid() {
 		return Invalid("primary_metric", "unknown metric %q", e.PrimaryMetric)

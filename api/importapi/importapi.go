@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -51,4 +52,11 @@ func Handler(cfg Config) fiber.Handler {
 		}
 		return c.JSON(sum)
 	}
+}
+
+// IsRoute reports whether path is an experiment's import, which streams
+// files of any size (analytics/imports bounds its lines, not its length):
+// api exempts it from its body limit.
+func IsRoute(path string) bool {
+	return strings.HasPrefix(path, "/v1/experiments/") && strings.HasSuffix(path, "/import")
 }

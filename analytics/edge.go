@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -353,4 +354,48 @@ func checkBatchSize(n, max int) error {
 			Message: "at most " + strconv.Itoa(max) + " events per request"}
 	}
 	return nil
+}
+
+// ExposureDims returns the Event.Dims that an exposure stores for the
+// breakdown dimensions dims: the channel for experiment.DimensionChannel,
+// else the unit's attribute of that name (strings as they are, numbers and
+// booleans as JSON writes them), cut to experiment.MaxDimensionValueLen
+// bytes. An attribute the unit lacks, or of another type, is left out.
+func ExposureDims(dims []string, attr func(string) (any, bool), channel string) string {
+	var keys, values []string
+	for _, d := range dims {
+		var v string
+		if d == experiment.DimensionChannel {
+			v = channel
+		} else {
+			x, ok := attr(d)
+			if !ok {
+				continue
+			}
+			switch x := x.(type) {
+			case string:
+				v = x
+			case float64:
+				v = strconv.FormatFloat(x, 'g', -1, 64)
+			case bool:
+				v = strconv.FormatBool(x)
+			default:
+				continue
+			}
+		}
+		v = strings.NewReplacer(dimSep, " ", pairSep, " ").Replace(v)
+		keys, values = append(keys, d), append(values, cutUTF8(v, experiment.MaxDimensionValueLen))
+	}
+	return EncodeDims(keys, values)
+}
+
+// cutUTF8 returns s cut to at most n bytes, not inside a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

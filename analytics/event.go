@@ -10,6 +10,7 @@ package analytics
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -55,6 +56,10 @@ type Event struct {
 	Name       string  // conversion or custom event name
 	Value      float64 // e.g. revenue of a conversion
 	URL        string  // click destination
+	// Dims is, on an exposure, the experiment's breakdown dimensions and
+	// their values for this unit (ExposureDims), encoded by EncodeDims so
+	// that Event stays comparable with ==; "" elsewhere.
+	Dims string
 	// Machine is set when the event looks like machine traffic (a mail privacy
 	// prefetch, a link scanner, a bot); MachineReason says why. Flagged events
 	// are kept and reported beside human ones, never dropped.
@@ -89,3 +94,36 @@ func Day(t time.Time) int32 { return int32(t.Unix() / 86400) }
 
 // DayTime returns the start of UTC day d.
 func DayTime(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
+
+// The separators of Event.Dims: ASCII unit and record separators, which
+// ExposureDims keeps out of keys and values.
+const (
+	dimSep  = "\x1f" // between a key and its value
+	pairSep = "\x1e" // between pairs
+)
+
+// EncodeDims encodes parallel keys and values as Event.Dims.
+func EncodeDims(keys, values []string) string {
+	var b strings.Builder
+	for i := range keys {
+		if i > 0 {
+			b.WriteString(pairSep)
+		}
+		b.WriteString(keys[i])
+		b.WriteString(dimSep)
+		b.WriteString(values[i])
+	}
+	return b.String()
+}
+
+// DecodeDims returns the parallel keys and values of an Event.Dims.
+func DecodeDims(dims string) (keys, values []string) {
+	if dims == "" {
+		return nil, nil
+	}
+	for _, pair := range strings.Split(dims, pairSep) {
+		k, v, _ := strings.Cut(pair, dimSep)
+		keys, values = append(keys, k), append(values, v)
+	}
+	return keys, values
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/api/importapi"
 	"github.com/splitcast/splitcast/experiment"
 	"github.com/splitcast/splitcast/experiment/apikey"
 )
@@ -28,6 +29,7 @@ func (s *Server) adminRoutes() {
 	g.Post("/:key/archive", admin, s.lifecycle(experiment.Archive))
 	g.Post("/:key/allocation", admin, s.setAllocation)
 	g.Post("/:key/segments/:segment/variants/:variant/retire", admin, s.retire)
+	g.Post("/:key/import", admin, importapi.Handler(importapi.Config{Run: s.cfg.Import, Body: s.bulkBody, Author: author}))
 }
 
 // actionBody is the optional body of the lifecycle and retire actions.

@@ -18,6 +18,7 @@ import (
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/api/audience"
+	"github.com/splitcast/splitcast/api/importapi"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -82,6 +83,10 @@ type Config struct {
 	// Aggregates reads the event counts that reports are built from; nil
 	// makes the report routes answer 503.
 	Aggregates results.AggregateReader
+	// Units gives reports CUPED and breakdowns (nil: none); Import takes
+	// POST /v1/experiments/{key}/import (nil: 503).
+	Units  results.UnitReader
+	Import importapi.Run
 	// Traits, when set, gives segment rules each unit's behavioural traits
 	// (trait.<name>, an *traits.Cache); the caller's attribute of
 	// the same name wins.
@@ -219,6 +224,7 @@ type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"` // of an uploaded file
 }
 
 var statusOf = map[string]int{
@@ -273,6 +279,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, "5")
 	}
 	return c.Status(status).JSON(errorBody{errorDetail{
-		Code: code, Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err),
+		Code: code, Message: experiment.ErrorMessage(err), Field: experiment.ErrorField(err), Line: experiment.ErrorLine(err),
 	}})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/splitcast/splitcast/api/importapi"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -13,7 +14,7 @@ import (
 // assignment), so Fiber's own limit does not hold for large or chunked
 // ones; this middleware reads at most BodyLimit bytes for every other route.
 func (s *Server) limitBody(c *fiber.Ctx) error {
-	if c.Path() == "/v1/assign/bulk" {
+	if c.Path() == "/v1/assign/bulk" || importapi.IsRoute(c.Path()) {
 		return c.Next()
 	}
 	limit := s.cfg.BodyLimit

@@ -35,7 +35,7 @@ func (s *Server) results(c *fiber.Ctx) error {
 	if format != "json" && format != "csv" {
 		return experiment.Invalid("format", "unknown format %q: want json or csv", format)
 	}
-	r, _, err := s.buildReport(c.UserContext(), c.Params("key"))
+	r, _, err := s.fullReport(c.UserContext(), c.Params("key"), c.Query("breakdown"))
 	if err != nil {
 		return err
 	}
@@ -85,6 +85,18 @@ func (s *Server) buildReport(ctx context.Context, key string) (results.Report, [
 	return retire.Report(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
 }
 
+// fullReport is buildReport with the per-unit analyses (CUPED, and the
+// breakdown by breakdown when not ""), for the report routes; the console's
+// list does without them.
+func (s *Server) fullReport(ctx context.Context, key, breakdown string) (results.Report, []experiment.Version, error) {
+	r, history, err := s.buildReport(ctx, key)
+	if err != nil || s.cfg.Units == nil {
+		return r, history, err
+	}
+	err = results.AddUnitAnalyses(ctx, &r, history[len(history)-1].Definition, s.cfg.Units, breakdown)
+	return r, history, err
+}
+
 // pageKey lets a browser in: when the request carries no Authorization
 // header, the key of ?key= (then remembered in a cookie) or of the cookie
 // becomes its bearer key, so that require checks it like any other.
@@ -112,7 +124,7 @@ func (s *Server) reportPage(c *fiber.Ctx) error {
 	if err := s.urlKey(c); err != nil {
 		return err
 	}
-	r, history, err := s.buildReport(c.UserContext(), c.Params("key"))
+	r, history, err := s.fullReport(c.UserContext(), c.Params("key"), c.Query("breakdown"))
 	if err != nil {
 		return err
 	}

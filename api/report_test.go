@@ -233,7 +233,7 @@ func TestReportPageContent(t *testing.T) {
 	if len(sections) != len(r.Segments) {
 		t.Fatalf("page has %d segment sections, report %d segments", len(sections), len(r.Segments))
 	}
-	checked := 0
+	checked, probBest := 0, 0
 	for si, sec := range sections {
 		s := r.Segments[si]
 		rows := rowRE.FindAllStringSubmatch(sec, -1)
@@ -248,16 +248,19 @@ func TestReportPageContent(t *testing.T) {
 				cells[c[1]] = html.UnescapeString(c[2])
 			}
 			checkCell(t, s.Key+"/"+m+"/"+v+" value", cells["value"], ar.Value)
+			if ar.ProbBest != nil {
+				checkCell(t, s.Key+"/"+m+"/"+v+" P(best)", cells["pbest"], *ar.ProbBest)
+				probBest++
+			}
 			if c := ar.Comparison; c != nil && c.Error == "" {
-				if c.FixedHorizon.Tested() {
-					checkCell(t, s.Key+"/"+m+"/"+v+" abs", cells["abs"], c.FixedHorizon.AbsLift)
-					checkCell(t, s.Key+"/"+m+"/"+v+" p", cells["p"], c.FixedHorizon.PValue)
-					checkCell(t, s.Key+"/"+m+"/"+v+" p holm", cells["pholm"], c.PValueHolm)
-				}
+				checkOptCell(t, s.Key+"/"+m+"/"+v+" abs", cells["abs"], c.FixedHorizon.AbsLift)
+				checkOptCell(t, s.Key+"/"+m+"/"+v+" p", cells["p"], c.FixedHorizon.PValue)
+				checkOptCell(t, s.Key+"/"+m+"/"+v+" p adjusted", cells["padj"], c.PValueAdjusted)
+				checkOptCell(t, s.Key+"/"+m+"/"+v+" rel", cells["rel"], c.FixedHorizon.RelLift)
 				if c.Sequential.Defined {
 					checkCell(t, s.Key+"/"+m+"/"+v+" seq p", cells["seqp"], c.Sequential.PValue)
-				} else if cells["seqp"] != "n/a" {
-					t.Errorf("%s/%s/%s: undefined always-valid p shown as %q, want n/a", s.Key, m, v, cells["seqp"])
+				} else if !strings.HasPrefix(cells["seqp"], "n/a: ") {
+					t.Errorf("%s/%s/%s: undefined always-valid p shown as %q, want n/a with the reason", s.Key, m, v, cells["seqp"])
 				}
 				if c.ProbBetter != nil {
 					checkCell(t, s.Key+"/"+m+"/"+v+" prob", cells["prob"], *c.ProbBetter)
@@ -266,8 +269,8 @@ func TestReportPageContent(t *testing.T) {
 			checked++
 		}
 	}
-	if checked == 0 {
-		t.Fatal("no cell checked")
+	if checked == 0 || probBest == 0 {
+		t.Fatalf("checked %d rows, %d P(best) cells; want some of each", checked, probBest)
 	}
 }
 
@@ -285,6 +288,17 @@ func findRow(t *testing.T, s results.SegmentReport, metric, variant string) (res
 	}
 	t.Fatalf("segment %s has no row %s/%s", s.Key, metric, variant)
 	return results.MetricReport{}, results.MetricRow{}
+}
+
+// checkOptCell checks a cell that shows a number that may be undefined
+// (null in the JSON): then the cell must say "n/a" with the reason.
+func checkOptCell(t *testing.T, name, cell string, want *float64) {
+	t.Helper()
+	if want != nil {
+		checkCell(t, name, cell, *want)
+	} else if !strings.HasPrefix(strings.TrimSpace(cell), "n/a: ") {
+		t.Errorf("%s: undefined number shown as %q, want n/a with the reason", name, cell)
+	}
 }
 
 // checkCell parses a cell as shown ("12.34%", "+1.20 pp", "0.012",

@@ -119,6 +119,9 @@ func (s *Server) assign(snap *assign.Snapshot, req assignRequest, ev *exposureSc
 	now := s.cfg.Now()
 	ev[0] = analytics.Exposure(s.ids, analytics.Arm{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment,
 		Variant: a.Arm(), Unit: req.UnitID, SendID: req.SendID}, req.Channel, now)
+	if dims := snap.Dimensions(req.Experiment); len(dims) > 0 {
+		ev[0].Dims = analytics.ExposureDims(dims, req.Attributes.Lookup, req.Channel)
+	}
 	resp = assignResponse{Assignment: a, SendID: ev[0].SendID}
 	if a.Holdout {
 		return resp, true, nil // a held-out unit gets no message, so nothing to track

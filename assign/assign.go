@@ -92,6 +92,9 @@ type compiled struct {
 	alloc    int
 	holdout  int
 	segments []segment
+	// dims are the experiment's breakdown dimensions, whose values each
+	// exposure stores (experiment.Dimensions).
+	dims []string
 	// Hash states after the constant prefix of each hash input
 	// ("<salt>:alloc:" ...), computed once so that Assign hashes only the
 	// unit id.
@@ -169,6 +172,16 @@ func (s *Snapshot) Version(key string) (uint32, bool) {
 	return c.version, true
 }
 
+// Dimensions returns the breakdown dimensions of a running experiment in
+// the snapshot (nil for none or no such experiment): what its exposures
+// store. The slice is the snapshot's: do not change it.
+func (s *Snapshot) Dimensions(key string) []string {
+	if s == nil || s.exps[key] == nil {
+		return nil
+	}
+	return s.exps[key].dims
+}
+
 // Assign decides for one unit of a running experiment. It returns ENOTFOUND
 // if the experiment is not in the snapshot and EINVALID for an empty unit id;
 // otherwise it allocates nothing. attrs may be nil.
@@ -232,6 +245,7 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 		salt:    e.HashSalt(),
 		alloc:   int(e.Allocation),
 		holdout: int(e.Holdout),
+		dims:    append([]string(nil), e.Dimensions...),
 	}
 	if e.Layer != nil {
 		c.layer, c.slotLo, c.slotHi = e.Layer.Name, e.Layer.SlotStart, e.Layer.SlotEnd

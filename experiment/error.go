@@ -25,6 +25,9 @@ type Error struct {
 	Code    string
 	Message string
 	Field   string
+	// Line is the line of an uploaded file that the error is about (1 is
+	// the first); 0 for errors about anything else.
+	Line int
 }
 
 func (e *Error) Error() string {
@@ -75,4 +78,14 @@ func ErrorField(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+// ErrorLine returns the file line named by the first *Error in err's chain,
+// 0 if none.
+func ErrorLine(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Line
+	}
+	return 0
 }

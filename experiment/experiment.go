@@ -187,6 +187,12 @@ type RetirementPolicy struct {
 	MinRuntime Duration `json:"min_runtime"`
 	// Interval is how often the loop looks (default 1h).
 	Interval Duration `json:"interval"`
+	// Correction is how the report and the loop adjust a segment's p-values
+	// for its several variants: CorrectionHolm (default) or CorrectionBH.
+	Correction Correction `json:"correction,omitempty"`
+	// CupedDays is the window before a unit's first exposure whose events
+	// are CUPED's covariate (default DefaultCupedDays).
+	CupedDays int `json:"cuped_days,omitempty"`
 }
 
 // Defaults of RetirementPolicy.
@@ -212,6 +218,12 @@ func (p RetirementPolicy) WithDefaults() RetirementPolicy {
 	}
 	if p.Interval == 0 {
 		p.Interval = DefaultInterval
+	}
+	if p.Correction == "" {
+		p.Correction = CorrectionHolm
+	}
+	if p.CupedDays == 0 {
+		p.CupedDays = DefaultCupedDays
 	}
 	return p
 }
@@ -312,6 +324,14 @@ type Experiment struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+
+	// Dimensions are the exposure attributes reports can break every
+	// metric down by (issue 20): up to MaxDimensions caller attribute keys
+	// (country, plan), or DimensionChannel; each exposure stores their values.
+	Dimensions []string `json:"dimensions,omitempty"`
+	// Imported is set when the experiment's units were assigned by another
+	// tool and their events imported (MarkImported).
+	Imported *Imported `json:"imported,omitempty"`
 }
 
 // UnmarshalJSON decodes an experiment, reading an absent "allocation" as
@@ -360,6 +380,7 @@ func (e Experiment) Clone() Experiment {
 	}
 	c.StartedAt = cloneTime(e.StartedAt)
 	c.CompletedAt = cloneTime(e.CompletedAt)
+	c.Dimensions = cloneAnalysis(e, &c)
 	if e.GuardrailMetrics != nil {
 		c.GuardrailMetrics = append([]Metric(nil), e.GuardrailMetrics...)
 	}

@@ -130,7 +130,10 @@ func (e *Experiment) Validate() error {
 		}
 		gseen[m] = true
 	}
-	return e.Retirement.validate("retirement")
+	if err := e.Retirement.validate("retirement"); err != nil {
+		return err
+	}
+	return e.validateDimensions()
 }
 
 // validate checks s, named f in errors (e.g. "segments[0]"), and its
@@ -243,5 +246,5 @@ func (p RetirementPolicy) validate(f string) error {
 	if p.Interval < 0 {
 		return Invalid(f+".interval", "want 0 or more")
 	}
-	return nil
+	return validateAnalysis(p, f)
 }

@@ -9,12 +9,17 @@ of SPLITCAST_READ_KEY (default dev-read-key). EXPERIMENT defaults to the one
 the notebook read.
 
 Compared, per segment x variant x metric: numerator, denominator, value,
-absolute lift and its interval, relative lift and its interval (or that both
-say it is undefined), the fixed-horizon p-value and its Holm adjustment, the
-always-valid (mSPRT) p-value, its Holm adjustment and its confidence sequence;
+absolute lift and its interval, relative lift and its interval, the
+fixed-horizon p-value, its Holm adjustment and its adjustment by the policy's
+correction, the always-valid (mSPRT) p-value, its two adjustments and its
+confidence sequence, and each arm's probability to be best (within 1e-9
+absolute: two different quadratures); the breakdown by channel
+(?breakdown=channel: each value's rows and BH-adjusted p-values, within
+1e-8 relative, see BREAKDOWN_REL);
 per segment and phase the SRM chi-square, p-value, verdict and observed
 counts; and each arm's cumulative daily metrics. Both sides must list the same
-segments, arms and metrics.
+segments, arms and metrics. A number undefined on one side (None, null in
+the report's JSON) must be undefined on the other.
 
 Two numbers a and b agree when |a - b| <= max(1e-9 * max(|a|, |b|), 1e-12):
 1e-9 relative, with an absolute floor of 1e-12 so that values that are zero on
@@ -30,6 +35,13 @@ import urllib.error
 import urllib.request
 
 REL, ABS = 1e-9, 1e-12
+# Probabilities to be best come from two different quadratures (Gauss-Legendre in the report, scipy's
+# adaptive quad here), each good to ~1e-12 absolute: compared within 1e-9 absolute, as in testdata/stats.
+PROB_ABS = 1e-9
+# A breakdown's per-arm sums come from different summation orders on each side (the report adds its units' revenue in
+# Go, this notebook in ClickHouse): in a small group, Welch's variance from sums of squares and its few degrees of
+# freedom turn the last bits into ~1e-9 of an interval's bound. Breakdown comparisons: 1e-8 relative.
+BREAKDOWN_REL = 1e-8
 
 METRICS = ["open_rate", "click_rate", "click_to_open", "conversion_rate", "revenue_per_recipient",
            "unsubscribe_rate", "complaint_rate"]  # the order of the report's daily metrics
@@ -41,7 +53,7 @@ class Check:
         self.problems = []
         self.worst = (0.0, "")
 
-    def num(self, where, mine, theirs):
+    def num(self, where, mine, theirs, floor=ABS, rel=REL):
         self.compared += 1
         if mine is None or theirs is None:
             if mine is not theirs:
@@ -49,9 +61,9 @@ class Check:
             return
         a, b = float(mine), float(theirs)
         diff = abs(a - b)
-        if diff > max(REL * max(abs(a), abs(b)), ABS):
+        if diff > max(rel * max(abs(a), abs(b)), floor):
             self.problems.append(f"{where}: notebook {a!r}, report {b!r} (relative difference {diff / max(abs(a), abs(b)):.3g})")
-        elif diff > 0:
+        elif diff > 0 and floor == ABS:  # within a wider floor, a relative difference means nothing
             rel = diff / max(abs(a), abs(b))
             if rel > self.worst[0]:
                 self.worst = (rel, where)
@@ -62,8 +74,8 @@ class Check:
             self.problems.append(f"{where}: notebook {mine!r}, report {theirs!r}")
 
 
-def fetch(api, key, read_key):
-    req = urllib.request.Request(f"{api.rstrip('/')}/v1/experiments/{key}/results",
+def fetch(api, key, read_key, query=""):
+    req = urllib.request.Request(f"{api.rstrip('/')}/v1/experiments/{key}/results{query}",
                                  headers={"Authorization": "Bearer " + read_key})
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
@@ -72,9 +84,42 @@ def fetch(api, key, read_key):
         sys.exit(f"check_agreement: GET results of {key}: {e}")
 
 
-def compare(nb, report):
+def compare_breakdown(c, mine_rows, report):
+    """The breakdown by channel: every row's value and comparison, and the BH-adjusted p-value."""
+    b = report.get("breakdown")
+    if not b or b.get("dimension") != "channel":
+        c.problems.append("the report has no breakdown by channel")
+        return
+    theirs = {}
+    for s in b["segments"]:
+        for v in s["values"]:
+            for m in v["metrics"]:
+                for r in m["rows"]:
+                    theirs[(s["key"], v["value"], r["variant"], m["metric"])] = r
+    mine = {(r["segment"], r["dim_value"], r["variant"], r["metric"]): r for r in mine_rows}
+    for k in sorted(set(mine) ^ set(theirs)):
+        c.problems.append(f"breakdown {'/'.join(k)}: only in the {'notebook' if k in mine else 'report'}")
+    for k in sorted(set(mine) & set(theirs)):
+        n, r, w = mine[k], theirs[k], "breakdown " + "/".join(k)
+        for f in ("numerator", "denominator", "value"):
+            c.num(f"{w} {f}", n[f], r[f])
+        cmp = r.get("comparison")
+        if n["control"] or cmp is None:
+            c.same(f"{w} compared with the control", not n["control"], cmp is not None)
+            continue
+        fh = cmp["fixed_horizon"]
+        ci = fh["abs_ci"] or {"lower": None, "upper": None}
+        for f, mine_v, theirs_v in (("abs_lift", n["abs_lift"], fh["abs_lift"]), ("abs_ci.lower", n["abs_ci_lower"], ci["lower"]),
+                                    ("abs_ci.upper", n["abs_ci_upper"], ci["upper"]), ("p_value", n["p_value"], fh["p_value"]),
+                                    ("p_value_holm", n["p_value_holm"], cmp["p_value_holm"]),
+                                    ("p_value_bh", n.get("p_value_bh"), r.get("p_value_bh"))):
+            c.num(f"{w} {f}", mine_v, theirs_v, rel=BREAKDOWN_REL)
+
+
+def compare(nb, report, breakdown=None):
     c = Check()
     c.num("alpha", nb["alpha"], report["alpha"])
+    c.same("correction", nb.get("correction", "holm"), report["correction"])
     mine = {(r["segment"], r["variant"], r["metric"]): r for r in nb["rows"]}
     theirs = {}
     for s in report["segments"]:
@@ -87,6 +132,7 @@ def compare(nb, report):
         n, r, w = mine[k], theirs[k], "/".join(k)
         for f in ("numerator", "denominator", "value"):
             c.num(f"{w} {f}", n[f], r[f])
+        c.num(f"{w} prob_best", n.get("prob_best"), r.get("prob_best"), floor=PROB_ABS)
         cmp = r.get("comparison")
         if n["control"] or cmp is None:
             c.same(f"{w} compared with the control", not n["control"], cmp is not None)
@@ -96,15 +142,16 @@ def compare(nb, report):
             continue
         fh, seq = cmp["fixed_horizon"], cmp["sequential"]
         c.num(f"{w} abs_lift", n["abs_lift"], fh["abs_lift"])
-        c.num(f"{w} abs_ci.lower", n["abs_ci_lower"], fh["abs_ci"]["lower"])
-        c.num(f"{w} abs_ci.upper", n["abs_ci_upper"], fh["abs_ci"]["upper"])
-        c.same(f"{w} rel_lift defined", n["rel_lift"] is not None, fh["rel_lift_defined"])
-        if n["rel_lift"] is not None and fh["rel_lift_defined"]:
-            c.num(f"{w} rel_lift", n["rel_lift"], fh["rel_lift"])
-            c.num(f"{w} rel_ci.lower", n["rel_ci_lower"], fh["rel_ci"]["lower"])
-            c.num(f"{w} rel_ci.upper", n["rel_ci_upper"], fh["rel_ci"]["upper"])
+        ci, rci = fh["abs_ci"] or {"lower": None, "upper": None}, fh["rel_ci"] or {"lower": None, "upper": None}
+        c.num(f"{w} abs_ci.lower", n["abs_ci_lower"], ci["lower"])
+        c.num(f"{w} abs_ci.upper", n["abs_ci_upper"], ci["upper"])
+        c.num(f"{w} rel_lift", n["rel_lift"], fh["rel_lift"])
+        c.num(f"{w} rel_ci.lower", n["rel_ci_lower"], rci["lower"])
+        c.num(f"{w} rel_ci.upper", n["rel_ci_upper"], rci["upper"])
         c.num(f"{w} p_value", n["p_value"], fh["p_value"])
         c.num(f"{w} p_value_holm", n["p_value_holm"], cmp["p_value_holm"])
+        c.num(f"{w} p_value_adjusted", n["p_value_adjusted"], cmp["p_value_adjusted"])
+        c.num(f"{w} always-valid p adjusted", n["always_valid_p_adjusted"], cmp["sequential_p_value_adjusted"])
         c.num(f"{w} always-valid p", n["always_valid_p"], seq["p_value"])
         c.num(f"{w} always-valid p holm", n["always_valid_p_holm"], cmp["sequential_p_value_holm"])
         c.same(f"{w} sequential defined", n["seq_ci_lower"] is not None, seq["defined"])
@@ -126,6 +173,9 @@ def compare(nb, report):
         c.num(f"{w} p_value", n["p_value"], r["p_value"])
         c.same(f"{w} mismatch", n["mismatch"], r["mismatch"])
         c.same(f"{w} observed", [float(x) for x in n["observed"]], [float(x) for x in r["observed"]])
+
+    if breakdown is not None:
+        compare_breakdown(c, nb.get("breakdown_channel", []), breakdown)
 
     days = {(d["segment"], d["variant"], d["day"]): d for d in nb["daily"]}
     seen = set()
@@ -164,8 +214,10 @@ def main():
         print(f"check_agreement: {e}", file=sys.stderr)
         sys.exit(2)
     key = sys.argv[3] if len(sys.argv) == 4 else nb["experiment"]
-    report = fetch(sys.argv[2], key, os.environ.get("SPLITCAST_READ_KEY", "dev-read-key"))
-    c = compare(nb, report)
+    read_key = os.environ.get("SPLITCAST_READ_KEY", "dev-read-key")
+    report = fetch(sys.argv[2], key, read_key)
+    breakdown = fetch(sys.argv[2], key, read_key, "?breakdown=channel") if "breakdown_channel" in nb else None
+    c = compare(nb, report, breakdown)
     if c.problems:
         print(f"check_agreement: {key}: {len(c.problems)} of {c.compared} numbers disagree "
               f"(beyond {REL:g} relative, {ABS:g} absolute):", file=sys.stderr)

@@ -178,7 +178,7 @@ func (u *Update) posteriors(s experiment.Segment, active []int, agg results.Aggr
 	if m.IsMean() {
 		probs, u.StdErr, err = stats.ProbBestNormal(normals, u.Draws, u.Seed)
 	} else {
-		probs, u.StdErr, err = stats.ProbBest(props, stats.BetaPrior{}, u.Draws, u.Seed)
+		probs, u.StdErr, err = stats.ProbBestMC(props, stats.BetaPrior{}, u.Draws, u.Seed)
 	}
 	for k := range probs {
 		u.Arms[k].ProbBest = probs[k]

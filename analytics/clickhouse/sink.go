@@ -46,7 +46,7 @@ func NewEventSink(conn driver.Conn) *EventSink {
 // blockValues.columns; date and received_at take their table defaults
 // (toDate(time) and the server's now()).
 const insertEvents = "INSERT INTO events (event_id, kind, time, experiment, version, segment, variant, unit, " +
-	"send_id, channel, name, value, url, machine, machine_reason)"
+	"send_id, channel, name, value, url, machine, machine_reason, dim_keys, dim_values)"
 
 // Write inserts events in one batch: all of them or, on error, none that the
 // caller can count on (it keeps the batch and may write it again). A server
@@ -195,6 +195,8 @@ type blockValues struct {
 	version []uint32
 	value   []float64
 	machine []uint8
+	// dimKeys and dimValues are an exposure's breakdown dimensions (Event.Dims).
+	dimKeys, dimValues [][]string
 
 	// filled is the most rows filled since the last forget.
 	filled int
@@ -207,12 +209,13 @@ type namedValues struct {
 }
 
 // columns lists v's slices in the order of insertEvents.
-func (v *blockValues) columns() [15]namedValues {
+func (v *blockValues) columns() [17]namedValues {
 	return [...]namedValues{
 		{"event_id", v.id}, {"kind", v.kind}, {"time", v.time}, {"experiment", v.experiment},
 		{"version", v.version}, {"segment", v.segment}, {"variant", v.variant}, {"unit", v.unit},
 		{"send_id", v.sendID}, {"channel", v.channel}, {"name", v.name}, {"value", v.value},
 		{"url", v.url}, {"machine", v.machine}, {"machine_reason", v.reason},
+		{"dim_keys", v.dimKeys}, {"dim_values", v.dimValues},
 	}
 }
 
@@ -232,6 +235,7 @@ func (v *blockValues) fill(events []analytics.Event) {
 	}
 	v.time = slices.Grow(v.time[:0], n)
 	v.version, v.value, v.machine = slices.Grow(v.version[:0], n), slices.Grow(v.value[:0], n), slices.Grow(v.machine[:0], n)
+	v.dimKeys, v.dimValues = slices.Grow(v.dimKeys[:0], n), slices.Grow(v.dimValues[:0], n)
 	for i := range events {
 		e := &events[i]
 		v.id = append(v.id, e.ID)
@@ -254,6 +258,11 @@ func (v *blockValues) fill(events []analytics.Event) {
 		}
 		v.machine = append(v.machine, machine)
 		v.reason = append(v.reason, e.MachineReason)
+		keys, values := analytics.DecodeDims(e.Dims)
+		if keys == nil {
+			keys, values = []string{}, []string{} // an empty Array(String), not a missing one
+		}
+		v.dimKeys, v.dimValues = append(v.dimKeys, keys), append(v.dimValues, values)
 	}
 }
 
@@ -265,6 +274,8 @@ func (v *blockValues) forget() {
 		clear((*col)[:v.filled])
 	}
 	clear(v.time[:v.filled])
+	clear(v.dimKeys[:v.filled])
+	clear(v.dimValues[:v.filled])
 	v.filled = 0
 }
 

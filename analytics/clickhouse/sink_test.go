@@ -38,6 +38,8 @@ type eventRow struct {
 	Machine       uint8     `ch:"machine"`
 	MachineReason string    `ch:"machine_reason"`
 	ReceivedAt    time.Time `ch:"received_at"`
+	DimKeys       []string  `ch:"dim_keys"`
+	DimValues     []string  `ch:"dim_values"`
 }
 
 func TestEventSinkRoundTrip(t *testing.T) {
@@ -58,6 +60,10 @@ func TestEventSinkRoundTrip(t *testing.T) {
 		ID: "ev-2", Kind: analytics.KindConversion, Time: time.Date(2025, 3, 2, 12, 0, 0, 0, time.UTC),
 		Experiment: "welcome", Version: 3, Segment: "everyone", Variant: "control", Unit: "user-43",
 		Channel: "push", Name: "purchase", Value: 49.95,
+	}, {
+		ID: "ev-3", Kind: analytics.KindExposure, Time: time.Date(2025, 3, 2, 12, 0, 0, 0, time.UTC),
+		Experiment: "welcome", Version: 3, Segment: "pro", Variant: "short", Unit: "user-44", Channel: "email",
+		Dims: analytics.EncodeDims([]string{"country", "channel"}, []string{"FR", "email"}),
 	}}
 	start := time.Now().Add(-time.Minute)
 	if err := sink.Write(ctx, want); err != nil {
@@ -82,7 +88,8 @@ func TestEventSinkRoundTrip(t *testing.T) {
 		wantTime := w.Time.UTC().Truncate(time.Second)
 		back := analytics.Event{ID: g.EventID, Kind: analytics.Kind(g.Kind), Time: g.Time.UTC(), Experiment: g.Experiment,
 			Version: g.Version, Segment: g.Segment, Variant: g.Variant, Unit: g.Unit, SendID: g.SendID, Channel: g.Channel,
-			Name: g.Name, Value: g.Value, URL: g.URL, Machine: g.Machine == 1, MachineReason: g.MachineReason}
+			Name: g.Name, Value: g.Value, URL: g.URL, Machine: g.Machine == 1, MachineReason: g.MachineReason,
+			Dims: analytics.EncodeDims(g.DimKeys, g.DimValues)}
 		w.Time = wantTime
 		if back != w {
 			t.Errorf("row %d = %+v, want %+v", i, back, w)

@@ -12,10 +12,12 @@ import (
 )
 
 // batchFormat is the first byte of every record payload, so that a later
-// encoding can be told apart from this one. Format 2 added Props; records
-// of format 1, written before, still decode (with no Props).
+// encoding can be told apart from this one. Format 2 added Props, format 3
+// Dims after them; records of formats 1 and 2, written before, still
+// decode (with no Props, no Dims).
 const (
-	batchFormat   = 2
+	batchFormat   = 3
+	batchFormatV2 = 2
 	batchFormatV1 = 1
 )
 
@@ -41,7 +43,7 @@ func appendRecord(b []byte, events []analytics.Event) []byte {
 //	  Experiment, uvarint Version, Segment, Variant, Unit, SendID, Channel,
 //	  Name, Value as 8 bytes little-endian IEEE 754 bits, URL,
 //	  Machine as one byte 0 or 1, MachineReason,
-//	  Props (format 2 only).
+//	  Props (formats 2 and 3), Dims (format 3).
 //
 // Hand-written rather than gob or JSON: it is several times smaller and
 // faster, has no per-stream type header, and keeps every float bit
@@ -72,6 +74,7 @@ func appendBatch(b []byte, events []analytics.Event) []byte {
 		b = append(b, machine)
 		b = appendString(b, e.MachineReason)
 		b = appendString(b, e.Props)
+		b = appendString(b, e.Dims)
 	}
 	return b
 }
@@ -94,7 +97,7 @@ var errTruncated = errors.New("truncated batch")
 func decodeBatch(payload []byte) ([]analytics.Event, error) {
 	d := decoder{s: string(payload)}
 	f := d.byte()
-	if d.err == nil && f != batchFormat && f != batchFormatV1 {
+	if d.err == nil && f != batchFormat && f != batchFormatV2 && f != batchFormatV1 {
 		return nil, fmt.Errorf("unknown batch format %d", f)
 	}
 	n := d.uvarint()
@@ -137,8 +140,11 @@ func decodeBatch(payload []byte) ([]analytics.Event, error) {
 			d.fail(errors.New("bad Machine flag"))
 		}
 		e.MachineReason = d.str()
-		if f == batchFormat {
+		if f >= batchFormatV2 {
 			e.Props = d.str()
+		}
+		if f >= batchFormat {
+			e.Dims = d.str()
 		}
 		if d.err != nil {
 			return nil, fmt.Errorf("event %d: %w", i, d.err)

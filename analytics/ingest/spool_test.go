@@ -474,3 +474,22 @@ func TestSpoolSetsAsideForeignSegment(t *testing.T) {
 		t.Errorf("foreign segment not kept aside: %v", err)
 	}
 }
+
+// TestBatchDims: an exposure's dims survive the spool, and a batch of the
+// format before them (1) still decodes.
+func TestBatchDims(t *testing.T) {
+	in := testEvents("d", 1)
+	in[0].Dims = analytics.EncodeDims([]string{"country"}, []string{"FR"})
+	got, err := decodeBatch(appendBatch(nil, in))
+	if err != nil || len(got) != 1 || got[0].Dims != in[0].Dims {
+		t.Fatalf("decodeBatch(appendBatch(dims)) = %+v, %v", got, err)
+	}
+	in[0].Dims = ""
+	v1 := appendBatch(nil, in)
+	v1 = v1[:len(v1)-1] // format 1 had no Dims: drop its empty string
+	v1[0] = 1
+	got, err = decodeBatch(v1)
+	if err != nil || len(got) != 1 || got[0] != in[0] {
+		t.Errorf("decodeBatch(format 1) = %+v, %v; want %+v", got, err, in[0])
+	}
+}

@@ -54,7 +54,7 @@ func TestBanditReportStratifies(t *testing.T) {
 	if s.Allocation != experiment.AllocationBandit || s.Bandit == nil || s.Bandit.Estimator != results.Estimator || s.Bandit.Error != "" {
 		t.Fatalf("segment allocation %q, bandit %+v: want the stratified estimates", s.Allocation, s.Bandit)
 	}
-	pooled := s.Metrics[3].Rows[1].Comparison.FixedHorizon.AbsLift
+	pooled := mustNum(t, "pooled lift", s.Metrics[3].Rows[1].Comparison.FixedHorizon.AbsLift)
 	if s.Metrics[3].Metric != experiment.MetricConversionRate || pooled >= 0 {
 		t.Errorf("pooled lift of b = %v, want negative (the paradox this test is about)", pooled)
 	}

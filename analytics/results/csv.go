@@ -13,11 +13,15 @@ var CSVHeader = []string{
 	"abs_lift", "abs_ci_lower", "abs_ci_upper", "rel_lift", "rel_ci_lower", "rel_ci_upper", "p_value", "p_value_holm",
 	"seq_diff", "seq_ci_lower", "seq_ci_upper", "seq_p_value", "seq_p_value_holm", "prob_better",
 	"machine_openers", "machine_clickers", "srm_p_value", "srm",
+	"test_status", "rel_status", "correction", "p_value_adjusted", "seq_p_value_adjusted", "prob_best",
+	"cuped_status", "cuped_diff", "cuped_ci_lower", "cuped_ci_upper", "cuped_p_value", "cuped_variance_reduction",
 }
 
 // WriteCSV writes r as CSV: a header, then one row per segment, arm and
-// metric. Comparison columns are empty for the control and where nothing
-// was tested; rel_* are empty where the relative lift is undefined.
+// metric. Comparison columns are empty for the control and wherever the
+// JSON has null (a zero standard error, an empty arm, a zero control for
+// rel_*); test_status and rel_status say why, as the JSON's status and
+// rel_status do.
 func WriteCSV(w io.Writer, r Report) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
@@ -26,6 +30,12 @@ func WriteCSV(w io.Writer, r Report) error {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	i := func(x int64) string { return strconv.FormatInt(x, 10) }
 	b := strconv.FormatBool
+	opt := func(x *float64) string { // empty for an undefined number
+		if x == nil {
+			return ""
+		}
+		return f(*x)
+	}
 	for _, s := range r.Segments {
 		for ai, a := range s.Arms {
 			for _, m := range s.Metrics {
@@ -34,24 +44,30 @@ func WriteCSV(w io.Writer, r Report) error {
 					b(a.Control), i(a.Counts.Exposed), i(a.Counts.MultiArm),
 					string(m.Metric), b(m.Primary), b(m.Guardrail), b(m.LowerIsBetter), f(row.Numerator), f(row.Denominator), f(row.Value)}
 				cmp := make([]string, 14)
+				var status [2]string
+				var adjusted [2]string
 				if c := row.Comparison; c != nil && c.Error == "" {
 					fh, sq := c.FixedHorizon, c.Sequential
-					if fh.Tested() {
-						copy(cmp[0:3], []string{f(fh.AbsLift), f(fh.AbsCI.Lower), f(fh.AbsCI.Upper)})
-						if fh.RelLiftDefined {
-							copy(cmp[3:6], []string{f(fh.RelLift), f(fh.RelCI.Lower), f(fh.RelCI.Upper)})
-						}
-						copy(cmp[6:8], []string{f(fh.PValue), f(c.PValueHolm)})
+					status = [2]string{string(fh.Status), string(fh.RelStatus)}
+					adjusted = [2]string{opt(c.PValueAdjusted), opt(c.SequentialPValueAdjusted)}
+					cmp[0] = opt(fh.AbsLift)
+					if fh.AbsCI != nil {
+						cmp[1], cmp[2] = f(fh.AbsCI.Lower), f(fh.AbsCI.Upper)
 					}
+					cmp[3] = opt(fh.RelLift)
+					if fh.RelCI != nil {
+						cmp[4], cmp[5] = f(fh.RelCI.Lower), f(fh.RelCI.Upper)
+					}
+					cmp[6], cmp[7] = opt(fh.PValue), opt(c.PValueHolm)
 					if sq.Defined {
-						copy(cmp[8:13], []string{f(sq.Diff), f(sq.CI.Lower), f(sq.CI.Upper), f(sq.PValue), f(c.SequentialPValueHolm)})
+						copy(cmp[8:13], []string{f(sq.Diff), f(sq.CI.Lower), f(sq.CI.Upper), f(sq.PValue), opt(c.SequentialPValueHolm)})
 					}
-					if c.ProbBetter != nil {
-						cmp[13] = f(*c.ProbBetter)
-					}
+					cmp[13] = opt(c.ProbBetter)
 				}
 				rec = append(rec, cmp...)
-				rec = append(rec, i(a.Counts.Opens.MachineUnits), i(a.Counts.Clicks.MachineUnits), f(s.SRM.PValue), b(s.SRM.Mismatch))
+				rec = append(rec, i(a.Counts.Opens.MachineUnits), i(a.Counts.Clicks.MachineUnits), f(s.SRM.PValue), b(s.SRM.Mismatch), status[0], status[1],
+					string(r.Correction), adjusted[0], adjusted[1], opt(row.ProbBest))
+				rec = append(rec, cupedCells(row.Comparison, f, opt)...)
 				if err := cw.Write(rec); err != nil {
 					return err
 				}
@@ -60,4 +76,21 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// cupedCells are the CSV's CUPED columns of a comparison: empty where it
+// has no CUPED estimate or a number is undefined.
+func cupedCells(c *MetricComparison, f func(float64) string, opt func(*float64) string) []string {
+	out := make([]string, 6)
+	if c == nil || c.CUPED == nil {
+		return out
+	}
+	out[0], out[5] = string(c.CUPED.Status), opt(c.CUPED.VarianceReduction)
+	if a := c.CUPED.Adjusted; a != nil {
+		out[1], out[4] = f(a.Diff), opt(a.PValue)
+		if a.CI != nil {
+			out[2], out[3] = f(a.CI.Lower), f(a.CI.Upper)
+		}
+	}
+	return out
 }

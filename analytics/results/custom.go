@@ -51,7 +51,8 @@ func customValue(c CustomAggregate, exposed int64) (stats.Proportion, stats.Mome
 
 // buildCustomMetric is buildMetric for custom metric cm: the arms'
 // denominators are their exposed units, as for every other metric.
-func buildCustomMetric(exp experiment.Experiment, cm experiment.CustomMetric, sr SegmentReport, agg Aggregates, alpha float64) MetricReport {
+func buildCustomMetric(exp experiment.Experiment, cm experiment.CustomMetric, sr SegmentReport, agg Aggregates, pol experiment.RetirementPolicy) MetricReport {
+	alpha := pol.Alpha
 	name := cm.Name()
 	mr := MetricReport{Metric: name, Mean: cm.IsMean(), Primary: name == exp.PrimaryMetric, LowerIsBetter: cm.LowerIsBetter}
 	for _, g := range exp.GuardrailMetrics {
@@ -89,7 +90,7 @@ func buildCustomMetric(exp experiment.Experiment, cm experiment.CustomMetric, sr
 		}
 		mr.Rows = append(mr.Rows, row)
 	}
-	holm(&mr, family)
+	adjustFamily(mr.Rows, family, pol.Correction)
 	return mr
 }
 

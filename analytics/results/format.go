@@ -3,6 +3,8 @@ package results
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/splitcast/splitcast/analytics/stats"
 )
 
 // The one way numbers of a report are written for people: the HTML page,
@@ -64,4 +66,68 @@ func FormatInterval(mean bool, lo, hi float64) string {
 // FormatRelLift writes each end.
 func FormatRelInterval(lo, hi float64) string {
 	return "[" + FormatRelLift(lo) + ", " + FormatRelLift(hi) + "]"
+}
+
+// FormatNA writes a number that is undefined: "n/a" and why, as reason
+// (TestReason, RelReason) gives it.
+func FormatNA(reason string) string {
+	if reason == "" {
+		return "n/a"
+	}
+	return "n/a: " + reason
+}
+
+// TestReason says in a few words why a comparison's statistic, p-value or
+// interval is undefined; "" for a comparison that is fully computed.
+func TestReason(s stats.Status) string {
+	switch s {
+	case stats.StatusNoVariance:
+		return "zero standard error"
+	case stats.StatusEmptyArm:
+		return "an arm is empty"
+	case stats.StatusTooFewUnits:
+		return "fewer than 2 units in an arm"
+	case stats.StatusOverflow:
+		return "values too large"
+	}
+	return ""
+}
+
+// RelReason says why a relative lift or its interval is undefined; "" when
+// it is computed.
+func RelReason(c stats.Comparison) string {
+	switch c.RelStatus {
+	case stats.RelZeroControl:
+		return "control is 0"
+	case stats.RelNoVariance:
+		return "zero standard error"
+	case stats.RelOverflow:
+		return "values too large"
+	case stats.RelUntested:
+		return TestReason(c.Status)
+	}
+	return ""
+}
+
+// SeqReason says why the always-valid test of a comparison whose
+// fixed-horizon test is fh is undefined: fh's reason when it has one, else
+// a zero standard error (the only other case).
+func SeqReason(fh stats.Comparison) string {
+	if r := TestReason(fh.Status); r != "" {
+		return r
+	}
+	return TestReason(stats.StatusNoVariance)
+}
+
+// FormatReduction writes a variance reduction, the share of variance an
+// adjustment removed: "variance -35.2%" (or "+" when it added some).
+func FormatReduction(x float64) string { return fmt.Sprintf("variance %+.1f%%", -100*x) }
+
+// CUPEDReason says why a CUPED estimate is undefined; "" when it is
+// computed.
+func CUPEDReason(s stats.Status) string {
+	if s == stats.StatusConstantCovariate {
+		return "no pre-exposure variation"
+	}
+	return TestReason(s)
 }

@@ -23,6 +23,20 @@ type Report struct {
 	// Alpha is the level of every test and interval (the retirement
 	// policy's): intervals have confidence 1-Alpha.
 	Alpha float64 `json:"alpha"`
+	// Correction is the policy's multiple-comparison correction, behind
+	// every p_value_adjusted (Holm or Benjamini–Hochberg).
+	Correction experiment.Correction `json:"correction"`
+	// Imported is set when the experiment's events were imported from a
+	// campaign sent by another tool: its assignment was not Splitcast's,
+	// so the sample ratio is judged against the definition's weights alone
+	// (one phase, whatever the history says).
+	Imported *experiment.Imported `json:"imported,omitempty"`
+	// Breakdown is every metric broken down by one exposure dimension,
+	// when the report was asked for one (AddBreakdown).
+	Breakdown *Breakdown `json:"breakdown,omitempty"`
+	// CupedDays is the pre-exposure window of the CUPED estimates, in days;
+	// 0 when the report has none (no unit reader).
+	CupedDays int `json:"cuped_days,omitempty"`
 	// SRM is true when some segment has a sample ratio mismatch, over all
 	// phases or in one: the report says so at the top, and the segment's
 	// automatic retirement is blocked (see SegmentReport.Retirement).
@@ -128,10 +142,15 @@ type MetricRow struct {
 	Variant string `json:"variant"`
 	// Numerator and Denominator: successes and trials of a rate, or the sum
 	// of values and the number of units of a mean.
-	Numerator   float64           `json:"numerator"`
-	Denominator float64           `json:"denominator"`
-	Value       float64           `json:"value"`
-	Comparison  *MetricComparison `json:"comparison,omitempty"`
+	Numerator   float64 `json:"numerator"`
+	Denominator float64 `json:"denominator"`
+	Value       float64 `json:"value"`
+	// ProbBest is the posterior probability that this arm is the best of
+	// the segment's variants on this rate (uniform priors, integrated
+	// exactly: stats.ProbBest); set, control included, in segments with
+	// three or more variants with trials.
+	ProbBest   *float64          `json:"prob_best,omitempty"`
+	Comparison *MetricComparison `json:"comparison,omitempty"`
 }
 
 // MetricComparison compares an arm with its segment's control on one
@@ -141,15 +160,27 @@ type MetricComparison struct {
 	// one look at a sample size fixed in advance.
 	FixedHorizon stats.Comparison `json:"fixed_horizon"`
 	// PValueHolm is FixedHorizon.PValue adjusted by Holm across the
-	// segment's variants (the holdout and unknown arms are not in the
-	// family: theirs is the raw p-value).
-	PValueHolm float64 `json:"p_value_holm"`
+	// segment's variants whose p-value is defined (the holdout and unknown
+	// arms are not in the family: theirs is the raw p-value); nil where the
+	// p-value is.
+	PValueHolm *float64 `json:"p_value_holm"`
 	// Sequential is the mSPRT at this look: its p-value and interval are
 	// valid however often the report is looked at. The retirement loop
 	// uses only these.
 	Sequential stats.MSPRTLook `json:"sequential"`
-	// SequentialPValueHolm is Sequential.PValue adjusted by Holm, as above.
-	SequentialPValueHolm float64 `json:"sequential_p_value_holm"`
+	// SequentialPValueHolm is Sequential.PValue adjusted by Holm, as above,
+	// over the looks that are Defined; nil for the others.
+	SequentialPValueHolm *float64 `json:"sequential_p_value_holm"`
+	// PValueAdjusted and SequentialPValueAdjusted are the same p-values
+	// adjusted over the same families by the policy's correction
+	// (Report.Correction): equal to the Holm ones under Holm.
+	PValueAdjusted           *float64 `json:"p_value_adjusted"`
+	SequentialPValueAdjusted *float64 `json:"sequential_p_value_adjusted"`
+	// CUPED is the difference adjusted by each unit's same metric over the
+	// Report.CupedDays before its first exposure, beside the unadjusted one,
+	// with the variance reduction (AddCUPED); absent for click-to-open and
+	// when the report was built without units.
+	CUPED *stats.CUPEDResult `json:"cuped,omitempty"`
 	// ProbBetter is the posterior probability that the arm is better than
 	// the control (higher, or lower for LowerIsBetter metrics) under
 	// uniform priors; rates only.
@@ -168,14 +199,18 @@ func BuildReport(exp experiment.Experiment, history []experiment.Version, agg Ag
 	r := Report{
 		Experiment: exp.Key, Name: exp.Name, Version: exp.Version, Status: exp.Status,
 		StartedAt: exp.StartedAt, GeneratedAt: now, PrimaryMetric: exp.PrimaryMetric,
-		Guardrails: exp.GuardrailMetrics, Alpha: pol.Alpha,
-		Phases: Phases(exp, history),
+		Guardrails: exp.GuardrailMetrics, Alpha: pol.Alpha, Correction: pol.Correction,
+		Phases: Phases(exp, history), Imported: exp.Imported,
+	}
+	if exp.Imported != nil {
+		// Versions say nothing of when the other tool assigned whom.
+		r.Phases = Phases(exp, nil)
 	}
 	if r.Guardrails == nil {
 		r.Guardrails = []experiment.Metric{}
 	}
 	for _, s := range exp.Segments {
-		sr := buildSegment(exp, s, r.Phases, agg, pol.Alpha)
+		sr := buildSegment(exp, s, r.Phases, agg, pol)
 		if sr.SRM.Mismatch {
 			r.SRM = true
 		}
@@ -216,7 +251,7 @@ func SegmentArms(exp experiment.Experiment, s experiment.Segment, agg Aggregates
 	return append(arms, unknown...)
 }
 
-func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phase, agg Aggregates, alpha float64) SegmentReport {
+func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phase, agg Aggregates, pol experiment.RetirementPolicy) SegmentReport {
 	arms := SegmentArms(exp, s, agg)
 	sr := SegmentReport{Key: s.Key, Name: s.Name, Winner: s.Winner, ConcludedAt: s.ConcludedAt}
 	ci := s.Control()
@@ -250,19 +285,19 @@ func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phas
 		sr.Arms = append(sr.Arms, ar)
 	}
 	for _, m := range ReportMetrics {
-		sr.Metrics = append(sr.Metrics, buildMetric(exp, m, sr, alpha))
+		sr.Metrics = append(sr.Metrics, buildMetric(exp, m, sr, pol))
 	}
 	for _, cm := range exp.CustomMetrics {
-		sr.Metrics = append(sr.Metrics, buildCustomMetric(exp, cm, sr, agg, alpha))
+		sr.Metrics = append(sr.Metrics, buildCustomMetric(exp, cm, sr, agg, pol))
 	}
 	if s.IsBandit() {
 		sr.Allocation = s.Allocation
-		sr.Bandit = banditEstimates(s, sr, phases, agg, alpha)
+		sr.Bandit = banditEstimates(s, sr, phases, agg, pol.Alpha)
 	}
 	return sr
 }
 
-func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentReport, alpha float64) MetricReport {
+func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentReport, pol experiment.RetirementPolicy) MetricReport {
 	mr := MetricReport{Metric: m, Mean: m.IsMean(),
 		Primary: m == exp.PrimaryMetric, LowerIsBetter: m.LowerIsBetter()}
 	for _, g := range exp.GuardrailMetrics {
@@ -281,7 +316,7 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 		row := MetricRow{Variant: a.Variant}
 		row.Numerator, row.Denominator, row.Value = MetricValue(m, a.Counts)
 		if control != nil && !a.Control {
-			c := compare(m, *control, a.Counts, alpha)
+			c := compare(m, *control, a.Counts, pol.Alpha)
 			row.Comparison = &c
 			if a.Status != ArmHoldout && a.Status != ArmUnknown {
 				family = append(family, len(mr.Rows))
@@ -289,22 +324,33 @@ func buildMetric(exp experiment.Experiment, m experiment.Metric, sr SegmentRepor
 		}
 		mr.Rows = append(mr.Rows, row)
 	}
-	holm(&mr, family)
+	adjustFamily(mr.Rows, family, pol.Correction)
+	setProbBest(m, sr.Arms, mr.Rows)
 	return mr
 }
 
-// holm adjusts the p-values of mr's rows of family by Holm.
-func holm(mr *MetricReport, family []int) {
-	fixed := make([]float64, len(family))
-	seq := make([]float64, len(family))
-	for i, ri := range family {
-		fixed[i] = mr.Rows[ri].Comparison.FixedHorizon.PValue
-		seq[i] = mr.Rows[ri].Comparison.Sequential.PValue
+// adjustFamily sets the adjusted p-values of the rows in family, by Holm
+// and by the policy's correction. A comparison whose p-value is undefined
+// is no test, so it is not in the family and its adjusted p-values stay nil.
+func adjustFamily(rows []MetricRow, family []int, corr experiment.Correction) {
+	var fixedRows, seqRows []int
+	var fixed, seq []float64
+	for _, ri := range family {
+		c := rows[ri].Comparison
+		if p, ok := c.FixedHorizon.P(); ok {
+			fixedRows, fixed = append(fixedRows, ri), append(fixed, p)
+		}
+		if c.Sequential.Defined {
+			seqRows, seq = append(seqRows, ri), append(seq, c.Sequential.PValue)
+		}
 	}
-	fixed, seq = stats.Holm(fixed), stats.Holm(seq)
-	for i, ri := range family {
-		mr.Rows[ri].Comparison.PValueHolm = fixed[i]
-		mr.Rows[ri].Comparison.SequentialPValueHolm = seq[i]
+	holm, adj := stats.Holm(fixed), Adjust(corr, fixed)
+	for i, ri := range fixedRows {
+		rows[ri].Comparison.PValueHolm, rows[ri].Comparison.PValueAdjusted = &holm[i], &adj[i]
+	}
+	seqHolm, seqAdj := stats.Holm(seq), Adjust(corr, seq)
+	for i, ri := range seqRows {
+		rows[ri].Comparison.SequentialPValueHolm, rows[ri].Comparison.SequentialPValueAdjusted = &seqHolm[i], &seqAdj[i]
 	}
 }
 
@@ -386,10 +432,19 @@ func compareRates(pc, pt stats.Proportion, lower bool, alpha float64) MetricComp
 // before adjustment.
 func compared(c MetricComparison, err error, alpha float64) MetricComparison {
 	if err != nil {
-		return MetricComparison{Error: err.Error(), FixedHorizon: stats.Comparison{PValue: 1, Alpha: alpha},
-			Sequential: stats.MSPRTLook{PValue: 1, Alpha: alpha}, PValueHolm: 1, SequentialPValueHolm: 1}
+		return MetricComparison{Error: err.Error(), FixedHorizon: stats.Comparison{Alpha: alpha, RelStatus: stats.RelUntested},
+			Sequential: stats.MSPRTLook{PValue: 1, Alpha: alpha}}
 	}
-	c.PValueHolm, c.SequentialPValueHolm = c.FixedHorizon.PValue, c.Sequential.PValue
+	// Outside a Holm family (the holdout, unknown arms) the adjusted p-value
+	// is the raw one; adjustFamily replaces it for the family.
+	if p, ok := c.FixedHorizon.P(); ok {
+		holm, adj := p, p
+		c.PValueHolm, c.PValueAdjusted = &holm, &adj
+	}
+	if c.Sequential.Defined {
+		holm, adj := c.Sequential.PValue, c.Sequential.PValue
+		c.SequentialPValueHolm, c.SequentialPValueAdjusted = &holm, &adj
+	}
 	return c
 }
 

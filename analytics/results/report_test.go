@@ -37,18 +37,20 @@ func TestBuildReport(t *testing.T) {
 		t.Errorf("conversion rows = %+v", conv.Rows)
 	}
 	b, c := conv.Rows[1].Comparison, conv.Rows[2].Comparison
-	if math.Abs(b.FixedHorizon.AbsLift-0.03) > 1e-12 || b.FixedHorizon.PValue > 1e-4 {
+	bLift, bP := mustNum(t, "b abs lift", b.FixedHorizon.AbsLift), mustNum(t, "b p", b.FixedHorizon.PValue)
+	if math.Abs(bLift-0.03) > 1e-12 || bP > 1e-4 {
 		t.Errorf("b vs a = %+v, want lift 0.03, p < 1e-4", b.FixedHorizon)
 	}
 	// Holm over two: the smaller p doubled, the larger kept (or raised to it).
-	if want := math.Min(1, 2*b.FixedHorizon.PValue); math.Abs(b.PValueHolm-want) > 1e-15 {
-		t.Errorf("Holm p of b = %v, want %v", b.PValueHolm, want)
+	if want, got := math.Min(1, 2*bP), mustNum(t, "b holm", b.PValueHolm); math.Abs(got-want) > 1e-15 {
+		t.Errorf("Holm p of b = %v, want %v", got, want)
 	}
-	if c.PValueHolm < c.FixedHorizon.PValue || c.SequentialPValueHolm < c.Sequential.PValue {
+	if mustNum(t, "c holm", c.PValueHolm) < mustNum(t, "c p", c.FixedHorizon.PValue) ||
+		mustNum(t, "c seq holm", c.SequentialPValueHolm) < c.Sequential.PValue {
 		t.Errorf("Holm p of c below raw: %+v", c)
 	}
-	if b.Sequential.PValue < b.FixedHorizon.PValue || !b.Sequential.Defined {
-		t.Errorf("always-valid p %v below fixed-horizon p %v: the price of peeking must show", b.Sequential.PValue, b.FixedHorizon.PValue)
+	if b.Sequential.PValue < bP || !b.Sequential.Defined {
+		t.Errorf("always-valid p %v below fixed-horizon p %v: the price of peeking must show", b.Sequential.PValue, bP)
 	}
 	if b.ProbBetter == nil || *b.ProbBetter < 0.99 {
 		t.Errorf("ProbBetter of b = %v, want > 0.99", b.ProbBetter)
@@ -181,4 +183,14 @@ func TestReportPhases(t *testing.T) {
 	if pro.Arms[2].Status != results.ArmRetired || pro.Arms[2].RetiredReason != "worse" {
 		t.Errorf("arm c = %+v, want retired", pro.Arms[2])
 	}
+}
+
+// mustNum returns *x, failing the test if the number is undefined.
+func mustNum(tb testing.TB, what string, x *float64) float64 {
+	tb.Helper()
+	if x == nil {
+		tb.Fatalf("%s = nil, want a number", what)
+		return 0
+	}
+	return *x
 }

@@ -39,7 +39,8 @@ type SegmentRetirement struct {
 	// metric, the one every other is tested against.
 	Best string `json:"best,omitempty"`
 	// Pairs are the sequential tests of the primary metric between every
-	// two active arms, with Holm-adjusted p-values over all of them.
+	// two active arms, with p-values adjusted over all of them by the
+	// policy's correction (Holm unless it says BH).
 	Pairs     []PairTest `json:"pairs,omitempty"`
 	Decisions []Decision `json:"decisions,omitempty"`
 }
@@ -47,8 +48,8 @@ type SegmentRetirement struct {
 // PairTest is the mSPRT of the primary metric between two active arms, B
 // minus A.
 type PairTest struct {
-	A          string          `json:"a"`
-	B          string          `json:"b"`
-	Look       stats.MSPRTLook `json:"look"`
-	PValueHolm float64         `json:"p_value_holm"`
+	A              string          `json:"a"`
+	B              string          `json:"b"`
+	Look           stats.MSPRTLook `json:"look"`
+	PValueAdjusted float64         `json:"p_value_adjusted"`
 }

@@ -26,9 +26,11 @@ import (
 //   - The best arm is the active arm with the best observed primary metric
 //     (ties go to the control, then to the first listed). Every two active
 //     arms are compared by the mSPRT (always-valid p-value at this look,
-//     with the policy's Alpha), and the p-values are Holm-adjusted over all
-//     those pairs: because the best arm is chosen from the data, the family
-//     is every pair it could have been compared in, which keeps the chance
+//     with the policy's Alpha), and the p-values are adjusted over all
+//     those pairs by the policy's correction (Holm by default; BH controls
+//     the false discovery rate instead, a weaker promise): because the best
+//     arm is chosen from the data, the family is every pair it could have
+//     been compared in, which under Holm keeps the chance
 //     of retiring anything in an A/A test at most Alpha however often the
 //     loop looks.
 //   - Guardrail breach: when the best arm is not the control and is
@@ -130,7 +132,7 @@ type evaluation struct {
 
 	best  int                // index in active; set by pairTests
 	pairs []armPair          // the indexes of tests[k]'s arms
-	tests []results.PairTest // with their Holm-adjusted p-values
+	tests []results.PairTest // with their adjusted p-values
 }
 
 // armPair is the indexes in active of a test's arms A and B.
@@ -236,7 +238,7 @@ func (e *evaluation) better(x, y float64) bool {
 
 // pairTests picks the best arm (ties go to the control, then to the first
 // listed) and runs the mSPRT of the primary metric between every two active
-// arms, Holm-adjusted over all of them; it returns the best arm's key and
+// arms, adjusted over all of them by the policy's correction; it returns the best arm's key and
 // the tests.
 func (e *evaluation) pairTests() (best string, tests []results.PairTest) {
 	for i, v := range e.active {
@@ -254,9 +256,9 @@ func (e *evaluation) pairTests() (best string, tests []results.PairTest) {
 			e.tests = append(e.tests, results.PairTest{A: e.active[i].Key, B: e.active[j].Key, Look: l})
 		}
 	}
-	adj := stats.Holm(ps)
+	adj := results.Adjust(e.pol.Correction, ps)
 	for k := range e.tests {
-		e.tests[k].PValueHolm = adj[k]
+		e.tests[k].PValueAdjusted = adj[k]
 	}
 	return e.active[e.best].Key, e.tests
 }
@@ -266,12 +268,12 @@ func (e *evaluation) pairTests() (best string, tests []results.PairTest) {
 func (e *evaluation) against(i int) (stats.MSPRTLook, float64) {
 	for k, p := range e.pairs {
 		if p.a == e.best && p.b == i {
-			return e.tests[k].Look, e.tests[k].PValueHolm
+			return e.tests[k].Look, e.tests[k].PValueAdjusted
 		}
 		if p.a == i && p.b == e.best {
 			l := e.tests[k].Look
 			l.Diff, l.CI = -l.Diff, stats.Interval{Lower: -l.CI.Upper, Upper: -l.CI.Lower}
-			return l, e.tests[k].PValueHolm
+			return l, e.tests[k].PValueAdjusted
 		}
 	}
 	return stats.MSPRTLook{PValue: 1}, 1
@@ -365,10 +367,10 @@ func (e *evaluation) evidence(i int, l stats.MSPRTLook, p float64, srmNote strin
 	if e.phases != nil {
 		srmNote += fmt.Sprintf("; bandit segment: values and tests phase-stratified over %d phases (%s)", len(e.phases), results.Estimator)
 	}
-	return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, Holm-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
+	return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, %s-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
 		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(primary.IsMean(), e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
 		results.FormatValue(primary.IsMean(), e.value(e.best)), results.FormatDiff(primary.IsMean(), l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary.IsMean(), l.CI.Lower),
-		results.FormatDiff(primary.IsMean(), l.CI.Upper), l.PValue, len(e.pairs), p, pol.Alpha, pol.MinSamplePerArm,
+		results.FormatDiff(primary.IsMean(), l.CI.Upper), l.PValue, pol.Correction.Label(), len(e.pairs), p, pol.Alpha, pol.MinSamplePerArm,
 		e.ran.Round(time.Minute), time.Duration(pol.MinRuntime), srmNote)
 }
 

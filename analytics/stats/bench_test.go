@@ -46,7 +46,7 @@ func evaluate(tb testing.TB, s segment) {
 			if _, err := ProbBeatControl(s.rates[m][0], s.rates[m][v], BetaPrior{}); err != nil {
 				tb.Fatal(err)
 			}
-			p[v-1] = c.PValue
+			p[v-1], _ = c.P()
 		}
 		Holm(p)
 	}
@@ -58,7 +58,7 @@ func evaluate(tb testing.TB, s segment) {
 		if _, err := MSPRTMeans(s.means[0], s.means[v], MSPRTConfig{}); err != nil {
 			tb.Fatal(err)
 		}
-		p[v-1] = c.PValue
+		p[v-1], _ = c.P()
 	}
 	Holm(p)
 }
@@ -118,6 +118,6 @@ func BenchmarkProbBest(b *testing.B) {
 	arms := []Proportion{{5000, 25000}, {5200, 25000}, {5100, 25000}, {4900, 25000}}
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _, _ = ProbBest(arms, BetaPrior{}, 10000, 1)
+		_, _ = ProbBest(arms, BetaPrior{})
 	}
 }

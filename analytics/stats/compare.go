@@ -15,7 +15,9 @@ const (
 	TestWelch Test = "welch" // Welch's unequal-variance t-test
 )
 
-// Status says whether a Comparison's statistic, p-value and intervals were computed.
+// Status says whether a Comparison's statistic, p-value and intervals were computed. Where
+// one was not, its field is nil (null in JSON): an undefined number is never written as a
+// number (no z = 0 with p = 1, no largest float).
 type Status string
 
 // The statuses of a Comparison.
@@ -23,13 +25,13 @@ const (
 	// StatusOK: every field was computed from the data.
 	StatusOK Status = "ok"
 	// StatusNoVariance: both arms have data but a standard error is 0 (0% or 100% in both
-	// arms, 0% against 100%, or constant values): the intervals collapse to the point
-	// estimate. When the test's own standard error is 0 as well, the p-value is 1 if the
-	// estimates are equal (statistic 0) and 0 otherwise (statistic ±math.MaxFloat64); for
-	// 0% against 100% the pooled z-test is still computed.
+	// arms, 0% against 100%, or constant values). What divides by a zero standard error is
+	// nil: the statistic and p-value when the test's own (pooled, for rates) standard error
+	// is 0, the interval when the interval's is. For 0% against 100% the pooled z-test is
+	// still defined, and computed; the Wald interval is not. AbsLift is computed.
 	StatusNoVariance Status = "no_variance"
-	// StatusEmptyArm: an arm has no trials or units. Nothing is tested: Statistic, lifts and
-	// intervals are 0 and PValue is 1; show them as unavailable.
+	// StatusEmptyArm: an arm has no trials or units. Nothing is tested: lifts, intervals,
+	// statistic and p-value are nil.
 	StatusEmptyArm Status = "empty_arm"
 	// StatusTooFewUnits: Welch's test needs at least 2 units per arm to estimate a variance.
 	// As for StatusEmptyArm, nothing is tested.
@@ -39,8 +41,28 @@ const (
 	StatusOverflow Status = "overflow"
 )
 
-// Comparison is a treatment arm compared with its control on one metric. Every field is
-// finite. Lifts are treatment minus control (absolute) and treatment/control - 1 (relative).
+// RelStatus says whether a Comparison's relative lift and its interval were computed.
+type RelStatus string
+
+// The statuses of a relative lift.
+const (
+	RelOK RelStatus = "ok"
+	// RelZeroControl: the control's rate or mean is 0, so no lift relative to it exists.
+	RelZeroControl RelStatus = "zero_control"
+	// RelNoVariance: the lift is computed but its delta-method standard error is 0, so
+	// its interval is nil.
+	RelNoVariance RelStatus = "no_variance"
+	// RelUntested: the comparison itself was not tested (an empty or too small arm, an
+	// overflow): see Status.
+	RelUntested RelStatus = "untested"
+	// RelOverflow: the ratio is not representable in float64.
+	RelOverflow RelStatus = "overflow"
+)
+
+// Comparison is a treatment arm compared with its control on one metric. Every number is
+// finite; a number that is undefined is nil, with Status (or RelStatus) saying why. Lifts
+// are treatment minus control (absolute) and (treatment - control)/|control| (relative, so
+// that a negative control mean keeps the sign of the difference).
 type Comparison struct {
 	Test      Test    `json:"test"`
 	Status    Status  `json:"status"`
@@ -48,24 +70,36 @@ type Comparison struct {
 	Control   float64 `json:"control"`
 	Treatment float64 `json:"treatment"`
 
-	AbsLift float64  `json:"abs_lift"`
-	AbsCI   Interval `json:"abs_ci"`
+	AbsLift *float64  `json:"abs_lift"`
+	AbsCI   *Interval `json:"abs_ci"`
 
-	// RelLiftDefined is false when the relative lift has no meaning: the control's rate or
-	// mean is 0, nothing was tested, or the ratio is not representable. RelLift and RelCI are
-	// then 0.
-	RelLiftDefined bool     `json:"rel_lift_defined"`
-	RelLift        float64  `json:"rel_lift"`
-	RelCI          Interval `json:"rel_ci"`
+	RelStatus RelStatus `json:"rel_status"`
+	RelLift   *float64  `json:"rel_lift"`
+	RelCI     *Interval `json:"rel_ci"`
 
-	Statistic float64 `json:"statistic"`    // z or Welch's t
-	DF        float64 `json:"df,omitempty"` // Welch–Satterthwaite degrees of freedom; 0 for z
-	PValue    float64 `json:"p_value"`      // two-sided
+	Statistic *float64 `json:"statistic"`    // z or Welch's t
+	DF        *float64 `json:"df,omitempty"` // Welch–Satterthwaite degrees of freedom; nil for z
+	PValue    *float64 `json:"p_value"`      // two-sided
 }
 
-// Tested reports whether the statistic and p-value come from the data (possibly by the
-// zero-variance convention) rather than from an empty or too small arm.
+// Tested reports whether both arms had enough data for the test to be attempted (Status OK
+// or NoVariance); even then a field may be nil, with StatusNoVariance.
 func (c Comparison) Tested() bool { return c.Status == StatusOK || c.Status == StatusNoVariance }
+
+// RelLiftDefined reports whether the relative lift was computed.
+func (c Comparison) RelLiftDefined() bool { return c.RelLift != nil }
+
+// P returns the p-value and whether it is defined.
+func (c Comparison) P() (float64, bool) {
+	if c.PValue == nil {
+		return 0, false
+	}
+	return *c.PValue, true
+}
+
+func num(x float64) *float64 { return &x }
+
+func interval(iv Interval) *Interval { return &iv }
 
 // CompareProportions compares treatment with control by the two-proportion z-test.
 //
@@ -74,7 +108,7 @@ func (c Comparison) Tested() bool { return c.Status == StatusOK || c.Status == S
 // (statsmodels confint_proportions_2indep, method "wald"); the relative lift p2/p1-1 has a
 // delta-method interval with a normal quantile. The error reports invalid counts or alpha.
 func CompareProportions(control, treatment Proportion, alpha float64) (Comparison, error) {
-	c := Comparison{Test: TestZ, Alpha: alpha, PValue: 1}
+	c := Comparison{Test: TestZ, Alpha: alpha, RelStatus: RelUntested}
 	if err := checkAlpha(alpha); err != nil {
 		return c, err
 	}
@@ -89,7 +123,7 @@ func CompareProportions(control, treatment Proportion, alpha float64) (Compariso
 	n1, n2 := control.Trials, treatment.Trials
 	p1, p2 := c.Control, c.Treatment
 	d := p2 - p1
-	c.AbsLift = d
+	c.AbsLift = num(d)
 	zc := mathext.NormalQuantile(1 - alpha/2)
 
 	pooled := (control.Successes + treatment.Successes) / (n1 + n2)
@@ -97,19 +131,20 @@ func CompareProportions(control, treatment Proportion, alpha float64) (Compariso
 	var1, var2 := p1*(1-p1)/n1, p2*(1-p2)/n2
 	se := math.Sqrt(var1 + var2)
 	c.Status = StatusOK
-	if se0 == 0 {
-		// Pooled rate 0 or 1: both arms are all failures or all successes, so d == 0.
-		c.Status = StatusNoVariance
+	if se0 > 0 {
+		z := d / se0
+		c.Statistic, c.PValue = num(z), num(twoSidedNormalP(z))
 	} else {
-		c.Statistic = d / se0
-		c.PValue = twoSidedNormalP(c.Statistic)
-	}
-	c.AbsCI = around(d, zc*se)
-	if se == 0 && c.Status == StatusOK {
-		// 0% against 100%: the test is defined but the Wald interval is a point.
+		// Pooled rate 0 or 1: both arms are all failures or all successes.
 		c.Status = StatusNoVariance
 	}
-	c.RelLiftDefined, c.RelLift, c.RelCI = relLift(p1, p2, var1, var2, zc)
+	if se > 0 {
+		c.AbsCI = interval(around(d, zc*se))
+	} else {
+		// 0% or 100% in both arms, or 0% against 100%: no Wald interval.
+		c.Status = StatusNoVariance
+	}
+	c.RelStatus, c.RelLift, c.RelCI = relLift(p1, p2, var1, var2, zc)
 	return c.representable(), nil
 }
 
@@ -120,7 +155,7 @@ func CompareProportions(control, treatment Proportion, alpha float64) (Compariso
 // degrees of freedom; the relative lift m2/m1-1 has a delta-method interval with a normal
 // quantile. Each arm needs N >= 2. The error reports invalid moments or alpha.
 func CompareMeans(control, treatment Moments, alpha float64) (Comparison, error) {
-	c := Comparison{Test: TestWelch, Alpha: alpha, PValue: 1}
+	c := Comparison{Test: TestWelch, Alpha: alpha, RelStatus: RelUntested}
 	if err := checkAlpha(alpha); err != nil {
 		return c, err
 	}
@@ -138,60 +173,74 @@ func CompareMeans(control, treatment Moments, alpha float64) (Comparison, error)
 	}
 	m1, m2 := c.Control, c.Treatment
 	d := m2 - m1
-	c.AbsLift = d
+	c.AbsLift = num(d)
 	var1, var2 := control.Variance()/control.N, treatment.Variance()/treatment.N
 	se2 := var1 + var2
 	zc := mathext.NormalQuantile(1 - alpha/2)
 	if se2 == 0 {
+		// Constant values in both arms: nothing to divide by.
 		c.Status = StatusNoVariance
-		c.AbsCI = around(d, 0)
-		if d != 0 {
-			c.Statistic = math.Copysign(math.MaxFloat64, d)
-			c.PValue = 0
-		}
 	} else {
 		c.Status = StatusOK
 		se := math.Sqrt(se2)
 		// The Welch–Satterthwaite df, (var1+var2)²/(var1²/(n1-1)+var2²/(n2-1)), in shares of
 		// se2 so that neither squares overflow nor underflow.
 		r1, r2 := var1/se2, var2/se2
-		c.DF = 1 / (r1*r1/(control.N-1) + r2*r2/(treatment.N-1))
-		c.Statistic = d / se
-		c.PValue = 2 * tSurvival(math.Abs(c.Statistic), c.DF)
-		c.AbsCI = around(d, tQuantile(1-alpha/2, c.DF)*se)
+		df := 1 / (r1*r1/(control.N-1) + r2*r2/(treatment.N-1))
+		t := d / se
+		c.DF, c.Statistic = num(df), num(t)
+		c.PValue = num(2 * tSurvival(math.Abs(t), df))
+		c.AbsCI = interval(around(d, tQuantile(1-alpha/2, df)*se))
 	}
-	c.RelLiftDefined, c.RelLift, c.RelCI = relLift(m1, m2, var1, var2, zc)
+	c.RelStatus, c.RelLift, c.RelCI = relLift(m1, m2, var1, var2, zc)
 	return c.representable(), nil
 }
 
 // representable returns c, or, if float64 overflowed anywhere in it (means and variances
 // near 1e154 and beyond), c with Status StatusOverflow and nothing tested.
 func (c Comparison) representable() Comparison {
-	for _, x := range []float64{c.Control, c.Treatment, c.AbsLift, c.AbsCI.Lower, c.AbsCI.Upper,
-		c.RelLift, c.RelCI.Lower, c.RelCI.Upper, c.Statistic, c.DF, c.PValue} {
+	xs := []float64{c.Control, c.Treatment}
+	for _, p := range []*float64{c.AbsLift, c.RelLift, c.Statistic, c.DF, c.PValue} {
+		if p != nil {
+			xs = append(xs, *p)
+		}
+	}
+	for _, iv := range []*Interval{c.AbsCI, c.RelCI} {
+		if iv != nil {
+			xs = append(xs, iv.Lower, iv.Upper)
+		}
+	}
+	for _, x := range xs {
 		if !finite(x) {
-			return Comparison{Test: c.Test, Status: StatusOverflow, Alpha: c.Alpha, PValue: 1}
+			return Comparison{Test: c.Test, Status: StatusOverflow, Alpha: c.Alpha, RelStatus: RelUntested}
 		}
 	}
 	return c
 }
 
-// relLift returns x2/x1-1 and its delta-method interval, where var1 and var2 are the
-// variances of the estimates x1 and x2:
+// relLift returns (x2-x1)/|x1| and its delta-method interval, where var1 and var2 are the
+// variances of the estimates x1 and x2. (x2-x1)/|x1| = sign(x1)·(x2/x1 - 1), so its variance
+// is that of the ratio:
 //
 //	Var(x2/x1) ≈ var2/x1² + x2²·var1/x1⁴.
-func relLift(x1, x2, var1, var2, zc float64) (bool, float64, Interval) {
+func relLift(x1, x2, var1, var2, zc float64) (RelStatus, *float64, *Interval) {
 	if x1 == 0 {
-		return false, 0, Interval{}
+		return RelZeroControl, nil, nil
 	}
+	r := (x2 - x1) / math.Abs(x1)
 	ratio := x2 / x1
 	v := (var2 + ratio*ratio*var1) / (x1 * x1)
-	r := ratio - 1
-	iv := around(r, zc*math.Sqrt(v))
-	if !finite(r) || !finite(iv.Lower) || !finite(iv.Upper) {
-		return false, 0, Interval{}
+	if !finite(r) || !finite(v) {
+		return RelOverflow, nil, nil
 	}
-	return true, r, iv
+	if v == 0 {
+		return RelNoVariance, num(r), nil
+	}
+	iv := around(r, zc*math.Sqrt(v))
+	if !finite(iv.Lower) || !finite(iv.Upper) {
+		return RelOverflow, nil, nil
+	}
+	return RelOK, num(r), interval(iv)
 }
 
 // validArms validates both arms of a comparison, the control's first.

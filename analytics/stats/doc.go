@@ -4,15 +4,16 @@
 //
 // # Invariants
 //
-//   - No result holds NaN or ±Inf: every struct marshals with encoding/json. Where a value
-//     has no meaning the result says so (Comparison.Status and RelLiftDefined,
-//     MSPRTLook.Defined, SRMResult lists) and the number is 0, or 1 for a p-value. A zero
-//     standard error with a non-zero difference gives a statistic of ±math.MaxFloat64.
+//   - No result holds NaN or ±Inf: every struct marshals with encoding/json. Undefined stays
+//     undefined: where a comparison's number has no meaning (a zero standard error, an empty
+//     or too small arm, a zero control for a relative lift) its field is nil, null in JSON,
+//     and Comparison.Status or RelStatus says why; never z = 0 with p = 1, never a largest
+//     float. MSPRTLook keeps PValue 1 when not Defined (the running minimum needs a number)
+//     but marshals its undefined numbers as null.
 //   - Invalid input (negative or non-finite counts, successes above trials, alpha outside
 //     (0, 1), slices of different lengths) is an error, never silently repaired. Valid edge
 //     cases (0 or 1 trials, 0% or 100%, constant values) have defined results.
-//   - No package state: the same inputs give the same outputs, Monte Carlo included (its
-//     seed is an argument).
+//   - No package state: the same inputs give the same outputs (nothing is Monte Carlo).
 //
 // # Formulas
 //
@@ -26,7 +27,8 @@
 // gonum's incomplete beta up to df = 1e5 and the Cornish–Fisher expansion (Abramowitz and
 // Stegun 26.7.5) above, where the incomplete beta loses precision.
 //
-// Relative lift r = x2/x1 − 1 (rates or means) by the delta method, with a normal quantile:
+// Relative lift r = (x2 − x1)/|x1| (rates or means; the sign of the difference survives a
+// negative control mean) by the delta method, with a normal quantile:
 //
 //	Var(x2/x1) ≈ Var(x2)/x1² + x2²·Var(x1)/x1⁴
 //
@@ -35,7 +37,7 @@
 //
 // Probability to beat control: each rate has the posterior Beta(α+x, β+n−x) under the prior
 // Beta(α, β); P(θT > θC) is integrated numerically (see ProbBeatControl); probability to be
-// best among k arms is estimated by Monte Carlo (ProbBest).
+// best among k arms is integrated numerically too (ProbBest).
 //
 // Sequential testing: the mixture sequential probability ratio test (mSPRT) of Johari,
 // Pekelis and Walsh, "Always Valid Inference: Continuous Monitoring of A/B Tests"
@@ -60,5 +62,5 @@
 // written by testdata/stats/generate.py. The tolerance for each kind of value is stated and
 // justified in reference_test.go: relative 1e-9 for closed forms (1e-8 for Welch p-values,
 // 1e-6 for sample sizes, bounded by statsmodels' solver), absolute 1e-9 for the integrated
-// probability to beat control (observed: below 1e-12), and 4 standard errors for Monte Carlo.
+// probabilities to beat control and to be best (observed: below 1e-12).
 package stats

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -21,8 +22,11 @@ import (
 //   - Intervals and lifts: relative 1e-9 plus absolute 1e-12 (bounds can cross zero).
 //   - Probability to beat control: absolute 1e-9, the documented accuracy of the 48×48 node
 //     Gauss–Legendre integration (the references are exact or adaptive to ~1e-12).
-//   - Probability to be best: 4 Monte Carlo standard errors (the Go side is Monte Carlo with a
-//     fixed seed; the reference is quadrature to ~1e-11), plus 1e-9.
+//   - Probability to be best: absolute 1e-9 (the issue asks 1e-7): the Go side integrates
+//     with a composite Gauss–Legendre rule, the reference is scipy's adaptive quadrature
+//     to ~1e-12, checked in generate.py by summing to 1 and against a second split.
+//   - CUPED: relative 1e-9 plus absolute 1e-12 on every estimate (statsmodels OLS with HC0;
+//     observed below 1e-11).
 //   - mSPRT: relative 1e-9 on log Λ, p-values and intervals (closed form against a
 //     brentq root of the rejection boundary to ~1e-15).
 //   - Sample sizes: relative 1e-6: statsmodels' root finder stops with the power off by up to
@@ -63,31 +67,53 @@ func checkComparison(t *testing.T, call string, got, want Comparison, relP float
 	if got.Status != want.Status {
 		t.Errorf("%s.Status = %q, want %q", call, got.Status, want.Status)
 	}
-	if got.RelLiftDefined != want.RelLiftDefined {
-		t.Errorf("%s.RelLiftDefined = %v, want %v", call, got.RelLiftDefined, want.RelLiftDefined)
+	if got.RelStatus != want.RelStatus {
+		t.Errorf("%s.RelStatus = %q, want %q", call, got.RelStatus, want.RelStatus)
 	}
+	ivs := func(iv *Interval) (*float64, *float64) {
+		if iv == nil {
+			return nil, nil
+		}
+		return &iv.Lower, &iv.Upper
+	}
+	gotAbsLo, gotAbsHi := ivs(got.AbsCI)
+	wantAbsLo, wantAbsHi := ivs(want.AbsCI)
+	gotRelLo, gotRelHi := ivs(got.RelCI)
+	wantRelLo, wantRelHi := ivs(want.RelCI)
+	ctl, wctl, tr, wtr := got.Control, want.Control, got.Treatment, want.Treatment
 	fields := []struct {
 		name      string
-		got, want float64
+		got, want *float64
 		rel, abs  float64
 	}{
-		{"Control", got.Control, want.Control, relTight, absCI},
-		{"Treatment", got.Treatment, want.Treatment, relTight, absCI},
+		{"Control", &ctl, &wctl, relTight, absCI},
+		{"Treatment", &tr, &wtr, relTight, absCI},
 		{"AbsLift", got.AbsLift, want.AbsLift, relTight, absCI},
-		{"AbsCI.Lower", got.AbsCI.Lower, want.AbsCI.Lower, relTight, absCI},
-		{"AbsCI.Upper", got.AbsCI.Upper, want.AbsCI.Upper, relTight, absCI},
+		{"AbsCI.Lower", gotAbsLo, wantAbsLo, relTight, absCI},
+		{"AbsCI.Upper", gotAbsHi, wantAbsHi, relTight, absCI},
 		{"RelLift", got.RelLift, want.RelLift, relTight, absCI},
-		{"RelCI.Lower", got.RelCI.Lower, want.RelCI.Lower, relTight, absCI},
-		{"RelCI.Upper", got.RelCI.Upper, want.RelCI.Upper, relTight, absCI},
+		{"RelCI.Lower", gotRelLo, wantRelLo, relTight, absCI},
+		{"RelCI.Upper", gotRelHi, wantRelHi, relTight, absCI},
 		{"Statistic", got.Statistic, want.Statistic, relTight, absCI},
 		{"DF", got.DF, want.DF, relTight, 0},
 		{"PValue", got.PValue, want.PValue, relP, 1e-300},
 	}
 	for _, f := range fields {
-		if !near(f.got, f.want, f.rel, f.abs) {
-			t.Errorf("%s.%s = %.17g, want %.17g", call, f.name, f.got, f.want)
+		switch {
+		case (f.got == nil) != (f.want == nil):
+			t.Errorf("%s.%s = %s, want %s", call, f.name, show(f.got), show(f.want))
+		case f.got != nil && !near(*f.got, *f.want, f.rel, f.abs):
+			t.Errorf("%s.%s = %.17g, want %.17g", call, f.name, *f.got, *f.want)
 		}
 	}
+}
+
+// show writes an optional number, "nil" for none.
+func show(x *float64) string {
+	if x == nil {
+		return "nil"
+	}
+	return strconv.FormatFloat(*x, 'g', 17, 64)
 }
 
 func TestReferenceProportions(t *testing.T) {
@@ -234,19 +260,17 @@ func TestReferenceProbBest(t *testing.T) {
 		} `json:"cases"`
 	}
 	mustLoad(t, "prob_best.json", &doc)
-	const draws = 20000
+	var worst float64
+	defer func() { t.Logf("largest |ProbBest - scipy| = %.2g over %d cases", worst, len(doc.Cases)) }()
 	for _, c := range doc.Cases {
-		got, se, err := ProbBest(c.Arms, c.Prior, draws, 1)
+		got, err := ProbBest(c.Arms, c.Prior)
 		if err != nil {
 			t.Fatalf("%s: ProbBest error %v", c.Name, err)
 		}
-		if se > 0.5/math.Sqrt(draws) {
-			t.Errorf("%s: ProbBest stderr = %v, above 0.5/sqrt(draws)", c.Name, se)
-		}
 		for i := range c.Expect {
-			if !near(got[i], c.Expect[i], 0, 4*se+1e-9) {
-				t.Errorf("%s: ProbBest(%v) = %v ± %.2g, want %v", c.Name, c.Arms, got, se, c.Expect)
-				break
+			worst = math.Max(worst, math.Abs(got[i]-c.Expect[i]))
+			if !near(got[i], c.Expect[i], 0, absProb) {
+				t.Errorf("%s: ProbBest(%v)[%d] = %.12g, want %.12g (|diff| %.2g)", c.Name, c.Arms, i, got[i], c.Expect[i], math.Abs(got[i]-c.Expect[i]))
 			}
 		}
 	}
@@ -381,7 +405,7 @@ func TestReferencePower(t *testing.T) {
 func TestReferenceCount(t *testing.T) {
 	total := 0
 	for _, name := range []string{"proportions.json", "means.json", "srm.json", "adjust.json",
-		"prob_beat.json", "prob_best.json", "msprt.json", "power.json"} {
+		"prob_beat.json", "prob_best.json", "msprt.json", "power.json", "cuped.json"} {
 		var doc struct {
 			Cases []json.RawMessage `json:"cases"`
 		}

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -58,6 +59,27 @@ type MSPRTLook struct {
 	// looks (MSPRTState) covers the true difference at all looks with probability 1-Alpha.
 	CI    Interval `json:"ci"`
 	Alpha float64  `json:"alpha"`
+}
+
+// MarshalJSON writes the look with its undefined numbers as null: when Defined is false,
+// diff, std_err, tau2, log_lr, p_value and ci have no meaning, and a p-value of 1 written as a
+// number would read as "tested, no evidence". The Go fields keep PValue 1 for the running
+// minimum's sake (MSPRTState).
+func (l MSPRTLook) MarshalJSON() ([]byte, error) {
+	type plain MSPRTLook // without this method
+	if l.Defined {
+		return json.Marshal(plain(l))
+	}
+	return json.Marshal(struct {
+		Defined bool      `json:"defined"`
+		Diff    *float64  `json:"diff"`
+		StdErr  *float64  `json:"std_err"`
+		Tau2    *float64  `json:"tau2"`
+		LogLR   *float64  `json:"log_lr"`
+		PValue  *float64  `json:"p_value"`
+		CI      *Interval `json:"ci"`
+		Alpha   float64   `json:"alpha"`
+	}{Alpha: l.Alpha})
 }
 
 // MSPRTProportions evaluates the mSPRT of H0: θ = 0 for the difference of two rates at one

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -47,19 +48,47 @@ func TestCompareProportionsEdges(t *testing.T) {
 				t.Fatalf("CompareProportions(%v, %v) error %v", c, tr, err)
 			}
 			assertFinite(t, "CompareProportions", got)
-			if got.PValue < 0 || got.PValue > 1 {
-				t.Errorf("CompareProportions(%v, %v).PValue = %v, want in [0, 1]", c, tr, got.PValue)
+			checkUndefined(t, "CompareProportions", c.Trials > 0 && tr.Trials > 0, got)
+			if p, ok := got.P(); ok && (p < 0 || p > 1) {
+				t.Errorf("CompareProportions(%v, %v).PValue = %v, want in [0, 1]", c, tr, p)
 			}
-			if want := c.Trials > 0 && c.Successes > 0 && tr.Trials > 0; got.RelLiftDefined != want {
-				t.Errorf("CompareProportions(%v, %v).RelLiftDefined = %v, want %v", c, tr, got.RelLiftDefined, want)
+			if want := c.Trials > 0 && c.Successes > 0 && tr.Trials > 0; got.RelLiftDefined() != want {
+				t.Errorf("CompareProportions(%v, %v).RelLiftDefined() = %v, want %v", c, tr, got.RelLiftDefined(), want)
 			}
 			if got.Tested() != (c.Trials > 0 && tr.Trials > 0) {
 				t.Errorf("CompareProportions(%v, %v).Status = %v", c, tr, got.Status)
 			}
-			if got.Tested() && !got.AbsCI.Contains(got.AbsLift) {
-				t.Errorf("CompareProportions(%v, %v).AbsCI = %v, misses %v", c, tr, got.AbsCI, got.AbsLift)
+			if got.AbsCI != nil && !got.AbsCI.Contains(*got.AbsLift) {
+				t.Errorf("CompareProportions(%v, %v).AbsCI = %v, misses %v", c, tr, *got.AbsCI, *got.AbsLift)
+			}
+			// Both arms' rates are 0 or 1 exactly when the Wald standard error is 0.
+			constant := func(p Proportion) bool { return p.Successes == 0 || p.Successes == p.Trials }
+			if got.Tested() && (got.AbsCI == nil) != (constant(c) && constant(tr)) {
+				t.Errorf("CompareProportions(%v, %v).AbsCI = %v, want nil exactly when no arm varies", c, tr, got.AbsCI)
 			}
 		}
+	}
+}
+
+// checkUndefined checks the rules of undefined numbers: nothing tested means every lift,
+// interval, statistic and p-value nil; a statistic and a p-value are nil together; a nil
+// number always comes with a status other than ok.
+func checkUndefined(t *testing.T, call string, tested bool, c Comparison) {
+	t.Helper()
+	if !tested && (c.AbsLift != nil || c.AbsCI != nil || c.RelLift != nil || c.RelCI != nil || c.Statistic != nil || c.PValue != nil) {
+		t.Errorf("%s = %+v: untested (%s) but with numbers", call, c, c.Status)
+	}
+	if (c.Statistic == nil) != (c.PValue == nil) {
+		t.Errorf("%s: statistic %v and p-value %v not both defined or both nil", call, c.Statistic, c.PValue)
+	}
+	if c.Status == StatusOK && (c.AbsCI == nil || c.PValue == nil) {
+		t.Errorf("%s: status ok with a nil interval or p-value", call)
+	}
+	if (c.RelStatus == RelOK) != (c.RelCI != nil) {
+		t.Errorf("%s: rel status %s with rel interval %v", call, c.RelStatus, c.RelCI)
+	}
+	if c.Statistic != nil && math.Abs(*c.Statistic) == math.MaxFloat64 {
+		t.Errorf("%s: statistic %v, the largest float", call, *c.Statistic)
 	}
 }
 
@@ -77,13 +106,34 @@ func TestCompareMeansEdges(t *testing.T) {
 				t.Fatalf("CompareMeans(%v, %v) error %v", c, tr, err)
 			}
 			assertFinite(t, "CompareMeans", got)
-			if got.PValue < 0 || got.PValue > 1 {
-				t.Errorf("CompareMeans(%v, %v).PValue = %v, want in [0, 1]", c, tr, got.PValue)
+			checkUndefined(t, "CompareMeans", got.Tested(), got)
+			if p, ok := got.P(); ok && (p < 0 || p > 1) {
+				t.Errorf("CompareMeans(%v, %v).PValue = %v, want in [0, 1]", c, tr, p)
 			}
-			if c.Mean() == 0 && got.RelLiftDefined {
-				t.Errorf("CompareMeans(%v, %v).RelLiftDefined = true with a zero control mean", c, tr)
+			if c.Mean() == 0 && got.RelLiftDefined() {
+				t.Errorf("CompareMeans(%v, %v).RelLiftDefined() = true with a zero control mean", c, tr)
+			}
+			if got.Tested() && c.Variance() == 0 && tr.Variance() == 0 && (got.PValue != nil || got.AbsCI != nil) {
+				t.Errorf("CompareMeans(%v, %v): p %v, interval %v with no variance, want nil", c, tr, got.PValue, got.AbsCI)
 			}
 		}
+	}
+}
+
+// TestRelativeLiftSign: with a negative control mean, a treatment above it has a positive
+// relative lift ((b-a)/|a|), where b/a-1 would say negative.
+func TestRelativeLiftSign(t *testing.T) {
+	control := Moments{N: 4, Sum: -8, SumSq: 18}  // mean -2
+	treatment := Moments{N: 4, Sum: -4, SumSq: 6} // mean -1
+	got, err := CompareMeans(control, treatment, 0.05)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RelLift == nil || math.Abs(*got.RelLift-0.5) > 1e-15 {
+		t.Errorf("CompareMeans(mean -2, mean -1).RelLift = %s, want 0.5", show(got.RelLift))
+	}
+	if got.RelCI == nil || !got.RelCI.Contains(0.5) {
+		t.Errorf("CompareMeans(mean -2, mean -1).RelCI = %v, want around 0.5", got.RelCI)
 	}
 }
 
@@ -115,7 +165,7 @@ func TestInvalidInputs(t *testing.T) {
 			t.Errorf("ProbBeatControl(prior %v) error = nil, want an error", prior)
 		}
 	}
-	if _, _, err := ProbBest(nil, BetaPrior{}, 100, 1); err == nil {
+	if _, err := ProbBest(nil, BetaPrior{}); err == nil {
 		t.Errorf("ProbBest(no arms) error = nil, want an error")
 	}
 	for _, tc := range []struct{ obs, w []float64 }{
@@ -217,22 +267,50 @@ func TestProbBeatControlSymmetry(t *testing.T) {
 	}
 }
 
-func TestProbBestDeterministic(t *testing.T) {
-	arms := []Proportion{{200, 1000}, {220, 1000}, {0, 0}}
-	a, se, err := ProbBest(arms, BetaPrior{}, 5000, 42)
-	if err != nil {
-		t.Fatal(err)
+// TestProbBestConsistent: the exact P(best) sums to 1, gives equal arms equal shares,
+// agrees with ProbBeatControl for two arms, and is unchanged by the order of the arms.
+func TestProbBestConsistent(t *testing.T) {
+	cases := [][]Proportion{
+		{{200, 1000}, {220, 1000}, {0, 0}},
+		{{50, 100}, {50, 100}, {50, 100}, {50, 100}},
+		{{1, 1e9}, {2e8, 1e9}, {2.0001e8, 1e9}},
+		{{999990, 1e6}, {999995, 1e6}, {999980, 1e6}},
+		{{3, 10}, {30000, 100000}, {310, 1000}},
 	}
-	b, _, _ := ProbBest(arms, BetaPrior{}, 5000, 42)
-	if !reflect.DeepEqual(a, b) {
-		t.Errorf("ProbBest with one seed = %v then %v, want equal", a, b)
+	for _, arms := range cases {
+		got, err := ProbBest(arms, BetaPrior{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := 0.0
+		for _, x := range got {
+			sum += x
+		}
+		if math.Abs(sum-1) > 1e-9 {
+			t.Errorf("ProbBest(%v) = %v, sum %v, want 1", arms, got, sum)
+		}
+		rev := slices.Clone(arms)
+		slices.Reverse(rev)
+		back, _ := ProbBest(rev, BetaPrior{})
+		for i := range got {
+			if math.Abs(got[i]-back[len(back)-1-i]) > 1e-9 {
+				t.Errorf("ProbBest(%v) = %v, reversed %v", arms, got, back)
+				break
+			}
+		}
 	}
-	sum := 0.0
-	for _, x := range a {
-		sum += x
+	eq, _ := ProbBest(cases[1], BetaPrior{})
+	for _, x := range eq {
+		if math.Abs(x-0.25) > 1e-9 {
+			t.Errorf("ProbBest(4 equal arms) = %v, want 0.25 each", eq)
+		}
 	}
-	if math.Abs(sum-1) > 1e-12 || se <= 0 || se > 0.5/math.Sqrt(5000) {
-		t.Errorf("ProbBest = %v ± %v: want sum 1 and 0 < stderr <= 0.5/sqrt(draws)", a, se)
+	for _, pair := range [][2]Proportion{{{200, 1000}, {220, 1000}}, {{1, 10}, {5000, 20000}}} {
+		pb, _ := ProbBest(pair[:], BetaPrior{})
+		want, _ := ProbBeatControl(pair[0], pair[1], BetaPrior{})
+		if math.Abs(pb[1]-want) > 1e-9 {
+			t.Errorf("ProbBest(%v)[1] = %v, ProbBeatControl = %v", pair, pb[1], want)
+		}
 	}
 }
 

@@ -123,7 +123,9 @@ func StratifiedDiff(strata []Stratum, alpha float64) (StratifiedEstimate, error)
 	e.StdErr = math.Sqrt(v)
 	e.CI = around(e.Diff, zc*e.StdErr)
 	e.PValue = twoSidedNormalP(e.Diff / e.StdErr)
-	e.RelLiftDefined, e.RelLift, e.RelCI = relLift(e.Control, e.Treatment, varC, varT, zc)
+	if rs, rl, rci := relLift(e.Control, e.Treatment, varC, varT, zc); rs == RelOK {
+		e.RelLiftDefined, e.RelLift, e.RelCI = true, *rl, *rci
+	}
 	e.Defined = true
 	return e, nil
 }

@@ -144,7 +144,7 @@ func significant(s results.SegmentReport, alpha float64) bool {
 			continue
 		}
 		n++
-		if !p.Look.Defined || p.PValueHolm >= alpha {
+		if !p.Look.Defined || p.PValueAdjusted >= alpha {
 			return false
 		}
 	}

@@ -90,6 +90,9 @@ type reportView struct {
 	SRMSegments []string
 	Phases      []phaseView
 	History     []historyView
+	// Breakdown is the breakdown section, when the page was asked for one
+	// (?breakdown=DIM).
+	Breakdown *breakdownView
 }
 
 type phaseView struct {
@@ -148,6 +151,9 @@ type metricView struct {
 	Primary, Guardrail bool
 	LowerIsBetter      bool
 	Scale              string // the bars' half width, in the lift's unit
+	Correction         string // the multiple-comparison correction's label
+	HasProbBest        bool   // some row has a probability to be best
+	HasCUPED           bool   // some row has a CUPED estimate
 	Rows               []metricRowView
 }
 
@@ -160,10 +166,14 @@ type metricRowView struct {
 	Error          string
 	AbsLift, AbsCI string
 	RelLift, RelCI string
-	P, PHolm       string
-	SeqP, SeqPHolm string
-	SeqCI          string
-	ProbBetter     string
+	P, PAdj        string // PAdj: adjusted by the policy's correction
+	SeqP, SeqPAdj  string
+	ProbBest       string // the probability to be best, where the report has it
+	// CUPED, CUPEDCI and CUPEDNote: the CUPED-adjusted lift, its interval,
+	// and the variance reduction (or why it is n/a).
+	CUPED, CUPEDCI, CUPEDNote string
+	SeqCI                     string
+	ProbBetter                string
 	// Better and Worse mark a difference significant at Alpha by the
 	// always-valid test, in the metric's good or bad direction.
 	Better, Worse bool
@@ -231,7 +241,8 @@ type machineView struct {
 
 func newReportView(r results.Report, history []experiment.Version) reportView {
 	v := reportView{R: r, Title: r.Experiment, Primary: metricLabel(r.PrimaryMetric),
-		Generated: fmtTime(r.GeneratedAt), Confidence: strconv.FormatFloat(100*(1-r.Alpha), 'g', 4, 64) + "%"}
+		Generated: fmtTime(r.GeneratedAt), Confidence: strconv.FormatFloat(100*(1-r.Alpha), 'g', 4, 64) + "%",
+		Breakdown: newBreakdownView(r.Breakdown)}
 	if r.Name != "" {
 		v.Title = r.Name
 	}
@@ -355,13 +366,14 @@ func newSRMView(label string, s results.SRMReport) srmView {
 }
 
 func newMetricView(r results.Report, s results.SegmentReport, m results.MetricReport, colors map[string]string) metricView {
-	mv := metricView{Metric: string(m.Metric), Label: metricLabel(m.Metric), Primary: m.Primary, Guardrail: m.Guardrail, LowerIsBetter: m.LowerIsBetter}
+	mv := metricView{Metric: string(m.Metric), Label: metricLabel(m.Metric), Primary: m.Primary, Guardrail: m.Guardrail,
+		LowerIsBetter: m.LowerIsBetter, Correction: r.Correction.Label()}
 	// One scale for every bar of the metric, wide enough for every interval.
 	var scale float64
 	for _, row := range m.Rows {
 		if c := row.Comparison; c != nil && c.Error == "" {
-			if c.FixedHorizon.Tested() {
-				scale = math.Max(scale, math.Max(math.Abs(c.FixedHorizon.AbsCI.Lower), math.Abs(c.FixedHorizon.AbsCI.Upper)))
+			if iv := c.FixedHorizon.AbsCI; iv != nil {
+				scale = math.Max(scale, math.Max(math.Abs(iv.Lower), math.Abs(iv.Upper)))
 			}
 			if c.Sequential.Defined {
 				scale = math.Max(scale, math.Max(math.Abs(c.Sequential.CI.Lower), math.Abs(c.Sequential.CI.Upper)))
@@ -380,24 +392,27 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 	for i, row := range m.Rows {
 		rv := metricRowView{Variant: row.Variant, Color: colors[row.Variant], Control: s.Arms[i].Control,
 			Value: results.FormatValue(m.Mean, row.Value), Fraction: results.FormatFraction(m.Mean, row.Numerator, row.Denominator)}
+		if row.ProbBest != nil {
+			rv.ProbBest, mv.HasProbBest = results.FormatShare(*row.ProbBest), true
+		}
 		if c := row.Comparison; c != nil {
 			rv.Compared = true
 			rv.Error = c.Error
 			fh, sq := c.FixedHorizon, c.Sequential
-			if c.Error == "" && fh.Tested() {
-				rv.AbsLift = results.FormatDiff(m.Mean, fh.AbsLift)
-				rv.AbsCI = results.FormatInterval(m.Mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
-				if fh.RelLiftDefined {
-					rv.RelLift = results.FormatRelLift(fh.RelLift)
-					rv.RelCI = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
-				}
-				rv.P, rv.PHolm = results.FormatP(fh.PValue), results.FormatP(c.PValueHolm)
-				rv.Bar = bar(fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
-				rv.Bar.HasBar = !noBars
+			if c.CUPED != nil {
+				mv.HasCUPED = true
+				cupedCells(&rv, m.Mean, c)
 			}
-			rv.SeqP, rv.SeqPHolm = "n/a", "n/a"
+			if c.Error == "" {
+				fixedCells(&rv, m.Mean, c)
+				if fh.AbsCI != nil {
+					rv.Bar = bar(*fh.AbsLift, fh.AbsCI.Lower, fh.AbsCI.Upper, scale, rv.Color)
+					rv.Bar.HasBar = !noBars
+				}
+			}
+			rv.SeqP, rv.SeqPAdj = results.FormatNA(results.SeqReason(fh)), ""
 			if c.Error == "" && sq.Defined {
-				rv.SeqP, rv.SeqPHolm = results.FormatP(sq.PValue), results.FormatP(c.SequentialPValueHolm)
+				rv.SeqP, rv.SeqPAdj = results.FormatP(sq.PValue), optP(c.SequentialPValueAdjusted, "")
 				rv.SeqCI = results.FormatInterval(m.Mean, sq.CI.Lower, sq.CI.Upper)
 				rv.Bar.HasSeq = true
 				rv.Bar.SX1, rv.Bar.SX2 = rv.Bar.x(sq.CI.Lower, scale), rv.Bar.x(sq.CI.Upper, scale)
@@ -415,6 +430,54 @@ func newMetricView(r results.Report, s results.SegmentReport, m results.MetricRe
 		mv.Rows = append(mv.Rows, rv)
 	}
 	return mv
+}
+
+// fixedCells fills the row's fixed-horizon cells: each number, or "n/a"
+// with the reason where it is undefined (null in the JSON).
+func fixedCells(rv *metricRowView, mean bool, c *results.MetricComparison) {
+	fh := c.FixedHorizon
+	na := results.FormatNA(results.TestReason(fh.Status))
+	rv.AbsLift, rv.AbsCI = na, ""
+	if fh.AbsLift != nil {
+		rv.AbsLift, rv.AbsCI = results.FormatDiff(mean, *fh.AbsLift), na
+	}
+	if fh.AbsCI != nil {
+		rv.AbsCI = results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+	}
+	relNA := results.FormatNA(results.RelReason(fh))
+	rv.RelLift, rv.RelCI = relNA, ""
+	if fh.RelLift != nil {
+		rv.RelLift, rv.RelCI = results.FormatRelLift(*fh.RelLift), relNA
+	}
+	if fh.RelCI != nil {
+		rv.RelCI = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
+	}
+	rv.P, rv.PAdj = optP(fh.PValue, na), optP(c.PValueAdjusted, na)
+}
+
+// cupedCells fills the row's CUPED cells: the adjusted lift and interval
+// and the variance reduction, or "n/a" with the reason.
+func cupedCells(rv *metricRowView, mean bool, mc *results.MetricComparison) {
+	c := mc.CUPED
+	na := results.FormatNA(results.CUPEDReason(c.Status))
+	rv.CUPED, rv.CUPEDCI, rv.CUPEDNote = na, "", ""
+	if a := c.Adjusted; a != nil {
+		rv.CUPED, rv.CUPEDCI = results.FormatDiff(mean, a.Diff), na
+		if a.CI != nil {
+			rv.CUPEDCI = results.FormatInterval(mean, a.CI.Lower, a.CI.Upper)
+		}
+	}
+	if c.VarianceReduction != nil {
+		rv.CUPEDNote = results.FormatReduction(*c.VarianceReduction)
+	}
+}
+
+// optP writes an optional p-value, or na for none.
+func optP(p *float64, na string) string {
+	if p == nil {
+		return na
+	}
+	return results.FormatP(*p)
 }
 
 const barWidth, barHeight = 240, 18

@@ -43,7 +43,12 @@ func TestDemoAudienceScenarios(t *testing.T) {
 				}
 			}
 			row, ok := primaryRow(r, largest, "variant")
-			if !ok || row.Comparison == nil || row.Comparison.FixedHorizon.PValue >= 0.05 || row.Comparison.FixedHorizon.AbsLift <= 0 {
+			var p float64
+			var defined bool
+			if ok && row.Comparison != nil {
+				p, defined = row.Comparison.FixedHorizon.P()
+			}
+			if !defined || p >= 0.05 || row.Comparison.FixedHorizon.AbsLift == nil || *row.Comparison.FixedHorizon.AbsLift <= 0 {
 				t.Errorf("segment %s: the report does not find the planted winner: %+v", largest, row)
 			}
 		})

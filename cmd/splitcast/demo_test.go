@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/stats"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -151,7 +152,7 @@ func checkPage(t *testing.T, dom string, r results.Report) {
 	if len(sections) != len(r.Segments) {
 		t.Fatalf("page has %d segments, the report %d", len(sections), len(r.Segments))
 	}
-	checked := 0
+	checked, cuped := 0, 0
 	for si, sec := range sections {
 		s := r.Segments[si]
 		if sec[1] != s.Key {
@@ -180,30 +181,48 @@ func checkPage(t *testing.T, dom string, r results.Report) {
 			name := s.Key + "/" + row[1] + "/" + row[2]
 			mr := reportRow(t, s, row[1], row[2])
 			checkNumber(t, name+" value", cells["value"], mr.Value)
+			if mr.ProbBest != nil {
+				checkNumber(t, name+" P(best)", cells["pbest"], *mr.ProbBest)
+			}
 			checked++
 			c := mr.Comparison
 			if c == nil || c.Error != "" {
 				continue
 			}
-			if c.FixedHorizon.Tested() {
-				checkNumber(t, name+" abs lift", cells["abs"], c.FixedHorizon.AbsLift)
-				checkNumber(t, name+" p", cells["p"], c.FixedHorizon.PValue)
-				checkNumber(t, name+" p holm", cells["pholm"], c.PValueHolm)
-				if c.FixedHorizon.RelLiftDefined {
-					checkNumber(t, name+" rel lift", cells["rel"], c.FixedHorizon.RelLift)
+			fh := c.FixedHorizon
+			for _, cell := range []struct {
+				what, class string
+				want        *float64
+			}{{"abs lift", "abs", fh.AbsLift}, {"p", "p", fh.PValue}, {"p adjusted", "padj", c.PValueAdjusted}, {"rel lift", "rel", fh.RelLift}} {
+				if cell.want == nil {
+					if !strings.HasPrefix(cells[cell.class], "n/a: ") {
+						t.Errorf("%s %s: undefined, shown as %q, want n/a with the reason", name, cell.what, cells[cell.class])
+					}
+					continue
 				}
+				checkNumber(t, name+" "+cell.what, cells[cell.class], *cell.want)
+			}
+			if c.CUPED != nil {
+				// The demo's units have no history before their exposure:
+				// CUPED then says why it has no estimate.
+				if c.CUPED.Adjusted != nil {
+					checkNumber(t, name+" CUPED lift", cells["cuped"], c.CUPED.Adjusted.Diff)
+				} else if !strings.HasPrefix(cells["cuped"], "n/a: ") {
+					t.Errorf("%s: CUPED %s shown as %q, want n/a with the reason", name, c.CUPED.Status, cells["cuped"])
+				}
+				cuped++
 			}
 			if c.Sequential.Defined {
 				checkNumber(t, name+" always-valid p", cells["seqp"], c.Sequential.PValue)
-				checkNumber(t, name+" always-valid p holm", cells["seqpholm"], c.SequentialPValueHolm)
+				checkNumber(t, name+" always-valid p adjusted", cells["seqpadj"], *c.SequentialPValueAdjusted)
 			}
 			if c.ProbBetter != nil {
 				checkNumber(t, name+" P(beat)", cells["prob"], *c.ProbBetter)
 			}
 		}
 	}
-	if checked == 0 {
-		t.Fatal("no cell of the page checked")
+	if checked == 0 || cuped == 0 {
+		t.Fatalf("%d cells of the page checked, %d CUPED cells: want some of each", checked, cuped)
 	}
 }
 
@@ -300,6 +319,22 @@ func TestDemoReengagement(t *testing.T) {
 		}
 		if exposed != int64(want) {
 			t.Errorf("segment %s exposed %d units, its cohort has %d", r.Segments[i].Key, exposed, want)
+		}
+	}
+	// CUPED over 60 days: half the dormant units opened the newsletter of 50
+	// days ago, so their open rate has a covariate that varies.
+	if r.CupedDays != 60 {
+		t.Errorf("report cuped_days = %d, want the policy's 60", r.CupedDays)
+	}
+	for _, m := range r.Segments[0].Metrics {
+		if m.Metric != "open_rate" {
+			continue
+		}
+		for _, row := range m.Rows[1:] {
+			cu := row.Comparison.CUPED
+			if cu == nil || cu.Status != stats.StatusOK || cu.Theta == nil || cu.Adjusted == nil || cu.VarianceReduction == nil {
+				t.Errorf("dormant/%s open_rate CUPED = %+v, want an adjusted estimate", row.Variant, cu)
+			}
 		}
 	}
 }

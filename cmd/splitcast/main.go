@@ -27,6 +27,9 @@ commands:
   keys revoke ID      revoke a key (servers refuse it within SPLITCAST_KEY_REFRESH)
   report [-url U] [-key K] EXPERIMENT
                       print an experiment's report from a running server
+  import -experiment KEY [-url U] [-key K] FILE
+                      import a campaign sent elsewhere (CSV or NDJSON of its
+                      events, docs/examples/import.csv) into a running server
   retire-once         one pass of the retirement loop; prints its decisions
   demo [-units N] [-days D] [-seed S] [-exit]
                       serve, replay days of a simulated experiment through the
@@ -59,13 +62,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	switch cmd {
 	case "serve", "migrate", "clickhouse start", "clickhouse stop", "keys create", "keys list", "keys revoke",
-		"report", "retire-once", "demo":
+		"report", "retire-once", "demo", "import":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	kf := addKeysFlags(fs, cmd)
 	rf := addReportFlags(fs, cmd)
+	imf := addImportFlags(fs, cmd)
 	df := addDemoFlags(fs, cmd, getenv)
 	cfg, err := ParseConfig(fs, args, getenv)
 	if err != nil {
@@ -93,6 +97,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return m.Keys(ctx, cmd, kf, fs.Args())
 	case "report":
 		return m.Report(ctx, rf, fs.Args())
+	case "import":
+		return m.Import(ctx, imf, fs.Args())
 	case "retire-once":
 		defer m.Close()
 		return m.RetireOnce(ctx)

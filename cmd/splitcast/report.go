@@ -165,14 +165,14 @@ func writeSegmentTable(w io.Writer, r results.Report, s results.SegmentReport) e
 		}
 	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "VARIANT\tSTATUS\tEXPOSED\t%s\tLIFT\t%g%% CI\tALWAYS-VALID CI\tP (ALWAYS-VALID)\tP(BEAT CONTROL)\t\n",
+	fmt.Fprintf(tw, "VARIANT\tSTATUS\tEXPOSED\t%s\tLIFT\t%g%% CI\tALWAYS-VALID CI\tP (ALWAYS-VALID)\tP(BEAT CONTROL)\tP(BEST)\t\n",
 		strings.ToUpper(string(primary)), 100*(1-r.Alpha))
 	for i, a := range s.Arms {
 		name := a.Variant
 		if a.Control {
 			name += " (control)"
 		}
-		cells := [6]string{"-", "-", "-", "-", "-", "-"}
+		cells := [7]string{"-", "-", "-", "-", "-", "-", "-"}
 		if pm != nil && i < len(pm.Rows) {
 			cells = rowCells(primary.IsMean(), pm.Rows[i])
 		}
@@ -181,21 +181,37 @@ func writeSegmentTable(w io.Writer, r results.Report, s results.SegmentReport) e
 	return tw.Flush()
 }
 
-// rowCells are the value, lift, interval, always-valid interval, p-value
-// and probability to beat control of one arm; "-" where not computed.
-func rowCells(mean bool, row results.MetricRow) [6]string {
-	cells := [6]string{results.FormatValue(mean, row.Value), "-", "-", "-", "-", "-"}
+// rowCells are the value, lift, interval, always-valid interval, p-value,
+// probability to beat control and to be best of one arm; "-" where not
+// computed (the control's comparison, a mean's probabilities).
+func rowCells(mean bool, row results.MetricRow) [7]string {
+	cells := [7]string{results.FormatValue(mean, row.Value), "-", "-", "-", "-", "-", "-"}
+	if row.ProbBest != nil {
+		cells[6] = results.FormatShare(*row.ProbBest)
+	}
 	c := row.Comparison
 	if c == nil || c.Error != "" {
 		return cells
 	}
-	if fh := c.FixedHorizon; fh.Tested() {
-		if fh.RelLiftDefined {
-			cells[1], cells[2] = results.FormatRelLift(fh.RelLift), results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
-		} else {
-			cells[1], cells[2] = results.FormatDiff(mean, fh.AbsLift), results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+	// The relative lift where it is defined, else the absolute one; "n/a"
+	// and the reason for what is undefined (null in the JSON).
+	fh := c.FixedHorizon
+	na := results.FormatNA(results.TestReason(fh.Status))
+	switch {
+	case fh.RelLift != nil:
+		cells[1], cells[2] = results.FormatRelLift(*fh.RelLift), results.FormatNA(results.RelReason(fh))
+		if fh.RelCI != nil {
+			cells[2] = results.FormatRelInterval(fh.RelCI.Lower, fh.RelCI.Upper)
 		}
+	case fh.AbsLift != nil:
+		cells[1], cells[2] = results.FormatDiff(mean, *fh.AbsLift), na
+		if fh.AbsCI != nil {
+			cells[2] = results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+		}
+	default:
+		cells[1], cells[2] = na, na
 	}
+	cells[3], cells[4] = results.FormatNA(results.SeqReason(fh)), results.FormatNA(results.SeqReason(fh))
 	if sq := c.Sequential; sq.Defined {
 		cells[3], cells[4] = results.FormatInterval(mean, sq.CI.Lower, sq.CI.Upper), results.FormatP(sq.PValue)
 	}

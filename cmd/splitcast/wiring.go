@@ -20,11 +20,13 @@ import (
 	"github.com/splitcast/splitcast/analytics/bandit"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
+	"github.com/splitcast/splitcast/analytics/imports"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/api"
+	"github.com/splitcast/splitcast/api/importapi"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -138,8 +140,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
-		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
+		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates, Units: clickhouse.NewUnitReader(m.conn),
 		Profiles: clickhouse.NewProfileStore(m.conn),
+		Import:   m.importer(store),
 		Tokens:   tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
@@ -526,4 +529,19 @@ func (m *Main) StopLocalClickHouse() error {
 	}
 	fmt.Fprintln(m.stdout, "clickhouse: stopped")
 	return nil
+}
+
+// importer is the API's import: imports.Run into store, writing the checked
+// events straight to ClickHouse (not through the ingest queue: the caller
+// waits for the whole file, and a retry is idempotent), its temporary file
+// under the data folder.
+func (m *Main) importer(store experiment.Store) importapi.Run {
+	sink := clickhouse.NewEventSink(m.conn)
+	dir := filepath.Join(m.Config.DataDir, "imports")
+	return func(ctx context.Context, key string, in io.Reader, f imports.Format, author string) (imports.Summary, error) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return imports.Summary{}, fmt.Errorf("import: %w", err)
+		}
+		return imports.Run(ctx, store, key, in, f, sink, author, imports.Options{TempDir: dir, Now: m.now})
+	}
 }

@@ -63,17 +63,26 @@ def iv(lo, hi):
     return {"lower": f(lo), "upper": f(hi)}
 
 
+def rel_lift(x1, x2, var1, var2, alpha):
+    """Relative lift (x2 - x1)/|x1| and its delta-method interval (normal quantile), with its
+    status: None for the lift when x1 is 0, None for the interval when its variance is 0."""
+    if x1 == 0:
+        return "zero_control", None, None
+    r = (x2 - x1) / abs(x1)
+    v = var2 / x1**2 + x2**2 * var1 / x1**4
+    if v == 0:
+        return "no_variance", f(r), None
+    h = stats.norm.ppf(1 - alpha / 2) * math.sqrt(v)
+    return "ok", f(r), iv(r - h, r + h)
+
+
 ZERO_IV = iv(0, 0)
 
 
-def rel_lift(x1, x2, var1, var2, alpha):
-    """Relative lift x2/x1 - 1 and its delta-method interval (normal quantile)."""
-    if x1 == 0:
-        return False, 0.0, ZERO_IV
-    r = x2 / x1 - 1
-    v = var2 / x1**2 + x2**2 * var1 / x1**4
-    h = stats.norm.ppf(1 - alpha / 2) * math.sqrt(v)
-    return True, r, iv(r - h, r + h)
+# Nothing tested: an empty arm, too few units. Every lift, interval, statistic and p-value is
+# null (the package's convention: no library defines them).
+UNTESTED = {"abs_lift": None, "abs_ci": None, "rel_status": "untested", "rel_lift": None,
+            "rel_ci": None, "statistic": None, "p_value": None}
 
 
 # ---------------------------------------------------------------- proportions
@@ -88,30 +97,34 @@ def proportions_case(name, c, t, alpha=0.05):
     if n1 == 0 or n2 == 0:
         case["convention"] = True
         case["expect"] = {"status": "empty_arm", "control": f(x1 / n1 if n1 else 0),
-                          "treatment": f(x2 / n2 if n2 else 0), "abs_lift": 0.0,
-                          "abs_ci": ZERO_IV, "rel_lift_defined": False, "rel_lift": 0.0,
-                          "rel_ci": ZERO_IV, "statistic": 0.0, "p_value": 1.0}
+                          "treatment": f(x2 / n2 if n2 else 0), **UNTESTED}
         return case
     p1, p2 = x1 / n1, x2 / n2
     pooled = (x1 + x2) / (n1 + n2)
     status = "ok"
     if pooled in (0.0, 1.0):
-        # statsmodels returns nan here; the convention is z = 0, p = 1.
+        # statsmodels returns nan here: the statistic and p-value are undefined (null).
         case["convention"] = True
         status = "no_variance"
-        z, p = 0.0, 1.0
+        z, p = None, None
     else:
         z, p = proportions_ztest([x2, x1], [n2, n1], value=0, alternative="two-sided",
                                  prop_var=False)
-    lo, hi = confint_proportions_2indep(x2, n2, x1, n1, method="wald", compare="diff",
-                                        alpha=alpha)
-    if p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2 == 0:
-        status = "no_variance"
+        z, p = f(z), f(p)
     var1, var2 = p1 * (1 - p1) / n1, p2 * (1 - p2) / n2
-    rd, r, rci = rel_lift(p1, p2, var1, var2, alpha)
+    if var1 + var2 == 0:
+        # The Wald interval has a zero standard error: undefined (null).
+        case["convention"] = True
+        status = "no_variance"
+        ci = None
+    else:
+        lo, hi = confint_proportions_2indep(x2, n2, x1, n1, method="wald", compare="diff",
+                                            alpha=alpha)
+        ci = iv(lo, hi)
+    rs, r, rci = rel_lift(p1, p2, var1, var2, alpha)
     case["expect"] = {"status": status, "control": f(p1), "treatment": f(p2),
-                      "abs_lift": f(p2 - p1), "abs_ci": iv(lo, hi), "rel_lift_defined": rd,
-                      "rel_lift": f(r), "rel_ci": rci, "statistic": f(z), "p_value": f(p)}
+                      "abs_lift": f(p2 - p1), "abs_ci": ci, "rel_status": rs,
+                      "rel_lift": r, "rel_ci": rci, "statistic": z, "p_value": p}
     return case
 
 
@@ -191,20 +204,17 @@ def means_case(name, c, t, alpha=0.05, raw=None):
     if n1 == 0 or n2 == 0 or n1 < 2 or n2 < 2:
         case["convention"] = True
         case["expect"] = {"status": "empty_arm" if n1 == 0 or n2 == 0 else "too_few_units",
-                          "control": f(m1), "treatment": f(m2), "abs_lift": 0.0,
-                          "abs_ci": ZERO_IV, "rel_lift_defined": False, "rel_lift": 0.0,
-                          "rel_ci": ZERO_IV, "statistic": 0.0, "df": 0.0, "p_value": 1.0}
+                          "control": f(m1), "treatment": f(m2), **UNTESTED}
         return case
     a, b = v1 / n1, v2 / n2
     d = m2 - m1
     if a + b == 0:
+        # scipy returns nan: with no variance the statistic, p-value and interval are null.
         case["convention"] = True
-        rd, r, rci = rel_lift(m1, m2, a, b, alpha)
+        rs, r, rci = rel_lift(m1, m2, a, b, alpha)
         case["expect"] = {"status": "no_variance", "control": f(m1), "treatment": f(m2),
-                          "abs_lift": f(d), "abs_ci": iv(d, d), "rel_lift_defined": rd,
-                          "rel_lift": f(r), "rel_ci": rci,
-                          "statistic": 0.0 if d == 0 else math.copysign(sys.float_info.max, d),
-                          "df": 0.0, "p_value": 1.0 if d == 0 else 0.0}
+                          "abs_lift": f(d), "abs_ci": None, "rel_status": rs,
+                          "rel_lift": r, "rel_ci": rci, "statistic": None, "p_value": None}
         return case
     res = stats.ttest_ind_from_stats(m2, math.sqrt(v2), n2, m1, math.sqrt(v1), n1,
                                      equal_var=False)
@@ -215,9 +225,9 @@ def means_case(name, c, t, alpha=0.05, raw=None):
         r2 = stats.ttest_ind(raw[1], raw[0], equal_var=False)
         assert abs(r2.pvalue - res.pvalue) <= 1e-9 * res.pvalue + 1e-15, (r2, res)
     h = t_ppf(1 - alpha / 2, df) * math.sqrt(a + b)
-    rd, r, rci = rel_lift(m1, m2, a, b, alpha)
+    rs, r, rci = rel_lift(m1, m2, a, b, alpha)
     case["expect"] = {"status": "ok", "control": f(m1), "treatment": f(m2), "abs_lift": f(d),
-                      "abs_ci": iv(d - h, d + h), "rel_lift_defined": rd, "rel_lift": f(r),
+                      "abs_ci": iv(d - h, d + h), "rel_status": rs, "rel_lift": r,
                       "rel_ci": rci, "statistic": f(res.statistic), "df": f(df),
                       "p_value": f(res.pvalue)}
     return case
@@ -454,10 +464,16 @@ def gen_prob_best():
         probs = []
         for i, d in enumerate(dists):
             lo, hi = d.ppf(1e-15), d.isf(1e-15)
+            # Break the range where another arm's CDF rises, so that a narrow arm beside a
+            # broad one is not stepped over by the adaptive rule.
+            pts = sorted({float(q) for j, e in enumerate(dists) if j != i
+                          for q in e.ppf([1e-12, 1e-6, 0.01, 0.25, 0.5, 0.75, 0.99, 1 - 1e-6, 1 - 1e-12])
+                          if lo < q < hi})
             fn = lambda x, i=i, d=d: d.pdf(x) * np.prod(
                 [dists[j].cdf(x) for j in range(len(dists)) if j != i])
-            probs.append(integrate.quad(fn, lo, hi, epsabs=1e-13, epsrel=1e-11, limit=400)[0])
-        assert abs(sum(probs) - 1) < 1e-8, probs
+            probs.append(integrate.quad(fn, lo, hi, points=pts or None, epsabs=1e-14, epsrel=1e-12,
+                                        limit=2000)[0])
+        assert abs(sum(probs) - 1) < 1e-9, (name, probs, sum(probs))
         cases.append({"name": name, "prior": {"alpha": f(prior[0]), "beta": f(prior[1])},
                       "arms": [{"successes": f(x), "trials": f(n)} for x, n in arms],
                       "expect": [f(p) for p in probs]})
@@ -467,11 +483,105 @@ def gen_prob_best():
     add("two arms", [(30, 100), (36, 100)])
     add("no data", [(0, 0), (0, 0), (0, 0)])
     add("tiny counts", [(0, 2), (1, 2), (2, 3)])
+    add("narrow beside broad", [(3, 10), (30000, 100000), (310, 1000)])
+    add("five arms, close", [(5000, 25000), (5100, 25000), (5050, 25000), (4950, 25000), (5080, 25000)])
+    add("six arms, mixed sizes", [(12, 80), (130, 800), (1450, 8000), (15, 80), (0, 0), (14000, 80000)])
+    add("rates near 1", [(999990, 1000000), (999995, 1000000), (999980, 1000000)])
+    add("rare events, large counts", [(12, 2000000), (20, 2000000), (15, 2000000)])
+    add("prior Beta(2, 8)", [(20, 100), (25, 100), (18, 100)], prior=(2, 8))
+    add("all zero successes", [(0, 5000), (0, 6000), (0, 4000)])
     doc = header("Probability to be best among k arms by numerical integration "
-                 "(scipy.integrate.quad of f_i·∏F_j); the Go code estimates it by Monte Carlo.",
-                 {"probability": "4 Monte Carlo standard errors + 1e-9"})
+                 "(scipy.integrate.quad of f_i·∏F_j, broken where the other arms' CDFs rise); "
+                 "the Go code integrates with a composite Gauss–Legendre rule.",
+                 {"probability": "absolute 1e-9"})
     doc["cases"] = cases
     return write("prob_best.json", doc)
+
+
+# ---------------------------------------------------------------- CUPED
+
+
+def cuped_fit(formula, df, alpha):
+    """statsmodels OLS with HC0 standard errors (normal p-values and intervals, as fit gives for a
+    robust covariance): the treatment coefficient and, for the adjusted model, the covariate's."""
+    import statsmodels.formula.api as smf
+    res = smf.ols(formula, df).fit(cov_type="HC0")
+    se = float(res.bse["treatment"])
+    est = {"diff": f(res.params["treatment"]), "std_err": f(se)}
+    if se > 0:
+        lo, hi = res.conf_int(alpha=alpha).loc["treatment"]
+        est.update(ci=iv(lo, hi), statistic=f(res.tvalues["treatment"]), p_value=f(res.pvalues["treatment"]))
+    else:
+        est.update(ci=None, statistic=None, p_value=None)
+    return res, est
+
+
+def cuped_case(name, yc, xc, yt, xt, alpha=0.05):
+    import pandas as pd
+    case = {"name": name, "alpha": alpha,
+            "control": {"y": [f(v) for v in yc], "x": [f(v) for v in xc]},
+            "treatment": {"y": [f(v) for v in yt], "x": [f(v) for v in xt]}}
+    df = pd.DataFrame({"y": np.concatenate([yc, yt]), "covariate": np.concatenate([xc, xt]),
+                       "treatment": np.r_[np.zeros(len(yc)), np.ones(len(yt))]})
+    _, unadj = cuped_fit("y ~ treatment", df, alpha)
+    within = sum(((np.asarray(x) - np.mean(x)) ** 2).sum() for x in (xc, xt))
+    if within == 0:
+        case["convention"] = True  # statsmodels' design is singular: the adjusted model is undefined
+        case["expect"] = {"status": "constant_covariate", "theta": None, "adjusted": None,
+                          "unadjusted": unadj, "variance_reduction": None}
+        return case
+    res, adj = cuped_fit("y ~ treatment + covariate", df, alpha)
+    status = "ok" if adj["p_value"] is not None and unadj["p_value"] is not None else "no_variance"
+    vr = 1 - adj["std_err"] ** 2 / unadj["std_err"] ** 2 if unadj["std_err"] > 0 else None
+    case["expect"] = {"status": status, "theta": f(res.params["covariate"]), "adjusted": adj,
+                      "unadjusted": unadj, "variance_reduction": None if vr is None else f(vr)}
+    return case
+
+
+def gen_cuped():
+    rng = np.random.default_rng(20251214)
+    cases = []
+
+    def binary(n, p_pre, lift, rho):
+        """A rate metric: pre-period indicator x, outcome y more likely after a pre-period event."""
+        x = (rng.random(n) < p_pre).astype(float)
+        y = (rng.random(n) < 0.1 + lift + rho * x).astype(float)
+        return y, x
+
+    def revenue(n, lift):
+        """Heavy-tailed revenue: most units 0, the rest lognormal; the pre-period spend predicts it."""
+        x = np.where(rng.random(n) < 0.3, rng.lognormal(2.0, 1.2, n), 0.0)
+        base = 0.6 * x + np.where(rng.random(n) < 0.25, rng.lognormal(1.8, 1.3, n), 0.0)
+        return np.round(base * (1 + lift), 2), np.round(x, 2)
+
+    yc, xc = binary(1500, 0.3, 0.0, 0.25)
+    yt, xt = binary(1400, 0.3, 0.02, 0.25)
+    cases.append(cuped_case("open rate, correlated pre-period", yc, xc, yt, xt))
+    yc, xc = revenue(1200, 0.0)
+    yt, xt = revenue(1300, 0.08)
+    cases.append(cuped_case("heavy-tailed revenue", yc, xc, yt, xt))
+    yc, xc = revenue(800, 0.0)
+    yt, xt = revenue(700, 0.0)
+    cases.append(cuped_case("revenue, alpha 0.1", yc, xc, yt, xt, alpha=0.1))
+    yc, xc = binary(600, 0.5, 0.0, 0.0)
+    yt, xt = binary(650, 0.5, 0.0, 0.0)
+    cases.append(cuped_case("uncorrelated covariate", yc, xc, yt, xt))
+    yc, xc = revenue(500, 0.0)
+    yt, xt = revenue(500, 0.05)
+    # Centring matters: the design has a column near 1e3. (At 1e6, float64 itself cannot give a
+    # difference of 0.4 to 1e-9: summing 500 values of 1e6 leaves ~1e-10 in the mean, on either side.)
+    cases.append(cuped_case("large offset", yc + 1e3, xc + 5e2, yt + 1e3, xt + 5e2))
+    yc, _ = binary(400, 0.0, 0.0, 0.0)
+    yt, _ = binary(420, 0.0, 0.05, 0.0)
+    cases.append(cuped_case("no pre-period history", yc, np.zeros(400), yt, np.zeros(420)))
+    cases.append(cuped_case("two units per arm", np.array([1.0, 3.0]), np.array([0.0, 2.0]),
+                            np.array([2.0, 5.0]), np.array([1.0, 2.0])))
+    cases.append(cuped_case("imbalanced covariate", *binary(900, 0.2, 0.0, 0.3), *binary(950, 0.35, 0.0, 0.3)))
+    doc = header("CUPED: the treatment coefficient of statsmodels OLS y ~ treatment + covariate with "
+                 "HC0 standard errors (normal intervals and p-values), beside y ~ treatment, on "
+                 "per-unit data.", {"estimates": "relative 1e-9, absolute 1e-12"})
+    doc["cases"] = cases
+    return write("cuped.json", doc)
 
 
 # ---------------------------------------------------------------- mSPRT
@@ -634,7 +744,7 @@ def gen_power():
 def main():
     total = 0
     for g in (gen_proportions, gen_means, gen_srm, gen_adjust, gen_prob_beat, gen_prob_best,
-              gen_msprt, gen_power):
+              gen_msprt, gen_power, gen_cuped):
         total += g()
     print(f"total: {total} cases")
 

@@ -160,17 +160,21 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
-// TestBatchFormat1Decodes: records written before Props (format 1) still
-// decode after an upgrade, with no Props.
+// TestBatchFormat1Decodes: records written before Props (format 1) and
+// before Dims (format 2) still decode after an upgrade, with none.
 func TestBatchFormat1Decodes(t *testing.T) {
 	in := testEvents("v1", 1)
-	v2 := appendBatch(nil, in)
-	// Format 2 is format 1 with the Props string after each event: for
-	// one event with none, one zero byte at the end.
-	v1 := append([]byte{batchFormatV1}, v2[1:len(v2)-1]...)
-	got, err := decodeBatch(v1)
-	if err != nil || !sameEvents(got, in) {
-		t.Fatalf("decodeBatch(format 1) = %+v, %v; want %+v", got, err, in)
+	v3 := appendBatch(nil, in)
+	// Format 2 is format 1 with the Props string after each event, and
+	// format 3 format 2 with the Dims string after it: for one event with
+	// neither, one zero byte at the end each.
+	v2 := append([]byte{batchFormatV2}, v3[1:len(v3)-1]...)
+	v1 := append([]byte{batchFormatV1}, v3[1:len(v3)-2]...)
+	for f, b := range map[int][]byte{1: v1, 2: v2} {
+		got, err := decodeBatch(b)
+		if err != nil || !sameEvents(got, in) {
+			t.Fatalf("decodeBatch(format %d) = %+v, %v; want %+v", f, got, err, in)
+		}
 	}
 }
 
@@ -476,7 +480,7 @@ func TestSpoolSetsAsideForeignSegment(t *testing.T) {
 }
 
 // TestBatchDims: an exposure's dims survive the spool, and a batch of the
-// format before them (1) still decodes.
+// format before them (2) still decodes.
 func TestBatchDims(t *testing.T) {
 	in := testEvents("d", 1)
 	in[0].Dims = analytics.EncodeDims([]string{"country"}, []string{"FR"})
@@ -485,11 +489,11 @@ func TestBatchDims(t *testing.T) {
 		t.Fatalf("decodeBatch(appendBatch(dims)) = %+v, %v", got, err)
 	}
 	in[0].Dims = ""
-	v1 := appendBatch(nil, in)
-	v1 = v1[:len(v1)-1] // format 1 had no Dims: drop its empty string
-	v1[0] = 1
-	got, err = decodeBatch(v1)
+	v2 := appendBatch(nil, in)
+	v2 = v2[:len(v2)-1] // format 2 had no Dims: drop its empty string
+	v2[0] = batchFormatV2
+	got, err = decodeBatch(v2)
 	if err != nil || len(got) != 1 || got[0] != in[0] {
-		t.Errorf("decodeBatch(format 1) = %+v, %v; want %+v", got, err, in[0])
+		t.Errorf("decodeBatch(format 2) = %+v, %v; want %+v", got, err, in[0])
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/fatigue"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/api/tracking"
@@ -85,7 +86,10 @@ type Config struct {
 	// (trait.<name>, an *traits.Cache); the caller's attribute of
 	// the same name wins.
 	Traits TraitSource
-	Logger *slog.Logger
+	// Fatigue, when set, withholds messages from suppressed, capped and
+	// global-control units (assign answers them suppressed).
+	Fatigue *fatigue.Gate
+	Logger  *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }

@@ -26,6 +26,7 @@ type eventIn struct {
 	Name           string     `json:"name"`
 	Value          *float64   `json:"value"`
 	Time           *time.Time `json:"time"`
+	Channel        string     `json:"channel"`
 }
 
 type eventsRequest struct {

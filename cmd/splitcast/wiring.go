@@ -18,6 +18,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
+	"github.com/splitcast/splitcast/analytics/fatigue"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/retire"
@@ -108,6 +109,10 @@ func (m *Main) Run(ctx context.Context) error {
 	aggregates.Rollups = m.rollups()
 	m.startRetirement(bg, store, aggregates)
 	m.startTraits(bg)
+	gate, err := m.startFatigue(ctx, bg)
+	if err != nil {
+		return err
+	}
 	keyring, err := m.startKeys(ctx, bg)
 	if err != nil {
 		return err
@@ -125,8 +130,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
-		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
-		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
+		Events: fatigue.Logger{Logger: m.ingest, Gate: gate}, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
+		Fatigue: gate,
+		Tokens:  tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
 			PerKey:          api.Rate{PerSecond: m.Config.RatePerKey},

@@ -1,0 +1,118 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/fatigue"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// FatigueReader is the fatigue.Reader on the events table: the suppression
+// signals and the recent exposures that every server's fatigue state is
+// refreshed from.
+//
+// Cost: an incremental read (since a mark) filters on received_at, which
+// is not in the sort key, so it reads the partitions it touches like the
+// trait refresh does: the signals' whole table on the first read only (a
+// unit's unsubscribe of last year still counts), then the rows received
+// since the mark; the exposures, the cap window's partitions.
+type FatigueReader struct {
+	conn driver.Conn
+	// Margin and FixedMargin are TraitReader's: how far before the
+	// previous mark each read looks for inserts that were in flight.
+	Margin      time.Duration
+	FixedMargin bool
+}
+
+var _ fatigue.Reader = (*FatigueReader)(nil)
+
+// NewFatigueReader returns a reader of conn's database, which must be
+// migrated.
+func NewFatigueReader(conn driver.Conn) *FatigueReader {
+	return &FatigueReader{conn: conn, Margin: DefaultTraitMargin}
+}
+
+// fatigueSignals is the latest time of each unit, channel and kind of
+// suppression signal; the caller appends the received_at filter.
+const fatigueSignals = `SELECT unit, channel, kind, max(time) FROM events
+WHERE kind IN ('unsubscribe', 'complaint', 'resubscribe')`
+
+// fatigueSends are the exposures since a time (the first parameter's day,
+// for the partitions, then the time itself); copies of one event id are
+// read as one row.
+const fatigueSends = `SELECT DISTINCT unit, channel, event_id, time FROM events
+WHERE kind = 'exposure' AND date >= toDate(?) AND time >= toDateTime(?)`
+
+// Fatigue reads the signals and the exposures stored since the mark since
+// (all of them when since is zero), the exposures only from from on when
+// from is not zero, and returns the next mark.
+func (r *FatigueReader) Fatigue(ctx context.Context, since, from time.Time) (fatigue.Batch, time.Time, error) {
+	mark, err := nextMark(ctx, r.conn, r.Margin, r.FixedMargin)
+	if err != nil {
+		return fatigue.Batch{}, since, err
+	}
+	var b fatigue.Batch
+	recv, args := "", []any{}
+	if !since.IsZero() {
+		recv, args = " AND received_at >= toDateTime(?)", []any{uint32(since.Unix())}
+	}
+	if b.Signals, err = r.signals(ctx, fatigueSignals+recv+" GROUP BY unit, channel, kind", args); err != nil {
+		return fatigue.Batch{}, since, err
+	}
+	if !from.IsZero() {
+		// A day's margin: the date column is in the server's time zone.
+		sendArgs := append([]any{dateString(analytics.Day(from) - 1), uint32(from.Unix())}, args...)
+		if b.Sends, err = r.sends(ctx, fatigueSends+recv, sendArgs); err != nil {
+			return fatigue.Batch{}, since, err
+		}
+	}
+	return b, mark, nil
+}
+
+func (r *FatigueReader) signals(ctx context.Context, q string, args []any) ([]fatigue.Signal, error) {
+	rows, err := r.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("fatigue signals: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []fatigue.Signal
+	for rows.Next() {
+		var unit, channel, kind string
+		var t time.Time
+		if err := rows.Scan(&unit, &channel, &kind, &t); err != nil {
+			return nil, fmt.Errorf("fatigue signals: %w", translate(err))
+		}
+		out = append(out, fatigue.Signal{Unit: unit, Channel: experiment.Channel(channel), Kind: analytics.Kind(kind), Time: t})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("fatigue signals: %w", translate(err))
+	}
+	return out, nil
+}
+
+func (r *FatigueReader) sends(ctx context.Context, q string, args []any) ([]fatigue.Send, error) {
+	rows, err := r.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("fatigue sends: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []fatigue.Send
+	for rows.Next() {
+		var s fatigue.Send
+		var channel string
+		if err := rows.Scan(&s.Unit, &channel, &s.ID, &s.Time); err != nil {
+			return nil, fmt.Errorf("fatigue sends: %w", translate(err))
+		}
+		s.Channel = experiment.Channel(channel)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("fatigue sends: %w", translate(err))
+	}
+	return out, nil
+}

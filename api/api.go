@@ -89,7 +89,9 @@ type Config struct {
 	// Fatigue, when set, withholds messages from suppressed, capped and
 	// global-control units (assign answers them suppressed).
 	Fatigue *fatigue.Gate
-	Logger  *slog.Logger
+	// ArmFatigue, when set, adds the fatigue section to reports.
+	ArmFatigue results.FatigueReader
+	Logger     *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }

@@ -82,7 +82,15 @@ func (s *Server) buildReport(ctx context.Context, key string) (results.Report, [
 		return results.Report{}, nil, res.err
 	}
 	cur := history[len(history)-1].Definition
-	return retire.Report(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
+	r := retire.Report(cur, history, res.agg, s.cfg.Now().UTC())
+	if s.cfg.ArmFatigue != nil {
+		arms, err := s.cfg.ArmFatigue.ArmFatigue(ctx, key)
+		if err != nil {
+			return results.Report{}, nil, err
+		}
+		results.AddFatigue(&r, arms)
+	}
+	return r, history, nil
 }
 
 // pageKey lets a browser in: when the request carries no Authorization

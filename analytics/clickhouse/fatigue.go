@@ -9,6 +9,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/fatigue"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -115,4 +116,70 @@ func (r *FatigueReader) sends(ctx context.Context, q string, args []any) ([]fati
 		return nil, fmt.Errorf("fatigue sends: %w", translate(err))
 	}
 	return out, nil
+}
+
+var _ results.FatigueReader = (*FatigueReader)(nil)
+
+// armFatigue counts an experiment's exposures and suppressions by arm and
+// reason (name, empty for exposures); the sort key starts with experiment,
+// segment, variant and kind, so it reads only the experiment's rows of
+// these two kinds.
+const armFatigue = `SELECT segment, variant, kind, name, uniqExact(unit), uniqExact(event_id) FROM events
+WHERE experiment = ? AND kind IN ('exposure', 'suppressed')
+GROUP BY segment, variant, kind, name`
+
+// armSuppressed counts the distinct suppressed units per arm, whatever the
+// reason.
+const armSuppressed = `SELECT segment, variant, uniqExact(unit) FROM events
+WHERE experiment = ? AND kind = 'suppressed'
+GROUP BY segment, variant`
+
+// ArmFatigue reads the messages and suppressions of an experiment per arm.
+func (r *FatigueReader) ArmFatigue(ctx context.Context, key string) ([]results.ArmFatigue, error) {
+	rows, err := r.conn.Query(ctx, armFatigue, key)
+	if err != nil {
+		return nil, fmt.Errorf("arm fatigue: %w", translate(err))
+	}
+	defer rows.Close()
+	var out []results.ArmFatigue
+	at := map[[2]string]int{}
+	arm := func(seg, variant string) *results.ArmFatigue {
+		i, ok := at[[2]string{seg, variant}]
+		if !ok {
+			i = len(out)
+			at[[2]string{seg, variant}] = i
+			out = append(out, results.ArmFatigue{Segment: seg, Variant: variant, Suppressed: map[string]int64{}})
+		}
+		return &out[i]
+	}
+	for rows.Next() {
+		var seg, variant, kind, name string
+		var units, events uint64
+		if err := rows.Scan(&seg, &variant, &kind, &name, &units, &events); err != nil {
+			return nil, fmt.Errorf("arm fatigue: %w", translate(err))
+		}
+		a := arm(seg, variant)
+		if kind == string(analytics.KindExposure) {
+			a.MessagedUnits, a.Messages = int64(units), int64(events)
+		} else {
+			a.Suppressed[name] = int64(units)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("arm fatigue: %w", translate(err))
+	}
+	srows, err := r.conn.Query(ctx, armSuppressed, key)
+	if err != nil {
+		return nil, fmt.Errorf("arm suppressed: %w", translate(err))
+	}
+	defer srows.Close()
+	for srows.Next() {
+		var seg, variant string
+		var units uint64
+		if err := srows.Scan(&seg, &variant, &units); err != nil {
+			return nil, fmt.Errorf("arm suppressed: %w", translate(err))
+		}
+		arm(seg, variant).SuppressedUnits = int64(units)
+	}
+	return out, translate(srows.Err())
 }

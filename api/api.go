@@ -91,7 +91,9 @@ type Config struct {
 	Fatigue *fatigue.Gate
 	// ArmFatigue, when set, adds the fatigue section to reports.
 	ArmFatigue results.FatigueReader
-	Logger     *slog.Logger
+	// Channels, when set, adds each metric per channel to reports.
+	Channels results.ChannelReader
+	Logger   *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }

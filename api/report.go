@@ -83,14 +83,27 @@ func (s *Server) buildReport(ctx context.Context, key string) (results.Report, [
 	}
 	cur := history[len(history)-1].Definition
 	r := retire.Report(cur, history, res.agg, s.cfg.Now().UTC())
+	return r, history, s.addFatigue(ctx, &r, cur)
+}
+
+// addFatigue adds the report's fatigue and per-channel sections, when this
+// server reads them.
+func (s *Server) addFatigue(ctx context.Context, r *results.Report, exp experiment.Experiment) error {
 	if s.cfg.ArmFatigue != nil {
-		arms, err := s.cfg.ArmFatigue.ArmFatigue(ctx, key)
+		arms, err := s.cfg.ArmFatigue.ArmFatigue(ctx, exp.Key)
 		if err != nil {
-			return results.Report{}, nil, err
+			return err
 		}
-		results.AddFatigue(&r, arms)
+		results.AddFatigue(r, arms)
 	}
-	return r, history, nil
+	if s.cfg.Channels != nil {
+		counts, err := s.cfg.Channels.ChannelCounts(ctx, exp.Key)
+		if err != nil {
+			return err
+		}
+		results.AddChannels(r, exp, counts)
+	}
+	return nil
 }
 
 // pageKey lets a browser in: when the request carries no Authorization

@@ -131,7 +131,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
 		Events: fatigue.Logger{Logger: m.ingest, Gate: gate}, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
-		Fatigue: gate, ArmFatigue: clickhouse.NewFatigueReader(m.conn),
+		Fatigue: gate, ArmFatigue: clickhouse.NewFatigueReader(m.conn), Channels: clickhouse.NewChannelReader(m.conn),
 		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{

@@ -93,7 +93,10 @@ type Config struct {
 	ArmFatigue results.FatigueReader
 	// Channels, when set, adds each metric per channel to reports.
 	Channels results.ChannelReader
-	Logger   *slog.Logger
+	// GlobalControl, when set with Fatigue, serves the global control
+	// report.
+	GlobalControl results.GlobalControlReader
+	Logger        *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }

@@ -26,6 +26,22 @@ const pageKeyLifetime = 12 * time.Hour
 func (s *Server) reportRoutes() {
 	s.app.Get("/v1/experiments/:key/results", s.require(apikey.ScopeRead), s.results)
 	s.app.Get("/experiments/:key", s.pageKey, s.require(apikey.ScopeRead), s.reportPage)
+	s.app.Get("/v1/global-control/results", s.require(apikey.ScopeRead), s.globalControl)
+}
+
+// globalControl answers GET /v1/global-control/results: messaged units
+// against the global control group, deployment-wide.
+func (s *Server) globalControl(c *fiber.Ctx) error {
+	if s.cfg.GlobalControl == nil || s.cfg.Fatigue == nil {
+		return experiment.Errorf(experiment.EUNAVAILABLE, "this server has no global control report")
+	}
+	counts, err := s.cfg.GlobalControl.GlobalControl(c.UserContext())
+	if err != nil {
+		return err
+	}
+	r := results.BuildGlobalControl(counts, experiment.DefaultAlpha)
+	r.Share = s.cfg.Fatigue.Policy().GlobalControl
+	return c.JSON(r)
 }
 
 // results answers GET /v1/experiments/{key}/results: the report as JSON, or
@@ -83,27 +99,7 @@ func (s *Server) buildReport(ctx context.Context, key string) (results.Report, [
 	}
 	cur := history[len(history)-1].Definition
 	r := retire.Report(cur, history, res.agg, s.cfg.Now().UTC())
-	return r, history, s.addFatigue(ctx, &r, cur)
-}
-
-// addFatigue adds the report's fatigue and per-channel sections, when this
-// server reads them.
-func (s *Server) addFatigue(ctx context.Context, r *results.Report, exp experiment.Experiment) error {
-	if s.cfg.ArmFatigue != nil {
-		arms, err := s.cfg.ArmFatigue.ArmFatigue(ctx, exp.Key)
-		if err != nil {
-			return err
-		}
-		results.AddFatigue(r, arms)
-	}
-	if s.cfg.Channels != nil {
-		counts, err := s.cfg.Channels.ChannelCounts(ctx, exp.Key)
-		if err != nil {
-			return err
-		}
-		results.AddChannels(r, exp, counts)
-	}
-	return nil
+	return r, history, results.AddSections(ctx, &r, cur, s.cfg.ArmFatigue, s.cfg.Channels)
 }
 
 // pageKey lets a browser in: when the request carries no Authorization

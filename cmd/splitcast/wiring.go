@@ -132,7 +132,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
 		Events: fatigue.Logger{Logger: m.ingest, Gate: gate}, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
 		Fatigue: gate, ArmFatigue: clickhouse.NewFatigueReader(m.conn), Channels: clickhouse.NewChannelReader(m.conn),
-		Tokens: tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
+		GlobalControl: clickhouse.NewGlobalControlReader(m.conn),
+		Tokens:        tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
 			PerKey:          api.Rate{PerSecond: m.Config.RatePerKey},

@@ -44,9 +44,12 @@ const fatigueSignals = `SELECT unit, channel, kind, max(time) FROM events
 WHERE kind IN ('unsubscribe', 'complaint', 'resubscribe')`
 
 // fatigueSends are the exposures since a time (the first parameter's day,
-// for the partitions, then the time itself); copies of one event id are
-// read as one row.
-const fatigueSends = `SELECT DISTINCT unit, channel, event_id, time FROM events
+// for the partitions, then the time itself): the channel as its index in
+// experiment.AllChannels (0 for none), the event id as fatigue.SendKey
+// gives it, numbers rather than strings to decode. Copies of one event are
+// read as they come: the gate counts a key once.
+const fatigueSends = `SELECT unit, toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
+	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
 WHERE kind = 'exposure' AND date >= toDate(?) AND time >= toDateTime(?)`
 
 // Fatigue reads the signals and the exposures stored since the mark since
@@ -105,11 +108,13 @@ func (r *FatigueReader) sends(ctx context.Context, q string, args []any) ([]fati
 	var out []fatigue.Send
 	for rows.Next() {
 		var s fatigue.Send
-		var channel string
+		var channel uint8
 		if err := rows.Scan(&s.Unit, &channel, &s.ID, &s.Time); err != nil {
 			return nil, fmt.Errorf("fatigue sends: %w", translate(err))
 		}
-		s.Channel = experiment.Channel(channel)
+		if channel > 0 {
+			s.Channel = experiment.AllChannels[channel-1]
+		}
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {

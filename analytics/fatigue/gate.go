@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -99,9 +100,30 @@ type Signal struct {
 type Send struct {
 	Unit    string
 	Channel experiment.Channel
-	ID      string // the exposure's event id: copies count once
-	Time    time.Time
+	// ID is the exposure's event id as SendKey gives it: copies count once.
+	ID   uint64
+	Time time.Time
 }
+
+// SendKey is the key of an exposure's event id ("x:" and 32 hex digits):
+// its first 16 hex digits as a number, which the event store computes as
+// well (reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16))))),
+// so that a send read back is known as the one counted. An id of another
+// shape (none is made) is hashed instead.
+func SendKey(id string) uint64 {
+	if len(id) >= 18 {
+		if k, err := strconv.ParseUint(id[2:18], 16, 64); err == nil {
+			return k
+		}
+	}
+	var h maphash.Hash
+	h.SetSeed(sendSeed)
+	h.WriteString(id)
+	return h.Sum64()
+}
+
+// sendSeed seeds SendKey's fallback; only this process compares its keys.
+var sendSeed = maphash.MakeSeed()
 
 // Config configures a Gate.
 type Config struct {
@@ -124,6 +146,7 @@ type Gate struct {
 	shards [nShards]shard
 	mu     sync.Mutex // serialises refreshes
 	mark   time.Time
+	swept  time.Time // the last sweep
 }
 
 const nShards = 64
@@ -182,13 +205,13 @@ func (g *Gate) Admit(unit string, t assign.Target, sendID string, now time.Time)
 	h := maphash.String(g.seed, unit)
 	sh := g.shard(h)
 	sh.mu.Lock()
-	v := sh.admit(p, h, ch, t.Cap, g.seed, sendID, now)
+	v := sh.admit(p, h, ch, t.Cap, sendID, now)
 	sh.mu.Unlock()
 	return v
 }
 
 // admit is Admit under the shard's lock.
-func (sh *shard) admit(p *Policy, h uint64, ch int, o *experiment.CapOverride, seed maphash.Seed, sendID string, now time.Time) Verdict {
+func (sh *shard) admit(p *Policy, h uint64, ch int, o *experiment.CapOverride, sendID string, now time.Time) Verdict {
 	if len(sh.subs) > 0 {
 		if s, ok := sh.subs[h]; ok {
 			if r := s.reason(ch); r != Admitted {
@@ -200,7 +223,7 @@ func (sh *shard) admit(p *Policy, h uint64, ch int, o *experiment.CapOverride, s
 		return Verdict{}
 	}
 	r := sh.sent[h]
-	id := uint32(maphash.String(seed, sendID))
+	id := uint32(SendKey(sendID))
 	if r.has(id) {
 		return Verdict{}
 	}
@@ -254,7 +277,7 @@ func (g *Gate) send(s Send) {
 		ch = 0 // an exposure without a channel counts on email's
 	}
 	h := maphash.String(g.seed, s.Unit)
-	id := uint32(maphash.String(g.seed, s.ID))
+	id := uint32(s.ID)
 	sh := g.shard(h)
 	sh.mu.Lock()
 	if r := sh.sent[h]; !r.has(id) {
@@ -285,7 +308,12 @@ func (g *Gate) Refresh(ctx context.Context) error {
 		for _, s := range b.Sends {
 			g.send(s)
 		}
-		g.sweep(uint32(from.Unix()))
+		// The sweep walks every unit: once a minute is enough to bound
+		// the state by the units sent to within the window.
+		if now := g.cfg.Now(); now.Sub(g.swept) >= time.Minute {
+			g.sweep(uint32(from.Unix()))
+			g.swept = now
+		}
 	}
 	g.mark = mark
 	return nil

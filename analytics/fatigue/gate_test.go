@@ -193,14 +193,20 @@ func TestCheckOverride(t *testing.T) {
 	}
 }
 
+// Exposure ids as analytics makes them.
+const (
+	x1 = "x:0123456789abcdef0123456789abcdef"
+	x2 = "x:fedcba9876543210fedcba9876543210"
+)
+
 // TestRefresh counts the sends of other servers read from the store, and
 // each send once however often it is read (this server's own included).
 func TestRefresh(t *testing.T) {
 	r := &fakeReader{batches: []fatigue.Batch{
-		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: "x:1", Time: t0}},
+		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0}},
 			Signals: []fatigue.Signal{{Unit: "v", Kind: analytics.KindUnsubscribe, Time: t0}}},
-		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: "x:1", Time: t0},
-			{Unit: "u", Channel: experiment.ChannelEmail, ID: "x:2", Time: t0}}},
+		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0},
+			{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x2), Time: t0}}},
 	}}
 	g := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(t, "3/24h")}, Reader: r, Now: func() time.Time { return t0 }})
 	ctx := context.Background()
@@ -210,7 +216,7 @@ func TestRefresh(t *testing.T) {
 	if v := g.Admit("v", on(experiment.ChannelSMS), "s", t0); v.Reason != fatigue.Unsubscribed {
 		t.Fatalf("unit unsubscribed on another server: %+v", v)
 	}
-	if v := g.Admit("u", on(experiment.ChannelPush), "x:2", t0); v.Suppressed() { // this server's own send, 2 of 3
+	if v := g.Admit("u", on(experiment.ChannelPush), x2, t0); v.Suppressed() { // this server's own send, 2 of 3
 		t.Fatalf("second send: %+v", v)
 	}
 	if err := g.Refresh(ctx); err != nil {

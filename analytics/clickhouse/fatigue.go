@@ -52,30 +52,82 @@ const fatigueSends = `SELECT unit, toUInt8(indexOf(['email', 'push', 'sms', 'in_
 	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
 WHERE kind = 'exposure' AND date >= toDate(?) AND time >= toDateTime(?)`
 
+// fatigueChanged is an incremental read's one scan: every signal and
+// exposure received since a mark (PREWHERE: the rows of the last seconds
+// are read whole, the rest only for received_at), within the partitions of
+// a date (the first parameter), exposures from a time (the third). The
+// kind is its index in fatigueKinds; channel and key as fatigueSends'.
+const fatigueChanged = `SELECT toUInt8(indexOf(['exposure', 'unsubscribe', 'complaint', 'resubscribe'], kind)), unit,
+	toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
+	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
+PREWHERE received_at >= toDateTime(?)
+WHERE date >= toDate(?) AND kind IN ('exposure', 'unsubscribe', 'complaint', 'resubscribe')
+	AND (kind != 'exposure' OR time >= toDateTime(?))`
+
+var fatigueKinds = [...]analytics.Kind{analytics.KindExposure, analytics.KindUnsubscribe, analytics.KindComplaint, analytics.KindResubscribe}
+
 // Fatigue reads the signals and the exposures stored since the mark since
-// (all of them when since is zero), the exposures only from from on when
-// from is not zero, and returns the next mark.
+// (all of them when since is zero), the exposures only from from on (none
+// when from is zero), and returns the next mark. An incremental read is one
+// scan of the partitions of the last analytics.MaxAge (an event older than
+// that is refused at the edge; one imported later counts from the next
+// start's full read).
 func (r *FatigueReader) Fatigue(ctx context.Context, since, from time.Time) (fatigue.Batch, time.Time, error) {
 	mark, err := nextMark(ctx, r.conn, r.Margin, r.FixedMargin)
 	if err != nil {
 		return fatigue.Batch{}, since, err
 	}
-	var b fatigue.Batch
-	recv, args := "", []any{}
 	if !since.IsZero() {
-		recv, args = " AND received_at >= toDateTime(?)", []any{uint32(since.Unix())}
+		b, err := r.changed(ctx, since, from)
+		if err != nil {
+			return fatigue.Batch{}, since, err
+		}
+		return b, mark, nil
 	}
-	if b.Signals, err = r.signals(ctx, fatigueSignals+recv+" GROUP BY unit, channel, kind", args); err != nil {
+	var b fatigue.Batch
+	if b.Signals, err = r.signals(ctx, fatigueSignals+" GROUP BY unit, channel, kind", nil); err != nil {
 		return fatigue.Batch{}, since, err
 	}
 	if !from.IsZero() {
 		// A day's margin: the date column is in the server's time zone.
-		sendArgs := append([]any{dateString(analytics.Day(from) - 1), uint32(from.Unix())}, args...)
-		if b.Sends, err = r.sends(ctx, fatigueSends+recv, sendArgs); err != nil {
+		if b.Sends, err = r.sends(ctx, fatigueSends, []any{dateString(analytics.Day(from) - 1), uint32(from.Unix())}); err != nil {
 			return fatigue.Batch{}, since, err
 		}
 	}
 	return b, mark, nil
+}
+
+func (r *FatigueReader) changed(ctx context.Context, since, from time.Time) (fatigue.Batch, error) {
+	sendsFrom := uint32(1<<32 - 1) // no exposure is that late: none read
+	if !from.IsZero() {
+		sendsFrom = uint32(from.Unix())
+	}
+	day := analytics.Day(since.Add(-analytics.MaxAge)) - 1
+	rows, err := r.conn.Query(ctx, fatigueChanged, uint32(since.Unix()), dateString(day), sendsFrom)
+	if err != nil {
+		return fatigue.Batch{}, fmt.Errorf("fatigue changes: %w", translate(err))
+	}
+	defer rows.Close()
+	var b fatigue.Batch
+	for rows.Next() {
+		var kind, channel uint8
+		var unit string
+		var key uint64
+		var t time.Time
+		if err := rows.Scan(&kind, &unit, &channel, &key, &t); err != nil {
+			return fatigue.Batch{}, fmt.Errorf("fatigue changes: %w", translate(err))
+		}
+		var ch experiment.Channel
+		if channel > 0 {
+			ch = experiment.AllChannels[channel-1]
+		}
+		if kind <= 1 {
+			b.Sends = append(b.Sends, fatigue.Send{Unit: unit, Channel: ch, ID: key, Time: t})
+		} else {
+			b.Signals = append(b.Signals, fatigue.Signal{Unit: unit, Channel: ch, Kind: fatigueKinds[kind-1], Time: t})
+		}
+	}
+	return b, translate(rows.Err())
 }
 
 func (r *FatigueReader) signals(ctx context.Context, q string, args []any) ([]fatigue.Signal, error) {

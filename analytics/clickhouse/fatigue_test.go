@@ -67,14 +67,17 @@ func TestFatigueReader(t *testing.T) {
 	// Incremental: a read since a later mark gets only the newer rows.
 	time.Sleep(time.Until(mark.Add(clickhouse.DefaultTraitMargin + 1100*time.Millisecond)))
 	late := exp("u3", "s9", "in_app", now)
-	if err := sink.Write(ctx, []analytics.Event{late}); err != nil {
+	lateSignal := analytics.Event{ID: "e:4", Kind: analytics.KindComplaint, Experiment: "e", Unit: "u3", Channel: "push", Time: now}
+	if err := sink.Write(ctx, []analytics.Event{late, lateSignal}); err != nil {
 		t.Fatal(err)
 	}
 	b2, _, err := r.Fatigue(ctx, mark.Add(clickhouse.DefaultTraitMargin+time.Second), now.Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b2.Sends) != 1 || b2.Sends[0].ID != fatigue.SendKey(late.ID) || b2.Sends[0].Channel != experiment.ChannelInApp || len(b2.Signals) != 0 {
-		t.Fatalf("incremental read = %+v, want only %s", b2, late.ID)
+	if len(b2.Sends) != 1 || b2.Sends[0].ID != fatigue.SendKey(late.ID) || b2.Sends[0].Channel != experiment.ChannelInApp || len(b2.Signals) != 1 ||
+		b2.Signals[0] != (fatigue.Signal{Unit: "u3", Channel: experiment.ChannelPush, Kind: analytics.KindComplaint, Time: b2.Signals[0].Time}) ||
+		!b2.Signals[0].Time.Equal(now) {
+		t.Fatalf("incremental read = %+v, want only %s and the complaint", b2, late.ID)
 	}
 }

@@ -296,7 +296,10 @@ func (g *Gate) Refresh(ctx context.Context) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	from := g.cfg.Now().Add(-g.cfg.Policy.Window())
+	var from time.Time // zero: no sends to read without caps
+	if w := g.cfg.Policy.Window(); w > 0 {
+		from = g.cfg.Now().Add(-w)
+	}
 	b, mark, err := g.cfg.Reader.Fatigue(ctx, g.mark, from)
 	if err != nil {
 		return err

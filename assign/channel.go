@@ -59,6 +59,8 @@ func (s *Snapshot) AssignOn(experimentKey, unitID string, attrs Attributes, trai
 	t = c.target
 	if ch == "" {
 		ch = t.Channel
+	} else if ch.Index() < 0 {
+		return a, t, experiment.Invalid("channel", "unknown channel %q", ch)
 	} else if t.Multi && t.On&(1<<ch.Index()) == 0 {
 		return a, t, experiment.Invalid("channel", "experiment %s does not send on %s", experimentKey, ch)
 	}

@@ -83,6 +83,9 @@ func TestChannelVectors(t *testing.T) {
 	if _, _, err := s.AssignOn("multi-channel", "u", nil, nil, experiment.ChannelInApp); experiment.ErrorField(err) != "channel" {
 		t.Errorf("AssignOn on a channel the experiment does not send on = %v, want an error on channel", err)
 	}
+	if _, _, err := s.AssignOn("multi-channel", "u", nil, nil, "fax"); experiment.ErrorField(err) != "channel" {
+		t.Errorf("AssignOn on an unknown channel = %v, want an error on channel", err)
+	}
 }
 
 func TestGlobalControlVectors(t *testing.T) {

@@ -32,6 +32,8 @@ func (s *subscription) apply(kind analytics.Kind, ch experiment.Channel, at uint
 	lo, hi := 0, 4
 	if i := ch.Index(); i >= 0 {
 		lo, hi = i, i+1
+	} else if ch != "" {
+		return // an unknown channel (the edge refuses them) is none of ours
 	}
 	for i := lo; i < hi; i++ {
 		if at > s.at[i] || at == s.at[i] && code > s.kind[i] {

@@ -11,8 +11,9 @@ import (
 // multi-channel experiment sends on with each variant's payload per channel.
 
 // MaxCapLimit bounds a frequency cap's limit: the cap state keeps at most
-// this many recent messages per unit (see analytics/fatigue).
-const MaxCapLimit = 8
+// this many recent messages per unit, in one 64-byte cache line with the
+// unit's key (see analytics/fatigue).
+const MaxCapLimit = 7
 
 // CapOverride narrows the deployment's frequency caps for one experiment's
 // sends: a lower limit on the deployment's total cap and on its per-channel

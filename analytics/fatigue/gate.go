@@ -156,8 +156,8 @@ const nShards = 64
 type shard struct {
 	mu   sync.Mutex
 	subs map[uint64]subscription
-	sent map[uint64]recent
-	_    [40]byte // keeps neighbouring shards' locks off one cache line
+	sent table
+	_    [16]byte // a shard is one cache line: neighbouring locks never share one
 }
 
 // NewGate returns a Gate with an empty state.
@@ -177,7 +177,6 @@ func NewGate(cfg Config) *Gate {
 	g := &Gate{cfg: cfg, seed: maphash.MakeSeed()}
 	for i := range g.shards {
 		g.shards[i].subs = map[uint64]subscription{}
-		g.shards[i].sent = map[uint64]recent{}
 	}
 	return g
 }
@@ -222,7 +221,7 @@ func (sh *shard) admit(p *Policy, h uint64, ch int, o *experiment.CapOverride, s
 	if !p.Total.On() && !p.PerChannel.On() {
 		return Verdict{}
 	}
-	r := sh.sent[h]
+	r := sh.sent.get(tableKey(h))
 	id := uint32(SendKey(sendID))
 	if r.has(id) {
 		return Verdict{}
@@ -240,7 +239,7 @@ func (sh *shard) admit(p *Policy, h uint64, ch int, o *experiment.CapOverride, s
 		}
 	}
 	r.add(sec, id, ch)
-	sh.sent[h] = r
+	sh.sent.put(tableKey(h), r)
 	return Verdict{}
 }
 
@@ -280,9 +279,9 @@ func (g *Gate) send(s Send) {
 	id := uint32(s.ID)
 	sh := g.shard(h)
 	sh.mu.Lock()
-	if r := sh.sent[h]; !r.has(id) {
+	if r := sh.sent.get(tableKey(h)); !r.has(id) {
 		r.add(uint32(s.Time.Unix()), id, ch)
-		sh.sent[h] = r
+		sh.sent.put(tableKey(h), r)
 	}
 	sh.mu.Unlock()
 }
@@ -327,11 +326,7 @@ func (g *Gate) sweep(from uint32) {
 	for i := range g.shards {
 		sh := &g.shards[i]
 		sh.mu.Lock()
-		for h, r := range sh.sent {
-			if r.newest() < from {
-				delete(sh.sent, h)
-			}
-		}
+		sh.sent.sweep(from)
 		sh.mu.Unlock()
 	}
 }

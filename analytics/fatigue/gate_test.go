@@ -287,3 +287,37 @@ func TestAdmitAllocatesNothing(t *testing.T) {
 		t.Fatalf("Admit allocates %v times", n)
 	}
 }
+
+// TestTable grows and sweeps the cap table: every unit keeps its sends
+// through growth, and a sweep keeps exactly the units with a send from
+// its time on.
+func TestTable(t *testing.T) {
+	g := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(t, "1/24h")}})
+	const n = 5000
+	for i := range n {
+		if v := g.Admit(fmt.Sprint("u", i), on(experiment.ChannelEmail), "x:a", t0.Add(time.Duration(i)*time.Second)); v.Suppressed() {
+			t.Fatalf("first send of u%d: %+v", i, v)
+		}
+	}
+	for i := range n {
+		if v := g.Admit(fmt.Sprint("u", i), on(experiment.ChannelEmail), "x:b", t0.Add(time.Duration(i)*time.Second)); v.Cap != fatigue.TotalCap {
+			t.Fatalf("second send of u%d: %+v, want capped", i, v)
+		}
+	}
+	// A refresh a day and 2500 seconds later sweeps the first 2500 units.
+	now := t0.Add(24*time.Hour + 2500*time.Second)
+	g2 := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(t, "1/24h")}, Reader: &fakeReader{batches: []fatigue.Batch{{}}},
+		Now: func() time.Time { return now }})
+	for i := range n {
+		g2.Admit(fmt.Sprint("u", i), on(experiment.ChannelEmail), "x:a", t0.Add(time.Duration(i)*time.Second))
+	}
+	if err := g2.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		v := g2.Admit(fmt.Sprint("u", i), on(experiment.ChannelEmail), "x:c", now)
+		if capped := i > 2500; v.Suppressed() != capped {
+			t.Fatalf("u%d after the sweep: %+v, capped want %v", i, v, capped)
+		}
+	}
+}

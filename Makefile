@@ -7,7 +7,7 @@ BIN       := bin/splitcast
 export PATH := $(PATH):/usr/sbin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo demo-reengagement screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment
+.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo demo-reengagement screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment bench-bandit
 
 all: build
 
@@ -60,9 +60,12 @@ demo: deps build
 demo-reengagement: deps build
 	$(BIN) demo -scenario reengagement
 
-# A PNG of the demo's report page in headless Chromium: bin/report.png.
+# A PNG of the demo's report page in headless Chromium: bin/report.png; and
+# the console's pages at 1400 and 400 px wide (bin/console-*.png), from the
+# browser test that checks them, against a ClickHouse of its own.
 screenshot: deps build
 	scripts/screenshot.sh bin/report.png
+	SPLITCAST_SCREENSHOTS=$(abspath bin) $(GO) test -count=1 -run '^TestConsolePages$$' ./cmd/splitcast
 
 # GET /results against the bare aggregate SQL on 10M events; never in test.
 bench-report: deps build
@@ -102,6 +105,14 @@ clickhouse-stop: build
 testdata-stats:
 	@scripts/deps.sh stats
 	/usr/bin/python3 testdata/stats/generate.py
+	/usr/bin/python3 testdata/stats/generate_bandit.py
 
 testdata-assignment:
 	/usr/bin/python3 testdata/assignment/generate.py > testdata/assignment/vectors.json
+	/usr/bin/python3 testdata/assignment/generate_reweight.py > testdata/assignment/reweight.json
+
+# The bandit simulation at full size: 500 seeded runs per scenario through
+# assign, retire, bandit and the stratified estimator (make test runs 40);
+# prints the table of docs/bandit.md.
+bench-bandit:
+	SPLITCAST_BANDIT_RUNS=500 $(GO) test -count=1 -run '^TestSimulation$$' -v -timeout 30m ./analytics/bandit

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -170,29 +171,25 @@ func (s *Server) retire(c *fiber.Ctx) error {
 	})
 }
 
-// apply runs one versioned action on the current definition and saves it;
-// the store refuses it if someone else saved first (409: reload, retry).
-// The snapshot of this server is refreshed at once, so its next assignment
-// already sees the change; other servers see it within their interval.
+// apply runs one versioned action through experiment.Apply (409 when
+// someone else saved first) and refreshes this server's snapshot.
 func (s *Server) apply(c *fiber.Ctx, act func(experiment.Experiment) (experiment.Version, error)) error {
-	ctx := c.UserContext()
-	cur, err := s.cfg.Store.Get(ctx, c.Params("key"))
+	v, err := experiment.Apply(c.UserContext(), s.cfg.Store, c.Params("key"), act)
 	if err != nil {
 		return err
 	}
-	v, err := act(cur)
-	if err != nil {
-		return err
-	}
-	if err := s.cfg.Store.Save(ctx, v); err != nil {
-		return err
-	}
+	s.refresh(c.UserContext())
+	return c.JSON(v.Definition)
+}
+
+// refresh rebuilds this server's snapshot after a change, so that its next
+// assignment already sees it; other servers see it within their interval.
+func (s *Server) refresh(ctx context.Context) {
 	if s.cfg.Refresh != nil {
 		if err := s.cfg.Refresh(ctx); err != nil {
 			s.cfg.Logger.Warn("snapshot refresh after a change failed", "err", err)
 		}
 	}
-	return c.JSON(v.Definition)
 }
 
 // historyEntry is one version with what changed from the one before.

@@ -210,6 +210,7 @@ func (s *Server) routes() {
 	s.reportRoutes()
 	s.sdkRoutes()
 	s.traitRoutes()
+	s.consoleRoutes()
 }
 
 // errorBody is the JSON shape of every error answer.

@@ -3,6 +3,8 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,9 +63,9 @@ func (l KeyList) Lookup(secret string) (Key, bool) {
 
 const localKey = "splitcast.key"
 
-// require admits requests whose bearer key has scope s: 401 without a known
-// key, 403 with a key that lacks the scope.
-func (s *Server) require(scope apikey.Scope) fiber.Handler {
+// require admits requests whose bearer key has one of the scopes: 401
+// without a known key, 403 with a key that lacks them.
+func (s *Server) require(scopes ...apikey.Scope) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		auth := c.Get(fiber.HeaderAuthorization)
 		secret, ok := strings.CutPrefix(auth, "Bearer ")
@@ -79,8 +81,8 @@ func (s *Server) require(scope apikey.Scope) fiber.Handler {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="splitcast", error="invalid_token"`)
 			return &experiment.Error{Code: experiment.EUNAUTHORIZED, Field: "Authorization", Message: "unknown or revoked API key"}
 		}
-		if !key.has(scope) {
-			return &experiment.Error{Code: experiment.EFORBIDDEN, Field: "Authorization", Message: "this key lacks the " + string(scope) + " scope"}
+		if !slices.ContainsFunc(scopes, key.has) {
+			return &experiment.Error{Code: experiment.EFORBIDDEN, Field: "Authorization", Message: "this key lacks the " + strings.ReplaceAll(strings.Trim(fmt.Sprint(scopes), "[]"), " ", " or ") + " scope"}
 		}
 		c.Locals(localKey, key)
 		if ok, wait := s.perKey.allow(key.limitKey()); !ok {

@@ -419,7 +419,7 @@ func appendBulkError(b []byte, n int, err error) []byte {
 func appendAssignResponse(b []byte, r *assignResponse) []byte {
 	b = jsonwire.AppendAssignment(append(b, '{'), &r.Assignment)
 	if v := r.Suppressed; v != nil {
-		b = appendSuppressed(b, v)
+		b = jsonwire.AppendSuppressed(b, v)
 	}
 	if r.SendID != "" {
 		b = append(b, `,"send_id":`...)

@@ -32,15 +32,13 @@ func (s *Server) reportRoutes() {
 // globalControl answers GET /v1/global-control/results: messaged units
 // against the global control group, deployment-wide.
 func (s *Server) globalControl(c *fiber.Ctx) error {
-	if s.cfg.GlobalControl == nil || s.cfg.Fatigue == nil {
-		return experiment.Errorf(experiment.EUNAVAILABLE, "this server has no global control report")
+	if s.cfg.Fatigue == nil {
+		return experiment.Errorf(experiment.EUNAVAILABLE, "this server has no fatigue rules")
 	}
-	counts, err := s.cfg.GlobalControl.GlobalControl(c.UserContext())
+	r, err := results.ReadGlobalControl(c.UserContext(), s.cfg.GlobalControl, s.cfg.Fatigue.Policy().GlobalControl)
 	if err != nil {
 		return err
 	}
-	r := results.BuildGlobalControl(counts, experiment.DefaultAlpha)
-	r.Share = s.cfg.Fatigue.Policy().GlobalControl
 	return c.JSON(r)
 }
 

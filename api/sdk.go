@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/api/jsonwire"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -16,6 +17,7 @@ func (s *Server) sdkRoutes() {
 	sdk := s.require(apikey.ScopeSDK)
 	s.app.Post("/v1/assign", sdk, s.assignOne)
 	s.app.Post("/v1/assign/bulk", sdk, s.assignBulk)
+	s.app.Post("/v1/assign/explain", s.require(apikey.ScopeSDK, apikey.ScopeRead), s.explain)
 	s.app.Get("/v1/snapshot", sdk, s.snapshot)
 	s.app.Post("/v1/links", sdk, s.links)
 	s.app.Post("/v1/render", sdk, s.render)
@@ -38,9 +40,9 @@ type assignResponse struct {
 	assign.Assignment
 	// Suppressed says why a unit in the experiment gets no message (see
 	// analytics/fatigue); its answer has no variant, payload or token.
-	Suppressed *suppressedAnswer `json:"suppressed,omitempty"`
-	SendID     string            `json:"send_id,omitempty"`
-	Token      string            `json:"token,omitempty"`
+	Suppressed *jsonwire.Suppressed `json:"suppressed,omitempty"`
+	SendID     string               `json:"send_id,omitempty"`
+	Token      string               `json:"token,omitempty"`
 	// PixelURL is the answer's shape for encoding/json (the reference of
 	// TestAppendAssignResponse); assign leaves it empty and sets pixelBase.
 	PixelURL string `json:"pixel_url,omitempty"`
@@ -74,6 +76,26 @@ func (s *Server) assignOne(c *fiber.Ctx) error {
 	r := c.Response()
 	r.SwapBody(appendAssignResponse(r.SwapBody(nil)[:0], &resp))
 	return nil
+}
+
+// explain answers POST /v1/assign/explain: the assignment of /v1/assign
+// as a dry run with its reasons; no exposure, no token, nothing logged.
+func (s *Server) explain(c *fiber.Ctx) error {
+	var req assignRequest
+	if err := decodeAssign(c.Body(), false, &req); err != nil {
+		return err
+	}
+	if req.Experiment == "" {
+		return experiment.Invalid("experiment", "required")
+	}
+	if err := analytics.CheckAssign(req.UnitID, req.SendID, req.Channel); err != nil {
+		return err
+	}
+	x, err := s.cfg.Snapshots.Snapshot().Explain(req.Experiment, req.UnitID, req.Attributes, s.cfg.Traits)
+	if err != nil {
+		return err
+	}
+	return c.JSON(x)
 }
 
 // exposureScratch is where assign puts the exposure to log. Handed to the

@@ -108,6 +108,7 @@ type compiled struct {
 type segment struct {
 	key      string
 	rule     *Rule
+	src      *experiment.Rule // the rule as defined, for Explain
 	variants []variant
 	// ends[i] is the exclusive upper bucket of variants[i] over all
 	// variants; activeEnds the same over active variants only (the reroute
@@ -257,6 +258,7 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 		}
 		if es.Rule != nil {
 			seg.rule = &Rule{node: compile(es.Rule)}
+			seg.src = es.Rule.Clone()
 		}
 		var weights, activeWeights []int
 		for j, v := range es.Variants {

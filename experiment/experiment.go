@@ -245,6 +245,11 @@ type Segment struct {
 	// then gets this variant.
 	Winner      string     `json:"winner,omitempty"`
 	ConcludedAt *time.Time `json:"concluded_at,omitempty"`
+	// Allocation is AllocationFixed (or empty: the variants' weights as
+	// configured) or AllocationBandit, whose weights the bandit loop moves
+	// by Bandit's policy, each move a versioned Reweight.
+	Allocation string        `json:"allocation,omitempty"`
+	Bandit     *BanditPolicy `json:"bandit,omitempty"`
 }
 
 // Concluded reports whether the segment has a winner.
@@ -378,6 +383,10 @@ func (e Experiment) Clone() Experiment {
 			cs := s
 			cs.Rule = s.Rule.Clone()
 			cs.ConcludedAt = cloneTime(s.ConcludedAt)
+			if s.Bandit != nil {
+				b := *s.Bandit
+				cs.Bandit = &b
+			}
 			if s.Variants != nil {
 				cs.Variants = make([]Variant, len(s.Variants))
 				for j, v := range s.Variants {

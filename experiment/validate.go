@@ -109,6 +109,9 @@ func (e *Experiment) Validate() error {
 		if err := s.validate(f); err != nil {
 			return err
 		}
+		if err := s.validateAllocation(f, e); err != nil {
+			return err
+		}
 	}
 	if err := e.validateChannels(); err != nil {
 		return err

@@ -29,7 +29,7 @@ const (
 // ratio checks compare each phase with its own weights.
 func (a Action) StartsPhase() bool {
 	switch a {
-	case ActionStart, ActionRetire, ActionConclude, ActionAllocation:
+	case ActionStart, ActionRetire, ActionConclude, ActionAllocation, ActionReweight:
 		return true
 	}
 	return false
@@ -321,6 +321,7 @@ func (e *Experiment) setDefaults() {
 		e.GuardrailMetrics = append([]Metric(nil), DefaultGuardrails...)
 	}
 	e.Retirement = e.Retirement.WithDefaults()
+	e.setBanditDefaults()
 }
 
 func checkFresh(e *Experiment) error {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
@@ -16,11 +16,14 @@ import (
 // AggregateReader is the results.AggregateReader of a report. It is safe
 // for concurrent use.
 //
-// It reads the unit rollup (see Rollups), after folding into it the events
-// received since the last fold: a report costs about a row per exposed unit
-// however many events are stored, and counts every event visible when it
-// starts. A reader without Rollups reads the raw events instead, the query
-// the rollup is checked against: its memory is bounded by reading in
+// It folds the events received since the last fold into the rollups (see
+// Rollups), then reads the per-unit report rows of unit_state: the first
+// time an experiment is read, all of them, and then, keeping the per-arm
+// sums of the rows written before a mark (see stateSums), only the rows of
+// the units that had news since. A report thus counts every event visible
+// when it starts, and costs about the units with news, however many events
+// are stored. A reader without Rollups reads the raw events instead, the
+// query the rollup is checked against: its memory is bounded by reading in
 // passes, since it keeps a row per event to deduplicate them; an experiment
 // with more than RowsPerPass rows is read a hash bucket of units at a time
 // (a unit's events, copies included, all fall in one pass, so the passes
@@ -33,6 +36,11 @@ type AggregateReader struct {
 	// RowsPerPass bounds the rows one pass deduplicates (default
 	// DefaultRowsPerPass, about 1.5 GB of server memory).
 	RowsPerPass int
+
+	sumsMu sync.Mutex
+	// sums holds, per experiment read, the per-arm sums of its unit states
+	// as of a mark (see stateSums): a few hundred bytes per arm and day.
+	sums map[string]*stateSums
 }
 
 // DefaultRowsPerPass keeps one pass of the aggregate query under ClickHouse's
@@ -95,7 +103,7 @@ func rawUnits() string {
 	}
 	conv := fmt.Sprintf("k = %d AND m = 0", 1+indexOfKind(analytics.KindConversion))
 	return `
-	SELECT u,
+	SELECT u, materialize(toUInt8(0)) AS tag,
 		argMinIf(a, o, k = 0) AS arm,
 		argMinIf(ver, o, k = 0) AS fver,
 		` + dayOf("minIf(t, k = 0)") + ` AS fday,
@@ -132,7 +140,8 @@ func dayOf(t string) string { return "toUInt32(intDiv(toUInt32(" + t + "), 86400
 
 // buildAggregatesQuery is level 3 of aggregatesQuery (see there) over the
 // per-unit rows of units, its arms named by the rows of arms (arm, seg,
-// var).
+// var). The sums are kept apart per tag, a column of units (0 for the raw
+// events; see stateUnits).
 func buildAggregatesQuery(units, arms string) string {
 	var arm strings.Builder
 	for _, k := range aggregateKinds {
@@ -140,10 +149,10 @@ func buildAggregatesQuery(units, arms string) string {
 			" sum(h_%[1]s = 0 AND m_%[1]s > 0) AS %[1]s_machine_units, sum(m_%[1]s) AS %[1]s_machine_events,"+
 			"\n\tsumMap([greatest(d_%[1]s, fday)], [toUInt64(h_%[1]s > 0)]) AS %[1]s_map", k)
 	}
-	return `SELECT seg, var, fver, fday, exposed, multi_arm, open_clickers, value, value_sum_sq` +
+	return `SELECT tag, seg, var, fver, fday, exposed, multi_arm, open_clickers, value, value_sum_sq` +
 		mapColumns("open_clicker") + mapColumns("value") + kindColumns() + `
 FROM (
-SELECT arm, fver, fday,
+SELECT tag, arm, fver, fday,
 	count() AS exposed, sum(multi) AS multi_arm,
 	sum(h_open > 0 AND h_click > 0) AS open_clickers,
 	sumMap([greatest(greatest(d_open, d_click), fday)], [toUInt64(h_open > 0 AND h_click > 0)]) AS open_clicker_map,
@@ -151,11 +160,11 @@ SELECT arm, fver, fday,
 	sumMap(arrayMap(d -> greatest(d, fday), uvalue_days), uvalue_values) AS value_map` + arm.String() + `
 FROM (` + units + `
 )
-GROUP BY arm, fver, fday
+GROUP BY tag, arm, fver, fday
 ) ANY LEFT JOIN (
 	` + arms + `
 ) USING arm
-ORDER BY seg, var, fver, fday`
+ORDER BY tag, seg, var, fver, fday`
 }
 
 func indexOfKind(k analytics.Kind) int {
@@ -184,6 +193,7 @@ func kindColumns() string {
 // aggregateRow is one row of aggregatesQuery: the units of one arm whose
 // first exposure had one version and one day.
 type aggregateRow struct {
+	Tag         uint8
 	Segment     string
 	Variant     string
 	Version     uint32
@@ -221,7 +231,7 @@ type aggregateRow struct {
 
 // dest lists the scan destinations of r in the query's column order.
 func (r *aggregateRow) dest() []any {
-	return []any{&r.Segment, &r.Variant, &r.Version, &r.Day, &r.Exposed, &r.MultiArm, &r.OpenClicker,
+	return []any{&r.Tag, &r.Segment, &r.Variant, &r.Version, &r.Day, &r.Exposed, &r.MultiArm, &r.OpenClicker,
 		&r.Value, &r.ValueSumSq, &r.OCDays, &r.OCCounts, &r.ValueDays, &r.ValueCounts,
 		&r.OpenUnits, &r.OpenEvents, &r.OpenMachineUnits, &r.OpenMachineEvents, &r.OpenDays, &r.OpenCounts,
 		&r.ClickUnits, &r.ClickEvents, &r.ClickMachineUnits, &r.ClickMachineEvents, &r.ClickDays, &r.ClickCounts,
@@ -231,8 +241,9 @@ func (r *aggregateRow) dest() []any {
 	}
 }
 
-// Aggregates implements results.AggregateReader: a fold and one query of
-// the rollup, or, without Rollups, the raw events' (see AggregateReader).
+// Aggregates implements results.AggregateReader: a fold and the per-arm
+// sums of the unit states (see fromStates), or, without Rollups, the raw
+// events' (see AggregateReader).
 func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) (results.Aggregates, error) {
 	if r.Rollups == nil {
 		return r.rawAggregates(ctx, experimentKey)
@@ -240,15 +251,11 @@ func (r *AggregateReader) Aggregates(ctx context.Context, experimentKey string) 
 	if err := r.Rollups.Fold(ctx); err != nil {
 		return results.Aggregates{Experiment: experimentKey}, fmt.Errorf("aggregates of %s: %w", experimentKey, err)
 	}
-	var acc aggregateAcc
-	// The per-unit merge holds a row per exposed unit: past a GiB it goes
-	// to disk rather than over ClickHouse's memory limit, so that no
-	// experiment is too large to read in one query.
-	big := ch.Context(ctx, ch.WithSettings(ch.Settings{"max_bytes_before_external_group_by": maxGroupByBytes}))
-	if err := r.read(big, &acc, rollupQuery, experimentKey, experimentKey); err != nil {
+	a, err := r.fromStates(ctx, experimentKey)
+	if err != nil {
 		return results.Aggregates{Experiment: experimentKey}, fmt.Errorf("aggregates of %s: %w", experimentKey, err)
 	}
-	return acc.aggregates(experimentKey), nil
+	return a, nil
 }
 
 // rawAggregates reads the aggregates from the raw events: a count, then one
@@ -266,7 +273,7 @@ func (r *AggregateReader) rawAggregates(ctx context.Context, experimentKey strin
 	passes := (total + perPass - 1) / perPass
 	var acc aggregateAcc
 	for pass := uint64(0); pass < passes; pass++ {
-		if err := r.read(ctx, &acc, aggregatesQuery, experimentKey, passes, pass, experimentKey); err != nil {
+		if err := r.read(ctx, func(uint8) *aggregateAcc { return &acc }, aggregatesQuery, experimentKey, passes, pass, experimentKey); err != nil {
 			return out, fmt.Errorf("aggregates of %s: %w", experimentKey, err)
 		}
 	}
@@ -276,21 +283,70 @@ func (r *AggregateReader) rawAggregates(ctx context.Context, experimentKey strin
 // aggregates is what acc summed, sorted.
 func (acc *aggregateAcc) aggregates(experimentKey string) results.Aggregates {
 	out := results.Aggregates{Experiment: experimentKey}
+	// Sums taken off again (a unit's old row, in the kept state sums) leave
+	// zero entries, which the raw query never has.
 	for a, c := range acc.arms {
+		if *c == (results.Counts{}) {
+			continue
+		}
 		out.Arms = append(out.Arms, results.ArmAggregate{Segment: a.seg, Variant: a.v, Counts: *c})
 		for v, n := range acc.versions[a] {
-			out.Versions = append(out.Versions, results.VersionExposure{Segment: a.seg, Variant: a.v, Version: v, Exposed: n})
+			if n != 0 {
+				out.Versions = append(out.Versions, results.VersionExposure{Segment: a.seg, Variant: a.v, Version: v, Exposed: n})
+			}
 		}
 	}
 	for _, d := range acc.daily {
-		out.Daily = append(out.Daily, *d)
+		if *d != (results.DailyAggregate{Segment: d.Segment, Variant: d.Variant, Day: d.Day}) {
+			out.Daily = append(out.Daily, *d)
+		}
 	}
 	out.Sort()
 	return out
 }
 
-// read adds the rows of query (aggregatesQuery or rollupQuery) to acc.
-func (r *AggregateReader) read(ctx context.Context, acc *aggregateAcc, query string, args ...any) error {
+// merge adds o's sums to acc's, times sign (1 or -1).
+func (acc *aggregateAcc) merge(o *aggregateAcc, sign int64) {
+	acc.init()
+	for a, c := range o.arms {
+		acc.arm(a).Add(scaleCounts(*c, sign))
+		for v, n := range o.versions[a] {
+			acc.versions[a][v] += sign * n
+		}
+	}
+	for k, d := range o.daily {
+		x := acc.day(k.arm, k.day)
+		x.Exposed += sign * d.Exposed
+		x.Openers += sign * d.Openers
+		x.Clickers += sign * d.Clickers
+		x.OpenClickers += sign * d.OpenClickers
+		x.Converters += sign * d.Converters
+		x.Unsubscribers += sign * d.Unsubscribers
+		x.Complainers += sign * d.Complainers
+		x.Value += float64(sign) * d.Value
+	}
+}
+
+// clone is a copy of acc that shares nothing with it.
+func (acc *aggregateAcc) clone() *aggregateAcc {
+	var c aggregateAcc
+	c.merge(acc, 1)
+	return &c
+}
+
+// scaleCounts is c times s.
+func scaleCounts(c results.Counts, s int64) results.Counts {
+	k := func(x results.KindCounts) results.KindCounts {
+		return results.KindCounts{Units: s * x.Units, Events: s * x.Events, MachineUnits: s * x.MachineUnits, MachineEvents: s * x.MachineEvents}
+	}
+	return results.Counts{Exposed: s * c.Exposed, MultiArm: s * c.MultiArm,
+		Opens: k(c.Opens), Clicks: k(c.Clicks), Conversions: k(c.Conversions), Unsubscribes: k(c.Unsubscribes), Complaints: k(c.Complaints),
+		OpenClickers: s * c.OpenClickers, Value: float64(s) * c.Value, ValueSumSq: float64(s) * c.ValueSumSq}
+}
+
+// read adds each row of query (aggregatesQuery or a stateQuery) to the
+// sums its tag picks.
+func (r *AggregateReader) read(ctx context.Context, acc func(tag uint8) *aggregateAcc, query string, args ...any) error {
 	rows, err := r.conn.Query(ctx, query, args...)
 	if err != nil {
 		return translate(err)
@@ -301,7 +357,7 @@ func (r *AggregateReader) read(ctx context.Context, acc *aggregateAcc, query str
 		if err := rows.Scan(row.dest()...); err != nil {
 			return fmt.Errorf("scan: %w", translate(err))
 		}
-		acc.add(&row)
+		acc(row.Tag).add(&row)
 	}
 	return translate(rows.Err())
 }
@@ -328,20 +384,29 @@ func (acc *aggregateAcc) day(a armKey, d uint32) *results.DailyAggregate {
 	return acc.daily[k]
 }
 
-func (acc *aggregateAcc) add(row *aggregateRow) {
+func (acc *aggregateAcc) init() {
 	if acc.arms == nil {
 		acc.arms = map[armKey]*results.Counts{}
 		acc.versions = map[armKey]map[uint32]int64{}
 		acc.daily = map[dayKey]*results.DailyAggregate{}
 	}
-	a := armKey{row.Segment, row.Variant}
+}
+
+// arm is a's totals, created empty if need be.
+func (acc *aggregateAcc) arm(a armKey) *results.Counts {
 	c := acc.arms[a]
 	if c == nil {
 		c = &results.Counts{}
 		acc.arms[a] = c
 		acc.versions[a] = map[uint32]int64{}
 	}
-	c.Add(row.counts())
+	return c
+}
+
+func (acc *aggregateAcc) add(row *aggregateRow) {
+	acc.init()
+	a := armKey{row.Segment, row.Variant}
+	acc.arm(a).Add(row.counts())
 	acc.versions[a][row.Version] += int64(row.Exposed)
 	acc.day(a, row.Day).Exposed += int64(row.Exposed)
 	days := func(days []uint32, counts []uint64, field func(*results.DailyAggregate) *int64) {
@@ -379,14 +444,26 @@ func (r *aggregateRow) counts() results.Counts {
 	}
 }
 
-// rollupUnits is rawUnits read from the unit_rollup table instead of the
-// raw events (see Rollups): the same columns, one row per exposed unit of
-// the experiment (the parameter), from the unit's merged states. Counts
-// come from the unit's set of outcome events, sorted by event id and then
-// by when each copy was received and kept first per id: a copy of an event,
-// or an event folded twice, counts once, and of copies with different
-// content the one received first counts (README, "Event identity").
-func rollupUnits() string {
+// stateColumns are the columns of unit_state (migration 0006) after its
+// key and version: rawUnits' per-unit columns, in its order.
+func stateColumns() []string {
+	cols := []string{"arm", "fver", "fday", "multi", "uvalue", "uvalue_days", "uvalue_values"}
+	for _, k := range aggregateKinds {
+		cols = append(cols, "h_"+string(k), "m_"+string(k), "d_"+string(k))
+	}
+	return cols
+}
+
+// rollupStates computes unit_state's rows from the unit_rollup rows
+// matching where (with its parameters): per (experiment, unit), rawUnits'
+// columns from the unit's merged states, and n, the number of distinct
+// elements in them (see the migration). Counts come from the unit's set of
+// outcome events, sorted by event id and then by when each copy was
+// received and kept first per id: a copy of an event, or an event folded
+// twice, counts once, and of copies with different content the one
+// received first counts (README, "Event identity"). Units never exposed
+// have no row.
+func rollupStates(where string) string {
 	var unit strings.Builder
 	for i, k := range aggregateKinds {
 		human := fmt.Sprintf("x -> tupleElement(x, 3) = %d AND tupleElement(x, 4) = 0", i+1)
@@ -397,19 +474,20 @@ func rollupUnits() string {
 	}
 	conv := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 3) = %d AND tupleElement(x, 4) = 0, oc)", 1+indexOfKind(analytics.KindConversion))
 	return `
-	SELECT u, arm, fver, toUInt32(intDiv(intDiv(fo, 4294967296), 86400)) AS fday, amin != amax AS multi,
+	SELECT experiment, u, n, arm, fver, toUInt32(intDiv(intDiv(fo, 4294967296), 86400)) AS fday, toUInt8(amin != amax) AS multi,
 		arraySum(arrayMap(x -> tupleElement(x, 6), ` + conv + `)) AS uvalue,
 		arrayMap(x -> toUInt32(intDiv(tupleElement(x, 5), 86400)), ` + conv + `) AS uvalue_days,
 		arrayMap(x -> tupleElement(x, 6), ` + conv + `) AS uvalue_values` + unit.String() + `
 	FROM (
-		SELECT u, fo, arm, fver, amin, amax,
+		SELECT experiment, u, fo, arm, fver, amin, amax, n,
 			arrayFilter((x, i) -> i = 1 OR tupleElement(x, 1) != tupleElement(sorted[i - 1], 1), sorted, arrayEnumerate(sorted)) AS oc
 		FROM (
-			SELECT uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
-				minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, arraySort(groupUniqArrayMerge(outcomes)) AS sorted
+			SELECT experiment, uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
+				minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, arraySort(groupUniqArrayMerge(outcomes)) AS sorted,
+				length(sorted) + uniqExactMerge(xn) AS n
 			FROM unit_rollup
-			WHERE experiment = ?
-			GROUP BY uh
+			WHERE ` + where + `
+			GROUP BY experiment, uh
 			HAVING fo != 18446744073709551615
 		)
 	)`
@@ -421,8 +499,6 @@ const rollupArms = `SELECT arm, any(segment) AS seg, any(variant) AS var
 	FROM rollup_arms
 	WHERE experiment = ?
 	GROUP BY arm`
-
-var rollupQuery = buildAggregatesQuery(rollupUnits(), rollupArms)
 
 // maxGroupByBytes is where the rollup read's GROUP BY starts spilling to
 // disk: measured on 18.16 at 2M events, results are the same either way,

@@ -10,21 +10,25 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// Rollups keeps the unit_rollup and rollup_arms tables (migration 0005)
-// folded in from events. It is safe for concurrent use, and any number of
-// servers may fold the same database at once: every state of the rollup is
-// idempotent, so an event folded twice, or two copies of one event, change
-// nothing.
+// Rollups keeps the unit_rollup, unit_state and rollup_arms tables
+// (migrations 0005 and 0006) folded in from events. It is safe for
+// concurrent use, and any number of servers may fold the same database at
+// once: every state of unit_rollup is idempotent, so an event folded twice,
+// or two copies of one event, change nothing, and a unit_state row is
+// versioned by the states it was computed from (see the migration).
 //
-// A fold reads the events received since the previous fold's mark. The
-// mark is taken, like the trait reader's, before the start of any insert
-// into events still running, so that a row not yet visible to one fold is
-// read by the next; the same rows may be read twice, which costs a little
-// and changes nothing. The mark survives restarts in rollup_marks.
+// A fold reads the events received since the previous fold's mark into
+// unit_rollup, then computes anew the unit_state row of each unit they
+// belong to: deduplicating a unit's events is done there, once per fold
+// that had news for the unit, and not by every report. The mark is taken,
+// like the trait reader's, before the start of any insert into events
+// still running, so that a row not yet visible to one fold is read by the
+// next; the same rows may be read twice, which costs a little and changes
+// nothing. The mark survives restarts in rollup_marks.
 //
 // Freshness: AggregateReader folds before it reads, so a report counts
 // every event visible when it starts, exactly as a read of the raw events
-// would.
+// would, whoever wrote them (the ingester, an import, another pipeline).
 type Rollups struct {
 	conn driver.Conn
 	// Margin and FixedMargin are the trait reader's (see TraitReader): how
@@ -32,6 +36,10 @@ type Rollups struct {
 	// whether to look at running inserts at all (not on a cluster).
 	Margin      time.Duration
 	FixedMargin bool
+	// RowsPerFold bounds the events one fold query reads (default
+	// DefaultRowsPerPass): a fold of more reads a hash bucket of units at a
+	// time.
+	RowsPerFold int
 
 	mu     sync.Mutex // one fold at a time in this process
 	mark   time.Time  // what the next fold reads from; zero before the first
@@ -47,10 +55,13 @@ func NewRollups(conn driver.Conn) *Rollups {
 	return &Rollups{conn: conn, Margin: DefaultTraitMargin}
 }
 
-// rollupMarkName is rollup_marks' row for the unit rollup. Marks are
+// rollupMarkName is rollup_marks' row for the unit rollup (named for
+// migration 0006's unit_state: 0005's mark, under another name, says
+// nothing of the tables 0006 made, so an upgraded deployment back-fills
+// them). Marks are
 // written by INSERT ... SELECT: over the native protocol an INSERT with
 // VALUES waits for a data block that Exec never sends.
-const rollupMarkName = "unit_rollup"
+const rollupMarkName = "unit_state"
 
 // foldUnits folds the events matching a filter ({filter}, with the
 // parameters) into
@@ -59,10 +70,10 @@ const rollupMarkName = "unit_rollup"
 // fatigue signals join the unit's set of outcomes (custom events count in no
 // report). The order key o and the arm hash are rawUnits', so that the
 // rollup picks the same first exposure as the raw query.
-const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, outcomes)
+const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, xn, outcomes)
 SELECT experiment, cityHash64(unit) AS uh,
 	minState(o), argMinState(a, o), argMinState(version, o),
-	minState(if(x, a, 18446744073709551615)), maxState(if(x, a, 0)),
+	minState(if(x, a, 18446744073709551615)), maxState(if(x, a, 0)), uniqExactStateIf(cityHash64(event_id), x),
 	groupUniqArrayStateIf(tuple(cityHash64(event_id), toUInt32(received_at), k, machine, toUInt32(time), value), k > 0)
 FROM (
 	SELECT experiment, unit, event_id, kind, machine, time, value, version, received_at, kind = 'exposure' AS x,
@@ -109,8 +120,24 @@ func (r *Rollups) Fold(ctx context.Context) error {
 	if !r.mark.IsZero() {
 		filter, args = "received_at >= toDateTime(?)", []any{uint32(r.mark.Unix())}
 	}
-	if err := r.fold(ctx, filter, args...); err != nil {
-		return err
+	// A fold holds a row per unit it folds: a large window (the first
+	// fold, an import, a backlog after an outage) is folded a hash bucket
+	// of units at a time, like a back-fill, so that its memory stays
+	// bounded.
+	var n uint64
+	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events WHERE "+filter, args...).Scan(&n); err != nil {
+		return fmt.Errorf("fold rollups: count the events to fold: %w", translate(err))
+	}
+	per := uint64(r.RowsPerFold)
+	if per == 0 {
+		per = DefaultRowsPerPass
+	}
+	buckets := max(1, (n+per-1)/per)
+	for b := range buckets {
+		bucketFilter := filter + " AND cityHash64(unit) % ? = ?"
+		if err := r.foldSince(ctx, bucketFilter, append(args[:len(args):len(args)], buckets, b)...); err != nil {
+			return err
+		}
 	}
 	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(next.Unix())); err != nil {
 		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))
@@ -119,15 +146,37 @@ func (r *Rollups) Fold(ctx context.Context) error {
 	return nil
 }
 
-// fold runs both folds on the events matching filter.
-func (r *Rollups) fold(ctx context.Context, filter string, args ...any) error {
+// foldStates computes the unit_state rows (see rollupStates) of the
+// unit_rollup rows matching {where}.
+var foldStates = "INSERT INTO unit_state (experiment, uh, n, " + strings.Join(stateColumns(), ", ") + ")" + rollupStates("{where}") + localIn
+
+// touched is foldStates' {where} for the units with events matching
+// {filter}: the units a fold of those events changed. foldStates ends in
+// localIn, so that ClickHouse finds them by unit_rollup's index, and on a
+// cluster each shard takes its own units.
+const touched = "(experiment, uh) IN (SELECT experiment, cityHash64(unit) FROM events WHERE {filter})"
+
+// fold runs the folds on the events matching filter: their states into
+// unit_rollup, their arms' names, then the report's rows of the units
+// matching where (with whereArgs), which must include every unit of those
+// events.
+func (r *Rollups) fold(ctx context.Context, filter string, args []any, where string, whereArgs []any) error {
 	if err := r.conn.Exec(ctx, strings.Replace(foldUnits, "{filter}", filter, 1), args...); err != nil {
 		return fmt.Errorf("fold unit rollup: %w", translate(err))
 	}
 	if err := r.conn.Exec(ctx, strings.Replace(foldArms, "{filter}", filter, 1), args...); err != nil {
 		return fmt.Errorf("fold arm names: %w", translate(err))
 	}
+	if err := r.conn.Exec(ctx, strings.Replace(foldStates, "{where}", where, 1), whereArgs...); err != nil {
+		return fmt.Errorf("fold unit states: %w", translate(err))
+	}
 	return nil
+}
+
+// foldSince folds the events matching filter, and the states of their
+// units.
+func (r *Rollups) foldSince(ctx context.Context, filter string, args ...any) error {
+	return r.fold(ctx, filter, args, strings.Replace(touched, "{filter}", filter, 1), args)
 }
 
 // loadMark reads the latest mark any server recorded: its folds covered
@@ -163,7 +212,8 @@ func (r *Rollups) Backfill(ctx context.Context, buckets int, progress func(done,
 		return fmt.Errorf("backfill rollups: %w", err)
 	}
 	for b := range buckets {
-		if err := r.fold(ctx, "cityHash64(unit) % ? = ?", uint64(buckets), uint64(b)); err != nil {
+		bucket := []any{uint64(buckets), uint64(b)}
+		if err := r.fold(ctx, "cityHash64(unit) % ? = ?", bucket, "uh % ? = ?", bucket); err != nil {
 			return fmt.Errorf("backfill rollups, bucket %d of %d: %w", b+1, buckets, err)
 		}
 		if progress != nil {

@@ -20,9 +20,11 @@ import (
 // events before their unit's exposure, several versions and days, other
 // experiments) arrive in random order in random batches, with copies of a
 // fifth of them replayed later, and a report is read after every batch.
-// Each report read from the rollup (folded incrementally, batch by batch)
-// must equal the raw events' query and the plain Go computation, number for
-// number; folding again or back-filling on top changes nothing.
+// Each report read from the rollup (folded incrementally, batch by batch,
+// by a reader that keeps its sums between reads while merges run, and by
+// new readers) must equal the raw events' query and the plain Go
+// computation, number for number; folding again or back-filling on top
+// changes nothing.
 func TestRollupsEqualRawEvents(t *testing.T) {
 	ctx := context.Background()
 	for _, seed := range []uint64{11, 12, 13} {
@@ -36,8 +38,14 @@ func TestRollupsEqualRawEvents(t *testing.T) {
 		stream = append(stream, stream[:50]...)
 
 		reader := clickhouse.NewAggregateReader(conn)
+		// No margin: the reader's marks follow the rows closely, so that
+		// the sums it keeps cover most rows and replacing a unit's row is
+		// exercised (the rows' times are whole seconds).
+		reader.Rollups.Margin = 0
+		// Folds of more than a few events go a bucket of units at a time.
+		reader.Rollups.RowsPerFold = 60
 		raw := rawReader(conn)
-		for len(stream) > 0 {
+		for batch := 0; len(stream) > 0; batch++ {
 			n := min(len(stream), 1+r.IntN(400))
 			aggInsert(t, conn, stream[:n])
 			stream = stream[n:]
@@ -47,6 +55,18 @@ func TestRollupsEqualRawEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameAggregates(t, "rollup after a batch", got, want)
+			// Merges fold a unit's rows while a reader keeps sums of
+			// some of them; a reader new to the experiment reads it
+			// whole, from units of one row and of several.
+			if batch%3 == 2 {
+				time.Sleep(time.Second)
+				for _, table := range []string{"unit_state", "unit_rollup"} {
+					if err := conn.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				sameAggregates(t, "a new reader", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), want)
+			}
 		}
 		sameAggregates(t, "rollup against Go", mustAggregates(t, reader, "exp"), aggWant(events, "exp"))
 		sameAggregates(t, "the other experiment", mustAggregates(t, reader, "other"), aggWant(events, "other"))

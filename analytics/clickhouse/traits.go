@@ -67,8 +67,9 @@ func TraitMargin(writeTimeout time.Duration) time.Duration {
 }
 
 // markQuery gives the server's time and how long the oldest INSERT into
-// events still running has been running (0 if none), from the same instant.
-const markQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, 'INSERT INTO events')`
+// the table (the parameter, with a space after it) still running has been
+// running (0 if none), from the same instant.
+const markQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, concat('INSERT INTO ', ?))`
 
 // nextMark returns the mark the next incremental read starts from.
 func (r *TraitReader) nextMark(ctx context.Context) (time.Time, error) {
@@ -79,6 +80,12 @@ func (r *TraitReader) nextMark(ctx context.Context) (time.Time, error) {
 // margin before the server's time, or, unless fixed, before the start of
 // the oldest insert into events still running (see DefaultTraitMargin).
 func nextMark(ctx context.Context, conn driver.Conn, margin time.Duration, fixed bool) (time.Time, error) {
+	return nextMarkOf(ctx, conn, "events", margin, fixed)
+}
+
+// nextMarkOf is nextMark for the rows of table, stamped at insert like
+// events.received_at.
+func nextMarkOf(ctx context.Context, conn driver.Conn, table string, margin time.Duration, fixed bool) (time.Time, error) {
 	var now time.Time
 	var running float64
 	if fixed {
@@ -87,7 +94,7 @@ func nextMark(ctx context.Context, conn driver.Conn, margin time.Duration, fixed
 		}
 		return now.Add(-margin), nil
 	}
-	if err := conn.QueryRow(ctx, markQuery).Scan(&now, &running); err != nil {
+	if err := conn.QueryRow(ctx, markQuery, table+" ").Scan(&now, &running); err != nil {
 		return time.Time{}, fmt.Errorf("server time and running inserts: %w", translate(err))
 	}
 	return now.Add(-time.Duration(running*float64(time.Second)) - margin), nil

@@ -43,6 +43,11 @@ type Aggregates struct {
 	// new units, the observations of its sample ratio check. Ordered by
 	// segment, variant and version.
 	Versions []VersionExposure `json:"versions"`
+	// ByVersion holds, per arm and experiment version, the counts of the
+	// units whose first exposure carried that version: summed per phase,
+	// the strata of a bandit segment's estimates (PhaseStrata). Filled only
+	// for experiments with a bandit segment; see VersionCounts.
+	ByVersion []VersionCounts `json:"by_version,omitempty"`
 }
 
 // Counts are an arm's totals. Event counts are of distinct events; unit

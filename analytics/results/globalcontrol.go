@@ -77,3 +77,19 @@ func BuildGlobalControl(c GlobalControlCounts, alpha float64) GlobalControlRepor
 func (g GroupCounts) counts() Counts {
 	return Counts{Exposed: g.Units, Conversions: KindCounts{Units: g.Converters}, Value: g.Value, ValueSumSq: g.ValueSumSq}
 }
+
+// ReadGlobalControl reads the groups with r and compares them at the
+// default alpha, for a deployment whose group is share; a nil r is
+// EUNAVAILABLE.
+func ReadGlobalControl(ctx context.Context, r GlobalControlReader, share experiment.BasisPoints) (GlobalControlReport, error) {
+	if r == nil {
+		return GlobalControlReport{}, experiment.Errorf(experiment.EUNAVAILABLE, "this server has no global control report")
+	}
+	counts, err := r.GlobalControl(ctx)
+	if err != nil {
+		return GlobalControlReport{}, err
+	}
+	rep := BuildGlobalControl(counts, experiment.DefaultAlpha)
+	rep.Share = share
+	return rep, nil
+}

@@ -9,7 +9,7 @@ import (
 
 // Phase is a span of versions with the same expected shares of the arms:
 // it starts at a version whose action starts a phase (start, retire,
-// conclude, allocation) and lasts until the next such version.
+// conclude, allocation, reweight) and lasts until the next such version.
 type Phase struct {
 	Index        int               `json:"index"`
 	FirstVersion uint32            `json:"first_version"`

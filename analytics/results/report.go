@@ -59,6 +59,11 @@ type SegmentReport struct {
 	// it, or what the loop decides (for an experiment without automatic
 	// retirement, a recommendation). retire.Report sets it.
 	Retirement SegmentRetirement `json:"retirement"`
+	// Allocation is the segment's allocation ("bandit", or empty for
+	// fixed weights); Bandit its phase-stratified estimates, the ones to
+	// read for a bandit segment (Arms and Metrics pool over phases).
+	Allocation string           `json:"allocation,omitempty"`
+	Bandit     *BanditEstimates `json:"bandit,omitempty"`
 }
 
 // ArmStatus is where an arm stands.
@@ -252,6 +257,10 @@ func buildSegment(exp experiment.Experiment, s experiment.Segment, phases []Phas
 	}
 	for _, m := range ReportMetrics {
 		sr.Metrics = append(sr.Metrics, buildMetric(exp, m, sr, alpha))
+	}
+	if s.IsBandit() {
+		sr.Allocation = s.Allocation
+		sr.Bandit = banditEstimates(s, sr, phases, agg, alpha)
 	}
 	return sr
 }

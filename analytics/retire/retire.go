@@ -62,6 +62,7 @@ func evaluateSegment(exp experiment.Experiment, s experiment.Segment, phases []r
 		return r
 	}
 	e := newEvaluation(exp, s, active, agg, now)
+	e.useStrata(phases)
 	var r results.SegmentRetirement
 	var srmNote string
 	r.Blocked, srmNote = e.blockers(phases)
@@ -121,6 +122,10 @@ type evaluation struct {
 	ran     time.Duration
 	control int // index in active, -1 without a control
 
+	// phases is set for a bandit segment with per-version counts: its
+	// tests and values are then phase-stratified (useStrata).
+	phases []results.Phase
+
 	best  int                // index in active; set by pairTests
 	pairs []armPair          // the indexes of tests[k]'s arms
 	tests []results.PairTest // with their Holm-adjusted p-values
@@ -177,10 +182,46 @@ func (e *evaluation) blockers(phases []results.Phase) (blocked []string, srmNote
 	return blocked, srmNote
 }
 
-// value is the observed primary metric of active arm i.
+// value is the observed primary metric of active arm i (phase-stratified
+// in a bandit segment).
 func (e *evaluation) value(i int) float64 {
+	if e.phases != nil {
+		return results.StratifiedMean(e.phases, e.s.Key, e.primary, e.active[i].Key, e.agg)
+	}
 	_, _, x := results.MetricValue(e.primary, e.counts[i])
 	return x
+}
+
+// useStrata makes the tests of a bandit segment phase-stratified when the
+// aggregates hold its per-version counts: pooled counts are biased when its
+// weights move while the baseline drifts, and a biased test retires arms
+// (and declares winners) that are not worse.
+func (e *evaluation) useStrata(phases []results.Phase) {
+	if !e.s.IsBandit() {
+		return
+	}
+	for _, vc := range e.agg.ByVersion {
+		if vc.Segment == e.s.Key {
+			e.phases = phases
+			return
+		}
+	}
+}
+
+// look is the mSPRT of metric m, active arm j minus active arm i.
+func (e *evaluation) look(m experiment.Metric, i, j int, cfg stats.MSPRTConfig) stats.MSPRTLook {
+	if e.phases == nil {
+		return msprt(m, e.counts[i], e.counts[j], cfg)
+	}
+	est, err := results.StratifiedCompare(e.phases, e.s.Key, m, e.active[i].Key, e.active[j].Key, e.agg, cfg.Alpha)
+	var l stats.MSPRTLook
+	if err == nil {
+		l, err = stats.MSPRTEstimate(est, cfg)
+	}
+	if err != nil {
+		return stats.MSPRTLook{PValue: 1, Alpha: cfg.Alpha}
+	}
+	return l
 }
 
 // better reports whether x is strictly better than y on the primary metric.
@@ -205,7 +246,7 @@ func (e *evaluation) pairTests() (best string, tests []results.PairTest) {
 	var ps []float64
 	for i := range e.active {
 		for j := i + 1; j < len(e.active); j++ {
-			l := msprt(e.primary, e.counts[i], e.counts[j], cfg)
+			l := e.look(e.primary, i, j, cfg)
 			e.pairs = append(e.pairs, armPair{i, j})
 			ps = append(ps, l.PValue)
 			e.tests = append(e.tests, results.PairTest{A: e.active[i].Key, B: e.active[j].Key, Look: l})
@@ -261,7 +302,7 @@ func (e *evaluation) guardrailBreaches() []string {
 		if !g.Valid() {
 			continue
 		}
-		l := msprt(g, cc, bc, cfg)
+		l := e.look(g, e.control, e.best, cfg)
 		bad := l.Defined && l.PValue < e.pol.Alpha && ((g.LowerIsBetter() && l.CI.Lower > 0) || (!g.LowerIsBetter() && l.CI.Upper < 0))
 		if bad {
 			_, _, vc := results.MetricValue(g, cc)
@@ -319,6 +360,9 @@ func (e *evaluation) decide(srmNote string) []results.Decision {
 // arm i against the best, with adjusted p-value p, and the preconditions met.
 func (e *evaluation) evidence(i int, l stats.MSPRTLook, p float64, srmNote string) string {
 	pol, primary := e.pol, e.primary
+	if e.phases != nil {
+		srmNote += fmt.Sprintf("; bandit segment: values and tests phase-stratified over %d phases (%s)", len(e.phases), results.Estimator)
+	}
 	return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, Holm-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
 		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(primary.IsMean(), e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
 		results.FormatValue(primary.IsMean(), e.value(e.best)), results.FormatDiff(primary.IsMean(), l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary.IsMean(), l.CI.Lower),

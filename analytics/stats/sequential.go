@@ -100,9 +100,13 @@ func MSPRTMeans(control, treatment Moments, cfg MSPRTConfig) (MSPRTLook, error) 
 //	log Λ = ½·log(V/(V+τ²)) + τ²d²/(2V(V+τ²))
 //	CI    = d ± sqrt( V(V+τ²)/τ² · (2·log(1/α) + log((V+τ²)/V)) )
 func msprt(d, varC, varT, nC, nT float64, cfg MSPRTConfig) MSPRTLook {
+	return msprtV(d, varC/nC+varT/nT, cfg.Tau2*(varC+varT)/2, cfg)
+}
+
+// msprtV is msprt given V, the variance of d, and tau2, the mixture
+// variance on the scale of d.
+func msprtV(d, v, tau2 float64, cfg MSPRTConfig) MSPRTLook {
 	l := MSPRTLook{Diff: d, PValue: 1, Alpha: cfg.Alpha}
-	v := varC/nC + varT/nT
-	tau2 := cfg.Tau2 * (varC + varT) / 2
 	if !(v > 0) || !(tau2 > 0) {
 		return l
 	}

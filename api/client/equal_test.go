@@ -248,3 +248,28 @@ func TestLocalVectors(t *testing.T) {
 		return local.Assign(key, unit, attrs)
 	})
 }
+
+// TestLocalReweightVectors runs the weight-change vectors (a bandit
+// segment's versions, docs/assignment.md section 6) through the SDK, as
+// TestLocalVectors runs the main ones: the
+// definitions travel as JSON through the server's snapshot endpoint, and
+// Local must still reproduce every case.
+func TestLocalReweightVectors(t *testing.T) {
+	v := assigntest.Load(t, "../../testdata/assignment/reweight.json")
+	ts := startServer(t, runningStore{experimenttest.NewStore(), v.Experiments})
+	c, err := client.New(client.Config{BaseURL: ts.URL, Key: sdkKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := c.NewLocal(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	if got := local.Snapshot().Len(); got != len(v.Experiments) {
+		t.Fatalf("Local holds %d experiments, want the %d of the vectors", got, len(v.Experiments))
+	}
+	assigntest.Run(t, v, func(key, unit string, attrs assign.Attributes) (assign.Assignment, error) {
+		return local.Assign(key, unit, attrs)
+	})
+}

@@ -42,6 +42,10 @@ func renderReportPage(w io.Writer, v reportView) error {
 	return err
 }
 
+// NeutralizeBidi returns s, an HTML page, with its bidirectional controls
+// shown as visible marks (see neutralBidi): the console's pages use it too.
+func NeutralizeBidi(s string) string { return neutralBidi.Replace(s) }
+
 // neutralBidi shows the bidirectional controls as visible marks: text
 // from an experiment's definition or history (a name, a reason, an author)
 // holding U+202E would otherwise reverse what follows it on the page and
@@ -115,6 +119,19 @@ type segmentView struct {
 	SRM                        []srmView
 	Machine                    []machineView
 	Retirement                 results.SegmentRetirement
+	// Bandit is set for a bandit segment: its estimator and the
+	// phase-stratified rows of the primary metric.
+	Bandit *banditView
+}
+
+type banditView struct {
+	Estimator, Error, Level string
+	Rows                    []banditRowView
+}
+
+type banditRowView struct {
+	Variant, Treatment, Control, Diff, CI, P string
+	Strata                                   int
 }
 
 type armView struct {
@@ -311,6 +328,7 @@ func newSegmentView(r results.Report, s results.SegmentReport) segmentView {
 		}
 	}
 	sv.Charts = append(sv.Charts, exposureChart(s, colors))
+	sv.Bandit = newBanditView(r, s)
 	sv.SRM = append(sv.SRM, newSRMView("All phases", s.SRM))
 	for _, p := range s.PhaseSRM {
 		if p.Total == 0 && len(s.PhaseSRM) > 1 {
@@ -515,3 +533,30 @@ func niceRange(lo, hi float64) (float64, float64, float64) {
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// newBanditView is the bandit panel of segment s: the estimator, and per
+// arm its phase-stratified comparison with the control on the primary
+// metric; nil for a segment with fixed weights.
+func newBanditView(r results.Report, s results.SegmentReport) *banditView {
+	if s.Bandit == nil {
+		return nil
+	}
+	v := &banditView{Estimator: s.Bandit.Estimator, Error: s.Bandit.Error, Level: fmt.Sprintf("%g%%", 100*(1-r.Alpha))}
+	mean := r.PrimaryMetric.IsMean()
+	for _, m := range s.Bandit.Metrics {
+		if m.Metric != r.PrimaryMetric {
+			continue
+		}
+		for _, row := range m.Rows {
+			e := row.Estimate
+			rv := banditRowView{Variant: row.Variant, Strata: e.Strata, Treatment: "–", Control: "–", Diff: "–", CI: "–", P: "–"}
+			if e.Defined {
+				rv.Treatment, rv.Control = results.FormatValue(mean, e.Treatment), results.FormatValue(mean, e.Control)
+				rv.Diff, rv.CI = results.FormatDiff(mean, e.Diff), results.FormatInterval(mean, e.CI.Lower, e.CI.Upper)
+				rv.P = results.FormatP(e.PValue)
+			}
+			v.Rows = append(v.Rows, rv)
+		}
+	}
+	return v
+}

@@ -178,6 +178,23 @@ func (m *macKey) tag(dst, payload []byte) []byte {
 	return dst
 }
 
+// Derive returns a 32-byte key for another purpose of this server (the
+// console's session cookies), the HMAC of purpose under the signing key:
+// servers that share token keys derive the same key, and no token's MAC
+// can be one, as purpose never starts with a token's format byte. Rotating
+// the signing key changes it.
+func (k *Keyring) Derive(purpose string) []byte {
+	if purpose == "" || purpose[0] == formatV1 {
+		panic("tracking: Derive with an empty purpose or one starting with a token format byte")
+	}
+	m := k.keys[k.signing]
+	st := m.pool.Get().(*macState)
+	defer m.pool.Put(st)
+	st.h.Reset()
+	st.h.Write([]byte(purpose))
+	return st.h.Sum(nil)
+}
+
 // Open returns a signed open-pixel token for c.
 func (k *Keyring) Open(c Claims) (string, error) {
 	return k.sign(Token{Kind: KindOpen, Claims: c})

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -50,28 +51,35 @@ const benchDefinition = `{"key": "bench", "name": "Report benchmark", "channel":
  "retirement": {"auto": false}}`
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "seed" && os.Args[1] != "time") {
-		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time [flags]")
+	if len(os.Args) < 2 || (os.Args[1] != "seed" && os.Args[1] != "time" && os.Args[1] != "rows") {
+		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("benchreport "+os.Args[1], flag.ExitOnError)
 	addr := fs.String("clickhouse-addr", "127.0.0.1:19000", "ClickHouse native address")
 	db := fs.String("database", "benchreport", "database")
 	events := fs.Int("events", 10_000_000, "seed: events to insert")
+	scale := fs.Float64("scale", 1, "seed: events per exposed unit other than the exposure, in units of 0.62 (1: about 1.6 events per unit; 8: about 6)")
 	url := fs.String("url", "http://127.0.0.1:8080", "time: the server")
 	key := fs.String("key", "dev-read-key", "time: a read key")
 	rounds := fs.Int("rounds", 5, "time: measured rounds of each")
+	trickle := fs.Int("trickle", 1000, "time: new events written before each round")
+	raw := fs.Bool("raw", true, "time: also time the raw events reader (slow at tens of millions of events)")
 	_ = fs.Parse(os.Args[2:])
 	ctx := context.Background()
-	conn, err := clickhouse.Open(ctx, clickhouse.Options{Addr: *addr, Database: *db})
+	// Its own queries are logged, for readRows.
+	conn, err := clickhouse.Open(ctx, clickhouse.Options{Addr: *addr, Database: *db, Settings: map[string]any{"log_queries": 1}})
 	if err != nil {
 		fail(err)
 	}
 	defer conn.Close()
-	if os.Args[1] == "seed" {
-		err = seed(ctx, conn, *events)
-	} else {
-		err = timeReport(ctx, conn, *url, *key, *rounds)
+	switch os.Args[1] {
+	case "seed":
+		err = seed(ctx, conn, *events, *scale)
+	case "rows":
+		err = readRows(ctx, conn, &newsWriter{conn: conn, rng: rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano())))}, *trickle)
+	default:
+		err = timeReport(ctx, conn, *url, *key, *rounds, *trickle, *raw)
 	}
 	if err != nil {
 		fail(err)
@@ -85,7 +93,7 @@ func fail(err error) {
 
 // seed migrates the database, creates and starts the experiment benchKey,
 // its start 14 days ago, and inserts total events over those days.
-func seed(ctx context.Context, conn driver.Conn, total int) error {
+func seed(ctx context.Context, conn driver.Conn, total int, scale float64) error {
 	if _, err := (&migrations.Runner{Conn: conn}).Up(ctx); err != nil {
 		return err
 	}
@@ -93,7 +101,7 @@ func seed(ctx context.Context, conn driver.Conn, total int) error {
 	if err := startBench(ctx, conn, start); err != nil {
 		return err
 	}
-	return seedEvents(ctx, conn, start, total)
+	return seedEvents(ctx, conn, start, total, scale)
 }
 
 // startBench creates experiment benchKey and starts it at start.
@@ -120,7 +128,7 @@ func startBench(ctx context.Context, conn driver.Conn, start time.Time) error {
 // seedEvents inserts the events of units u00000000, u00000001, ... exposed
 // in the 14 days from start, in large batches, until there are at least
 // total; it prints its progress on stderr.
-func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total int) error {
+func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total int, scale float64) error {
 	sink := clickhouse.NewEventSink(conn)
 	const batchSize = 250_000
 	batch := make([]analytics.Event, 0, batchSize)
@@ -137,7 +145,7 @@ func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total in
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for u := 0; n+len(batch) < total; u++ {
-		batch = appendUnitEvents(batch, rng, fmt.Sprintf("u%08d", u), start)
+		batch = appendUnitEvents(batch, rng, fmt.Sprintf("u%08d", u), start, scale)
 		if len(batch) >= batchSize {
 			if err := flush(); err != nil {
 				return err
@@ -152,45 +160,56 @@ func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total in
 }
 
 // appendUnitEvents appends to batch the events of unit, drawn from rng: an
-// exposure in a random arm within 14 days of start (sometimes replayed),
-// and for half the units opens (some by machines), then for some clicks
-// and a conversion.
-func appendUnitEvents(batch []analytics.Event, rng *rand.Rand, unit string, start time.Time) []analytics.Event {
+// exposure in a random arm within 14 days of start, and per exposed unit
+// on average 0.5*scale opens (a fifth of them by machines), 0.1*scale
+// clicks and 0.02*scale conversions, after the exposure; 1% of all events
+// are written twice (a replayed copy, counted once). Scale 1 is about 1.6
+// events per exposed unit, the mix of a newsletter and the least favourable
+// case for a per-unit rollup; scale 8 is about 6.
+func appendUnitEvents(batch []analytics.Event, rng *rand.Rand, unit string, start time.Time, scale float64) []analytics.Event {
 	segs, vars := [...]string{"pro", "everyone"}, [...]string{"control", "b", "c"}
 	seg, v := segs[rng.IntN(2)], vars[rng.IntN(3)]
 	t := start.Add(time.Duration(rng.Int64N(int64(14 * 24 * time.Hour))))
-	ev := func(kind analytics.Kind, id string, at time.Time) analytics.Event {
-		return analytics.Event{ID: id, Kind: kind, Time: at, Experiment: benchKey, Version: 2, Segment: seg, Variant: v,
-			Unit: unit, SendID: "s" + unit, Channel: "email"}
-	}
-	batch = append(batch, ev(analytics.KindExposure, "x:"+unit, t))
-	if rng.Float64() < 0.05 { // a replayed copy: counted once
-		batch = append(batch, ev(analytics.KindExposure, "x:"+unit, t))
-	}
-	if rng.Float64() >= 0.5 {
-		return batch
-	}
-	for i := 0; i == 0 || rng.Float64() < 0.4; i++ {
-		e := ev(analytics.KindOpen, fmt.Sprintf("o:%s:%d", unit, i), t.Add(time.Duration(1+rng.IntN(40000))*time.Second))
-		if rng.Float64() < 0.1 {
-			e.Machine, e.MachineReason = true, analytics.ReasonAppleMPP
+	add := func(kind analytics.Kind, id string, after int, f func(*analytics.Event)) {
+		e := analytics.Event{ID: id, Kind: kind, Time: t.Add(time.Duration(after) * time.Second), Experiment: benchKey, Version: 2,
+			Segment: seg, Variant: v, Unit: unit, SendID: "s" + unit, Channel: "email"}
+		if f != nil {
+			f(&e)
 		}
 		batch = append(batch, e)
+		if rng.Float64() < 0.01 {
+			batch = append(batch, e)
+		}
 	}
-	if rng.Float64() >= 0.3 {
-		return batch
+	add(analytics.KindExposure, "x:"+unit, 0, nil)
+	for i := range poisson(rng, 0.5*scale) {
+		add(analytics.KindOpen, fmt.Sprintf("o:%s:%d", unit, i), 1+rng.IntN(40000), func(e *analytics.Event) {
+			if rng.Float64() < 0.2 {
+				e.Machine, e.MachineReason = true, analytics.ReasonAppleMPP
+			}
+		})
 	}
-	for i := 0; i == 0 || rng.Float64() < 0.25; i++ {
-		e := ev(analytics.KindClick, fmt.Sprintf("c:%s:%d", unit, i), t.Add(time.Duration(60+rng.IntN(50000))*time.Second))
-		e.URL = "https://example.com/a"
-		batch = append(batch, e)
+	for i := range poisson(rng, 0.1*scale) {
+		add(analytics.KindClick, fmt.Sprintf("c:%s:%d", unit, i), 60+rng.IntN(50000), func(e *analytics.Event) { e.URL = "https://example.com/a" })
 	}
-	if rng.Float64() < 0.2 {
-		e := ev(analytics.KindConversion, "e:"+unit, t.Add(time.Duration(600+rng.IntN(80000))*time.Second))
-		e.Name, e.Value = "purchase", float64(20+rng.IntN(80))
-		batch = append(batch, e)
+	for i := range poisson(rng, 0.02*scale) {
+		add(analytics.KindConversion, fmt.Sprintf("e:%s:%d", unit, i), 600+rng.IntN(80000), func(e *analytics.Event) {
+			e.Name, e.Value = "purchase", float64(20+rng.IntN(80))
+		})
 	}
 	return batch
+}
+
+// poisson draws a Poisson count of mean m (Knuth's method: m is small).
+func poisson(rng *rand.Rand, m float64) int {
+	limit, p, k := math.Exp(-m), 1.0, 0
+	for {
+		p *= rng.Float64()
+		if p <= limit {
+			return k
+		}
+		k++
+	}
 }
 
 // recordingConn notes the statements the aggregate reader sends.
@@ -221,17 +240,21 @@ func (c *recordingConn) QueryRow(ctx context.Context, q string, args ...any) dri
 	return c.Conn.QueryRow(ctx, q, args...)
 }
 
-// timeReport times the reader's statements bare against GET /results from
-// the server at url, rounds times each after a warm-up, and prints the
-// rounds and the medians.
-func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds int) error {
-	stmts, err := readerStatements(ctx, conn)
-	if err != nil {
+// timeReport times GET /results from the server at url against the flat
+// aggregate of the raw events, rounds times each after a warm-up, with
+// trickle new events written before each round (so that every report has
+// news to fold, as on a live experiment), and beside them a cold read (a
+// reader new to the experiment, as after a restart) and, if raw, the raw
+// events reader. It prints the rounds, the medians and their ratios, and
+// then the read_rows and memory of a warm report's statements.
+func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds, trickle int, raw bool) error {
+	if _, err := readerStatements(ctx, conn); err != nil {
 		return err
 	}
 	client := &http.Client{Timeout: 10 * time.Minute}
-	raw := clickhouse.NewAggregateReader(conn)
-	raw.Rollups = nil
+	rawReader := clickhouse.NewAggregateReader(conn)
+	rawReader.Rollups = nil
+	news := newsWriter{conn: conn, rng: rand.New(rand.NewPCG(7, 8))}
 	timers := []struct {
 		name string
 		run  func() (time.Duration, error)
@@ -239,18 +262,30 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds i
 		{"flat GROUP BY", func() (time.Duration, error) {
 			return timeBare(ctx, conn, []statement{{query: flatQuery, args: []any{benchKey}}})
 		}},
-		{"bare SQL", func() (time.Duration, error) { return timeBare(ctx, conn, stmts) }},
 		{"GET /results", func() (time.Duration, error) { return timeResults(ctx, client, url, key) }},
-		{"raw events reader", func() (time.Duration, error) {
+		{"cold read", func() (time.Duration, error) {
 			t0 := time.Now()
-			_, err := raw.Aggregates(ctx, benchKey)
+			_, err := clickhouse.NewAggregateReader(conn).Aggregates(ctx, benchKey)
 			return time.Since(t0), err
 		}},
+	}
+	if raw {
+		timers = append(timers, struct {
+			name string
+			run  func() (time.Duration, error)
+		}{"raw events reader", func() (time.Duration, error) {
+			t0 := time.Now()
+			_, err := rawReader.Aggregates(ctx, benchKey)
+			return time.Since(t0), err
+		}})
 	}
 	// One of each first, to warm the caches; then they alternate, so that
 	// the load of the machine weighs on all alike.
 	times := make([][]time.Duration, len(timers))
 	for round := 0; round <= rounds; round++ {
+		if err := news.write(ctx, trickle); err != nil {
+			return err
+		}
 		line := fmt.Sprintf("round %d:", round)
 		for i, tm := range timers {
 			d, err := tm.run()
@@ -266,49 +301,112 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds i
 			fmt.Println(strings.TrimSuffix(line, ","))
 		}
 	}
-	flat, get, old := median(times[0]), median(times[2]), median(times[3])
-	fmt.Printf("median of %d: flat GROUP BY %s, bare SQL %s, GET /results %s, raw events reader %s\n", rounds,
-		flat.Round(time.Millisecond), median(times[1]).Round(time.Millisecond), get.Round(time.Millisecond), old.Round(time.Millisecond))
-	fmt.Printf("ratios: GET /results / flat GROUP BY %.2f (target <= 1.25); raw events reader / GET /results %.2f\n",
-		get.Seconds()/flat.Seconds(), old.Seconds()/get.Seconds())
-	return readRows(ctx, conn)
+	line := fmt.Sprintf("median of %d (%d new events before each):", rounds, trickle)
+	for i, tm := range timers {
+		line += fmt.Sprintf(" %s %s,", tm.name, median(times[i]).Round(time.Millisecond))
+	}
+	fmt.Println(strings.TrimSuffix(line, ","))
+	flat, get, cold := median(times[0]), median(times[1]), median(times[2])
+	fmt.Printf("ratios: GET /results / flat GROUP BY %.2f (target <= 1.25 at 1.6 events per unit, <= 0.5 at 6); cold read / flat %.2f\n",
+		get.Seconds()/flat.Seconds(), cold.Seconds()/flat.Seconds())
+	if raw {
+		fmt.Printf("ratios: raw events reader / GET /results %.1f\n", median(times[3]).Seconds()/get.Seconds())
+	}
+	return readRows(ctx, conn, &news, trickle)
 }
 
 // flatQuery is the cheapest aggregate of an experiment's raw events, the
 // floor a report is measured against.
 const flatQuery = "SELECT segment, variant, kind, count() FROM events WHERE experiment = ? GROUP BY segment, variant, kind"
 
-// readRows prints the rows the report's last queries read, from
-// system.query_log: the fold, the rollup read and the marks.
-func readRows(ctx context.Context, conn driver.Conn) error {
-	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+// readRows prints, from system.query_log, the rows read and the memory
+// used by each statement of a warm report (a reader that has read the
+// experiment once, after trickle new events) and of a cold one. conn must
+// log its queries (log_queries = 1).
+func readRows(ctx context.Context, conn driver.Conn, news *newsWriter, trickle int) error {
+	warm := clickhouse.NewAggregateReader(conn)
+	if _, err := warm.Aggregates(ctx, benchKey); err != nil {
 		return err
 	}
-	var kept uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = 'system' AND name = 'query_log'").Scan(&kept); err != nil {
+	if err := news.write(ctx, trickle); err != nil {
 		return err
 	}
-	if kept == 0 {
-		fmt.Println("query_log: this server keeps none (its config has no <query_log>), so no read_rows")
-		return nil
-	}
-	rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 60), read_rows, query_duration_ms
-		FROM system.query_log
-		WHERE type = 2 AND event_time > now() - 60 AND (query LIKE '%unit_rollup%' OR query LIKE '%rollup_arms%')
-		ORDER BY event_time DESC, query_duration_ms DESC LIMIT 4`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var q string
-		var n, ms uint64
-		if err := rows.Scan(&q, &n, &ms); err != nil {
+	cold := clickhouse.NewAggregateReader(conn)
+	for _, r := range []struct {
+		name string
+		run  func() error
+	}{
+		{"warm", func() error { _, err := warm.Aggregates(ctx, benchKey); return err }},
+		{"cold", func() error { _, err := cold.Aggregates(ctx, benchKey); return err }},
+		{"flat", func() error {
+			_, err := timeBare(ctx, conn, []statement{{query: flatQuery, args: []any{benchKey}}})
+			return err
+		}},
+	} {
+		var since time.Time
+		if err := conn.QueryRow(ctx, "SELECT now()").Scan(&since); err != nil {
 			return err
 		}
-		fmt.Printf("query_log: read_rows %d in %d ms: %s...\n", n, ms, q)
+		// query_log's times are whole seconds: a second between the
+		// sections keeps each one's statements apart.
+		time.Sleep(time.Second)
+		if err := r.run(); err != nil {
+			return err
+		}
+		if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+			return err
+		}
+		rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 50), read_rows, memory_usage, query_duration_ms,
+				toUInt64(arraySum(arrayFilter((v, k) -> k IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds'), ProfileEvents.Values, ProfileEvents.Names)) / 1000)
+			FROM system.query_log
+			WHERE type = 2 AND event_time > ? AND query NOT LIKE '%query_log%' AND query NOT LIKE 'SELECT now()%'
+			ORDER BY event_time, query_start_time`, since)
+		if err != nil {
+			return err
+		}
+		var total, peak, cpu uint64
+		for rows.Next() {
+			var q string
+			var n, mem, ms, cms uint64
+			if err := rows.Scan(&q, &n, &mem, &ms, &cms); err != nil {
+				rows.Close()
+				return err
+			}
+			total, peak, cpu = total+n, max(peak, mem), cpu+cms
+			fmt.Printf("query_log %s: read_rows %d, memory %d MB, %d ms, CPU %d ms: %s...\n", r.name, n, mem>>20, ms, cms, q)
+		}
+		rows.Close()
+		fmt.Printf("query_log %s report: read_rows %d in all, peak memory %d MB, ClickHouse CPU %d ms\n", r.name, total, peak>>20, cpu)
 	}
-	return rows.Err()
+	return nil
+}
+
+// newsWriter writes new events into the experiment: exposures of new
+// units and opens and clicks of units already exposed.
+type newsWriter struct {
+	conn driver.Conn
+	rng  *rand.Rand
+	next int
+}
+
+func (w *newsWriter) write(ctx context.Context, n int) error {
+	if n == 0 {
+		return nil
+	}
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -14)
+	batch := make([]analytics.Event, 0, n+8)
+	for len(batch) < n {
+		w.next++
+		unit := fmt.Sprintf("n%08d", w.next)
+		if w.rng.IntN(2) == 0 {
+			unit = fmt.Sprintf("u%08d", w.rng.IntN(100000))
+		}
+		batch = appendUnitEvents(batch, w.rng, unit, start, 1)
+	}
+	for i := range batch {
+		batch[i].ID = fmt.Sprintf("%s:news%d", batch[i].ID, w.next)
+	}
+	return clickhouse.NewEventSink(w.conn).Write(ctx, batch)
 }
 
 // readerStatements returns the statements the aggregate reader sends for

@@ -89,6 +89,7 @@ type Config struct {
 	FlushInterval   time.Duration // SPLITCAST_FLUSH_INTERVAL
 	ShutdownTimeout time.Duration // SPLITCAST_SHUTDOWN_TIMEOUT
 	Retire          bool          // SPLITCAST_RETIRE: run the retirement loop in this server
+	Bandit          bool          // SPLITCAST_BANDIT: run the bandit loop in this server
 	LogLevel        string        // SPLITCAST_LOG_LEVEL: debug, info, warn, error
 
 	// dev records which settings fell back to development defaults, to be
@@ -178,6 +179,8 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", "20s")
 	retire, _ := strconv.ParseBool(env("RETIRE", "false"))
 	fs.BoolVar(&c.Retire, "retire", retire, "run the retirement loop in this server (env SPLITCAST_RETIRE)")
+	bnd, _ := strconv.ParseBool(env("BANDIT", "false"))
+	fs.BoolVar(&c.Bandit, "bandit", bnd, "run the bandit loop, which reweights bandit segments, in this server (env SPLITCAST_BANDIT)")
 	str(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	if len(errs) > 0 {
 		return c, fmt.Errorf("config: %s", strings.Join(errs, "; "))

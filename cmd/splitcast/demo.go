@@ -41,7 +41,8 @@ func addDemoFlags(fs *flag.FlagSet, cmd string, getenv func(string) string) demo
 		f.seed = fs.Uint64("seed", 1, "seed of the simulated behaviour: the same seed gives the same events")
 		f.exit = fs.Bool("exit", exit, "exit once the data is in, instead of serving until Ctrl-C (env SPLITCAST_DEMO_EXIT)")
 		f.scenario = fs.String("scenario", "digest", "digest: a subject-line test with known effects in a pro segment; "+
-			"reengagement: -experiment-file's win-back test on units whose lifecycle stage comes from a replayed history")
+			"reengagement: -experiment-file's win-back test on units whose lifecycle stage comes from a replayed history; "+
+			"bandit: the digest's traffic on a bandit segment (Thompson sampling moves the weights every day after its burn-in)")
 		f.file = fs.String("experiment-file", "docs/examples/reengagement.json", "the experiment of -scenario reengagement")
 	}
 	return f
@@ -105,8 +106,8 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 	if *f.units < 100 || *f.days < 1 {
 		return errors.New("demo: want -units >= 100 and -days >= 1")
 	}
-	if *f.scenario != "digest" && *f.scenario != "reengagement" {
-		return fmt.Errorf("demo: unknown -scenario %q: want digest or reengagement", *f.scenario)
+	if *f.scenario != "digest" && *f.scenario != "reengagement" && *f.scenario != "bandit" {
+		return fmt.Errorf("demo: unknown -scenario %q: want digest, reengagement or bandit", *f.scenario)
 	}
 	if m.Config.LogLevel != "debug" {
 		// The demo talks on stdout and stderr; the server's info lines
@@ -133,9 +134,12 @@ func (m *Main) Demo(ctx context.Context, f demoFlags, stderr io.Writer) error {
 		http: &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		key:  "demo-" + time.Now().UTC().Format("20060102-150405")}
 	var err error
-	if *f.scenario == "reengagement" {
+	switch *f.scenario {
+	case "reengagement":
 		err = d.runReengagement(ctx)
-	} else {
+	case "bandit":
+		err = d.runBandit(ctx)
+	default:
 		d.behave = digestBehaviour
 		err = d.run(ctx)
 	}
@@ -185,6 +189,10 @@ type demo struct {
 	keys []string
 	// behave gives a recipient's open rate and click rate given an open.
 	behave func(r *recipient) (open, clickPerOpen float64)
+	// definition and intro replace the digest's experiment and its
+	// description in run (the bandit scenario).
+	definition func() map[string]any
+	intro      string
 }
 
 // digestBehaviour is the digest scenario's truth: the same rates
@@ -208,10 +216,14 @@ type recipient struct {
 
 func (d *demo) run(ctx context.Context) error {
 	out := d.m.stdout
-	if err := d.createAndStart(ctx, d.demoDefinition()); err != nil {
+	def, intro := d.demoDefinition(), "segment pro: b clicks 15% more than the control, c 10% less; segment everyone: no difference"
+	if d.definition != nil {
+		def, intro = d.definition(), d.intro
+	}
+	if err := d.createAndStart(ctx, def); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "demo: experiment %s: segment pro: b clicks 15%% more than the control, c 10%% less; segment everyone: no difference\n", d.key)
+	fmt.Fprintf(out, "demo: experiment %s: %s\n", d.key, intro)
 	fmt.Fprintf(out, "demo: replaying %d days, %d recipients, seed %d\n", *d.f.days, *d.f.units, *d.f.seed)
 	days := *d.f.days
 	perDay := *d.f.units / days
@@ -530,6 +542,9 @@ func (d *demo) retire(ctx context.Context) error {
 		}
 		d.applied = append(d.applied, a)
 		fmt.Fprintf(d.m.stdout, "demo: the retirement loop made v%d: %s %s/%s\n", a.Version, a.Kind, a.Segment, a.Variant)
+	}
+	if err := d.reweight(ctx); err != nil {
+		return err
 	}
 	return d.m.refresher.Refresh(ctx)
 }

@@ -95,8 +95,38 @@ func writeReportTable(w io.Writer, r results.Report) error {
 			return err
 		}
 		writeSegmentNotes(w, s)
+		writeBanditNotes(w, r, s)
 	}
 	return nil
+}
+
+// writeBanditNotes writes a bandit segment's estimator and, per arm, its
+// phase-stratified lift on the primary metric: the numbers to read there,
+// since the table above pools phases of different weights.
+func writeBanditNotes(w io.Writer, r results.Report, s results.SegmentReport) {
+	if s.Bandit == nil {
+		return
+	}
+	fmt.Fprintf(w, "  bandit segment: the table pools phases; estimator: %s\n", s.Bandit.Estimator)
+	if s.Bandit.Error != "" {
+		fmt.Fprintf(w, "  no stratified estimates: %s\n", s.Bandit.Error)
+	}
+	mean := r.PrimaryMetric.IsMean()
+	for _, m := range s.Bandit.Metrics {
+		if m.Metric != r.PrimaryMetric {
+			continue
+		}
+		for _, row := range m.Rows {
+			e := row.Estimate
+			if !e.Defined {
+				fmt.Fprintf(w, "  stratified %s: not enough units in a common phase\n", row.Variant)
+				continue
+			}
+			fmt.Fprintf(w, "  stratified %s vs %s: %s vs %s, diff %s, %g%% CI %s, p=%s, over %d phases\n", row.Variant, s.Control,
+				results.FormatValue(mean, e.Treatment), results.FormatValue(mean, e.Control), results.FormatDiff(mean, e.Diff),
+				100*(1-e.Alpha), results.FormatInterval(mean, e.CI.Lower, e.CI.Upper), results.FormatP(e.PValue), e.Strata)
+		}
+	}
 }
 
 // writeReportHeader writes the report's title line and its SRM warnings,

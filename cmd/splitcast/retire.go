@@ -20,9 +20,10 @@ func (m *Main) RetireOnce(ctx context.Context) error {
 	if err := m.migrate(ctx); err != nil {
 		return err
 	}
-	reader := clickhouse.NewAggregateReader(m.conn)
-	reader.Rollups = m.rollups()
-	loop := &retire.Loop{Store: clickhouse.NewExperimentStore(m.conn), Reader: reader, Logger: m.logger}
+	base := clickhouse.NewAggregateReader(m.conn)
+	base.Rollups = m.rollups()
+	store := clickhouse.NewExperimentStore(m.conn)
+	loop := &retire.Loop{Store: store, Reader: clickhouse.NewBanditAggregates(m.conn, base, store), Logger: m.logger}
 	applied, err := loop.RunOnce(ctx)
 	printApplied(m.stdout, applied)
 	return err

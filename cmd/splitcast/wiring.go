@@ -16,6 +16,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/splitcast/splitcast/analytics/bandit"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
 	"github.com/splitcast/splitcast/analytics/fatigue"
@@ -51,6 +52,9 @@ type Main struct {
 	// retirement is the retirement loop over the server's store; Run
 	// starts it when Config.Retire is set.
 	retirement *retire.Loop
+	// bandit is the bandit loop over the server's store; Run starts it
+	// when Config.Bandit is set.
+	bandit *bandit.Loop
 	// traits is the server's behavioural-trait cache; the demo refreshes
 	// it once its replayed history is stored.
 	traits *traits.Cache
@@ -105,9 +109,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.startSnapshots(ctx, bg, store, prepared); err != nil {
 		return err
 	}
-	aggregates := clickhouse.NewAggregateReader(m.conn)
-	aggregates.Rollups = m.rollups()
+	base := clickhouse.NewAggregateReader(m.conn)
+	base.Rollups = m.rollups()
+	// Reports and loops read bandit experiments with their per-version
+	// counts, the strata of their estimates.
+	aggregates := clickhouse.NewBanditAggregates(m.conn, base, store)
 	m.startRetirement(bg, store, aggregates)
+	m.startBandit(bg, store, aggregates)
 	m.startTraits(bg)
 	gate, err := m.startFatigue(ctx, bg)
 	if err != nil {
@@ -210,6 +218,20 @@ func (m *Main) startRetirement(bg context.Context, store experiment.Store, aggre
 		go m.retirement.Run(bg, retireInterval)
 	}
 }
+
+// startBandit makes the bandit loop, and runs it when serve -bandit asks
+// for it. It looks every banditLook; each segment's own interval says when
+// a look reweights it.
+func (m *Main) startBandit(bg context.Context, store experiment.Store, aggregates results.AggregateReader) {
+	m.bandit = &bandit.Loop{Store: store, Reader: aggregates, Now: m.now, Logger: m.logger}
+	if m.Config.Bandit {
+		go m.bandit.Run(bg, banditLook)
+	}
+}
+
+// banditLook is how often serve -bandit looks for bandit segments due for
+// an update: the shortest update interval a segment may set.
+const banditLook = time.Duration(experiment.MinBanditInterval)
 
 // startTraits loads traits in the background: assignment never waits for
 // them, and units get the default traits until the first refresh ends.

@@ -1,0 +1,197 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/splitcast/splitcast/analytics/results"
+)
+
+// A report's sums come from unit_state (migration 0006), which holds, once
+// merged, a row per exposed unit computed at fold time. Summing those rows
+// per arm on every read would cost a row per unit, several times the flat
+// aggregate of the raw events. So the reader keeps, per experiment, the
+// per-arm sums of the rows written before a mark, and a read sums only the
+// rows of the units with a row written since: the new row of such a unit
+// replaces its old one in the kept sums (its old row's sums are taken off,
+// its new row's added). A read then costs about the units with news since
+// the last read, and a reader new to an experiment reads it whole once.
+//
+// A unit's row as of a mark is its row of largest n among those written
+// before the mark. Each mark is before the start of any insert into
+// unit_state still running (nextMarkOf), so no row written before it
+// becomes visible later and the sums kept for a mark never go stale.
+
+// stateTags are the tags of stateQuery's rows: which rows of a unit it
+// took. Old is the unit as of the kept sums' mark, mid as of the new mark,
+// now as of now (every row visible).
+const (
+	tagOld uint8 = 1 + iota
+	tagMid
+	tagNow
+	stateTagCount
+)
+
+// wholeUnits' tags.
+const (
+	tagAll uint8 = 1 + iota
+	tagSeveral
+	tagLatest
+)
+
+// stateUnits is rawUnits read from unit_state, once per tag: the same
+// columns and tag, for each unit of the experiment with rows written since
+// the kept sums' mark, its row as of each tag (see stateTags). Parameters:
+// the kept mark, the new mark, the experiment, the experiment and the kept
+// mark again.
+func stateUnits() string {
+	return fmt.Sprintf(`
+	SELECT u, tag, %s
+	FROM (
+		SELECT u, tag, %s
+		FROM (
+			SELECT uh AS u, n, %s,
+				arrayJoin(multiIf(at < toDateTime(?), [%d, %d, %d], at < toDateTime(?), [%d, %d], [%d])) AS tag
+			FROM unit_state
+			WHERE experiment = ? AND uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at >= toDateTime(?))
+		)
+		GROUP BY u, tag
+	)`, stateOuter(), stateArgMax(), strings.Join(stateColumns(), ", "),
+		tagOld, tagMid, tagNow, tagMid, tagNow, tagNow)
+}
+
+// wholeUnits is rawUnits read from unit_state as of a mark, in three
+// tags (materialized: a constant column from several shards is refused):
+// tagAll, every row written before the mark; and for the units with
+// several such rows, tagSeveral, those rows again, and tagLatest, each
+// unit's row of largest n. All - several + latest is then each unit's row
+// as of the mark. Most units have one row (the rows of equal n merge, and
+// most units get all their events in a fold or two), and summing rows
+// costs several times less than choosing one per unit, so only the units
+// with several rows are grouped, found by the table's index.
+// Parameters: five times the experiment and the mark.
+func wholeUnits() string {
+	several := "uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at < toDateTime(?) GROUP BY uh HAVING count() > 1)"
+	cols := strings.Join(stateColumns(), ", ")
+	return fmt.Sprintf(`
+	SELECT uh AS u, materialize(toUInt8(%[1]d)) AS tag, %[4]s
+	FROM unit_state
+	WHERE experiment = ? AND at < toDateTime(?)
+	UNION ALL
+	SELECT uh AS u, materialize(toUInt8(%[2]d)) AS tag, %[4]s
+	FROM unit_state
+	WHERE experiment = ? AND at < toDateTime(?) AND %[5]s
+	UNION ALL
+	SELECT u, materialize(toUInt8(%[3]d)) AS tag, %[6]s
+	FROM (
+		SELECT uh AS u, %[7]s
+		FROM unit_state
+		WHERE experiment = ? AND at < toDateTime(?) AND %[5]s
+		GROUP BY uh
+	)`, tagAll, tagSeveral, tagLatest, cols, several, stateOuter(), stateArgMax())
+}
+
+// stateArgMax picks each column of the row of largest n, as s_ columns.
+func stateArgMax() string {
+	var cols []string
+	for _, c := range stateColumns() {
+		cols = append(cols, fmt.Sprintf("argMax(%[1]s, n) AS s_%[1]s", c))
+	}
+	return strings.Join(cols, ", ")
+}
+
+// stateOuter names stateArgMax's columns back.
+func stateOuter() string {
+	var cols []string
+	for _, c := range stateColumns() {
+		cols = append(cols, fmt.Sprintf("s_%[1]s AS %[1]s", c))
+	}
+	return strings.Join(cols, ", ")
+}
+
+// The query of a reader new to an experiment, and of one keeping its
+// sums. Their last parameter is the experiment, for the arms' names.
+var (
+	wholeStatesQuery   = buildAggregatesQuery(wholeUnits(), rollupArms) + localIn
+	touchedStatesQuery = buildAggregatesQuery(stateUnits(), rollupArms) + localIn
+)
+
+// localIn ends a query whose IN subqueries read Distributed tables: each
+// shard reads its own table for them. A unit's rows of events, unit_rollup
+// and unit_state all live on the shard of cityHash64(unit), so the shard's
+// own rows are the whole set for its units, and a set made on one node may
+// use the table's index (ClickHouse 18.16 uses none for a GLOBAL IN's set).
+// On one server it changes nothing. It is in the query's text because the
+// driver sends no string setting to a server as old as 18.16.
+const localIn = "\nSETTINGS distributed_product_mode = 'local'"
+
+// stateSums are the per-arm sums of one experiment's unit_state rows
+// written before mark.
+type stateSums struct {
+	mark time.Time
+	acc  aggregateAcc
+}
+
+// fromStates reads experimentKey's aggregates from unit_state, keeping the
+// sums as of a new mark for the next read (see stateSums).
+func (r *AggregateReader) fromStates(ctx context.Context, experimentKey string) (results.Aggregates, error) {
+	r.sumsMu.Lock()
+	defer r.sumsMu.Unlock()
+	next, err := nextMarkOf(ctx, r.conn, "unit_state", r.Rollups.Margin, r.Rollups.FixedMargin)
+	if err != nil {
+		return results.Aggregates{}, err
+	}
+	// Marks are whole seconds, like the rows' times, taken down.
+	next = next.Truncate(time.Second)
+	kept := r.sums[experimentKey]
+	if kept == nil {
+		if kept, err = r.wholeSums(ctx, experimentKey, next); err != nil {
+			return results.Aggregates{}, err
+		}
+	}
+	// A mark earlier than the kept one (an insert started since) would
+	// drop rows the kept sums already hold; the kept mark is safe still.
+	if next.Before(kept.mark) {
+		next = kept.mark
+	}
+	var tagged [stateTagCount]aggregateAcc
+	old := uint32(kept.mark.Unix())
+	args := []any{old, uint32(next.Unix()), experimentKey, experimentKey, old, experimentKey}
+	if err := r.read(ctx, func(t uint8) *aggregateAcc { return &tagged[t] }, touchedStatesQuery, args...); err != nil {
+		return results.Aggregates{}, err
+	}
+	if r.sums == nil {
+		r.sums = map[string]*stateSums{}
+	}
+	r.sums[experimentKey] = kept
+	kept.acc.merge(&tagged[tagOld], -1)
+	kept.acc.merge(&tagged[tagMid], 1)
+	kept.mark = next
+	now := kept.acc.clone()
+	now.merge(&tagged[tagMid], -1)
+	now.merge(&tagged[tagNow], 1)
+	return now.aggregates(experimentKey), nil
+}
+
+// wholeSums reads the per-arm sums of every unit of the experiment as of
+// mark.
+func (r *AggregateReader) wholeSums(ctx context.Context, experimentKey string, mark time.Time) (*stateSums, error) {
+	// The units with several rows are grouped: past a GiB that goes to
+	// disk rather than over ClickHouse's memory limit.
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_bytes_before_external_group_by": maxGroupByBytes}))
+	m := uint32(mark.Unix())
+	var tagged [stateTagCount]aggregateAcc
+	args := []any{experimentKey, m, experimentKey, m, experimentKey, m, experimentKey, m, experimentKey, m, experimentKey}
+	if err := r.read(ctx, func(t uint8) *aggregateAcc { return &tagged[t] }, wholeStatesQuery, args...); err != nil {
+		return nil, err
+	}
+	sums := &stateSums{mark: mark}
+	sums.acc.merge(&tagged[tagAll], 1)
+	sums.acc.merge(&tagged[tagSeveral], -1)
+	sums.acc.merge(&tagged[tagLatest], 1)
+	return sums, nil
+}

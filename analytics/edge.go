@@ -89,6 +89,9 @@ type Arm struct {
 	Variant    string
 	Unit       string
 	SendID     string
+	// Channel is the channel the message went out on, as a token carries
+	// it ("" for tokens signed before tokens carried one).
+	Channel string
 }
 
 // Exposure returns the exposure of arm's unit sent on channel at now. Its
@@ -110,6 +113,24 @@ func Exposure(ids *IDs, arm Arm, channel string, now time.Time) Event {
 	}
 }
 
+// Suppressed returns the record that arm's unit was answered suppressed
+// for reason on channel at now: the arm is where the unit would have been,
+// so that reports count suppressed units per arm. Its id follows the send,
+// as an exposure's does (a retried suppressed send counts once).
+func Suppressed(ids *IDs, arm Arm, channel, reason string, now time.Time) Event {
+	var id string
+	if arm.SendID != "" {
+		id = Digest("s:", arm.Experiment, arm.Unit, arm.SendID)
+	} else {
+		id = ids.Next("s:")
+	}
+	return Event{
+		ID: id, Kind: KindSuppressed, Time: now.UTC().Truncate(time.Second),
+		Experiment: arm.Experiment, Version: arm.Version, Segment: arm.Segment, Variant: arm.Variant,
+		Unit: arm.Unit, SendID: arm.SendID, Channel: channel, Name: reason,
+	}
+}
+
 // Tracked returns the open or the click (kind) of a verified token's arm at
 // now, to url for a click, flagged as machine traffic by reason when
 // machine. Every hit is its own event: a second open of a message is a
@@ -120,7 +141,7 @@ func Tracked(ids *IDs, kind Kind, arm Arm, url string, now time.Time, machine bo
 	return Event{
 		ID: string(ids.AppendID(append(id[:0], kind[0], ':'))), Kind: kind, Time: now.UTC().Truncate(time.Second),
 		Experiment: arm.Experiment, Version: arm.Version, Segment: arm.Segment, Variant: arm.Variant,
-		Unit: arm.Unit, SendID: arm.SendID, URL: url, Machine: machine, MachineReason: reason,
+		Unit: arm.Unit, SendID: arm.SendID, Channel: arm.Channel, URL: url, Machine: machine, MachineReason: reason,
 	}
 }
 
@@ -138,6 +159,9 @@ type ServerEvent struct {
 	Name           string
 	Value          *float64
 	Time           *time.Time
+	// Channel is what an unsubscribe, complaint or resubscribe is about
+	// ("" for every channel); the token's channel when it carries one.
+	Channel string
 }
 
 // OpenToken verifies the token a server event carries and returns its arm.
@@ -241,13 +265,16 @@ func sameEvent(a, b *Event) bool {
 func NewServerEvent(ids *IDs, in *ServerEvent, open OpenToken, now time.Time) (Event, error) {
 	kind := Kind(in.Kind)
 	switch kind {
-	case KindConversion, KindUnsubscribe, KindComplaint, KindCustom:
+	case KindConversion, KindUnsubscribe, KindComplaint, KindCustom, KindResubscribe:
 	case "":
-		return Event{}, experiment.Invalid("kind", "required: conversion, unsubscribe, complaint or custom")
+		return Event{}, experiment.Invalid("kind", "required: conversion, unsubscribe, complaint, resubscribe or custom")
 	default:
-		return Event{}, experiment.Invalid("kind", "unknown kind %q: want conversion, unsubscribe, complaint or custom", in.Kind)
+		return Event{}, experiment.Invalid("kind", "unknown kind %q: want conversion, unsubscribe, complaint, resubscribe or custom", in.Kind)
 	}
-	ev := Event{Kind: kind, Experiment: in.Experiment, Unit: in.UnitID, Name: in.Name, Time: now.Truncate(time.Second)}
+	if in.Channel != "" && !experiment.Channel(in.Channel).Valid() {
+		return Event{}, experiment.Invalid("channel", "unknown channel %q", in.Channel)
+	}
+	ev := Event{Kind: kind, Experiment: in.Experiment, Unit: in.UnitID, Name: in.Name, Channel: in.Channel, Time: now.Truncate(time.Second)}
 	if in.Token != "" {
 		if err := ev.fromToken(in.Token, open); err != nil {
 			return Event{}, err
@@ -319,6 +346,9 @@ func (e *Event) fromToken(token string, open OpenToken) error {
 	}
 	e.Experiment, e.Unit, e.Version, e.Segment, e.Variant, e.SendID =
 		arm.Experiment, arm.Unit, arm.Version, arm.Segment, arm.Variant, arm.SendID
+	if e.Channel == "" {
+		e.Channel = arm.Channel
+	}
 	return nil
 }
 

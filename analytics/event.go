@@ -27,12 +27,20 @@ const (
 	KindUnsubscribe Kind = "unsubscribe"
 	KindComplaint   Kind = "complaint"
 	KindCustom      Kind = "custom"
+	// KindResubscribe lifts an unsubscribe or a complaint: the unit may be
+	// messaged again, on the event's channel (all channels without one).
+	KindResubscribe Kind = "resubscribe"
+	// KindSuppressed records that assignment answered a unit suppressed
+	// (the reason in Name, the arm it would have had): no message went
+	// out, and no exposure was logged. Reports count these units per arm.
+	KindSuppressed Kind = "suppressed"
 )
 
 // Valid reports whether k is one of the known kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindExposure, KindOpen, KindClick, KindConversion, KindUnsubscribe, KindComplaint, KindCustom, KindTrack:
+	case KindExposure, KindOpen, KindClick, KindConversion, KindUnsubscribe, KindComplaint, KindCustom, KindTrack,
+		KindResubscribe, KindSuppressed:
 		return true
 	}
 	return false

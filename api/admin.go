@@ -51,7 +51,7 @@ func reasonOf(c *fiber.Ctx, def string) (string, error) {
 }
 
 func (s *Server) createExperiment(c *fiber.Ctx) error {
-	e, err := experiment.Decode(c.Body())
+	e, err := s.decodeExperiment(c.Body())
 	if err != nil {
 		return err
 	}
@@ -69,6 +69,16 @@ func (s *Server) createExperiment(c *fiber.Ctx) error {
 	// sample is best merged before the experiment starts, not after.
 	h := results.SegmentHealthOf(v.Definition, s.trafficOf(v.Definition), results.HealthConfig{})
 	return c.Status(fiber.StatusCreated).JSON(createdExperiment{Experiment: v.Definition, Health: &h})
+}
+
+// decodeExperiment decodes a definition and refuses a frequency cap
+// override wider than this deployment's caps.
+func (s *Server) decodeExperiment(body []byte) (experiment.Experiment, error) {
+	e, err := experiment.Decode(body)
+	if err == nil && s.cfg.Fatigue != nil {
+		err = s.cfg.Fatigue.Policy().CheckOverride(e.FrequencyCap)
+	}
+	return e, err
 }
 
 // createdExperiment is the created definition with its segment health
@@ -114,7 +124,7 @@ func (s *Server) getExperiment(c *fiber.Ctx) error {
 }
 
 func (s *Server) editExperiment(c *fiber.Ctx) error {
-	edited, err := experiment.Decode(c.Body())
+	edited, err := s.decodeExperiment(c.Body())
 	if err != nil {
 		return err
 	}

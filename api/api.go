@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/fatigue"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/api/audience"
@@ -94,7 +95,17 @@ type Config struct {
 	// Profiles stores units' attributes and deletes units' data on
 	// request; nil makes those routes answer 503.
 	Profiles audience.Profiles
-	Logger   *slog.Logger
+	// Fatigue, when set, withholds messages from suppressed, capped and
+	// global-control units (assign answers them suppressed).
+	Fatigue *fatigue.Gate
+	// ArmFatigue, when set, adds the fatigue section to reports.
+	ArmFatigue results.FatigueReader
+	// Channels, when set, adds each metric per channel to reports.
+	Channels results.ChannelReader
+	// GlobalControl, when set with Fatigue, serves the global control
+	// report.
+	GlobalControl results.GlobalControlReader
+	Logger        *slog.Logger
 	// Now tells the time (default time.Now).
 	Now func() time.Time
 }

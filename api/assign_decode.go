@@ -4,7 +4,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/splitcast/splitcast/api/jsonwire"
-	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
 )
 
@@ -63,7 +62,7 @@ const (
 // free strings, numbers, booleans or null. It reports false, with req in
 // any state, for anything else.
 func fastDecodeAssign(data []byte, bulk bool, req *assignRequest) bool {
-	p := assignScanner{jsonwire.NewScanner(data)}
+	p := jsonwire.NewScanner(data)
 	p.Space()
 	if !p.Consume('{') {
 		return false
@@ -108,62 +107,11 @@ func fastDecodeAssign(data []byte, bulk bool, req *assignRequest) bool {
 			if *dst, ok = p.PlainString(src); !ok {
 				return false
 			}
-		} else if req.Attributes, ok = p.attributes(src); !ok {
+		} else if req.Attributes, ok = p.Attributes(src); !ok {
 			return false
 		}
 		if more, ok := p.Next('}'); !more {
 			return ok && p.End()
 		}
 	}
-}
-
-// assignScanner is a jsonwire.Scanner with the values of assign requests.
-type assignScanner struct{ jsonwire.Scanner }
-
-// attributes reads a flat object of scalars.
-func (p *assignScanner) attributes(src string) (assign.Attributes, bool) {
-	if !p.Consume('{') {
-		return nil, false // null included: rare, left to experiment.DecodeStrict
-	}
-	p.Space()
-	attrs := make(assign.Attributes, 8)
-	if p.Consume('}') {
-		return attrs, true
-	}
-	for {
-		name, ok := p.Name(src)
-		if !ok {
-			return nil, false
-		}
-		v, ok := p.scalar(src)
-		if !ok {
-			return nil, false
-		}
-		attrs[name] = v // a repeated name: the last wins, as in encoding/json
-		if more, ok := p.Next('}'); !more {
-			return attrs, ok
-		}
-	}
-}
-
-// scalar reads a string, number, boolean or null as encoding/json decodes
-// it into an interface value.
-func (p *assignScanner) scalar(src string) (any, bool) {
-	c, ok := p.Peek()
-	if !ok {
-		return nil, false
-	}
-	switch {
-	case c == '"':
-		return p.PlainString(src)
-	case c == 't':
-		return true, p.Literal("true")
-	case c == 'f':
-		return false, p.Literal("false")
-	case c == 'n':
-		return nil, p.Literal("null")
-	case c == '-' || c >= '0' && c <= '9':
-		return p.Float(src)
-	}
-	return nil, false
 }

@@ -417,43 +417,9 @@ func appendBulkError(b []byte, n int, err error) []byte {
 // omissions) without reflection: bulk assignment spends most of its time
 // encoding otherwise. TestAppendAssignResponse holds the two equal.
 func appendAssignResponse(b []byte, r *assignResponse) []byte {
-	b = append(b, `{"experiment":`...)
-	b = jsonwire.AppendString(b, r.Experiment)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendUint(b, uint64(r.Version), 10)
-	if r.Segment != "" {
-		b = append(b, `,"segment":`...)
-		b = jsonwire.AppendString(b, r.Segment)
-	}
-	if r.Variant != "" {
-		b = append(b, `,"variant":`...)
-		b = jsonwire.AppendString(b, r.Variant)
-	}
-	b = append(b, `,"in_experiment":`...)
-	b = strconv.AppendBool(b, r.InExperiment)
-	b = append(b, `,"holdout":`...)
-	b = strconv.AppendBool(b, r.Holdout)
-	b = append(b, `,"reason":`...)
-	b = jsonwire.AppendString(b, string(r.Reason))
-	bk := r.Buckets
-	b = append(b, `,"buckets":{"layer":`...)
-	b = strconv.AppendInt(b, int64(bk.Layer), 10)
-	b = append(b, `,"allocation":`...)
-	b = strconv.AppendInt(b, int64(bk.Allocation), 10)
-	b = append(b, `,"holdout":`...)
-	b = strconv.AppendInt(b, int64(bk.Holdout), 10)
-	b = append(b, `,"variant":`...)
-	b = strconv.AppendInt(b, int64(bk.Variant), 10)
-	b = append(b, `,"reroute":`...)
-	b = strconv.AppendInt(b, int64(bk.Reroute), 10)
-	b = append(b, `,"reroutes":`...)
-	b = strconv.AppendInt(b, int64(bk.Reroutes), 10)
-	b = append(b, '}')
-	if len(r.Payload) > 0 {
-		// The payload was validated as JSON when the experiment was saved;
-		// it is copied as it is rather than re-compacted for every unit.
-		b = append(b, `,"payload":`...)
-		b = append(b, r.Payload...)
+	b = jsonwire.AppendAssignment(append(b, '{'), &r.Assignment)
+	if v := r.Suppressed; v != nil {
+		b = jsonwire.AppendSuppressed(b, v)
 	}
 	if r.SendID != "" {
 		b = append(b, `,"send_id":`...)

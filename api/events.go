@@ -26,6 +26,7 @@ type eventIn struct {
 	Name           string     `json:"name"`
 	Value          *float64   `json:"value"`
 	Time           *time.Time `json:"time"`
+	Channel        string     `json:"channel"`
 }
 
 type eventsRequest struct {
@@ -91,5 +92,5 @@ func (s *Server) tokenArm(tok string) (analytics.Arm, error) {
 // armOf is the arm that claims name.
 func armOf(c tracking.Claims) analytics.Arm {
 	return analytics.Arm{Experiment: c.Experiment, Version: c.Version, Segment: c.Segment, Variant: c.Variant,
-		Unit: c.Unit, SendID: c.SendID}
+		Unit: c.Unit, SendID: c.SendID, Channel: string(c.Channel)}
 }

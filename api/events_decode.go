@@ -28,7 +28,7 @@ func keptEvents(req *eventsRequest) int {
 	n := 0
 	for i := range req.Events {
 		e := &req.Events[i]
-		n += len(e.ID) + len(e.IdempotencyKey) + len(e.Kind) + len(e.Experiment) + len(e.UnitID) + len(e.Token) + len(e.Name)
+		n += len(e.ID) + len(e.IdempotencyKey) + len(e.Kind) + len(e.Experiment) + len(e.UnitID) + len(e.Token) + len(e.Name) + len(e.Channel)
 		if e.Value != nil {
 			n += 8
 		}
@@ -152,6 +152,8 @@ func (p *eventsScanner) event(src string, in *eventIn, vals *valueArena) bool {
 			dst = &in.Token
 		case "name":
 			dst = &in.Name
+		case "channel":
+			dst = &in.Channel
 		case "value":
 			if !p.value(src, in, vals) {
 				return false

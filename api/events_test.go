@@ -35,7 +35,7 @@ func TestEvents(t *testing.T) {
 		{Kind: analytics.KindConversion, Experiment: "welcome-email", Unit: "u-2", Name: "purchase", Value: 49.95,
 			Time: time.Date(2025, 3, 1, 10, 30, 0, 0, time.UTC)},
 		{Kind: analytics.KindUnsubscribe, Experiment: "welcome-email", Unit: "u-1", Version: asg.Version, Segment: asg.Segment,
-			Variant: asg.Variant, SendID: "s-1", Time: h.now},
+			Variant: asg.Variant, SendID: "s-1", Channel: "email", Time: h.now}, // the token's channel
 		{Kind: analytics.KindCustom, Experiment: "welcome-email", Unit: "u-3", Time: h.now},
 	}
 	for i := range want {

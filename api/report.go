@@ -26,6 +26,20 @@ const pageKeyLifetime = 12 * time.Hour
 func (s *Server) reportRoutes() {
 	s.app.Get("/v1/experiments/:key/results", s.require(apikey.ScopeRead), s.results)
 	s.app.Get("/experiments/:key", s.pageKey, s.require(apikey.ScopeRead), s.reportPage)
+	s.app.Get("/v1/global-control/results", s.require(apikey.ScopeRead), s.globalControl)
+}
+
+// globalControl answers GET /v1/global-control/results: messaged units
+// against the global control group, deployment-wide.
+func (s *Server) globalControl(c *fiber.Ctx) error {
+	if s.cfg.Fatigue == nil {
+		return experiment.Errorf(experiment.EUNAVAILABLE, "this server has no fatigue rules")
+	}
+	r, err := results.ReadGlobalControl(c.UserContext(), s.cfg.GlobalControl, s.cfg.Fatigue.Policy().GlobalControl)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
 }
 
 // results answers GET /v1/experiments/{key}/results: the report as JSON, or
@@ -82,7 +96,8 @@ func (s *Server) buildReport(ctx context.Context, key string) (results.Report, [
 		return results.Report{}, nil, res.err
 	}
 	cur := history[len(history)-1].Definition
-	return retire.Report(cur, history, res.agg, s.cfg.Now().UTC()), history, nil
+	r := retire.Report(cur, history, res.agg, s.cfg.Now().UTC())
+	return r, history, results.AddSections(ctx, &r, cur, s.cfg.ArmFatigue, s.cfg.Channels)
 }
 
 // fullReport is buildReport with the per-unit analyses (CUPED, and the

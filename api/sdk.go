@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/api/jsonwire"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -41,8 +42,11 @@ type assignRequest struct {
 // assignResponse is an assignment with what a sender needs to track it.
 type assignResponse struct {
 	assign.Assignment
-	SendID string `json:"send_id,omitempty"`
-	Token  string `json:"token,omitempty"`
+	// Suppressed says why a unit in the experiment gets no message (see
+	// analytics/fatigue); its answer has no variant, payload or token.
+	Suppressed *jsonwire.Suppressed `json:"suppressed,omitempty"`
+	SendID     string               `json:"send_id,omitempty"`
+	Token      string               `json:"token,omitempty"`
 	// PixelURL is the answer's shape for encoding/json (the reference of
 	// TestAppendAssignResponse); assign leaves it empty and sets pixelBase.
 	PixelURL string `json:"pixel_url,omitempty"`
@@ -112,22 +116,31 @@ func (s *Server) assign(snap *assign.Snapshot, req assignRequest, ev *exposureSc
 	if err := analytics.CheckAssign(req.UnitID, req.SendID, req.Channel); err != nil {
 		return assignResponse{}, false, err
 	}
-	a, err := snap.AssignWithTraits(req.Experiment, req.UnitID, req.Attributes, s.cfg.Traits)
+	a, target, err := snap.AssignOn(req.Experiment, req.UnitID, req.Attributes, s.cfg.Traits, experiment.Channel(req.Channel))
 	if err != nil || !a.InExperiment {
 		return assignResponse{Assignment: a}, false, err
 	}
 	now := s.cfg.Now()
-	ev[0] = analytics.Exposure(s.ids, analytics.Arm{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment,
-		Variant: a.Arm(), Unit: req.UnitID, SendID: req.SendID}, req.Channel, now)
+	arm := analytics.Arm{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment,
+		Variant: a.Arm(), Unit: req.UnitID, SendID: req.SendID, Channel: string(target.Channel)}
+	ev[0] = analytics.Exposure(s.ids, arm, arm.Channel, now)
 	if dims := snap.Dimensions(req.Experiment); len(dims) > 0 {
-		ev[0].Dims = analytics.ExposureDims(dims, req.Attributes.Lookup, req.Channel)
+		ev[0].Dims = analytics.ExposureDims(dims, req.Attributes.Lookup, arm.Channel)
+	}
+	if s.cfg.Fatigue != nil {
+		// Before the arm is looked at, and for every arm alike: see
+		// package fatigue.
+		if v := s.cfg.Fatigue.Admit(req.UnitID, target, ev[0].ID, now); v.Suppressed() {
+			ev[0] = analytics.Suppressed(s.ids, arm, arm.Channel, v.Reason.String(), now)
+			return suppressedResponse(a, v, arm.Channel, ev[0].SendID), true, nil
+		}
 	}
 	resp = assignResponse{Assignment: a, SendID: ev[0].SendID}
 	if a.Holdout {
 		return resp, true, nil // a held-out unit gets no message, so nothing to track
 	}
 	claims := tracking.Claims{Experiment: a.Experiment, Version: a.Version, Segment: a.Segment, Variant: a.Variant,
-		Unit: req.UnitID, SendID: resp.SendID, IssuedAt: ev[0].Time}
+		Unit: req.UnitID, SendID: resp.SendID, Channel: target.Channel, IssuedAt: ev[0].Time}
 	if resp.Token, err = s.cfg.Tokens.Open(claims); err != nil {
 		return assignResponse{}, false, err
 	}

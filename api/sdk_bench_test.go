@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/splitcast/splitcast/analytics/fatigue"
 	"github.com/splitcast/splitcast/api"
 )
 
@@ -84,4 +86,81 @@ func BenchmarkBulk(b *testing.B) {
 		b.Fatalf("bulk answered %d bytes for %d lines", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "units/s")
+}
+
+// BenchmarkFatigueHandler is BenchmarkAssignHandler's assign with the
+// fatigue rules off and on (both caps; a fresh unit per request, so every
+// send is admitted and counted, the state growing as in a send), in one
+// run: their ratio is what the rules cost a single assignment end to end.
+func BenchmarkFatigueHandler(b *testing.B) {
+	capped := fatigue.Policy{Total: fatigue.Cap{Limit: 3, Window: 168 * time.Hour}, PerChannel: fatigue.Cap{Limit: 1, Window: 24 * time.Hour}}
+	for _, tc := range []struct {
+		name string
+		gate *fatigue.Gate
+	}{{"off", nil}, {"caps", fatigue.NewGate(fatigue.Config{Policy: capped})}} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := runningExample(b, func(c *api.Config) { c.Events = &countingLog{}; c.Fatigue = tc.gate })
+			serve := h.srv.App().Handler()
+			b.ReportAllocs()
+			var ctx fasthttp.RequestCtx
+			cpu0 := processCPU()
+			i := 0
+			for b.Loop() {
+				i++
+				ctx.Request.Reset()
+				ctx.Response.Reset()
+				ctx.Request.Header.SetMethod("POST")
+				ctx.Request.SetRequestURI("/v1/assign")
+				ctx.Request.Header.Set("Authorization", "Bearer "+hSDK)
+				ctx.Request.Header.SetContentType("application/json")
+				ctx.Request.SetBody(fmt.Appendf(nil, `{"experiment":"welcome-email","unit_id":"user-%d","attributes":{"plan":"pro_trial","country":"IT"},"send_id":"s","channel":"email"}`, i))
+				serve(&ctx)
+				if ctx.Response.StatusCode() != 200 || bytes.Contains(ctx.Response.Body(), []byte(`"suppressed"`)) {
+					b.Fatalf("%d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			}
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// BenchmarkBulkFatigue is BenchmarkBulk with the fatigue rules off and on
+// (both caps, every unit fresh), in one run: cpu-ns/op of the two is what
+// the rules cost a bulk send per unit in-process (the refresh from
+// ClickHouse, which a server adds, is not in it).
+func BenchmarkBulkFatigue(b *testing.B) {
+	capped := fatigue.Policy{Total: fatigue.Cap{Limit: 3, Window: 168 * time.Hour}, PerChannel: fatigue.Cap{Limit: 1, Window: 24 * time.Hour}}
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "caps"}[on], func(b *testing.B) {
+			h := runningExample(b, func(c *api.Config) {
+				c.Events = &countingLog{}
+				if on {
+					c.Fatigue = fatigue.NewGate(fatigue.Config{Policy: capped})
+				}
+			})
+			base := h.listen(b)
+			var list bytes.Buffer
+			for i := range b.N {
+				fmt.Fprintf(&list, `{"unit_id":"user-%d","attributes":{"plan":"pro_trial","country":"IT"},"channel":"email"}`+"\n", i)
+			}
+			cpu0 := processCPU()
+			b.ResetTimer()
+			req, err := http.NewRequest("POST", base+"/v1/assign/bulk?experiment=welcome-email", &list)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+hSDK)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatalf("bulk: %d, %d bytes, %v", resp.StatusCode, n, err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
 }

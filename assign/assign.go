@@ -32,6 +32,10 @@ const (
 	ReasonConcluded  Reason = "concluded"  // the segment is concluded: the winner
 	ReasonVariant    Reason = "variant"    // the variant hash chose an active variant
 	ReasonReroute    Reason = "reroute"    // the variant hash chose a retired variant; re-hashed
+	// ReasonSuppressed is not assign's: the API answers it for a unit in
+	// the experiment whom the fatigue rules (analytics/fatigue) withhold
+	// the message from.
+	ReasonSuppressed Reason = "suppressed"
 )
 
 // MaxReroutes is how many reroute hashes are tried before falling back to
@@ -95,6 +99,9 @@ type compiled struct {
 	// dims are the experiment's breakdown dimensions, whose values each
 	// exposure stores (experiment.Dimensions).
 	dims []string
+	// target is what a send of this experiment is checked against before
+	// its message goes out (see AssignOn).
+	target Target
 	// Hash states after the constant prefix of each hash input
 	// ("<salt>:alloc:" ...), computed once so that Assign hashes only the
 	// unit id.
@@ -122,6 +129,9 @@ type variant struct {
 	key     string
 	retired bool
 	payload json.RawMessage
+	// payloads[experiment.Channel.Index()] is the channel's own payload,
+	// nil where the variant has none (payload then).
+	payloads *[4]json.RawMessage
 }
 
 // NewSnapshot compiles the running experiments among exps (others are left
@@ -246,6 +256,7 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 		alloc:   int(e.Allocation),
 		holdout: int(e.Holdout),
 		dims:    append([]string(nil), e.Dimensions...),
+		target:  targetOf(&e),
 	}
 	if e.Layer != nil {
 		c.layer, c.slotLo, c.slotHi = e.Layer.Name, e.Layer.SlotStart, e.Layer.SlotEnd
@@ -265,7 +276,8 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 		}
 		var weights, activeWeights []int
 		for j, v := range es.Variants {
-			seg.variants = append(seg.variants, variant{key: v.Key, retired: v.Retired, payload: compact(v.Payload)})
+			seg.variants = append(seg.variants, variant{key: v.Key, retired: v.Retired, payload: compact(v.Payload),
+				payloads: channelPayloads(v.Payloads)})
 			weights = append(weights, v.Weight)
 			if !v.Retired {
 				activeWeights = append(activeWeights, v.Weight)

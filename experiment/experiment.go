@@ -240,6 +240,10 @@ type Variant struct {
 	RetiredAt     *time.Time      `json:"retired_at,omitempty"`
 	RetiredReason string          `json:"retired_reason,omitempty"`
 	Payload       json.RawMessage `json:"payload,omitempty"`
+	// Payloads is the message per channel of a multi-channel experiment
+	// (email subject/body/cta, push title/body, sms text, an in_app card);
+	// a channel without one gets Payload.
+	Payloads map[Channel]json.RawMessage `json:"payloads,omitempty"`
 }
 
 // Segment is a group of units chosen by a rule, with its own variants and
@@ -303,8 +307,12 @@ type Experiment struct {
 	Name        string  `json:"name,omitempty"`
 	Description string  `json:"description,omitempty"`
 	Channel     Channel `json:"channel"`
-	Status      Status  `json:"status"`
-	Version     uint32  `json:"version"`
+	// Channels, when set, are every channel the experiment sends on
+	// (Channel among them): a unit meets the same variant on each, with
+	// the variant's payload for that channel.
+	Channels []Channel `json:"channels,omitempty"`
+	Status   Status    `json:"status"`
+	Version  uint32    `json:"version"`
 	// Salt seeds every hash of this experiment. It defaults to the key;
 	// changing it reshuffles every unit, so only a draft may change it.
 	Salt       string      `json:"salt,omitempty"`
@@ -319,6 +327,9 @@ type Experiment struct {
 	// CustomMetric).
 	CustomMetrics []CustomMetric   `json:"custom_metrics,omitempty"`
 	Retirement    RetirementPolicy `json:"retirement"`
+	// FrequencyCap narrows the deployment's frequency caps for this
+	// experiment's sends; nil keeps them.
+	FrequencyCap *CapOverride `json:"frequency_cap,omitempty"`
 
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
@@ -381,6 +392,12 @@ func (e Experiment) Clone() Experiment {
 	c.StartedAt = cloneTime(e.StartedAt)
 	c.CompletedAt = cloneTime(e.CompletedAt)
 	c.Dimensions = cloneAnalysis(e, &c)
+	if e.Channels != nil {
+		c.Channels = append([]Channel(nil), e.Channels...)
+	}
+	if e.FrequencyCap != nil {
+		c.FrequencyCap = e.FrequencyCap.clone()
+	}
 	if e.GuardrailMetrics != nil {
 		c.GuardrailMetrics = append([]Metric(nil), e.GuardrailMetrics...)
 	}

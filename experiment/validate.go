@@ -116,6 +116,16 @@ func (e *Experiment) Validate() error {
 	if err := e.validateCustom(); err != nil {
 		return err
 	}
+	if err := e.validateChannels(); err != nil {
+		return err
+	}
+	for i := range e.Segments {
+		for j := range e.Segments[i].Variants {
+			if err := e.Segments[i].Variants[j].validatePayloads(fmt.Sprintf("segments[%d].variants[%d]", i, j), e); err != nil {
+				return err
+			}
+		}
+	}
 	if !e.knownMetric(e.PrimaryMetric) {
 		return Invalid("primary_metric", "unknown metric %q", e.PrimaryMetric)
 	}

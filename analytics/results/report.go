@@ -45,6 +45,12 @@ type Report struct {
 	// started each and why: the retirement history.
 	Phases   []Phase         `json:"phases"`
 	Segments []SegmentReport `json:"segments"`
+	// Fatigue is the messages and suppressions per arm beside the primary
+	// metric and the fatigue rates (AddFatigue); nil when not read.
+	Fatigue *FatigueReport `json:"fatigue,omitempty"`
+	// Channels is each metric per channel (AddChannels), beside the total
+	// of Segments; nil when not read.
+	Channels []ChannelReport `json:"channels,omitempty"`
 }
 
 // SegmentReport is one segment: its arms, the sample ratio checks, each

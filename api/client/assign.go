@@ -11,6 +11,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
@@ -24,18 +25,36 @@ type AssignRequest struct {
 	// SendID names the message being sent: assigning the same send again
 	// (a retry) is the same exposure. Empty: the server makes one up.
 	SendID string `json:"send_id,omitempty"`
-	// Channel is recorded on the exposure; it never changes the answer.
+	// Channel is recorded on the exposure and picks a multi-channel
+	// experiment's payload; it never changes the variant.
 	Channel string `json:"channel,omitempty"`
 }
 
 // Assignment is the server's answer for one unit: the assignment and what a
 // sender needs to track the message. Token and PixelURL are empty when the
-// unit gets no message (not in the experiment, or held out).
+// unit gets no message (not in the experiment, held out, or suppressed).
 type Assignment struct {
 	assign.Assignment
-	SendID   string `json:"send_id,omitempty"`
-	Token    string `json:"token,omitempty"`
-	PixelURL string `json:"pixel_url,omitempty"`
+	// Suppressed is set when the unit is in the experiment but must not be
+	// messaged (Reason is then assign.ReasonSuppressed): skip it for this
+	// send, on every channel fallback too. See the README, Fatigue.
+	Suppressed *Suppression `json:"suppressed,omitempty"`
+	SendID     string       `json:"send_id,omitempty"`
+	Token      string       `json:"token,omitempty"`
+	PixelURL   string       `json:"pixel_url,omitempty"`
+}
+
+// Suppression says why a unit gets no message: unsubscribed, complained,
+// frequency_cap (with the cap) or global_control.
+type Suppression struct {
+	Reason  string `json:"reason"`
+	Channel string `json:"channel"`
+	Cap     *struct {
+		Name       string    `json:"name"`
+		Limit      int       `json:"limit"`
+		Window     string    `json:"window"`
+		EligibleAt time.Time `json:"eligible_at"`
+	} `json:"cap,omitempty"`
 }
 
 // Assign asks the server for one unit's assignment; the server logs the

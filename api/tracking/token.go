@@ -45,7 +45,10 @@ const (
 // maxRawToken is the most bytes a v1 token decodes to: the header, issue
 // time and version, five fields, link, URL and tag, each at its limit.
 const maxRawToken = headerLen + 2*binary.MaxVarintLen64 + 5*(binary.MaxVarintLen64+MaxFieldLen) +
-	binary.MaxVarintLen64 + binary.MaxVarintLen64 + MaxURLLen + tagLen
+	binary.MaxVarintLen64 + binary.MaxVarintLen64 + MaxURLLen + tagLen + 1 + maxChannelLen
+
+// maxChannelLen is the longest channel name a v2 token carries ("in_app").
+const maxChannelLen = 8
 
 // MaxTokenLen is the longest token Open or Click can sign, in characters
 // (unpadded base64url of maxRawToken bytes): a server reading tracked URLs
@@ -55,6 +58,9 @@ const MaxTokenLen = (maxRawToken*8 + 5) / 6
 
 const (
 	formatV1 = 0x01
+	// formatV2 is v1 with the channel after the send id: signed for every
+	// claim with a channel, while v1 tokens (no channel) still verify.
+	formatV2 = 0x02
 	tagLen   = 16
 	// headerLen is version, key id and kind: what is read before the MAC
 	// is checked.
@@ -77,6 +83,9 @@ type Claims struct {
 	Variant    string
 	Unit       string
 	SendID     string
+	// Channel is the channel the message went out on; "" signs a v1
+	// token, which carries none.
+	Channel experiment.Channel
 	// IssuedAt is the send time, kept to the second. It is required: the
 	// machine-traffic rules need the time between send and open or click.
 	IssuedAt time.Time
@@ -240,6 +249,8 @@ func (t *Token) validate() error {
 		return experiment.Invalid("unit", "is required")
 	case t.IssuedAt.IsZero() || t.IssuedAt.Unix() < 0:
 		return experiment.Invalid("issued_at", "is required and must be after 1970")
+	case t.Channel != "" && !t.Channel.Valid():
+		return experiment.Invalid("channel", "unknown channel %q", t.Channel)
 	}
 	switch t.Kind {
 	case KindOpen:
@@ -260,7 +271,11 @@ func (t *Token) validate() error {
 }
 
 func appendPayload(b []byte, keyID uint8, t *Token) []byte {
-	b = append(b, formatV1, keyID, byte(t.Kind))
+	format := byte(formatV1)
+	if t.Channel != "" {
+		format = formatV2
+	}
+	b = append(b, format, keyID, byte(t.Kind))
 	b = binary.AppendUvarint(b, uint64(t.IssuedAt.Unix()))
 	b = binary.AppendUvarint(b, uint64(t.Version))
 	b = appendStr(b, t.Experiment)
@@ -268,6 +283,9 @@ func appendPayload(b []byte, keyID uint8, t *Token) []byte {
 	b = appendStr(b, t.Variant)
 	b = appendStr(b, t.Unit)
 	b = appendStr(b, t.SendID)
+	if t.Channel != "" {
+		b = appendStr(b, string(t.Channel))
+	}
 	if t.Kind == KindClick {
 		b = binary.AppendUvarint(b, uint64(t.Link))
 		b = appendStr(b, t.URL)
@@ -316,7 +334,7 @@ func (k *Keyring) Verify(s string) (Token, error) {
 	if len(raw) < minTokenLen {
 		return Token{}, errToken("too short")
 	}
-	if raw[0] != formatV1 {
+	if raw[0] != formatV1 && raw[0] != formatV2 {
 		return Token{}, errToken("unknown format version")
 	}
 	id := raw[1]
@@ -347,7 +365,8 @@ func errToken(msg string) error {
 func decodePayload(p string) (Token, bool) {
 	d := decoder{s: p}
 	var t Token
-	if d.byte() != formatV1 {
+	format := d.byte()
+	if format != formatV1 && format != formatV2 {
 		return Token{}, false
 	}
 	t.KeyID = d.byte()
@@ -364,6 +383,12 @@ func decodePayload(p string) (Token, bool) {
 	t.Variant = d.str(MaxFieldLen)
 	t.Unit = d.str(MaxFieldLen)
 	t.SendID = d.str(MaxFieldLen)
+	if format == formatV2 {
+		// A v2 token's channel is never empty: one claim, one spelling.
+		if t.Channel = experiment.Channel(d.str(maxChannelLen)); t.Channel == "" {
+			return Token{}, false
+		}
+	}
 	if t.Kind == KindClick {
 		link := d.uvarint()
 		if link >= MaxLinks {

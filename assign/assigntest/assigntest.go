@@ -22,6 +22,32 @@ type Vectors struct {
 	Buckets     []BucketVector          `json:"buckets"`
 	Experiments []experiment.Experiment `json:"experiments"`
 	Cases       []Case                  `json:"cases"`
+	// ChannelExperiments are multi-channel experiments, and ChannelCases
+	// their units on each channel: the same answer on every channel but
+	// the payload, which is the channel's.
+	ChannelExperiments []experiment.Experiment `json:"channel_experiments"`
+	ChannelCases       []ChannelCase           `json:"channel_cases"`
+	// GlobalControl are units in or out of a deployment's global control
+	// group.
+	GlobalControl []GlobalControlVector `json:"global_control"`
+}
+
+// ChannelCase is a Case asked on one channel.
+type ChannelCase struct {
+	Case
+	Channel experiment.Channel `json:"channel"`
+}
+
+// GlobalControlVector is one unit's global control hash under a salt and
+// whether it is in a group of share percent.
+type GlobalControlVector struct {
+	Salt   string                 `json:"salt"`
+	Share  experiment.BasisPoints `json:"share"`
+	UnitID string                 `json:"unit_id"`
+	Input  string                 `json:"input"`
+	Hash   uint32                 `json:"hash"`
+	Bucket int                    `json:"bucket"`
+	In     bool                   `json:"in"`
 }
 
 // HashVector is one reference murmur3 x86 32-bit value.

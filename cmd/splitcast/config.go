@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics/fatigue"
 	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/experiment"
@@ -75,6 +76,14 @@ type Config struct {
 	// BulkStreamsPerKey bounds one key's open bulk streams.
 	BulkIdleTimeout   time.Duration // SPLITCAST_BULK_IDLE_TIMEOUT
 	BulkStreamsPerKey int           // SPLITCAST_BULK_STREAMS_PER_KEY
+
+	// Fatigue: the deployment's frequency caps as LIMIT/WINDOW ("3/168h";
+	// empty: none), and the global control group's share in percent (0:
+	// none) and salt (see analytics/fatigue).
+	CapTotal          string // SPLITCAST_CAP_TOTAL
+	CapPerChannel     string // SPLITCAST_CAP_PER_CHANNEL
+	GlobalControl     string // SPLITCAST_GLOBAL_CONTROL
+	GlobalControlSalt string // SPLITCAST_GLOBAL_CONTROL_SALT
 
 	// Dev allows the development defaults (published keys) on an address
 	// other than loopback; without it such a server refuses to start.
@@ -164,6 +173,10 @@ func ParseConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (C
 	str(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "", "proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs")
 	dur(&c.BulkIdleTimeout, "bulk-idle-timeout", "BULK_IDLE_TIMEOUT", "30s")
 	integer(&c.BulkStreamsPerKey, "bulk-streams-per-key", "BULK_STREAMS_PER_KEY", "8")
+	str(&c.CapTotal, "cap-total", "CAP_TOTAL", "", "at most LIMIT messages per unit per WINDOW across every experiment and channel, e.g. 3/168h; empty: no cap")
+	str(&c.CapPerChannel, "cap-per-channel", "CAP_PER_CHANNEL", "", "at most LIMIT messages per unit per WINDOW on each channel, e.g. 1/24h; empty: no cap")
+	str(&c.GlobalControl, "global-control", "GLOBAL_CONTROL", "0", "percent of units that no experiment messages (the global control group)")
+	str(&c.GlobalControlSalt, "global-control-salt", "GLOBAL_CONTROL_SALT", fatigue.DefaultGlobalControlSalt, "salt of the global control group's hash; changing it draws a new group")
 	dev, _ := strconv.ParseBool(env("DEV", "false"))
 	fs.BoolVar(&c.Dev, "dev", dev, "allow the development keys on any address (env SPLITCAST_DEV); without it they are refused unless -addr is loopback")
 	dur(&c.FlushInterval, "flush-interval", "FLUSH_INTERVAL", "1s")
@@ -202,7 +215,7 @@ func (c *Config) applyDevDefaults() {
 
 // Validate returns an error naming the first setting that cannot work.
 func (c Config) Validate() error {
-	for _, check := range []func() error{c.validateAddresses, c.validateSecrets, c.validateLimits, c.validateLists} {
+	for _, check := range []func() error{c.validateAddresses, c.validateSecrets, c.validateLimits, c.validateLists, c.validateFatigue} {
 		if err := check(); err != nil {
 			return err
 		}

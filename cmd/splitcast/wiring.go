@@ -20,6 +20,7 @@ import (
 	"github.com/splitcast/splitcast/analytics/bandit"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/clickhouse/chserver"
+	"github.com/splitcast/splitcast/analytics/fatigue"
 	"github.com/splitcast/splitcast/analytics/imports"
 	"github.com/splitcast/splitcast/analytics/ingest"
 	"github.com/splitcast/splitcast/analytics/results"
@@ -123,6 +124,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.startTraits(bg); err != nil {
 		return err
 	}
+	gate, err := m.startFatigue(ctx, bg)
+	if err != nil {
+		return err
+	}
 	keyring, err := m.startKeys(ctx, bg)
 	if err != nil {
 		return err
@@ -140,10 +145,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
-		Events: m.ingest, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates, Units: clickhouse.NewUnitReader(m.conn),
+		Events: fatigue.Logger{Logger: m.ingest, Gate: gate}, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
+		Units:    clickhouse.NewUnitReader(m.conn),
 		Profiles: clickhouse.NewProfileStore(m.conn),
 		Import:   m.importer(store),
-		Tokens:   tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
+		Fatigue:  gate, ArmFatigue: clickhouse.NewFatigueReader(m.conn), Channels: clickhouse.NewChannelReader(m.conn),
+		GlobalControl: clickhouse.NewGlobalControlReader(m.conn),
+		Tokens:        tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),
 		RateLimits: api.RateLimits{
 			PerKey:          api.Rate{PerSecond: m.Config.RatePerKey},

@@ -446,6 +446,38 @@ def main():
     for i, u in enumerate(UNITS[:20]):
         add_case(concluded, "concluded/" + u, u, {"plan": "x"} if i % 2 == 0 else {})
 
+    # Multi-channel: one unit, the same variant on every channel (no hash
+    # reads the channel), each channel's payload, or the variant's payload
+    # where it has none for that channel. Its own sections, so that the
+    # vectors above stay as they were.
+    multi = experiment("multi-channel", [{"key": "all", "variants": [
+        {"key": "a", "weight": 1, "control": True, "payload": {"subject": "Fallback A"},
+         "payloads": {"email": {"subject": "Hello A", "body": "Email body A", "cta": "Start"},
+                      "push": {"title": "A", "body": "Push body A"}}},
+        {"key": "b", "weight": 2, "payload": {"subject": "Fallback B"},
+         "payloads": {"email": {"subject": "Hello B", "body": "Email body B", "cta": "Go"},
+                      "sms": {"text": "SMS B"}}},
+    ]}], channels=["email", "push", "sms"], holdout=10)
+    channel_cases = []
+    for u in UNITS[:20]:
+        want, hashes = assign(multi, u, {})
+        for ch in multi["channels"]:
+            w = dict(want)
+            if w["variant"]:
+                v = next(v for v in multi["segments"][0]["variants"] if v["key"] == w["variant"])
+                w["payload"] = v["payloads"].get(ch, v["payload"])
+            channel_cases.append({"name": "multi-channel/%s/%s" % (u, ch), "experiment": "multi-channel",
+                                  "unit_id": u, "attributes": {}, "channel": ch, "hashes": hashes, "want": w})
+
+    # The global control group: bucket(murmur3(salt:global_control:unit)) < share.
+    global_control = []
+    for salt, share in (("splitcast-global-control", 10), ("another-deployment", 2.5)):
+        for u in UNITS[:30]:
+            text = "%s:global_control:%s" % (salt, u)
+            h = murmur3_32(text.encode("utf-8"))
+            global_control.append({"salt": salt, "share": share, "unit_id": u, "input": text, "hash": h,
+                                   "bucket": bucket(h), "in": bucket(h) < round(share * 100)})
+
     refs = ["", "a", "ab", "abc", "abcd", "abcde", "hello", "test", "Hello, world!",
             "The quick brown fox jumps over the lazy dog", "\x00\x00\x00\x00", "héllo wörld ✓",
             "🙂", "welcome-email:alloc:user-42", "x" * 1000]
@@ -455,6 +487,9 @@ def main():
         "buckets": [{"hash": h, "bucket": bucket(h)} for h in (0, 1, 429496, 429497, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)],
         "experiments": exps,
         "cases": cases,
+        "channel_experiments": [multi],
+        "channel_cases": channel_cases,
+        "global_control": global_control,
     }
     json.dump(out, sys.stdout, ensure_ascii=False, indent=1, sort_keys=True)
     sys.stdout.write("\n")

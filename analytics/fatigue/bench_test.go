@@ -1,0 +1,72 @@
+package fatigue_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/splitcast/splitcast/analytics/fatigue"
+	"github.com/splitcast/splitcast/assign"
+	"github.com/splitcast/splitcast/experiment"
+)
+
+// BenchmarkAdmit measures what the fatigue check adds to an assignment, in
+// one run: "assign" is the assignment alone (AssignOn, the example
+// experiment), "assign+admit" the same followed by Gate.Admit with both
+// caps on (3/168h, 1/24h), half the units having a recent send already; a
+// unit cycles through 4 send ids, so sends are admitted and capped. Two
+// state sizes: 1,024 units, whose state stays in the CPU's caches (the
+// check's own instructions), and 262,144 units (about 20 MB of state),
+// where each check misses the caches once or twice. Compare the two
+// sub-benchmarks of one run, never a number from another run:
+//
+//	go test -run '^$' -bench Admit -benchtime 2s -count 5 ./analytics/fatigue
+func BenchmarkAdmit(b *testing.B) {
+	data, err := os.ReadFile("../../docs/examples/experiment.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := experiment.Decode(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Status, e.Version = experiment.StatusRunning, 1
+	snap, err := assign.NewSnapshot([]experiment.Experiment{e})
+	if err != nil {
+		b.Fatal(err)
+	}
+	attrs := assign.Attributes{"plan": "free", "country": "US"}
+	sends := []string{"x:a", "x:b", "x:c", "x:d"}
+	for _, shift := range []uint{10, 18} {
+		units := 1 << shift
+		g := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(b, "3/168h"), PerChannel: mustCap(b, "1/24h")}})
+		ids := make([]string, units)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("user-%07d", i)
+			if i%2 == 0 {
+				g.Admit(ids[i], on(experiment.ChannelPush), "warm", t0)
+			}
+		}
+		b.Run(fmt.Sprintf("units=%d/assign", units), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := snap.AssignOn(e.Key, ids[i&(units-1)], attrs, nil, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("units=%d/assign+admit", units), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				u := ids[i&(units-1)]
+				a, target, err := snap.AssignOn(e.Key, u, attrs, nil, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if a.InExperiment {
+					g.Admit(u, target, sends[(i>>shift)&3], t0)
+				}
+			}
+		})
+	}
+}

@@ -12,24 +12,25 @@ import (
 	"github.com/splitcast/splitcast/analytics/results"
 )
 
-// A report's sums come from unit_state (migration 0006), which holds, once
-// merged, a row per exposed unit computed at fold time. Summing those rows
-// per arm on every read would cost a row per unit, several times the flat
-// aggregate of the raw events. So the reader keeps, per experiment, the
+// A report's sums come from unit_state (migration 0006), which holds a row
+// per exposed unit and fold that had news for it, computed at fold time.
+// Summing each unit's latest row per arm on every read would cost a row per
+// unit, several times the flat aggregate of the raw events. So the reader keeps, per experiment, the
 // per-arm sums of the rows written before a mark, and a read sums only the
 // rows of the units with a row written since: the new row of such a unit
 // replaces its old one in the kept sums (its old row's sums are taken off,
 // its new row's added). A read then costs about the units with news since
-// the last read, and a reader new to an experiment reads it whole once.
+// the last read; a reader new to an experiment starts from the sums last
+// saved in report_sums, or reads it whole once.
 //
 // A unit's row as of a mark is its row of largest n among those written
 // before the mark. Each mark is before the start of any insert into
 // unit_state still running (nextMarkOf), so no row written before it
 // becomes visible later and the sums kept for a mark never go stale.
 
-// stateTags are the tags of stateQuery's rows: which rows of a unit it
-// took. Old is the unit as of the kept sums' mark, mid as of the new mark,
-// now as of now (every row visible).
+// The tags of stateUnits' rows: which rows of a unit it took. Old is the
+// unit as of the kept sums' mark, mid as of the new mark, now as of now
+// (every row visible).
 const (
 	tagOld uint8 = 1 + iota
 	tagMid

@@ -123,14 +123,18 @@ func probAbove(n, o betaDensity) float64 {
 const panelNodes = 8
 
 // mass returns the integral of rel over [lo, hi] ∩ [d.lo, d.hi].
-func (d betaDensity) mass(lo, hi float64) float64 {
+func (d betaDensity) mass(lo, hi float64) float64 { return d.legendre(lo, hi, panelNodes) }
+
+// legendre returns the integral of rel over [lo, hi] ∩ [d.lo, d.hi] by a
+// Gauss–Legendre rule of nodes points.
+func (d betaDensity) legendre(lo, hi float64, nodes int) float64 {
 	lo, hi = math.Max(lo, d.lo), math.Min(hi, d.hi)
 	if !(hi > lo) {
 		return 0
 	}
 	var s float64
-	for i := range panelNodes {
-		x, w := quad.Legendre{}.FixedLocationSingle(panelNodes, i, lo, hi)
+	for i := range nodes {
+		x, w := quad.Legendre{}.FixedLocationSingle(nodes, i, lo, hi)
 		s += w * d.rel(x)
 	}
 	return s

@@ -153,18 +153,7 @@ func (g pieceRule) cumulative(d betaDensity, fromRight bool) []float64 {
 // stepMass returns the integral of rel over [lo, hi] ∩ [d.lo, d.hi] by a panelStep-point
 // Gauss–Legendre rule: the span between neighbouring nodes is at most two pieces, ~1.5
 // standard deviations of d inside its window.
-func (d betaDensity) stepMass(lo, hi float64) float64 {
-	lo, hi = math.Max(lo, d.lo), math.Min(hi, d.hi)
-	if !(hi > lo) {
-		return 0
-	}
-	var s float64
-	for i := range panelStep {
-		x, w := quad.Legendre{}.FixedLocationSingle(panelStep, i, lo, hi)
-		s += w * d.rel(x)
-	}
-	return s
-}
+func (d betaDensity) stepMass(lo, hi float64) float64 { return d.legendre(lo, hi, panelStep) }
 
 // best returns P(arm i best) = ∫ f_i ∏_{j≠i} below_j over the rule, f_i normalised by the
 // rule's own integral of it.

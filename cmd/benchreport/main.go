@@ -1,18 +1,20 @@
 // Command benchreport measures GET /v1/experiments/{key}/results against
-// the bare SQL it runs, on a ClickHouse seeded with millions of events.
-// scripts/bench-report.sh drives it; it is never part of the tests.
+// the flat aggregate of the raw events, on a ClickHouse seeded with
+// millions of events. scripts/bench-report.sh drives it; it is never part
+// of the tests.
 //
-//	benchreport seed -clickhouse-addr A -database D -events 10000000
-//	benchreport time -clickhouse-addr A -database D -url http://127.0.0.1:P -key K -rounds 5
+//	benchreport seed -clickhouse-addr A -database D -events 10000000 [-scale 1]
+//	benchreport time -clickhouse-addr A -database D -url http://127.0.0.1:P -key K -rounds 5 [-trickle 1000] [-raw=false]
+//	benchreport rows -clickhouse-addr A -database D [-trickle 1000]
 //
 // seed migrates the database, creates and starts the experiment "bench" and
-// inserts the events in large batches (EventSink: PrepareBatch, Append,
-// Send). time records the statements that analytics/clickhouse's
-// AggregateReader sends for the experiment, then alternates: those
-// statements run bare through the same driver (every row read, nothing
-// computed), and GET /results from the running server (the same statements,
-// plus the history, the statistics and the JSON); it prints the medians and
-// their ratio.
+// inserts the events in large batches (EventSink). time writes new events
+// before each round and then times the flat aggregate, GET /results from
+// the running server, a reader new to the experiment and, with -raw, the
+// raw events reader; it prints the rounds, the medians and their ratios,
+// and then what rows does. rows prints, from system.query_log, each
+// statement's read_rows, memory and ClickHouse CPU for a warm report, a
+// cold one and the flat aggregate.
 package main
 
 import (
@@ -26,7 +28,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -212,32 +213,10 @@ func poisson(rng *rand.Rand, m float64) int {
 	}
 }
 
-// recordingConn notes the statements the aggregate reader sends.
-type recordingConn struct {
-	driver.Conn
-	mu    sync.Mutex
-	stmts []statement
-}
-
+// statement is a query and its parameters.
 type statement struct {
 	query string
 	args  []any
-}
-
-func (c *recordingConn) note(q string, args []any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stmts = append(c.stmts, statement{q, args})
-}
-
-func (c *recordingConn) Query(ctx context.Context, q string, args ...any) (driver.Rows, error) {
-	c.note(q, args)
-	return c.Conn.Query(ctx, q, args...)
-}
-
-func (c *recordingConn) QueryRow(ctx context.Context, q string, args ...any) driver.Row {
-	c.note(q, args)
-	return c.Conn.QueryRow(ctx, q, args...)
 }
 
 // timeReport times GET /results from the server at url against the flat
@@ -248,7 +227,7 @@ func (c *recordingConn) QueryRow(ctx context.Context, q string, args ...any) dri
 // events reader. It prints the rounds, the medians and their ratios, and
 // then the read_rows and memory of a warm report's statements.
 func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds, trickle int, raw bool) error {
-	if _, err := readerStatements(ctx, conn); err != nil {
+	if err := printSize(ctx, conn); err != nil {
 		return err
 	}
 	client := &http.Client{Timeout: 10 * time.Minute}
@@ -409,24 +388,23 @@ func (w *newsWriter) write(ctx context.Context, n int) error {
 	return clickhouse.NewEventSink(w.conn).Write(ctx, batch)
 }
 
-// readerStatements returns the statements the aggregate reader sends for
-// benchKey, and prints them counted with the events and exposed units.
-func readerStatements(ctx context.Context, conn driver.Conn) ([]statement, error) {
+// printSize prints the experiment's events and exposed units, as a reader
+// new to it counts them.
+func printSize(ctx context.Context, conn driver.Conn) error {
 	var total uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM events WHERE experiment = ?", benchKey).Scan(&total); err != nil {
-		return nil, err
+		return err
 	}
-	rec := &recordingConn{Conn: conn}
-	agg, err := clickhouse.NewAggregateReader(rec).Aggregates(ctx, benchKey)
+	agg, err := clickhouse.NewAggregateReader(conn).Aggregates(ctx, benchKey)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var exposed int64
 	for _, a := range agg.Arms {
 		exposed += a.Exposed
 	}
-	fmt.Printf("events: %d rows, %d exposed units; the reader sends %d statements\n", total, exposed, len(rec.stmts))
-	return rec.stmts, nil
+	fmt.Printf("events: %d rows, %d exposed units\n", total, exposed)
+	return nil
 }
 
 // timeBare returns how long stmts take to run on conn, every row read and

@@ -358,7 +358,7 @@ func (r *Runner) applyOnCluster(ctx context.Context, nodes []*node, f File, plan
 			}
 		}
 		for _, n := range on {
-			if err := n.conn.Exec(ctx, s.SQL); err != nil {
+			if err := execIdempotent(ctx, n.conn, s.SQL); err != nil {
 				return false, fmt.Errorf("migration %s, step %d on %s: %w", f.Name, j+1, n.addr, err)
 			}
 		}

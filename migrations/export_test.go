@@ -15,3 +15,6 @@ var ShardKeys = shardKeys
 
 // Load exposes load, for files that are not the embedded ones.
 var Load = load
+
+// SplitClauses exposes splitClauses.
+var SplitClauses = splitClauses

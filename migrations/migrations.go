@@ -3,7 +3,9 @@
 //
 // ClickHouse DDL is not transactional, so every file is idempotent
 // (CREATE ... IF NOT EXISTS) and a file interrupted half way is simply run
-// again. Applied files are recorded with a checksum; a file whose content
+// again. ALTER TABLE ... ADD COLUMN, which has no IF NOT EXISTS on 18.16,
+// is made so by the runner: it adds only the columns that system.columns
+// does not list. Applied files are recorded with a checksum; a file whose content
 // changed after it was applied stops the runner, naming the file, because the
 // database no longer matches what the code believes it is.
 //
@@ -176,7 +178,7 @@ func (r *Runner) Up(ctx context.Context) ([]string, error) {
 			continue
 		}
 		for i, stmt := range Statements(f.SQL) {
-			if err := r.Conn.Exec(ctx, stmt); err != nil {
+			if err := execIdempotent(ctx, r.Conn, stmt); err != nil {
 				return ran, fmt.Errorf("migration %s, statement %d: %w", f.Name, i+1, err)
 			}
 		}
@@ -227,6 +229,16 @@ func (r *Runner) record(ctx context.Context, conn Conn, name, sum string) error 
 		return fmt.Errorf("record migration %s: %w", name, err)
 	}
 	return nil
+}
+
+// execIdempotent runs stmt on conn, but for the columns of an ADD COLUMN
+// that the table has already (see pendingColumns).
+func execIdempotent(ctx context.Context, conn Conn, stmt string) error {
+	stmt, run, err := pendingColumns(ctx, conn, stmt)
+	if err != nil || !run {
+		return err
+	}
+	return conn.Exec(ctx, stmt)
 }
 
 // Statements splits a migration file into statements: ClickHouse runs one

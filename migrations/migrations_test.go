@@ -68,3 +68,74 @@ func TestStatements(t *testing.T) {
 		t.Fatalf("Statements = %q", got)
 	}
 }
+
+// TestUpTwiceWithoutTheLog runs every file a second time, as a run cut short
+// between a file's statements and its record would: 0009's ADD COLUMN, which
+// 18.16 cannot write IF NOT EXISTS, must not fail on the columns it added.
+func TestUpTwiceWithoutTheLog(t *testing.T) {
+	conn, _ := env.NewDatabase(t)
+	ctx := context.Background()
+	if err := conn.Exec(ctx, "DROP TABLE schema_migrations"); err != nil {
+		t.Fatal(err)
+	}
+	files, err := migrations.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran, err := (&migrations.Runner{Conn: conn}).Up(ctx)
+	if err != nil {
+		t.Fatalf("Up again without schema_migrations: %v", err)
+	}
+	if len(ran) != len(files) {
+		t.Fatalf("Up again applied %v, want all %d files", ran, len(files))
+	}
+	for _, col := range []string{"dim_keys", "dim_values"} {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'events' AND name = ?", col).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("events.%s: %d columns, want 1", col, n)
+		}
+	}
+	if ran, err := (&migrations.Runner{Conn: conn}).Up(ctx); err != nil || len(ran) != 0 {
+		t.Fatalf("third Up = %v, %v; want nothing applied", ran, err)
+	}
+}
+
+// TestAddColumnAddsOnlyMissing: an ALTER that added one of its columns
+// before it stopped adds the other when run again.
+func TestAddColumnAddsOnlyMissing(t *testing.T) {
+	conn, _ := env.NewDatabase(t)
+	ctx := context.Background()
+	files := []migrations.File{
+		{Name: "9998_t.sql", SQL: "CREATE TABLE IF NOT EXISTS t (x UInt8) ENGINE = MergeTree ORDER BY x;", Checksum: "a"},
+		{Name: "9999_cols.sql", SQL: "ALTER TABLE t ADD COLUMN a String, ADD COLUMN `b` Array(String) DEFAULT arrayMap(s -> concat(s, ','), ['x', 'y']);", Checksum: "b"},
+	}
+	if _, err := (&migrations.Runner{Conn: conn, Files: files[:1]}).Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, "ALTER TABLE t ADD COLUMN a String"); err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := (&migrations.Runner{Conn: conn, Files: files}).Up(ctx); err != nil || len(ran) != 1 {
+		t.Fatalf("Up with column a there = %v, %v; want 9999_cols.sql applied", ran, err)
+	}
+	var cols []struct {
+		Name string `ch:"name"`
+	}
+	if err := conn.Select(ctx, &cols, "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 't' ORDER BY name"); err != nil {
+		t.Fatal(err)
+	}
+	if len(cols) != 3 || cols[0].Name != "a" || cols[1].Name != "b" || cols[2].Name != "x" {
+		t.Fatalf("columns of t = %v, want x, a, b", cols)
+	}
+}
+
+func TestSplitClauses(t *testing.T) {
+	got := migrations.SplitClauses("ADD COLUMN a Array(String) DEFAULT f(1, 2), ADD COLUMN b String DEFAULT 'x, y', ADD COLUMN c Tuple(UInt8, String)")
+	want := []string{"ADD COLUMN a Array(String) DEFAULT f(1, 2)", "ADD COLUMN b String DEFAULT 'x, y'", "ADD COLUMN c Tuple(UInt8, String)"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("SplitClauses = %q, want %q", got, want)
+	}
+}

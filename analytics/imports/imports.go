@@ -2,6 +2,8 @@ package imports
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -11,6 +13,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/splitcast/splitcast/analytics"
@@ -25,8 +28,8 @@ type Writer interface {
 
 // Options tune an import. Zero fields take the defaults.
 type Options struct {
-	// TempDir holds the checked events between the two passes (default
-	// os.TempDir()).
+	// TempDir holds the checked events between the two passes beyond the
+	// first spoolMem bytes, which stay in memory (default os.TempDir()).
 	TempDir string
 	// Batch is the events per write (default DefaultBatch).
 	Batch int
@@ -63,30 +66,25 @@ func Import(ctx context.Context, exp experiment.Experiment, in io.Reader, f Form
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	tmp, err := os.CreateTemp(o.TempDir, "splitcast-import-*")
-	if err != nil {
-		return Summary{}, fmt.Errorf("import: %w", err)
-	}
-	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}()
+	sp := &spool{dir: o.TempDir}
+	defer sp.close()
 	sum := Summary{Experiment: exp.Key, Format: f}
 	digest := sha256.New()
-	if err := check(io.TeeReader(in, digest), exp, f, o.Now(), tmp, &sum); err != nil {
+	if err := check(io.TeeReader(in, digest), exp, f, o.Now(), sp, &sum); err != nil {
 		return sum, err
 	}
 	sum.SHA256 = hex.EncodeToString(digest.Sum(nil))
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return sum, fmt.Errorf("import: %w", err)
+	events, err := sp.reader()
+	if err != nil {
+		return sum, fmt.Errorf("import: spool: %w", err)
 	}
 	// Buffers no larger than the file needs: each is zeroed when made.
-	return sum, write(ctx, bufio.NewReaderSize(tmp, 1<<20), w, int(min(int64(o.Batch), sum.Rows)))
+	return sum, write(ctx, events, w, int(min(int64(o.Batch), sum.Rows)))
 }
 
-// check is the first pass: it reads every row, checks it, and appends its
-// event to out.
-func check(in io.Reader, exp experiment.Experiment, f Format, now time.Time, out io.Writer, sum *Summary) error {
+// check is the first pass: it reads every row, checks it, and adds its
+// event to sp.
+func check(in io.Reader, exp experiment.Experiment, f Format, now time.Time, sp *spool, sum *Summary) error {
 	var rows rowReader
 	if f == NDJSON {
 		rows = newNDJSONRows(in)
@@ -97,7 +95,6 @@ func check(in io.Reader, exp experiment.Experiment, f Format, now time.Time, out
 		}
 		rows = c
 	}
-	bw := bufio.NewWriterSize(out, 1<<20)
 	c := checker{exp: exp, now: now}
 	var r row
 	var buf []byte
@@ -118,34 +115,105 @@ func check(in io.Reader, exp experiment.Experiment, f Format, now time.Time, out
 			sum.Exposures++
 		}
 		buf = appendEvent(buf[:0], &e)
-		if _, err := bw.Write(buf); err != nil {
+		if err := sp.add(buf); err != nil {
 			return fmt.Errorf("import: spool: %w", err)
 		}
 	}
 	if sum.Rows == 0 {
 		return experiment.Invalid("body", "no rows: nothing to import")
 	}
-	return bw.Flush()
+	return nil
+}
+
+// spoolMem is how much of the checked events a spool keeps in memory
+// before it goes on in a temporary file: most files never touch the disk,
+// and memory does not grow with a larger one.
+const spoolMem = 32 << 20
+
+// spoolBlock is the size of a spool's blocks of memory.
+const spoolBlock = 1 << 20
+
+// spool holds the checked events between the two passes: records of
+// appendEvent, each after its length (uvarint).
+type spool struct {
+	dir   string
+	limit int      // of mem; 0 is spoolMem
+	mem   [][]byte // blocks of spoolBlock bytes
+	size  int      // of mem's blocks, together
+	file  *os.File
+	bw    *bufio.Writer
+	lenb  [binary.MaxVarintLen64]byte
+}
+
+func (s *spool) add(rec []byte) error {
+	n := binary.PutUvarint(s.lenb[:], uint64(len(rec)))
+	if s.file == nil && s.size+n+len(rec) <= cmp.Or(s.limit, spoolMem) {
+		// Blocks of a fixed size, not one slice grown by copying.
+		if len(s.mem) == 0 || len(s.mem[len(s.mem)-1])+n+len(rec) > cap(s.mem[len(s.mem)-1]) {
+			s.mem = append(s.mem, make([]byte, 0, max(spoolBlock, n+len(rec))))
+		}
+		last := &s.mem[len(s.mem)-1]
+		*last = append(append(*last, s.lenb[:n]...), rec...)
+		s.size += n + len(rec)
+		return nil
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp(s.dir, "splitcast-import-*")
+		if err != nil {
+			return err
+		}
+		s.file, s.bw = f, bufio.NewWriterSize(f, 1<<20)
+	}
+	if _, err := s.bw.Write(s.lenb[:n]); err != nil {
+		return err
+	}
+	_, err := s.bw.Write(rec)
+	return err
+}
+
+// reader returns the records added, in order.
+func (s *spool) reader() (io.Reader, error) {
+	parts := make([]io.Reader, 0, len(s.mem)+1)
+	for _, b := range s.mem {
+		parts = append(parts, bytes.NewReader(b))
+	}
+	if s.file != nil {
+		if err := s.bw.Flush(); err != nil {
+			return nil, err
+		}
+		if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		parts = append(parts, s.file)
+	}
+	return io.MultiReader(parts...), nil
+}
+
+func (s *spool) close() {
+	if s.file != nil {
+		s.file.Close()
+		os.Remove(s.file.Name())
+	}
 }
 
 // write is the second pass: the checked events, in batches. Decoding the
 // next batch overlaps the write of the one before (two buffers), so that
 // the client's work hides behind ClickHouse's.
-func write(ctx context.Context, in *bufio.Reader, w Writer, batch int) error {
-	d := decoder{r: in, shared: map[string]string{}}
+func write(ctx context.Context, in io.Reader, w Writer, batch int) error {
+	d := decoder{r: bufio.NewReaderSize(in, 1<<20)}
 	done := make(chan error, 1)
 	done <- nil
-	bufs := [2][]analytics.Event{make([]analytics.Event, 0, batch), make([]analytics.Event, 0, batch)}
+	bufs := [2][]analytics.Event{make([]analytics.Event, batch), make([]analytics.Event, batch)}
 	for k := 0; ; k++ {
-		events := bufs[k%2][:0]
+		events := bufs[k%2]
+		n := 0
 		var err error
-		for len(events) < batch {
-			var e analytics.Event
-			if e, err = d.next(); err != nil {
+		for ; n < batch; n++ {
+			if err = d.next(&events[n]); err != nil {
 				break
 			}
-			events = append(events, e)
 		}
+		events = events[:n]
 		if err != nil && err != io.EOF {
 			<-done
 			return fmt.Errorf("import: spool: %w", err)
@@ -160,13 +228,12 @@ func write(ctx context.Context, in *bufio.Reader, w Writer, batch int) error {
 	}
 }
 
-// The temporary file holds each checked event as its strings (uvarint
-// length, bytes), then its time (varint Unix seconds), value (float64
-// bits), version and machine flag: the second pass neither parses nor
-// checks again.
+// A spool record is an event's strings (uvarint length, bytes), then its
+// time (varint Unix seconds), value (float64 bits), version and machine
+// flag: the second pass neither parses nor checks again.
 
 func appendEvent(b []byte, e *analytics.Event) []byte {
-	for _, s := range []string{e.ID, string(e.Kind), e.Experiment, e.Segment, e.Variant, e.Unit, e.Channel, e.MachineReason} {
+	for _, s := range [...]string{e.ID, string(e.Kind), e.Experiment, e.Segment, e.Variant, e.Unit, e.Channel, e.MachineReason} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -179,68 +246,81 @@ func appendEvent(b []byte, e *analytics.Event) []byte {
 	return append(b, 0)
 }
 
-// decoder reads the temporary file's events, sharing one copy of each
-// string that repeats (kinds, arms, channels), so that a batch of events
-// costs an allocation per id and unit, not per field.
+// decoder reads a spool's events a chunk of records at a time, each chunk
+// made one string that the events' strings are cut from: decoding
+// allocates per chunk, not per event or field.
 type decoder struct {
-	r      *bufio.Reader
-	shared map[string]string
+	r     *bufio.Reader
+	chunk []byte
+	b     []byte // the records of the current chunk
+	s     string // the same, as a string
+	off   int
 }
 
-// sharedFields are the indices of the strings that repeat from event to
-// event: kind, experiment, segment, variant, channel, machine reason.
-var sharedFields = [8]bool{false, true, true, true, true, false, true, true}
+// chunkSize is about how many bytes of records a chunk holds.
+const chunkSize = 256 << 10
 
-func (d *decoder) next() (analytics.Event, error) {
-	var e analytics.Event
+// errCorrupt is a spool record that does not parse: a bug, or a disk error.
+var errCorrupt = errors.New("corrupt record")
+
+// fill reads the next chunk of whole records; io.EOF when none is left.
+func (d *decoder) fill() error {
+	d.chunk = d.chunk[:0]
+	for len(d.chunk) < chunkSize {
+		n, err := binary.ReadUvarint(d.r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return unexpected(err)
+		}
+		at := len(d.chunk)
+		d.chunk = slices.Grow(d.chunk, int(n))[:at+int(n)]
+		if _, err := io.ReadFull(d.r, d.chunk[at:]); err != nil {
+			return unexpected(err)
+		}
+	}
+	if len(d.chunk) == 0 {
+		return io.EOF
+	}
+	d.b, d.s, d.off = d.chunk, string(d.chunk), 0
+	return nil
+}
+
+func (d *decoder) next(e *analytics.Event) error {
+	if d.off == len(d.b) {
+		if err := d.fill(); err != nil {
+			return err
+		}
+	}
 	var strs [8]string
 	for i := range strs {
-		n, err := binary.ReadUvarint(d.r)
-		if err != nil {
-			if i == 0 && err == io.EOF {
-				return e, io.EOF
-			}
-			return e, unexpected(err)
+		n, k := binary.Uvarint(d.b[d.off:])
+		if k <= 0 || uint64(len(d.b)-d.off-k) < n {
+			return errCorrupt
 		}
-		b, err := d.r.Peek(int(n))
-		if err != nil {
-			return e, unexpected(err)
-		}
-		if sharedFields[i] {
-			s, ok := d.shared[string(b)]
-			if !ok {
-				s = string(b)
-				d.shared[s] = s
-			}
-			strs[i] = s
-		} else {
-			strs[i] = string(b)
-		}
-		_, _ = d.r.Discard(int(n))
+		d.off += k
+		strs[i] = d.s[d.off : d.off+int(n)]
+		d.off += int(n)
 	}
-	e.ID, e.Kind, e.Experiment, e.Segment, e.Variant, e.Unit, e.Channel, e.MachineReason =
-		strs[0], analytics.Kind(strs[1]), strs[2], strs[3], strs[4], strs[5], strs[6], strs[7]
-	t, err := binary.ReadVarint(d.r)
-	if err != nil {
-		return e, unexpected(err)
+	t, k := binary.Varint(d.b[d.off:])
+	if k <= 0 || len(d.b)-d.off-k < 8 {
+		return errCorrupt
 	}
-	e.Time = time.Unix(t, 0).UTC()
-	var v [8]byte
-	if _, err := io.ReadFull(d.r, v[:]); err != nil {
-		return e, unexpected(err)
+	d.off += k
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.off:]))
+	d.off += 8
+	ver, k := binary.Uvarint(d.b[d.off:])
+	if k <= 0 || d.off+k >= len(d.b) {
+		return errCorrupt
 	}
-	e.Value = math.Float64frombits(binary.LittleEndian.Uint64(v[:]))
-	ver, err := binary.ReadUvarint(d.r)
-	if err != nil {
-		return e, unexpected(err)
-	}
-	e.Version = uint32(ver)
-	m, err := d.r.ReadByte()
-	if err != nil {
-		return e, unexpected(err)
-	}
-	e.Machine = m == 1
-	return e, nil
+	d.off += k
+	machine := d.b[d.off] == 1
+	d.off++
+	*e = analytics.Event{ID: strs[0], Kind: analytics.Kind(strs[1]), Experiment: strs[2], Segment: strs[3], Variant: strs[4],
+		Unit: strs[5], Channel: strs[6], MachineReason: strs[7], Time: time.Unix(t, 0).UTC(), Value: v,
+		Version: uint32(ver), Machine: machine}
+	return nil
 }
 
 func unexpected(err error) error {

@@ -3,7 +3,9 @@ package imports
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,4 +211,61 @@ func FuzzImport(f *testing.F) {
 			t.Errorf("wrote %d events of %d rows", len(w.all()), sum.Rows)
 		}
 	})
+}
+
+// TestSpoolToFile: events past the spool's memory go to its file, and
+// come back the same and in order.
+func TestSpoolToFile(t *testing.T) {
+	var want []analytics.Event
+	for i := range 500 {
+		want = append(want, analytics.Event{ID: fmt.Sprintf("id-%d", i), Kind: analytics.KindConversion, Experiment: "camp", Version: 2,
+			Unit: fmt.Sprintf("u%d", i), Channel: "email", Time: now.Add(-time.Duration(i) * time.Second), Value: float64(i) / 4, Machine: i%7 == 0})
+	}
+	sp := &spool{dir: t.TempDir(), limit: 1000}
+	defer sp.close()
+	var buf []byte
+	for i := range want {
+		buf = appendEvent(buf[:0], &want[i])
+		if err := sp.add(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sp.file == nil || sp.size > 1000 {
+		t.Fatalf("spool kept %d bytes in memory and file %v, want at most 1000 and a file", sp.size, sp.file)
+	}
+	in, err := sp.reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &recorder{}
+	if err := write(context.Background(), in, w, 64); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.all(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("spooled %d events, read back %d, or different ones", len(want), len(got))
+	}
+}
+
+// TestParseTime: the hand-read shapes agree with strconv and time.Parse.
+func TestParseTime(t *testing.T) {
+	for _, s := range []string{"0", "1746090000", "99999999999", "100000000000", "1746090000.9", "2025-05-01T09:00:00Z",
+		"2024-02-29T23:59:59Z", "2025-02-29T00:00:00Z", "2025-04-31T00:00:00Z", "2025-13-01T00:00:00Z", "2025-05-01T24:00:00Z",
+		"2025-05-01T09:00:60Z", "2025-05-01T09:00:00+02:00", "2025-05-01T09:00:00.5Z", "2025-05-01t09:00:00Z", "+1746090000", "17e8"} {
+		got, gotErr := parseTime(s)
+		var want time.Time
+		var wantErr error
+		if c := s[0]; c >= '0' && c <= '9' && !strings.ContainsAny(s, "-:T") {
+			f, err := strconv.ParseFloat(s, 64)
+			if wantErr = err; err == nil && f > 1e11 {
+				wantErr = errTime(s)
+			}
+			want = time.Unix(int64(f), 0).UTC()
+		} else {
+			want, wantErr = time.Parse(time.RFC3339Nano, s)
+			want = want.UTC().Truncate(time.Second)
+		}
+		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && !got.Equal(want) {
+			t.Errorf("parseTime(%q) = %v, %v; want %v, %v", s, got, gotErr, want, wantErr)
+		}
+	}
 }

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -39,27 +37,84 @@ func FormatOf(contentType string, first byte) Format {
 const MaxLine = 64 << 10
 
 // rowReader yields a file's rows with their line numbers; io.EOF at the end.
+// A row's fields are substrings of one string per line: reading a row
+// allocates that string and nothing else.
 type rowReader interface {
 	next(r *row) (line int, err error)
 }
 
-// csvRows reads CSV with a header naming the columns, in any order.
+// lines reads a file line by line, without the line ends ("\n" or
+// "\r\n"), counting them from 1.
+type lines struct {
+	br   *bufio.Reader
+	n    int
+	raw  int    // the last line's length with its "\n" (0 for a lone "\r" at the end)
+	long []byte // a line longer than br's buffer, put together
+}
+
+func newLines(in io.Reader) *lines { return &lines{br: bufio.NewReaderSize(in, 64<<10)} }
+
+// next returns the next line, valid until the next call; io.EOF after the
+// last. As encoding/csv does, a "\r" before the end of the file is dropped.
+func (l *lines) next() ([]byte, error) {
+	b, err := l.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		l.long = append(l.long[:0], b...)
+		for err == bufio.ErrBufferFull {
+			if len(l.long) > MaxLine {
+				return nil, rowError(l.n+1, "line", "longer than %d bytes", MaxLine)
+			}
+			b, err = l.br.ReadSlice('\n')
+			l.long = append(l.long, b...)
+		}
+		b = l.long
+	}
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	if len(b) == 0 && err == io.EOF {
+		return nil, io.EOF
+	}
+	if len(b) > MaxLine {
+		return nil, rowError(l.n+1, "line", "longer than %d bytes", MaxLine)
+	}
+	l.n++
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1] // only at the end of the file: ReadSlice stops at "\n"
+	}
+	l.raw = len(b)
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+// csvRows reads CSV (RFC 4180, as encoding/csv reads it with its default
+// settings, which a test holds it to) with a header naming the columns, in
+// any order. Rows without a quote, nearly all of them, are cut at their
+// commas in place.
 type csvRows struct {
-	r   *csv.Reader
-	pos [len(row{})]int // the CSV field of each column, -1 if absent
+	l      *lines
+	pos    [len(row{})]int // the CSV field of each column, -1 if absent
+	fields []string
+	nf     int    // the header's field count, which every row must have
+	buf    []byte // a quoted row's fields, unquoted
+	ends   []int
 }
 
 func newCSVRows(in io.Reader) (*csvRows, error) {
-	cr := csv.NewReader(in)
-	cr.ReuseRecord = true
-	header, err := cr.Read()
+	c := &csvRows{l: newLines(in)}
+	header, _, err := c.record()
 	if err != nil {
 		if err == io.EOF {
 			return nil, rowError(1, "header", "empty file: want a header row naming the columns")
 		}
-		return nil, csvError(err)
+		return nil, err
 	}
-	c := &csvRows{r: cr}
+	c.nf = len(header)
 	for i := range c.pos {
 		c.pos[i] = -1
 	}
@@ -92,14 +147,10 @@ func colIndex(name string) int {
 }
 
 func (c *csvRows) next(r *row) (int, error) {
-	rec, err := c.r.Read()
+	rec, line, err := c.record()
 	if err != nil {
-		if err == io.EOF {
-			return 0, io.EOF
-		}
-		return 0, csvError(err)
+		return 0, err
 	}
-	line, _ := c.r.FieldPos(0)
 	for i, p := range c.pos {
 		r[i] = ""
 		if p >= 0 {
@@ -109,89 +160,344 @@ func (c *csvRows) next(r *row) (int, error) {
 	return line, nil
 }
 
-func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return rowError(pe.Line, "line", "%v", pe.Err)
+// record reads the next record and the line it starts on, skipping empty
+// lines; its fields are valid until the next call.
+func (c *csvRows) record() ([]string, int, error) {
+	var b []byte
+	for {
+		var err error
+		if b, err = c.l.next(); err != nil {
+			return nil, 0, err
+		}
+		if len(b) > 0 {
+			break
+		}
 	}
-	return err
+	start := c.l.n
+	var err error
+	if bytes.IndexByte(b, '"') < 0 {
+		s := string(b)
+		c.fields = c.fields[:0]
+		for {
+			i := strings.IndexByte(s, ',')
+			if i < 0 {
+				c.fields = append(c.fields, s)
+				break
+			}
+			c.fields = append(c.fields, s[:i])
+			s = s[i+1:]
+		}
+	} else if err = c.quoted(b); err != nil {
+		return nil, 0, err
+	}
+	if c.nf > 0 && len(c.fields) != c.nf {
+		return nil, 0, rowError(start, "line", "%v", csv.ErrFieldCount)
+	}
+	return c.fields, start, nil
 }
 
-// ndjsonRows reads one JSON object per line; blank lines are skipped.
+// quoted parses a record with quotes, which may go on over more lines.
+func (c *csvRows) quoted(b []byte) error {
+	c.buf, c.ends = c.buf[:0], c.ends[:0]
+	// The line an unclosed quote is reported on, as encoding/csv does: the
+	// last that was not empty (a lone "\r" before the end of the file is).
+	last := c.l.n
+	for {
+		if len(b) == 0 || b[0] != '"' {
+			// An unquoted field: up to the next comma, without a quote.
+			i := bytes.IndexByte(b, ',')
+			f := b
+			if i >= 0 {
+				f = b[:i]
+			}
+			if bytes.IndexByte(f, '"') >= 0 {
+				return rowError(c.l.n, "line", "%v", csv.ErrBareQuote)
+			}
+			c.buf = append(c.buf, f...)
+			c.ends = append(c.ends, len(c.buf))
+			if i < 0 {
+				break
+			}
+			b = b[i+1:]
+			continue
+		}
+		// A quoted field: "" is a quote, and a line end inside is part
+		// of the field.
+		b = b[1:]
+		for {
+			i := bytes.IndexByte(b, '"')
+			if i < 0 {
+				c.buf = append(append(c.buf, b...), '\n')
+				next, err := c.l.next()
+				if err == io.EOF {
+					return rowError(last, "line", "%v", csv.ErrQuote)
+				}
+				if err != nil {
+					return err
+				}
+				if c.l.raw > 0 {
+					last = c.l.n
+				}
+				b = next
+				continue
+			}
+			c.buf = append(c.buf, b[:i]...)
+			b = b[i+1:]
+			if len(b) > 0 && b[0] == '"' {
+				c.buf = append(c.buf, '"')
+				b = b[1:]
+				continue
+			}
+			break
+		}
+		c.ends = append(c.ends, len(c.buf))
+		if len(b) == 0 {
+			break
+		}
+		if b[0] != ',' {
+			return rowError(c.l.n, "line", "%v", csv.ErrQuote)
+		}
+		b = b[1:]
+		if len(b) == 0 {
+			// A comma ends the line: one more, empty field.
+			c.ends = append(c.ends, len(c.buf))
+			break
+		}
+	}
+	s := string(c.buf)
+	c.fields = c.fields[:0]
+	from := 0
+	for _, end := range c.ends {
+		c.fields = append(c.fields, s[from:end])
+		from = end
+	}
+	return nil
+}
+
+// ndjsonRows reads one JSON object per line, of string, number, boolean
+// or null values; blank lines are skipped. It scans the object itself:
+// decoding by reflection into a struct cost more than everything else an
+// import does to a row.
 type ndjsonRows struct {
-	s    *bufio.Scanner
-	line int
+	l *lines
 }
 
-func newNDJSONRows(in io.Reader) *ndjsonRows {
-	s := bufio.NewScanner(in)
-	s.Buffer(make([]byte, 0, 64<<10), MaxLine)
-	return &ndjsonRows{s: s}
-}
-
-// ndRow is an NDJSON line: time, value and machine are kept as their JSON
-// text, so that time may be a string or a number.
-type ndRow struct {
-	Unit    string          `json:"unit"`
-	Kind    string          `json:"kind"`
-	Time    json.RawMessage `json:"time"`
-	Segment string          `json:"segment"`
-	Variant string          `json:"variant"`
-	Value   json.RawMessage `json:"value"`
-	EventID string          `json:"event_id"`
-	Channel string          `json:"channel"`
-	Machine json.RawMessage `json:"machine"`
-}
+func newNDJSONRows(in io.Reader) *ndjsonRows { return &ndjsonRows{l: newLines(in)} }
 
 func (n *ndjsonRows) next(r *row) (int, error) {
-	for n.s.Scan() {
-		n.line++
-		b := bytes.TrimSpace(n.s.Bytes())
+	for {
+		b, err := n.l.next()
+		if err != nil {
+			return 0, err
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
 		}
-		var x ndRow
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&x); err != nil {
-			return n.line, ndjsonError(n.line, err)
-		}
-		*r = row{x.Unit, x.Kind, scalar(x.Time), x.Segment, x.Variant, scalar(x.Value), x.EventID, x.Channel, scalar(x.Machine)}
-		return n.line, nil
+		*r = row{}
+		return n.l.n, parseObject(n.l.n, string(b), r)
 	}
-	if err := n.s.Err(); err != nil {
-		if err == bufio.ErrTooLong {
-			return n.line + 1, rowError(n.line+1, "line", "longer than %d bytes", MaxLine)
-		}
-		return n.line, err
-	}
-	return 0, io.EOF
 }
 
-// scalar returns a JSON string's content, or a number's or boolean's text;
-// "" for null or absent.
-func scalar(raw json.RawMessage) string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return ""
+// jsonKind names a JSON value's type, as encoding/json's errors do.
+type jsonKind string
+
+const (
+	jsonString jsonKind = "string"
+	jsonNumber jsonKind = "number"
+	jsonBool   jsonKind = "bool"
+	jsonNull   jsonKind = "null"
+	jsonObject jsonKind = "object"
+	jsonArray  jsonKind = "array"
+)
+
+// textColumns are the columns that must be JSON strings (or null); time,
+// value and machine may also be numbers or booleans, read as their text.
+var textColumns = [len(row{})]bool{true, true, false, true, true, false, true, true, false}
+
+// parseObject reads s, one flat JSON object, into r.
+func parseObject(line int, s string, r *row) error {
+	bad := func(what string) error { return rowError(line, "line", "not a JSON object: %s", what) }
+	p := jsonScanner{s: s}
+	if !p.eat('{') {
+		return bad("want {")
 	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s
+	if p.eat('}') {
+		return p.end(bad)
+	}
+	for {
+		if p.peek() != '"' {
+			return bad("want a key")
 		}
+		key, _, ok := p.str()
+		if !ok {
+			return bad("bad key")
+		}
+		if !p.eat(':') {
+			return bad("want : after key " + key)
+		}
+		k := colIndex(key)
+		if k < 0 {
+			return rowError(line, key, "unknown key %q: want %s", key, strings.Join(columns, ", "))
+		}
+		v, kind, ok := p.value()
+		if !ok {
+			return bad("bad value of " + key)
+		}
+		switch {
+		case kind == jsonObject || kind == jsonArray:
+			return rowError(line, key, "want a string, number or boolean, got a JSON %s", kind)
+		case textColumns[k] && kind != jsonString && kind != jsonNull:
+			return rowError(line, key, "want a string, got a JSON %s", kind)
+		}
+		r[k] = v
+		if p.eat(',') {
+			continue
+		}
+		if p.eat('}') {
+			return p.end(bad)
+		}
+		return bad("want , or }")
 	}
-	return string(raw)
 }
 
-func ndjsonError(line int, err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return rowError(line, te.Field, "want a %s, got a JSON %s", te.Type, te.Value)
+// jsonScanner reads JSON tokens from s.
+type jsonScanner struct {
+	s string
+	i int
+}
+
+func (p *jsonScanner) skipSpace() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == '\r' || p.s[p.i] == '\n') {
+		p.i++
 	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		name, _ := strconv.Unquote(f)
-		return rowError(line, name, "unknown key %s: want %s", f, strings.Join(columns, ", "))
+}
+
+func (p *jsonScanner) peek() byte {
+	p.skipSpace()
+	if p.i < len(p.s) {
+		return p.s[p.i]
 	}
-	return rowError(line, "line", "not a JSON object: %s", msg)
+	return 0
+}
+
+func (p *jsonScanner) eat(c byte) bool {
+	if p.peek() == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// end checks that nothing but space follows the object.
+func (p *jsonScanner) end(bad func(string) error) error {
+	if p.skipSpace(); p.i != len(p.s) {
+		return bad("text after the object")
+	}
+	return nil
+}
+
+// str reads a string token: its content, unescaped.
+func (p *jsonScanner) str() (string, jsonKind, bool) {
+	start := p.i
+	p.i++
+	escaped := false
+	for p.i < len(p.s) {
+		switch c := p.s[p.i]; {
+		case c == '"':
+			p.i++
+			if !escaped {
+				return p.s[start+1 : p.i-1], jsonString, true
+			}
+			// Rare: let encoding/json apply the escapes.
+			var out string
+			if json.Unmarshal([]byte(p.s[start:p.i]), &out) != nil {
+				return "", "", false
+			}
+			return out, jsonString, true
+		case c == '\\':
+			escaped = true
+			p.i += 2
+		case c < 0x20:
+			return "", "", false
+		default:
+			p.i++
+		}
+	}
+	return "", "", false
+}
+
+// value reads a value: a string's content, a number's or boolean's text,
+// "" for null. Objects and arrays are skipped whole, for the error.
+func (p *jsonScanner) value() (string, jsonKind, bool) {
+	switch c := p.peek(); {
+	case c == '"':
+		return p.str()
+	case c == '-' || c >= '0' && c <= '9':
+		start := p.i
+		if !p.number() {
+			return "", "", false
+		}
+		return p.s[start:p.i], jsonNumber, true
+	case c == '{' || c == '[':
+		kind := jsonObject
+		if c == '[' {
+			kind = jsonArray
+		}
+		var skip json.RawMessage
+		d := json.NewDecoder(strings.NewReader(p.s[p.i:]))
+		if d.Decode(&skip) != nil {
+			return "", "", false
+		}
+		p.i += int(d.InputOffset())
+		return "", kind, true
+	}
+	for _, lit := range [...]struct {
+		text string
+		kind jsonKind
+		val  string
+	}{{"true", jsonBool, "true"}, {"false", jsonBool, "false"}, {"null", jsonNull, ""}} {
+		if strings.HasPrefix(p.s[p.i:], lit.text) {
+			p.i += len(lit.text)
+			return lit.val, lit.kind, true
+		}
+	}
+	return "", "", false
+}
+
+// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *jsonScanner) number() bool {
+	s := p.s
+	digits := func() int {
+		n := 0
+		for p.i < len(s) && s[p.i] >= '0' && s[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.i < len(s) && s[p.i] == '-' {
+		p.i++
+	}
+	if p.i < len(s) && s[p.i] == '0' {
+		p.i++
+	} else if digits() == 0 {
+		return false
+	}
+	if p.i < len(s) && s[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if p.i < len(s) && (s[p.i] == 'e' || s[p.i] == 'E') {
+		p.i++
+		if p.i < len(s) && (s[p.i] == '+' || s[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
 }

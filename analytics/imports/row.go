@@ -155,10 +155,15 @@ func (c *checker) rest(line int, r *row, e *analytics.Event) error {
 }
 
 // parseTime reads RFC 3339 or Unix seconds (an integer, or with a
-// fraction), to the second.
+// fraction), to the second. The two shapes nearly every file has, integer
+// seconds and "2006-01-02T15:04:05Z", are read by hand; anything else, and
+// anything those find out of range, by strconv and time.Parse.
 func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, errRequired
+	}
+	if t, ok := fastTime(s); ok {
+		return t, nil
 	}
 	if c := s[0]; c >= '0' && c <= '9' && !strings.ContainsAny(s, "-:T") {
 		f, err := strconv.ParseFloat(s, 64)
@@ -172,6 +177,43 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, errTime(s)
 	}
 	return t.UTC().Truncate(time.Second), nil
+}
+
+// fastTime reads s if it is integer Unix seconds (up to 11 digits) or
+// "YYYY-MM-DDTHH:MM:SSZ" with every field in range.
+func fastTime(s string) (time.Time, bool) {
+	num := func(s string) (int, bool) {
+		n := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int(s[i]-'0')
+		}
+		return n, len(s) > 0
+	}
+	if len(s) <= 11 {
+		if n, ok := num(s); ok && n <= 1e11 {
+			return time.Unix(int64(n), 0).UTC(), true
+		}
+	}
+	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	y, ok1 := num(s[0:4])
+	mo, ok2 := num(s[5:7])
+	d, ok3 := num(s[8:10])
+	h, ok4 := num(s[11:13])
+	mi, ok5 := num(s[14:16])
+	sec, ok6 := num(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC)
+	if t.Day() != d { // the 31st of a shorter month, or 29 February of a common year
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 type timeError string

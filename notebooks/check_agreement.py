@@ -14,8 +14,10 @@ fixed-horizon p-value, its Holm adjustment and its adjustment by the policy's
 correction, the always-valid (mSPRT) p-value, its two adjustments and its
 confidence sequence, and each arm's probability to be best (within 1e-9
 absolute: two different quadratures); the breakdown by channel
-(?breakdown=channel: each value's rows and BH-adjusted p-values, within
-1e-8 relative, see BREAKDOWN_REL);
+(?breakdown=channel) and by each attribute dimension the notebook computed
+(?breakdown=country, ...: every attribute dimension of the definition must be
+there): each value's rows and BH-adjusted p-values, within 1e-8 relative, see
+BREAKDOWN_REL;
 per segment and phase the SRM chi-square, p-value, verdict and observed
 counts; and each arm's cumulative daily metrics. Both sides must list the same
 segments, arms and metrics. A number undefined on one side (None, null in
@@ -32,6 +34,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 REL, ABS = 1e-9, 1e-12
@@ -74,21 +77,24 @@ class Check:
             self.problems.append(f"{where}: notebook {mine!r}, report {theirs!r}")
 
 
-def fetch(api, key, read_key, query=""):
-    req = urllib.request.Request(f"{api.rstrip('/')}/v1/experiments/{key}/results{query}",
+def fetch(api, key, read_key, query="", path="/results"):
+    req = urllib.request.Request(f"{api.rstrip('/')}/v1/experiments/{key}{path}{query}",
                                  headers={"Authorization": "Bearer " + read_key})
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
             return json.load(resp)
     except (urllib.error.URLError, ValueError) as e:
-        sys.exit(f"check_agreement: GET results of {key}: {e}")
+        sys.exit(f"check_agreement: GET {path or 'definition'} of {key}: {e}")
 
 
-def compare_breakdown(c, mine_rows, report):
-    """The breakdown by channel: every row's value and comparison, and the BH-adjusted p-value."""
+def compare_breakdown(c, mine_rows, report, dimension="channel"):
+    """The breakdown by dimension: every row's value and comparison, and the BH-adjusted p-value."""
     b = report.get("breakdown")
-    if not b or b.get("dimension") != "channel":
-        c.problems.append("the report has no breakdown by channel")
+    if not b or b.get("dimension") != dimension:
+        c.problems.append(f"the report has no breakdown by {dimension}")
+        return
+    if not mine_rows:
+        c.problems.append(f"the notebook has no rows of the breakdown by {dimension}")
         return
     theirs = {}
     for s in b["segments"]:
@@ -98,9 +104,9 @@ def compare_breakdown(c, mine_rows, report):
                     theirs[(s["key"], v["value"], r["variant"], m["metric"])] = r
     mine = {(r["segment"], r["dim_value"], r["variant"], r["metric"]): r for r in mine_rows}
     for k in sorted(set(mine) ^ set(theirs)):
-        c.problems.append(f"breakdown {'/'.join(k)}: only in the {'notebook' if k in mine else 'report'}")
+        c.problems.append(f"breakdown by {dimension} {'/'.join(k)}: only in the {'notebook' if k in mine else 'report'}")
     for k in sorted(set(mine) & set(theirs)):
-        n, r, w = mine[k], theirs[k], "breakdown " + "/".join(k)
+        n, r, w = mine[k], theirs[k], f"breakdown by {dimension} " + "/".join(k)
         for f in ("numerator", "denominator", "value"):
             c.num(f"{w} {f}", n[f], r[f])
         cmp = r.get("comparison")
@@ -116,7 +122,7 @@ def compare_breakdown(c, mine_rows, report):
             c.num(f"{w} {f}", mine_v, theirs_v, rel=BREAKDOWN_REL)
 
 
-def compare(nb, report, breakdown=None):
+def compare(nb, report, breakdown=None, attr_breakdowns=None):
     c = Check()
     c.num("alpha", nb["alpha"], report["alpha"])
     c.same("correction", nb.get("correction", "holm"), report["correction"])
@@ -176,6 +182,8 @@ def compare(nb, report, breakdown=None):
 
     if breakdown is not None:
         compare_breakdown(c, nb.get("breakdown_channel", []), breakdown)
+    for dim, b in (attr_breakdowns or {}).items():
+        compare_breakdown(c, nb.get("breakdowns", {}).get(dim, []), b, dim)
 
     days = {(d["segment"], d["variant"], d["day"]): d for d in nb["daily"]}
     seen = set()
@@ -217,7 +225,11 @@ def main():
     read_key = os.environ.get("SPLITCAST_READ_KEY", "dev-read-key")
     report = fetch(sys.argv[2], key, read_key)
     breakdown = fetch(sys.argv[2], key, read_key, "?breakdown=channel") if "breakdown_channel" in nb else None
-    c = compare(nb, report, breakdown)
+    # Every attribute dimension of the definition, whether or not the notebook computed it.
+    definition = fetch(sys.argv[2], key, read_key, path="")
+    dims = [d for d in (definition.get("dimensions") or []) if d != "channel"]
+    attr = {d: fetch(sys.argv[2], key, read_key, "?breakdown=" + urllib.parse.quote(d)) for d in dims}
+    c = compare(nb, report, breakdown, attr)
     if c.problems:
         print(f"check_agreement: {key}: {len(c.problems)} of {c.compared} numbers disagree "
               f"(beyond {REL:g} relative, {ABS:g} absolute):", file=sys.stderr)

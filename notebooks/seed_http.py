@@ -122,6 +122,8 @@ def main():
     key = exp["key"]
     # This experiment adjusts by Benjamini-Hochberg, the demo's by Holm: the notebook must follow the policy.
     exp.setdefault("retirement", {})["correction"] = "bh"
+    # Breakdowns by caller attributes: the readout recomputes each from the exposures' dim_keys/dim_values.
+    exp.setdefault("dimensions", ["country", "plan", "channel"])
     rng = random.Random(20240607)
     api = API(base)
     api.call("POST", "/v1/experiments", exp, key=ADMIN)

@@ -1,8 +1,11 @@
 package results_test
 
 import (
+	"bytes"
+	"encoding/csv"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -119,5 +122,69 @@ func TestBreakdown(t *testing.T) {
 	}
 	if b.Comparisons != 3*2+3*1 {
 		t.Errorf("Comparisons = %d, want 9 (3 values x 2 variants in pro, x 1 in rest)", b.Comparisons)
+	}
+	checkBreakdownCSV(t, r)
+}
+
+// checkBreakdownCSV: the CSV of a report with a breakdown has, after the
+// report's rows, a row per segment, value, metric and arm of the
+// breakdown, with its value, p-value and BH-adjusted p-value.
+func checkBreakdownCSV(t *testing.T, r results.Report) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := results.WriteCSV(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, name := range recs[0] {
+		col[name] = i
+	}
+	var want [][5]string // segment, value, metric, variant, then value|p_value|p_value_bh
+	opt := func(x *float64) string {
+		if x == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*x, 'g', -1, 64)
+	}
+	for _, s := range r.Breakdown.Segments {
+		for _, v := range s.Values {
+			for _, m := range v.Metrics {
+				for _, row := range m.Rows {
+					var p *float64
+					if row.Comparison != nil {
+						p = row.Comparison.FixedHorizon.PValue
+					}
+					want = append(want, [5]string{s.Key, v.Value, string(m.Metric), row.Variant,
+						strconv.FormatFloat(row.Value, 'g', -1, 64) + "|" + opt(p) + "|" + opt(row.PValueBH)})
+				}
+			}
+		}
+	}
+	var got [][5]string
+	own := 0
+	for _, rec := range recs[1:] {
+		if rec[col["breakdown"]] == "" {
+			own++
+			continue
+		}
+		if rec[col["breakdown"]] != r.Breakdown.Dimension {
+			t.Fatalf("breakdown row names dimension %q, want %q", rec[col["breakdown"]], r.Breakdown.Dimension)
+		}
+		got = append(got, [5]string{rec[col["segment"]], rec[col["breakdown_value"]], rec[col["metric"]], rec[col["variant"]],
+			rec[col["value"]] + "|" + rec[col["p_value"]] + "|" + rec[col["p_value_bh"]]})
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("CSV breakdown rows:\n%v\nwant\n%v", got, want)
+	}
+	var arms int
+	for _, s := range r.Segments {
+		arms += len(s.Arms) * len(s.Metrics)
+	}
+	if own != arms {
+		t.Errorf("CSV has %d rows of the report itself, want %d", own, arms)
 	}
 }

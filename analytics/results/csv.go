@@ -15,67 +15,129 @@ var CSVHeader = []string{
 	"machine_openers", "machine_clickers", "srm_p_value", "srm",
 	"test_status", "rel_status", "correction", "p_value_adjusted", "seq_p_value_adjusted", "prob_best",
 	"cuped_status", "cuped_diff", "cuped_ci_lower", "cuped_ci_upper", "cuped_p_value", "cuped_variance_reduction",
+	"breakdown", "breakdown_value", "p_value_bh",
 }
 
 // WriteCSV writes r as CSV: a header, then one row per segment, arm and
-// metric. Comparison columns are empty for the control and wherever the
-// JSON has null (a zero standard error, an empty arm, a zero control for
-// rel_*); test_status and rel_status say why, as the JSON's status and
-// rel_status do.
+// metric, and, when r has a breakdown, one more per segment, value of the
+// dimension, arm and metric, naming the dimension and value in the
+// breakdown columns (empty on the report's own rows) with the BH-adjusted
+// p-value. A breakdown row has no exposed, multi-arm, machine, SRM,
+// P(best) or CUPED cells: the report's rows of its segment have them.
+// Comparison columns are empty for the control and wherever the JSON has
+// null (a zero standard error, an empty arm, a zero control for rel_*);
+// test_status and rel_status say why, as the JSON's status and rel_status
+// do.
 func WriteCSV(w io.Writer, r Report) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CSVHeader); err != nil {
 		return err
 	}
-	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-	i := func(x int64) string { return strconv.FormatInt(x, 10) }
-	b := strconv.FormatBool
-	opt := func(x *float64) string { // empty for an undefined number
-		if x == nil {
-			return ""
-		}
-		return f(*x)
-	}
+	version := strconv.FormatUint(uint64(r.Version), 10)
 	for _, s := range r.Segments {
 		for ai, a := range s.Arms {
 			for _, m := range s.Metrics {
 				row := m.Rows[ai]
-				rec := []string{r.Experiment, strconv.FormatUint(uint64(r.Version), 10), s.Key, a.Variant, string(a.Status),
-					b(a.Control), i(a.Counts.Exposed), i(a.Counts.MultiArm),
-					string(m.Metric), b(m.Primary), b(m.Guardrail), b(m.LowerIsBetter), f(row.Numerator), f(row.Denominator), f(row.Value)}
-				cmp := make([]string, 14)
-				var status [2]string
-				var adjusted [2]string
-				if c := row.Comparison; c != nil && c.Error == "" {
-					fh, sq := c.FixedHorizon, c.Sequential
-					status = [2]string{string(fh.Status), string(fh.RelStatus)}
-					adjusted = [2]string{opt(c.PValueAdjusted), opt(c.SequentialPValueAdjusted)}
-					cmp[0] = opt(fh.AbsLift)
-					if fh.AbsCI != nil {
-						cmp[1], cmp[2] = f(fh.AbsCI.Lower), f(fh.AbsCI.Upper)
-					}
-					cmp[3] = opt(fh.RelLift)
-					if fh.RelCI != nil {
-						cmp[4], cmp[5] = f(fh.RelCI.Lower), f(fh.RelCI.Upper)
-					}
-					cmp[6], cmp[7] = opt(fh.PValue), opt(c.PValueHolm)
-					if sq.Defined {
-						copy(cmp[8:13], []string{f(sq.Diff), f(sq.CI.Lower), f(sq.CI.Upper), f(sq.PValue), opt(c.SequentialPValueHolm)})
-					}
-					cmp[13] = opt(c.ProbBetter)
-				}
+				rec := []string{r.Experiment, version, s.Key, a.Variant, string(a.Status),
+					csvBool(a.Control), csvInt(a.Counts.Exposed), csvInt(a.Counts.MultiArm),
+					string(m.Metric), csvBool(m.Primary), csvBool(m.Guardrail), csvBool(m.LowerIsBetter),
+					csvFloat(row.Numerator), csvFloat(row.Denominator), csvFloat(row.Value)}
+				cmp, status, adjusted := comparisonCells(row.Comparison)
 				rec = append(rec, cmp...)
-				rec = append(rec, i(a.Counts.Opens.MachineUnits), i(a.Counts.Clicks.MachineUnits), f(s.SRM.PValue), b(s.SRM.Mismatch), status[0], status[1],
-					string(r.Correction), adjusted[0], adjusted[1], opt(row.ProbBest))
-				rec = append(rec, cupedCells(row.Comparison, f, opt)...)
+				rec = append(rec, csvInt(a.Counts.Opens.MachineUnits), csvInt(a.Counts.Clicks.MachineUnits), csvFloat(s.SRM.PValue),
+					csvBool(s.SRM.Mismatch), status[0], status[1], string(r.Correction), adjusted[0], adjusted[1], csvOpt(row.ProbBest))
+				rec = append(rec, cupedCells(row.Comparison, csvFloat, csvOpt)...)
+				rec = append(rec, "", "", "")
 				if err := cw.Write(rec); err != nil {
 					return err
 				}
 			}
 		}
 	}
+	if err := writeBreakdownCSV(cw, r); err != nil {
+		return err
+	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// writeBreakdownCSV writes r's breakdown rows, if it has a breakdown.
+func writeBreakdownCSV(cw *csv.Writer, r Report) error {
+	b := r.Breakdown
+	if b == nil {
+		return nil
+	}
+	version := strconv.FormatUint(uint64(r.Version), 10)
+	for _, bs := range b.Segments {
+		var seg *SegmentReport
+		for i := range r.Segments {
+			if r.Segments[i].Key == bs.Key {
+				seg = &r.Segments[i]
+			}
+		}
+		if seg == nil {
+			continue
+		}
+		for _, bv := range bs.Values {
+			for mi, bm := range bv.Metrics {
+				m := seg.Metrics[mi]
+				for ri, row := range bm.Rows {
+					a := seg.Arms[ri]
+					rec := []string{r.Experiment, version, bs.Key, row.Variant, string(a.Status), csvBool(a.Control), "", "",
+						string(bm.Metric), csvBool(m.Primary), csvBool(m.Guardrail), csvBool(m.LowerIsBetter),
+						csvFloat(row.Numerator), csvFloat(row.Denominator), csvFloat(row.Value)}
+					cmp, status, adjusted := comparisonCells(row.Comparison)
+					rec = append(rec, cmp...)
+					rec = append(rec, "", "", "", "", status[0], status[1], string(r.Correction), adjusted[0], adjusted[1], "")
+					rec = append(rec, make([]string, 6)...) // no CUPED in a breakdown
+					rec = append(rec, b.Dimension, bv.Value, csvOpt(row.PValueBH))
+					if err := cw.Write(rec); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// comparisonCells are a comparison's cells from abs_lift to prob_better,
+// its status and relative status, and its p-values adjusted by the
+// policy's correction: all empty for none (the control) or one that failed.
+func comparisonCells(c *MetricComparison) (cmp []string, status, adjusted [2]string) {
+	cmp = make([]string, 14)
+	if c == nil || c.Error != "" {
+		return cmp, status, adjusted
+	}
+	fh, sq := c.FixedHorizon, c.Sequential
+	status = [2]string{string(fh.Status), string(fh.RelStatus)}
+	adjusted = [2]string{csvOpt(c.PValueAdjusted), csvOpt(c.SequentialPValueAdjusted)}
+	cmp[0] = csvOpt(fh.AbsLift)
+	if fh.AbsCI != nil {
+		cmp[1], cmp[2] = csvFloat(fh.AbsCI.Lower), csvFloat(fh.AbsCI.Upper)
+	}
+	cmp[3] = csvOpt(fh.RelLift)
+	if fh.RelCI != nil {
+		cmp[4], cmp[5] = csvFloat(fh.RelCI.Lower), csvFloat(fh.RelCI.Upper)
+	}
+	cmp[6], cmp[7] = csvOpt(fh.PValue), csvOpt(c.PValueHolm)
+	if sq.Defined {
+		copy(cmp[8:13], []string{csvFloat(sq.Diff), csvFloat(sq.CI.Lower), csvFloat(sq.CI.Upper), csvFloat(sq.PValue), csvOpt(c.SequentialPValueHolm)})
+	}
+	cmp[13] = csvOpt(c.ProbBetter)
+	return cmp, status, adjusted
+}
+
+func csvFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+func csvInt(x int64) string     { return strconv.FormatInt(x, 10) }
+func csvBool(x bool) string     { return strconv.FormatBool(x) }
+
+// csvOpt is empty for an undefined number.
+func csvOpt(x *float64) string {
+	if x == nil {
+		return ""
+	}
+	return csvFloat(*x)
 }
 
 // cupedCells are the CSV's CUPED columns of a comparison: empty where it

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,6 +89,23 @@ func TestBreakdownByAttribute(t *testing.T) {
 	for k, n := range want {
 		if got[k] != n {
 			t.Errorf("%v: %d units in the breakdown, %d assigned", k, got[k], n)
+		}
+	}
+	// The terminal report, broken down by country: the warning, each
+	// country of each segment, and the BH-adjusted p-values.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"report", "-url", c.base, "-key", devReadKey, "-breakdown", "country", "dims"},
+		testGetenv(db), &out, io.Discard); err != nil {
+		t.Fatalf("splitcast report -breakdown country = %v", err)
+	}
+	for _, want := range []string{"breakdown by country: A breakdown is many comparisons", "COUNTRY", "P (BH)", " FR ", " US "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("splitcast report -breakdown country lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, s := range r.Breakdown.Segments {
+		if !strings.Contains(out.String(), "segment "+s.Key) {
+			t.Errorf("splitcast report -breakdown country has no table for segment %s:\n%s", s.Key, out.String())
 		}
 	}
 	status, page := c.call(t, "GET", "/experiments/dims?breakdown=country", devReadKey, nil)

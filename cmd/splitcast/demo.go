@@ -287,7 +287,7 @@ func (d *demo) finish(ctx context.Context, start time.Time) error {
 	out := d.m.stdout
 	fmt.Fprintf(out, "demo: %d events sent through the API in %s\n\n", d.events.Load(), time.Since(start).Round(100*time.Millisecond))
 	d.clock.reset()
-	r, err := fetchReport(ctx, d.http, d.base, d.m.Config.ReadKey, d.key)
+	r, err := fetchReport(ctx, d.http, d.base, d.m.Config.ReadKey, d.key, "")
 	if err != nil {
 		return err
 	}

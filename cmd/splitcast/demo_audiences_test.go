@@ -25,7 +25,7 @@ func TestDemoAudienceScenarios(t *testing.T) {
 			c := apiClient{base: "http://" + m.Addr(), http: &http.Client{Timeout: time.Minute}}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			r, err := fetchReport(ctx, c.http, c.base, devReadKey, reportKey(t, c))
+			r, err := fetchReport(ctx, c.http, c.base, devReadKey, reportKey(t, c), "")
 			if err != nil {
 				t.Fatal(err)
 			}

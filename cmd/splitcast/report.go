@@ -18,8 +18,9 @@ import (
 
 // reportFlags are the flags of `splitcast report` beyond the shared config.
 type reportFlags struct {
-	url *string
-	key *string
+	url       *string
+	key       *string
+	breakdown *string
 }
 
 func addReportFlags(fs *flag.FlagSet, cmd string) reportFlags {
@@ -27,15 +28,17 @@ func addReportFlags(fs *flag.FlagSet, cmd string) reportFlags {
 	if cmd == "report" {
 		f.url = fs.String("url", "", "the Splitcast server (default: SPLITCAST_BASE_URL, else http://SPLITCAST_ADDR)")
 		f.key = fs.String("key", "", "an API key with the read scope (default: SPLITCAST_READ_KEY, else the dev read key)")
+		f.breakdown = fs.String("breakdown", "", "also print the primary metric broken down by this dimension (channel, or one the experiment names)")
 	}
 	return f
 }
 
 // Report is `splitcast report KEY`: it fetches the report from a running
-// server's GET /v1/experiments/KEY/results and prints it as a table.
+// server's GET /v1/experiments/KEY/results and prints it as a table; with
+// -breakdown DIM, the report of ?breakdown=DIM, and its breakdown after it.
 func (m *Main) Report(ctx context.Context, f reportFlags, args []string) error {
 	if len(args) != 1 {
-		return errors.New("usage: splitcast report [-url URL] [-key KEY] EXPERIMENT")
+		return errors.New("usage: splitcast report [-url URL] [-key KEY] [-breakdown DIMENSION] EXPERIMENT")
 	}
 	base, key := *f.url, *f.key
 	if base == "" {
@@ -44,17 +47,24 @@ func (m *Main) Report(ctx context.Context, f reportFlags, args []string) error {
 	if key == "" {
 		key = m.Config.ReadKey
 	}
-	r, err := fetchReport(ctx, &http.Client{Timeout: 5 * time.Minute}, base, key, args[0])
+	r, err := fetchReport(ctx, &http.Client{Timeout: 5 * time.Minute}, base, key, args[0], *f.breakdown)
 	if err != nil {
 		return err
 	}
-	return writeReportTable(m.stdout, r)
+	if err := writeReportTable(m.stdout, r); err != nil {
+		return err
+	}
+	return writeBreakdownTable(m.stdout, r)
 }
 
-// fetchReport GETs an experiment's report from the server at base.
-func fetchReport(ctx context.Context, client *http.Client, base, key, experimentKey string) (results.Report, error) {
+// fetchReport GETs an experiment's report from the server at base, broken
+// down by breakdown unless that is "".
+func fetchReport(ctx context.Context, client *http.Client, base, key, experimentKey, breakdown string) (results.Report, error) {
 	var r results.Report
 	u := strings.TrimRight(base, "/") + "/v1/experiments/" + url.PathEscape(experimentKey) + "/results"
+	if breakdown != "" {
+		u += "?breakdown=" + url.QueryEscape(breakdown)
+	}
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
 		return r, err
@@ -98,6 +108,71 @@ func writeReportTable(w io.Writer, r results.Report) error {
 		writeBanditNotes(w, r, s)
 	}
 	return nil
+}
+
+// writeBreakdownTable writes r's breakdown, if it has one, on the primary
+// metric: its warning, then per segment and value of the dimension a row
+// per arm with its units, value, lift and interval, p-value and
+// BH-adjusted p-value.
+func writeBreakdownTable(w io.Writer, r results.Report) error {
+	b := r.Breakdown
+	if b == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "\nbreakdown by %s: %s\n", b.Dimension, b.Warning)
+	mean := r.PrimaryMetric.IsMean()
+	for _, bs := range b.Segments {
+		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "\nsegment %s\t%s\tVARIANT\tUNITS\t%s\tLIFT\t%g%% CI\tP\tP (BH)\t\n", bs.Key,
+			strings.ToUpper(b.Dimension), strings.ToUpper(string(r.PrimaryMetric)), 100*(1-r.Alpha))
+		for _, bv := range bs.Values {
+			value := bv.Value
+			if value == "" {
+				value = "(none)"
+			}
+			for _, bm := range bv.Metrics {
+				if bm.Metric != r.PrimaryMetric {
+					continue
+				}
+				for _, row := range bm.Rows {
+					cells := breakdownCells(mean, row)
+					fmt.Fprintf(tw, "\t%s\t%s\t%s\t\n", value, row.Variant, strings.Join(cells[:], "\t"))
+				}
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// breakdownCells are one breakdown row's units (its metric's denominator
+// for a rate, the arm's units for a mean), value, absolute lift, interval,
+// p-value and BH-adjusted p-value; "-" where not computed, "n/a" and the
+// reason where undefined.
+func breakdownCells(mean bool, row results.BreakdownRow) [6]string {
+	cells := [6]string{fmt.Sprintf("%.0f", row.Denominator), results.FormatValue(mean, row.Value), "-", "-", "-", "-"}
+	c := row.Comparison
+	if c == nil || c.Error != "" {
+		return cells
+	}
+	fh := c.FixedHorizon
+	na := results.FormatNA(results.TestReason(fh.Status))
+	cells[2], cells[3], cells[4], cells[5] = na, na, na, na
+	if fh.AbsLift != nil {
+		cells[2] = results.FormatDiff(mean, *fh.AbsLift)
+	}
+	if fh.AbsCI != nil {
+		cells[3] = results.FormatInterval(mean, fh.AbsCI.Lower, fh.AbsCI.Upper)
+	}
+	if fh.PValue != nil {
+		cells[4] = results.FormatP(*fh.PValue)
+	}
+	if row.PValueBH != nil {
+		cells[5] = results.FormatP(*row.PValueBH)
+	}
+	return cells
 }
 
 // writeBanditNotes writes a bandit segment's estimator and, per arm, its

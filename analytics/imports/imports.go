@@ -203,8 +203,12 @@ func write(ctx context.Context, in io.Reader, w Writer, batch int) error {
 	d := decoder{r: bufio.NewReaderSize(in, 1<<20)}
 	done := make(chan error, 1)
 	done <- nil
-	bufs := [2][]analytics.Event{make([]analytics.Event, batch), make([]analytics.Event, batch)}
+	// The second buffer only for a second batch: each is zeroed when made.
+	var bufs [2][]analytics.Event
 	for k := 0; ; k++ {
+		if bufs[k%2] == nil {
+			bufs[k%2] = make([]analytics.Event, batch)
+		}
 		events := bufs[k%2]
 		n := 0
 		var err error

@@ -3,7 +3,8 @@
 # a ClickHouse and an API of their own on free loopback ports, seeds two
 # experiments (`splitcast demo`: days of traffic with known effects and a
 # retirement; seed_http.py: a holdout, units exposed in two arms, retried
-# events, machine traffic of every kind), executes every notebook headless
+# events, machine traffic of every kind, breakdown dimensions; and a campaign
+# imported with `splitcast import`), executes every notebook headless
 # (any failing cell fails the run), checks that the readout agrees with
 # GET /v1/experiments/{key}/results for both experiments, and renders the
 # readout to HTML with its charts. Outputs go to notebooks/out (git-ignored).
@@ -68,6 +69,18 @@ done
 edge_key=notebook-edges
 "$PY" notebooks/seed_http.py "$api" docs/examples/experiment.json "$edge_key"
 
+# A campaign sent by another tool (testdata/imports/generate.py), created and
+# imported as an analyst would: the readout must work on it and agree too.
+import_key=spring-sale
+mkdir -p "$data/import"
+"$PY" testdata/imports/generate.py "$data/import" "${SPLITCAST_NOTEBOOK_IMPORT_UNITS:-10000}" >"$OUT/import.log"
+"$PY" -c '
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/v1/experiments", data=open(sys.argv[2], "rb").read(), method="POST",
+                             headers={"Authorization": "Bearer dev-admin-key", "Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=60).read()' "$api" testdata/imports/experiment.json
+"$BIN" import -url "$api" -key dev-admin-key -experiment "$import_key" "$data/import/campaign.csv" >>"$OUT/import.log"
+
 # Runs a notebook headless on one experiment; a cell that raises makes
 # nbconvert exit non-zero, and this prints the end of its log.
 execute() { # notebook experiment output-name
@@ -86,9 +99,11 @@ for nb in notebooks/*.ipynb; do
   execute "$name" "$demo_key" "$name"
 done
 execute experiment_readout "$edge_key" experiment_readout-edges
+execute experiment_readout "$import_key" experiment_readout-imported
 
 "$PY" notebooks/check_agreement.py "$OUT/experiment_readout.json" "$api" "$demo_key"
 "$PY" notebooks/check_agreement.py "$OUT/experiment_readout-edges.json" "$api" "$edge_key"
+"$PY" notebooks/check_agreement.py "$OUT/experiment_readout-imported.json" "$api" "$import_key"
 
 "$PY" -m nbconvert --to html --output-dir "$OUT" "$OUT/experiment_readout.ipynb" 2>&1 | grep -v '^\[NbConvertApp\] Converting' || true
 # The readout draws three charts; each must be in the page as a PNG of some
@@ -101,4 +116,4 @@ if [ "$charts" -lt 3 ]; then
   echo "notebooks: $OUT/experiment_readout.html embeds $charts charts, want 3" >&2
   exit 1
 fi
-echo "notebooks: all executed; readout agrees with the API for $demo_key and $edge_key; $OUT/experiment_readout.html ($charts charts)"
+echo "notebooks: all executed; readout agrees with the API for $demo_key, $edge_key and the imported $import_key; $OUT/experiment_readout.html ($charts charts)"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A retirement pass (`splitcast retire-once`) over EXPERIMENTS running
+# experiments (default 20) of EVENTS/EXPERIMENTS events each (default 10M
+# in all: 500k each), in a ClickHouse of its own (loopback, scratch data
+# under .data/bench-retire, removed at the end). Pass 1 is a process new to
+# the experiments, with no report sums saved (each experiment's units are
+# summed whole once); later passes, also new processes, start from the
+# sums the first saved, after TRICKLE new events (default 1000) each.
+# Target: a pass within 10 s. Never in test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin"
+events=${EVENTS:-10000000}
+experiments=${EXPERIMENTS:-20}
+passes=${PASSES:-3}
+bin=bin/splitcast
+data=.data/bench-retire
+tcp=19610 http=18610
+go build -o "$bin" ./cmd/splitcast
+go build -o bin/benchreport ./cmd/benchreport
+rm -rf "$data"
+mkdir -p "$data"
+ch=(-data-dir "$data" -local-clickhouse-tcp-port "$tcp" -local-clickhouse-http-port "$http")
+cleanup() {
+  "$bin" clickhouse stop "${ch[@]}" >/dev/null 2>&1 || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+"$bin" clickhouse start "${ch[@]}"
+bin/benchreport seed -clickhouse-addr "127.0.0.1:$tcp" -database benchretire -events "$events" -experiments "$experiments"
+export SPLITCAST_CLICKHOUSE_ADDR="127.0.0.1:$tcp" SPLITCAST_CLICKHOUSE_DATABASE=benchretire SPLITCAST_LOG_LEVEL=warn SPLITCAST_DATA_DIR="$data/cmd"
+t0=$(date +%s.%N)
+"$bin" migrate | tail -1
+echo "migrate and back-fill: $(echo "$(date +%s.%N) - $t0" | bc) s"
+for pass in $(seq "$passes"); do
+  if [ "$pass" -gt 1 ]; then
+    bin/benchreport news -clickhouse-addr "127.0.0.1:$tcp" -database benchretire -trickle "${TRICKLE:-1000}" -experiments "$experiments"
+  fi
+  t0=$(date +%s.%N)
+  decided=$("$bin" retire-once | grep -c "^retirement: bench" || true)
+  echo "pass $pass over $experiments experiments: $(echo "$(date +%s.%N) - $t0" | bc) s, $decided decisions"
+done

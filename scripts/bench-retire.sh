@@ -13,13 +13,14 @@ export PATH="$PATH:/usr/sbin"
 events=${EVENTS:-10000000}
 experiments=${EXPERIMENTS:-20}
 passes=${PASSES:-3}
-bin=bin/splitcast
 data=.data/bench-retire
+# Binaries of its own: a rebuild of bin/ during a run changes nothing here.
+bin=$data/bin/splitcast bench=$data/bin/benchreport
 tcp=19610 http=18610
-go build -o "$bin" ./cmd/splitcast
-go build -o bin/benchreport ./cmd/benchreport
 rm -rf "$data"
-mkdir -p "$data"
+mkdir -p "$data/bin"
+go build -o "$bin" ./cmd/splitcast
+go build -o "$bench" ./cmd/benchreport
 ch=(-data-dir "$data" -local-clickhouse-tcp-port "$tcp" -local-clickhouse-http-port "$http")
 cleanup() {
   "$bin" clickhouse stop "${ch[@]}" >/dev/null 2>&1 || true
@@ -27,16 +28,17 @@ cleanup() {
 }
 trap cleanup EXIT
 "$bin" clickhouse start "${ch[@]}"
-bin/benchreport seed -clickhouse-addr "127.0.0.1:$tcp" -database benchretire -events "$events" -experiments "$experiments"
+"$bench" seed -clickhouse-addr "127.0.0.1:$tcp" -database benchretire -events "$events" -experiments "$experiments"
 export SPLITCAST_CLICKHOUSE_ADDR="127.0.0.1:$tcp" SPLITCAST_CLICKHOUSE_DATABASE=benchretire SPLITCAST_LOG_LEVEL=warn SPLITCAST_DATA_DIR="$data/cmd"
 t0=$(date +%s.%N)
 "$bin" migrate | tail -1
 echo "migrate and back-fill: $(echo "$(date +%s.%N) - $t0" | bc) s"
 for pass in $(seq "$passes"); do
   if [ "$pass" -gt 1 ]; then
-    bin/benchreport news -clickhouse-addr "127.0.0.1:$tcp" -database benchretire -trickle "${TRICKLE:-1000}" -experiments "$experiments"
+    "$bench" news -clickhouse-addr "127.0.0.1:$tcp" -database benchretire -trickle "${TRICKLE:-1000}" -experiments "$experiments"
   fi
   t0=$(date +%s.%N)
-  decided=$("$bin" retire-once | grep -c "^retirement: bench" || true)
-  echo "pass $pass over $experiments experiments: $(echo "$(date +%s.%N) - $t0" | bc) s, $decided decisions"
+  "$bin" retire-once >"$data/pass.out"
+  t=$(echo "$(date +%s.%N) - $t0" | bc)
+  echo "pass $pass over $experiments experiments: $t s, $(grep -c "^retirement: bench" "$data/pass.out" || true) decisions"
 done

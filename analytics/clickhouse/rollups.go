@@ -116,17 +116,39 @@ func (r *Rollups) Fold(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fold rollups: %w", err)
 	}
-	filter, args := "1", []any(nil)
-	if !r.mark.IsZero() {
-		filter, args = "received_at >= toDateTime(?)", []any{uint32(r.mark.Unix())}
+	if r.mark.IsZero() {
+		err = r.foldWindow(ctx, "1", nil)
+	} else {
+		// Only the parts written since the mark can hold its news (see
+		// tail).
+		err = readTail(ctx, r.conn, "events", r.mark, func(t tail) error {
+			if t.empty() {
+				return nil
+			}
+			return r.foldWindow(ctx, t.filter()+" AND received_at >= toDateTime(?)", []any{uint32(r.mark.Unix())})
+		})
 	}
-	// A fold holds a row per unit it folds: a large window (the first
-	// fold, an import, a backlog after an outage) is folded a hash bucket
-	// of units at a time, like a back-fill, so that its memory stays
-	// bounded.
+	if err != nil {
+		return err
+	}
+	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(next.Unix())); err != nil {
+		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))
+	}
+	r.mark, r.began = next, began
+	return nil
+}
+
+// foldWindow folds the events matching filter (with args) and their
+// units' states. A fold holds a row per unit it folds: a large window (the
+// first fold, an import, a backlog after an outage) is folded a hash bucket
+// of units at a time, like a back-fill, so that its memory stays bounded.
+func (r *Rollups) foldWindow(ctx context.Context, filter string, args []any) error {
 	var n uint64
 	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events WHERE "+filter, args...).Scan(&n); err != nil {
 		return fmt.Errorf("fold rollups: count the events to fold: %w", translate(err))
+	}
+	if n == 0 {
+		return nil
 	}
 	per := uint64(r.RowsPerFold)
 	if per == 0 {
@@ -139,10 +161,6 @@ func (r *Rollups) Fold(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(next.Unix())); err != nil {
-		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))
-	}
-	r.mark, r.began = next, began
 	return nil
 }
 

@@ -36,7 +36,8 @@
 //     second time.
 //   - Cheap per row: CSV (RFC 4180, read as encoding/csv reads it) and
 //     NDJSON (flat objects) are scanned by hand, without reflection, and a
-//     row costs one allocation for its line and one for its derived id;
+//     row costs one allocation for its line and one for its derived id,
+//     and reading and checking run as a two-goroutine pipeline;
 //     BenchmarkImport here (client alone) and in analytics/clickhouse
 //     (against a bare insert of the same events) measure it.
 package imports

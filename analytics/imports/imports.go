@@ -83,7 +83,10 @@ func Import(ctx context.Context, exp experiment.Experiment, in io.Reader, f Form
 }
 
 // check is the first pass: it reads every row, checks it, and adds its
-// event to sp.
+// event to sp. Reading (parsing) and checking (with the derived id's
+// SHA-256) cost about the same, so they run as a pipeline of two
+// goroutines, handing over chunks of rows in order; the error is the first
+// bad row's either way.
 func check(in io.Reader, exp experiment.Experiment, f Format, now time.Time, sp *spool, sum *Summary) error {
 	var rows rowReader
 	if f == NDJSON {
@@ -95,32 +98,95 @@ func check(in io.Reader, exp experiment.Experiment, f Format, now time.Time, sp 
 		}
 		rows = c
 	}
-	c := checker{exp: exp, now: now}
-	var r row
-	var buf []byte
-	for {
-		line, err := rows.next(&r)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		e, err := c.event(line, &r)
-		if err != nil {
-			return err
-		}
-		sum.Rows++
-		if e.Kind == analytics.KindExposure {
-			sum.Exposures++
-		}
-		buf = appendEvent(buf[:0], &e)
-		if err := sp.add(buf); err != nil {
-			return fmt.Errorf("import: spool: %w", err)
-		}
+	full, free := make(chan *rowChunk, 2), make(chan *rowChunk, 3)
+	for range 3 {
+		free <- &rowChunk{}
+	}
+	checked := make(chan error, 1)
+	go func() { checked <- checkChunks(full, free, exp, now, sp, sum) }()
+	readErr := readChunks(rows, full, free)
+	close(full)
+	if err := <-checked; err != nil {
+		return err // on an earlier line than any read error
+	}
+	if readErr != nil {
+		return readErr
 	}
 	if sum.Rows == 0 {
 		return experiment.Invalid("body", "no rows: nothing to import")
+	}
+	return nil
+}
+
+// rowChunk is rows read and not yet checked, with their lines.
+type rowChunk struct {
+	rows  [chunkRows]row
+	lines [chunkRows]int
+	n     int
+}
+
+// chunkRows is the rows per chunk.
+const chunkRows = 1024
+
+// readChunks reads rows into chunks taken from free and sends them to full
+// until the end, or the first read error, which it returns. It stops early
+// when free is closed (the checker found a bad row).
+func readChunks(rows rowReader, full chan<- *rowChunk, free <-chan *rowChunk) error {
+	for {
+		ch, ok := <-free
+		if !ok {
+			return nil
+		}
+		ch.n = 0
+		var err error
+		for ch.n < chunkRows {
+			if ch.lines[ch.n], err = rows.next(&ch.rows[ch.n]); err != nil {
+				break
+			}
+			ch.n++
+		}
+		if ch.n > 0 {
+			full <- ch
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// checkChunks checks the rows of full's chunks in order, adds their events
+// to sp, and gives the chunks back to free; at the first bad row it closes
+// free, drains full and returns the row's error.
+func checkChunks(full <-chan *rowChunk, free chan *rowChunk, exp experiment.Experiment, now time.Time, sp *spool, sum *Summary) error {
+	c := checker{exp: exp, now: now}
+	var buf []byte
+	var bad error
+	for ch := range full {
+		for i := 0; i < ch.n && bad == nil; i++ {
+			e, err := c.event(ch.lines[i], &ch.rows[i])
+			if err != nil {
+				bad = err
+				break
+			}
+			sum.Rows++
+			if e.Kind == analytics.KindExposure {
+				sum.Exposures++
+			}
+			buf = appendEvent(buf[:0], &e)
+			if err := sp.add(buf); err != nil {
+				bad = fmt.Errorf("import: spool: %w", err)
+			}
+		}
+		if bad != nil {
+			close(free) // the reader stops at its next chunk
+			for range full {
+			}
+			return bad
+		}
+		free <- ch
 	}
 	return nil
 }

@@ -269,3 +269,34 @@ func TestParseTime(t *testing.T) {
 		}
 	}
 }
+
+// TestImportFirstBadRow: with the rows read and checked in chunks by two
+// goroutines, the error is still the first bad row's, whether a check or a
+// read found it.
+func TestImportFirstBadRow(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("unit,kind,time\n")
+	for i := 2; i <= 5000; i++ {
+		switch i {
+		case 1500:
+			b.WriteString("u,opened,1746090000\n") // a check error
+		case 3000:
+			b.WriteString("u,open\n") // a read error
+		default:
+			b.WriteString("u,open,1746090000\n")
+		}
+	}
+	for _, tc := range []struct {
+		file  string
+		line  int
+		field string
+	}{{b.String(), 1500, "kind"}, {strings.Replace(b.String(), "u,opened,", "u,open,", 1), 3000, "line"}} {
+		w := &recorder{}
+		_, err := Import(context.Background(), testExperiment(), strings.NewReader(tc.file), CSV, w,
+			Options{TempDir: t.TempDir(), Now: func() time.Time { return now }})
+		var e *experiment.Error
+		if !errors.As(err, &e) || e.Line != tc.line || e.Field != tc.field || len(w.batches) != 0 {
+			t.Errorf("Import = %v (%d batches), want the error of line %d, field %s, and nothing written", err, len(w.batches), tc.line, tc.field)
+		}
+	}
+}

@@ -58,13 +58,14 @@ func (s *ProfileStore) Write(ctx context.Context, ws []analytics.ProfileWrite) e
 }
 
 // deleteUnit are the mutations that delete a unit's rows: its message
-// events, its user events, its profile, and its report rollup rows (keyed
-// by the hash of its id).
+// events, its user events, its profile, its report rollup rows (keyed by
+// the hash of its id) and its trait rollup rows.
 var deleteUnit = []struct{ table, where string }{
 	{"events", "unit = ?"},
 	{"user_events", "unit = ?"},
 	{"unit_profiles", "unit = ?"},
 	{"unit_rollup", "uh = cityHash64(?)"},
+	{"unit_activity", "unit = ?"},
 }
 
 // localSuffix names a Distributed table's local table on each node (see

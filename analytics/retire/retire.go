@@ -123,12 +123,13 @@ type evaluation struct {
 	agg     results.Aggregates
 	pol     experiment.RetirementPolicy
 	primary experiment.Metric
+	active  []experiment.Variant
+	counts  []results.Counts // per active arm
+	ran     time.Duration
+	control int // index in active, -1 without a control
+
 	// mean and lowerIsBetter describe primary (built-in or custom).
 	mean, lowerIsBetter bool
-	active              []experiment.Variant
-	counts              []results.Counts // per active arm
-	ran                 time.Duration
-	control             int // index in active, -1 without a control
 
 	// phases is set for a bandit segment with per-version counts: its
 	// tests and values are then phase-stratified (useStrata).

@@ -39,8 +39,10 @@ func NewFatigueReader(conn driver.Conn) *FatigueReader {
 }
 
 // fatigueSignals is the latest time of each unit, channel and kind of
-// suppression signal; the caller appends the received_at filter.
-const fatigueSignals = `SELECT unit, channel, kind, max(time) FROM events
+// suppression signal; the caller appends the received_at filter. Units
+// are read as fatigue.Key gives them (sipHash64), here and below: fixed
+// width, nothing to decode or hash per row.
+const fatigueSignals = `SELECT sipHash64(unit), channel, kind, max(time) FROM events
 WHERE kind IN ('unsubscribe', 'complaint', 'resubscribe')`
 
 // fatigueSends are the exposures since a time (the first parameter's day,
@@ -48,7 +50,7 @@ WHERE kind IN ('unsubscribe', 'complaint', 'resubscribe')`
 // experiment.AllChannels (0 for none), the event id as fatigue.SendKey
 // gives it, numbers rather than strings to decode. Copies of one event are
 // read as they come: the gate counts a key once.
-const fatigueSends = `SELECT unit, toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
+const fatigueSends = `SELECT sipHash64(unit), toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
 	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
 WHERE kind = 'exposure' AND date >= toDate(?) AND time >= toDateTime(?)`
 
@@ -57,7 +59,7 @@ WHERE kind = 'exposure' AND date >= toDate(?) AND time >= toDateTime(?)`
 // are read whole, the rest only for received_at), within the partitions of
 // a date (the first parameter), exposures from a time (the third). The
 // kind is its index in fatigueKinds; channel and key as fatigueSends'.
-const fatigueChanged = `SELECT toUInt8(indexOf(['exposure', 'unsubscribe', 'complaint', 'resubscribe'], kind)), unit,
+const fatigueChanged = `SELECT toUInt8(indexOf(['exposure', 'unsubscribe', 'complaint', 'resubscribe'], kind)), sipHash64(unit),
 	toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
 	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
 PREWHERE received_at >= toDateTime(?)
@@ -111,8 +113,7 @@ func (r *FatigueReader) changed(ctx context.Context, since, from time.Time) (fat
 	var b fatigue.Batch
 	for rows.Next() {
 		var kind, channel uint8
-		var unit string
-		var key uint64
+		var unit, key uint64
 		var t time.Time
 		if err := rows.Scan(&kind, &unit, &channel, &key, &t); err != nil {
 			return fatigue.Batch{}, fmt.Errorf("fatigue changes: %w", translate(err))
@@ -122,9 +123,9 @@ func (r *FatigueReader) changed(ctx context.Context, since, from time.Time) (fat
 			ch = experiment.AllChannels[channel-1]
 		}
 		if kind <= 1 {
-			b.Sends = append(b.Sends, fatigue.Send{Unit: unit, Channel: ch, ID: key, Time: t})
+			b.Sends = append(b.Sends, fatigue.Send{Unit: fatigue.Key(unit), Channel: ch, ID: key, Time: t})
 		} else {
-			b.Signals = append(b.Signals, fatigue.Signal{Unit: unit, Channel: ch, Kind: fatigueKinds[kind-1], Time: t})
+			b.Signals = append(b.Signals, fatigue.Signal{Unit: fatigue.Key(unit), Channel: ch, Kind: fatigueKinds[kind-1], Time: t})
 		}
 	}
 	return b, translate(rows.Err())
@@ -138,12 +139,13 @@ func (r *FatigueReader) signals(ctx context.Context, q string, args []any) ([]fa
 	defer rows.Close()
 	var out []fatigue.Signal
 	for rows.Next() {
-		var unit, channel, kind string
+		var unit uint64
+		var channel, kind string
 		var t time.Time
 		if err := rows.Scan(&unit, &channel, &kind, &t); err != nil {
 			return nil, fmt.Errorf("fatigue signals: %w", translate(err))
 		}
-		out = append(out, fatigue.Signal{Unit: unit, Channel: experiment.Channel(channel), Kind: analytics.Kind(kind), Time: t})
+		out = append(out, fatigue.Signal{Unit: fatigue.Key(unit), Channel: experiment.Channel(channel), Kind: analytics.Kind(kind), Time: t})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("fatigue signals: %w", translate(err))
@@ -160,10 +162,12 @@ func (r *FatigueReader) sends(ctx context.Context, q string, args []any) ([]fati
 	var out []fatigue.Send
 	for rows.Next() {
 		var s fatigue.Send
+		var unit uint64
 		var channel uint8
-		if err := rows.Scan(&s.Unit, &channel, &s.ID, &s.Time); err != nil {
+		if err := rows.Scan(&unit, &channel, &s.ID, &s.Time); err != nil {
 			return nil, fmt.Errorf("fatigue sends: %w", translate(err))
 		}
+		s.Unit = fatigue.Key(unit)
 		if channel > 0 {
 			s.Channel = experiment.AllChannels[channel-1]
 		}

@@ -203,10 +203,10 @@ const (
 // each send once however often it is read (this server's own included).
 func TestRefresh(t *testing.T) {
 	r := &fakeReader{batches: []fatigue.Batch{
-		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0}},
-			Signals: []fatigue.Signal{{Unit: "v", Kind: analytics.KindUnsubscribe, Time: t0}}},
-		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0},
-			{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x2), Time: t0}}},
+		{Sends: []fatigue.Send{{Unit: fatigue.KeyOf("u"), Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0}},
+			Signals: []fatigue.Signal{{Unit: fatigue.KeyOf("v"), Kind: analytics.KindUnsubscribe, Time: t0}}},
+		{Sends: []fatigue.Send{{Unit: fatigue.KeyOf("u"), Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0},
+			{Unit: fatigue.KeyOf("u"), Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x2), Time: t0}}},
 	}}
 	g := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(t, "3/24h")}, Reader: r, Now: func() time.Time { return t0 }})
 	ctx := context.Background()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/fatigue"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -319,5 +320,17 @@ func TestTable(t *testing.T) {
 		if capped := i > 2500; v.Suppressed() != capped {
 			t.Fatalf("u%d after the sweep: %+v, capped want %v", i, v, capped)
 		}
+	}
+}
+
+// TestReasonsInReport: the report's CSV and page columns name every reason
+// an answer gives, in Reason's order.
+func TestReasonsInReport(t *testing.T) {
+	var ours []string
+	for r := fatigue.Unsubscribed; r <= fatigue.GlobalControl; r++ {
+		ours = append(ours, r.String())
+	}
+	if fmt.Sprint(ours) != fmt.Sprint(results.SuppressionReasons) {
+		t.Fatalf("results.SuppressionReasons = %v, want fatigue's %v", results.SuppressionReasons, ours)
 	}
 }

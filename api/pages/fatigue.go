@@ -92,7 +92,10 @@ func newChannelViews(r results.Report) []channelView {
 					} else if c != nil {
 						cells := metricRowView{}
 						fixedCells(&cells, mean, c)
-						cell.Lift, cell.CI, cell.P = cells.AbsLift, cells.AbsCI, "p "+cells.P
+						cell.Lift, cell.CI = cells.AbsLift, cells.AbsCI
+						if cells.P != cells.AbsLift { // an undefined lift's reason once, not twice
+							cell.P = "p " + cells.P
+						}
 					}
 					rv.Cells = append(rv.Cells, cell)
 				}

@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +108,17 @@ func TestFatiguePageAndCSV(t *testing.T) {
 		eval(`[...document.querySelectorAll("section.channel")].map(s => s.dataset.channel)`, &channels),
 		eval(`Object.fromEntries([...document.querySelectorAll('section.channel[data-channel="push"] tbody tr')].map(tr => [tr.dataset.variant, tr.querySelector(".c-units").innerText.trim()]))`, &pushUnits),
 		eval(`Object.fromEntries([...document.querySelectorAll('section.channel[data-channel="push"] tbody tr')].map(tr => [tr.dataset.variant, tr.querySelector('[data-metric="unsubscribe_rate"]').innerText.split("\n")[0].trim()]))`, &pushUnsub))
+	if dir := os.Getenv("SPLITCAST_SCREENSHOTS"); dir != "" {
+		// The whole page, and the screen that starts at the fatigue section.
+		var png, top []byte
+		e.run(t, "screenshot", into(&png, chromedp.FullScreenshot(100)),
+			eval(`document.getElementById("fatigue").scrollIntoView()`, new(any)), into(&top, chromedp.CaptureScreenshot()))
+		for name, b := range map[string][]byte{"report-fatigue.png": png, "report-fatigue-top.png": top} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	col := map[string]int{}
 	for i, h := range head {
 		col[strings.ToLower(h)] = i

@@ -25,32 +25,12 @@ import (
 //
 //	go test -run '^$' -bench Admit -benchtime 2s -count 5 ./analytics/fatigue
 func BenchmarkAdmit(b *testing.B) {
-	data, err := os.ReadFile("../../docs/examples/experiment.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := experiment.Decode(data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.Status, e.Version = experiment.StatusRunning, 1
-	snap, err := assign.NewSnapshot([]experiment.Experiment{e})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, snap := exampleSnapshot(b)
 	attrs := assign.Attributes{"plan": "free", "country": "US"}
-	sends := []string{"x:0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a", "x:1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b",
-		"x:2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c", "x:3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d"}
+	sends := exposureIDs()
 	for _, shift := range []uint{10, 18} {
 		units := 1 << shift
-		g := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(b, "3/168h"), PerChannel: mustCap(b, "1/24h")}})
-		ids := make([]string, units)
-		for i := range ids {
-			ids[i] = fmt.Sprintf("user-%07d", i)
-			if i%2 == 0 {
-				g.Admit(ids[i], on(experiment.ChannelPush), "warm", t0)
-			}
-		}
+		ids, g := warmGate(b, units)
 		b.Run(fmt.Sprintf("units=%d/assign", units), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
@@ -74,4 +54,42 @@ func BenchmarkAdmit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// exampleSnapshot is docs/examples/experiment.json, running, compiled.
+func exampleSnapshot(tb testing.TB) (experiment.Experiment, *assign.Snapshot) {
+	data, err := os.ReadFile("../../docs/examples/experiment.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, err := experiment.Decode(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Status, e.Version = experiment.StatusRunning, 1
+	snap, err := assign.NewSnapshot([]experiment.Experiment{e})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e, snap
+}
+
+// exposureIDs are 4 exposure ids as analytics makes them.
+func exposureIDs() []string {
+	return []string{"x:0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a", "x:1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b",
+		"x:2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c", "x:3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d"}
+}
+
+// warmGate is a gate with both caps (3/168h, 1/24h) and the ids of units
+// units, half of which have a push sent already.
+func warmGate(tb testing.TB, units int) ([]string, *fatigue.Gate) {
+	g := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(tb, "3/168h"), PerChannel: mustCap(tb, "1/24h")}})
+	ids := make([]string, units)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("user-%07d", i)
+		if i%2 == 0 {
+			g.Admit(ids[i], on(experiment.ChannelPush), "warm", t0)
+		}
+	}
+	return ids, g
 }

@@ -1,6 +1,7 @@
 package fatigue
 
 import (
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
 )
@@ -33,9 +34,12 @@ type slot struct {
 // tableKey is k as a table key: never 0.
 func tableKey(k Key) uint64 { return uint64(k) | 1 }
 
-// index is where probing for key starts: the bits above those that chose
-// the shard.
-func index(key uint64, mask uint64) uint64 { return key >> 6 & mask }
+// index is where probing for key starts: its top bits (the low ones chose
+// the shard), so that keys in ascending order probe the table in
+// ascending order too, which is how a refresh applies the sends it read
+// (sorted by key): the lines it touches then come one after the other,
+// as the CPU's own prefetcher expects, not each a random miss.
+func index(key uint64, mask uint64) uint64 { return key >> bits.LeadingZeros64(mask) }
 
 // prefetch starts loading the slot where probing for key starts.
 func (t *table) prefetch(key uint64) {

@@ -255,8 +255,13 @@ func TestCluster(t *testing.T) {
 		for u := range want {
 			units = append(units, u)
 		}
-		read := func(conn driver.Conn) ([]traits.UnitActivity, []string) {
+		read := func(conn driver.Conn, rolled bool) ([]traits.UnitActivity, []string) {
 			r := clickhouse.NewTraitReader(conn)
+			if rolled {
+				// As the server on a cluster sets it (wiring).
+				r.Rollups = clickhouse.NewActivityRollups(conn)
+				r.Rollups.FixedMargin = true
+			}
 			acts, err := r.Activity(ctx, units, traitToday)
 			if err != nil {
 				t.Fatalf("Activity: %v", err)
@@ -270,13 +275,16 @@ func TestCluster(t *testing.T) {
 			sort.Strings(changed)
 			return acts, changed
 		}
-		wantActs, wantChanged := read(single)
+		wantActs, wantChanged := read(single, false)
 		if len(wantActs) < 6 {
 			t.Fatalf("single node: activity of %d units, want the fixture's", len(wantActs))
 		}
-		gotActs, gotChanged := read(b)
-		if !reflect.DeepEqual(gotActs, wantActs) || !reflect.DeepEqual(gotChanged, wantChanged) {
-			t.Errorf("traits on the cluster differ from a single node:\n got %+v %v\nwant %+v %v", gotActs, gotChanged, wantActs, wantChanged)
+		for _, rolled := range []bool{false, true} {
+			gotActs, gotChanged := read(b, rolled)
+			if !reflect.DeepEqual(gotActs, wantActs) || !reflect.DeepEqual(gotChanged, wantChanged) {
+				t.Errorf("traits on the cluster (from unit_activity: %v) differ from a single node:\n got %+v %v\nwant %+v %v",
+					rolled, gotActs, gotChanged, wantActs, wantChanged)
+			}
 		}
 	})
 

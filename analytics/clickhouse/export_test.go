@@ -2,6 +2,9 @@ package clickhouse
 
 import (
 	"context"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics/results"
 )
@@ -14,4 +17,30 @@ func (s *ExperimentStore) SetBeforeInsert(f func()) { s.beforeInsert = f }
 // rollup is checked against.
 func (r *AggregateReader) RawAggregates(ctx context.Context, key string) (results.Aggregates, error) {
 	return r.rawAggregates(ctx, key)
+}
+
+// CountTail counts table's rows stamped (received_at) at or after since
+// the way incremental reads do (readTail), calling between, if set, after
+// the parts are listed and before the count, and returns the attempts the
+// read took.
+func CountTail(ctx context.Context, conn driver.Conn, table string, since time.Time, between func()) (n uint64, attempts int, err error) {
+	err = readTail(ctx, conn, table, since, func(t tail) error {
+		attempts++
+		if between != nil && attempts == 1 {
+			between()
+		}
+		n = 0
+		if t.empty() {
+			return nil
+		}
+		q := "SELECT count() FROM " + table + " WHERE " + t.filter() + " AND received_at >= toDateTime(?)"
+		return conn.QueryRow(ctx, q, uint32(since.Unix())).Scan(&n)
+	})
+	return n, attempts, err
+}
+
+// TailParts lists the parts of table readTail would read since since.
+func TailParts(ctx context.Context, conn driver.Conn, table string, since time.Time) ([]string, bool, error) {
+	t, err := tailOf(ctx, conn, table, since)
+	return t.parts, t.prunable, err
 }

@@ -48,13 +48,14 @@ func (s *ProfileStore) Write(ctx context.Context, ws []analytics.ProfileWrite) e
 }
 
 // deleteUnit are the mutations that delete a unit's rows: its message
-// events, its user events, its profile, and its report rollup rows (keyed
-// by the hash of its id).
+// events, its user events, its profile, its report rollup rows (keyed by
+// the hash of its id) and its trait rollup rows.
 var deleteUnit = []string{
 	"ALTER TABLE events DELETE WHERE unit = ?",
 	"ALTER TABLE user_events DELETE WHERE unit = ?",
 	"ALTER TABLE unit_profiles DELETE WHERE unit = ?",
 	"ALTER TABLE unit_rollup DELETE WHERE uh = cityHash64(?)",
+	"ALTER TABLE unit_activity DELETE WHERE unit = ?",
 }
 
 // DeleteUnit deletes every row of unit: events, user events, profile and

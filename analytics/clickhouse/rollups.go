@@ -10,8 +10,11 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// Rollups keeps the unit_rollup, unit_state and rollup_arms tables
-// (migrations 0005 and 0006) folded in from events. It is safe for
+// Rollups keeps rollup tables folded in from events: NewRollups the
+// report's (unit_rollup, unit_state and rollup_arms, migrations 0005 and
+// 0006), NewActivityRollups the trait refresh's (unit_activity, 0013). The
+// report's are described here; unit_activity's states are idempotent too.
+// It is safe for
 // concurrent use, and any number of servers may fold the same database at
 // once: every state of unit_rollup is idempotent, so an event folded twice,
 // or two copies of one event, change nothing, and a unit_state row is
@@ -25,6 +28,9 @@ import (
 // still running, so that a row not yet visible to one fold is read by the
 // next; the same rows may be read twice, which costs a little and changes
 // nothing. The mark survives restarts in rollup_marks.
+//
+// A fold after the first reads only the parts of events written since the
+// mark (see tail), so that it costs the news and not the history.
 //
 // Freshness: AggregateReader folds before it reads, so a report counts
 // every event visible when it starts, exactly as a read of the raw events
@@ -41,6 +47,11 @@ type Rollups struct {
 	// time.
 	RowsPerFold int
 
+	// name is the rollups' row in rollup_marks; foldWindow folds a window
+	// of events into their tables (see window).
+	name       string
+	foldWindow func(ctx context.Context, w window) error
+
 	mu     sync.Mutex // one fold at a time in this process
 	mark   time.Time  // what the next fold reads from; zero before the first
 	loaded bool       // mark was read from rollup_marks
@@ -49,10 +60,34 @@ type Rollups struct {
 	began time.Time
 }
 
-// NewRollups returns the rollups of conn's database, which must be
+// NewRollups returns the report rollups of conn's database, which must be
 // migrated.
 func NewRollups(conn driver.Conn) *Rollups {
-	return &Rollups{conn: conn, Margin: DefaultTraitMargin}
+	r := &Rollups{conn: conn, Margin: DefaultTraitMargin, name: rollupMarkName}
+	r.foldWindow = r.foldReport
+	return r
+}
+
+// NewActivityRollups returns the trait refresh's rollup of conn's
+// database (unit_activity, migration 0013), which must be migrated: the
+// same folds and marks as the report's, into other tables, under its own
+// mark, so that a trait refresh folds only what it reads.
+func NewActivityRollups(conn driver.Conn) *Rollups {
+	r := &Rollups{conn: conn, Margin: DefaultTraitMargin, name: activityMarkName}
+	r.foldWindow = r.foldActivity
+	return r
+}
+
+// Name is the rollups' name, their row in rollup_marks.
+func (r *Rollups) Name() string { return r.name }
+
+// window is a set of events to fold: those matching filter (with args),
+// whose units (in unit_state's terms, uh) match units (with unitArgs).
+type window struct {
+	filter   string
+	args     []any
+	units    string
+	unitArgs []any
 }
 
 // rollupMarkName is rollup_marks' row for the unit rollup (named for
@@ -116,17 +151,38 @@ func (r *Rollups) Fold(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fold rollups: %w", err)
 	}
-	filter, args := "1", []any(nil)
-	if !r.mark.IsZero() {
-		filter, args = "received_at >= toDateTime(?)", []any{uint32(r.mark.Unix())}
+	if r.mark.IsZero() {
+		err = r.foldEvents(ctx, "1", nil)
+	} else {
+		// Only the parts written since the mark can hold its news (see
+		// tail).
+		err = readTail(ctx, r.conn, "events", r.mark, func(t tail) error {
+			if t.empty() {
+				return nil
+			}
+			return r.foldEvents(ctx, t.filter()+" AND received_at >= toDateTime(?)", []any{uint32(r.mark.Unix())})
+		})
 	}
-	// A fold holds a row per unit it folds: a large window (the first
-	// fold, an import, a backlog after an outage) is folded a hash bucket
-	// of units at a time, like a back-fill, so that its memory stays
-	// bounded.
+	if err != nil {
+		return err
+	}
+	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", r.name, uint32(next.Unix())); err != nil {
+		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))
+	}
+	r.mark, r.began = next, began
+	return nil
+}
+
+// foldEvents folds the events matching filter (with args). A fold holds a row per unit it folds: a large window (the
+// first fold, an import, a backlog after an outage) is folded a hash bucket
+// of units at a time, like a back-fill, so that its memory stays bounded.
+func (r *Rollups) foldEvents(ctx context.Context, filter string, args []any) error {
 	var n uint64
 	if err := r.conn.QueryRow(ctx, "SELECT count() FROM events WHERE "+filter, args...).Scan(&n); err != nil {
 		return fmt.Errorf("fold rollups: count the events to fold: %w", translate(err))
+	}
+	if n == 0 {
+		return nil
 	}
 	per := uint64(r.RowsPerFold)
 	if per == 0 {
@@ -135,14 +191,12 @@ func (r *Rollups) Fold(ctx context.Context) error {
 	buckets := max(1, (n+per-1)/per)
 	for b := range buckets {
 		bucketFilter := filter + " AND cityHash64(unit) % ? = ?"
-		if err := r.foldSince(ctx, bucketFilter, append(args[:len(args):len(args)], buckets, b)...); err != nil {
+		bucketArgs := append(args[:len(args):len(args)], buckets, b)
+		w := window{bucketFilter, bucketArgs, strings.Replace(touched, "{filter}", bucketFilter, 1), bucketArgs}
+		if err := r.foldWindow(ctx, w); err != nil {
 			return err
 		}
 	}
-	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(next.Unix())); err != nil {
-		return fmt.Errorf("fold rollups: record the mark: %w", translate(err))
-	}
-	r.mark, r.began = next, began
 	return nil
 }
 
@@ -156,27 +210,44 @@ var foldStates = "INSERT INTO unit_state (experiment, uh, n, " + strings.Join(st
 // cluster each shard takes its own units.
 const touched = "(experiment, uh) IN (SELECT experiment, cityHash64(unit) FROM events WHERE {filter})"
 
-// fold runs the folds on the events matching filter: their states into
-// unit_rollup, their arms' names, then the report's rows of the units
-// matching where (with whereArgs), which must include every unit of those
-// events.
-func (r *Rollups) fold(ctx context.Context, filter string, args []any, where string, whereArgs []any) error {
-	if err := r.conn.Exec(ctx, strings.Replace(foldUnits, "{filter}", filter, 1), args...); err != nil {
+// foldReport folds a window into the report's tables: the events' states
+// into unit_rollup, their arms' names, then the report's rows of the
+// window's units.
+func (r *Rollups) foldReport(ctx context.Context, w window) error {
+	if err := r.conn.Exec(ctx, strings.Replace(foldUnits, "{filter}", w.filter, 1), w.args...); err != nil {
 		return fmt.Errorf("fold unit rollup: %w", translate(err))
 	}
-	if err := r.conn.Exec(ctx, strings.Replace(foldArms, "{filter}", filter, 1), args...); err != nil {
+	if err := r.conn.Exec(ctx, strings.Replace(foldArms, "{filter}", w.filter, 1), w.args...); err != nil {
 		return fmt.Errorf("fold arm names: %w", translate(err))
 	}
-	if err := r.conn.Exec(ctx, strings.Replace(foldStates, "{where}", where, 1), whereArgs...); err != nil {
+	if err := r.conn.Exec(ctx, strings.Replace(foldStates, "{where}", w.units, 1), w.unitArgs...); err != nil {
 		return fmt.Errorf("fold unit states: %w", translate(err))
 	}
 	return nil
 }
 
-// foldSince folds the events matching filter, and the states of their
-// units.
-func (r *Rollups) foldSince(ctx context.Context, filter string, args ...any) error {
-	return r.fold(ctx, filter, args, strings.Replace(touched, "{filter}", filter, 1), args)
+// activityMarkName is rollup_marks' row for unit_activity.
+const activityMarkName = "unit_activity"
+
+// foldUnitActivity folds the events matching {filter} into unit_activity
+// (see migration 0013).
+const foldUnitActivity = `INSERT INTO unit_activity (unit, date, day, send_id, exposures, opens, clicks, conversions, channel)
+SELECT unit, date, ` + dayExpr + ` AS day, send_id,
+	uniqExactStateIf(cityHash64(event_id), kind = 'exposure' AND machine = 0),
+	uniqExactStateIf(cityHash64(event_id), kind = 'open' AND machine = 0),
+	uniqExactStateIf(cityHash64(event_id), kind = 'click' AND machine = 0),
+	uniqExactStateIf(cityHash64(event_id), kind = 'conversion' AND machine = 0),
+	anyStateIf(channel, kind = 'exposure' AND send_id != '')
+FROM events
+WHERE {filter}
+GROUP BY unit, date, day, send_id`
+
+// foldActivity folds a window into unit_activity.
+func (r *Rollups) foldActivity(ctx context.Context, w window) error {
+	if err := r.conn.Exec(ctx, strings.Replace(foldUnitActivity, "{filter}", w.filter, 1), w.args...); err != nil {
+		return fmt.Errorf("fold unit activity: %w", translate(err))
+	}
+	return nil
 }
 
 // loadMark reads the latest mark any server recorded: its folds covered
@@ -185,7 +256,7 @@ func (r *Rollups) loadMark(ctx context.Context) error {
 	var mark time.Time
 	var n uint64
 	q := "SELECT max(mark), count() FROM rollup_marks WHERE name = ?"
-	if err := r.conn.QueryRow(ctx, q, rollupMarkName).Scan(&mark, &n); err != nil {
+	if err := r.conn.QueryRow(ctx, q, r.name).Scan(&mark, &n); err != nil {
 		return fmt.Errorf("read the rollups' mark: %w", translate(err))
 	}
 	if n > 0 {
@@ -213,14 +284,14 @@ func (r *Rollups) Backfill(ctx context.Context, buckets int, progress func(done,
 	}
 	for b := range buckets {
 		bucket := []any{uint64(buckets), uint64(b)}
-		if err := r.fold(ctx, "cityHash64(unit) % ? = ?", bucket, "uh % ? = ?", bucket); err != nil {
+		if err := r.foldWindow(ctx, window{"cityHash64(unit) % ? = ?", bucket, "uh % ? = ?", bucket}); err != nil {
 			return fmt.Errorf("backfill rollups, bucket %d of %d: %w", b+1, buckets, err)
 		}
 		if progress != nil {
 			progress(b+1, buckets)
 		}
 	}
-	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", rollupMarkName, uint32(start.Unix())); err != nil {
+	if err := r.conn.Exec(ctx, "INSERT INTO rollup_marks (name, mark) SELECT ?, toDateTime(?)", r.name, uint32(start.Unix())); err != nil {
 		return fmt.Errorf("backfill rollups: record the mark: %w", translate(err))
 	}
 	r.mark, r.loaded = start, true

@@ -49,7 +49,8 @@ const (
 // columns and tag, for each unit of the experiment with rows written since
 // the kept sums' mark, its row as of each tag (see stateTags). Parameters:
 // the kept mark, the new mark, the experiment, the experiment and the kept
-// mark again.
+// mark again. {tail} is the filter of unit_state's parts written since the
+// kept mark (see tail).
 func stateUnits() string {
 	return fmt.Sprintf(`
 	SELECT u, tag, %s
@@ -59,7 +60,7 @@ func stateUnits() string {
 			SELECT uh AS u, n, %s,
 				arrayJoin(multiIf(at < toDateTime(?), [%d, %d, %d], at < toDateTime(?), [%d, %d], [%d])) AS tag
 			FROM unit_state
-			WHERE experiment = ? AND uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at >= toDateTime(?))
+			WHERE experiment = ? AND uh IN (SELECT uh FROM unit_state WHERE {tail} AND experiment = ? AND at >= toDateTime(?))
 		)
 		GROUP BY u, tag
 	)`, stateOuter(), stateArgMax(), strings.Join(stateColumns(), ", "),
@@ -226,7 +227,15 @@ func (r *AggregateReader) fromStates(ctx context.Context, experimentKey string) 
 	var tagged [stateTagCount]aggregateAcc
 	old := uint32(kept.mark.Unix())
 	args := []any{old, uint32(next.Unix()), experimentKey, experimentKey, old, experimentKey}
-	if err := r.read(ctx, func(t uint8) *aggregateAcc { return &tagged[t] }, touchedStatesQuery, args...); err != nil {
+	err = readTail(ctx, r.conn, "unit_state", kept.mark, func(t tail) error {
+		tagged = [stateTagCount]aggregateAcc{}
+		if t.empty() {
+			return nil
+		}
+		q := strings.Replace(touchedStatesQuery, "{tail}", t.filter(), 1)
+		return r.read(ctx, func(t uint8) *aggregateAcc { return &tagged[t] }, q, args...)
+	})
+	if err != nil {
 		return results.Aggregates{}, err
 	}
 	if r.sums == nil {

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,16 +19,21 @@ import (
 // replays and retried conversions are deduplicated by event id at query
 // time, like every other count). It is safe for concurrent use.
 //
-// Cost: both queries filter on unit, which is not in the table's sort key,
-// so each reads the window's partitions (ChangedUnits only the partition
-// pruned to the current month and the one before when incremental). An
-// incremental refresh reads whole only the units with a new event other
-// than an exposure; units with only new exposures (most units, most of the
-// time) take one cheaper query for their first and last day seen. That is
-// fine for the tens of millions of events a month this table is laid out
-// for; beyond, a per-unit table fed by a materialized view is the next step.
+// Cost: with Rollups set, an incremental refresh reads the events stored
+// since its mark (only the parts written since, see tail) and the
+// unit_activity rows of the units among them, sorted by unit: about the
+// news, whatever the history. Without, or for a first full read, the
+// activity queries filter events on unit, which is not in the table's sort
+// key, so each reads the window's partitions. An incremental refresh reads
+// whole only the units with a new event other than an exposure; units with
+// only new exposures (most units, most of the time) take one cheaper query
+// for their first and last day seen.
 type TraitReader struct {
 	conn driver.Conn
+	// Rollups, when set, is the unit_activity rollup (NewActivityRollups)
+	// that the activity of given units is read from, folded before each
+	// read; nil reads the raw events.
+	Rollups *Rollups
 	// seenHint is the number of units seen by the last call: the margin
 	// makes consecutive calls read mostly the same units, and sizing the
 	// result from the start saves copying a slice of a million entries
@@ -123,27 +129,39 @@ func (r *TraitReader) ChangedUnits(ctx context.Context, since time.Time, from in
 	}
 	// The date column is in the server's time zone: a day's margin keeps
 	// partition pruning from cutting a UTC day short.
-	q := changedUnitsQuery
 	args := []any{dateString(from), from}
-	if !since.IsZero() {
-		q += " AND received_at >= toDateTime(?)"
-		args = append(args, uint32(since.Unix()))
-	}
-	rows, err := r.conn.Query(ctx, q, args...)
-	if err != nil {
-		return nil, since, fmt.Errorf("changed units: %w", translate(err))
-	}
-	defer rows.Close()
 	var units []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, since, fmt.Errorf("changed units: %w", translate(err))
+	read := func(t tail) error {
+		units = units[:0]
+		q := changedUnitsQuery
+		if !since.IsZero() {
+			if t.empty() {
+				return nil
+			}
+			q += " AND " + t.filter() + " AND received_at >= toDateTime(?)"
 		}
-		units = append(units, u)
+		rows, err := r.conn.Query(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("changed units: %w", translate(err))
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				return fmt.Errorf("changed units: %w", translate(err))
+			}
+			units = append(units, u)
+		}
+		return translate(rows.Err())
 	}
-	if err := rows.Err(); err != nil {
-		return nil, since, fmt.Errorf("changed units: %w", translate(err))
+	if since.IsZero() {
+		err = read(tail{})
+	} else {
+		args = append(args, uint32(since.Unix()))
+		err = readTail(ctx, r.conn, "events", since, read)
+	}
+	if err != nil {
+		return nil, since, err
 	}
 	return units, mark, nil
 }
@@ -173,6 +191,32 @@ FROM (
 GROUP BY unit, day, channel
 ORDER BY unit, day, channel`
 
+// activityRollupQuery is activityQuery on unit_activity: the same
+// filters, the same join of a send's channel, the same counts (unions of
+// the rows' sets of event id hashes), for the groups the raw query finds
+// (a row of a machine or custom event alone counts nothing).
+const activityRollupQuery = `SELECT unit, day, channel,
+	uniqExactMerge(exposures) AS x, uniqExactMerge(opens) AS o, uniqExactMerge(clicks) AS c, uniqExactMerge(conversions) AS v
+FROM (
+	SELECT unit, day, send_id, exposures, opens, clicks, conversions
+	FROM unit_activity
+	WHERE unit %[1]s AND date >= toDate(?) - 1 AND day >= ?
+) ANY LEFT JOIN (
+	SELECT unit, send_id, anyMerge(channel) AS channel
+	FROM unit_activity
+	WHERE unit %[1]s AND date >= toDate(?) - 31 AND send_id != ''
+	GROUP BY unit, send_id
+) USING (unit, send_id)
+GROUP BY unit, day, channel
+HAVING x + o + c + v > 0
+ORDER BY unit, day, channel` + localIn
+
+// firstSeenRollupQuery is firstSeenQuery on unit_activity.
+const firstSeenRollupQuery = `SELECT unit, min(day) AS first, max(day) AS last
+FROM unit_activity
+WHERE unit %[1]s AND date >= toDate(?) - 1
+GROUP BY unit` + localIn
+
 // firstSeenQuery finds each unit's first and last day with any event,
 // machine ones included (they still say the unit was there), within the
 // horizon: the last keeps a unit whose latest events are machine ones held
@@ -198,7 +242,23 @@ func (r *TraitReader) Activity(ctx context.Context, units []string, today int32)
 	}
 	in := ch.GroupSet{Value: set}
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": maxQuerySize}))
-	return r.activity(ctx, "IN ?", []any{in}, today)
+	rolled, err := r.fold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.activity(ctx, rolled, "IN ?", []any{in}, today)
+}
+
+// fold folds the activity rollup, if there is one, and reports whether
+// the activity is to be read from it.
+func (r *TraitReader) fold(ctx context.Context) (bool, error) {
+	if r.Rollups == nil {
+		return false, nil
+	}
+	if err := r.Rollups.Fold(ctx); err != nil {
+		return false, fmt.Errorf("fold unit activity: %w", err)
+	}
+	return true, nil
 }
 
 // changedUnitsQuery selects the units of ChangedUnits; GLOBAL so that on a
@@ -209,7 +269,9 @@ const changedUnitsQuery = "SELECT DISTINCT unit FROM events WHERE date >= toDate
 // Activity in one pass, the changed units selected by a subquery inside each
 // query, so that a refresh costs the same few scans however many units
 // changed; the scans of whole activity only when a unit has a new event
-// other than an exposure, and seen's otherwise.
+// other than an exposure, and seen's otherwise. The first read (since
+// zero) reads the raw events whole; later ones the parts written since
+// the mark, and with Rollups the changed units' rows of unit_activity.
 func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, today int32) ([]traits.UnitActivity, time.Time, error) {
 	mark, err := r.nextMark(ctx)
 	if err != nil {
@@ -218,36 +280,60 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 	from := today - (traits.WindowDays - 1)
 	args := []any{dateString(from), from}
 	if since.IsZero() {
-		acts, err := r.activity(ctx, "GLOBAL IN ("+changedUnitsQuery+")", args, today)
+		acts, err := r.activity(ctx, false, "GLOBAL IN ("+changedUnitsQuery+")", args, today)
 		if err != nil {
 			return nil, since, err
 		}
 		return acts, mark, nil
 	}
-	args = append(args, uint32(since.Unix()))
-	engaged := changedUnitsQuery + " AND received_at >= toDateTime(?) AND kind != 'exposure'"
-	// The activity queries scan the window and the horizon whatever the
-	// set of units: first see whether it has any (most refreshes of a
-	// send's exposures have none).
-	var n uint64
-	if err := r.conn.QueryRow(ctx, "SELECT count() FROM ("+engaged+")", args...).Scan(&n); err != nil {
-		return nil, since, fmt.Errorf("changed units: %w", translate(err))
-	}
-	var acts []traits.UnitActivity
-	if n > 0 {
-		var err error
-		if acts, err = r.activity(ctx, "GLOBAL IN ("+engaged+")", args, today); err != nil {
-			return nil, since, err
-		}
-	}
-	seen, err := r.seen(ctx, since, today)
+	// After the mark: every event visible now is folded.
+	rolled, err := r.fold(ctx)
 	if err != nil {
 		return nil, since, err
 	}
-	if len(acts) == 0 {
-		return seen, mark, nil // no copy of a long list
+	args = append(args, uint32(since.Unix()))
+	var acts []traits.UnitActivity
+	err = readTail(ctx, r.conn, "events", since, func(t tail) error {
+		acts = nil
+		if t.empty() {
+			return nil
+		}
+		engaged := changedUnitsQuery + " AND " + t.filter() + " AND received_at >= toDateTime(?) AND kind != 'exposure'"
+		// The raw activity queries scan the window and the horizon
+		// whatever the set of units: first see whether it has any (most
+		// refreshes of a send's exposures have none).
+		var n uint64
+		if err := r.conn.QueryRow(ctx, "SELECT count() FROM ("+engaged+")", args...).Scan(&n); err != nil {
+			return fmt.Errorf("changed units: %w", translate(err))
+		}
+		if n > 0 {
+			var err error
+			in := "GLOBAL IN ("
+			if rolled {
+				// unit_activity's rows of a unit are on the shard of its
+				// events: a set made on each shard is the whole set for
+				// its units, and uses the table's index (localIn).
+				in = "IN ("
+			}
+			if acts, err = r.activity(ctx, rolled, in+engaged+")", args, today); err != nil {
+				return err
+			}
+		}
+		seen, err := r.seen(ctx, t, rolled, since, today)
+		if err != nil {
+			return err
+		}
+		if len(acts) == 0 {
+			acts = seen // no copy of a long list
+		} else {
+			acts = append(acts, seen...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, since, err
 	}
-	return append(acts, seen...), mark, nil
+	return acts, mark, nil
 }
 
 // seenQuery reads, for each unit whose events stored since the mark are all
@@ -255,13 +341,14 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 // of a unit whose counts did not change (see traits.UnitActivity.Seen),
 // but its first day if it has events from before the window, which
 // oldFirstQuery finds. Both scan only what they must: this one the rows
-// stored since the mark, that one the partitions before the window. The
-// single query they replace read every row of the horizon of every unit
-// seen, and grouped them all by unit: 4.1-4.5 s of ClickHouse for 1.75M
-// units seen, where these two took 1.7-2.3 s.
+// stored since the mark ({tail}: the parts written since), that one the
+// partitions before the window. The single query they replace read every
+// row of the horizon of every unit seen, and grouped them all by unit:
+// 4.1-4.5 s of ClickHouse for 1.75M units seen, where these two took
+// 1.7-2.3 s.
 const seenQuery = `SELECT unit, toInt32(intDiv(toUInt32(min(time)), 86400)) AS first, toInt32(intDiv(toUInt32(max(time)), 86400)) AS last
 FROM events
-WHERE date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? AND received_at >= toDateTime(?)
+WHERE date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? AND {tail} AND received_at >= toDateTime(?)
 GROUP BY unit
 HAVING max(kind != 'exposure') = 0`
 
@@ -269,10 +356,9 @@ HAVING max(kind != 'exposure') = 0`
 // (within the horizon): it stops at the first. When there is none,
 // oldFirstQuery, whose set of units costs as much to build as seenQuery,
 // is skipped. Once the table holds more than the window's days, there
-// always is one, and oldFirstQuery reads the unit column of the months
-// before the window on every refresh that sees a unit: its cost grows with
-// the history kept (a per-unit first-seen table, sorted by unit, is the
-// next step).
+// always is one, and oldFirstQuery on the raw events reads the unit column
+// of the months before the window on every refresh that sees a unit; on
+// unit_activity (oldFirstRollupQuery) it reads the units' rows.
 const oldEventsQuery = `SELECT count() FROM (SELECT 1 FROM events WHERE date >= toDate(?) - 1 AND date <= toDate(?) AND ` + dayExpr + ` < ? LIMIT 1)`
 
 // oldFirstQuery reads the first day, within the horizon and before the
@@ -280,17 +366,24 @@ const oldEventsQuery = `SELECT count() FROM (SELECT 1 FROM events WHERE date >= 
 const oldFirstQuery = `SELECT unit, toInt32(intDiv(toUInt32(min(time)), 86400)) AS first
 FROM events
 WHERE date >= toDate(?) - 1 AND date <= toDate(?) AND ` + dayExpr + ` >= ? AND ` + dayExpr + ` < ?
-	AND unit GLOBAL IN (SELECT unit FROM events WHERE date >= toDate(?) - 1 AND received_at >= toDateTime(?) AND kind = 'exposure')
+	AND unit GLOBAL IN (SELECT unit FROM events WHERE date >= toDate(?) - 1 AND {tail} AND received_at >= toDateTime(?) AND kind = 'exposure')
 GROUP BY unit`
 
-func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([]traits.UnitActivity, error) {
+// oldFirstRollupQuery is oldFirstQuery on unit_activity.
+const oldFirstRollupQuery = `SELECT unit, min(day) AS first
+FROM unit_activity
+WHERE date >= toDate(?) - 1 AND date <= toDate(?) AND day >= ? AND day < ?
+	AND unit IN (SELECT unit FROM events WHERE date >= toDate(?) - 1 AND {tail} AND received_at >= toDateTime(?) AND kind = 'exposure')
+GROUP BY unit` + localIn
+
+func (r *TraitReader) seen(ctx context.Context, t tail, rolled bool, since time.Time, today int32) ([]traits.UnitActivity, error) {
 	from := today - (traits.WindowDays - 1)
 	horizon := today - (traits.FirstSeenHorizonDays - 1)
 	mark := uint32(since.Unix())
 	// The whole window, not just the days since the mark: an exposure
 	// replayed from the spool after an outage is stored now with the time
 	// it was made.
-	rows, err := r.conn.Query(ctx, seenQuery, dateString(from), from, mark)
+	rows, err := r.conn.Query(ctx, strings.Replace(seenQuery, "{tail}", t.filter(), 1), dateString(from), from, mark)
 	if err != nil {
 		return nil, fmt.Errorf("units seen: %w", translate(err))
 	}
@@ -320,7 +413,11 @@ func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([
 		return out, nil
 	}
 	firsts := map[string]int32{}
-	rows, err = r.conn.Query(ctx, oldFirstQuery, dateString(horizon), dateString(from), horizon, from, dateString(from), mark)
+	q := oldFirstQuery
+	if rolled {
+		q = oldFirstRollupQuery
+	}
+	rows, err = r.conn.Query(ctx, strings.Replace(q, "{tail}", t.filter(), 1), dateString(horizon), dateString(from), horizon, from, dateString(from), mark)
 	if err != nil {
 		return nil, fmt.Errorf("units seen before the window: %w", translate(err))
 	}
@@ -344,9 +441,13 @@ func (r *TraitReader) seen(ctx context.Context, since time.Time, today int32) ([
 	return out, nil
 }
 
-// activity runs the first-seen and activity queries for the units that
-// filter (an IN clause) selects, with filterArgs its parameters.
-func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []any, today int32) ([]traits.UnitActivity, error) {
+// activity reads the activity of the units matching filter, from
+// unit_activity if rolled, else from the raw events.
+func (r *TraitReader) activity(ctx context.Context, rolled bool, filter string, filterArgs []any, today int32) ([]traits.UnitActivity, error) {
+	firstSeen, act := firstSeenQuery, activityQuery
+	if rolled {
+		firstSeen, act = firstSeenRollupQuery, activityRollupQuery
+	}
 	from := today - (traits.WindowDays - 1)
 	byUnit := map[string]*traits.UnitActivity{}
 	var order []string
@@ -362,7 +463,7 @@ func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []
 	params := func(rest ...any) []any { return append(append([]any(nil), filterArgs...), rest...) }
 
 	horizon := today - (traits.FirstSeenHorizonDays - 1)
-	rows, err := r.conn.Query(ctx, fmt.Sprintf(firstSeenQuery, filter), params(dateString(horizon))...)
+	rows, err := r.conn.Query(ctx, fmt.Sprintf(firstSeen, filter), params(dateString(horizon))...)
 	if err != nil {
 		return nil, fmt.Errorf("first seen: %w", translate(err))
 	}
@@ -382,7 +483,7 @@ func (r *TraitReader) activity(ctx context.Context, filter string, filterArgs []
 	}
 
 	args := append(params(dateString(from), from), params(dateString(from))...)
-	rows, err = r.conn.Query(ctx, fmt.Sprintf(activityQuery, filter), args...)
+	rows, err = r.conn.Query(ctx, fmt.Sprintf(act, filter), args...)
 	if err != nil {
 		return nil, fmt.Errorf("activity: %w", translate(err))
 	}

@@ -3,6 +3,9 @@ package clickhouse_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -150,13 +153,18 @@ func traitFixture(t *testing.T) (*history, map[string]traits.Traits) {
 }
 
 func TestTraitReaderComputesTraits(t *testing.T) {
+	t.Run("raw", func(t *testing.T) { testTraitReaderComputesTraits(t, false) })
+	t.Run("unit_activity", func(t *testing.T) { testTraitReaderComputesTraits(t, true) })
+}
+
+func testTraitReaderComputesTraits(t *testing.T, rolled bool) {
 	ctx := context.Background()
 	conn, _ := env.NewDatabase(t)
 	h, want := traitFixture(t)
 	if err := clickhouse.NewEventSink(conn).Write(ctx, h.events); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
-	r := clickhouse.NewTraitReader(conn)
+	r := newTraitReader(conn, rolled)
 	units := make([]string, 0, len(want))
 	for u := range want {
 		units = append(units, u)
@@ -220,9 +228,14 @@ func TestTraitReaderComputesTraits(t *testing.T) {
 // an open: the next refresh reads only that unit and moves it from dormant to
 // re-engaged.
 func TestTraitCacheIncremental(t *testing.T) {
+	t.Run("raw", func(t *testing.T) { testTraitCacheIncremental(t, false) })
+	t.Run("unit_activity", func(t *testing.T) { testTraitCacheIncremental(t, true) })
+}
+
+func testTraitCacheIncremental(t *testing.T, rolled bool) {
 	ctx := context.Background()
 	conn, sink, want := storedFixture(t)
-	reader := &countingReader{TraitReader: clickhouse.NewTraitReader(conn)}
+	reader := &countingReader{TraitReader: newTraitReader(conn, rolled)}
 	now := analytics.DayTime(traitToday).Add(15 * time.Hour)
 	cache := traits.NewCache(traits.CacheConfig{Reader: reader, Now: func() time.Time { return now }})
 	if err := cache.Refresh(ctx); err != nil {
@@ -324,6 +337,11 @@ func contains(list []string, s string) bool {
 // a unit new to the window gets its first day from the whole horizon; one
 // the cache dropped over MaxUnits is read whole, since it may have history.
 func TestTraitCacheSeenAgain(t *testing.T) {
+	t.Run("raw", func(t *testing.T) { testTraitCacheSeenAgain(t, false) })
+	t.Run("unit_activity", func(t *testing.T) { testTraitCacheSeenAgain(t, true) })
+}
+
+func testTraitCacheSeenAgain(t *testing.T, rolled bool) {
 	ctx := context.Background()
 	conn, sink, want := storedFixture(t)
 	// Marks have a second's resolution: the first refreshes' marks must be
@@ -332,7 +350,7 @@ func TestTraitCacheSeenAgain(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	now := analytics.DayTime(traitToday).Add(15 * time.Hour)
 	newCache := func(maxUnits int) (*traits.Cache, *countingReader) {
-		r := &countingReader{TraitReader: clickhouse.NewTraitReader(conn)}
+		r := &countingReader{TraitReader: newTraitReader(conn, rolled)}
 		r.TraitReader.Margin = 0
 		c := traits.NewCache(traits.CacheConfig{Reader: r, MaxUnits: maxUnits, Now: func() time.Time { return now }})
 		if err := c.Refresh(ctx); err != nil {
@@ -461,5 +479,97 @@ func TestTraitReaderMarkBeforeRunningInsert(t *testing.T) {
 	}
 	if slow != 10 {
 		t.Errorf("the next read after the insert found %d of its 10 units", slow)
+	}
+}
+
+// newTraitReader is the trait reader of the raw events, or with rolled of
+// unit_activity: every trait test runs on both, the differential test of
+// the rollup.
+func newTraitReader(conn driver.Conn, rolled bool) *clickhouse.TraitReader {
+	r := clickhouse.NewTraitReader(conn)
+	if rolled {
+		r.Rollups = clickhouse.NewActivityRollups(conn)
+		r.Rollups.Margin = 0
+	}
+	return r
+}
+
+// TestActivityRollupEqualsRaw is the differential test of unit_activity:
+// random streams (units with several sends and channels, machine events,
+// custom and fatigue events, events before the window and the horizon,
+// opens before their exposure arrives, copies replayed later) arrive in
+// random batches, and after each one the activity of every unit read from
+// the rollup equals the raw events', whole and incrementally.
+func TestActivityRollupEqualsRaw(t *testing.T) {
+	ctx := context.Background()
+	for _, seed := range []uint64{21, 22} {
+		conn, _ := env.NewDatabase(t)
+		rng := rand.New(rand.NewPCG(seed, 5))
+		kinds := []analytics.Kind{analytics.KindExposure, analytics.KindOpen, analytics.KindClick, analytics.KindConversion,
+			analytics.KindUnsubscribe, analytics.KindCustom}
+		var stream []analytics.Event
+		units := make([]string, 25)
+		for i := range units {
+			units[i] = fmt.Sprintf("u%d", i)
+		}
+		for i := range 900 {
+			k := kinds[rng.IntN(len(kinds))]
+			e := analytics.Event{ID: fmt.Sprintf("e%d", i), Kind: k, Experiment: "exp", Unit: units[rng.IntN(len(units))],
+				Time:    analytics.DayTime(traitToday - int32(rng.IntN(130))).Add(time.Duration(rng.IntN(86400)) * time.Second),
+				SendID:  fmt.Sprintf("s%d", rng.IntN(4)),
+				Machine: rng.IntN(5) == 0}
+			if k == analytics.KindExposure {
+				// A send is on one channel (both readers take any
+				// exposure's channel for a send).
+				e.Channel = []string{"email", "push", "sms"}[(len(e.Unit)+int(e.SendID[1]))%3]
+				if rng.IntN(6) == 0 {
+					e.SendID = ""
+				}
+			}
+			stream = append(stream, e)
+		}
+		for i := range 150 {
+			stream = append(stream, stream[rng.IntN(i+1)])
+		}
+		rng.Shuffle(len(stream), func(i, j int) { stream[i], stream[j] = stream[j], stream[i] })
+
+		raw, rolled := newTraitReader(conn, false), newTraitReader(conn, true)
+		raw.Margin, rolled.Margin = 0, 0
+		var since time.Time
+		for len(stream) > 0 {
+			n := min(len(stream), 1+rng.IntN(200))
+			aggInsert(t, conn, stream[:n])
+			stream = stream[n:]
+			want, err := raw.Activity(ctx, units, traitToday)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := rolled.Activity(ctx, units, traitToday)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameActivity(t, "Activity", got, want)
+			wantC, markW, err := raw.ChangedActivity(ctx, since, traitToday)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotC, _, err := rolled.ChangedActivity(ctx, since, traitToday)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameActivity(t, "ChangedActivity", gotC, wantC)
+			since = markW
+		}
+	}
+}
+
+// sameActivity compares two readers' activity, in unit order.
+func sameActivity(t *testing.T, what string, got, want []traits.UnitActivity) {
+	t.Helper()
+	for _, l := range [][]traits.UnitActivity{got, want} {
+		sort.Slice(l, func(i, j int) bool { return l[i].Unit < l[j].Unit || l[i].Unit == l[j].Unit && !l[i].Seen && l[j].Seen })
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s from unit_activity differs from the raw events':\n got %+v\nwant %+v", what, got, want)
 	}
 }

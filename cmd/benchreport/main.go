@@ -6,6 +6,7 @@
 //	benchreport seed -clickhouse-addr A -database D -events 10000000 [-scale 1]
 //	benchreport time -clickhouse-addr A -database D -url http://127.0.0.1:P -key K -rounds 5 [-trickle 1000] [-raw=false]
 //	benchreport rows -clickhouse-addr A -database D [-trickle 1000]
+//	benchreport traits -clickhouse-addr A -database D [-trickle 1000]
 //
 // seed migrates the database, creates and starts the experiment "bench" and
 // inserts the events in large batches (EventSink). time writes new events
@@ -14,7 +15,8 @@
 // raw events reader; it prints the rounds, the medians and their ratios,
 // and then what rows does. rows prints, from system.query_log, each
 // statement's read_rows, memory and ClickHouse CPU for a warm report, a
-// cold one and the flat aggregate.
+// cold one and the flat aggregate. traits does the same for an incremental
+// trait refresh after trickle new events.
 package main
 
 import (
@@ -52,8 +54,8 @@ const benchDefinition = `{"key": "bench", "name": "Report benchmark", "channel":
  "retirement": {"auto": false}}`
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "seed" && os.Args[1] != "time" && os.Args[1] != "rows") {
-		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows [flags]")
+	if len(os.Args) < 2 || !slices.Contains([]string{"seed", "time", "rows", "traits"}, os.Args[1]) {
+		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows|traits [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("benchreport "+os.Args[1], flag.ExitOnError)
@@ -77,6 +79,8 @@ func main() {
 	switch os.Args[1] {
 	case "seed":
 		err = seed(ctx, conn, *events, *scale)
+	case "traits":
+		err = traitRefresh(ctx, conn, &newsWriter{conn: conn, rng: rand.New(rand.NewPCG(10, uint64(time.Now().UnixNano())))}, *trickle)
 	case "rows":
 		err = readRows(ctx, conn, &newsWriter{conn: conn, rng: rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano())))}, *trickle)
 	default:
@@ -322,40 +326,86 @@ func readRows(ctx context.Context, conn driver.Conn, news *newsWriter, trickle i
 			return err
 		}},
 	} {
-		var since time.Time
-		if err := conn.QueryRow(ctx, "SELECT now()").Scan(&since); err != nil {
+		if err := statements(ctx, conn, r.name, r.run); err != nil {
 			return err
 		}
-		// query_log's times are whole seconds: a second between the
-		// sections keeps each one's statements apart.
-		time.Sleep(time.Second)
-		if err := r.run(); err != nil {
+	}
+	return nil
+}
+
+// statements runs run and prints, from system.query_log, each statement it
+// ran with its read_rows, memory and ClickHouse CPU, and their sums.
+func statements(ctx context.Context, conn driver.Conn, name string, run func() error) error {
+	var since time.Time
+	if err := conn.QueryRow(ctx, "SELECT now()").Scan(&since); err != nil {
+		return err
+	}
+	// query_log's times are whole seconds: a second between the
+	// sections keeps each one's statements apart.
+	time.Sleep(time.Second)
+	if err := run(); err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 50), read_rows, memory_usage, query_duration_ms,
+			toUInt64(arraySum(arrayFilter((v, k) -> k IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds'), ProfileEvents.Values, ProfileEvents.Names)) / 1000)
+		FROM system.query_log
+		WHERE type = 2 AND event_time > ? AND query NOT LIKE '%query_log%' AND query NOT LIKE 'SELECT now()%'
+		ORDER BY event_time, query_start_time`, since)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var total, peak, cpu uint64
+	for rows.Next() {
+		var q string
+		var n, mem, ms, cms uint64
+		if err := rows.Scan(&q, &n, &mem, &ms, &cms); err != nil {
 			return err
 		}
-		if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		total, peak, cpu = total+n, max(peak, mem), cpu+cms
+		fmt.Printf("query_log %s: read_rows %d, memory %d MB, %d ms, CPU %d ms: %s...\n", name, n, mem>>20, ms, cms, q)
+	}
+	fmt.Printf("query_log %s in all: read_rows %d, peak memory %d MB, ClickHouse CPU %d ms\n", name, total, peak>>20, cpu)
+	return rows.Err()
+}
+
+// traitRefresh prints the statements of an incremental trait refresh
+// (TraitReader.ChangedActivity) that finds trickle new events.
+func traitRefresh(ctx context.Context, conn driver.Conn, news *newsWriter, trickle int) error {
+	// The rollup is back-filled by migrate; a fold first catches up with
+	// what came since, so that the refresh measured folds only the news,
+	// as a refresh every interval does.
+	rolled := clickhouse.NewTraitReader(conn)
+	rolled.Rollups = clickhouse.NewActivityRollups(conn)
+	if err := rolled.Rollups.Fold(ctx); err != nil {
+		return err
+	}
+	var since time.Time
+	if err := conn.QueryRow(ctx, "SELECT now()").Scan(&since); err != nil {
+		return err
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := news.write(ctx, trickle); err != nil {
+		return err
+	}
+	today := int32(time.Now().Unix() / 86400)
+	for _, r := range []struct {
+		name   string
+		reader *clickhouse.TraitReader
+	}{{"trait refresh (unit_activity)", rolled}, {"trait refresh (raw events)", clickhouse.NewTraitReader(conn)}} {
+		var units int
+		err := statements(ctx, conn, r.name, func() error {
+			acts, _, err := r.reader.ChangedActivity(ctx, since, today)
+			units = len(acts)
 			return err
-		}
-		rows, err := conn.Query(ctx, `SELECT substring(replaceRegexpAll(query, '\\s+', ' '), 1, 50), read_rows, memory_usage, query_duration_ms,
-				toUInt64(arraySum(arrayFilter((v, k) -> k IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds'), ProfileEvents.Values, ProfileEvents.Names)) / 1000)
-			FROM system.query_log
-			WHERE type = 2 AND event_time > ? AND query NOT LIKE '%query_log%' AND query NOT LIKE 'SELECT now()%'
-			ORDER BY event_time, query_start_time`, since)
+		})
 		if err != nil {
 			return err
 		}
-		var total, peak, cpu uint64
-		for rows.Next() {
-			var q string
-			var n, mem, ms, cms uint64
-			if err := rows.Scan(&q, &n, &mem, &ms, &cms); err != nil {
-				rows.Close()
-				return err
-			}
-			total, peak, cpu = total+n, max(peak, mem), cpu+cms
-			fmt.Printf("query_log %s: read_rows %d, memory %d MB, %d ms, CPU %d ms: %s...\n", r.name, n, mem>>20, ms, cms, q)
-		}
-		rows.Close()
-		fmt.Printf("query_log %s report: read_rows %d in all, peak memory %d MB, ClickHouse CPU %d ms\n", r.name, total, peak>>20, cpu)
+		fmt.Printf("%s: %d new events, %d units read\n", r.name, trickle, units)
 	}
 	return nil
 }

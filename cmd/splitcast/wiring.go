@@ -252,6 +252,7 @@ func (m *Main) startTraits(bg context.Context) error {
 		return err
 	}
 	reader := clickhouse.NewTraitReader(m.conn)
+	reader.Rollups = m.activityRollups()
 	if m.Config.ClickHouseCluster != "" {
 		// A node lists only its own running inserts.
 		reader.FixedMargin, reader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
@@ -472,16 +473,23 @@ func (m *Main) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return m.backfill(ctx, func(done, of int) {
-		m.logger.Info("back-filling the rollups from the stored events", "bucket", done, "of", of)
+	return m.backfill(ctx, func(rollup string, done, of int) {
+		m.logger.Info("back-filling the rollups from the stored events", "rollup", rollup, "bucket", done, "of", of)
 	})
 }
 
-// rollups is the report rollups of the server's database: on a cluster a
-// node lists only its own running inserts, so the fold mark keeps the fixed
-// margin of the ingesters' write timeout.
-func (m *Main) rollups() *clickhouse.Rollups {
-	r := clickhouse.NewRollups(m.conn)
+// rollups is the report rollups of the server's database.
+func (m *Main) rollups() *clickhouse.Rollups { return m.marginOf(clickhouse.NewRollups(m.conn)) }
+
+// activityRollups is the trait refresh's rollup of the server's database.
+func (m *Main) activityRollups() *clickhouse.Rollups {
+	return m.marginOf(clickhouse.NewActivityRollups(m.conn))
+}
+
+// marginOf sets r's fold mark margin: on a cluster a node lists only its
+// own running inserts, so the mark keeps the fixed margin of the
+// ingesters' write timeout.
+func (m *Main) marginOf(r *clickhouse.Rollups) *clickhouse.Rollups {
 	if m.Config.ClickHouseCluster != "" {
 		r.FixedMargin, r.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
 	}
@@ -490,9 +498,11 @@ func (m *Main) rollups() *clickhouse.Rollups {
 
 // backfill folds the events stored before the rollups existed, once: a
 // deployment upgraded in place reports the same numbers after as before.
-func (m *Main) backfill(ctx context.Context, progress func(done, of int)) error {
-	if _, err := m.rollups().BackfillPending(ctx, progress); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+func (m *Main) backfill(ctx context.Context, progress func(rollup string, done, of int)) error {
+	for _, r := range []*clickhouse.Rollups{m.rollups(), m.activityRollups()} {
+		if _, err := r.BackfillPending(ctx, func(done, of int) { progress(r.Name(), done, of) }); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	return nil
 }
@@ -515,8 +525,8 @@ func (m *Main) Migrate(ctx context.Context) error {
 	for _, name := range ran {
 		fmt.Fprintln(m.stdout, "migrations: applied", name)
 	}
-	return m.backfill(ctx, func(done, of int) {
-		fmt.Fprintf(m.stdout, "rollups: back-filled bucket %d of %d\n", done, of)
+	return m.backfill(ctx, func(rollup string, done, of int) {
+		fmt.Fprintf(m.stdout, "rollups: %s: back-filled bucket %d of %d\n", rollup, done, of)
 	})
 }
 

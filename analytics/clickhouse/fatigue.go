@@ -40,9 +40,9 @@ func NewFatigueReader(conn driver.Conn) *FatigueReader {
 
 // fatigueSignals is the latest time of each unit, channel and kind of
 // suppression signal; the caller appends the received_at filter. Units
-// are read as fatigue.Key gives them (sipHash64), here and below: fixed
+// are read as fatigue.Key gives them (murmurHash2_64), here and below: fixed
 // width, nothing to decode or hash per row.
-const fatigueSignals = `SELECT sipHash64(unit), channel, kind, max(time) FROM events
+const fatigueSignals = `SELECT murmurHash2_64(unit), channel, kind, max(time) FROM events
 WHERE kind IN ('unsubscribe', 'complaint', 'resubscribe')`
 
 // fatigueSends are the exposures since a time (the first parameter's day,
@@ -52,7 +52,7 @@ WHERE kind IN ('unsubscribe', 'complaint', 'resubscribe')`
 // read as they come: the gate counts a key once. Sorted by unit key, the
 // order in which the gate's table is laid out (see fatigue's index): the
 // sort costs ClickHouse less than random probes would cost the gate.
-const fatigueSends = `SELECT sipHash64(unit) AS k, toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
+const fatigueSends = `SELECT murmurHash2_64(unit) AS k, toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
 	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
 WHERE kind = 'exposure' AND date >= toDate(?) AND time >= toDateTime(?)
 ORDER BY k`
@@ -63,7 +63,7 @@ ORDER BY k`
 // a date (the first parameter), exposures from a time (the third). The
 // kind is its index in fatigueKinds; channel, key and order as
 // fatigueSends'.
-const fatigueChanged = `SELECT toUInt8(indexOf(['exposure', 'unsubscribe', 'complaint', 'resubscribe'], kind)), sipHash64(unit) AS k,
+const fatigueChanged = `SELECT toUInt8(indexOf(['exposure', 'unsubscribe', 'complaint', 'resubscribe'], kind)), murmurHash2_64(unit) AS k,
 	toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
 	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
 PREWHERE received_at >= toDateTime(?)

@@ -1,61 +1,41 @@
 package fatigue
 
-import "math/bits"
-
-// Key is a unit's key in the fatigue state: SipHash-2-4 of its id with
-// the zero key, which is ClickHouse's sipHash64(unit), so that a refresh
+// Key is a unit's key in the fatigue state: MurmurHash64A of its id with
+// seed 0, which is ClickHouse's murmurHash2_64(unit), so that a refresh
 // reads sends and signals as fixed-width keys (no string per row to decode
 // and hash) that name the same unit as KeyOf here. 64 bits: two units of a
-// few million share a key with a chance below one in a million.
+// few million share a key with a chance below one in a million (they would
+// then share their caps and suppressions). MurmurHash rather than SipHash:
+// a tenth of the check's time less, and the keys are only ever compared,
+// never exposed to anyone who could pick ids to collide them on purpose
+// for gain (a collision only withholds messages).
 type Key uint64
 
 // KeyOf is unit's Key.
-func KeyOf(unit string) Key { return Key(sipHash(0, 0, unit)) }
+func KeyOf(unit string) Key { return Key(murmur64A(unit)) }
 
-// sipHash is SipHash-2-4 of s with the key (k0, k1).
-func sipHash(k0, k1 uint64, s string) uint64 {
-	v0 := k0 ^ 0x736f6d6570736575
-	v1 := k1 ^ 0x646f72616e646f6d
-	v2 := k0 ^ 0x6c7967656e657261
-	v3 := k1 ^ 0x7465646279746573
-	round := func() {
-		v0 += v1
-		v1 = bits.RotateLeft64(v1, 13)
-		v1 ^= v0
-		v0 = bits.RotateLeft64(v0, 32)
-		v2 += v3
-		v3 = bits.RotateLeft64(v3, 16)
-		v3 ^= v2
-		v0 += v3
-		v3 = bits.RotateLeft64(v3, 21)
-		v3 ^= v0
-		v2 += v1
-		v1 = bits.RotateLeft64(v1, 17)
-		v1 ^= v2
-		v2 = bits.RotateLeft64(v2, 32)
-	}
-	n := len(s)
+// murmur64A is Austin Appleby's MurmurHash64A of s with seed 0.
+func murmur64A(s string) uint64 {
+	const m, r = 0xc6a4a7935bd1e995, 47
+	h := uint64(len(s)) * m
 	for ; len(s) >= 8; s = s[8:] {
-		m := le64(s)
-		v3 ^= m
-		round()
-		round()
-		v0 ^= m
+		k := le64(s)
+		k *= m
+		k ^= k >> r
+		k *= m
+		h ^= k
+		h *= m
 	}
-	m := uint64(n) << 56
-	for i := len(s) - 1; i >= 0; i-- {
-		m |= uint64(s[i]) << (8 * i)
+	if len(s) > 0 {
+		for i := len(s) - 1; i >= 0; i-- {
+			h ^= uint64(s[i]) << (8 * i)
+		}
+		h *= m
 	}
-	v3 ^= m
-	round()
-	round()
-	v0 ^= m
-	v2 ^= 0xff
-	round()
-	round()
-	round()
-	round()
-	return v0 ^ v1 ^ v2 ^ v3
+	h ^= h >> r
+	h *= m
+	h ^= h >> r
+	return h
 }
 
 // le64 is the first 8 bytes of s as a little-endian word (one load: the

@@ -17,7 +17,7 @@
 // Invariants: Gate.Admit is safe for concurrent use, allocates nothing, and
 // is atomic per unit (two concurrent sends of one unit on one server never
 // both pass a cap of one); the state holds no pointer per unit (keyed by
-// Key, the unit id's SipHash, which ClickHouse computes as well), so that
+// Key, the unit id's MurmurHash, which ClickHouse computes too), so that
 // the garbage collector does not walk it (an open-addressing table of
 // 64-byte slots for the sends, a map of fixed-size values for the
 // signals).

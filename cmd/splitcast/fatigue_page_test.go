@@ -71,6 +71,13 @@ func TestFatiguePageAndCSV(t *testing.T) {
 		}
 	}
 	var r struct {
+		Segments []struct {
+			Arms []struct {
+				Counts struct {
+					Unsubscribes, Complaints struct{ Units int64 }
+				} `json:"counts"`
+			} `json:"arms"`
+		} `json:"segments"`
 		Fatigue struct {
 			Arms []struct {
 				Variant         string `json:"variant"`
@@ -87,6 +94,18 @@ func TestFatiguePageAndCSV(t *testing.T) {
 		}
 		if sup != n || msgs != 2*n {
 			return fmt.Sprintf("report: %d suppressed units and %d messages, want %d and %d", sup, msgs, n, 2*n)
+		}
+		var unsubs, complaints int64
+		for _, s := range r.Segments {
+			for _, a := range s.Arms {
+				unsubs, complaints = unsubs+a.Counts.Unsubscribes.Units, complaints+a.Counts.Complaints.Units
+			}
+		}
+		if want := counts["control"].unsubs + counts["bold"].unsubs; unsubs != want {
+			return fmt.Sprintf("report: %d unsubscribers, want %d", unsubs, want)
+		}
+		if want := counts["control"].complaints + counts["bold"].complaints; complaints != want {
+			return fmt.Sprintf("report: %d complainers, want %d", complaints, want)
 		}
 		return ""
 	})

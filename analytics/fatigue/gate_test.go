@@ -187,7 +187,7 @@ func TestCheckOverride(t *testing.T) {
 	if err := (fatigue.Policy{Total: mustCap(t, "3/24h"), PerChannel: mustCap(t, "1/48h")}).Validate(); err == nil {
 		t.Error("Validate accepted a per-channel window longer than the total one")
 	}
-	for _, bad := range []string{"3", "x/24h", "3/0s", "9/24h", "-1/24h"} {
+	for _, bad := range []string{"3", "x/24h", "3/0s", "3/500ms", "9/24h", "-1/24h"} {
 		if _, err := fatigue.ParseCap(bad); err == nil {
 			t.Errorf("ParseCap(%q) accepted", bad)
 		}

@@ -75,8 +75,8 @@ func ParseCap(s string) (Cap, error) {
 		return Cap{}, fmt.Errorf("cap %q: want LIMIT/WINDOW, e.g. 3/168h", s)
 	}
 	d, err := time.ParseDuration(w)
-	if err != nil || d <= 0 {
-		return Cap{}, fmt.Errorf("cap %q: want a positive window such as 24h", s)
+	if err != nil || d < time.Second { // the state counts in seconds
+		return Cap{}, fmt.Errorf("cap %q: want a window of a second or more, such as 24h", s)
 	}
 	c := Cap{Limit: n, Window: d}
 	if n < 0 || n > experiment.MaxCapLimit {

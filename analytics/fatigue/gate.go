@@ -332,9 +332,11 @@ func (g *Gate) signal(s Signal) {
 
 // count counts sends read from the event store, each once (a send this
 // server admitted is read back too). They are taken shard by shard, one
-// lock each, and a few sends ahead prefetched: a lock per send would order
-// the table's cache misses one after the other (a locked instruction waits
-// for the loads before it), where a shard's run lets them overlap.
+// lock each, in the order read (by key: the reader sorts them, so a
+// shard's run walks its table from start to end), a few sends ahead
+// prefetched: a lock per send would order the table's cache misses one
+// after the other (a locked instruction waits for the loads before it),
+// where a shard's run lets them overlap.
 func (g *Gate) count(sends []Send) {
 	var start [nShards + 1]int
 	for i := range sends {

@@ -7,7 +7,7 @@ BIN       := bin/splitcast
 export PATH := $(PATH):/usr/sbin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo demo-reengagement screenshot bench-report clickhouse-start clickhouse-stop testdata-stats testdata-assignment bench-bandit
+.PHONY: all build run test faulttest bench-tracking loadtest unit lint deps bench demo demo-reengagement screenshot bench-report bench-retire clickhouse-start clickhouse-stop testdata-stats testdata-assignment bench-bandit
 
 all: build
 
@@ -70,6 +70,11 @@ screenshot: deps build
 # GET /results against the bare aggregate SQL on 10M events; never in test.
 bench-report: deps build
 	scripts/bench-report.sh
+
+# A retirement pass over 20 running experiments of 500k events each
+# (scripts/bench-retire.sh; EXPERIMENTS, EVENTS). Never in test.
+bench-retire: deps build
+	scripts/bench-retire.sh
 
 # The fault test alone and without the race detector, so that it also
 # holds the pixel to p99 < 50ms; make test runs it without that bound.

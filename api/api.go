@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -129,6 +130,8 @@ type Server struct {
 	bulk streamCount
 	// audience serves user events and what they tell of units.
 	audience *audience.Handlers
+	// bodies are limitBody's read buffers (*bytes.Buffer).
+	bodies sync.Pool
 }
 
 // New builds the app and its routes.

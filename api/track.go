@@ -85,7 +85,8 @@ func (s *Server) click(c *fiber.Ctx) error {
 
 // record logs an open or click without waiting for it to be durable: the
 // recipient never waits on a disk. A crash loses at most the hits of the
-// journal's commit round in progress (a write and an fsync: milliseconds).
+// journal's last 5ms and of its commit round in progress (a write and an
+// fsync).
 // A full queue and spool lose this one event rather than keep the
 // recipient waiting: it is counted as rejected.
 func (s *Server) record(t tracking.Token, kind analytics.Kind, now time.Time, machine bool, reason string) {

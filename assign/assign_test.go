@@ -75,17 +75,20 @@ const bench3x4 = `{
   ]
 }`
 
+// assignCases are BenchmarkAssign's units, the segment bench3x4 puts each
+// in, and the attributes that choose it.
+var assignCases = []struct {
+	name, unit, segment string
+	attrs               assign.Attributes
+}{
+	{"short/first-segment", "u-12345", "pro-eu", assign.Attributes{"plan": "pro", "country": "DE"}},
+	{"short/last-segment", "u-12345", "rest", assign.Attributes{"plan": "free", "country": "US", "opens_30d": 1.0, "last_open": "2024-11-02T10:00:00Z"}},
+	{"long/last-segment", "2f1c9a4e-8b7d-4e21-9f3a-6c5d4b3a2918:customer.name+tag@example.com", "rest", assign.Attributes{"plan": "free", "country": "US", "opens_30d": 1.0, "last_open": "2024-11-02T10:00:00Z"}},
+}
+
 func BenchmarkAssign(b *testing.B) {
 	s := mustSnapshot(b, mustExperiment(b, bench3x4))
-	for _, bc := range []struct {
-		name  string
-		unit  string
-		attrs assign.Attributes
-	}{
-		{"short/first-segment", "u-12345", assign.Attributes{"plan": "pro", "country": "DE"}},
-		{"short/last-segment", "u-12345", assign.Attributes{"plan": "free", "country": "US", "opens_30d": 1.0, "last_open": "2024-11-02T10:00:00Z"}},
-		{"long/last-segment", "2f1c9a4e-8b7d-4e21-9f3a-6c5d4b3a2918:customer.name+tag@example.com", assign.Attributes{"plan": "free", "country": "US", "opens_30d": 1.0, "last_open": "2024-11-02T10:00:00Z"}},
-	} {
+	for _, bc := range assignCases {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {

@@ -5,19 +5,22 @@
 # medians; the ratio is the figure to watch (target <= 1.5). Never in test.
 # Usage: scripts/bench-report.sh   (EVENTS=1000000 ROUNDS=3 for a quick run;
 # SCALE=8 for about 6 events per exposed unit instead of 1.6; RAW=0 leaves
-# out the raw events reader, which takes minutes a round past 10M events)
+# out the raw events reader, which takes minutes a round past 10M events).
+# Then the trait refresh after 1,000 new events, and the write side (CPU of
+# inserting WRITE_EVENTS events, default 1M, against the rollups' upkeep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin"
 events=${EVENTS:-10000000}
 rounds=${ROUNDS:-5}
-bin=bin/splitcast
 data=.data/bench-report
+# Binaries of its own: a rebuild of bin/ during a run changes nothing here.
+bin=$data/bin/splitcast bench=$data/bin/benchreport
 tcp=19600 http=18600 api=127.0.0.1:18601
-go build -o "$bin" ./cmd/splitcast
-go build -o bin/benchreport ./cmd/benchreport
 rm -rf "$data"
-mkdir -p "$data"
+mkdir -p "$data/bin"
+go build -o "$bin" ./cmd/splitcast
+go build -o "$bench" ./cmd/benchreport
 ch=(-data-dir "$data" -local-clickhouse-tcp-port "$tcp" -local-clickhouse-http-port "$http")
 serve_pid=""
 cleanup() {
@@ -27,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$bin" clickhouse start "${ch[@]}"
-bin/benchreport seed -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -events "$events" -scale "${SCALE:-1}"
+"$bench" seed -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -events "$events" -scale "${SCALE:-1}"
 SPLITCAST_CLICKHOUSE_ADDR="127.0.0.1:$tcp" SPLITCAST_CLICKHOUSE_DATABASE=benchreport SPLITCAST_LOG_LEVEL=warn \
   SPLITCAST_DATA_DIR="$data/serve" "$bin" serve -addr "$api" 2>"$data/serve.log" &
 serve_pid=$!
@@ -39,5 +42,10 @@ for _ in $(seq 9000); do
 done
 echo "serve ready after back-filling the rollups: $(grep -c 'back-filled bucket' "$data/serve.log" || true) buckets"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o "[0-9][0-9.]*" | head -1)"
-bin/benchreport time -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -url "http://$api" -key dev-read-key -rounds "$rounds" \
+"$bench" time -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -url "http://$api" -key dev-read-key -rounds "$rounds" \
   -trickle "${TRICKLE:-1000}" -raw="$([ "${RAW:-1}" = 1 ] && echo true || echo false)"
+# The trait refresh: 1,000 new events over the same history.
+"$bench" traits -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -trickle "${TRICKLE:-1000}"
+# The write side, in a database of its own on the same server: CPU of the
+# events' inserts against the rollups' upkeep.
+"$bench" write -clickhouse-addr "127.0.0.1:$tcp" -database benchwrite -events "${WRITE_EVENTS:-1000000}"

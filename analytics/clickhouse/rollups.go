@@ -229,18 +229,13 @@ func (r *Rollups) foldReport(ctx context.Context, w window) error {
 // activityMarkName is rollup_marks' row for unit_activity.
 const activityMarkName = "unit_activity"
 
-// foldUnitActivity folds the events matching {filter} into unit_activity
-// (see migration 0013).
-const foldUnitActivity = `INSERT INTO unit_activity (unit, date, day, send_id, exposures, opens, clicks, conversions, channel)
-SELECT unit, date, ` + dayExpr + ` AS day, send_id,
-	uniqExactStateIf(cityHash64(event_id), kind = 'exposure' AND machine = 0),
-	uniqExactStateIf(cityHash64(event_id), kind = 'open' AND machine = 0),
-	uniqExactStateIf(cityHash64(event_id), kind = 'click' AND machine = 0),
-	uniqExactStateIf(cityHash64(event_id), kind = 'conversion' AND machine = 0),
-	anyStateIf(channel, kind = 'exposure' AND send_id != '')
+// foldUnitActivity copies the events matching {filter} into
+// unit_activity (see migration 0013).
+const foldUnitActivity = `INSERT INTO unit_activity (unit, date, day, send_id, kind, machine, h, channel)
+SELECT unit, date, ` + dayExpr + `, send_id,
+	toUInt8(indexOf(['exposure', 'open', 'click', 'conversion'], kind)), machine, cityHash64(event_id), channel
 FROM events
-WHERE {filter}
-GROUP BY unit, date, day, send_id`
+WHERE {filter}`
 
 // foldActivity folds a window into unit_activity.
 func (r *Rollups) foldActivity(ctx context.Context, w window) error {

@@ -192,23 +192,23 @@ GROUP BY unit, day, channel
 ORDER BY unit, day, channel`
 
 // activityRollupQuery is activityQuery on unit_activity: the same
-// filters, the same join of a send's channel, the same counts (unions of
-// the rows' sets of event id hashes), for the groups the raw query finds
-// (a row of a machine or custom event alone counts nothing).
+// filters, the same join of a send's channel, the same distinct counts.
 const activityRollupQuery = `SELECT unit, day, channel,
-	uniqExactMerge(exposures) AS x, uniqExactMerge(opens) AS o, uniqExactMerge(clicks) AS c, uniqExactMerge(conversions) AS v
+	uniqExactIf(h, kind = 1) AS exposures,
+	uniqExactIf(h, kind = 2) AS opens,
+	uniqExactIf(h, kind = 3) AS clicks,
+	uniqExactIf(h, kind = 4) AS conversions
 FROM (
-	SELECT unit, day, send_id, exposures, opens, clicks, conversions
+	SELECT unit, day, kind, send_id, h
 	FROM unit_activity
-	WHERE unit %[1]s AND date >= toDate(?) - 1 AND day >= ?
+	WHERE unit %[1]s AND date >= toDate(?) - 1 AND day >= ? AND machine = 0 AND kind > 0
 ) ANY LEFT JOIN (
-	SELECT unit, send_id, anyMerge(channel) AS channel
+	SELECT unit, send_id, any(channel) AS channel
 	FROM unit_activity
-	WHERE unit %[1]s AND date >= toDate(?) - 31 AND send_id != ''
+	WHERE unit %[1]s AND date >= toDate(?) - 31 AND kind = 1 AND send_id != ''
 	GROUP BY unit, send_id
 ) USING (unit, send_id)
 GROUP BY unit, day, channel
-HAVING x + o + c + v > 0
 ORDER BY unit, day, channel` + localIn
 
 // firstSeenRollupQuery is firstSeenQuery on unit_activity.

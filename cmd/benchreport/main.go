@@ -3,10 +3,12 @@
 // millions of events. scripts/bench-report.sh drives it; it is never part
 // of the tests.
 //
-//	benchreport seed -clickhouse-addr A -database D -events 10000000 [-scale 1]
+//	benchreport seed -clickhouse-addr A -database D -events 10000000 [-scale 1] [-experiments 1]
 //	benchreport time -clickhouse-addr A -database D -url http://127.0.0.1:P -key K -rounds 5 [-trickle 1000] [-raw=false]
 //	benchreport rows -clickhouse-addr A -database D [-trickle 1000]
 //	benchreport traits -clickhouse-addr A -database D [-trickle 1000]
+//	benchreport news -clickhouse-addr A -database D [-trickle 1000] [-experiments 1]
+//	benchreport write -clickhouse-addr A -database D2 -events 1000000 [-batch 10000] [-fold-every 10]
 //
 // seed migrates the database, creates and starts the experiment "bench" and
 // inserts the events in large batches (EventSink). time writes new events
@@ -16,7 +18,11 @@
 // and then what rows does. rows prints, from system.query_log, each
 // statement's read_rows, memory and ClickHouse CPU for a warm report, a
 // cold one and the flat aggregate. traits does the same for an incremental
-// trait refresh after trickle new events.
+// trait refresh after trickle new events. news writes trickle new events
+// into the seeded experiments. write measures the write side in a fresh
+// database: events inserted in batches as the ingester writes them, both
+// rollups folded every few inserts as readers would, and the ClickHouse CPU
+// of the inserts against that of the rollups' upkeep, from query_log.
 package main
 
 import (
@@ -54,14 +60,17 @@ const benchDefinition = `{"key": "bench", "name": "Report benchmark", "channel":
  "retirement": {"auto": false}}`
 
 func main() {
-	if len(os.Args) < 2 || !slices.Contains([]string{"seed", "time", "rows", "traits"}, os.Args[1]) {
-		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows|traits [flags]")
+	if len(os.Args) < 2 || !slices.Contains([]string{"seed", "time", "rows", "traits", "news", "write"}, os.Args[1]) {
+		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows|traits|news|write [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("benchreport "+os.Args[1], flag.ExitOnError)
 	addr := fs.String("clickhouse-addr", "127.0.0.1:19000", "ClickHouse native address")
 	db := fs.String("database", "benchreport", "database")
 	events := fs.Int("events", 10_000_000, "seed: events to insert")
+	batch := fs.Int("batch", 10_000, "write: events per insert")
+	foldEvery := fs.Int("fold-every", 10, "write: inserts between folds")
+	experiments := fs.Int("experiments", 1, "seed: experiments to spread the units over (bench-01, bench-02, ... with automatic retirement; 1: bench alone)")
 	scale := fs.Float64("scale", 1, "seed: events per exposed unit other than the exposure, in units of 0.62 (1: about 1.6 events per unit; 8: about 6)")
 	url := fs.String("url", "http://127.0.0.1:8080", "time: the server")
 	key := fs.String("key", "dev-read-key", "time: a read key")
@@ -78,11 +87,21 @@ func main() {
 	defer conn.Close()
 	switch os.Args[1] {
 	case "seed":
-		err = seed(ctx, conn, *events, *scale)
+		err = seed(ctx, conn, *events, *scale, *experiments)
+	case "news":
+		news := newNews(conn)
+		for i := range *experiments {
+			if *experiments > 1 {
+				news.keys = append(news.keys, fmt.Sprintf("%s-%02d", benchKey, i+1))
+			}
+		}
+		err = news.write(ctx, *trickle)
+	case "write":
+		err = writeSide(ctx, conn, *events, *batch, *foldEvery)
 	case "traits":
-		err = traitRefresh(ctx, conn, &newsWriter{conn: conn, rng: rand.New(rand.NewPCG(10, uint64(time.Now().UnixNano())))}, *trickle)
+		err = traitRefresh(ctx, conn, newNews(conn), *trickle)
 	case "rows":
-		err = readRows(ctx, conn, &newsWriter{conn: conn, rng: rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano())))}, *trickle)
+		err = readRows(ctx, conn, newNews(conn), *trickle)
 	default:
 		err = timeReport(ctx, conn, *url, *key, *rounds, *trickle, *raw)
 	}
@@ -98,30 +117,42 @@ func fail(err error) {
 
 // seed migrates the database, creates and starts the experiment benchKey,
 // its start 14 days ago, and inserts total events over those days.
-func seed(ctx context.Context, conn driver.Conn, total int, scale float64) error {
+func seed(ctx context.Context, conn driver.Conn, total int, scale float64, experiments int) error {
 	if _, err := (&migrations.Runner{Conn: conn}).Up(ctx); err != nil {
 		return err
 	}
 	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -14)
-	if err := startBench(ctx, conn, start); err != nil {
-		return err
+	keys := []string{benchKey}
+	if experiments > 1 {
+		keys = keys[:0]
+		for i := range experiments {
+			keys = append(keys, fmt.Sprintf("%s-%02d", benchKey, i+1))
+		}
 	}
-	return seedEvents(ctx, conn, start, total, scale)
+	for _, key := range keys {
+		if err := startBench(ctx, conn, start, key, experiments > 1); err != nil {
+			return err
+		}
+	}
+	return seedEvents(ctx, conn, start, total, scale, keys)
 }
 
-// startBench creates experiment benchKey and starts it at start.
-func startBench(ctx context.Context, conn driver.Conn, start time.Time) error {
+// startBench creates experiment key (benchDefinition's, with automatic
+// retirement if auto) and starts it at start.
+func startBench(ctx context.Context, conn driver.Conn, start time.Time, key string, auto bool) error {
 	def, err := experiment.Decode([]byte(benchDefinition))
 	if err != nil {
 		return err
 	}
+	def.Key = key
+	def.Retirement.Auto = auto
 	store := clickhouse.NewExperimentStore(conn)
 	v1, err := experiment.Create(def, "benchreport", "benchmark", start.Add(-time.Hour))
 	if err != nil {
 		return err
 	}
 	if err := store.Create(ctx, v1); err != nil {
-		return fmt.Errorf("create %s (seed a fresh database): %w", benchKey, err)
+		return fmt.Errorf("create %s (seed a fresh database): %w", key, err)
 	}
 	v2, err := experiment.Start(v1.Definition, "benchreport", "benchmark", start)
 	if err != nil {
@@ -132,8 +163,9 @@ func startBench(ctx context.Context, conn driver.Conn, start time.Time) error {
 
 // seedEvents inserts the events of units u00000000, u00000001, ... exposed
 // in the 14 days from start, in large batches, until there are at least
-// total; it prints its progress on stderr.
-func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total int, scale float64) error {
+// total, the units taking the experiments keys in turn; it prints its
+// progress on stderr.
+func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total int, scale float64, keys []string) error {
 	sink := clickhouse.NewEventSink(conn)
 	const batchSize = 250_000
 	batch := make([]analytics.Event, 0, batchSize)
@@ -150,7 +182,7 @@ func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total in
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for u := 0; n+len(batch) < total; u++ {
-		batch = appendUnitEvents(batch, rng, fmt.Sprintf("u%08d", u), start, scale)
+		batch = appendUnitEvents(batch, rng, keys[u%len(keys)], fmt.Sprintf("u%08d", u), start, scale)
 		if len(batch) >= batchSize {
 			if err := flush(); err != nil {
 				return err
@@ -171,12 +203,12 @@ func seedEvents(ctx context.Context, conn driver.Conn, start time.Time, total in
 // are written twice (a replayed copy, counted once). Scale 1 is about 1.6
 // events per exposed unit, the mix of a newsletter and the least favourable
 // case for a per-unit rollup; scale 8 is about 6.
-func appendUnitEvents(batch []analytics.Event, rng *rand.Rand, unit string, start time.Time, scale float64) []analytics.Event {
+func appendUnitEvents(batch []analytics.Event, rng *rand.Rand, key, unit string, start time.Time, scale float64) []analytics.Event {
 	segs, vars := [...]string{"pro", "everyone"}, [...]string{"control", "b", "c"}
 	seg, v := segs[rng.IntN(2)], vars[rng.IntN(3)]
 	t := start.Add(time.Duration(rng.Int64N(int64(14 * 24 * time.Hour))))
 	add := func(kind analytics.Kind, id string, after int, f func(*analytics.Event)) {
-		e := analytics.Event{ID: id, Kind: kind, Time: t.Add(time.Duration(after) * time.Second), Experiment: benchKey, Version: 2,
+		e := analytics.Event{ID: id, Kind: kind, Time: t.Add(time.Duration(after) * time.Second), Experiment: key, Version: 2,
 			Segment: seg, Variant: v, Unit: unit, SendID: "s" + unit, Channel: "email"}
 		if f != nil {
 			f(&e)
@@ -237,7 +269,7 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds, 
 	client := &http.Client{Timeout: 10 * time.Minute}
 	rawReader := clickhouse.NewAggregateReader(conn)
 	rawReader.Rollups = nil
-	news := newsWriter{conn: conn, rng: rand.New(rand.NewPCG(7, 8))}
+	news := newNews(conn)
 	timers := []struct {
 		name string
 		run  func() (time.Duration, error)
@@ -295,7 +327,7 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds, 
 	if raw {
 		fmt.Printf("ratios: raw events reader / GET /results %.1f\n", median(times[3]).Seconds()/get.Seconds())
 	}
-	return readRows(ctx, conn, &news, trickle)
+	return readRows(ctx, conn, news, trickle)
 }
 
 // flatQuery is the cheapest aggregate of an experiment's raw events, the
@@ -372,6 +404,77 @@ func statements(ctx context.Context, conn driver.Conn, name string, run func() e
 	return rows.Err()
 }
 
+// writeSide inserts total events into a fresh database in batches, folds
+// the report's and the trait refresh's rollups every foldEvery batches and
+// at the end, and prints the ClickHouse CPU per million events of the
+// inserts alone and of the upkeep.
+func writeSide(ctx context.Context, conn driver.Conn, total, batchSize, foldEvery int) error {
+	if _, err := (&migrations.Runner{Conn: conn}).Up(ctx); err != nil {
+		return err
+	}
+	var since time.Time
+	if err := conn.QueryRow(ctx, "SELECT now()").Scan(&since); err != nil {
+		return err
+	}
+	time.Sleep(1100 * time.Millisecond)
+	sink := clickhouse.NewEventSink(conn)
+	report, activity := clickhouse.NewRollups(conn), clickhouse.NewActivityRollups(conn)
+	fold := func() error {
+		if err := report.Fold(ctx); err != nil {
+			return err
+		}
+		return activity.Fold(ctx)
+	}
+	// The first fold of an empty database reads everything: fold it once
+	// before, so that every later one is incremental.
+	if err := fold(); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -14)
+	batch := make([]analytics.Event, 0, batchSize+16)
+	n, batches := 0, 0
+	for u := 0; n < total; u++ {
+		batch = appendUnitEvents(batch, rng, benchKey, fmt.Sprintf("w%08d", u), start, 1)
+		if len(batch) < batchSize && n+len(batch) < total {
+			continue
+		}
+		if err := sink.Write(ctx, batch); err != nil {
+			return err
+		}
+		n += len(batch)
+		batch = batch[:0]
+		if batches++; batches%foldEvery == 0 {
+			if err := fold(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := fold(); err != nil {
+		return err
+	}
+	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		return err
+	}
+	var insertMs, upkeepMs, inserts, upkeeps uint64
+	err := conn.QueryRow(ctx, `SELECT
+			sumIf(cpu, q LIKE 'INSERT INTO events %'), sumIf(cpu, q NOT LIKE 'INSERT INTO events %'),
+			countIf(q LIKE 'INSERT INTO events %'), countIf(q NOT LIKE 'INSERT INTO events %')
+		FROM (
+			SELECT query AS q, toUInt64(arraySum(arrayFilter((v, k) -> k IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds'), ProfileEvents.Values, ProfileEvents.Names)) / 1000) AS cpu
+			FROM system.query_log
+			WHERE type = 2 AND event_time > ? AND query NOT LIKE '%query_log%' AND query NOT LIKE 'SELECT now()%'
+		)`, since).Scan(&insertMs, &upkeepMs, &inserts, &upkeeps)
+	if err != nil {
+		return err
+	}
+	perM := func(ms uint64) float64 { return float64(ms) / 1000 / (float64(n) / 1e6) }
+	fmt.Printf("write side: %d events in %d inserts of %d, rollups folded every %d inserts (%d statements)\n", n, inserts, batchSize, foldEvery, upkeeps)
+	fmt.Printf("write side: ClickHouse CPU per million events: inserts %.2f s, rollup upkeep %.2f s; (inserts + upkeep) / inserts %.2f (target <= 1.5)\n",
+		perM(insertMs), perM(upkeepMs), float64(insertMs+upkeepMs)/float64(max(insertMs, 1)))
+	return nil
+}
+
 // traitRefresh prints the statements of an incremental trait refresh
 // (TraitReader.ChangedActivity) that finds trickle new events.
 func traitRefresh(ctx context.Context, conn driver.Conn, news *newsWriter, trickle int) error {
@@ -416,6 +519,16 @@ type newsWriter struct {
 	conn driver.Conn
 	rng  *rand.Rand
 	next int
+	// keys are the experiments the news go to, in turn (benchKey if none).
+	keys []string
+	// run tells apart the new units of writers in separate processes.
+	run uint32
+}
+
+// newNews is a writer of news unlike any other process's.
+func newNews(conn driver.Conn) *newsWriter {
+	now := uint64(time.Now().UnixNano())
+	return &newsWriter{conn: conn, rng: rand.New(rand.NewPCG(7, now)), run: uint32(now)}
 }
 
 func (w *newsWriter) write(ctx context.Context, n int) error {
@@ -426,14 +539,18 @@ func (w *newsWriter) write(ctx context.Context, n int) error {
 	batch := make([]analytics.Event, 0, n+8)
 	for len(batch) < n {
 		w.next++
-		unit := fmt.Sprintf("n%08d", w.next)
+		unit := fmt.Sprintf("n%x-%08d", w.run, w.next)
 		if w.rng.IntN(2) == 0 {
 			unit = fmt.Sprintf("u%08d", w.rng.IntN(100000))
 		}
-		batch = appendUnitEvents(batch, w.rng, unit, start, 1)
+		key := benchKey
+		if len(w.keys) > 0 {
+			key = w.keys[w.next%len(w.keys)]
+		}
+		batch = appendUnitEvents(batch, w.rng, key, unit, start, 1)
 	}
 	for i := range batch {
-		batch[i].ID = fmt.Sprintf("%s:news%d", batch[i].ID, w.next)
+		batch[i].ID = fmt.Sprintf("%s:news%x-%d", batch[i].ID, w.run, w.next)
 	}
 	return clickhouse.NewEventSink(w.conn).Write(ctx, batch)
 }

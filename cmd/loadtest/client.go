@@ -60,6 +60,19 @@ func (c apiClient) must(ctx context.Context, want int, method, path, key string,
 	return nil
 }
 
+// profile saves a CPU profile of secs seconds from /debug/pprof/profile
+// into path.
+func (c apiClient) profile(ctx context.Context, secs int, path string) error {
+	status, data, err := c.do(ctx, "GET", fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), adminKey, nil)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("GET /debug/pprof/profile = %d %s", status, bytes.TrimSpace(data))
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
 // createStart creates docs/examples/experiment.json under key and starts it.
 func (c apiClient) createStart(ctx context.Context, key string) error {
 	data, err := os.ReadFile("docs/examples/experiment.json")

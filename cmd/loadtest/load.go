@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,27 +37,91 @@ func (s *suite) loadAssign(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.versus(ctx, "assign", spec, s.assignBase, "trivial Fiber JSON")
+	return s.versus(ctx, "assign", spec, s.assignBase, "trivial Fiber JSON", s.assignProc)
 }
 
-// versus runs spec against the baseline and then against splitcast, and
-// adds the row with their ratio.
-func (s *suite) versus(ctx context.Context, name string, spec wrkSpec, base, baseName string) error {
-	s.logf("%s: wrk -t%d -c%d for %v against %s, then splitcast", name, spec.threads, spec.conns, spec.duration, baseName)
-	b, err := runWrk(ctx, s.scripts, "http://"+base, spec)
-	if err != nil {
-		return err
+// versus runs spec against the baseline and against splitcast in
+// alternating order, -rounds times, and adds the row with the median of
+// each round's ratios: of requests/s, and of CPU time (user+sys) per
+// request of the baseline over splitcast's, which holds better than the
+// wall clock when other processes share the cores. With -cpuprofile, a
+// CPU profile of splitcast is taken during its first run.
+func (s *suite) versus(ctx context.Context, name string, spec wrkSpec, base, baseName string, baseProc *child) error {
+	s.logf("%s: wrk -t%d -c%d for %v, %d rounds against %s and splitcast", name, spec.threads, spec.conns, spec.duration, s.opts.rounds, baseName)
+	var rpsRatios, cpuRatios []float64
+	var b, r wrkRun
+	var bCPU, rCPU time.Duration
+	for round := range s.opts.rounds {
+		var err error
+		runBase := func() error { b, bCPU, err = s.measured(ctx, base, spec, baseProc, "", ""); return err }
+		runOurs := func() error {
+			profile := ""
+			if round == 0 && s.opts.profiles != "" {
+				profile = filepath.Join(s.opts.profiles, strings.ReplaceAll(name, " ", "-")+".pprof")
+			}
+			r, rCPU, err = s.measured(ctx, s.a.addr, spec, s.a.child, name, profile)
+			return err
+		}
+		first, second := runBase, runOurs
+		if round%2 == 1 {
+			first, second = runOurs, runBase
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
+			return err
+		}
+		rpsRatios = append(rpsRatios, r.RPS()/b.RPS())
+		cpuRatios = append(cpuRatios, perRequest(bCPU, b)/perRequest(rCPU, r))
+		s.logf("%s round %d: baseline %.0f req/s %.1fus CPU/req, splitcast %.0f req/s %.1fus CPU/req: ratio %.2f, CPU ratio %.2f",
+			name, round+1, b.RPS(), perRequest(bCPU, b)/1e3, r.RPS(), perRequest(rCPU, r)/1e3, rpsRatios[round], cpuRatios[round])
+		s.checkErrors(name, r)
+		if b.Errors() > 0 {
+			s.fail("%s: the baseline answered %d errors", name, b.Errors())
+		}
 	}
-	r, err := runWrk(ctx, s.scripts, "http://"+s.a.addr, spec)
-	if err != nil {
-		return err
-	}
-	s.rows = append(s.rows, wrkRow(name, r, "-", fmt.Sprintf("%.0f req/s (%s)", b.RPS(), baseName), fmt.Sprintf("%.2f", r.RPS()/b.RPS())))
-	s.checkErrors(name, r)
-	if b.Errors() > 0 {
-		s.fail("%s: the baseline answered %d errors", name, b.Errors())
-	}
+	row := wrkRow(name, r, fmt.Sprintf("%.1fus CPU/req", perRequest(rCPU, r)/1e3), fmt.Sprintf("%.0f req/s (%s)", b.RPS(), baseName),
+		fmt.Sprintf("%.2f", median(rpsRatios)))
+	row.cpuRatio = fmt.Sprintf("%.2f", median(cpuRatios))
+	s.rows = append(s.rows, row)
 	return nil
+}
+
+// measured is one wrk run against addr with the CPU time that proc spent
+// meanwhile, and a CPU profile of it into profile if that is not "".
+func (s *suite) measured(ctx context.Context, addr string, spec wrkSpec, proc *child, name, profile string) (wrkRun, time.Duration, error) {
+	got := make(chan error, 1)
+	if profile != "" {
+		// The profile spans the middle of the run, away from its ramps.
+		secs := max(int(spec.duration.Seconds())-2, 1)
+		go func() {
+			time.Sleep(time.Second)
+			got <- s.a.api.profile(ctx, secs, profile)
+		}()
+	} else {
+		got <- nil
+	}
+	cpu0 := proc.cpu()
+	r, err := runWrk(ctx, s.scripts, "http://"+addr, spec)
+	cpu := proc.cpu() - cpu0
+	if perr := <-got; perr != nil {
+		s.logf("%s: no CPU profile: %v", name, perr)
+	}
+	return r, cpu, err
+}
+
+func perRequest(cpu time.Duration, r wrkRun) float64 {
+	return float64(cpu.Nanoseconds()) / float64(max(r.Requests, 1))
+}
+
+func median(xs []float64) float64 {
+	ys := slices.Clone(xs)
+	slices.Sort(ys)
+	if n := len(ys); n%2 == 0 {
+		return (ys[n/2-1] + ys[n/2]) / 2
+	}
+	return ys[len(ys)/2]
 }
 
 func (s *suite) checkErrors(name string, r wrkRun) {
@@ -157,7 +222,7 @@ func (s *suite) loadPixel(ctx context.Context) error {
 		return err
 	}
 	return s.versus(ctx, "pixel", wrkSpec{script: "paths", threads: 2, conns: getConns, duration: s.opts.duration,
-		env: []string{"LOADTEST_PATHS=" + f}}, s.gifBase, "trivial Fiber GIF")
+		env: []string{"LOADTEST_PATHS=" + f}}, s.gifBase, "trivial Fiber GIF", s.gifProc)
 }
 
 // loadRedirect: GET /c/{token} of tracked links from POST /v1/links; wrk
@@ -205,7 +270,7 @@ func (s *suite) loadRedirect(ctx context.Context) error {
 		return err
 	}
 	return s.versus(ctx, "redirect", wrkSpec{script: "paths", threads: 2, conns: getConns, duration: s.opts.duration,
-		env: []string{"LOADTEST_PATHS=" + f}}, s.gifBase, "trivial Fiber GIF")
+		env: []string{"LOADTEST_PATHS=" + f}}, s.gifBase, "trivial Fiber GIF", s.gifProc)
 }
 
 // loadEvents: POST /v1/events, 100 conversions with unique ids per request,

@@ -31,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -54,6 +55,8 @@ type options struct {
 	refresh      time.Duration
 	timeout      time.Duration
 	onlyScenario string
+	rounds       int
+	profiles     string
 	caps         string // "TOTAL,PER_CHANNEL" caps of the caps part, "" for none
 }
 
@@ -73,7 +76,9 @@ func main() {
 	flag.IntVar(&o.batchRate, "soak-batches", 20, "POST /v1/events batches of 100 per second during the soak")
 	flag.DurationVar(&o.refresh, "refresh", 2*time.Second, "SPLITCAST_SNAPSHOT_REFRESH of both servers")
 	flag.DurationVar(&o.timeout, "timeout", 9*time.Minute, "stop everything and fail after this long")
-	flag.StringVar(&o.onlyScenario, "only", "", "run only these parts, comma-separated: load, caps, converge, soak")
+	flag.StringVar(&o.onlyScenario, "only", "", "run only these parts, comma-separated: load, caps, converge, soak; or of load: assign, bulk, pixel, redirect, events")
+	flag.IntVar(&o.rounds, "rounds", 3, "wrk runs of each of splitcast and its baseline per route, in alternating order; the ratios are their medians")
+	flag.StringVar(&o.profiles, "cpuprofile", "", "folder for a CPU profile of splitcast during each route's first run (go tool pprof)")
 	flag.StringVar(&o.caps, "caps", "", "also load assign and bulk on a server with these frequency caps (TOTAL,PER_CHANNEL, e.g. 3/168h,1/24h) beside one without, in one run")
 	flag.Parse()
 
@@ -115,6 +120,8 @@ type suite struct {
 	a            *server // the server every scenario loads
 	assignBase   string  // address of scripts/benchbaseline
 	gifBase      string  // address of trackbench gif
+	assignProc   *child  // the baselines' processes, for their CPU time
+	gifProc      *child
 
 	rows     []row
 	loadAvg  string   // when the load scenarios ended
@@ -134,6 +141,7 @@ type row struct {
 	scenario, rps, p50, p99, errors string
 	throughput                      string // units/s or events/s where a request carries many
 	baseline, ratio                 string
+	cpuRatio                        string // the baseline's CPU time per request over splitcast's
 }
 
 // wrkRow is the row of a wrk run.
@@ -168,9 +176,14 @@ func (s *suite) run(ctx context.Context) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
-	if s.wants("load") {
-		for _, step := range []func(context.Context) error{s.loadAssign, s.loadBulk, s.loadPixel, s.loadRedirect, s.loadEvents} {
-			if err := step(ctx); err != nil {
+	if s.wants("load") || slices.ContainsFunc(loadParts, s.wants) {
+		steps := map[string]func(context.Context) error{"assign": s.loadAssign, "bulk": s.loadBulk, "pixel": s.loadPixel,
+			"redirect": s.loadRedirect, "events": s.loadEvents}
+		for _, part := range loadParts {
+			if !s.wants("load") && !s.wants(part) {
+				continue
+			}
+			if err := steps[part](ctx); err != nil {
 				return err
 			}
 		}
@@ -203,11 +216,19 @@ func (s *suite) run(ctx context.Context) error {
 	return nil
 }
 
+// loadParts are the load scenarios, in the order they run.
+var loadParts = []string{"assign", "bulk", "pixel", "redirect", "events"}
+
 // setup builds the binaries, starts ClickHouse, the server and the
 // baselines, and waits until each answers.
 func (s *suite) setup(ctx context.Context) error {
 	if err := os.RemoveAll(s.opts.dir); err != nil {
 		return err
+	}
+	if s.opts.profiles != "" {
+		if err := os.MkdirAll(s.opts.profiles, 0o755); err != nil {
+			return err
+		}
 	}
 	s.bin, s.scripts = filepath.Join(s.opts.dir, "bin"), filepath.Join(s.opts.dir, "wrk")
 	for _, d := range []string{s.bin, s.scripts} {
@@ -249,11 +270,13 @@ func (s *suite) setup(ctx context.Context) error {
 		return err
 	}
 	s.children = append(s.children, ab)
+	s.assignProc = ab
 	gb, err := startChild(s.opts.dir, "trackbench-gif", nil, filepath.Join(s.bin, "trackbench"), "gif", "-addr", s.gifBase)
 	if err != nil {
 		return err
 	}
 	s.children = append(s.children, gb)
+	s.gifProc = gb
 	if err := gb.waitHTTP(ctx, "http://"+s.gifBase+"/x.gif", 200); err != nil {
 		return err
 	}
@@ -307,9 +330,13 @@ func (s *suite) printTable() {
 	fmt.Fprintf(s.out, "load: %v per wrk run on 127.0.0.1, %d cores, load average %s at the end; ratios against the baseline run in the same minute\n",
 		s.opts.duration, runtime.NumCPU(), s.loadAvg)
 	w := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "scenario\trequests/s\tp50\tp99\terrors\tthroughput\tbaseline\tratio\t")
+	fmt.Fprintln(w, "scenario\trequests/s\tp50\tp99\terrors\tthroughput\tbaseline\tratio\tCPU ratio\t")
 	for _, r := range s.rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.scenario, r.rps, r.p50, r.p99, r.errors, r.throughput, r.baseline, r.ratio)
+		cpu := r.cpuRatio
+		if cpu == "" {
+			cpu = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.scenario, r.rps, r.p50, r.p99, r.errors, r.throughput, r.baseline, r.ratio, cpu)
 	}
 	w.Flush()
 }

@@ -19,8 +19,9 @@ import (
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// consoleEnv is a real Splitcast (real ClickHouse, loopback listener) and a
-// real headless Chromium driven through the DevTools protocol.
+// consoleEnv is a real Splitcast (real ClickHouse, loopback listener; its
+// serve flags: newConsoleEnv's args) and a real headless Chromium driven
+// through the DevTools protocol.
 type consoleEnv struct {
 	m    *Main
 	base string
@@ -31,11 +32,11 @@ type consoleEnv struct {
 	dialogs *atomic.Int32
 }
 
-func newConsoleEnv(t *testing.T) *consoleEnv {
+func newConsoleEnv(t *testing.T, args ...string) *consoleEnv {
 	t.Helper()
 	chromium := mustChromium(t)
 	_, db := env.NewDatabase(t)
-	m, _ := MustMain(t, db, "-flush-interval", "100ms")
+	m, _ := MustMain(t, db, append([]string{"-flush-interval", "100ms"}, args...)...)
 	e := &consoleEnv{m: m, base: "http://" + m.Addr(), dialogs: new(atomic.Int32)}
 	e.api = apiClient{base: e.base, http: &http.Client{Timeout: 30 * time.Second}}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,

@@ -121,6 +121,23 @@ func NewUserEvent(ids *IDs, in *UserEvent, now time.Time) (Event, error) {
 	return ev, nil
 }
 
+// LinkClickedEvent is the name of the user event a human click on a link
+// with a category makes, its category in the property LinkCategoryProp:
+// the default catalogue's interests read it beside page views and orders.
+const (
+	LinkClickedEvent = "link_clicked"
+	LinkCategoryProp = "category"
+)
+
+// LinkClicked returns the user event of unit's human click, at now, on a
+// link of category (checked when the link was made). Machine clicks make
+// none: a scanner that clicks every link says nothing of interests. Each
+// click is its own event, as each click is.
+func LinkClicked(ids *IDs, unit, category string, now time.Time) Event {
+	return Event{ID: ids.Next("t:"), Kind: KindTrack, Unit: unit, Name: LinkClickedEvent,
+		Time: now.UTC().Truncate(time.Second), Props: EncodeProps([]Prop{{Key: LinkCategoryProp, Type: PropString, Str: category}})}
+}
+
 func checkTrackName(name string) error {
 	switch {
 	case name == "":

@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/splitcast/splitcast/analytics"
+	"github.com/splitcast/splitcast/analytics/fatigue"
 	"github.com/splitcast/splitcast/api/jsonwire"
 	"github.com/splitcast/splitcast/api/tracking"
 	"github.com/splitcast/splitcast/assign"
@@ -116,6 +117,10 @@ func (s *Server) assign(snap *assign.Snapshot, req assignRequest, ev *exposureSc
 	if err := analytics.CheckAssign(req.UnitID, req.SendID, req.Channel); err != nil {
 		return assignResponse{}, false, err
 	}
+	var fk fatigue.Key
+	if s.cfg.Fatigue != nil {
+		fk = s.cfg.Fatigue.Prefetch(req.UnitID) // its cache miss overlaps the assignment
+	}
 	a, target, err := snap.AssignOn(req.Experiment, req.UnitID, req.Attributes, s.cfg.Traits, experiment.Channel(req.Channel))
 	if err != nil || !a.InExperiment {
 		return assignResponse{Assignment: a}, false, err
@@ -130,7 +135,7 @@ func (s *Server) assign(snap *assign.Snapshot, req assignRequest, ev *exposureSc
 	if s.cfg.Fatigue != nil {
 		// Before the arm is looked at, and for every arm alike: see
 		// package fatigue.
-		if v := s.cfg.Fatigue.Admit(req.UnitID, target, ev[0].ID, now); v.Suppressed() {
+		if v := s.cfg.Fatigue.AdmitKey(fk, req.UnitID, target, ev[0].ID, now); v.Suppressed() {
 			ev[0] = analytics.Suppressed(s.ids, arm, arm.Channel, v.Reason.String(), now)
 			return suppressedResponse(a, v, arm.Channel, ev[0].SendID), true, nil
 		}

@@ -80,6 +80,9 @@ func (s *Server) click(c *fiber.Ctx) error {
 		return err
 	}
 	s.record(t, analytics.KindClick, now, machine, reason)
+	if t.Category != "" && !machine {
+		s.recordInterest(t, now)
+	}
 	return c.Redirect(loc, fiber.StatusFound)
 }
 
@@ -96,16 +99,29 @@ func (s *Server) record(t tracking.Token, kind analytics.Kind, now time.Time, ma
 	}
 }
 
+// recordInterest logs a human click on a categorised link as a user event
+// (analytics.LinkClicked), which the interests traits read. Like record, it
+// never waits.
+func (s *Server) recordInterest(t tracking.Token, now time.Time) {
+	if _, err := s.cfg.Events.Append(analytics.LinkClicked(s.ids, t.Unit, t.Category, now)); err != nil {
+		s.cfg.Logger.Warn("link click interest not recorded", "err", err)
+	}
+}
+
 // linksRequest asks for tracked click URLs for the links of one message,
 // identified by the token its assignment returned.
 type linksRequest struct {
 	Token string   `json:"token"`
 	URLs  []string `json:"urls"`
+	// Categories, when given, are the links' categories by position
+	// ("" for none), as many as URLs.
+	Categories []string `json:"categories"`
 }
 
 type trackedLink struct {
 	URL        string `json:"url"`
 	TrackedURL string `json:"tracked_url"`
+	Category   string `json:"category,omitempty"`
 }
 
 // MaxLinks bounds the links of one /v1/links request.
@@ -123,20 +139,30 @@ func (s *Server) links(c *fiber.Ctx) error {
 	if len(req.URLs) == 0 || len(req.URLs) > MaxLinks {
 		return experiment.Invalid("urls", "want 1 to %d URLs", MaxLinks)
 	}
+	if req.Categories != nil && len(req.Categories) != len(req.URLs) {
+		return experiment.Invalid("categories", "%d categories for %d URLs: one per URL (\"\" for none)", len(req.Categories), len(req.URLs))
+	}
 	out := make([]trackedLink, len(req.URLs))
 	for i, u := range req.URLs {
 		field := "urls[" + strconv.Itoa(i) + "]"
+		category := ""
+		if req.Categories != nil {
+			category = req.Categories[i]
+			if err := tracking.CheckCategory("categories["+strconv.Itoa(i)+"]", category); err != nil {
+				return err
+			}
+		}
 		if err := tracking.CheckURL(field, u); err != nil {
 			return err
 		}
 		if err := s.cfg.LinkDomains.Check(field, u); err != nil {
 			return err
 		}
-		tu, err := tracking.NewClickURL(s.cfg.Tokens, s.cfg.BaseURL, claims, i, u)
+		tu, err := tracking.NewClickURLIn(s.cfg.Tokens, s.cfg.BaseURL, claims, i, u, category)
 		if err != nil {
 			return err
 		}
-		out[i] = trackedLink{URL: u, TrackedURL: tu}
+		out[i] = trackedLink{URL: u, TrackedURL: tu, Category: category}
 	}
 	return c.JSON(fiber.Map{"links": out})
 }

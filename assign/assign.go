@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -112,6 +113,11 @@ type compiled struct {
 	// ("<salt>:alloc:" ...), computed once so that Assign hashes only the
 	// unit id.
 	layerPrefix, allocPrefix, holdoutPrefix hasher
+	// traitNames are the trait names the segments' rules read, each
+	// once, in the order their leaves are numbered (node.trait); slots
+	// are those names resolved by the last SlotSource assigned with.
+	traitNames []string
+	slots      atomic.Pointer[slotTable]
 }
 
 type segment struct {
@@ -260,8 +266,36 @@ func (s *Snapshot) AssignWithTraits(experimentKey, unitID string, attrs Attribut
 		return a, err
 	}
 	u := unitAttrs{m: attrs, source: traits, unit: unitID}
+	u.slots = c.slotsFor(traits)
 	err = c.assign(&a, unitID, &u)
 	return a, err
+}
+
+// slotsFor returns c's trait names resolved by src, nil when src reads
+// traits by name only or c reads none. They are resolved once per compiled
+// experiment and source (the first assignment after a snapshot is built),
+// and kept: a snapshot is immutable, and so are the catalogue's slots.
+func (c *compiled) slotsFor(src TraitSource) *slotTable {
+	if len(c.traitNames) == 0 {
+		return nil
+	}
+	// Compared as the TraitSource it came as, before any type assertion
+	// (the assertion cost more than the rest of this): t.from holds a
+	// SlotSource, comparable, so == never panics.
+	if t := c.slots.Load(); t != nil && t.from == src {
+		return t
+	}
+	ss, ok := src.(SlotSource)
+	if !ok {
+		return nil
+	}
+	t := &slotTable{from: src, src: ss, slot: make([]int32, len(c.traitNames)), number: make([]bool, len(c.traitNames))}
+	for i, name := range c.traitNames {
+		t.slot[i], t.number[i] = ss.Slot(name)
+	}
+	// Racing assignments resolve the same table; any of them may stay.
+	c.slots.Store(t)
+	return t
 }
 
 // Compiled is one experiment compiled for assignment, whatever its status:
@@ -313,6 +347,9 @@ func Compile(e experiment.Experiment) (*Compiled, error) {
 		}
 		seg.ends = Ranges(weights)
 		seg.activeEnds = Ranges(activeWeights)
+		if seg.rule != nil {
+			c.traitNames = seg.rule.node.numberTraits(c.traitNames)
+		}
 		c.segments = append(c.segments, seg)
 	}
 	return &Compiled{c: c}, nil

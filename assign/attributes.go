@@ -53,6 +53,48 @@ type TraitSource interface {
 	UnitTraits(unit string) Lookup
 }
 
+// SlotSource is a TraitSource that also reads traits by slot: a number it
+// gives each trait name once, which the snapshot keeps beside each rule that
+// reads the name, so that an assignment reads a trait without looking its
+// name up (a map or switch on strings per rule, and a Lookup allocated per
+// unit, were half of an assignment with trait rules). It must be comparable
+// (a pointer): a snapshot keeps the slots it resolved for one source and
+// resolves again for another.
+type SlotSource interface {
+	TraitSource
+	// Slot returns the slot of the trait of full name ("trait.opens_30d"),
+	// and whether its values are numbers (float64, or absent); -1 when the
+	// source reads it by name only.
+	Slot(name string) (slot int32, number bool)
+	// Unit returns the source's handle on the unit's traits. It must not
+	// block; it is asked at most once per assignment.
+	Unit(unit string) UnitRef
+	// Value returns the value of slot for the unit, as the Lookup of
+	// UnitTraits would for the slot's name (nil: absent).
+	Value(u UnitRef, slot int32) any
+	// Number returns the value of a number slot; ok false when absent.
+	Number(u UnitRef, slot int32) (f float64, ok bool)
+}
+
+// UnitRef is a SlotSource's handle on one unit's traits, returned and
+// passed by value so that reading them allocates nothing; what its fields
+// hold is the source's own business.
+type UnitRef struct {
+	P, Q any
+	X, Y uint64
+	N    uint32
+}
+
+// slotTable is a compiled experiment's trait names resolved by one source:
+// slot[i] and number[i] are what src.Slot said of the experiment's i-th
+// trait name.
+type slotTable struct {
+	from   TraitSource // src, as assignment receives it
+	src    SlotSource
+	slot   []int32
+	number []bool
+}
+
 // unitAttrs is what a rule reads for one unit: the caller's attributes
 // and, fetched on the first trait name a rule reads, the unit's traits. It
 // lives on Assign's stack: the allocation-free form of WithTraits.
@@ -62,6 +104,35 @@ type unitAttrs struct {
 	source TraitSource
 	unit   string
 	traits Lookup
+	// slots are the experiment's trait names resolved by source, when
+	// source is a SlotSource (nil otherwise); ref is the unit's handle,
+	// fetched with the first trait read by slot.
+	slots  *slotTable
+	ref    UnitRef
+	hasRef bool
+}
+
+// slot returns the slot that the trait name of leaf n is read from (nil
+// table: by name), with whether its values are numbers: -1 when the caller
+// sent the name (the caller's value wins) or the source has no slot for it.
+func (u *unitAttrs) slot(n *node) (int32, bool) {
+	if n.trait == 0 || u.slots == nil {
+		return -1, false
+	}
+	i := n.trait - 1
+	s := u.slots.slot[i]
+	if s < 0 {
+		return -1, false
+	}
+	if len(u.m) > 0 {
+		if _, sent := u.m[n.attr]; sent {
+			return -1, false
+		}
+	}
+	if !u.hasRef {
+		u.ref, u.hasRef = u.slots.src.Unit(u.unit), true
+	}
+	return s, u.slots.number[i]
 }
 
 // setLookup gives a zero u the caller's attributes. It fills u in place:

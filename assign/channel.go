@@ -66,6 +66,7 @@ func (s *Snapshot) AssignOn(experimentKey, unitID string, attrs Attributes, trai
 	}
 	t.Channel = ch
 	u := unitAttrs{m: attrs, source: traits, unit: unitID}
+	u.slots = c.slotsFor(traits)
 	if err = c.assign(&a, unitID, &u); err != nil || a.Variant == "" || !t.Multi {
 		return a, t, err
 	}

@@ -2,6 +2,8 @@ package assign
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/splitcast/splitcast/experiment"
@@ -36,6 +38,10 @@ type node struct {
 	kids []node
 	code opcode
 	attr string
+	// trait is 1 + the index of attr among the trait names of the
+	// compiled experiment (see compiled.traitNames), 0 when attr is not a
+	// trait name or the rule was compiled alone.
+	trait int32
 
 	// equals / not_equals
 	vkind scalarKind
@@ -247,7 +253,16 @@ func (n *node) match(attrs *unitAttrs) bool {
 	case kindNot:
 		return !n.kids[0].match(attrs)
 	}
-	v := attrs.lookup(n.attr)
+	var v any
+	if s, isNum := attrs.slot(n); s < 0 {
+		v = attrs.lookup(n.attr)
+	} else if isNum && n.code >= opGT && n.code <= opLTE {
+		// Read as a number: no boxed value to unbox.
+		f, ok := attrs.slots.src.Number(attrs.ref, s)
+		return ok && n.compare(f)
+	} else {
+		v = attrs.slots.src.Value(attrs.ref, s)
+	}
 	switch n.code {
 	case opExists:
 		return v != nil
@@ -263,19 +278,7 @@ func (n *node) match(attrs *unitAttrs) bool {
 		return !n.inAny(v)
 	case opGT, opGTE, opLT, opLTE:
 		f, ok := number(v)
-		if !ok {
-			return false
-		}
-		switch n.code {
-		case opGT:
-			return f > n.num
-		case opGTE:
-			return f >= n.num
-		case opLT:
-			return f < n.num
-		default:
-			return f <= n.num
-		}
+		return ok && n.compare(f)
 	case opBefore, opAfter:
 		s, ok := v.(string)
 		if !ok {
@@ -298,6 +301,37 @@ func (n *node) match(attrs *unitAttrs) bool {
 		return n.at.Before(t)
 	}
 	return false
+}
+
+// compare applies n's gt, gte, lt or lte to f.
+func (n *node) compare(f float64) bool {
+	switch n.code {
+	case opGT:
+		return f > n.num
+	case opGTE:
+		return f >= n.num
+	case opLT:
+		return f < n.num
+	}
+	return f <= n.num
+}
+
+// numberTraits numbers the leaves of n that read a trait name, adding
+// names not seen before to names; it returns names.
+func (n *node) numberTraits(names []string) []string {
+	for i := range n.kids {
+		names = n.kids[i].numberTraits(names)
+	}
+	if n.kind != kindLeaf || !strings.HasPrefix(n.attr, TraitPrefix) {
+		return names
+	}
+	i := slices.Index(names, n.attr)
+	if i < 0 {
+		i = len(names)
+		names = append(names, n.attr)
+	}
+	n.trait = int32(i + 1)
+	return names
 }
 
 // equalsAny reports whether v equals the rule's value, or for a list

@@ -264,6 +264,31 @@ func (r *Runner) planCluster(ctx context.Context, all []File) ([][]step, error) 
 	return plans, nil
 }
 
+// EachNode calls fn with a connection to Conn's database on every node of
+// r.Cluster, in shard and replica order (with Conn alone when there is no
+// cluster), and closes the connections it opened: for statements that a
+// Distributed table refuses, such as mutations, run on each node's local
+// tables. It stops at fn's first error.
+func (r *Runner) EachNode(ctx context.Context, fn func(Conn) error) error {
+	if r.Cluster == "" {
+		return fn(r.Conn)
+	}
+	if r.Dial == nil {
+		return fmt.Errorf("cluster %s: Runner.Dial is required", r.Cluster)
+	}
+	nodes, closeAll, err := r.connectNodes(ctx)
+	defer closeAll()
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if err := fn(n.conn); err != nil {
+			return fmt.Errorf("node %s: %w", n.addr, err)
+		}
+	}
+	return nil
+}
+
 // connectNodes returns the nodes of r.Cluster in shard and replica order,
 // dialling all but the server r.Conn is on, which must be one of them. The
 // returned func closes the connections dialled; call it even on error.

@@ -8,7 +8,8 @@ the report is GET API_URL/v1/experiments/EXPERIMENT/results with the read key
 of SPLITCAST_READ_KEY (default dev-read-key). EXPERIMENT defaults to the one
 the notebook read.
 
-Compared, per segment x variant x metric: numerator, denominator, value,
+Compared, per segment x variant x metric (the experiment's custom metrics
+included: the notebook reads them from user_events with its own SQL): numerator, denominator, value,
 absolute lift and its interval, relative lift and its interval, the
 fixed-horizon p-value, its Holm adjustment and its adjustment by the policy's
 correction, the always-valid (mSPRT) p-value, its two adjustments and its

@@ -3,8 +3,9 @@
 # a ClickHouse and an API of their own on free loopback ports, seeds two
 # experiments (`splitcast demo`: days of traffic with known effects and a
 # retirement; seed_http.py: a holdout, units exposed in two arms, retried
-# events, machine traffic of every kind, breakdown dimensions; and a campaign
-# imported with `splitcast import`), executes every notebook headless
+# events, machine traffic of every kind, breakdown dimensions, user events
+# for three custom metrics; and a campaign imported with `splitcast
+# import`), executes every notebook headless
 # (any failing cell fails the run), checks that the readout agrees with
 # GET /v1/experiments/{key}/results for both experiments, and renders the
 # readout to HTML with its charts. Outputs go to notebooks/out (git-ignored).

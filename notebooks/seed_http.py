@@ -7,8 +7,9 @@ Creates and starts the experiment, assigns units in bulk (two sends, some units
 twice), retires a variant half way (a second SRM phase and units exposed in
 two arms), then sends opens and clicks through the pixel and the redirect with
 human, Apple-prefetch and bot user agents (some clicks within the scanner
-window), and conversions, unsubscribes and complaints through POST /v1/events,
-some of them twice with the same id. It ends when the server has written every
+window), conversions, unsubscribes and complaints through POST /v1/events,
+some of them twice with the same id, and orders and tickets through POST
+/v1/track for the experiment's custom metrics. It ends when the server has written every
 event: its ingest queue is empty and the events table stops growing.
 
 The outcome rates differ by arm, so the notebooks have real lifts to show.
@@ -124,6 +125,8 @@ def main():
     exp.setdefault("retirement", {})["correction"] = "bh"
     # Breakdowns by caller attributes: the readout recomputes each from the exposures' dim_keys/dim_values.
     exp.setdefault("dimensions", ["country", "plan", "channel"])
+    # Custom metrics of user events (POST /v1/track), which the notebook reproduces with its own SQL.
+    exp["custom_metrics"] = CUSTOM_METRICS
     rng = random.Random(20240607)
     api = API(base)
     api.call("POST", "/v1/experiments", exp, key=ADMIN)
@@ -188,8 +191,48 @@ def main():
             events.append({"kind": "complaint", "token": a["token"]})
     for i in range(0, len(events), 200):
         api.call("POST", "/v1/events", {"events": events[i:i + 200]}, key=SDK)
+    tracked = user_events(rng, sends)
+    for i in range(0, len(tracked), 500):
+        api.call("POST", "/v1/track", {"events": tracked[i:i + 500]}, key=SDK)
     wait_written(api)
-    print(f"seed: {key}: {len(units)} units, {len(sends)} sends, {len(events)} server events", file=sys.stderr)
+    print(f"seed: {key}: {len(units)} units, {len(sends)} sends, {len(events)} server events, "
+          f"{len(tracked)} user events", file=sys.stderr)
+
+
+# The custom metrics of the seeded experiment: a conversion, a sum and a count (lower is better).
+CUSTOM_METRICS = [
+    {"key": "ordered", "kind": "conversion", "event": "order_completed", "window_hours": 24},
+    {"key": "order_revenue", "kind": "sum", "event": "order_completed", "property": "total", "window_hours": 24},
+    {"key": "tickets", "kind": "count", "event": "ticket_opened", "window_hours": 24, "lower_is_better": True},
+]
+
+
+def user_events(rng, sends):
+    """Orders and tickets after the sends, with the edges the custom metrics must get right: an order before
+    the unit's exposure (outside the window), an order without a total, a retried order (same id: counts once),
+    several tickets of one unit, events of units never exposed."""
+    exposed = sorted({a["unit_id"] for a in sends if a.get("segment")})
+    arm = {a["unit_id"]: (a.get("segment"), a.get("variant")) for a in reversed(sends) if a.get("segment")}
+    long_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * 86400))
+    out = []
+    for u in exposed:
+        lift = 1.3 if arm[u][1] in ("benefit", "short") else 1.0
+        if rng.random() < 0.15 * lift:
+            ev = {"id": "o-" + u, "unit_id": u, "name": "order_completed",
+                  "properties": {"total": round(rng.expovariate(1 / 30), 2), "category": rng.choice(["shoes", "bags"])}}
+            if rng.random() < 0.1:
+                del ev["properties"]["total"]  # an order without a total: converts, adds nothing to the sum
+            out.append(ev)
+            if rng.random() < 0.1:
+                out.append(json.loads(json.dumps(ev)))  # a retry: same id and content, counts once
+        if rng.random() < 0.03:
+            out.append({"id": "old-" + u, "unit_id": u, "name": "order_completed", "time": long_ago,
+                        "properties": {"total": 99.0}})  # before the exposure: outside the window
+        for k in range(rng.choice([0, 0, 0, 0, 1, 2, 3])):
+            out.append({"id": f"t{k}-{u}", "unit_id": u, "name": "ticket_opened", "properties": {"urgency": "low"}})
+    for u in [f"stranger-{i}" for i in range(50)]:
+        out.append({"id": "o-" + u, "unit_id": u, "name": "order_completed", "properties": {"total": 10.0}})
+    return out
 
 
 def click(api, a, ua):

@@ -444,14 +444,51 @@ func (r *aggregateRow) counts() results.Counts {
 	}
 }
 
-// stateColumns are the columns of unit_state (migration 0006) after its
-// key and version: rawUnits' per-unit columns, in its order.
+// stateColumns are rawUnits' per-unit columns, in its order: what
+// unit_state holds of a unit after its key and version.
 func stateColumns() []string {
-	cols := []string{"arm", "fver", "fday", "multi", "uvalue", "uvalue_days", "uvalue_values"}
+	return append([]string{"arm", "uvalue", "uvalue_days", "uvalue_values"}, packedColumns()...)
+}
+
+// packedColumns are the columns unit_state packs into its array p
+// (migration 0014), in p's order.
+func packedColumns() []string {
+	cols := []string{"fver", "fday", "multi"}
 	for _, k := range aggregateKinds {
 		cols = append(cols, "h_"+string(k), "m_"+string(k), "d_"+string(k))
 	}
 	return cols
+}
+
+// packedType is the type rawUnits gives one of packedColumns, which
+// unpacking it restores.
+func packedType(col string) string {
+	switch {
+	case col == "multi":
+		return "UInt8"
+	case strings.HasPrefix(col, "h_"), strings.HasPrefix(col, "m_"):
+		return "UInt64"
+	default: // fver, fday and the days
+		return "UInt32"
+	}
+}
+
+// statePack is the expression of p from rawUnits' columns.
+func statePack() string {
+	var elems []string
+	for _, c := range packedColumns() {
+		elems = append(elems, "toUInt32("+c+")")
+	}
+	return "[" + strings.Join(elems, ", ") + "] AS p"
+}
+
+// stateUnpack reads stateColumns back from a unit_state row.
+func stateUnpack() string {
+	cols := []string{"arm", "uvalue", "uvalue_days", "uvalue_values"}
+	for i, c := range packedColumns() {
+		cols = append(cols, fmt.Sprintf("to%s(p[%d]) AS %s", packedType(c), i+1, c))
+	}
+	return strings.Join(cols, ", ")
 }
 
 // rollupStates computes unit_state's rows from the unit_rollup rows

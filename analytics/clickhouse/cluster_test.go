@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -353,6 +354,94 @@ func TestCluster(t *testing.T) {
 		}
 		if len(list) != len(ids) || revoked != 1 {
 			t.Errorf("ListKeys through node 0: %d keys, %d revoked; want %d, 1", len(list), revoked, len(ids))
+		}
+	})
+
+	t.Run("delete unit", func(t *testing.T) {
+		// DELETE /v1/units/{unit} on a cluster: the mutations run on every
+		// node's local tables (a Distributed table refuses them), so a unit
+		// goes whichever shard holds it, and the other units stay.
+		a, b, db := c.newDatabase(t)
+		var events []analytics.Event
+		var profiles []analytics.ProfileWrite
+		t0 := time.Now().UTC().Truncate(time.Second)
+		for i := range 40 {
+			u := fmt.Sprintf("del-%02d", i)
+			events = append(events,
+				analytics.Event{ID: u + "-x", Kind: analytics.KindExposure, Time: t0, Experiment: "exp", Segment: "s", Variant: "a", Unit: u},
+				analytics.Event{ID: u + "-t", Kind: analytics.KindTrack, Time: t0, Unit: u, Name: "order_completed"})
+			profiles = append(profiles, analytics.ProfileWrite{Unit: u, Attrs: `{"plan":"pro"}`})
+		}
+		if err := clickhouse.NewEventSink(a).Write(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+		store := clickhouse.NewProfileStore(a)
+		if err := store.Write(ctx, profiles); err != nil {
+			t.Fatal(err)
+		}
+		// rows counts unit's rows on each node's local tables (a profile
+		// row with attributes: the tombstone has none).
+		rows := func(unit string) (n [2]uint64) {
+			for i, conn := range []driver.Conn{a, b} {
+				if err := conn.QueryRow(ctx, `SELECT (SELECT count() FROM events_local WHERE unit = ?) +
+					(SELECT count() FROM user_events_local WHERE unit = ?) +
+					(SELECT count() FROM unit_profiles_local WHERE unit = ? AND attrs != '')`, unit, unit, unit).Scan(&n[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return n
+		}
+		// One unit held by each shard.
+		var victims []string
+		for node := range 2 {
+			for i := range 40 {
+				u := fmt.Sprintf("del-%02d", i)
+				if n := rows(u); n[node] == 3 && n[1-node] == 0 {
+					victims = append(victims, u)
+					break
+				}
+			}
+		}
+		if len(victims) != 2 {
+			t.Fatalf("no unit on each shard among 40: %v", victims)
+		}
+		if err := store.DeleteUnit(ctx, victims[0]); err == nil {
+			t.Errorf("DeleteUnit through the Distributed tables succeeded: want the mutation refused (it would delete nothing)")
+		}
+		store.Nodes = func(ctx context.Context, fn func(clickhouse.Execer) error) error {
+			return c.runner(a, db).EachNode(ctx, func(conn migrations.Conn) error { return fn(conn) })
+		}
+		for _, u := range victims {
+			if err := store.DeleteUnit(ctx, u); err != nil {
+				t.Fatalf("DeleteUnit(%s) on the cluster: %v", u, err)
+			}
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for _, u := range victims {
+			for n := rows(u); n != [2]uint64{}; n = rows(u) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still has rows %v on the nodes after its deletion", u, n)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		for i := range 40 {
+			u := fmt.Sprintf("del-%02d", i)
+			if slices.Contains(victims, u) {
+				continue
+			}
+			if n := rows(u); n[0]+n[1] != 3 {
+				t.Errorf("%s, not deleted, has %v rows on the nodes, want its 3", u, n)
+			}
+		}
+		// The tombstones went through the Distributed table: every
+		// server's trait cache forgets the units.
+		var tombs uint64
+		if err := b.QueryRow(ctx, "SELECT count() FROM unit_profiles WHERE unit IN (?, ?) AND attrs = ''", victims[0], victims[1]).Scan(&tombs); err != nil {
+			t.Fatal(err)
+		}
+		if tombs < 2 {
+			t.Errorf("%d tombstones of the deleted units, want one each", tombs)
 		}
 	})
 

@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func TestFatigueReader(t *testing.T) {
 	}
 	want := map[uint64]fatigue.Send{}
 	for _, e := range events[:2] {
-		want[fatigue.SendKey(e.ID)] = fatigue.Send{Unit: e.Unit, Channel: experiment.Channel(e.Channel), ID: fatigue.SendKey(e.ID), Time: e.Time}
+		want[fatigue.SendKey(e.ID)] = fatigue.Send{Unit: fatigue.KeyOf(e.Unit), Channel: experiment.Channel(e.Channel), ID: fatigue.SendKey(e.ID), Time: e.Time}
 	}
 	if len(b.Sends) != 2 {
 		t.Fatalf("read %d sends %+v, want the 2 within the day", len(b.Sends), b.Sends)
@@ -56,7 +57,7 @@ func TestFatigueReader(t *testing.T) {
 	latest := map[analytics.Kind]time.Time{}
 	for _, s := range b.Signals {
 		latest[s.Kind] = s.Time
-		if s.Unit != "u2" {
+		if s.Unit != fatigue.KeyOf("u2") {
 			t.Errorf("signal %+v of another unit", s)
 		}
 	}
@@ -76,8 +77,29 @@ func TestFatigueReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(b2.Sends) != 1 || b2.Sends[0].ID != fatigue.SendKey(late.ID) || b2.Sends[0].Channel != experiment.ChannelInApp || len(b2.Signals) != 1 ||
-		b2.Signals[0] != (fatigue.Signal{Unit: "u3", Channel: experiment.ChannelPush, Kind: analytics.KindComplaint, Time: b2.Signals[0].Time}) ||
+		b2.Signals[0] != (fatigue.Signal{Unit: fatigue.KeyOf("u3"), Channel: experiment.ChannelPush, Kind: analytics.KindComplaint, Time: b2.Signals[0].Time}) ||
 		!b2.Signals[0].Time.Equal(now) {
 		t.Fatalf("incremental read = %+v, want only %s and the complaint", b2, late.ID)
+	}
+}
+
+// TestFatigueKeys holds fatigue.KeyOf to ClickHouse's murmurHash2_64, which the
+// reader gives units as: ids of every length around the hash's 8-byte
+// blocks, and not only ASCII.
+func TestFatigueKeys(t *testing.T) {
+	conn, _ := env.NewDatabase(t)
+	ctx := context.Background()
+	units := []string{"", "u", "user-0000001", "ユーザー", strings.Repeat("x", 64) + "é"}
+	for n := 1; n <= 24; n++ {
+		units = append(units, strings.Repeat("ab3", 8)[:n])
+	}
+	for _, u := range units {
+		var got uint64
+		if err := conn.QueryRow(ctx, "SELECT murmurHash2_64(?)", u).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(fatigue.KeyOf(u)); got != want {
+			t.Errorf("murmurHash2_64(%q) = %#x in ClickHouse, fatigue.KeyOf = %#x", u, got, want)
+		}
 	}
 }

@@ -17,6 +17,16 @@ import (
 type ProfileStore struct {
 	conn driver.Conn
 	now  func() time.Time
+	// Nodes, when set (cluster mode: every table a Distributed one over
+	// TABLE_local on each shard), runs fn on a connection to each node of
+	// the cluster: DeleteUnit deletes from each node's local tables, as
+	// ClickHouse refuses a mutation of a Distributed table.
+	Nodes func(ctx context.Context, fn func(Execer) error) error
+}
+
+// Execer runs a statement on one ClickHouse server.
+type Execer interface {
+	Exec(ctx context.Context, query string, args ...any) error
 }
 
 // NewProfileStore returns a store on conn's database, which must be
@@ -50,13 +60,17 @@ func (s *ProfileStore) Write(ctx context.Context, ws []analytics.ProfileWrite) e
 // deleteUnit are the mutations that delete a unit's rows: its message
 // events, its user events, its profile, its report rollup rows (keyed by
 // the hash of its id) and its trait rollup rows.
-var deleteUnit = []string{
-	"ALTER TABLE events DELETE WHERE unit = ?",
-	"ALTER TABLE user_events DELETE WHERE unit = ?",
-	"ALTER TABLE unit_profiles DELETE WHERE unit = ?",
-	"ALTER TABLE unit_rollup DELETE WHERE uh = cityHash64(?)",
-	"ALTER TABLE unit_activity DELETE WHERE unit = ?",
+var deleteUnit = []struct{ table, where string }{
+	{"events", "unit = ?"},
+	{"user_events", "unit = ?"},
+	{"unit_profiles", "unit = ?"},
+	{"unit_rollup", "uh = cityHash64(?)"},
+	{"unit_activity", "unit = ?"},
 }
+
+// localSuffix names a Distributed table's local table on each node (see
+// package migrations).
+const localSuffix = "_local"
 
 // DeleteUnit deletes every row of unit: events, user events, profile and
 // rollup rows. ClickHouse runs each ALTER ... DELETE as a mutation, in the
@@ -66,12 +80,26 @@ var deleteUnit = []string{
 // every server's trait cache, within its refresh interval, to forget the
 // unit's profile and computed traits. Events still in an ingest queue
 // when the mutation starts are not deleted: delete after the sender has
-// stopped sending for the unit.
+// stopped sending for the unit. On a cluster (Nodes set) the mutations
+// run on every node's local tables, a node that cannot be reached failing
+// the deletion (run it again: mutations are idempotent).
 func (s *ProfileStore) DeleteUnit(ctx context.Context, unit string) error {
-	for _, q := range deleteUnit {
-		if err := s.conn.Exec(ctx, q, unit); err != nil {
-			return fmt.Errorf("delete unit: %w", translate(err))
+	mutate := func(conn Execer, suffix string) error {
+		for _, d := range deleteUnit {
+			if err := conn.Exec(ctx, "ALTER TABLE "+d.table+suffix+" DELETE WHERE "+d.where, unit); err != nil {
+				return err
+			}
 		}
+		return nil
+	}
+	var err error
+	if s.Nodes != nil {
+		err = s.Nodes(ctx, func(conn Execer) error { return mutate(conn, localSuffix) })
+	} else {
+		err = mutate(s.conn, "")
+	}
+	if err != nil {
+		return fmt.Errorf("delete unit: %w", translate(err))
 	}
 	return s.Write(ctx, []analytics.ProfileWrite{{Unit: unit}})
 }

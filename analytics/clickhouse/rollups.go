@@ -91,12 +91,12 @@ type window struct {
 }
 
 // rollupMarkName is rollup_marks' row for the unit rollup (named for
-// migration 0006's unit_state: 0005's mark, under another name, says
-// nothing of the tables 0006 made, so an upgraded deployment back-fills
+// migration 0014's unit_state: an earlier mark, under another name, says
+// nothing of the tables 0014 made, so an upgraded deployment back-fills
 // them). Marks are
 // written by INSERT ... SELECT: over the native protocol an INSERT with
 // VALUES waits for a data block that Exec never sends.
-const rollupMarkName = "unit_state"
+const rollupMarkName = "unit_state_packed"
 
 // foldUnits folds the events matching a filter ({filter}, with the
 // parameters) into
@@ -202,7 +202,8 @@ func (r *Rollups) foldEvents(ctx context.Context, filter string, args []any) err
 
 // foldStates computes the unit_state rows (see rollupStates) of the
 // unit_rollup rows matching {where}.
-var foldStates = "INSERT INTO unit_state (experiment, uh, n, " + strings.Join(stateColumns(), ", ") + ")" + rollupStates("{where}") + localIn
+var foldStates = "INSERT INTO unit_state (experiment, uh, n, arm, p, uvalue, uvalue_days, uvalue_values)\n" +
+	"SELECT experiment, u, n, arm, " + statePack() + ", uvalue, uvalue_days, uvalue_values FROM (" + rollupStates("{where}") + ")" + localIn
 
 // touched is foldStates' {where} for the units with events matching
 // {filter}: the units a fold of those events changed. foldStates ends in

@@ -12,7 +12,7 @@ import (
 	"github.com/splitcast/splitcast/analytics/results"
 )
 
-// A report's sums come from unit_state (migration 0006), which holds a row
+// A report's sums come from unit_state (migrations 0006 and 0014), which holds a row
 // per exposed unit and fold that had news for it, computed at fold time.
 // Summing each unit's latest row per arm on every read would cost a row per
 // unit, several times the flat aggregate of the raw events. So the reader keeps, per experiment, the
@@ -63,7 +63,7 @@ func stateUnits() string {
 			WHERE experiment = ? AND uh IN (SELECT uh FROM unit_state WHERE {tail} AND experiment = ? AND at >= toDateTime(?))
 		)
 		GROUP BY u, tag
-	)`, stateOuter(), stateArgMax(), strings.Join(stateColumns(), ", "),
+	)`, stateOuter(), stateArgMax(), stateUnpack(),
 		tagOld, tagMid, tagNow, tagMid, tagNow, tagNow)
 }
 
@@ -79,7 +79,7 @@ func stateUnits() string {
 // Parameters: five times the experiment and the mark.
 func wholeUnits() string {
 	several := "uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at < toDateTime(?) GROUP BY uh HAVING count() > 1)"
-	cols := strings.Join(stateColumns(), ", ")
+	cols := stateUnpack()
 	return fmt.Sprintf(`
 	SELECT uh AS u, materialize(toUInt8(%[1]d)) AS tag, %[4]s
 	FROM unit_state
@@ -91,10 +91,13 @@ func wholeUnits() string {
 	UNION ALL
 	SELECT u, materialize(toUInt8(%[3]d)) AS tag, %[6]s
 	FROM (
-		SELECT uh AS u, %[7]s
-		FROM unit_state
-		WHERE experiment = ? AND at < toDateTime(?) AND %[5]s
-		GROUP BY uh
+		SELECT u, %[7]s
+		FROM (
+			SELECT uh AS u, n, %[4]s
+			FROM unit_state
+			WHERE experiment = ? AND at < toDateTime(?) AND %[5]s
+		)
+		GROUP BY u
 	)`, tagAll, tagSeveral, tagLatest, cols, several, stateOuter(), stateArgMax())
 }
 

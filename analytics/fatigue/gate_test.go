@@ -11,6 +11,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/fatigue"
+	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/assign"
 	"github.com/splitcast/splitcast/experiment"
 )
@@ -186,7 +187,7 @@ func TestCheckOverride(t *testing.T) {
 	if err := (fatigue.Policy{Total: mustCap(t, "3/24h"), PerChannel: mustCap(t, "1/48h")}).Validate(); err == nil {
 		t.Error("Validate accepted a per-channel window longer than the total one")
 	}
-	for _, bad := range []string{"3", "x/24h", "3/0s", "9/24h", "-1/24h"} {
+	for _, bad := range []string{"3", "x/24h", "3/0s", "3/500ms", "9/24h", "-1/24h"} {
 		if _, err := fatigue.ParseCap(bad); err == nil {
 			t.Errorf("ParseCap(%q) accepted", bad)
 		}
@@ -203,10 +204,10 @@ const (
 // each send once however often it is read (this server's own included).
 func TestRefresh(t *testing.T) {
 	r := &fakeReader{batches: []fatigue.Batch{
-		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0}},
-			Signals: []fatigue.Signal{{Unit: "v", Kind: analytics.KindUnsubscribe, Time: t0}}},
-		{Sends: []fatigue.Send{{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0},
-			{Unit: "u", Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x2), Time: t0}}},
+		{Sends: []fatigue.Send{{Unit: fatigue.KeyOf("u"), Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0}},
+			Signals: []fatigue.Signal{{Unit: fatigue.KeyOf("v"), Kind: analytics.KindUnsubscribe, Time: t0}}},
+		{Sends: []fatigue.Send{{Unit: fatigue.KeyOf("u"), Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x1), Time: t0},
+			{Unit: fatigue.KeyOf("u"), Channel: experiment.ChannelEmail, ID: fatigue.SendKey(x2), Time: t0}}},
 	}}
 	g := fatigue.NewGate(fatigue.Config{Policy: fatigue.Policy{Total: mustCap(t, "3/24h")}, Reader: r, Now: func() time.Time { return t0 }})
 	ctx := context.Background()
@@ -319,5 +320,17 @@ func TestTable(t *testing.T) {
 		if capped := i > 2500; v.Suppressed() != capped {
 			t.Fatalf("u%d after the sweep: %+v, capped want %v", i, v, capped)
 		}
+	}
+}
+
+// TestReasonsInReport: the report's CSV and page columns name every reason
+// an answer gives, in Reason's order.
+func TestReasonsInReport(t *testing.T) {
+	var ours []string
+	for r := fatigue.Unsubscribed; r <= fatigue.GlobalControl; r++ {
+		ours = append(ours, r.String())
+	}
+	if fmt.Sprint(ours) != fmt.Sprint(results.SuppressionReasons) {
+		t.Fatalf("results.SuppressionReasons = %v, want fatigue's %v", results.SuppressionReasons, ours)
 	}
 }

@@ -17,9 +17,10 @@
 // Invariants: Gate.Admit is safe for concurrent use, allocates nothing, and
 // is atomic per unit (two concurrent sends of one unit on one server never
 // both pass a cap of one); the state holds no pointer per unit (keyed by
-// a 64-bit hash of the unit id), so that the
-// garbage collector does not walk it (an open-addressing table of 64-byte
-// slots for the sends, a map of fixed-size values for the signals).
+// Key, the unit id's MurmurHash, which ClickHouse computes too), so that
+// the garbage collector does not walk it (an open-addressing table of
+// 64-byte slots for the sends, a map of fixed-size values for the
+// signals).
 package fatigue
 
 import (
@@ -74,8 +75,8 @@ func ParseCap(s string) (Cap, error) {
 		return Cap{}, fmt.Errorf("cap %q: want LIMIT/WINDOW, e.g. 3/168h", s)
 	}
 	d, err := time.ParseDuration(w)
-	if err != nil || d <= 0 {
-		return Cap{}, fmt.Errorf("cap %q: want a positive window such as 24h", s)
+	if err != nil || d < time.Second { // the state counts in seconds
+		return Cap{}, fmt.Errorf("cap %q: want a window of a second or more, such as 24h", s)
 	}
 	c := Cap{Limit: n, Window: d}
 	if n < 0 || n > experiment.MaxCapLimit {

@@ -100,26 +100,45 @@ func (r *recent) newest() uint32 {
 	return n
 }
 
-// over reports whether the sends within c's window before now (on channel
-// ch, or every channel when ch < 0) reach limit, and if so when enough of
-// them will have left the window for one more send.
-func (r *recent) over(now uint32, c Cap, limit, ch int) (eligible uint32, over bool) {
-	win := uint32(c.Window.Seconds())
+// inWindow reports whether a send at second at is within a window of win
+// seconds before now (a send stamped after now, by another server's clock,
+// is).
+func inWindow(at, win, now uint32) bool { return uint64(at)+uint64(win) > uint64(now) }
+
+// counts are the sends within totalWin seconds before now, and those on
+// channel ch within chWin: one pass over the slot, for both caps.
+func (r *recent) counts(now, totalWin, chWin uint32, ch int) (total, onCh int) {
+	for _, w := range r {
+		if w == 0 {
+			continue
+		}
+		at := uint32(w >> 32)
+		if inWindow(at, totalWin, now) {
+			total++
+		}
+		if int(w&3) == ch && inWindow(at, chWin, now) {
+			onCh++
+		}
+	}
+	return total, onCh
+}
+
+// eligible is when enough of the sends counted within win before now (on
+// channel ch, or every channel when ch < 0), at least limit of them, will
+// have left the window for one more send; 0 for a limit of 0 (never).
+func (r *recent) eligible(now, win uint32, limit, ch int) uint32 {
+	if limit == 0 {
+		return 0
+	}
 	var in [experiment.MaxCapLimit]uint32
 	n := 0
 	for _, w := range r {
 		at := uint32(w >> 32)
-		if w == 0 || at+win <= now || ch >= 0 && int(w&3) != ch {
+		if w == 0 || !inWindow(at, win, now) || ch >= 0 && int(w&3) != ch {
 			continue
 		}
 		in[n] = at
 		n++
-	}
-	if n < limit {
-		return 0, false
-	}
-	if limit == 0 {
-		return 0, true // never eligible while the override says 0
 	}
 	s := in[:n]
 	for i := 1; i < n; i++ { // insertion sort: at most MaxCapLimit, no allocation
@@ -128,5 +147,5 @@ func (r *recent) over(now uint32, c Cap, limit, ch int) (eligible uint32, over b
 		}
 	}
 	// n-limit+1 sends must leave the window: the (n-limit)th oldest last.
-	return s[n-limit] + win, true
+	return s[n-limit] + win
 }

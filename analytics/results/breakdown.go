@@ -99,6 +99,11 @@ func AddBreakdown(r *Report, units []Unit, dimension string) {
 				return Counts{}
 			}
 			for _, m := range s.Metrics {
+				if m.Metric.IsCustom() {
+					// A breakdown's units carry their message events, not
+					// their user events: a custom metric would read zeros.
+					continue
+				}
 				bv.Metrics = append(bv.Metrics, breakdownMetric(m.Metric, s, arm, r.Alpha, r.Correction))
 			}
 		}

@@ -127,8 +127,9 @@ func TestBreakdown(t *testing.T) {
 }
 
 // checkBreakdownCSV: the CSV of a report with a breakdown has, after the
-// report's rows, a row per segment, value, metric and arm of the
-// breakdown, with its value, p-value and BH-adjusted p-value.
+// report's total and per-channel rows, a row per segment, value, metric and
+// arm of the breakdown, with its value, p-value and BH-adjusted p-value and
+// no channel or fatigue cells.
 func checkBreakdownCSV(t *testing.T, r results.Report) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -165,14 +166,22 @@ func checkBreakdownCSV(t *testing.T, r results.Report) {
 		}
 	}
 	var got [][5]string
-	own := 0
+	own, perChannel := 0, 0
 	for _, rec := range recs[1:] {
 		if rec[col["breakdown"]] == "" {
-			own++
+			if rec[col["channel"]] == "" {
+				own++
+			} else {
+				perChannel++
+			}
 			continue
 		}
 		if rec[col["breakdown"]] != r.Breakdown.Dimension {
 			t.Fatalf("breakdown row names dimension %q, want %q", rec[col["breakdown"]], r.Breakdown.Dimension)
+		}
+		// A breakdown row is over every channel and carries no fatigue line.
+		if rec[col["channel"]] != "" || rec[col["messaged_units"]] != "" || rec[col["suppressed_global_control"]] != "" {
+			t.Errorf("breakdown row %v has channel or fatigue cells", rec)
 		}
 		got = append(got, [5]string{rec[col["segment"]], rec[col["breakdown_value"]], rec[col["metric"]], rec[col["variant"]],
 			rec[col["value"]] + "|" + rec[col["p_value"]] + "|" + rec[col["p_value_bh"]]})
@@ -186,5 +195,14 @@ func checkBreakdownCSV(t *testing.T, r results.Report) {
 	}
 	if own != arms {
 		t.Errorf("CSV has %d rows of the report itself, want %d", own, arms)
+	}
+	var channelRows int
+	for _, ch := range r.Channels {
+		for _, s := range ch.Segments {
+			channelRows += len(s.Arms) * len(s.Metrics)
+		}
+	}
+	if perChannel != channelRows {
+		t.Errorf("CSV has %d per-channel rows, want %d", perChannel, channelRows)
 	}
 }

@@ -49,6 +49,14 @@ func customValue(c CustomAggregate, exposed int64) (stats.Proportion, stats.Mome
 		stats.Moments{N: float64(exposed), Sum: c.Sum, SumSq: c.SumSq}
 }
 
+// CustomValue returns what custom metric m compares for the arm of segment
+// seg with exposed units: the proportion of units converted (a conversion)
+// and the moments of the units' values (a sum or a count), as the report
+// tests them.
+func (a Aggregates) CustomValue(m experiment.Metric, seg, arm string, exposed int64) (stats.Proportion, stats.Moments) {
+	return customValue(a.customOf(m, seg, arm), exposed)
+}
+
 // buildCustomMetric is buildMetric for custom metric cm: the arms'
 // denominators are their exposed units, as for every other metric.
 func buildCustomMetric(exp experiment.Experiment, cm experiment.CustomMetric, sr SegmentReport, agg Aggregates, pol experiment.RetirementPolicy) MetricReport {

@@ -33,6 +33,11 @@ type ArmFatigue struct {
 	Suppressed      map[string]int64 `json:"suppressed"`
 }
 
+// SuppressionReasons are the reasons a suppressed event names, as
+// analytics/fatigue answers them (its Reason* constants; its tests hold the
+// two lists equal), in the order the CSV's and the page's columns take.
+var SuppressionReasons = []string{"unsubscribed", "complained", "frequency_cap", "global_control"}
+
 // FatigueReport is the report's fatigue section: per arm, the messages
 // per unit, the suppressed units, and beside the primary metric the
 // unsubscribe and complaint rates (the default guardrails), so that a

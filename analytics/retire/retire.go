@@ -102,9 +102,11 @@ func settled(exp experiment.Experiment, s experiment.Segment, active []experimen
 	case len(active) == 1:
 		r.Decisions = []results.Decision{{Kind: results.DecisionConclude, Segment: s.Key, Variant: active[0].Key,
 			Reason: fmt.Sprintf("retirement loop: segment %s concluded with %s, its last active variant", s.Key, active[0].Key)}}
-	case exp.PrimaryMetric.IsCustom():
-		r.Blocked = append(r.Blocked, "primary metric "+string(exp.PrimaryMetric)+" is a custom metric: the retirement loop does not decide on custom metrics yet")
-	case len(active) == 0 || !exp.PrimaryMetric.Valid():
+	case exp.PrimaryMetric.IsCustom() && s.IsBandit():
+		// Custom metrics are read pooled over versions: in a bandit
+		// segment, whose weights move, pooled counts are biased.
+		r.Blocked = append(r.Blocked, "primary metric "+string(exp.PrimaryMetric)+" is a custom metric, which the retirement loop reads pooled over versions: it does not decide on one in a bandit segment")
+	case len(active) == 0 || !knownMetric(exp, exp.PrimaryMetric):
 		r.Blocked = append(r.Blocked, "no active variant or no valid primary metric")
 	default:
 		return r, false
@@ -126,6 +128,9 @@ type evaluation struct {
 	ran     time.Duration
 	control int // index in active, -1 without a control
 
+	// mean and lowerIsBetter describe primary (built-in or custom).
+	mean, lowerIsBetter bool
+
 	// phases is set for a bandit segment with per-version counts: its
 	// tests and values are then phase-stratified (useStrata).
 	phases []results.Phase
@@ -143,6 +148,7 @@ type armPair struct{ a, b int }
 func newEvaluation(exp experiment.Experiment, s experiment.Segment, active []experiment.Variant, agg results.Aggregates, now time.Time) *evaluation {
 	e := &evaluation{exp: exp, s: s, agg: agg, pol: exp.Retirement.WithDefaults(), primary: exp.PrimaryMetric,
 		active: active, counts: make([]results.Counts, len(active)), control: -1, best: -1}
+	e.mean, e.lowerIsBetter = metricKind(exp, e.primary)
 	if exp.StartedAt != nil {
 		e.ran = now.Sub(*exp.StartedAt)
 	}
@@ -192,8 +198,40 @@ func (e *evaluation) value(i int) float64 {
 	if e.phases != nil {
 		return results.StratifiedMean(e.phases, e.s.Key, e.primary, e.active[i].Key, e.agg)
 	}
-	_, _, x := results.MetricValue(e.primary, e.counts[i])
+	return e.metricValue(e.primary, i)
+}
+
+// metricValue is the observed value of metric m (built-in or custom) of
+// active arm i, pooled.
+func (e *evaluation) metricValue(m experiment.Metric, i int) float64 {
+	if m.IsCustom() {
+		p, mo := e.agg.CustomValue(m, e.s.Key, e.active[i].Key, e.counts[i].Exposed)
+		if mean, _ := metricKind(e.exp, m); mean {
+			return mo.Mean()
+		}
+		return p.Rate()
+	}
+	_, _, x := results.MetricValue(m, e.counts[i])
 	return x
+}
+
+// knownMetric reports whether m is a built-in metric or one of exp's
+// custom ones.
+func knownMetric(exp experiment.Experiment, m experiment.Metric) bool {
+	if m.IsCustom() {
+		_, ok := exp.Custom(m)
+		return ok
+	}
+	return m.Valid()
+}
+
+// metricKind reports whether m, built-in or one of exp's custom metrics,
+// is a mean per recipient and whether lower is better.
+func metricKind(exp experiment.Experiment, m experiment.Metric) (mean, lowerIsBetter bool) {
+	if cm, ok := exp.Custom(m); ok && m.IsCustom() {
+		return cm.IsMean(), cm.LowerIsBetter
+	}
+	return m.IsMean(), m.LowerIsBetter()
 }
 
 // useStrata makes the tests of a bandit segment phase-stratified when the
@@ -201,7 +239,7 @@ func (e *evaluation) value(i int) float64 {
 // weights move while the baseline drifts, and a biased test retires arms
 // (and declares winners) that are not worse.
 func (e *evaluation) useStrata(phases []results.Phase) {
-	if !e.s.IsBandit() {
+	if !e.s.IsBandit() || e.primary.IsCustom() {
 		return
 	}
 	for _, vc := range e.agg.ByVersion {
@@ -214,6 +252,9 @@ func (e *evaluation) useStrata(phases []results.Phase) {
 
 // look is the mSPRT of metric m, active arm j minus active arm i.
 func (e *evaluation) look(m experiment.Metric, i, j int, cfg stats.MSPRTConfig) stats.MSPRTLook {
+	if m.IsCustom() {
+		return e.msprtCustom(m, i, j, cfg)
+	}
 	if e.phases == nil {
 		return msprt(m, e.counts[i], e.counts[j], cfg)
 	}
@@ -228,9 +269,27 @@ func (e *evaluation) look(m experiment.Metric, i, j int, cfg stats.MSPRTConfig) 
 	return l
 }
 
+// msprtCustom is the mSPRT of custom metric m, active arm j minus active
+// arm i, on the same proportions or moments as the report's tests.
+func (e *evaluation) msprtCustom(m experiment.Metric, i, j int, cfg stats.MSPRTConfig) stats.MSPRTLook {
+	pi, mi := e.agg.CustomValue(m, e.s.Key, e.active[i].Key, e.counts[i].Exposed)
+	pj, mj := e.agg.CustomValue(m, e.s.Key, e.active[j].Key, e.counts[j].Exposed)
+	var l stats.MSPRTLook
+	var err error
+	if mean, _ := metricKind(e.exp, m); mean {
+		l, err = stats.MSPRTMeans(mi, mj, cfg)
+	} else {
+		l, err = stats.MSPRTProportions(pi, pj, cfg)
+	}
+	if err != nil {
+		return stats.MSPRTLook{PValue: 1, Alpha: cfg.Alpha}
+	}
+	return l
+}
+
 // better reports whether x is strictly better than y on the primary metric.
 func (e *evaluation) better(x, y float64) bool {
-	if e.primary.LowerIsBetter() {
+	if e.lowerIsBetter {
 		return x < y
 	}
 	return x > y
@@ -285,7 +344,7 @@ func (e *evaluation) worse(l stats.MSPRTLook, p float64) bool {
 	if !l.Defined || p >= e.pol.Alpha {
 		return false
 	}
-	if e.primary.LowerIsBetter() {
+	if e.lowerIsBetter {
 		return l.CI.Lower > 0
 	}
 	return l.CI.Upper < 0
@@ -301,19 +360,18 @@ func (e *evaluation) guardrailBreaches() []string {
 	}
 	var breaches []string
 	cfg := stats.MSPRTConfig{Alpha: e.pol.Alpha}
-	cc, bc := e.counts[e.control], e.counts[e.best]
 	for _, g := range e.exp.GuardrailMetrics {
-		if !g.Valid() {
+		if !knownMetric(e.exp, g) {
 			continue
 		}
+		mean, lower := metricKind(e.exp, g)
 		l := e.look(g, e.control, e.best, cfg)
-		bad := l.Defined && l.PValue < e.pol.Alpha && ((g.LowerIsBetter() && l.CI.Lower > 0) || (!g.LowerIsBetter() && l.CI.Upper < 0))
+		bad := l.Defined && l.PValue < e.pol.Alpha && ((lower && l.CI.Lower > 0) || (!lower && l.CI.Upper < 0))
 		if bad {
-			_, _, vc := results.MetricValue(g, cc)
-			_, _, vb := results.MetricValue(g, bc)
+			vc, vb := e.metricValue(g, e.control), e.metricValue(g, e.best)
 			breaches = append(breaches, fmt.Sprintf("guardrail breach: best variant %s is worse than the control %s on %s: %s vs %s, diff %s, always-valid CI [%s, %s], p=%.3g",
-				e.active[e.best].Key, e.active[e.control].Key, g, results.FormatValue(g.IsMean(), vb), results.FormatValue(g.IsMean(), vc), results.FormatDiff(g.IsMean(), l.Diff),
-				results.FormatDiff(g.IsMean(), l.CI.Lower), results.FormatDiff(g.IsMean(), l.CI.Upper), l.PValue))
+				e.active[e.best].Key, e.active[e.control].Key, g, results.FormatValue(mean, vb), results.FormatValue(mean, vc), results.FormatDiff(mean, l.Diff),
+				results.FormatDiff(mean, l.CI.Lower), results.FormatDiff(mean, l.CI.Upper), l.PValue))
 		}
 	}
 	return breaches
@@ -363,14 +421,14 @@ func (e *evaluation) decide(srmNote string) []results.Decision {
 // evidence is the part of a decision's reason that shows the test of active
 // arm i against the best, with adjusted p-value p, and the preconditions met.
 func (e *evaluation) evidence(i int, l stats.MSPRTLook, p float64, srmNote string) string {
-	pol, primary := e.pol, e.primary
+	pol, primary, mean := e.pol, e.primary, e.mean
 	if e.phases != nil {
 		srmNote += fmt.Sprintf("; bandit segment: values and tests phase-stratified over %d phases (%s)", len(e.phases), results.Estimator)
 	}
 	return fmt.Sprintf("on %s, %s (n=%d, %s) vs best %s (n=%d, %s): diff %s, always-valid %g%% CI [%s, %s], mSPRT p=%.3g, %s-adjusted over %d pairwise comparisons p=%.3g < alpha %g; each arm has at least %d units, ran %s >= %s, %s",
-		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(primary.IsMean(), e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
-		results.FormatValue(primary.IsMean(), e.value(e.best)), results.FormatDiff(primary.IsMean(), l.Diff), 100*(1-pol.Alpha), results.FormatDiff(primary.IsMean(), l.CI.Lower),
-		results.FormatDiff(primary.IsMean(), l.CI.Upper), l.PValue, pol.Correction.Label(), len(e.pairs), p, pol.Alpha, pol.MinSamplePerArm,
+		primary, e.active[i].Key, e.counts[i].Exposed, results.FormatValue(mean, e.value(i)), e.active[e.best].Key, e.counts[e.best].Exposed,
+		results.FormatValue(mean, e.value(e.best)), results.FormatDiff(mean, l.Diff), 100*(1-pol.Alpha), results.FormatDiff(mean, l.CI.Lower),
+		results.FormatDiff(mean, l.CI.Upper), l.PValue, pol.Correction.Label(), len(e.pairs), p, pol.Alpha, pol.MinSamplePerArm,
 		e.ran.Round(time.Minute), time.Duration(pol.MinRuntime), srmNote)
 }
 

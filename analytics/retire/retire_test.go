@@ -240,3 +240,67 @@ func repHistory(t *testing.T, s experiment.Store) []experiment.Version {
 	}
 	return h
 }
+
+// TestDecideCustomPrimary: with a custom metric as the primary, the loop
+// retires on it as on a built-in one (a sum per recipient and a conversion
+// with lower_is_better), is blocked by a breach of a custom guardrail, and
+// keeps a control it cannot show worse.
+func TestDecideCustomPrimary(t *testing.T) {
+	h := resultstest.Started(t, resultstest.Definition(t, 0))
+	after := resultstest.T0.Add(100 * time.Hour)
+	revenue := experiment.CustomMetric{Key: "revenue", Kind: experiment.CustomSum, Event: "order_completed", Property: "total", WindowHours: 48}
+	tickets := experiment.CustomMetric{Key: "tickets", Kind: experiment.CustomConversion, Event: "ticket_opened", LowerIsBetter: true}
+	arms := []results.ArmAggregate{resultstest.Arm("pro", "a", 5000, 600), resultstest.Arm("pro", "b", 5000, 600), resultstest.Arm("pro", "c", 5000, 600),
+		resultstest.Arm("rest", "a", 3000, 90), resultstest.Arm("rest", "b", 3000, 90)}
+	// sum is an arm's revenue of units each spending one of two amounts:
+	// buyers of 40 and the others 0, so sum of squares 1600 per buyer.
+	custom := func(variant string, buyers, ticketed int64) []results.CustomAggregate {
+		return []results.CustomAggregate{
+			{Metric: revenue.Name(), Segment: "pro", Variant: variant, Units: 5000, Converted: buyers, Sum: 40 * float64(buyers), SumSq: 1600 * float64(buyers)},
+			{Metric: tickets.Name(), Segment: "pro", Variant: variant, Units: 5000, Converted: ticketed, Sum: float64(ticketed), SumSq: float64(ticketed)},
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		primary experiment.Metric
+		guard   []experiment.Metric
+		custom  [][]results.CustomAggregate // a, b, c of pro
+		want    []string
+		blocked string
+	}{
+		{name: "retire the worse on revenue", primary: revenue.Name(),
+			custom: [][]results.CustomAggregate{custom("a", 600, 100), custom("b", 650, 100), custom("c", 450, 100)}, want: []string{"retire:pro:c"}},
+		{name: "a custom guardrail breach of the best blocks", primary: revenue.Name(), guard: []experiment.Metric{tickets.Name()},
+			custom:  [][]results.CustomAggregate{custom("a", 600, 100), custom("b", 650, 300), custom("c", 450, 100)},
+			blocked: "guardrail breach: best variant b is worse than the control a on custom.tickets"},
+		{name: "lower is better", primary: tickets.Name(),
+			custom: [][]results.CustomAggregate{custom("a", 600, 100), custom("b", 600, 95), custom("c", 600, 300)}, want: []string{"retire:pro:c"}},
+		{name: "no difference, no decision", primary: revenue.Name(),
+			custom: [][]results.CustomAggregate{custom("a", 600, 100), custom("b", 605, 100), custom("c", 598, 100)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := resultstest.Current(h).Clone()
+			e.CustomMetrics = []experiment.CustomMetric{revenue, tickets}
+			e.PrimaryMetric, e.GuardrailMetrics = tc.primary, tc.guard
+			agg := resultstest.AggOf(2, arms...)
+			for _, c := range tc.custom {
+				agg.Custom = append(agg.Custom, c...)
+			}
+			var kinds []string
+			for _, d := range retire.Decide(e, h, agg, after) {
+				kinds = append(kinds, string(d.Kind)+":"+d.Segment+":"+d.Variant)
+				if !strings.Contains(d.Reason, "on "+string(tc.primary)) {
+					t.Errorf("decision %s: reason %q does not cite %s", kinds[len(kinds)-1], d.Reason, tc.primary)
+				}
+			}
+			if strings.Join(kinds, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("Decide = %v, want %v", kinds, tc.want)
+			}
+			rep := retire.Report(e, h, agg, after)
+			blocked := strings.Join(rep.Segments[0].Retirement.Blocked, "; ")
+			if tc.blocked != "" && !strings.Contains(blocked, tc.blocked) || tc.blocked == "" && blocked != "" {
+				t.Errorf("pro blocked by %q, want %q", blocked, tc.blocked)
+			}
+		})
+	}
+}

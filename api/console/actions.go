@@ -5,13 +5,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// createDraft saves the form as version 1 of a new draft.
-func createDraft(ctx context.Context, s experiment.Store, f *draftForm, by string, now time.Time) (experiment.Version, error) {
+// createDraft saves the form as version 1 of a new draft. Its trait
+// conditions are checked against cat (nil: the behavioural traits only), as
+// the API checks them.
+func createDraft(ctx context.Context, s experiment.Store, cat *traits.Catalogue, f *draftForm, by string, now time.Time) (experiment.Version, error) {
 	e, err := f.experiment()
 	if err != nil {
+		return experiment.Version{}, err
+	}
+	if err := cat.CheckRules(&e); err != nil {
 		return experiment.Version{}, err
 	}
 	v, err := experiment.Create(e, by, reasonOr(f.Reason, "created in the console"), now)
@@ -21,10 +27,14 @@ func createDraft(ctx context.Context, s experiment.Store, f *draftForm, by strin
 	return v, s.Create(ctx, v)
 }
 
-// editDraft saves the form as the next version of its draft.
-func editDraft(ctx context.Context, s experiment.Store, f *draftForm, by string, now time.Time) (experiment.Version, error) {
+// editDraft saves the form as the next version of its draft, checked as
+// createDraft checks it.
+func editDraft(ctx context.Context, s experiment.Store, cat *traits.Catalogue, f *draftForm, by string, now time.Time) (experiment.Version, error) {
 	e, err := f.experiment()
 	if err != nil {
+		return experiment.Version{}, err
+	}
+	if err := cat.CheckRules(&e); err != nil {
 		return experiment.Version{}, err
 	}
 	return experiment.Apply(ctx, s, f.Key, func(cur experiment.Experiment) (experiment.Version, error) {

@@ -139,12 +139,21 @@ var computedTypes = map[string]string{traits.TypeNumber: "number", traits.TypeSt
 // catalogue (a *traits.Cache does), its computed traits.
 func catalogueOptions(src any) []traitOption {
 	out := traitOptions()
-	withCat, ok := src.(interface{ Catalogue() *traits.Catalogue })
-	if !ok || withCat.Catalogue() == nil {
+	cat := catalogueOf(src)
+	if cat == nil {
 		return out
 	}
-	for _, d := range withCat.Catalogue().Traits {
+	for _, d := range cat.Traits {
 		out = append(out, traitOption{"trait." + d.Name, computedTypes[d.Type]})
 	}
 	return out
+}
+
+// catalogueOf returns src's catalogue of computed traits when it has one
+// (a *traits.Cache with a catalogue), nil otherwise.
+func catalogueOf(src any) *traits.Catalogue {
+	if withCat, ok := src.(interface{ Catalogue() *traits.Catalogue }); ok {
+		return withCat.Catalogue()
+	}
+	return nil
 }

@@ -99,7 +99,7 @@ func (c *Console) create(ctx *fiber.Ctx) error {
 	if f.change(ctx.FormValue("do")) {
 		return c.renderForm(ctx, f, true)
 	}
-	v, err := createDraft(ctx.UserContext(), c.cfg.Store, &f, author(ctx), c.cfg.Now().UTC())
+	v, err := createDraft(ctx.UserContext(), c.cfg.Store, catalogueOf(c.cfg.Traits), &f, author(ctx), c.cfg.Now().UTC())
 	if err != nil {
 		return c.formError(ctx, f, err, true)
 	}
@@ -121,7 +121,7 @@ func (c *Console) edit(ctx *fiber.Ctx) error {
 	if f.change(ctx.FormValue("do")) {
 		return c.renderForm(ctx, f, false)
 	}
-	if _, err := editDraft(ctx.UserContext(), c.cfg.Store, &f, author(ctx), c.cfg.Now().UTC()); err != nil {
+	if _, err := editDraft(ctx.UserContext(), c.cfg.Store, catalogueOf(c.cfg.Traits), &f, author(ctx), c.cfg.Now().UTC()); err != nil {
 		return c.formError(ctx, f, err, false)
 	}
 	c.cfg.Changed(ctx.UserContext())

@@ -93,6 +93,10 @@ type reportView struct {
 	// Breakdown is the breakdown section, when the page was asked for one
 	// (?breakdown=DIM).
 	Breakdown *breakdownView
+	// Fatigue and Channels are the report's fatigue and per-channel
+	// sections, when it has them.
+	Fatigue  *fatigueView
+	Channels []channelView
 }
 
 type phaseView struct {
@@ -242,7 +246,7 @@ type machineView struct {
 func newReportView(r results.Report, history []experiment.Version) reportView {
 	v := reportView{R: r, Title: r.Experiment, Primary: metricLabel(r.PrimaryMetric),
 		Generated: fmtTime(r.GeneratedAt), Confidence: strconv.FormatFloat(100*(1-r.Alpha), 'g', 4, 64) + "%",
-		Breakdown: newBreakdownView(r.Breakdown)}
+		Breakdown: newBreakdownView(r.Breakdown), Fatigue: newFatigueView(r), Channels: newChannelViews(r)}
 	if r.Name != "" {
 		v.Title = r.Name
 	}

@@ -3,12 +3,17 @@ package tracking
 import (
 	"html"
 	"strings"
+
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // Link is one link that Render wrapped in a click URL.
 type Link struct {
 	Index int    // position among the wrapped links, as bound into its token
 	URL   string // the destination, as the browser would read the href
+	// Category is the link's data-category attribute, bound into its
+	// token; "" when it has none.
+	Category string `json:",omitempty"`
 }
 
 // Rendered is a message's HTML with tracking added.
@@ -28,7 +33,9 @@ type Rendered struct {
 // click URL under base, each with its own token binding that URL and its
 // index, and adds the open pixel just before </body> (or at the end when
 // there is none). mailto:, tel:, #anchors, relative and template links
-// ({{...}}) are left untouched, as are links already under base.
+// ({{...}}) are left untouched, as are links already under base. A link's
+// data-category attribute is its category (see Token.Category); one that
+// CheckCategory refuses fails the render, naming the link.
 //
 // Render scans the markup rather than parsing it into a tree, so everything
 // it does not rewrite is copied byte for byte. It follows the HTML rules
@@ -136,13 +143,27 @@ func (r *renderer) startTag(i int) (int, error) {
 	s := r.src
 	name, p := tagName(s, i+1)
 	isA := strings.EqualFold(name, "a")
-	seenHref := false
+	seenHref, seenCategory := false, false
+	// The href is rewritten once the tag's attributes are all read: the
+	// category may come after it.
+	var href struct {
+		start, end    int
+		raw, category string
+	}
+	rewrite := func(next int) (int, error) {
+		if seenHref {
+			if err := r.rewriteHref(href.start, href.end, href.raw, href.category); err != nil {
+				return 0, err
+			}
+		}
+		return next, nil
+	}
 	for {
 		for p < len(s) && (isSpace(s[p]) || s[p] == '/') {
 			p++
 		}
 		if p >= len(s) {
-			return len(s), nil // unterminated tag: text to the end, leave it
+			return rewrite(len(s)) // unterminated tag: text to the end
 		}
 		if s[p] == '>' {
 			p++
@@ -168,14 +189,14 @@ func (r *renderer) startTag(i int) (int, error) {
 			q++
 		}
 		if q >= len(s) {
-			return len(s), nil
+			return rewrite(len(s))
 		}
 		vs, ve, end := q, q, q // value [vs:ve]; the whole value with its quotes ends at end
 		switch s[q] {
 		case '"', '\'':
 			close := strings.IndexByte(s[q+1:], s[q])
 			if close < 0 {
-				return len(s), nil
+				return rewrite(len(s))
 			}
 			vs, ve = q+1, q+1+close
 			end = ve + 1
@@ -187,13 +208,18 @@ func (r *renderer) startTag(i int) (int, error) {
 			}
 			ve = end
 		}
-		if isA && !seenHref && strings.EqualFold(attr, "href") {
+		switch {
+		case isA && !seenHref && strings.EqualFold(attr, "href"):
 			seenHref = true
-			if err := r.rewriteHref(q, end, s[vs:ve]); err != nil {
-				return 0, err
-			}
+			href.start, href.end, href.raw = q, end, s[vs:ve]
+		case isA && !seenCategory && strings.EqualFold(attr, "data-category"):
+			seenCategory = true
+			href.category = unescapeAttr(s[vs:ve])
 		}
 		p = end
+	}
+	if _, err := rewrite(p); err != nil {
+		return 0, err
 	}
 	for _, raw := range rawText {
 		if strings.EqualFold(name, raw) {
@@ -208,7 +234,7 @@ func (r *renderer) startTag(i int) (int, error) {
 
 // rewriteHref replaces src[start:end], an href value spelled raw, with a
 // click URL when it is a trackable http(s) link.
-func (r *renderer) rewriteHref(start, end int, raw string) error {
+func (r *renderer) rewriteHref(start, end int, raw, category string) error {
 	dest := hrefURL(unescapeAttr(raw))
 	if !isHTTPLink(dest) || strings.HasPrefix(dest, r.base+"/c/") || strings.HasPrefix(dest, r.base+"/o/") {
 		return nil
@@ -232,13 +258,16 @@ func (r *renderer) rewriteHref(start, end int, raw string) error {
 		r.untracked = append(r.untracked, dest)
 		return nil
 	}
+	if err := CheckCategory("html", category); err != nil {
+		return experiment.Invalid("html", "link %d (%s): data-category %s", idx, dest, err.(*experiment.Error).Message)
+	}
 	// dest passed CheckURL and base checkBase already: sign directly.
-	tok, err := r.k.sign(Token{Kind: KindClick, Claims: r.claims, Link: idx, URL: signed})
+	tok, err := r.k.sign(Token{Kind: KindClick, Claims: r.claims, Link: idx, URL: signed, Category: category})
 	if err != nil {
 		return err
 	}
 	click := r.base + "/c/" + tok
-	r.links = append(r.links, Link{Index: idx, URL: signed})
+	r.links = append(r.links, Link{Index: idx, URL: signed, Category: category})
 	r.out.WriteString(r.src[r.copied:start])
 	r.out.WriteByte('"')
 	r.out.WriteString(html.EscapeString(click))

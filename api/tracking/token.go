@@ -40,12 +40,15 @@ const (
 	MaxFieldLen = experiment.MaxIDLen // bytes of each of experiment, segment, variant, unit, send id
 	MaxURLLen   = 2048                // bytes of a click destination
 	MaxLinks    = 1 << 16
+	// MaxCategoryLen bounds a click link's category (see Token.Category).
+	MaxCategoryLen = 64
 )
 
 // maxRawToken is the most bytes a v1 token decodes to: the header, issue
 // time and version, five fields, link, URL and tag, each at its limit.
 const maxRawToken = headerLen + 2*binary.MaxVarintLen64 + 5*(binary.MaxVarintLen64+MaxFieldLen) +
-	binary.MaxVarintLen64 + binary.MaxVarintLen64 + MaxURLLen + tagLen + 1 + maxChannelLen
+	binary.MaxVarintLen64 + binary.MaxVarintLen64 + MaxURLLen + tagLen + 1 + maxChannelLen +
+	binary.MaxVarintLen64 + MaxCategoryLen
 
 // maxChannelLen is the longest channel name a v2 token carries ("in_app").
 const maxChannelLen = 8
@@ -61,6 +64,9 @@ const (
 	// formatV2 is v1 with the channel after the send id: signed for every
 	// claim with a channel, while v1 tokens (no channel) still verify.
 	formatV2 = 0x02
+	// formatV3 is a click token with a category: v2's fields (the channel
+	// possibly empty), then the category after the URL, never empty.
+	formatV3 = 0x03
 	tagLen   = 16
 	// headerLen is version, key id and kind: what is read before the MAC
 	// is checked.
@@ -99,6 +105,10 @@ type Token struct {
 	Claims
 	Link int    // click only: the 0-based index of the link in its message
 	URL  string // click only: the destination, covered by the MAC
+	// Category is, for a click only, what the link is about ("shoes"),
+	// when its sender said: a human click on it counts toward the unit's
+	// interests. "" for none.
+	Category string
 }
 
 // Keyring holds the keys that verify tokens, by id, and names the one that
@@ -184,7 +194,7 @@ func (m *macKey) tag(dst, payload []byte) []byte {
 // can be one, as purpose never starts with a token's format byte. Rotating
 // the signing key changes it.
 func (k *Keyring) Derive(purpose string) []byte {
-	if purpose == "" || purpose[0] == formatV1 {
+	if purpose == "" || purpose[0] >= formatV1 && purpose[0] <= formatV3 {
 		panic("tracking: Derive with an empty purpose or one starting with a token format byte")
 	}
 	m := k.keys[k.signing]
@@ -204,6 +214,12 @@ func (k *Keyring) Open(c Claims) (string, error) {
 // the link's index in its message. dest must be an absolute http(s) URL (see
 // CheckURL).
 func (k *Keyring) Click(c Claims, link int, dest string) (string, error) {
+	return k.ClickIn(c, link, dest, "")
+}
+
+// ClickIn is Click for a link of a category ("" for none; see
+// CheckCategory).
+func (k *Keyring) ClickIn(c Claims, link int, dest, category string) (string, error) {
 	if err := CheckURL("url", dest); err != nil {
 		return "", err
 	}
@@ -211,7 +227,25 @@ func (k *Keyring) Click(c Claims, link int, dest string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return k.sign(Token{Kind: KindClick, Claims: c, Link: link, URL: dest})
+	return k.sign(Token{Kind: KindClick, Claims: c, Link: link, URL: dest, Category: category})
+}
+
+// CheckCategory checks a link's category: empty (none), or at most
+// MaxCategoryLen bytes of UTF-8 without control characters. Errors name
+// field.
+func CheckCategory(field, category string) error {
+	if len(category) > MaxCategoryLen {
+		return experiment.Invalid(field, "is %d bytes, at most %d allowed", len(category), MaxCategoryLen)
+	}
+	if !utf8.ValidString(category) {
+		return experiment.Invalid(field, "is not valid UTF-8")
+	}
+	for _, r := range category {
+		if r < ' ' || r == 0x7f {
+			return experiment.Invalid(field, "holds a control character")
+		}
+	}
+	return nil
 }
 
 func (k *Keyring) sign(t Token) (string, error) {
@@ -254,7 +288,7 @@ func (t *Token) validate() error {
 	}
 	switch t.Kind {
 	case KindOpen:
-		if t.URL != "" || t.Link != 0 {
+		if t.URL != "" || t.Link != 0 || t.Category != "" {
 			return experiment.Invalid("url", "an open token carries no link")
 		}
 	case KindClick:
@@ -264,6 +298,9 @@ func (t *Token) validate() error {
 		if len(t.URL) > MaxURLLen {
 			return experiment.Invalid("url", "is %d bytes, at most %d allowed", len(t.URL), MaxURLLen)
 		}
+		if err := CheckCategory("category", t.Category); err != nil {
+			return err
+		}
 	default:
 		return experiment.Invalid("kind", "unknown token kind %d", t.Kind)
 	}
@@ -272,7 +309,10 @@ func (t *Token) validate() error {
 
 func appendPayload(b []byte, keyID uint8, t *Token) []byte {
 	format := byte(formatV1)
-	if t.Channel != "" {
+	switch {
+	case t.Category != "":
+		format = formatV3
+	case t.Channel != "":
 		format = formatV2
 	}
 	b = append(b, format, keyID, byte(t.Kind))
@@ -283,12 +323,15 @@ func appendPayload(b []byte, keyID uint8, t *Token) []byte {
 	b = appendStr(b, t.Variant)
 	b = appendStr(b, t.Unit)
 	b = appendStr(b, t.SendID)
-	if t.Channel != "" {
+	if format != formatV1 {
 		b = appendStr(b, string(t.Channel))
 	}
 	if t.Kind == KindClick {
 		b = binary.AppendUvarint(b, uint64(t.Link))
 		b = appendStr(b, t.URL)
+	}
+	if format == formatV3 {
+		b = appendStr(b, t.Category)
 	}
 	return b
 }
@@ -334,7 +377,7 @@ func (k *Keyring) Verify(s string) (Token, error) {
 	if len(raw) < minTokenLen {
 		return Token{}, errToken("too short")
 	}
-	if raw[0] != formatV1 && raw[0] != formatV2 {
+	if raw[0] != formatV1 && raw[0] != formatV2 && raw[0] != formatV3 {
 		return Token{}, errToken("unknown format version")
 	}
 	id := raw[1]
@@ -366,7 +409,7 @@ func decodePayload(p string) (Token, bool) {
 	d := decoder{s: p}
 	var t Token
 	format := d.byte()
-	if format != formatV1 && format != formatV2 {
+	if format != formatV1 && format != formatV2 && format != formatV3 {
 		return Token{}, false
 	}
 	t.KeyID = d.byte()
@@ -383,9 +426,9 @@ func decodePayload(p string) (Token, bool) {
 	t.Variant = d.str(MaxFieldLen)
 	t.Unit = d.str(MaxFieldLen)
 	t.SendID = d.str(MaxFieldLen)
-	if format == formatV2 {
+	if format != formatV1 {
 		// A v2 token's channel is never empty: one claim, one spelling.
-		if t.Channel = experiment.Channel(d.str(maxChannelLen)); t.Channel == "" {
+		if t.Channel = experiment.Channel(d.str(maxChannelLen)); t.Channel == "" && format == formatV2 {
 			return Token{}, false
 		}
 	}
@@ -396,6 +439,12 @@ func decodePayload(p string) (Token, bool) {
 		}
 		t.Link = int(link)
 		t.URL = d.str(MaxURLLen)
+	}
+	if format == formatV3 {
+		// Only a click has a category, and a v3 token's is never empty.
+		if t.Category = d.str(MaxCategoryLen); t.Category == "" || t.Kind != KindClick {
+			return Token{}, false
+		}
 	}
 	if d.bad || len(d.s) != 0 || t.KeyID == 0 {
 		return Token{}, false

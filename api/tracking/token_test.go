@@ -59,7 +59,47 @@ func tokenCases(tb testing.TB, k *Keyring) []string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return []string{open, click, minimal}
+	// v3: a category, with and without a channel.
+	shoes, err := k.ClickIn(claims(), 2, dest, "shoes")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c = claims()
+	c.Channel = experiment.ChannelPush
+	shoesPush, err := k.ClickIn(c, 3, dest, "chaussures d'été")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return []string{open, click, minimal, shoes, shoesPush}
+}
+
+// TestCategoryRoundTrip: a click token keeps its link's category, with or
+// without a channel; a token without one is the v1 or v2 token it was.
+func TestCategoryRoundTrip(t *testing.T) {
+	k := MustKeyring(t, 1, 1)
+	for _, ch := range []experiment.Channel{"", experiment.ChannelPush} {
+		c := claims()
+		c.Channel = ch
+		tok, err := k.ClickIn(c, 5, dest, "shoes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := k.Verify(tok)
+		want := Token{Kind: KindClick, KeyID: 1, Claims: c, Link: 5, URL: dest, Category: "shoes"}
+		if err != nil || got != want {
+			t.Errorf("Verify(click in shoes, channel %q) = %+v, %v, want %+v", ch, got, err, want)
+		}
+		plain, _ := k.Click(c, 5, dest)
+		same, _ := k.ClickIn(c, 5, dest, "")
+		if plain != same {
+			t.Errorf("ClickIn with no category = %q, want Click's %q", same, plain)
+		}
+	}
+	for _, bad := range []string{strings.Repeat("c", MaxCategoryLen+1), "a\nb", "\xff"} {
+		if _, err := k.ClickIn(claims(), 0, dest, bad); experiment.ErrorField(err) != "category" {
+			t.Errorf("ClickIn(category %q) = %v, want EINVALID on category", bad, err)
+		}
+	}
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -129,11 +129,16 @@ func NewPixelURL(k *Keyring, base string, c Claims) (string, error) {
 // and the link's index in its message. dest must pass CheckURL: an EINVALID
 // error naming "url" refuses javascript:, data:, relative URLs and the like.
 func NewClickURL(k *Keyring, base string, c Claims, link int, dest string) (string, error) {
+	return NewClickURLIn(k, base, c, link, dest, "")
+}
+
+// NewClickURLIn is NewClickURL for a link of a category ("" for none).
+func NewClickURLIn(k *Keyring, base string, c Claims, link int, dest, category string) (string, error) {
 	base, err := checkBase(base)
 	if err != nil {
 		return "", err
 	}
-	tok, err := k.Click(c, link, dest)
+	tok, err := k.ClickIn(c, link, dest, category)
 	if err != nil {
 		return "", err
 	}

@@ -8,6 +8,7 @@
 //	benchreport rows -clickhouse-addr A -database D [-trickle 1000]
 //	benchreport traits -clickhouse-addr A -database D [-trickle 1000]
 //	benchreport news -clickhouse-addr A -database D [-trickle 1000] [-experiments 1]
+//	benchreport retire -clickhouse-addr A -database D -rounds 3 [-trickle 1000] [-experiments 20]
 //	benchreport write -clickhouse-addr A -database D2 -events 1000000 [-batch 10000] [-fold-every 10]
 //
 // seed migrates the database, creates and starts the experiment "bench" and
@@ -42,6 +43,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
+	"github.com/splitcast/splitcast/analytics/retire"
 	"github.com/splitcast/splitcast/experiment"
 	"github.com/splitcast/splitcast/migrations"
 )
@@ -60,8 +62,8 @@ const benchDefinition = `{"key": "bench", "name": "Report benchmark", "channel":
  "retirement": {"auto": false}}`
 
 func main() {
-	if len(os.Args) < 2 || !slices.Contains([]string{"seed", "time", "rows", "traits", "news", "write"}, os.Args[1]) {
-		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows|traits|news|write [flags]")
+	if len(os.Args) < 2 || !slices.Contains([]string{"seed", "time", "rows", "traits", "news", "write", "retire"}, os.Args[1]) {
+		fmt.Fprintln(os.Stderr, "usage: benchreport seed|time|rows|traits|news|write|retire [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("benchreport "+os.Args[1], flag.ExitOnError)
@@ -96,6 +98,8 @@ func main() {
 			}
 		}
 		err = news.write(ctx, *trickle)
+	case "retire":
+		err = retirePasses(ctx, conn, *rounds, *trickle, *experiments)
 	case "write":
 		err = writeSide(ctx, conn, *events, *batch, *foldEvery)
 	case "traits":
@@ -269,6 +273,10 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds, 
 	client := &http.Client{Timeout: 10 * time.Minute}
 	rawReader := clickhouse.NewAggregateReader(conn)
 	rawReader.Rollups = nil
+	// The report's aggregates alone, by a reader kept across rounds as a
+	// server keeps it: GET /results adds the history, the per-unit
+	// analyses (CUPED) and the fatigue and channel sections.
+	warm := clickhouse.NewAggregateReader(conn)
 	news := newNews(conn)
 	timers := []struct {
 		name string
@@ -278,6 +286,11 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds, 
 			return timeBare(ctx, conn, []statement{{query: flatQuery, args: []any{benchKey}}})
 		}},
 		{"GET /results", func() (time.Duration, error) { return timeResults(ctx, client, url, key) }},
+		{"rollup read", func() (time.Duration, error) {
+			t0 := time.Now()
+			_, err := warm.Aggregates(ctx, benchKey)
+			return time.Since(t0), err
+		}},
 		{"cold read", func() (time.Duration, error) {
 			t0 := time.Now()
 			_, err := clickhouse.NewAggregateReader(conn).Aggregates(ctx, benchKey)
@@ -321,11 +334,11 @@ func timeReport(ctx context.Context, conn driver.Conn, url, key string, rounds, 
 		line += fmt.Sprintf(" %s %s,", tm.name, median(times[i]).Round(time.Millisecond))
 	}
 	fmt.Println(strings.TrimSuffix(line, ","))
-	flat, get, cold := median(times[0]), median(times[1]), median(times[2])
-	fmt.Printf("ratios: GET /results / flat GROUP BY %.2f (target <= 1.25 at 1.6 events per unit, <= 0.5 at 6); cold read / flat %.2f\n",
-		get.Seconds()/flat.Seconds(), cold.Seconds()/flat.Seconds())
+	flat, get, warmRead, cold := median(times[0]), median(times[1]), median(times[2]), median(times[3])
+	fmt.Printf("ratios: GET /results / flat GROUP BY %.2f (target <= 1.25 at 1.6 events per unit, <= 0.5 at 6); rollup read / flat %.2f; cold read / flat %.2f\n",
+		get.Seconds()/flat.Seconds(), warmRead.Seconds()/flat.Seconds(), cold.Seconds()/flat.Seconds())
 	if raw {
-		fmt.Printf("ratios: raw events reader / GET /results %.1f\n", median(times[3]).Seconds()/get.Seconds())
+		fmt.Printf("ratios: raw events reader / rollup read %.1f\n", median(times[4]).Seconds()/warmRead.Seconds())
 	}
 	return readRows(ctx, conn, news, trickle)
 }
@@ -402,6 +415,38 @@ func statements(ctx context.Context, conn driver.Conn, name string, run func() e
 	}
 	fmt.Printf("query_log %s in all: read_rows %d, peak memory %d MB, ClickHouse CPU %d ms\n", name, total, peak>>20, cpu)
 	return rows.Err()
+}
+
+// retirePasses runs passes of the retirement loop in one process, as a
+// server runs them, over the seeded experiments: the first reads each
+// experiment anew (from the sums saved in report_sums, if any), the next
+// ones after trickle new events spread over the experiments; it prints each
+// pass's time.
+func retirePasses(ctx context.Context, conn driver.Conn, passes, trickle, experiments int) error {
+	base := clickhouse.NewAggregateReader(conn)
+	store := clickhouse.NewExperimentStore(conn)
+	loop := &retire.Loop{Store: store, Reader: clickhouse.NewBanditAggregates(conn, base, store)}
+	news := newNews(conn)
+	for i := range experiments {
+		if experiments > 1 {
+			news.keys = append(news.keys, fmt.Sprintf("%s-%02d", benchKey, i+1))
+		}
+	}
+	for pass := 1; pass <= passes; pass++ {
+		if pass > 1 {
+			if err := news.write(ctx, trickle); err != nil {
+				return err
+			}
+		}
+		t0 := time.Now()
+		applied, err := loop.RunOnce(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("retirement pass %d in one process over %d experiments (%d new events before it): %s, %d decisions\n",
+			pass, experiments, map[bool]int{true: trickle}[pass > 1], time.Since(t0).Round(time.Millisecond), len(applied))
+	}
+	return nil
 }
 
 // writeSide inserts total events into a fresh database in batches, folds

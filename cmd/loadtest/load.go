@@ -133,10 +133,16 @@ func (s *suite) checkErrors(name string, r wrkRun) {
 // loadBulk streams a send list through POST /v1/assign/bulk with a Go
 // client (wrk measures requests, this measures units) and counts answers.
 func (s *suite) loadBulk(ctx context.Context) error {
+	return s.bulkOn(ctx, "bulk assign", s.a.addr, "bulk")
+}
+
+// bulkOn is loadBulk against the server at addr, its units named prefix-N,
+// its row named name.
+func (s *suite) bulkOn(ctx context.Context, name, addr, prefix string) error {
 	n := s.opts.bulkUnits
-	lines := units("bulk", n)
-	s.logf("bulk: %d units (%.1f MB of NDJSON) in one POST /v1/assign/bulk", n, float64(len(lines))/1e6)
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+s.a.addr+"/v1/assign/bulk?experiment=welcome-email", bytes.NewReader(lines))
+	lines := units(prefix, n)
+	s.logf("%s: %d units (%.1f MB of NDJSON) in one POST /v1/assign/bulk", name, n, float64(len(lines))/1e6)
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/v1/assign/bulk?experiment=welcome-email", bytes.NewReader(lines))
 	if err != nil {
 		return err
 	}
@@ -171,7 +177,7 @@ func (s *suite) loadBulk(ctx context.Context) error {
 	if errs > 0 {
 		s.fail("bulk: status %d, %d error lines", resp.StatusCode, errLines)
 	}
-	s.rows = append(s.rows, row{scenario: "bulk assign", rps: "-", p50: "-", p99: "-", errors: fmt.Sprint(errs),
+	s.rows = append(s.rows, row{scenario: name, rps: "-", p50: "-", p99: "-", errors: fmt.Sprint(errs),
 		throughput: fmt.Sprintf("%.0f units/s (%.1fs)", float64(n)/elapsed.Seconds(), elapsed.Seconds()), baseline: "-", ratio: "-"})
 	return nil
 }

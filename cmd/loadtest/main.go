@@ -57,6 +57,7 @@ type options struct {
 	onlyScenario string
 	rounds       int
 	profiles     string
+	caps         string // "TOTAL,PER_CHANNEL" caps of the caps part, "" for none
 }
 
 const (
@@ -75,9 +76,10 @@ func main() {
 	flag.IntVar(&o.batchRate, "soak-batches", 20, "POST /v1/events batches of 100 per second during the soak")
 	flag.DurationVar(&o.refresh, "refresh", 2*time.Second, "SPLITCAST_SNAPSHOT_REFRESH of both servers")
 	flag.DurationVar(&o.timeout, "timeout", 9*time.Minute, "stop everything and fail after this long")
-	flag.StringVar(&o.onlyScenario, "only", "", "run only these parts, comma-separated: load, converge, soak; or of load: assign, bulk, pixel, redirect, events")
+	flag.StringVar(&o.onlyScenario, "only", "", "run only these parts, comma-separated: load, caps, converge, soak; or of load: assign, bulk, pixel, redirect, events")
 	flag.IntVar(&o.rounds, "rounds", 3, "wrk runs of each of splitcast and its baseline per route, in alternating order; the ratios are their medians")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "folder for a CPU profile of splitcast during each route's first run (go tool pprof)")
+	flag.StringVar(&o.caps, "caps", "", "also load assign and bulk on a server with these frequency caps (TOTAL,PER_CHANNEL, e.g. 3/168h,1/24h) beside one without, in one run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -189,6 +191,11 @@ func (s *suite) run(ctx context.Context) error {
 		fmt.Fprintln(s.out)
 		s.printTable()
 	}
+	if s.opts.caps != "" && s.wants("caps") {
+		if err := s.loadCaps(ctx); err != nil {
+			return err
+		}
+	}
 	if s.wants("converge") {
 		if err := s.converge(ctx); err != nil {
 			return err
@@ -286,12 +293,12 @@ func (s *suite) setup(ctx context.Context) error {
 
 // startServer runs `splitcast serve` against the suite's ClickHouse, with
 // its own spool folder, no rate limits and the suite's refresh interval.
-func (s *suite) startServer(ctx context.Context, name string) (*server, error) {
+func (s *suite) startServer(ctx context.Context, name string, env ...string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	c, err := startChild(s.opts.dir, name, []string{"SPLITCAST_RATE_PER_KEY=0", "SPLITCAST_RATE_PER_IP=0"}, s.splitcast, "serve",
+	c, err := startChild(s.opts.dir, name, append([]string{"SPLITCAST_RATE_PER_KEY=0", "SPLITCAST_RATE_PER_IP=0"}, env...), s.splitcast, "serve",
 		"-addr", addr, "-data-dir", filepath.Join(s.opts.dir, name), "-clickhouse-addr", s.ch.Addr(),
 		"-clickhouse-database", database, "-snapshot-refresh", s.opts.refresh.String(), "-log-level", "warn")
 	if err != nil {

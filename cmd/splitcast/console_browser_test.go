@@ -19,8 +19,9 @@ import (
 	"github.com/splitcast/splitcast/experiment"
 )
 
-// consoleEnv is a real Splitcast (real ClickHouse, loopback listener) and a
-// real headless Chromium driven through the DevTools protocol.
+// consoleEnv is a real Splitcast (real ClickHouse, loopback listener; its
+// serve flags: newConsoleEnv's args) and a real headless Chromium driven
+// through the DevTools protocol.
 type consoleEnv struct {
 	m    *Main
 	base string
@@ -31,11 +32,11 @@ type consoleEnv struct {
 	dialogs *atomic.Int32
 }
 
-func newConsoleEnv(t *testing.T) *consoleEnv {
+func newConsoleEnv(t *testing.T, args ...string) *consoleEnv {
 	t.Helper()
 	chromium := mustChromium(t)
 	_, db := env.NewDatabase(t)
-	m, _ := MustMain(t, db, "-flush-interval", "100ms")
+	m, _ := MustMain(t, db, append([]string{"-flush-interval", "100ms"}, args...)...)
 	e := &consoleEnv{m: m, base: "http://" + m.Addr(), dialogs: new(atomic.Int32)}
 	e.api = apiClient{base: e.base, http: &http.Client{Timeout: 30 * time.Second}}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
@@ -256,6 +257,51 @@ func TestConsoleBadRuleValue(t *testing.T) {
 	}
 	if status, body := e.api.call(t, "GET", "/v1/experiments/bad-rule", devReadKey, nil); status != http.StatusNotFound {
 		t.Fatalf("GET bad-rule after the refused save = %d %s, want 404: nothing saved", status, body)
+	}
+}
+
+// TestConsoleTraitCatalogue: the rule builder knows the trait catalogue: it
+// offers the computed traits, a condition on an unknown trait or one whose
+// operator or value does not fit the trait's type shows the catalogue's
+// error beside that input and saves nothing, and a condition that fits
+// saves.
+func TestConsoleTraitCatalogue(t *testing.T) {
+	e := newConsoleEnv(t)
+	e.signIn(t, devAdminKey)
+	const c0 = "segments[0].rule.c[0]."
+	var offered bool
+	e.run(t, "the form", chromedp.Navigate(e.base+"/console/new"), chromedp.WaitVisible(chromedp.CSS(byName("key"))),
+		eval(`[...document.querySelectorAll("#traits option")].some(o => o.value === "trait.support.open_tickets")`, &offered))
+	if !offered {
+		t.Errorf("the rule builder's trait list lacks trait.support.open_tickets")
+	}
+	for _, tc := range []struct {
+		attr, op, value, input, want string
+	}{
+		{"trait.support.nope", "gt", "1", "attr", "unknown trait trait.support.nope"},
+		{"trait.support.last_ticket_urgency", "gte", "3", "op", "trait.support.last_ticket_urgency is a string: gte compares numbers"},
+		{"trait.interests.bought_shoes_365d", "equals", "yes", "value", "trait.interests.bought_shoes_365d is a bool, compared with a string"},
+	} {
+		var msg string
+		var invalid bool
+		e.run(t, tc.attr, chromedp.Navigate(e.base+"/console/new"), chromedp.WaitVisible(chromedp.CSS(byName("key"))),
+			setFields(map[string]string{"key": "trait-rule", c0 + "attr": tc.attr, c0 + "op": tc.op, c0 + "value": tc.value}),
+			press("save", ".problem"),
+			into(&msg, chromedp.Text(chromedp.CSS(byName(c0+tc.input)+" ~ .error"))),
+			eval(fmt.Sprintf(`document.querySelector(%q).getAttribute("aria-invalid") === "true"`, byName(c0+tc.input)), &invalid))
+		if !strings.Contains(msg, tc.want) || !invalid {
+			t.Errorf("%s %s %s: beside %s %q (aria-invalid %v), want %q", tc.attr, tc.op, tc.value, tc.input, msg, invalid, tc.want)
+		}
+		if status, body := e.api.call(t, "GET", "/v1/experiments/trait-rule", devReadKey, nil); status != http.StatusNotFound {
+			t.Fatalf("GET trait-rule after the refused save = %d %s, want 404: nothing saved", status, body)
+		}
+	}
+	e.run(t, "a condition that fits", chromedp.Navigate(e.base+"/console/new"), chromedp.WaitVisible(chromedp.CSS(byName("key"))),
+		setFields(map[string]string{"key": "trait-rule", c0 + "attr": "trait.support.open_tickets", c0 + "op": "gt", c0 + "value": "0"}),
+		press("save", ".notice"))
+	if status, body := e.api.call(t, "GET", "/v1/experiments/trait-rule", devReadKey, nil); status != http.StatusOK ||
+		!strings.Contains(string(body), "trait.support.open_tickets") {
+		t.Fatalf("GET trait-rule after saving = %d %s, want the draft with its condition", status, body)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -95,7 +96,18 @@ func TestCustomMetricsInReport(t *testing.T) {
 			}
 		}
 	}
-	if len(r.Segments[0].Retirement.Blocked) == 0 || !strings.Contains(strings.Join(r.Segments[0].Retirement.Blocked, " "), "custom metric") {
-		t.Errorf("retirement = %+v, want it blocked on the custom primary metric", r.Segments[0].Retirement)
+	// The retirement loop tests the custom primary metric (blocked here
+	// only by the policy's minimum runtime and sample).
+	ret := r.Segments[0].Retirement
+	if strings.Contains(strings.Join(ret.Blocked, " "), "custom metric") || len(ret.Pairs) != 1 || !ret.Pairs[0].Look.Defined {
+		t.Fatalf("retirement = %+v, want the custom primary metric tested", ret)
+	}
+	value := map[string]float64{}
+	for _, row := range revenue.Rows {
+		value[row.Variant] = row.Value
+	}
+	p := ret.Pairs[0]
+	if diff := value[p.B] - value[p.A]; math.Abs(p.Look.Diff-diff) > 1e-9 {
+		t.Errorf("retirement test %s vs %s: diff %v, want the custom.revenue means' %v", p.B, p.A, p.Look.Diff, diff)
 	}
 }

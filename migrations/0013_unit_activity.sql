@@ -31,4 +31,4 @@ CREATE TABLE IF NOT EXISTS unit_activity (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(date)
 ORDER BY (unit, date, day, send_id, kind, machine, h)
-SETTINGS index_granularity = 32;
+SETTINGS index_granularity = 16;

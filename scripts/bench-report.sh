@@ -42,7 +42,7 @@ for _ in $(seq 9000); do
   curl -fsS "http://$api/readyz" >/dev/null 2>&1 && break
   sleep 0.2
 done
-echo "serve ready after back-filling the rollups: $(grep -c 'back-filling the rollups' "$data/serve.log" || true) buckets"
+echo "serve ready (it back-fills the rollups before it listens)"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB; ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o "[0-9][0-9.]*" | head -1)"
 "$bench" time -clickhouse-addr "127.0.0.1:$tcp" -database benchreport -url "http://$api" -key dev-read-key -rounds "$rounds" \
   -trickle "${TRICKLE:-1000}" -raw="$([ "${RAW:-1}" = 1 ] && echo true || echo false)"

@@ -244,7 +244,6 @@ func (r *TraitReader) Activity(ctx context.Context, units []string, today int32)
 		set[i] = u
 	}
 	in := ch.GroupSet{Value: set}
-	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": maxQuerySize}))
 	rolled, err := r.fold(ctx)
 	if err != nil {
 		return nil, err
@@ -475,9 +474,9 @@ func (r *TraitReader) seen(ctx context.Context, t tail, rolled bool, since time.
 // activity reads the activity of the units matching filter, from
 // unit_activity if rolled, else from the raw events.
 func (r *TraitReader) activity(ctx context.Context, rolled bool, filter string, filterArgs []any, today int32) ([]traits.UnitActivity, error) {
-	// A first read groups every unit of the window: past a GiB the GROUP
-	// BYs go to disk rather than over ClickHouse's memory limit (measured:
-	// at 10M events, 6.1M units, the activity query wanted 3.8 GiB).
+	// Activity's unit ids are inlined in the query (maxQuerySize). A
+	// first read's pass groups a bucket of the window's units: past a GiB
+	// the GROUP BYs go to disk rather than over ClickHouse's memory limit.
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": maxQuerySize, "max_bytes_before_external_group_by": maxGroupByBytes}))
 	firstSeen, act := firstSeenQuery, activityQuery
 	if rolled {

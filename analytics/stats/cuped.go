@@ -10,8 +10,20 @@ import (
 // CUPEDArm is one arm's units: each unit's outcome Y (its metric after exposure: 0 or 1 for
 // a rate, the value for a mean) and covariate X (the same metric over a window before its
 // first exposure). Y and X have one entry per unit, in the same order.
+//
+// W, when not nil, has one entry per entry of Y: how many units had that (Y, X), so that
+// an arm of millions of units travels as its few distinct pairs (a rate has at most four).
+// The estimate is the one of the units listed W times each; nil means once each.
 type CUPEDArm struct {
-	Y, X []float64
+	Y, X, W []float64
+}
+
+// weight is the number of units entry i stands for.
+func (a CUPEDArm) weight(i int) float64 {
+	if a.W == nil {
+		return 1
+	}
+	return a.W[i]
 }
 
 // StatusConstantCovariate: the covariate does not vary within the arms (every unit's X is
@@ -115,24 +127,32 @@ func sumsOf(a CUPEDArm) (armSums, error) {
 	if len(a.Y) != len(a.X) {
 		return armSums{}, fmt.Errorf("stats: cuped: %d outcomes and %d covariates", len(a.Y), len(a.X))
 	}
-	s := armSums{n: float64(len(a.Y))}
-	if s.n == 0 {
-		return s, nil
+	if a.W != nil && len(a.W) != len(a.Y) {
+		return armSums{}, fmt.Errorf("stats: cuped: %d outcomes and %d weights", len(a.Y), len(a.W))
 	}
+	var s armSums
 	for i := range a.Y {
 		if !finite(a.Y[i]) || !finite(a.X[i]) {
 			return armSums{}, fmt.Errorf("stats: cuped: unit %d has y %v, x %v", i, a.Y[i], a.X[i])
 		}
-		s.my += a.Y[i]
-		s.mx += a.X[i]
+		w := a.weight(i)
+		if !(w >= 0) || math.IsInf(w, 0) || w != math.Trunc(w) {
+			return armSums{}, fmt.Errorf("stats: cuped: entry %d has weight %v, want a count", i, w)
+		}
+		s.n += w
+		s.my += w * a.Y[i]
+		s.mx += w * a.X[i]
+	}
+	if s.n == 0 {
+		return armSums{}, nil
 	}
 	s.my /= s.n
 	s.mx /= s.n
 	for i := range a.Y {
-		dy, dx := a.Y[i]-s.my, a.X[i]-s.mx
-		s.syy += dy * dy
-		s.sxx += dx * dx
-		s.sxy += dx * dy
+		w, dy, dx := a.weight(i), a.Y[i]-s.my, a.X[i]-s.mx
+		s.syy += w * dy * dy
+		s.sxx += w * dx * dx
+		s.sxy += w * dx * dy
 	}
 	return s, nil
 }
@@ -145,7 +165,7 @@ func hc0(a CUPEDArm, s armSums, sign, theta, k float64) float64 {
 		dy, dx := a.Y[i]-s.my, a.X[i]-s.mx
 		w := sign/s.n - k*dx
 		e := dy - theta*dx
-		v += w * w * e * e
+		v += a.weight(i) * w * w * e * e
 	}
 	return v
 }

@@ -20,68 +20,101 @@ type cupedEstimateExpect struct {
 func TestReferenceCUPED(t *testing.T) {
 	var doc struct {
 		Cases []struct {
-			Name      string   `json:"name"`
-			Alpha     float64  `json:"alpha"`
-			Control   CUPEDArm `json:"control"`
-			Treatment CUPEDArm `json:"treatment"`
-			Expect    struct {
-				Status            Status               `json:"status"`
-				Theta             *float64             `json:"theta"`
-				Adjusted          *cupedEstimateExpect `json:"adjusted"`
-				Unadjusted        *cupedEstimateExpect `json:"unadjusted"`
-				VarianceReduction *float64             `json:"variance_reduction"`
-			} `json:"expect"`
+			Name      string      `json:"name"`
+			Alpha     float64     `json:"alpha"`
+			Control   CUPEDArm    `json:"control"`
+			Treatment CUPEDArm    `json:"treatment"`
+			Expect    cupedExpect `json:"expect"`
 		} `json:"cases"`
 	}
 	mustLoad(t, "cuped.json", &doc)
 	var worst float64
 	for _, c := range doc.Cases {
-		got, err := CUPED(c.Control, c.Treatment, c.Alpha)
-		if err != nil {
-			t.Fatalf("%s: CUPED error %v", c.Name, err)
-		}
-		w := c.Expect
-		if got.Status != w.Status {
-			t.Errorf("%s: Status = %q, want %q", c.Name, got.Status, w.Status)
-		}
-		check := func(what string, g, want *float64) {
-			switch {
-			case (g == nil) != (want == nil):
-				t.Errorf("%s: %s = %s, want %s", c.Name, what, show(g), show(want))
-			case g != nil:
-				if !near(*g, *want, relTight, absCI) {
-					t.Errorf("%s: %s = %.17g, want %.17g", c.Name, what, *g, *want)
-				}
-				if *want != 0 {
-					worst = math.Max(worst, math.Abs(*g-*want)/math.Abs(*want))
-				}
+		// Each case twice: unit by unit, and as its distinct (y, x) pairs
+		// with their counts (CUPEDArm.W), as reports read them.
+		for _, weighted := range []bool{false, true} {
+			control, treatment, name := c.Control, c.Treatment, c.Name
+			if weighted {
+				control, treatment, name = distinctPairs(control), distinctPairs(treatment), name+" (weighted)"
 			}
-		}
-		check("Theta", got.Theta, w.Theta)
-		check("VarianceReduction", got.VarianceReduction, w.VarianceReduction)
-		for _, e := range []struct {
-			what string
-			got  *CUPEDEstimate
-			want *cupedEstimateExpect
-		}{{"Adjusted", got.Adjusted, w.Adjusted}, {"Unadjusted", got.Unadjusted, w.Unadjusted}} {
-			if (e.got == nil) != (e.want == nil) {
-				t.Errorf("%s: %s = %v, want %v", c.Name, e.what, e.got, e.want)
-				continue
-			}
-			if e.got == nil {
-				continue
-			}
-			check(e.what+".Diff", &e.got.Diff, &e.want.Diff)
-			check(e.what+".StdErr", &e.got.StdErr, &e.want.StdErr)
-			check(e.what+".Statistic", e.got.Statistic, e.want.Statistic)
-			check(e.what+".PValue", e.got.PValue, e.want.PValue)
-			lo, hi := ivEnds(e.got.CI)
-			wlo, whi := ivEnds(e.want.CI)
-			check(e.what+".CI.Lower", lo, wlo)
-			check(e.what+".CI.Upper", hi, whi)
+			checkCUPEDCase(t, name, control, treatment, c.Alpha, c.Expect, &worst)
 		}
 	}
 	t.Logf("largest relative difference from statsmodels: %.2g over %d cases", worst, len(doc.Cases))
+}
+
+// cupedExpect is a case's statsmodels figures.
+type cupedExpect struct {
+	Status            Status               `json:"status"`
+	Theta             *float64             `json:"theta"`
+	Adjusted          *cupedEstimateExpect `json:"adjusted"`
+	Unadjusted        *cupedEstimateExpect `json:"unadjusted"`
+	VarianceReduction *float64             `json:"variance_reduction"`
+}
+
+// distinctPairs returns a's distinct (y, x) pairs, each weighted by how
+// many of a's units had it.
+func distinctPairs(a CUPEDArm) CUPEDArm {
+	idx := map[[2]float64]int{}
+	var out CUPEDArm
+	for i := range a.Y {
+		k := [2]float64{a.Y[i], a.X[i]}
+		j, ok := idx[k]
+		if !ok {
+			j = len(out.Y)
+			idx[k] = j
+			out.Y, out.X, out.W = append(out.Y, a.Y[i]), append(out.X, a.X[i]), append(out.W, 0)
+		}
+		out.W[j]++
+	}
+	return out
+}
+
+func checkCUPEDCase(t *testing.T, name string, control, treatment CUPEDArm, alpha float64, w cupedExpect, worst *float64) {
+	t.Helper()
+	got, err := CUPED(control, treatment, alpha)
+	if err != nil {
+		t.Fatalf("%s: CUPED error %v", name, err)
+	}
+	if got.Status != w.Status {
+		t.Errorf("%s: Status = %q, want %q", name, got.Status, w.Status)
+	}
+	check := func(what string, g, want *float64) {
+		switch {
+		case (g == nil) != (want == nil):
+			t.Errorf("%s: %s = %s, want %s", name, what, show(g), show(want))
+		case g != nil:
+			if !near(*g, *want, relTight, absCI) {
+				t.Errorf("%s: %s = %.17g, want %.17g", name, what, *g, *want)
+			}
+			if *want != 0 {
+				*worst = math.Max(*worst, math.Abs(*g-*want)/math.Abs(*want))
+			}
+		}
+	}
+	check("Theta", got.Theta, w.Theta)
+	check("VarianceReduction", got.VarianceReduction, w.VarianceReduction)
+	for _, e := range []struct {
+		what string
+		got  *CUPEDEstimate
+		want *cupedEstimateExpect
+	}{{"Adjusted", got.Adjusted, w.Adjusted}, {"Unadjusted", got.Unadjusted, w.Unadjusted}} {
+		if (e.got == nil) != (e.want == nil) {
+			t.Errorf("%s: %s = %v, want %v", name, e.what, e.got, e.want)
+			continue
+		}
+		if e.got == nil {
+			continue
+		}
+		check(e.what+".Diff", &e.got.Diff, &e.want.Diff)
+		check(e.what+".StdErr", &e.got.StdErr, &e.want.StdErr)
+		check(e.what+".Statistic", e.got.Statistic, e.want.Statistic)
+		check(e.what+".PValue", e.got.PValue, e.want.PValue)
+		lo, hi := ivEnds(e.got.CI)
+		wlo, whi := ivEnds(e.want.CI)
+		check(e.what+".CI.Lower", lo, wlo)
+		check(e.what+".CI.Upper", hi, whi)
+	}
 }
 
 func ivEnds(iv *Interval) (*float64, *float64) {
@@ -159,7 +192,9 @@ func TestCUPEDCoverageAA(t *testing.T) {
 
 func TestCUPEDInvalid(t *testing.T) {
 	ok := CUPEDArm{Y: []float64{1, 2}, X: []float64{0, 1}}
-	for _, bad := range []CUPEDArm{{Y: []float64{1}, X: []float64{1, 2}}, {Y: []float64{math.NaN(), 1}, X: []float64{0, 1}}} {
+	for _, bad := range []CUPEDArm{{Y: []float64{1}, X: []float64{1, 2}}, {Y: []float64{math.NaN(), 1}, X: []float64{0, 1}},
+		{Y: []float64{1, 2}, X: []float64{0, 1}, W: []float64{1}}, {Y: []float64{1, 2}, X: []float64{0, 1}, W: []float64{1, -1}},
+		{Y: []float64{1, 2}, X: []float64{0, 1}, W: []float64{1, 0.5}}} {
 		if _, err := CUPED(ok, bad, 0.05); err == nil {
 			t.Errorf("CUPED(%v) error = nil, want an error", bad)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/experiment"
 )
 
 // AggregateReader is the results.AggregateReader of a report. It is safe
@@ -492,14 +493,18 @@ func stateUnpack() string {
 }
 
 // rollupStates computes unit_state's rows from the unit_rollup rows
-// matching where (with its parameters): per (experiment, unit), rawUnits'
-// columns from the unit's merged states, and n, the number of distinct
-// elements in them (see the migration). Counts come from the unit's set of
-// outcome events, sorted by event id and then by when each copy was
-// received and kept first per id: a copy of an event, or an event folded
-// twice, counts once, and of copies with different content the one
-// received first counts (README, "Event identity"). Units never exposed
-// have no row.
+// matching where (with its parameters, given twice): per (experiment,
+// unit), rawUnits' columns from the unit's merged states, what the unit
+// did on each channel and before its first exposure (migration 0015), and n, the number of
+// distinct elements in all the states they come from (see the
+// migrations). Counts come from the unit's set of outcome events, sorted
+// by event id and then by when each copy was received and kept first per
+// id: a copy of an event, or an event folded twice, counts once, and of
+// copies with different content the one received first counts (README,
+// "Event identity"). The pre-exposure columns come the same way from the
+// unit's outcome events of every experiment, so where must match all of a
+// unit's rows or none (the fold's touched units, a back-fill's bucket).
+// Units never exposed have no row.
 func rollupStates(where string) string {
 	var unit strings.Builder
 	for i, k := range aggregateKinds {
@@ -510,24 +515,68 @@ func rollupStates(where string) string {
 			k, human, i+1)
 	}
 	conv := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 3) = %d AND tupleElement(x, 4) = 0, oc)", 1+indexOfKind(analytics.KindConversion))
+	// The unit's human outcome events of every experiment in the 90 days
+	// before its first exposure (fs, in seconds).
+	before := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 4) = 0 AND tupleElement(x, 5) < fs AND tupleElement(x, 5) >= fs - %d, allc)",
+		experiment.MaxCupedDays*86400)
+	var pre []string
+	for i := range aggregateKinds {
+		last := fmt.Sprintf("arrayReduce('max', arrayMap(x -> tupleElement(x, 5), arrayFilter(x -> tupleElement(x, 3) = %d, pre_events)))", i+1)
+		pre = append(pre, fmt.Sprintf("toUInt32(if(%[1]s = 0, 0, fs - %[1]s))", last))
+	}
+	preConv := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 3) = %d, pre_events)", 1+indexOfKind(analytics.KindConversion))
+	// A unit's channels in the order of its first exposure on each, and
+	// what it did on each (the flags of migration 0015).
+	var flags []string
+	for _, f := range []struct {
+		kind  analytics.Kind
+		human bool
+		bit   int
+	}{{analytics.KindOpen, true, 1}, {analytics.KindClick, true, 2}, {analytics.KindUnsubscribe, false, 4}, {analytics.KindComplaint, false, 8}} {
+		cond := fmt.Sprintf("tupleElement(x, 3) = %d AND tupleElement(x, 7) = c", 1+indexOfKind(f.kind))
+		if f.human {
+			cond += " AND tupleElement(x, 4) = 0"
+		}
+		flags = append(flags, fmt.Sprintf("%d * arrayExists(x -> %s, oc)", f.bit, cond))
+	}
+	firstPerID := func(sorted string) string {
+		return "arrayFilter((x, i) -> i = 1 OR tupleElement(x, 1) != tupleElement(" + sorted + "[i - 1], 1), " + sorted + ", arrayEnumerate(" + sorted + "))"
+	}
 	return `
-	SELECT experiment, u, n, arm, fver, toUInt32(intDiv(intDiv(fo, 4294967296), 86400)) AS fday, toUInt8(amin != amax) AS multi,
+	SELECT experiment, u, n0 + length(all_sorted) AS n, arm, fver, toUInt32(intDiv(intDiv(fo, 4294967296), 86400)) AS fday, toUInt8(amin != amax) AS multi,
 		arraySum(arrayMap(x -> tupleElement(x, 6), ` + conv + `)) AS uvalue,
 		arrayMap(x -> toUInt32(intDiv(tupleElement(x, 5), 86400)), ` + conv + `) AS uvalue_days,
-		arrayMap(x -> tupleElement(x, 6), ` + conv + `) AS uvalue_values` + unit.String() + `
+		arrayMap(x -> tupleElement(x, 6), ` + conv + `) AS uvalue_values` + unit.String() + `,
+		arrayFilter((x, i) -> indexOf(arrayMap(y -> tupleElement(y, 1), cs), tupleElement(x, 1)) = i, cs, arrayEnumerate(cs)) AS ch_first,
+		arrayMap(x -> tupleElement(x, 1), ch_first) AS ch_names, arrayMap(x -> tupleElement(x, 3), ch_first) AS ch_arms,
+		arrayMap(c -> toUInt8(` + strings.Join(flags, " + ") + `), ch_names) AS ch_flags,
+		arrayDistinct(arrayMap(x -> tupleElement(x, 3), cs)) AS ex_arms,
+		arrayMap(a -> toUInt32(length(arrayDistinct(arrayMap(x -> tupleElement(x, 2), arrayFilter(x -> tupleElement(x, 3) = a, cs))))), ex_arms) AS ex_counts,
+		intDiv(fo, 4294967296) AS fs, ` + before + ` AS pre_events,
+		[` + strings.Join(pre, ", ") + `] AS pre,
+		arrayMap(x -> toUInt32(fs - tupleElement(x, 5)), ` + preConv + `) AS pre_gaps,
+		arrayMap(x -> tupleElement(x, 6), ` + preConv + `) AS pre_values
 	FROM (
-		SELECT experiment, u, fo, arm, fver, amin, amax, n,
-			arrayFilter((x, i) -> i = 1 OR tupleElement(x, 1) != tupleElement(sorted[i - 1], 1), sorted, arrayEnumerate(sorted)) AS oc
+		SELECT experiment, u, fo, arm, fver, amin, amax, n0, cs, ` + firstPerID("sorted") + ` AS oc
 		FROM (
 			SELECT experiment, uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
 				minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, arraySort(groupUniqArrayMerge(outcomes)) AS sorted,
-				length(sorted) + uniqExactMerge(xn) AS n
+				arraySort(x -> tupleElement(x, 2), groupUniqArrayMerge(chans)) AS cs,
+				length(sorted) + uniqExactMerge(xn) + length(cs) AS n0
 			FROM unit_rollup
 			WHERE ` + where + `
 			GROUP BY experiment, uh
 			HAVING fo != 18446744073709551615
 		)
-	)`
+	) ANY LEFT JOIN (
+		SELECT uh AS u, all_sorted, ` + firstPerID("all_sorted") + ` AS allc
+		FROM (
+			SELECT uh, arraySort(groupUniqArrayMerge(outcomes)) AS all_sorted
+			FROM unit_rollup
+			WHERE ` + where + `
+			GROUP BY uh
+		)
+	) USING u`
 }
 
 // rollupArms names the arms of the experiment (the parameter) from the

@@ -1,23 +1,104 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/results"
 )
 
-// ChannelReader is the results.ChannelReader on the events table: an
-// experiment's counts per arm and channel, by a query of its own beside the
-// report's rollup read.
-type ChannelReader struct{ conn driver.Conn }
+// ChannelReader is the results.ChannelReader: an experiment's counts per
+// arm and channel. With Rollups it folds them and reads unit_state's
+// channel columns (migration 0015), keeping counts as the UnitReader does
+// (see unitsums.go); without, it reads the raw events. Safe for
+// concurrent use.
+type ChannelReader struct {
+	conn driver.Conn
+	// Rollups, when set, are the report rollups it folds and reads.
+	Rollups *Rollups
 
-var _ results.ChannelReader = ChannelReader{}
+	kept keptCounts[channelEntry]
+}
 
-// NewChannelReader returns a reader of conn's database.
-func NewChannelReader(conn driver.Conn) ChannelReader { return ChannelReader{conn: conn} }
+var _ results.ChannelReader = (*ChannelReader)(nil)
+
+// NewChannelReader returns a reader of conn's database, which must be
+// migrated.
+func NewChannelReader(conn driver.Conn) *ChannelReader { return &ChannelReader{conn: conn} }
+
+// channelEntry is a kind of unit on a channel: the channel, its arm there,
+// what it did there (unit_state's ch_flags), whether it converted and its
+// conversions' value.
+type channelEntry struct {
+	channel string
+	arm     uint64
+	flags   uint8
+	conv    uint8
+	value   float64
+}
+
+// channelEntries reads channelEntry, a unit's entry per channel.
+var channelEntries = entryQuery[channelEntry]{
+	columns: channelColumns,
+	entry: fmt.Sprintf("tupleElement(c, 1) AS channel, tupleElement(c, 2) AS carm, tupleElement(c, 3) AS flags, toUInt8(p[%d] > 0) AS conv, uvalue AS yv",
+		slices.Index(packedColumns(), "h_"+string(analytics.KindConversion))+1),
+	keys:      "channel, carm, flags, conv, yv",
+	arrayJoin: "ARRAY JOIN arrayMap((a, b, f) -> tuple(a, b, f), ch_names, ch_arms, ch_flags) AS c",
+	scan: func(rows driver.Rows) (uint8, channelEntry, uint64, error) {
+		var tag uint8
+		var n uint64
+		var e channelEntry
+		err := rows.Scan(&tag, &e.channel, &e.arm, &e.flags, &e.conv, &e.value, &n)
+		return tag, e, n, err
+	},
+}
+
+// rolledChannels is ChannelCounts from the rollups.
+func (r *ChannelReader) rolledChannels(ctx context.Context, key string) ([]results.ChannelCounts, error) {
+	counts, names, err := readKept(ctx, r.conn, r.Rollups, &r.kept, unitSumsKey{experiment: key}, channelEntries)
+	if err != nil {
+		return nil, fmt.Errorf("channel counts: %w", err)
+	}
+	by := map[[3]string]*results.ChannelCounts{}
+	for e, n := range counts {
+		name, ok := names[e.arm]
+		if !ok {
+			return nil, fmt.Errorf("channel counts: experiment %s has units in arm %d, which has no name", key, e.arm)
+		}
+		k := [3]string{e.channel, name[0], name[1]}
+		cc := by[k]
+		if cc == nil {
+			cc = &results.ChannelCounts{Segment: name[0], Variant: name[1], Channel: e.channel}
+			by[k] = cc
+		}
+		c := &cc.Counts
+		c.Exposed += n
+		c.Value += float64(n) * e.value
+		c.ValueSumSq += float64(n) * e.value * e.value
+		for _, f := range []struct {
+			has bool
+			to  *int64
+		}{{e.flags&1 != 0, &c.Opens.Units}, {e.flags&2 != 0, &c.Clicks.Units}, {e.flags&3 == 3, &c.OpenClickers},
+			{e.conv != 0, &c.Conversions.Units}, {e.flags&4 != 0, &c.Unsubscribes.Units}, {e.flags&8 != 0, &c.Complaints.Units}} {
+			if f.has {
+				*f.to += n
+			}
+		}
+	}
+	out := make([]results.ChannelCounts, 0, len(by))
+	for _, c := range by {
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b results.ChannelCounts) int {
+		return cmp.Or(cmp.Compare(a.Segment, b.Segment), cmp.Compare(a.Variant, b.Variant), cmp.Compare(a.Channel, b.Channel))
+	})
+	return out, nil
+}
 
 // channelCounts counts per arm and channel the units first exposed on the
 // channel in that arm, and of them those with a human open, click, both,
@@ -55,7 +136,10 @@ GROUP BY segment, variant, channel
 ORDER BY segment, variant, channel`
 
 // ChannelCounts reads the experiment's counts per arm and channel.
-func (r ChannelReader) ChannelCounts(ctx context.Context, key string) ([]results.ChannelCounts, error) {
+func (r *ChannelReader) ChannelCounts(ctx context.Context, key string) ([]results.ChannelCounts, error) {
+	if r.Rollups != nil {
+		return r.rolledChannels(ctx, key)
+	}
 	rows, err := r.conn.Query(ctx, channelCounts, key, key, key)
 	if err != nil {
 		return nil, fmt.Errorf("channel counts: %w", translate(err))

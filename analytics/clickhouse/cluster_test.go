@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -241,6 +242,71 @@ func TestCluster(t *testing.T) {
 		}
 		one, two := timeIt(single), timeIt(a)
 		t.Logf("Aggregates, best of 5: single node %v, two shards %v (%.2fx)", one, two, float64(two)/float64(one))
+	})
+
+	t.Run("report sections", func(t *testing.T) {
+		// CUPED's units, the per-channel and the fatigue sections from the
+		// rollups on two shards, against the raw events' queries of a
+		// single node.
+		events := channelSeed(3, 300)
+		for i, e := range unitsSeed(3) {
+			e.ID = fmt.Sprintf("cl-%d", i)
+			events = append(events, e)
+		}
+		a, b, _ := c.newDatabase(t) // without the other subtests' events
+		single, _ := env.NewDatabase(t)
+		aggInsert(t, a, events[:len(events)/2], aggReplays(events, 4))
+		aggInsert(t, b, events[len(events)/2:])
+		aggInsert(t, single, events, aggReplays(events, 4))
+		wantCh, err := clickhouse.NewChannelReader(single).ChannelCounts(ctx, "exp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantF, err := clickhouse.NewFatigueReader(single).ArmFatigue(ctx, "exp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantU, err := clickhouse.NewUnitReader(single).Units(ctx, "exp", 14, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, conn := range []driver.Conn{a, b} {
+			rollups := clickhouse.NewRollups(conn)
+			rollups.FixedMargin = true // as the server on a cluster sets it (wiring)
+			ch, f, u := clickhouse.NewChannelReader(conn), clickhouse.NewFatigueReader(conn), clickhouse.NewUnitReader(conn)
+			ch.Rollups, f.Rollups, u.Rollups = rollups, rollups, rollups
+			gotCh, err := ch.ChannelCounts(ctx, "exp")
+			if err != nil {
+				t.Fatalf("node %d: ChannelCounts: %v", i, err)
+			}
+			if len(gotCh) != len(wantCh) || len(wantCh) == 0 {
+				t.Fatalf("node %d: %d arm-channels, a single node's raw events %d", i, len(gotCh), len(wantCh))
+			}
+			for j := range wantCh {
+				g, w := gotCh[j], wantCh[j]
+				if math.Abs(g.Counts.Value-w.Counts.Value) > 1e-9*math.Abs(w.Counts.Value) {
+					t.Errorf("node %d: %s/%s on %q: value %v, single raw %v", i, w.Segment, w.Variant, w.Channel, g.Counts.Value, w.Counts.Value)
+				}
+				g.Counts.Value, w.Counts.Value, g.Counts.ValueSumSq, w.Counts.ValueSumSq = 0, 0, 0, 0
+				if !reflect.DeepEqual(g, w) {
+					t.Errorf("node %d: channel counts %+v, single raw %+v", i, g, w)
+				}
+			}
+			gotF, err := f.ArmFatigue(ctx, "exp")
+			if err != nil {
+				t.Fatalf("node %d: ArmFatigue: %v", i, err)
+			}
+			if !reflect.DeepEqual(gotF, wantF) {
+				t.Errorf("node %d: arm fatigue %+v, single raw %+v", i, gotF, wantF)
+			}
+			gotU, err := u.Units(ctx, "exp", 14, nil)
+			if err != nil {
+				t.Fatalf("node %d: Units: %v", i, err)
+			}
+			if g, w := weightedUnits(gotU), weightedUnits(wantU); !reflect.DeepEqual(g, w) {
+				t.Errorf("node %d: units %v, single raw %v", i, g, w)
+			}
+		}
 	})
 
 	t.Run("traits", func(t *testing.T) {

@@ -1,8 +1,10 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -28,9 +30,38 @@ type FatigueReader struct {
 	// previous mark each read looks for inserts that were in flight.
 	Margin      time.Duration
 	FixedMargin bool
+	// Rollups, when set, are the report rollups ArmFatigue folds and
+	// reads the messages of (unit_state's ex_arms and ex_counts, migration
+	// 0015), keeping counts as the UnitReader does (see unitsums.go); the
+	// suppressions, few and first in the sort key, are read from the
+	// events.
+	Rollups *Rollups
+
+	kept keptCounts[sendEntry]
 }
 
 var _ fatigue.Reader = (*FatigueReader)(nil)
+
+// sendEntry is a unit's exposures in one arm: the arm, and how many.
+type sendEntry struct {
+	arm   uint64
+	sends uint32
+}
+
+// sendEntries reads sendEntry, a unit's entry per arm it was exposed in.
+var sendEntries = entryQuery[sendEntry]{
+	columns:   []string{"ex_arms", "ex_counts"},
+	entry:     "tupleElement(e, 1) AS earm, tupleElement(e, 2) AS sends",
+	keys:      "earm, sends",
+	arrayJoin: "ARRAY JOIN arrayMap((a, c) -> tuple(a, c), ex_arms, ex_counts) AS e",
+	scan: func(rows driver.Rows) (uint8, sendEntry, uint64, error) {
+		var tag uint8
+		var n uint64
+		var e sendEntry
+		err := rows.Scan(&tag, &e.arm, &e.sends, &n)
+		return tag, e, n, err
+	},
+}
 
 // NewFatigueReader returns a reader of conn's database, which must be
 // migrated.
@@ -194,6 +225,11 @@ const armFatigue = `SELECT segment, variant, kind, name, uniqExact(unit), uniqEx
 WHERE experiment = ? AND kind IN ('exposure', 'suppressed')
 GROUP BY segment, variant, kind, name`
 
+// armSuppressions is armFatigue's suppressions alone.
+const armSuppressions = `SELECT segment, variant, kind, name, uniqExact(unit), uniqExact(event_id) FROM events
+WHERE experiment = ? AND kind = 'suppressed'
+GROUP BY segment, variant, kind, name`
+
 // armSuppressed counts the distinct suppressed units per arm, whatever the
 // reason.
 const armSuppressed = `SELECT segment, variant, uniqExact(unit) FROM events
@@ -202,7 +238,17 @@ GROUP BY segment, variant`
 
 // ArmFatigue reads the messages and suppressions of an experiment per arm.
 func (r *FatigueReader) ArmFatigue(ctx context.Context, key string) ([]results.ArmFatigue, error) {
-	rows, err := r.conn.Query(ctx, armFatigue, key)
+	q := armFatigue
+	var sends map[sendEntry]int64
+	var names map[uint64][2]string
+	if r.Rollups != nil {
+		var err error
+		if sends, names, err = readKept(ctx, r.conn, r.Rollups, &r.kept, unitSumsKey{experiment: key}, sendEntries); err != nil {
+			return nil, fmt.Errorf("arm fatigue: %w", err)
+		}
+		q = armSuppressions
+	}
+	rows, err := r.conn.Query(ctx, q, key)
 	if err != nil {
 		return nil, fmt.Errorf("arm fatigue: %w", translate(err))
 	}
@@ -234,6 +280,15 @@ func (r *FatigueReader) ArmFatigue(ctx context.Context, key string) ([]results.A
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("arm fatigue: %w", translate(err))
 	}
+	for e, n := range sends {
+		name, ok := names[e.arm]
+		if !ok {
+			return nil, fmt.Errorf("arm fatigue: experiment %s has units in arm %d, which has no name", key, e.arm)
+		}
+		a := arm(name[0], name[1])
+		a.MessagedUnits += n
+		a.Messages += n * int64(e.sends)
+	}
 	srows, err := r.conn.Query(ctx, armSuppressed, key)
 	if err != nil {
 		return nil, fmt.Errorf("arm suppressed: %w", translate(err))
@@ -247,5 +302,8 @@ func (r *FatigueReader) ArmFatigue(ctx context.Context, key string) ([]results.A
 		}
 		arm(seg, variant).SuppressedUnits = int64(units)
 	}
+	slices.SortFunc(out, func(a, b results.ArmFatigue) int {
+		return cmp.Or(cmp.Compare(a.Segment, b.Segment), cmp.Compare(a.Variant, b.Variant))
+	})
 	return out, translate(srows.Err())
 }

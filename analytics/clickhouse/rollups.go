@@ -91,27 +91,29 @@ type window struct {
 }
 
 // rollupMarkName is rollup_marks' row for the unit rollup (named for
-// migration 0014's unit_state: an earlier mark, under another name, says
-// nothing of the tables 0014 made, so an upgraded deployment back-fills
+// migration 0015, report_sections: an earlier mark, under another name, says
+// nothing of the tables 0015 made, so an upgraded deployment back-fills
 // them). Marks are
 // written by INSERT ... SELECT: over the native protocol an INSERT with
 // VALUES waits for a data block that Exec never sends.
-const rollupMarkName = "unit_state_packed"
+const rollupMarkName = "report_sections"
 
 // foldUnits folds the events matching a filter ({filter}, with the
 // parameters) into
 // unit_rollup: one row of states per (experiment, unit) of them. Exposures
 // give the first-exposure states; opens, clicks, conversions and the
-// fatigue signals join the unit's set of outcomes (custom events count in no
-// report). The order key o and the arm hash are rawUnits', so that the
+// fatigue signals join the unit's set of outcomes, with their channel
+// (custom events count in no report); each exposure's channel, order key
+// and arm join the unit's set of channels (migration 0015). The order key o and the arm hash are rawUnits', so that the
 // rollup picks the same first exposure as the raw query.
-const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, xn, outcomes)
+const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, xn, outcomes, chans)
 SELECT experiment, cityHash64(unit) AS uh,
 	minState(o), argMinState(a, o), argMinState(version, o),
 	minState(if(x, a, 18446744073709551615)), maxState(if(x, a, 0)), uniqExactStateIf(cityHash64(event_id), x),
-	groupUniqArrayStateIf(tuple(cityHash64(event_id), toUInt32(received_at), k, machine, toUInt32(time), value), k > 0)
+	groupUniqArrayStateIf(tuple(cityHash64(event_id), toUInt32(received_at), k, machine, toUInt32(time), value, channel), k > 0),
+	groupUniqArrayStateIf(tuple(channel, o, a), x)
 FROM (
-	SELECT experiment, unit, event_id, kind, machine, time, value, version, received_at, kind = 'exposure' AS x,
+	SELECT experiment, unit, event_id, kind, machine, time, value, version, received_at, channel, kind = 'exposure' AS x,
 		toUInt8(indexOf(['open', 'click', 'conversion', 'unsubscribe', 'complaint'], kind)) AS k,
 		if(x, toUInt64(time) * 4294967296 + cityHash64(event_id) % 4294967296, 18446744073709551615) AS o,
 		if(x, cityHash64(segment, variant), 0) AS a
@@ -202,14 +204,17 @@ func (r *Rollups) foldEvents(ctx context.Context, filter string, args []any) err
 
 // foldStates computes the unit_state rows (see rollupStates) of the
 // unit_rollup rows matching {where}.
-var foldStates = "INSERT INTO unit_state (experiment, uh, n, arm, p, uvalue, uvalue_days, uvalue_values)\n" +
-	"SELECT experiment, u, n, arm, " + statePack() + ", uvalue, uvalue_days, uvalue_values FROM (" + rollupStates("{where}") + ")" + localIn
+var foldStates = "INSERT INTO unit_state (experiment, uh, n, arm, p, uvalue, uvalue_days, uvalue_values, ch_names, ch_arms, ch_flags, ex_arms, ex_counts, pre, pre_gaps, pre_values)\n" +
+	"SELECT experiment, u, n, arm, " + statePack() + ", uvalue, uvalue_days, uvalue_values, ch_names, ch_arms, ch_flags, ex_arms, ex_counts, pre, pre_gaps, pre_values FROM (" +
+	rollupStates("{where}") + ")" + localIn
 
 // touched is foldStates' {where} for the units with events matching
-// {filter}: the units a fold of those events changed. foldStates ends in
-// localIn, so that ClickHouse finds them by unit_rollup's index, and on a
-// cluster each shard takes its own units.
-const touched = "(experiment, uh) IN (SELECT experiment, cityHash64(unit) FROM events WHERE {filter})"
+// {filter}: the units a fold of those events changed, in every experiment
+// (an event of one is history before the exposures of the others, see
+// migration 0015). foldStates ends in localIn, so that ClickHouse finds
+// them by unit_rollup's index, and on a cluster each shard takes its own
+// units.
+const touched = "uh IN (SELECT cityHash64(unit) FROM events WHERE {filter})"
 
 // foldReport folds a window into the report's tables: the events' states
 // into unit_rollup, their arms' names, then the report's rows of the
@@ -221,7 +226,10 @@ func (r *Rollups) foldReport(ctx context.Context, w window) error {
 	if err := r.conn.Exec(ctx, strings.Replace(foldArms, "{filter}", w.filter, 1), w.args...); err != nil {
 		return fmt.Errorf("fold arm names: %w", translate(err))
 	}
-	if err := r.conn.Exec(ctx, strings.Replace(foldStates, "{where}", w.units, 1), w.unitArgs...); err != nil {
+	// rollupStates reads the units twice: their rows of each experiment,
+	// and all their rows.
+	args := append(w.unitArgs[:len(w.unitArgs):len(w.unitArgs)], w.unitArgs...)
+	if err := r.conn.Exec(ctx, strings.ReplaceAll(foldStates, "{where}", w.units), args...); err != nil {
 		return fmt.Errorf("fold unit states: %w", translate(err))
 	}
 	return nil

@@ -11,11 +11,19 @@ import (
 	"github.com/splitcast/splitcast/analytics/results"
 )
 
-// UnitReader is the results.UnitReader of reports: one row per exposed unit
-// of an experiment, read from the raw events (the unit rollup keeps no
-// pre-exposure history and no dimensions). Safe for concurrent use.
+// UnitReader is the results.UnitReader of reports. With Rollups, a read
+// without dimensions (the report's CUPED) folds them and reads unit_state,
+// which keeps each unit's outcomes and what it did before its first
+// exposure (migration 0015), units alike counted together; a read with
+// dimensions (a breakdown), or without Rollups, reads one row per exposed
+// unit from the raw events. Safe for concurrent use.
 type UnitReader struct {
 	conn driver.Conn
+	// Rollups, when set, are the report rollups a read without dimensions
+	// folds and reads.
+	Rollups *Rollups
+
+	kept keptCounts[unitEntry]
 	// UnitsPerPass bounds the exposures one query reads (default
 	// DefaultUnitsPerPass): an experiment with more is read a hash bucket
 	// of units at a time.
@@ -131,6 +139,9 @@ func (r *UnitReader) Units(ctx context.Context, experimentKey string, preDays in
 	if len(dims) > MaxDims {
 		return nil, fmt.Errorf("units: %d dimensions, at most %d", len(dims), MaxDims)
 	}
+	if len(dims) == 0 && r.Rollups != nil {
+		return r.rolledUnits(ctx, experimentKey, preDays)
+	}
 	var first, last time.Time
 	var n uint64
 	if err := r.conn.QueryRow(ctx, `SELECT min(time), max(time), count() FROM events WHERE experiment = ? AND kind = 'exposure'`,
@@ -191,7 +202,7 @@ func (r *UnitReader) units(ctx context.Context, q string, args []any, dims int, 
 		} else {
 			arms[k] = k
 		}
-		u := results.Unit{Segment: k[0], Variant: k[1], Outcome: metricsOf(row.y, row.yv), Pre: metricsOf(row.x, row.xv)}
+		u := results.Unit{Segment: k[0], Variant: k[1], Outcome: metricsOf(row.y, row.yv), Pre: metricsOf(row.x, row.xv), N: 1}
 		if dims > 0 {
 			u.Dims = row.dims
 		}

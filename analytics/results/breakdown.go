@@ -76,8 +76,8 @@ func AddBreakdown(r *Report, units []Unit, dimension string) {
 		if counts[k] == nil {
 			counts[k] = &Counts{}
 		}
-		addUnit(counts[k], u.Outcome)
-		perValue[[2]string{u.Segment, v}]++
+		addUnit(counts[k], u.Outcome, u.N)
+		perValue[[2]string{u.Segment, v}] += u.N
 	}
 	for _, s := range r.Segments {
 		bs := BreakdownSegment{Key: s.Key}
@@ -174,18 +174,18 @@ func adjustBreakdown(b *Breakdown) int {
 	return most
 }
 
-// addUnit adds one unit's outcome to an arm's counts.
-func addUnit(c *Counts, o UnitMetrics) {
-	c.Exposed++
-	c.Value += o.Revenue
-	c.ValueSumSq += o.Revenue * o.Revenue
+// addUnit adds n units' outcome o to an arm's counts.
+func addUnit(c *Counts, o UnitMetrics, n int64) {
+	c.Exposed += n
+	c.Value += float64(n) * o.Revenue
+	c.ValueSumSq += float64(n) * o.Revenue * o.Revenue
 	for _, k := range []struct {
 		has bool
 		n   *int64
 	}{{o.Open, &c.Opens.Units}, {o.Click, &c.Clicks.Units}, {o.Open && o.Click, &c.OpenClickers},
 		{o.Conversion, &c.Conversions.Units}, {o.Unsubscribe, &c.Unsubscribes.Units}, {o.Complaint, &c.Complaints.Units}} {
 		if k.has {
-			*k.n++
+			*k.n += n
 		}
 	}
 }

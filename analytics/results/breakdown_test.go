@@ -27,7 +27,7 @@ func TestBreakdown(t *testing.T) {
 		if i%3 == 0 {
 			seg, arms = "rest", []string{"a", "b"}
 		}
-		u := results.Unit{Segment: seg, Variant: arms[rng.IntN(len(arms))], Dims: []string{[]string{"email", "push", ""}[rng.IntN(3)]}}
+		u := results.Unit{Segment: seg, Variant: arms[rng.IntN(len(arms))], N: 1, Dims: []string{[]string{"email", "push", ""}[rng.IntN(3)]}}
 		u.Outcome.Open = rng.Float64() < 0.3
 		u.Outcome.Click = u.Outcome.Open && rng.Float64() < 0.3
 		u.Outcome.Conversion = rng.Float64() < 0.05

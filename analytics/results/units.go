@@ -30,6 +30,9 @@ type Unit struct {
 	// Dims are the values of the dimensions asked for, in their order
 	// ("" when the exposure carried none).
 	Dims []string
+	// N is how many units the entry stands for: 1 when read unit by unit;
+	// a read without dimensions may count units alike as one entry.
+	N int64
 }
 
 // UnitMetrics are one unit's human events: whether it had each kind, and
@@ -101,10 +104,11 @@ func AddCUPED(r *Report, units []Unit, preDays int) {
 }
 
 func cupedArm(units []Unit, idx []int, m experiment.Metric) stats.CUPEDArm {
-	a := stats.CUPEDArm{Y: make([]float64, len(idx)), X: make([]float64, len(idx))}
+	a := stats.CUPEDArm{Y: make([]float64, len(idx)), X: make([]float64, len(idx)), W: make([]float64, len(idx))}
 	for k, i := range idx {
 		a.Y[k], _ = units[i].Outcome.Value(m)
 		a.X[k], _ = units[i].Pre.Value(m)
+		a.W[k] = float64(units[i].N)
 	}
 	return a
 }

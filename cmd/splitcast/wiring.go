@@ -120,6 +120,10 @@ func (m *Main) Run(ctx context.Context) error {
 	bandits := clickhouse.NewBanditAggregates(m.conn, base, store)
 	aggregates := results.CustomMerged{Main: bandits, Custom: clickhouse.NewCustomMetricReader(m.conn), Experiments: store}
 	m.startRetirement(bg, store, aggregates)
+	// The report's CUPED, per-channel and fatigue sections read the same rollups,
+	// folded once for all.
+	units, channels, armFatigue := clickhouse.NewUnitReader(m.conn), clickhouse.NewChannelReader(m.conn), clickhouse.NewFatigueReader(m.conn)
+	units.Rollups, channels.Rollups, armFatigue.Rollups = base.Rollups, base.Rollups, base.Rollups
 	m.startBandit(bg, store, aggregates)
 	if err := m.startTraits(bg); err != nil {
 		return err
@@ -146,10 +150,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.serve(api.Config{
 		Store: store, Snapshots: m.refresher, Refresh: m.refresher.Refresh,
 		Events: fatigue.Logger{Logger: m.ingest, Gate: gate}, Ingest: m.ingest, Traits: m.traits, Aggregates: aggregates,
-		Units:    clickhouse.NewUnitReader(m.conn),
+		Units:    units,
 		Profiles: m.profileStore(),
 		Import:   m.importer(store),
-		Fatigue:  gate, ArmFatigue: clickhouse.NewFatigueReader(m.conn), Channels: clickhouse.NewChannelReader(m.conn),
+		Fatigue:  gate, ArmFatigue: armFatigue, Channels: channels,
 		GlobalControl: clickhouse.NewGlobalControlReader(m.conn),
 		Tokens:        tokens, Keys: keyring, Registry: reg, Ready: m.ready, LinkDomains: domains,
 		BaseURL: strings.TrimRight(m.Config.BaseURL, "/"),

@@ -1,0 +1,319 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/splitcast/splitcast/analytics/results"
+)
+
+// A read of an experiment's units from the rollups (UnitReader without
+// dimensions) counts its units alike: per arm, how many units had each
+// distinct (outcomes, covariates), a few thousand entries for millions of
+// units, which is all CUPED needs (stats.CUPEDArm.W). Counting every
+// unit's latest row on every read would cost a row per unit, as the
+// report's sums would (see statesums.go), so the reader keeps the counts
+// the same way: as of a mark, with a read taking off and adding back only
+// the units with rows written since. The counts are kept in the process,
+// per experiment and window: a reader new to them reads them whole once.
+
+// The same is done for the per-channel section (ChannelReader): a unit
+// stands there for each channel it was reached on, its entry the channel,
+// its arm there and what it did.
+
+// unitSumsKey names one set of kept counts.
+type unitSumsKey struct {
+	experiment string
+	window     uint32 // seconds
+}
+
+// unitSums are the counts of an experiment's units alike as of mark.
+type unitSums[E comparable] struct {
+	mark   time.Time
+	counts map[E]int64
+}
+
+// keptCounts are the counts a reader keeps, by experiment and window.
+type keptCounts[E comparable] struct {
+	mu   sync.Mutex // one read at a time
+	sums map[unitSumsKey]*unitSums[E]
+}
+
+// entryQuery is how a kind of entry is read: its columns (as names) from
+// columns of unit_state (at most unitColumns), and an ARRAY JOIN clause of
+// them when a unit has several entries (else ""); scan reads a row of
+// tag, the entry's columns and count into tag, e and n.
+type entryQuery[E comparable] struct {
+	columns   []string
+	entry     string
+	keys      string
+	arrayJoin string
+	scan      func(rows driver.Rows) (tag uint8, e E, n uint64, err error)
+}
+
+// unitEntry is a kind of unit: its arm, outcomes and covariates.
+type unitEntry struct {
+	arm    uint64
+	y, x   [5]uint8
+	yv, xv float64
+}
+
+// unitColumns are unit_state's columns a units read takes, and
+// channelColumns a channel read's.
+var (
+	unitColumns    = []string{"arm", "p", "uvalue", "pre", "pre_gaps", "pre_values"}
+	channelColumns = []string{"p", "uvalue", "ch_names", "ch_arms", "ch_flags"}
+)
+
+// unitEntryColumns are a unitEntry's columns from unitColumns, for a
+// window of w seconds: the outcomes from the unit's counts (p), the
+// covariates as migration 0015 keeps them (a kind whose last event before
+// the exposure is at most w before it; the conversions at most w before
+// it).
+func unitEntryColumns(w uint32) string {
+	var y, x []string
+	for i, k := range aggregateKinds {
+		h := slices.Index(packedColumns(), "h_"+string(k)) + 1
+		y = append(y, fmt.Sprintf("toUInt8(p[%d] > 0) AS y%d", h, i))
+		x = append(x, fmt.Sprintf("toUInt8(pre[%[1]d] > 0 AND pre[%[1]d] <= %[2]d) AS x%[3]d", i+1, w, i))
+	}
+	return "arm, " + strings.Join(y, ", ") + ", uvalue AS yv, " + strings.Join(x, ", ") +
+		fmt.Sprintf(", arraySum(arrayFilter((v, g) -> g <= %d, pre_values, pre_gaps)) AS xv", w)
+}
+
+// unitEntryKeys are unitEntryColumns' names.
+const unitEntryKeys = "arm, y0, y1, y2, y3, y4, yv, x0, x1, x2, x3, x4, xv"
+
+// argMaxOf picks columns of the row of largest n.
+func argMaxOf(columns []string) string {
+	var cols []string
+	for _, c := range columns {
+		cols = append(cols, fmt.Sprintf("argMax(%[1]s, n) AS %[1]s", c))
+	}
+	return strings.Join(cols, ", ")
+}
+
+// touched counts, per tag (as stateUnits'), the entries of the
+// experiment's units with rows written since the kept mark, each unit's
+// row as of the tag. Parameters: stateUnits'.
+func (q entryQuery[E]) touched() string {
+	return fmt.Sprintf(`SELECT tag, %[1]s, count()
+	FROM (
+		SELECT tag, %[2]s
+		FROM (
+			SELECT u, tag, %[3]s
+			FROM (
+				SELECT uh AS u, n, %[4]s,
+					arrayJoin(multiIf(at < toDateTime(?), [%[5]d, %[6]d, %[7]d], at < toDateTime(?), [%[6]d, %[7]d], [%[7]d])) AS tag
+				FROM unit_state
+				WHERE experiment = ? AND uh IN (SELECT uh FROM unit_state WHERE {tail} AND experiment = ? AND at >= toDateTime(?))
+			)
+			GROUP BY u, tag
+		)
+		%[8]s
+	)
+	GROUP BY tag, %[1]s`, q.keys, q.entry, argMaxOf(q.columns), strings.Join(q.columns, ", "), tagOld, tagMid, tagNow, q.arrayJoin) + localIn
+}
+
+// whole counts the entries of the experiment's units as of a mark, in
+// wholeUnits' three tags. Parameters: the experiment and the mark, five
+// times.
+func (q entryQuery[E]) whole() string {
+	several := "uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at < toDateTime(?) GROUP BY uh HAVING count() > 1)"
+	cols := strings.Join(q.columns, ", ")
+	return fmt.Sprintf(`SELECT tag, %[1]s, count()
+	FROM (
+		SELECT tag, %[2]s
+		FROM (
+			SELECT materialize(toUInt8(%[3]d)) AS tag, %[6]s
+			FROM unit_state
+			WHERE experiment = ? AND at < toDateTime(?)
+			UNION ALL
+			SELECT materialize(toUInt8(%[4]d)) AS tag, %[6]s
+			FROM unit_state
+			WHERE experiment = ? AND at < toDateTime(?) AND %[7]s
+			UNION ALL
+			SELECT materialize(toUInt8(%[5]d)) AS tag, %[6]s
+			FROM (
+				SELECT %[8]s
+				FROM unit_state
+				WHERE experiment = ? AND at < toDateTime(?) AND %[7]s
+				GROUP BY uh
+			)
+		)
+		%[9]s
+	)
+	GROUP BY tag, %[1]s`, q.keys, q.entry, tagAll, tagSeveral, tagLatest, cols, several, argMaxOf(q.columns), q.arrayJoin) + localIn
+}
+
+// unitEntries reads unitEntry.
+func unitEntries(w uint32) entryQuery[unitEntry] {
+	return entryQuery[unitEntry]{columns: unitColumns, entry: unitEntryColumns(w), keys: unitEntryKeys,
+		scan: func(rows driver.Rows) (uint8, unitEntry, uint64, error) {
+			var tag uint8
+			var n uint64
+			var e unitEntry
+			d := []any{&tag, &e.arm}
+			for i := range e.y {
+				d = append(d, &e.y[i])
+			}
+			d = append(d, &e.yv)
+			for i := range e.x {
+				d = append(d, &e.x[i])
+			}
+			d = append(d, &e.xv, &n)
+			err := rows.Scan(d...)
+			return tag, e, n, err
+		}}
+}
+
+// rolledUnits is Units without dimensions, from the rollups.
+func (r *UnitReader) rolledUnits(ctx context.Context, key string, preDays int) ([]results.Unit, error) {
+	w := uint32(preDays) * 86400
+	counts, names, err := readKept(ctx, r.conn, r.Rollups, &r.kept, unitSumsKey{key, w}, unitEntries(w))
+	if err != nil {
+		return nil, fmt.Errorf("units: %w", err)
+	}
+	out := make([]results.Unit, 0, len(counts))
+	for e, n := range counts {
+		name, ok := names[e.arm]
+		if !ok {
+			return nil, fmt.Errorf("units: experiment %s has units in arm %d, which has no name", key, e.arm)
+		}
+		out = append(out, results.Unit{Segment: name[0], Variant: name[1],
+			Outcome: metricsOf(e.y, e.yv), Pre: metricsOf(e.x, e.xv), N: n})
+	}
+	return out, nil
+}
+
+// readKept folds the rollups and returns the counts of q's entries of the
+// experiment k names, as of now, with the names of its arms, keeping them
+// in kept for the next read.
+func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Rollups, kept *keptCounts[E], k unitSumsKey, q entryQuery[E]) (map[E]int64, map[uint64][2]string, error) {
+	if err := rollups.Fold(ctx); err != nil {
+		return nil, nil, err
+	}
+	names, err := armNames(ctx, conn, k.experiment)
+	if err != nil {
+		return nil, nil, err
+	}
+	kept.mu.Lock()
+	defer kept.mu.Unlock()
+	next, err := nextMarkOf(ctx, conn, "unit_state", rollups.Margin, rollups.FixedMargin)
+	if err != nil {
+		return nil, nil, err
+	}
+	next = next.Truncate(time.Second) // marks are whole seconds, like the rows' times
+	sums := kept.sums[k]
+	if sums == nil {
+		if sums, err = wholeEntries(ctx, conn, k.experiment, next, q); err != nil {
+			return nil, nil, err
+		}
+	}
+	if next.Before(sums.mark) {
+		next = sums.mark // see AggregateReader.fromStates
+	}
+	var tagged [stateTagCount]map[E]int64
+	old := uint32(sums.mark.Unix())
+	args := []any{old, uint32(next.Unix()), k.experiment, k.experiment, old}
+	err = readTail(ctx, conn, "unit_state", sums.mark, func(t tail) error {
+		tagged = [stateTagCount]map[E]int64{}
+		if t.empty() {
+			return nil
+		}
+		return readEntries(ctx, conn, q, &tagged, strings.Replace(q.touched(), "{tail}", t.filter(), 1), args...)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if kept.sums == nil {
+		kept.sums = map[unitSumsKey]*unitSums[E]{}
+	}
+	kept.sums[k] = sums
+	addEntries(sums.counts, tagged[tagOld], -1)
+	addEntries(sums.counts, tagged[tagMid], 1)
+	sums.mark = next
+	now := make(map[E]int64, len(sums.counts))
+	addEntries(now, sums.counts, 1)
+	addEntries(now, tagged[tagMid], -1)
+	addEntries(now, tagged[tagNow], 1)
+	return now, names, nil
+}
+
+// wholeEntries counts the experiment's entries as of mark.
+func wholeEntries[E comparable](ctx context.Context, conn driver.Conn, key string, mark time.Time, q entryQuery[E]) (*unitSums[E], error) {
+	// The units with several rows are grouped: past a GiB that goes to
+	// disk rather than over ClickHouse's memory limit.
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_bytes_before_external_group_by": maxGroupByBytes}))
+	m := uint32(mark.Unix())
+	var tagged [stateTagCount]map[E]int64
+	args := []any{key, m, key, m, key, m, key, m, key, m}
+	if err := readEntries(ctx, conn, q, &tagged, q.whole(), args...); err != nil {
+		return nil, err
+	}
+	sums := &unitSums[E]{mark: mark, counts: map[E]int64{}}
+	addEntries(sums.counts, tagged[tagAll], 1)
+	addEntries(sums.counts, tagged[tagSeveral], -1)
+	addEntries(sums.counts, tagged[tagLatest], 1)
+	return sums, nil
+}
+
+// readEntries adds the rows of query (tag, q's entry, count) to tagged.
+func readEntries[E comparable](ctx context.Context, conn driver.Conn, q entryQuery[E], tagged *[stateTagCount]map[E]int64, query string, args ...any) error {
+	rows, err := conn.Query(ctx, query, args...)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		tag, e, n, err := q.scan(rows)
+		if err != nil {
+			return fmt.Errorf("scan: %w", translate(err))
+		}
+		if int(tag) >= len(tagged) {
+			return fmt.Errorf("a row of tag %d", tag)
+		}
+		if tagged[tag] == nil {
+			tagged[tag] = map[E]int64{}
+		}
+		tagged[tag][e] += int64(n)
+	}
+	return translate(rows.Err())
+}
+
+// addEntries adds sign times the counts of from to to, dropping those
+// that come to 0.
+func addEntries[E comparable](to, from map[E]int64, sign int64) {
+	for e, n := range from {
+		to[e] += sign * n
+		if to[e] == 0 {
+			delete(to, e)
+		}
+	}
+}
+
+// armNames reads the names of the experiment's arms.
+func armNames(ctx context.Context, conn driver.Conn, key string) (map[uint64][2]string, error) {
+	rows, err := conn.Query(ctx, rollupArms, key)
+	if err != nil {
+		return nil, fmt.Errorf("arm names: %w", translate(err))
+	}
+	defer rows.Close()
+	names := map[uint64][2]string{}
+	for rows.Next() {
+		var arm uint64
+		var seg, variant string
+		if err := rows.Scan(&arm, &seg, &variant); err != nil {
+			return nil, fmt.Errorf("arm names: %w", translate(err))
+		}
+		names[arm] = [2]string{seg, variant}
+	}
+	return names, translate(rows.Err())
+}

@@ -493,7 +493,7 @@ func stateUnpack() string {
 }
 
 // rollupStates computes unit_state's rows from the unit_rollup rows
-// matching where (with its parameters, given twice): per (experiment,
+// matching where (with its parameters): per (experiment,
 // unit), rawUnits' columns from the unit's merged states, what the unit
 // did on each channel and before its first exposure (migration 0015), and n, the number of
 // distinct elements in all the states they come from (see the
@@ -557,26 +557,27 @@ func rollupStates(where string) string {
 		arrayMap(x -> toUInt32(fs - tupleElement(x, 5)), ` + preConv + `) AS pre_gaps,
 		arrayMap(x -> tupleElement(x, 6), ` + preConv + `) AS pre_values
 	FROM (
-		SELECT experiment, u, fo, arm, fver, amin, amax, n0, cs, ` + firstPerID("sorted") + ` AS oc
+		SELECT tupleElement(r, 1) AS experiment, u, tupleElement(r, 2) AS fo, tupleElement(r, 3) AS arm, tupleElement(r, 4) AS fver,
+			tupleElement(r, 5) AS amin, tupleElement(r, 6) AS amax, tupleElement(r, 7) AS n0, tupleElement(r, 8) AS cs,
+			tupleElement(r, 9) AS sorted, ` + firstPerID("sorted") + ` AS oc, all_sorted, ` + firstPerID("all_sorted") + ` AS allc
 		FROM (
-			SELECT experiment, uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
-				minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, arraySort(groupUniqArrayMerge(outcomes)) AS sorted,
-				arraySort(x -> tupleElement(x, 2), groupUniqArrayMerge(chans)) AS cs,
-				length(sorted) + uniqExactMerge(xn) + length(cs) AS n0
-			FROM unit_rollup
-			WHERE ` + where + `
-			GROUP BY experiment, uh
-			HAVING fo != 18446744073709551615
+			-- Each unit's rows of every experiment, and its outcomes of all of them.
+			SELECT u, groupArray(tuple(experiment, fo, arm, fver, amin, amax, n0, cs, sorted)) AS rows,
+				arraySort(groupUniqArrayArray(sorted)) AS all_sorted
+			FROM (
+				SELECT experiment, uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
+					minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, arraySort(groupUniqArrayMerge(outcomes)) AS sorted,
+					arraySort(x -> tupleElement(x, 2), groupUniqArrayMerge(chans)) AS cs,
+					length(sorted) + uniqExactMerge(xn) + length(cs) AS n0
+				FROM unit_rollup
+				WHERE ` + where + `
+				GROUP BY experiment, uh
+			)
+			GROUP BY u
 		)
-	) ANY LEFT JOIN (
-		SELECT uh AS u, all_sorted, ` + firstPerID("all_sorted") + ` AS allc
-		FROM (
-			SELECT uh, arraySort(groupUniqArrayMerge(outcomes)) AS all_sorted
-			FROM unit_rollup
-			WHERE ` + where + `
-			GROUP BY uh
-		)
-	) USING u`
+		ARRAY JOIN rows AS r
+		WHERE fo != 18446744073709551615
+	)`
 }
 
 // rollupArms names the arms of the experiment (the parameter) from the

@@ -226,10 +226,7 @@ func (r *Rollups) foldReport(ctx context.Context, w window) error {
 	if err := r.conn.Exec(ctx, strings.Replace(foldArms, "{filter}", w.filter, 1), w.args...); err != nil {
 		return fmt.Errorf("fold arm names: %w", translate(err))
 	}
-	// rollupStates reads the units twice: their rows of each experiment,
-	// and all their rows.
-	args := append(w.unitArgs[:len(w.unitArgs):len(w.unitArgs)], w.unitArgs...)
-	if err := r.conn.Exec(ctx, strings.ReplaceAll(foldStates, "{where}", w.units), args...); err != nil {
+	if err := r.conn.Exec(ctx, strings.Replace(foldStates, "{where}", w.units, 1), w.unitArgs...); err != nil {
 		return fmt.Errorf("fold unit states: %w", translate(err))
 	}
 	return nil

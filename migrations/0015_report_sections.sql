@@ -79,10 +79,14 @@ SETTINGS index_granularity = 128;
 
 DROP TABLE IF EXISTS report_sums;
 
+-- report_sums (0014) with kind: '' for the report's sums, and the
+-- sections' counts of units alike (analytics/clickhouse/unitsums.go) under
+-- their name and window.
 CREATE TABLE IF NOT EXISTS report_sums (
     experiment String,
+    kind String DEFAULT '',
     mark DateTime,
     sums String,
     at DateTime DEFAULT now()
 ) ENGINE = ReplacingMergeTree(mark)
-ORDER BY experiment;
+ORDER BY (experiment, kind);

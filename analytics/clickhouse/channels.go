@@ -35,16 +35,21 @@ func NewChannelReader(conn driver.Conn) *ChannelReader { return &ChannelReader{c
 // what it did there (unit_state's ch_flags), whether it converted and its
 // conversions' value.
 type channelEntry struct {
-	channel string
-	arm     uint64
-	flags   uint8
-	conv    uint8
-	value   float64
+	Channel string
+	Arm     uint64
+	Flags   uint8
+	Conv    uint8
+	Value   float64
 }
 
 // channelEntries reads channelEntry, a unit's entry per channel.
 var channelEntries = entryQuery[channelEntry]{
+	name:    "channels",
 	columns: channelColumns,
+	compare: func(a, b channelEntry) int {
+		return cmp.Or(cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Arm, b.Arm), cmp.Compare(a.Flags, b.Flags),
+			cmp.Compare(a.Conv, b.Conv), cmp.Compare(a.Value, b.Value))
+	},
 	entry: fmt.Sprintf("tupleElement(c, 1) AS channel, tupleElement(c, 2) AS carm, tupleElement(c, 3) AS flags, toUInt8(p[%d] > 0) AS conv, uvalue AS yv",
 		slices.Index(packedColumns(), "h_"+string(analytics.KindConversion))+1),
 	keys:      "channel, carm, flags, conv, yv",
@@ -53,7 +58,7 @@ var channelEntries = entryQuery[channelEntry]{
 		var tag uint8
 		var n uint64
 		var e channelEntry
-		err := rows.Scan(&tag, &e.channel, &e.arm, &e.flags, &e.conv, &e.value, &n)
+		err := rows.Scan(&tag, &e.Channel, &e.Arm, &e.Flags, &e.Conv, &e.Value, &n)
 		return tag, e, n, err
 	},
 }
@@ -65,26 +70,27 @@ func (r *ChannelReader) rolledChannels(ctx context.Context, key string) ([]resul
 		return nil, fmt.Errorf("channel counts: %w", err)
 	}
 	by := map[[3]string]*results.ChannelCounts{}
-	for e, n := range counts {
-		name, ok := names[e.arm]
+	for _, c := range counts {
+		e, n := c.E, c.N
+		name, ok := names[e.Arm]
 		if !ok {
-			return nil, fmt.Errorf("channel counts: experiment %s has units in arm %d, which has no name", key, e.arm)
+			return nil, fmt.Errorf("channel counts: experiment %s has units in arm %d, which has no name", key, e.Arm)
 		}
-		k := [3]string{e.channel, name[0], name[1]}
+		k := [3]string{e.Channel, name[0], name[1]}
 		cc := by[k]
 		if cc == nil {
-			cc = &results.ChannelCounts{Segment: name[0], Variant: name[1], Channel: e.channel}
+			cc = &results.ChannelCounts{Segment: name[0], Variant: name[1], Channel: e.Channel}
 			by[k] = cc
 		}
 		c := &cc.Counts
 		c.Exposed += n
-		c.Value += float64(n) * e.value
-		c.ValueSumSq += float64(n) * e.value * e.value
+		c.Value += float64(n) * e.Value
+		c.ValueSumSq += float64(n) * e.Value * e.Value
 		for _, f := range []struct {
 			has bool
 			to  *int64
-		}{{e.flags&1 != 0, &c.Opens.Units}, {e.flags&2 != 0, &c.Clicks.Units}, {e.flags&3 == 3, &c.OpenClickers},
-			{e.conv != 0, &c.Conversions.Units}, {e.flags&4 != 0, &c.Unsubscribes.Units}, {e.flags&8 != 0, &c.Complaints.Units}} {
+		}{{e.Flags&1 != 0, &c.Opens.Units}, {e.Flags&2 != 0, &c.Clicks.Units}, {e.Flags&3 == 3, &c.OpenClickers},
+			{e.Conv != 0, &c.Conversions.Units}, {e.Flags&4 != 0, &c.Unsubscribes.Units}, {e.Flags&8 != 0, &c.Complaints.Units}} {
 			if f.has {
 				*f.to += n
 			}

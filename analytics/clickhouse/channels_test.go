@@ -78,6 +78,17 @@ func TestChannelsRolledEqualRaw(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: rolled: %v", stage, err)
 		}
+		// A reader new to the counts starts from those saved and must
+		// agree.
+		fresh := clickhouse.NewChannelReader(conn)
+		fresh.Rollups = rolled.Rollups
+		again, err := fresh.ChannelCounts(ctx, "exp")
+		if err != nil {
+			t.Fatalf("%s: a new reader: %v", stage, err)
+		}
+		if fmt.Sprint(again) != fmt.Sprint(got) {
+			t.Errorf("%s: a new reader read\n%+v\nthe first\n%+v", stage, again, got)
+		}
 		if len(got) != len(want) {
 			t.Fatalf("%s: %d arm-channels from the rollups, %d from the raw events:\n%+v\n%+v", stage, len(got), len(want), got, want)
 		}
@@ -151,6 +162,15 @@ func TestArmFatigueRolledEqualRaw(t *testing.T) {
 		got, err := rolled.ArmFatigue(ctx, "exp")
 		if err != nil {
 			t.Fatalf("%s: rolled: %v", stage, err)
+		}
+		fresh := clickhouse.NewFatigueReader(conn)
+		fresh.Rollups = rolled.Rollups
+		again, err := fresh.ArmFatigue(ctx, "exp")
+		if err != nil {
+			t.Fatalf("%s: a new reader: %v", stage, err)
+		}
+		if fmt.Sprint(again) != fmt.Sprint(got) {
+			t.Errorf("%s: a new reader read\n%+v\nthe first\n%+v", stage, again, got)
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s: rolled\n%+v\nraw\n%+v", stage, got, want)

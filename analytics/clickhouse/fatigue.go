@@ -44,12 +44,14 @@ var _ fatigue.Reader = (*FatigueReader)(nil)
 
 // sendEntry is a unit's exposures in one arm: the arm, and how many.
 type sendEntry struct {
-	arm   uint64
-	sends uint32
+	Arm   uint64
+	Sends uint32
 }
 
 // sendEntries reads sendEntry, a unit's entry per arm it was exposed in.
 var sendEntries = entryQuery[sendEntry]{
+	name:      "sends",
+	compare:   func(a, b sendEntry) int { return cmp.Or(cmp.Compare(a.Arm, b.Arm), cmp.Compare(a.Sends, b.Sends)) },
 	columns:   []string{"ex_arms", "ex_counts"},
 	entry:     "tupleElement(e, 1) AS earm, tupleElement(e, 2) AS sends",
 	keys:      "earm, sends",
@@ -58,7 +60,7 @@ var sendEntries = entryQuery[sendEntry]{
 		var tag uint8
 		var n uint64
 		var e sendEntry
-		err := rows.Scan(&tag, &e.arm, &e.sends, &n)
+		err := rows.Scan(&tag, &e.Arm, &e.Sends, &n)
 		return tag, e, n, err
 	},
 }
@@ -239,7 +241,7 @@ GROUP BY segment, variant`
 // ArmFatigue reads the messages and suppressions of an experiment per arm.
 func (r *FatigueReader) ArmFatigue(ctx context.Context, key string) ([]results.ArmFatigue, error) {
 	q := armFatigue
-	var sends map[sendEntry]int64
+	var sends []savedEntry[sendEntry]
 	var names map[uint64][2]string
 	if r.Rollups != nil {
 		var err error
@@ -280,14 +282,15 @@ func (r *FatigueReader) ArmFatigue(ctx context.Context, key string) ([]results.A
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("arm fatigue: %w", translate(err))
 	}
-	for e, n := range sends {
-		name, ok := names[e.arm]
+	for _, c := range sends {
+		e, n := c.E, c.N
+		name, ok := names[e.Arm]
 		if !ok {
-			return nil, fmt.Errorf("arm fatigue: experiment %s has units in arm %d, which has no name", key, e.arm)
+			return nil, fmt.Errorf("arm fatigue: experiment %s has units in arm %d, which has no name", key, e.Arm)
 		}
 		a := arm(name[0], name[1])
 		a.MessagedUnits += n
-		a.Messages += n * int64(e.sends)
+		a.Messages += n * int64(e.Sends)
 	}
 	srows, err := r.conn.Query(ctx, armSuppressed, key)
 	if err != nil {

@@ -156,7 +156,7 @@ func (r *AggregateReader) savedSums(ctx context.Context, experimentKey string) (
 	var sums string
 	var mark time.Time
 	var n uint64
-	q := "SELECT argMax(sums, mark), max(mark), count() FROM report_sums WHERE experiment = ?"
+	q := "SELECT argMax(sums, mark), max(mark), count() FROM report_sums WHERE experiment = ? AND kind = ''"
 	if err := r.conn.QueryRow(ctx, q, experimentKey).Scan(&sums, &mark, &n); err != nil {
 		return nil, fmt.Errorf("read saved report sums: %w", translate(err))
 	}

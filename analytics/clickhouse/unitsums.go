@@ -1,7 +1,9 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,8 +23,10 @@ import (
 // unit's latest row on every read would cost a row per unit, as the
 // report's sums would (see statesums.go), so the reader keeps the counts
 // the same way: as of a mark, with a read taking off and adding back only
-// the units with rows written since. The counts are kept in the process,
-// per experiment and window: a reader new to them reads them whole once.
+// the units with rows written since. The counts are kept per experiment
+// and window, and saved to report_sums (kind: the entries' name and the
+// window) once a minute, like the report's sums: a reader new to them
+// starts from the latest saved, and reads them whole only when none was.
 
 // The same is done for the per-channel section (ChannelReader): a unit
 // stands there for each channel it was reached on, its entry the channel,
@@ -38,6 +42,13 @@ type unitSumsKey struct {
 type unitSums[E comparable] struct {
 	mark   time.Time
 	counts map[E]int64
+	saved  time.Time // the mark of the counts this reader last saved
+}
+
+// savedEntry is an entry and its count as report_sums holds them (JSON).
+type savedEntry[E comparable] struct {
+	E E     `json:"e"`
+	N int64 `json:"n"`
 }
 
 // keptCounts are the counts a reader keeps, by experiment and window.
@@ -51,7 +62,9 @@ type keptCounts[E comparable] struct {
 // them when a unit has several entries (else ""); scan reads a row of
 // tag, the entry's columns and count into tag, e and n.
 type entryQuery[E comparable] struct {
+	name      string // in report_sums' kind
 	columns   []string
+	compare   func(a, b E) int // orders entries, so that sums of them come out the same every read
 	entry     string
 	keys      string
 	arrayJoin string
@@ -60,9 +73,9 @@ type entryQuery[E comparable] struct {
 
 // unitEntry is a kind of unit: its arm, outcomes and covariates.
 type unitEntry struct {
-	arm    uint64
-	y, x   [5]uint8
-	yv, xv float64
+	Arm    uint64
+	Y, X   [5]uint8
+	YV, XV float64
 }
 
 // unitColumns are unit_state's columns a units read takes, and
@@ -155,20 +168,23 @@ func (q entryQuery[E]) whole() string {
 
 // unitEntries reads unitEntry.
 func unitEntries(w uint32) entryQuery[unitEntry] {
-	return entryQuery[unitEntry]{columns: unitColumns, entry: unitEntryColumns(w), keys: unitEntryKeys,
+	return entryQuery[unitEntry]{name: "units", columns: unitColumns, compare: func(a, b unitEntry) int {
+		return cmp.Or(cmp.Compare(a.Arm, b.Arm), slices.Compare(a.Y[:], b.Y[:]), cmp.Compare(a.YV, b.YV),
+			slices.Compare(a.X[:], b.X[:]), cmp.Compare(a.XV, b.XV))
+	}, entry: unitEntryColumns(w), keys: unitEntryKeys,
 		scan: func(rows driver.Rows) (uint8, unitEntry, uint64, error) {
 			var tag uint8
 			var n uint64
 			var e unitEntry
-			d := []any{&tag, &e.arm}
-			for i := range e.y {
-				d = append(d, &e.y[i])
+			d := []any{&tag, &e.Arm}
+			for i := range e.Y {
+				d = append(d, &e.Y[i])
 			}
-			d = append(d, &e.yv)
-			for i := range e.x {
-				d = append(d, &e.x[i])
+			d = append(d, &e.YV)
+			for i := range e.X {
+				d = append(d, &e.X[i])
 			}
-			d = append(d, &e.xv, &n)
+			d = append(d, &e.XV, &n)
 			err := rows.Scan(d...)
 			return tag, e, n, err
 		}}
@@ -182,21 +198,22 @@ func (r *UnitReader) rolledUnits(ctx context.Context, key string, preDays int) (
 		return nil, fmt.Errorf("units: %w", err)
 	}
 	out := make([]results.Unit, 0, len(counts))
-	for e, n := range counts {
-		name, ok := names[e.arm]
+	for _, c := range counts {
+		e, n := c.E, c.N
+		name, ok := names[e.Arm]
 		if !ok {
-			return nil, fmt.Errorf("units: experiment %s has units in arm %d, which has no name", key, e.arm)
+			return nil, fmt.Errorf("units: experiment %s has units in arm %d, which has no name", key, e.Arm)
 		}
 		out = append(out, results.Unit{Segment: name[0], Variant: name[1],
-			Outcome: metricsOf(e.y, e.yv), Pre: metricsOf(e.x, e.xv), N: n})
+			Outcome: metricsOf(e.Y, e.YV), Pre: metricsOf(e.X, e.XV), N: n})
 	}
 	return out, nil
 }
 
 // readKept folds the rollups and returns the counts of q's entries of the
-// experiment k names, as of now, with the names of its arms, keeping them
-// in kept for the next read.
-func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Rollups, kept *keptCounts[E], k unitSumsKey, q entryQuery[E]) (map[E]int64, map[uint64][2]string, error) {
+// experiment k names, as of now, in q's order, with the names of its arms,
+// keeping them in kept for the next read.
+func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Rollups, kept *keptCounts[E], k unitSumsKey, q entryQuery[E]) ([]savedEntry[E], map[uint64][2]string, error) {
 	if err := rollups.Fold(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -212,6 +229,11 @@ func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Roll
 	}
 	next = next.Truncate(time.Second) // marks are whole seconds, like the rows' times
 	sums := kept.sums[k]
+	if sums == nil {
+		if sums, err = savedEntries(ctx, conn, k, q); err != nil {
+			return nil, nil, err
+		}
+	}
 	if sums == nil {
 		if sums, err = wholeEntries(ctx, conn, k.experiment, next, q); err != nil {
 			return nil, nil, err
@@ -240,11 +262,71 @@ func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Roll
 	addEntries(sums.counts, tagged[tagOld], -1)
 	addEntries(sums.counts, tagged[tagMid], 1)
 	sums.mark = next
+	if err := saveEntries(ctx, conn, k, q, sums); err != nil {
+		return nil, nil, err
+	}
 	now := make(map[E]int64, len(sums.counts))
 	addEntries(now, sums.counts, 1)
 	addEntries(now, tagged[tagMid], -1)
 	addEntries(now, tagged[tagNow], 1)
-	return now, names, nil
+	return sortedEntries(now, q.compare), names, nil
+}
+
+// sortedEntries returns counts in the order of compare.
+func sortedEntries[E comparable](counts map[E]int64, compare func(a, b E) int) []savedEntry[E] {
+	out := make([]savedEntry[E], 0, len(counts))
+	for e, n := range counts {
+		out = append(out, savedEntry[E]{e, n})
+	}
+	slices.SortFunc(out, func(a, b savedEntry[E]) int { return compare(a.E, b.E) })
+	return out
+}
+
+// sumsKind is report_sums' kind of q's counts for k.
+func sumsKind[E comparable](k unitSumsKey, q entryQuery[E]) string {
+	return fmt.Sprintf("%s/%d", q.name, k.window)
+}
+
+// savedEntries returns the latest counts any reader saved for k, nil if
+// none.
+func savedEntries[E comparable](ctx context.Context, conn driver.Conn, k unitSumsKey, q entryQuery[E]) (*unitSums[E], error) {
+	var saved string
+	var mark time.Time
+	var n uint64
+	sq := "SELECT argMax(sums, mark), max(mark), count() FROM report_sums WHERE experiment = ? AND kind = ?"
+	if err := conn.QueryRow(ctx, sq, k.experiment, sumsKind(k, q)).Scan(&saved, &mark, &n); err != nil {
+		return nil, fmt.Errorf("read saved counts: %w", translate(err))
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	var entries []savedEntry[E]
+	if err := json.Unmarshal([]byte(saved), &entries); err != nil {
+		return nil, fmt.Errorf("read saved counts: %w", err)
+	}
+	sums := &unitSums[E]{mark: mark, saved: mark, counts: make(map[E]int64, len(entries))}
+	for _, e := range entries {
+		sums.counts[e.E] += e.N
+	}
+	return sums, nil
+}
+
+// saveEntries writes sums to report_sums if the last save is older than
+// saveEvery.
+func saveEntries[E comparable](ctx context.Context, conn driver.Conn, k unitSumsKey, q entryQuery[E], sums *unitSums[E]) error {
+	if sums.mark.Sub(sums.saved) < saveEvery {
+		return nil
+	}
+	b, err := json.Marshal(sortedEntries(sums.counts, q.compare))
+	if err != nil {
+		return err
+	}
+	iq := "INSERT INTO report_sums (experiment, kind, mark, sums) SELECT ?, ?, toDateTime(?), ?"
+	if err := conn.Exec(ctx, iq, k.experiment, sumsKind(k, q), uint32(sums.mark.Unix()), string(b)); err != nil {
+		return fmt.Errorf("save counts: %w", translate(err))
+	}
+	sums.saved = sums.mark
+	return nil
 }
 
 // wholeEntries counts the experiment's entries as of mark.

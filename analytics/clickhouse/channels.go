@@ -13,13 +13,14 @@ import (
 )
 
 // ChannelReader is the results.ChannelReader: an experiment's counts per
-// arm and channel. With Rollups it folds them and reads unit_state's
-// channel columns (migration 0015), keeping counts as the UnitReader does
-// (see unitsums.go); without, it reads the raw events. Safe for
-// concurrent use.
+// arm and channel. With Rollups it reads unit_state's channel columns
+// (migration 0015) as last folded, keeping counts as the UnitReader does
+// (see readKept); without, it reads the raw events. Safe for concurrent
+// use.
 type ChannelReader struct {
 	conn driver.Conn
-	// Rollups, when set, are the report rollups it folds and reads.
+	// Rollups, when set, are the report rollups it reads, folded by the
+	// caller.
 	Rollups *Rollups
 
 	kept keptCounts[channelEntry]

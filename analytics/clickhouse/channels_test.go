@@ -74,6 +74,9 @@ func TestChannelsRolledEqualRaw(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: raw: %v", stage, err)
 		}
+		if err := rolled.Rollups.Fold(ctx); err != nil { // as the report's aggregates do
+			t.Fatal(err)
+		}
 		got, err := rolled.ChannelCounts(ctx, "exp")
 		if err != nil {
 			t.Fatalf("%s: rolled: %v", stage, err)
@@ -158,6 +161,9 @@ func TestArmFatigueRolledEqualRaw(t *testing.T) {
 		want, err := raw.ArmFatigue(ctx, "exp")
 		if err != nil {
 			t.Fatalf("%s: raw: %v", stage, err)
+		}
+		if err := rolled.Rollups.Fold(ctx); err != nil {
+			t.Fatal(err)
 		}
 		got, err := rolled.ArmFatigue(ctx, "exp")
 		if err != nil {

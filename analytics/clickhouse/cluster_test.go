@@ -275,6 +275,9 @@ func TestCluster(t *testing.T) {
 			rollups.FixedMargin = true // as the server on a cluster sets it (wiring)
 			ch, f, u := clickhouse.NewChannelReader(conn), clickhouse.NewFatigueReader(conn), clickhouse.NewUnitReader(conn)
 			ch.Rollups, f.Rollups, u.Rollups = rollups, rollups, rollups
+			if err := rollups.Fold(ctx); err != nil {
+				t.Fatal(err)
+			}
 			gotCh, err := ch.ChannelCounts(ctx, "exp")
 			if err != nil {
 				t.Fatalf("node %d: ChannelCounts: %v", i, err)

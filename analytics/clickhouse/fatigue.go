@@ -30,9 +30,9 @@ type FatigueReader struct {
 	// previous mark each read looks for inserts that were in flight.
 	Margin      time.Duration
 	FixedMargin bool
-	// Rollups, when set, are the report rollups ArmFatigue folds and
-	// reads the messages of (unit_state's ex_arms and ex_counts, migration
-	// 0015), keeping counts as the UnitReader does (see unitsums.go); the
+	// Rollups, when set, are the report rollups ArmFatigue reads the
+	// messages of (unit_state's ex_arms and ex_counts, migration 0015), as
+	// last folded (see readKept), keeping counts as the UnitReader does (see unitsums.go); the
 	// suppressions, few and first in the sort key, are read from the
 	// events.
 	Rollups *Rollups

@@ -12,7 +12,8 @@ import (
 )
 
 // UnitReader is the results.UnitReader of reports. With Rollups, a read
-// without dimensions (the report's CUPED) folds them and reads unit_state,
+// without dimensions (the report's CUPED) reads unit_state as last folded
+// (see readKept),
 // which keeps each unit's outcomes and what it did before its first
 // exposure (migration 0015), units alike counted together; a read with
 // dimensions (a breakdown), or without Rollups, reads one row per exposed
@@ -20,7 +21,8 @@ import (
 type UnitReader struct {
 	conn driver.Conn
 	// Rollups, when set, are the report rollups a read without dimensions
-	// folds and reads.
+	// reads, folded by the caller (a report folds them reading its
+	// aggregates).
 	Rollups *Rollups
 
 	kept keptCounts[unitEntry]

@@ -210,13 +210,14 @@ func (r *UnitReader) rolledUnits(ctx context.Context, key string, preDays int) (
 	return out, nil
 }
 
-// readKept folds the rollups and returns the counts of q's entries of the
-// experiment k names, as of now, in q's order, with the names of its arms,
-// keeping them in kept for the next read.
+// readKept returns the counts of q's entries of the experiment k names in
+// the rollups as last folded, in q's order, with the names of its arms,
+// keeping them in kept for the next read. It does not fold: a report folds
+// once, when it reads its aggregates (AggregateReader), and its sections
+// then read what that fold wrote, so that all its numbers count the same
+// events (a fold per section cost a report at 10M events three more folds
+// of the same news).
 func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Rollups, kept *keptCounts[E], k unitSumsKey, q entryQuery[E]) ([]savedEntry[E], map[uint64][2]string, error) {
-	if err := rollups.Fold(ctx); err != nil {
-		return nil, nil, err
-	}
 	names, err := armNames(ctx, conn, k.experiment)
 	if err != nil {
 		return nil, nil, err

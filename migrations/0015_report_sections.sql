@@ -3,8 +3,9 @@
 -- section's messages and CUPED.
 --
 -- unit_rollup (0006) with each outcome's channel (the 7th element of an
--- outcome), and chans: the channel, order key and arm of each exposure, so
--- that a unit's arm on each channel it was reached on is known. Granules
+-- outcome), and chans: the channel, order key, arm and id hash of each
+-- exposure, so that a unit's arm on each channel it was reached on, and its
+-- distinct exposures per arm, are known. Granules
 -- of 32 rows: a fold reads the granules of the units with news in every
 -- part, and deserializing their states is most of its cost (measured at
 -- 10M events, 1,000 units looked up: 131k rows read and 155-165 ms of
@@ -14,8 +15,8 @@
 -- arm there (ch_arms, that of its first exposure on the channel) and what
 -- it did there (ch_flags: 1 a human open, 2 a human click, 4 an
 -- unsubscribe, 8 a complaint, on that channel), per arm it was exposed in
--- (ex_arms) its distinct exposures there (ex_counts, by order key: time
--- and event id hash), and what each unit did
+-- (ex_arms) its distinct exposures there (ex_counts, by event id: a
+-- retried assignment is one message), and what each unit did
 -- before its first exposure, in any experiment: the covariates of the report's CUPED estimates, so that
 -- a report reads them from the unit's row instead of every event of the
 -- window before. They do not depend on the window a report asks for
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS unit_rollup (
     arm_max AggregateFunction(max, UInt64),
     xn AggregateFunction(uniqExact, UInt64),
     outcomes AggregateFunction(groupUniqArray, Tuple(UInt64, UInt32, UInt8, UInt8, UInt32, Float64, String)),
-    chans AggregateFunction(groupUniqArray, Tuple(String, UInt64, UInt64))
+    chans AggregateFunction(groupUniqArray, Tuple(String, UInt64, UInt64, UInt64))
 ) ENGINE = AggregatingMergeTree
 ORDER BY (experiment, uh)
 SETTINGS index_granularity = 32;

@@ -525,8 +525,11 @@ func rollupStates(where string) string {
 		pre = append(pre, fmt.Sprintf("toUInt32(if(%[1]s = 0, 0, fs - %[1]s))", last))
 	}
 	preConv := fmt.Sprintf("arrayFilter(x -> tupleElement(x, 3) = %d, pre_events)", 1+indexOfKind(analytics.KindConversion))
-	// A unit's channels in the order of its first exposure on each, and
-	// what it did on each (the flags of migration 0015).
+	// A unit's channels in the order of its first exposure on each (cs is
+	// sorted by order key, then arm, channel and id, so that copies with
+	// one order key in two arms come out the same every fold, and rows of
+	// equal n stay equal), and what it did on each (the flags of migration
+	// 0015).
 	var flags []string
 	for _, f := range []struct {
 		kind  analytics.Kind
@@ -551,7 +554,7 @@ func rollupStates(where string) string {
 		arrayMap(x -> tupleElement(x, 1), ch_first) AS ch_names, arrayMap(x -> tupleElement(x, 3), ch_first) AS ch_arms,
 		arrayMap(c -> toUInt8(` + strings.Join(flags, " + ") + `), ch_names) AS ch_flags,
 		arrayDistinct(arrayMap(x -> tupleElement(x, 3), cs)) AS ex_arms,
-		arrayMap(a -> toUInt32(length(arrayDistinct(arrayMap(x -> tupleElement(x, 2), arrayFilter(x -> tupleElement(x, 3) = a, cs))))), ex_arms) AS ex_counts,
+		arrayMap(a -> toUInt32(length(arrayDistinct(arrayMap(x -> tupleElement(x, 4), arrayFilter(x -> tupleElement(x, 3) = a, cs))))), ex_arms) AS ex_counts,
 		intDiv(fo, 4294967296) AS fs, ` + before + ` AS pre_events,
 		[` + strings.Join(pre, ", ") + `] AS pre,
 		arrayMap(x -> toUInt32(fs - tupleElement(x, 5)), ` + preConv + `) AS pre_gaps,
@@ -567,7 +570,7 @@ func rollupStates(where string) string {
 			FROM (
 				SELECT experiment, uh AS u, minMerge(first) AS fo, argMinMerge(arm) AS arm, argMinMerge(ver) AS fver,
 					minMerge(arm_min) AS amin, maxMerge(arm_max) AS amax, arraySort(groupUniqArrayMerge(outcomes)) AS sorted,
-					arraySort(x -> tupleElement(x, 2), groupUniqArrayMerge(chans)) AS cs,
+					arraySort(x -> (tupleElement(x, 2), tupleElement(x, 3), tupleElement(x, 1), tupleElement(x, 4)), groupUniqArrayMerge(chans)) AS cs,
 					length(sorted) + uniqExactMerge(xn) + length(cs) AS n0
 				FROM unit_rollup
 				WHERE ` + where + `

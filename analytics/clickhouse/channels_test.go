@@ -197,8 +197,12 @@ func TestArmFatigueRolledEqualRaw(t *testing.T) {
 	var again []analytics.Event
 	for i, e := range early[:200] {
 		if e.Kind == analytics.KindExposure {
+			// A retried assignment: the same id, stamped a few seconds
+			// later (analytics.Exposure), is one message.
+			retry := e
+			retry.Time = e.Time.Add(3 * time.Second)
 			e.ID, e.Time = fmt.Sprintf("again-%d", i), e.Time.Add(24*time.Hour)
-			again = append(again, e)
+			again = append(again, e, retry)
 		}
 	}
 	aggInsert(t, conn, append(append(aggReplays(early, 8), more...), again...))

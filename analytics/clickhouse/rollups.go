@@ -103,15 +103,15 @@ const rollupMarkName = "report_sections"
 // unit_rollup: one row of states per (experiment, unit) of them. Exposures
 // give the first-exposure states; opens, clicks, conversions and the
 // fatigue signals join the unit's set of outcomes, with their channel
-// (custom events count in no report); each exposure's channel, order key
-// and arm join the unit's set of channels (migration 0015). The order key o and the arm hash are rawUnits', so that the
+// (custom events count in no report); each exposure's channel, order key,
+// arm and id hash join the unit's set of channels (migration 0015). The order key o and the arm hash are rawUnits', so that the
 // rollup picks the same first exposure as the raw query.
 const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, xn, outcomes, chans)
 SELECT experiment, cityHash64(unit) AS uh,
 	minState(o), argMinState(a, o), argMinState(version, o),
 	minState(if(x, a, 18446744073709551615)), maxState(if(x, a, 0)), uniqExactStateIf(cityHash64(event_id), x),
 	groupUniqArrayStateIf(tuple(cityHash64(event_id), toUInt32(received_at), k, machine, toUInt32(time), value, channel), k > 0),
-	groupUniqArrayStateIf(tuple(channel, o, a), x)
+	groupUniqArrayStateIf(tuple(channel, o, a, cityHash64(event_id)), x)
 FROM (
 	SELECT experiment, unit, event_id, kind, machine, time, value, version, received_at, channel, kind = 'exposure' AS x,
 		toUInt8(indexOf(['open', 'click', 'conversion', 'unsubscribe', 'complaint'], kind)) AS k,

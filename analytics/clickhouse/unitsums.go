@@ -218,10 +218,6 @@ func (r *UnitReader) rolledUnits(ctx context.Context, key string, preDays int) (
 // events (a fold per section cost a report at 10M events three more folds
 // of the same news).
 func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Rollups, kept *keptCounts[E], k unitSumsKey, q entryQuery[E]) ([]savedEntry[E], map[uint64][2]string, error) {
-	names, err := armNames(ctx, conn, k.experiment)
-	if err != nil {
-		return nil, nil, err
-	}
 	kept.mu.Lock()
 	defer kept.mu.Unlock()
 	next, err := nextMarkOf(ctx, conn, "unit_state", rollups.Margin, rollups.FixedMargin)
@@ -270,6 +266,12 @@ func readKept[E comparable](ctx context.Context, conn driver.Conn, rollups *Roll
 	addEntries(now, sums.counts, 1)
 	addEntries(now, tagged[tagMid], -1)
 	addEntries(now, tagged[tagNow], 1)
+	// The arms' names after the rows: a fold names its arms before it
+	// writes their units' rows, so every arm read has its name.
+	names, err := armNames(ctx, conn, k.experiment)
+	if err != nil {
+		return nil, nil, err
+	}
 	return sortedEntries(now, q.compare), names, nil
 }
 

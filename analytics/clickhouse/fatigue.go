@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -19,11 +20,10 @@ import (
 // signals and the recent exposures that every server's fatigue state is
 // refreshed from.
 //
-// Cost: an incremental read (since a mark) filters on received_at, which
-// is not in the sort key, so it reads the partitions it touches like the
-// trait refresh does: the signals' whole table on the first read only (a
-// unit's unsubscribe of last year still counts), then the rows received
-// since the mark; the exposures, the cap window's partitions.
+// Cost: the signals' whole table on the first read only (a unit's
+// unsubscribe of last year still counts), and the exposures of the cap
+// window's partitions; then an incremental read (since a mark) reads only
+// the parts of events written since it, like the trait refresh (see tail).
 type FatigueReader struct {
 	conn driver.Conn
 	// Margin and FixedMargin are TraitReader's: how far before the
@@ -91,16 +91,16 @@ WHERE kind = 'exposure' AND date >= toDate(?) AND time >= toDateTime(?)
 ORDER BY k`
 
 // fatigueChanged is an incremental read's one scan: every signal and
-// exposure received since a mark (PREWHERE: the rows of the last seconds
-// are read whole, the rest only for received_at), within the partitions of
-// a date (the first parameter), exposures from a time (the third). The
-// kind is its index in fatigueKinds; channel, key and order as
-// fatigueSends'.
+// exposure received since a mark, in the parts written since ({tail}, see
+// tail: without it, every refresh read the received_at column of every
+// event ever stored), within the partitions of a date (the first
+// parameter), exposures from a time (the third). The kind is its index in
+// fatigueKinds; channel, key and order as fatigueSends'.
 const fatigueChanged = `SELECT toUInt8(indexOf(['exposure', 'unsubscribe', 'complaint', 'resubscribe'], kind)), murmurHash2_64(unit) AS k,
 	toUInt8(indexOf(['email', 'push', 'sms', 'in_app'], channel)),
 	reinterpretAsUInt64(reverse(unhex(substring(event_id, 3, 16)))), time FROM events
 PREWHERE received_at >= toDateTime(?)
-WHERE date >= toDate(?) AND kind IN ('exposure', 'unsubscribe', 'complaint', 'resubscribe')
+WHERE {tail} AND date >= toDate(?) AND kind IN ('exposure', 'unsubscribe', 'complaint', 'resubscribe')
 	AND (kind != 'exposure' OR time >= toDateTime(?))
 ORDER BY k`
 
@@ -143,18 +143,30 @@ func (r *FatigueReader) changed(ctx context.Context, since, from time.Time) (fat
 		sendsFrom = uint32(from.Unix())
 	}
 	day := analytics.Day(since.Add(-analytics.MaxAge)) - 1
-	rows, err := r.conn.Query(ctx, fatigueChanged, uint32(since.Unix()), dateString(day), sendsFrom)
+	var b fatigue.Batch
+	err := readTail(ctx, r.conn, "events", since, func(t tail) error {
+		b = fatigue.Batch{}
+		if t.empty() {
+			return nil
+		}
+		return r.readChanged(ctx, &b, strings.Replace(fatigueChanged, "{tail}", t.filter(), 1), uint32(since.Unix()), dateString(day), sendsFrom)
+	})
+	return b, err
+}
+
+// readChanged adds the rows of fatigueChanged (q, with args) to b.
+func (r *FatigueReader) readChanged(ctx context.Context, b *fatigue.Batch, q string, args ...any) error {
+	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {
-		return fatigue.Batch{}, fmt.Errorf("fatigue changes: %w", translate(err))
+		return fmt.Errorf("fatigue changes: %w", translate(err))
 	}
 	defer rows.Close()
-	var b fatigue.Batch
 	for rows.Next() {
 		var kind, channel uint8
 		var unit, key uint64
 		var t time.Time
 		if err := rows.Scan(&kind, &unit, &channel, &key, &t); err != nil {
-			return fatigue.Batch{}, fmt.Errorf("fatigue changes: %w", translate(err))
+			return fmt.Errorf("fatigue changes: %w", translate(err))
 		}
 		var ch experiment.Channel
 		if channel > 0 {
@@ -166,7 +178,7 @@ func (r *FatigueReader) changed(ctx context.Context, since, from time.Time) (fat
 			b.Signals = append(b.Signals, fatigue.Signal{Unit: fatigue.Key(unit), Channel: ch, Kind: fatigueKinds[kind-1], Time: t})
 		}
 	}
-	return b, translate(rows.Err())
+	return translate(rows.Err())
 }
 
 func (r *FatigueReader) signals(ctx context.Context, q string, args []any) ([]fatigue.Signal, error) {

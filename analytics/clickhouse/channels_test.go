@@ -208,3 +208,52 @@ func TestArmFatigueRolledEqualRaw(t *testing.T) {
 	aggInsert(t, conn, append(append(aggReplays(early, 8), more...), again...))
 	check("after more events")
 }
+
+// TestSavedCountsPastQueryLimit: counts whose JSON is longer than
+// ClickHouse's default max_query_size (256 KiB: every converter's value is
+// an entry) are saved, and a new reader starts from them.
+func TestSavedCountsPastQueryLimit(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	t0 := time.Date(2025, 6, 10, 8, 0, 0, 0, time.UTC)
+	var events []analytics.Event
+	for u := range 4000 {
+		unit := fmt.Sprintf("big-%d", u)
+		events = append(events,
+			analytics.Event{ID: unit + "-x", Kind: analytics.KindExposure, Experiment: "exp", Time: t0, Segment: "s", Variant: []string{"a", "b"}[u%2], Unit: unit, Channel: "email"},
+			analytics.Event{ID: unit + "-c", Kind: analytics.KindConversion, Experiment: "exp", Time: t0.Add(time.Hour), Segment: "s", Variant: []string{"a", "b"}[u%2], Unit: unit, Value: 1 + float64(u)/1000})
+	}
+	aggInsert(t, conn, events)
+	rolled := clickhouse.NewChannelReader(conn)
+	rolled.Rollups = clickhouse.NewRollups(conn)
+	rolled.Rollups.Margin = 0
+	if err := rolled.Rollups.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The counts saved are those as of a mark before the rows' insert
+	// ended: a second later, they are all of them.
+	time.Sleep(1500 * time.Millisecond)
+	if err := rolled.Rollups.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rolled.ChannelCounts(ctx, "exp")
+	if err != nil {
+		t.Fatalf("ChannelCounts: %v", err)
+	}
+	var size uint64
+	if err := conn.QueryRow(ctx, "SELECT max(length(sums)) FROM report_sums WHERE kind = 'channels/0'").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size <= 256<<10 {
+		t.Fatalf("saved counts of %d bytes: the test needs more than 256 KiB", size)
+	}
+	fresh := clickhouse.NewChannelReader(conn)
+	fresh.Rollups = rolled.Rollups
+	again, err := fresh.ChannelCounts(ctx, "exp")
+	if err != nil {
+		t.Fatalf("a new reader: %v", err)
+	}
+	if len(got) != 2 || got[0].Counts.Exposed != 2000 || got[0].Counts.Conversions.Units != 2000 || fmt.Sprint(again) != fmt.Sprint(got) {
+		t.Errorf("counts %+v, a new reader's %+v; want 2000 converted units in each arm, the same", got, again)
+	}
+}

@@ -192,6 +192,8 @@ func (r *AggregateReader) saveSums(ctx context.Context, experimentKey string, ke
 	if err != nil {
 		return err
 	}
+	// Inlined in the query's text, as the sections' counts are (saveEntries).
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": len(b) + 1<<16}))
 	q := "INSERT INTO report_sums (experiment, mark, sums) SELECT ?, toDateTime(?), ?"
 	if err := r.conn.Exec(ctx, q, experimentKey, uint32(kept.mark.Unix()), string(b)); err != nil {
 		return fmt.Errorf("save report sums: %w", translate(err))

@@ -285,6 +285,12 @@ func sortedEntries[E comparable](counts map[E]int64, compare func(a, b E) int) [
 	return out
 }
 
+// maxSavedCounts bounds the counts saved to report_sums, in bytes of JSON:
+// each distinct conversion value is an entry, so an experiment of many
+// converters has many, and a row of tens of megabytes costs more to write
+// each minute than a whole read after a restart.
+const maxSavedCounts = 8 << 20
+
 // sumsKind is report_sums' kind of q's counts for k.
 func sumsKind[E comparable](k unitSumsKey, q entryQuery[E]) string {
 	return fmt.Sprintf("%s/%d", q.name, k.window)
@@ -324,6 +330,16 @@ func saveEntries[E comparable](ctx context.Context, conn driver.Conn, k unitSums
 	if err != nil {
 		return err
 	}
+	if len(b) > maxSavedCounts {
+		// Kept in this process only; a reader new to them reads them whole.
+		sums.saved = sums.mark
+		return nil
+	}
+	// The counts are inlined in the query's text (18.16 has no binary
+	// parameters), past ClickHouse's default limit of 256 KiB when many
+	// units converted with distinct values (measured: 1.66M units at 6
+	// events each).
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": len(b) + 1<<16}))
 	iq := "INSERT INTO report_sums (experiment, kind, mark, sums) SELECT ?, ?, toDateTime(?), ?"
 	if err := conn.Exec(ctx, iq, k.experiment, sumsKind(k, q), uint32(sums.mark.Unix()), string(b)); err != nil {
 		return fmt.Errorf("save counts: %w", translate(err))

@@ -55,13 +55,7 @@ var channelEntries = entryQuery[channelEntry]{
 		slices.Index(packedColumns(), "h_"+string(analytics.KindConversion))+1),
 	keys:      "channel, carm, flags, conv, yv",
 	arrayJoin: "ARRAY JOIN arrayMap((a, b, f) -> tuple(a, b, f), ch_names, ch_arms, ch_flags) AS c",
-	scan: func(rows driver.Rows) (uint8, channelEntry, uint64, error) {
-		var tag uint8
-		var n uint64
-		var e channelEntry
-		err := rows.Scan(&tag, &e.Channel, &e.Arm, &e.Flags, &e.Conv, &e.Value, &n)
-		return tag, e, n, err
-	},
+	fields:    func(e *channelEntry) []any { return []any{&e.Channel, &e.Arm, &e.Flags, &e.Conv, &e.Value} },
 }
 
 // rolledChannels is ChannelCounts from the rollups.
@@ -83,19 +77,8 @@ func (r *ChannelReader) rolledChannels(ctx context.Context, key string) ([]resul
 			cc = &results.ChannelCounts{Segment: name[0], Variant: name[1], Channel: e.Channel}
 			by[k] = cc
 		}
-		c := &cc.Counts
-		c.Exposed += n
-		c.Value += float64(n) * e.Value
-		c.ValueSumSq += float64(n) * e.Value * e.Value
-		for _, f := range []struct {
-			has bool
-			to  *int64
-		}{{e.Flags&1 != 0, &c.Opens.Units}, {e.Flags&2 != 0, &c.Clicks.Units}, {e.Flags&3 == 3, &c.OpenClickers},
-			{e.Conv != 0, &c.Conversions.Units}, {e.Flags&4 != 0, &c.Unsubscribes.Units}, {e.Flags&8 != 0, &c.Complaints.Units}} {
-			if f.has {
-				*f.to += n
-			}
-		}
+		cc.Counts.AddUnits(results.UnitMetrics{Open: e.Flags&1 != 0, Click: e.Flags&2 != 0, Conversion: e.Conv != 0,
+			Unsubscribe: e.Flags&4 != 0, Complaint: e.Flags&8 != 0, Revenue: e.Value}, n)
 	}
 	out := make([]results.ChannelCounts, 0, len(by))
 	for _, c := range by {

@@ -32,8 +32,8 @@ type FatigueReader struct {
 	FixedMargin bool
 	// Rollups, when set, are the report rollups ArmFatigue reads the
 	// messages of (unit_state's ex_arms and ex_counts, migration 0015), as
-	// last folded (see readKept), keeping counts as the UnitReader does (see unitsums.go); the
-	// suppressions, few and first in the sort key, are read from the
+	// last folded, keeping counts as the UnitReader does (see readKept);
+	// the suppressions, few and first in the sort key, are read from the
 	// events.
 	Rollups *Rollups
 
@@ -56,13 +56,7 @@ var sendEntries = entryQuery[sendEntry]{
 	entry:     "tupleElement(e, 1) AS earm, tupleElement(e, 2) AS sends",
 	keys:      "earm, sends",
 	arrayJoin: "ARRAY JOIN arrayMap((a, c) -> tuple(a, c), ex_arms, ex_counts) AS e",
-	scan: func(rows driver.Rows) (uint8, sendEntry, uint64, error) {
-		var tag uint8
-		var n uint64
-		var e sendEntry
-		err := rows.Scan(&tag, &e.Arm, &e.Sends, &n)
-		return tag, e, n, err
-	},
+	fields:    func(e *sendEntry) []any { return []any{&e.Arm, &e.Sends} },
 }
 
 // NewFatigueReader returns a reader of conn's database, which must be
@@ -235,14 +229,17 @@ var _ results.FatigueReader = (*FatigueReader)(nil)
 // reason (name, empty for exposures); the sort key starts with experiment,
 // segment, variant and kind, so it reads only the experiment's rows of
 // these two kinds.
-const armFatigue = `SELECT segment, variant, kind, name, uniqExact(unit), uniqExact(event_id) FROM events
-WHERE experiment = ? AND kind IN ('exposure', 'suppressed')
-GROUP BY segment, variant, kind, name`
+var armFatigue = armCounts("'exposure', 'suppressed'")
 
 // armSuppressions is armFatigue's suppressions alone.
-const armSuppressions = `SELECT segment, variant, kind, name, uniqExact(unit), uniqExact(event_id) FROM events
-WHERE experiment = ? AND kind = 'suppressed'
+var armSuppressions = armCounts("'suppressed'")
+
+// armCounts is armFatigue of the kinds listed.
+func armCounts(kinds string) string {
+	return `SELECT segment, variant, kind, name, uniqExact(unit), uniqExact(event_id) FROM events
+WHERE experiment = ? AND kind IN (` + kinds + `)
 GROUP BY segment, variant, kind, name`
+}
 
 // armSuppressed counts the distinct suppressed units per arm, whatever the
 // reason.

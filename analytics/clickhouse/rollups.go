@@ -90,22 +90,22 @@ type window struct {
 	unitArgs []any
 }
 
-// rollupMarkName is rollup_marks' row for the unit rollup (named for
-// migration 0015, report_sections: an earlier mark, under another name, says
-// nothing of the tables 0015 made, so an upgraded deployment back-fills
-// them). Marks are
-// written by INSERT ... SELECT: over the native protocol an INSERT with
-// VALUES waits for a data block that Exec never sends.
+// rollupMarkName is rollup_marks' row for the unit rollup, named for
+// migration 0015 (report_sections): an earlier mark, under another name,
+// says nothing of the tables 0015 made, so an upgraded deployment
+// back-fills them. Marks are written by INSERT ... SELECT: over the native
+// protocol an INSERT with VALUES waits for a data block that Exec never
+// sends.
 const rollupMarkName = "report_sections"
 
 // foldUnits folds the events matching a filter ({filter}, with the
-// parameters) into
-// unit_rollup: one row of states per (experiment, unit) of them. Exposures
-// give the first-exposure states; opens, clicks, conversions and the
-// fatigue signals join the unit's set of outcomes, with their channel
-// (custom events count in no report); each exposure's channel, order key,
-// arm and id hash join the unit's set of channels (migration 0015). The order key o and the arm hash are rawUnits', so that the
-// rollup picks the same first exposure as the raw query.
+// parameters) into unit_rollup: one row of states per (experiment, unit)
+// of them. Exposures give the first-exposure states; opens, clicks,
+// conversions and the fatigue signals join the unit's set of outcomes,
+// with their channel (custom events count in no report); each exposure's
+// channel, order key, arm and id hash join the unit's set of channels
+// (migration 0015). The order key o and the arm hash are rawUnits', so
+// that the rollup picks the same first exposure as the raw query.
 const foldUnits = `INSERT INTO unit_rollup (experiment, uh, first, arm, ver, arm_min, arm_max, xn, outcomes, chans)
 SELECT experiment, cityHash64(unit) AS uh,
 	minState(o), argMinState(a, o), argMinState(version, o),

@@ -45,13 +45,19 @@ const (
 	tagLatest
 )
 
-// stateUnits is rawUnits read from unit_state, once per tag: the same
-// columns and tag, for each unit of the experiment with rows written since
-// the kept sums' mark, its row as of each tag (see stateTags). Parameters:
-// the kept mark, the new mark, the experiment, the experiment and the kept
-// mark again. {tail} is the filter of unit_state's parts written since the
-// kept mark (see tail).
-func stateUnits() string {
+// stateUnits is rawUnits read from unit_state, once per tag (touchedRows).
+func stateUnits() string { return touchedRows(stateUnpack(), stateColumns()) }
+
+// wholeUnits is rawUnits read from unit_state as of a mark (wholeRows).
+func wholeUnits() string { return wholeRows(stateUnpack(), stateColumns()) }
+
+// touchedRows reads, for each unit of the experiment with rows written
+// since the kept sums' mark, its row as of each tag (see stateTags): u,
+// tag and names, from cols, expressions over unit_state's columns that
+// name them. Parameters: the kept mark, the new mark, the experiment, the
+// experiment and the kept mark again. {tail} is the filter of
+// unit_state's parts written since the kept mark (see tail).
+func touchedRows(cols string, names []string) string {
 	return fmt.Sprintf(`
 	SELECT u, tag, %s
 	FROM (
@@ -63,23 +69,22 @@ func stateUnits() string {
 			WHERE experiment = ? AND uh IN (SELECT uh FROM unit_state WHERE {tail} AND experiment = ? AND at >= toDateTime(?))
 		)
 		GROUP BY u, tag
-	)`, stateOuter(), stateArgMax(), stateUnpack(),
+	)`, latestOuter(names), latestOf(names), cols,
 		tagOld, tagMid, tagNow, tagMid, tagNow, tagNow)
 }
 
-// wholeUnits is rawUnits read from unit_state as of a mark, in three
-// tags (materialized: a constant column from several shards is refused):
-// tagAll, every row written before the mark; and for the units with
-// several such rows, tagSeveral, those rows again, and tagLatest, each
-// unit's row of largest n. All - several + latest is then each unit's row
-// as of the mark. Most units have one row (the rows of equal n merge, and
-// most units get all their events in a fold or two), and summing rows
-// costs several times less than choosing one per unit, so only the units
-// with several rows are grouped, found by the table's index.
-// Parameters: five times the experiment and the mark.
-func wholeUnits() string {
+// wholeRows reads unit_state's rows of the experiment as of a mark, as
+// touchedRows' columns, in three tags (materialized: a constant column
+// from several shards is refused): tagAll, every row written before the
+// mark; and for the units with several such rows, tagSeveral, those rows
+// again, and tagLatest, each unit's row of largest n. All - several +
+// latest is then each unit's row as of the mark. Most units have one row
+// (the rows of equal n merge, and most units get all their events in a
+// fold or two), and summing rows costs several times less than choosing
+// one per unit, so only the units with several rows are grouped, found by
+// the table's index. Parameters: five times the experiment and the mark.
+func wholeRows(cols string, names []string) string {
 	several := "uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at < toDateTime(?) GROUP BY uh HAVING count() > 1)"
-	cols := stateUnpack()
 	return fmt.Sprintf(`
 	SELECT uh AS u, materialize(toUInt8(%[1]d)) AS tag, %[4]s
 	FROM unit_state
@@ -98,22 +103,22 @@ func wholeUnits() string {
 			WHERE experiment = ? AND at < toDateTime(?) AND %[5]s
 		)
 		GROUP BY u
-	)`, tagAll, tagSeveral, tagLatest, cols, several, stateOuter(), stateArgMax())
+	)`, tagAll, tagSeveral, tagLatest, cols, several, latestOuter(names), latestOf(names))
 }
 
-// stateArgMax picks each column of the row of largest n, as s_ columns.
-func stateArgMax() string {
+// latestOf picks each of names of the row of largest n, as s_ columns.
+func latestOf(names []string) string {
 	var cols []string
-	for _, c := range stateColumns() {
+	for _, c := range names {
 		cols = append(cols, fmt.Sprintf("argMax(%[1]s, n) AS s_%[1]s", c))
 	}
 	return strings.Join(cols, ", ")
 }
 
-// stateOuter names stateArgMax's columns back.
-func stateOuter() string {
+// latestOuter names latestOf's columns back.
+func latestOuter(names []string) string {
 	var cols []string
-	for _, c := range stateColumns() {
+	for _, c := range names {
 		cols = append(cols, fmt.Sprintf("s_%[1]s AS %[1]s", c))
 	}
 	return strings.Join(cols, ", ")

@@ -13,11 +13,10 @@ import (
 
 // UnitReader is the results.UnitReader of reports. With Rollups, a read
 // without dimensions (the report's CUPED) reads unit_state as last folded
-// (see readKept),
-// which keeps each unit's outcomes and what it did before its first
-// exposure (migration 0015), units alike counted together; a read with
-// dimensions (a breakdown), or without Rollups, reads one row per exposed
-// unit from the raw events. Safe for concurrent use.
+// (see readKept), which keeps each unit's outcomes and what it did before
+// its first exposure (migration 0015), units alike counted together; a
+// read with dimensions (a breakdown), or without Rollups, reads one row
+// per exposed unit from the raw events. Safe for concurrent use.
 type UnitReader struct {
 	conn driver.Conn
 	// Rollups, when set, are the report rollups a read without dimensions

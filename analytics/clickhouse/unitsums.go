@@ -28,9 +28,10 @@ import (
 // window) once a minute, like the report's sums: a reader new to them
 // starts from the latest saved, and reads them whole only when none was.
 
-// The same is done for the per-channel section (ChannelReader): a unit
-// stands there for each channel it was reached on, its entry the channel,
-// its arm there and what it did.
+// The same is done for the per-channel section (ChannelReader), where a
+// unit stands for each channel it was reached on, its entry the channel,
+// its arm there and what it did, and for the fatigue section's messages
+// (FatigueReader.ArmFatigue), a unit's entry per arm its exposures there.
 
 // unitSumsKey names one set of kept counts.
 type unitSumsKey struct {
@@ -57,10 +58,10 @@ type keptCounts[E comparable] struct {
 	sums map[unitSumsKey]*unitSums[E]
 }
 
-// entryQuery is how a kind of entry is read: its columns (as names) from
-// columns of unit_state (at most unitColumns), and an ARRAY JOIN clause of
-// them when a unit has several entries (else ""); scan reads a row of
-// tag, the entry's columns and count into tag, e and n.
+// entryQuery is how a kind of entry is read: its columns (entry, named
+// keys) from columns of unit_state, and an ARRAY JOIN clause of them when
+// a unit has several entries (else ""); fields are the destinations of
+// keys in an entry.
 type entryQuery[E comparable] struct {
 	name      string // in report_sums' kind
 	columns   []string
@@ -68,7 +69,7 @@ type entryQuery[E comparable] struct {
 	entry     string
 	keys      string
 	arrayJoin string
-	scan      func(rows driver.Rows) (tag uint8, e E, n uint64, err error)
+	fields    func(e *E) []any
 }
 
 // unitEntry is a kind of unit: its arm, outcomes and covariates.
@@ -104,66 +105,27 @@ func unitEntryColumns(w uint32) string {
 // unitEntryKeys are unitEntryColumns' names.
 const unitEntryKeys = "arm, y0, y1, y2, y3, y4, yv, x0, x1, x2, x3, x4, xv"
 
-// argMaxOf picks columns of the row of largest n.
-func argMaxOf(columns []string) string {
-	var cols []string
-	for _, c := range columns {
-		cols = append(cols, fmt.Sprintf("argMax(%[1]s, n) AS %[1]s", c))
-	}
-	return strings.Join(cols, ", ")
-}
-
-// touched counts, per tag (as stateUnits'), the entries of the
-// experiment's units with rows written since the kept mark, each unit's
-// row as of the tag. Parameters: stateUnits'.
+// touched counts, per tag, the entries of the experiment's units with rows
+// written since the kept mark (touchedRows, and its parameters).
 func (q entryQuery[E]) touched() string {
-	return fmt.Sprintf(`SELECT tag, %[1]s, count()
-	FROM (
-		SELECT tag, %[2]s
-		FROM (
-			SELECT u, tag, %[3]s
-			FROM (
-				SELECT uh AS u, n, %[4]s,
-					arrayJoin(multiIf(at < toDateTime(?), [%[5]d, %[6]d, %[7]d], at < toDateTime(?), [%[6]d, %[7]d], [%[7]d])) AS tag
-				FROM unit_state
-				WHERE experiment = ? AND uh IN (SELECT uh FROM unit_state WHERE {tail} AND experiment = ? AND at >= toDateTime(?))
-			)
-			GROUP BY u, tag
-		)
-		%[8]s
-	)
-	GROUP BY tag, %[1]s`, q.keys, q.entry, argMaxOf(q.columns), strings.Join(q.columns, ", "), tagOld, tagMid, tagNow, q.arrayJoin) + localIn
+	return q.count(touchedRows(strings.Join(q.columns, ", "), q.columns))
 }
 
 // whole counts the entries of the experiment's units as of a mark, in
-// wholeUnits' three tags. Parameters: the experiment and the mark, five
-// times.
+// wholeRows' tags (and with its parameters).
 func (q entryQuery[E]) whole() string {
-	several := "uh IN (SELECT uh FROM unit_state WHERE experiment = ? AND at < toDateTime(?) GROUP BY uh HAVING count() > 1)"
-	cols := strings.Join(q.columns, ", ")
-	return fmt.Sprintf(`SELECT tag, %[1]s, count()
+	return q.count(wholeRows(strings.Join(q.columns, ", "), q.columns))
+}
+
+// count counts the entries of rows, per tag.
+func (q entryQuery[E]) count(rows string) string {
+	return fmt.Sprintf(`SELECT tag, %s, count()
 	FROM (
-		SELECT tag, %[2]s
-		FROM (
-			SELECT materialize(toUInt8(%[3]d)) AS tag, %[6]s
-			FROM unit_state
-			WHERE experiment = ? AND at < toDateTime(?)
-			UNION ALL
-			SELECT materialize(toUInt8(%[4]d)) AS tag, %[6]s
-			FROM unit_state
-			WHERE experiment = ? AND at < toDateTime(?) AND %[7]s
-			UNION ALL
-			SELECT materialize(toUInt8(%[5]d)) AS tag, %[6]s
-			FROM (
-				SELECT %[8]s
-				FROM unit_state
-				WHERE experiment = ? AND at < toDateTime(?) AND %[7]s
-				GROUP BY uh
-			)
-		)
-		%[9]s
+		SELECT tag, %s
+		FROM (%s)
+		%s
 	)
-	GROUP BY tag, %[1]s`, q.keys, q.entry, tagAll, tagSeveral, tagLatest, cols, several, argMaxOf(q.columns), q.arrayJoin) + localIn
+	GROUP BY tag, %s`, q.keys, q.entry, rows, q.arrayJoin, q.keys) + localIn
 }
 
 // unitEntries reads unitEntry.
@@ -172,11 +134,8 @@ func unitEntries(w uint32) entryQuery[unitEntry] {
 		return cmp.Or(cmp.Compare(a.Arm, b.Arm), slices.Compare(a.Y[:], b.Y[:]), cmp.Compare(a.YV, b.YV),
 			slices.Compare(a.X[:], b.X[:]), cmp.Compare(a.XV, b.XV))
 	}, entry: unitEntryColumns(w), keys: unitEntryKeys,
-		scan: func(rows driver.Rows) (uint8, unitEntry, uint64, error) {
-			var tag uint8
-			var n uint64
-			var e unitEntry
-			d := []any{&tag, &e.Arm}
+		fields: func(e *unitEntry) []any {
+			d := []any{&e.Arm}
 			for i := range e.Y {
 				d = append(d, &e.Y[i])
 			}
@@ -184,9 +143,7 @@ func unitEntries(w uint32) entryQuery[unitEntry] {
 			for i := range e.X {
 				d = append(d, &e.X[i])
 			}
-			d = append(d, &e.XV, &n)
-			err := rows.Scan(d...)
-			return tag, e, n, err
+			return append(d, &e.XV)
 		}}
 }
 
@@ -374,8 +331,10 @@ func readEntries[E comparable](ctx context.Context, conn driver.Conn, q entryQue
 	}
 	defer rows.Close()
 	for rows.Next() {
-		tag, e, n, err := q.scan(rows)
-		if err != nil {
+		var tag uint8
+		var n uint64
+		var e E
+		if err := rows.Scan(append(append([]any{&tag}, q.fields(&e)...), &n)...); err != nil {
 			return fmt.Errorf("scan: %w", translate(err))
 		}
 		if int(tag) >= len(tagged) {

@@ -137,6 +137,22 @@ func (a Aggregates) Arm(segment, variant string) Counts {
 	return Counts{}
 }
 
+// AddUnits adds n units of outcome o to the counts (unit counts only).
+func (c *Counts) AddUnits(o UnitMetrics, n int64) {
+	c.Exposed += n
+	c.Value += float64(n) * o.Revenue
+	c.ValueSumSq += float64(n) * o.Revenue * o.Revenue
+	for _, k := range []struct {
+		has bool
+		n   *int64
+	}{{o.Open, &c.Opens.Units}, {o.Click, &c.Clicks.Units}, {o.Open && o.Click, &c.OpenClickers},
+		{o.Conversion, &c.Conversions.Units}, {o.Unsubscribe, &c.Unsubscribes.Units}, {o.Complaint, &c.Complaints.Units}} {
+		if k.has {
+			*k.n += n
+		}
+	}
+}
+
 // Add adds o's counts to c's.
 func (c *Counts) Add(o Counts) {
 	c.Exposed += o.Exposed

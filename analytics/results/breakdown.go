@@ -76,7 +76,7 @@ func AddBreakdown(r *Report, units []Unit, dimension string) {
 		if counts[k] == nil {
 			counts[k] = &Counts{}
 		}
-		addUnit(counts[k], u.Outcome, u.N)
+		counts[k].AddUnits(u.Outcome, u.N)
 		perValue[[2]string{u.Segment, v}] += u.N
 	}
 	for _, s := range r.Segments {
@@ -172,20 +172,4 @@ func adjustBreakdown(b *Breakdown) int {
 		most = max(most, len(rows))
 	}
 	return most
-}
-
-// addUnit adds n units' outcome o to an arm's counts.
-func addUnit(c *Counts, o UnitMetrics, n int64) {
-	c.Exposed += n
-	c.Value += float64(n) * o.Revenue
-	c.ValueSumSq += float64(n) * o.Revenue * o.Revenue
-	for _, k := range []struct {
-		has bool
-		n   *int64
-	}{{o.Open, &c.Opens.Units}, {o.Click, &c.Clicks.Units}, {o.Open && o.Click, &c.OpenClickers},
-		{o.Conversion, &c.Conversions.Units}, {o.Unsubscribe, &c.Unsubscribes.Units}, {o.Complaint, &c.Complaints.Units}} {
-		if k.has {
-			*k.n += n
-		}
-	}
 }

@@ -120,8 +120,8 @@ func (m *Main) Run(ctx context.Context) error {
 	bandits := clickhouse.NewBanditAggregates(m.conn, base, store)
 	aggregates := results.CustomMerged{Main: bandits, Custom: clickhouse.NewCustomMetricReader(m.conn), Experiments: store}
 	m.startRetirement(bg, store, aggregates)
-	// The report's CUPED, per-channel and fatigue sections read the same rollups,
-	// folded once for all.
+	// The report's CUPED, per-channel and fatigue sections read the same
+	// rollups, as the report's aggregates folded them.
 	units, channels, armFatigue := clickhouse.NewUnitReader(m.conn), clickhouse.NewChannelReader(m.conn), clickhouse.NewFatigueReader(m.conn)
 	units.Rollups, channels.Rollups, armFatigue.Rollups = base.Rollups, base.Rollups, base.Rollups
 	m.startBandit(bg, store, aggregates)

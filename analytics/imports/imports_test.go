@@ -2,6 +2,7 @@ package imports
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -225,8 +226,9 @@ func TestSpoolToFile(t *testing.T) {
 	defer sp.close()
 	var buf []byte
 	for i := range want {
-		buf = appendEvent(buf[:0], &want[i])
-		if err := sp.add(buf); err != nil {
+		rec := appendEvent(nil, &want[i])
+		buf = append(binary.AppendUvarint(buf[:0], uint64(len(rec))), rec...)
+		if err := sp.addChunk(buf); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -270,9 +272,9 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
-// TestImportFirstBadRow: with the rows read and checked in chunks by two
-// goroutines, the error is still the first bad row's, whether a check or a
-// read found it.
+// TestImportFirstBadRow: with the rows read in chunks by one goroutine and
+// checked by several, the error is still the first bad row's, whether a
+// check or a read found it, and whichever chunk a checker finishes first.
 func TestImportFirstBadRow(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("unit,kind,time\n")
@@ -280,6 +282,8 @@ func TestImportFirstBadRow(t *testing.T) {
 		switch i {
 		case 1500:
 			b.WriteString("u,opened,1746090000\n") // a check error
+		case 2600:
+			b.WriteString("u,open,soon\n") // a later check error, in another chunk
 		case 3000:
 			b.WriteString("u,open\n") // a read error
 		default:
@@ -290,13 +294,24 @@ func TestImportFirstBadRow(t *testing.T) {
 		file  string
 		line  int
 		field string
-	}{{b.String(), 1500, "kind"}, {strings.Replace(b.String(), "u,opened,", "u,open,", 1), 3000, "line"}} {
-		w := &recorder{}
-		_, err := Import(context.Background(), testExperiment(), strings.NewReader(tc.file), CSV, w,
-			Options{TempDir: t.TempDir(), Now: func() time.Time { return now }})
-		var e *experiment.Error
-		if !errors.As(err, &e) || e.Line != tc.line || e.Field != tc.field || len(w.batches) != 0 {
-			t.Errorf("Import = %v (%d batches), want the error of line %d, field %s, and nothing written", err, len(w.batches), tc.line, tc.field)
+	}{
+		{b.String(), 1500, "kind"},
+		{strings.Replace(b.String(), "u,opened,", "u,open,", 1), 2600, "time"},
+		{strings.Replace(strings.Replace(b.String(), "u,opened,", "u,open,", 1), "u,open,soon", "u,open,1746090000", 1), 3000, "line"},
+	} {
+		for range 20 {
+			testFirstBadRow(t, tc.file, tc.line, tc.field)
 		}
+	}
+}
+
+func testFirstBadRow(t *testing.T, file string, line int, field string) {
+	t.Helper()
+	w := &recorder{}
+	_, err := Import(context.Background(), testExperiment(), strings.NewReader(file), CSV, w,
+		Options{TempDir: t.TempDir(), Now: func() time.Time { return now }})
+	var e *experiment.Error
+	if !errors.As(err, &e) || e.Line != line || e.Field != field || len(w.batches) != 0 {
+		t.Errorf("Import = %v (%d batches), want the error of line %d, field %s, and nothing written", err, len(w.batches), line, field)
 	}
 }

@@ -86,7 +86,8 @@ func profileWrite(in *ProfileUpdate) (ProfileWrite, error) {
 			return ProfileWrite{}, experiment.Invalid(field, "trait. names are Splitcast's computed traits: not stored")
 		}
 		if v := in.Attributes[k]; v != nil {
-			if _, err := typedProp(field, "x", v); err != nil {
+			sp := sentValue(k, v)
+			if _, err := typedValue(func() string { return field }, &sp); err != nil {
 				return ProfileWrite{}, err
 			}
 		}

@@ -1,10 +1,13 @@
 package analytics
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -42,14 +45,119 @@ const (
 // stored apart from the message events, in the user_events table.
 const KindTrack Kind = "track"
 
-// UserEvent is one user event as a caller sent it. Properties hold values
-// as JSON decodes them: string, float64, bool, or []any of strings.
+// UserEvent is one user event as a caller sent it.
 type UserEvent struct {
 	ID         string
 	UnitID     string
 	Name       string
-	Properties map[string]any
+	Properties Properties
 	Time       *time.Time
+}
+
+// Properties are a user event's properties as a caller sent them (the
+// "properties" object of POST /v1/track), each key with its JSON value,
+// checked and typed by NewUserEvent. They decode from JSON by JSONScanner:
+// decoding them into a map of interfaces took a third of the route's CPU.
+// A key sent twice keeps its last value, as decoding into a map does.
+type Properties struct {
+	sent    []sentProp
+	tooMany bool // more than MaxProps distinct keys
+}
+
+// sentProp is one property as sent.
+type sentProp struct {
+	key  string
+	kind JSONKind
+	text string   // a string's content, a number's text
+	list []string // an array's strings before its first other value
+	n    int      // an array's length
+	item int      // the index of an array's first value that is no string, or -1
+}
+
+// UnmarshalJSON reads a JSON object (or null, for none). Any other JSON
+// value is an *json.UnmarshalTypeError, as decoding into a map gives.
+func (ps *Properties) UnmarshalJSON(data []byte) error {
+	*ps = Properties{}
+	p := JSONScanner{S: string(data)}
+	switch c := p.Peek(); {
+	case c == 'n':
+		return nil
+	case c != '{':
+		_, kind, _ := p.Value()
+		return &json.UnmarshalTypeError{Value: string(kind), Type: reflect.TypeFor[map[string]any]()}
+	}
+	// encoding/json checked the syntax before it called this: a failure
+	// here is a bug, not the caller's.
+	if !ps.Scan(&p) || !p.AtEnd() {
+		return errors.New("properties: unexpected JSON")
+	}
+	return nil
+}
+
+// Scan reads a JSON object of properties from p into ps, reporting
+// whether it was one (a caller that scans a whole body by hand hands
+// anything else to encoding/json, for its error).
+func (ps *Properties) Scan(p *JSONScanner) bool {
+	*ps = Properties{}
+	if !p.Eat('{') {
+		return false
+	}
+	if p.Eat('}') {
+		return true
+	}
+	for {
+		key, ok := p.Str()
+		if !ok || !p.Eat(':') {
+			return false
+		}
+		sp := sentProp{key: key, item: -1}
+		if p.Eat('[') {
+			sp.kind = JSONArray
+			for !p.Eat(']') {
+				if sp.n > 0 && !p.Eat(',') {
+					return false
+				}
+				v, kind, ok := p.Value()
+				if !ok {
+					return false
+				}
+				if kind != JSONString && sp.item < 0 {
+					sp.item = sp.n
+				}
+				if sp.item < 0 {
+					sp.list = append(sp.list, v)
+				}
+				sp.n++
+			}
+		} else if sp.text, sp.kind, ok = p.Value(); !ok {
+			return false
+		}
+		ps.add(sp)
+		if p.Eat(',') {
+			continue
+		}
+		return p.Eat('}')
+	}
+}
+
+// add keeps sp, in place of an earlier value of its key. Past MaxProps
+// distinct keys the properties are refused anyway, so it stops looking
+// for earlier ones: a body of many keys costs linear time.
+func (ps *Properties) add(sp sentProp) {
+	if ps.tooMany {
+		return
+	}
+	for i := range ps.sent {
+		if ps.sent[i].key == sp.key {
+			ps.sent[i] = sp
+			return
+		}
+	}
+	if len(ps.sent) == MaxProps {
+		ps.tooMany = true
+		return
+	}
+	ps.sent = append(ps.sent, sp)
 }
 
 // TrackEvents checks a batch of user events all or nothing and makes their
@@ -173,22 +281,15 @@ func CheckPropKey(field, key string) error {
 
 // checkProps checks properties in key order (so the error named is the
 // same on every try) and types them.
-func checkProps(in map[string]any) ([]Prop, error) {
-	if len(in) > MaxProps {
+func checkProps(in Properties) ([]Prop, error) {
+	if in.tooMany {
 		return nil, experiment.Invalid("properties", "more than %d properties", MaxProps)
 	}
-	keys := make([]string, 0, len(in))
-	for k := range in {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	out := make([]Prop, 0, len(in))
-	for _, k := range keys {
-		field := "properties." + k
-		if err := CheckPropKey(field, k); err != nil {
-			return nil, err
-		}
-		p, err := typedProp(field, k, in[k])
+	sent := slices.Clone(in.sent)
+	slices.SortFunc(sent, func(a, b sentProp) int { return strings.Compare(a.key, b.key) })
+	out := make([]Prop, 0, len(sent))
+	for i := range sent {
+		p, err := typedProp(&sent[i])
 		if err != nil {
 			return nil, err
 		}
@@ -197,46 +298,92 @@ func checkProps(in map[string]any) ([]Prop, error) {
 	return out, nil
 }
 
-func typedProp(field, key string, v any) (Prop, error) {
+// typedProp checks one property and types it. Its error's field is
+// properties.KEY, or properties.KEY[i] for a list's string.
+func typedProp(sp *sentProp) (Prop, error) {
+	if err := CheckPropKey("properties."+sp.key, sp.key); err != nil {
+		return Prop{}, err
+	}
+	return typedValue(func() string { return "properties." + sp.key }, sp)
+}
+
+// sentValue is v, a value as encoding/json decodes into an interface, as
+// a sentProp of key.
+func sentValue(key string, v any) sentProp {
+	sp := sentProp{key: key, item: -1}
 	switch v := v.(type) {
 	case string:
-		if err := checkPropString(field, v, MaxPropStringLen); err != nil {
-			return Prop{}, err
-		}
-		return Prop{Key: key, Type: PropString, Str: v}, nil
+		sp.kind, sp.text = JSONString, v
 	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > MaxPropNumber {
-			return Prop{}, experiment.Invalid(field, "a number is finite and at most 1e15 in magnitude")
-		}
-		return Prop{Key: key, Type: PropNumber, Num: v}, nil
+		sp.kind, sp.text = JSONNumber, strconv.FormatFloat(v, 'g', -1, 64)
 	case bool:
-		return Prop{Key: key, Type: PropBool, Bool: v}, nil
+		sp.kind, sp.text = JSONBool, strconv.FormatBool(v)
 	case []any:
-		if len(v) > MaxPropListLen {
-			return Prop{}, experiment.Invalid(field, "a list has at most %d strings", MaxPropListLen)
-		}
-		list := make([]string, len(v))
+		sp.kind, sp.n = JSONArray, len(v)
 		for i, x := range v {
 			s, ok := x.(string)
 			if !ok {
-				return Prop{}, experiment.Invalid(field+"["+strconv.Itoa(i)+"]", "a list holds strings only")
+				sp.item = i
+				break
 			}
-			if err := checkPropString(field+"["+strconv.Itoa(i)+"]", s, MaxPropListItemLen); err != nil {
-				return Prop{}, err
-			}
-			list[i] = s
+			sp.list = append(sp.list, s)
 		}
-		return Prop{Key: key, Type: PropList, List: list}, nil
+	case nil:
+		sp.kind = JSONNull
+	default:
+		sp.kind = JSONObject
 	}
-	return Prop{}, experiment.Invalid(field, "want a string, a number, a bool or a list of strings")
+	return sp
 }
 
-func checkPropString(field, s string, limit int) error {
+// typedValue checks a value and types it (its Key is sp's key); field
+// names it in an error, made only for one.
+func typedValue(field func() string, sp *sentProp) (Prop, error) {
+	switch sp.kind {
+	case JSONString:
+		if err := checkPropString(field, sp.text, MaxPropStringLen); err != nil {
+			return Prop{}, err
+		}
+		return Prop{Key: sp.key, Type: PropString, Str: sp.text}, nil
+	case JSONNumber:
+		// Out of float64's range, ParseFloat gives an infinity, refused.
+		v, _ := strconv.ParseFloat(sp.text, 64)
+		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > MaxPropNumber {
+			return Prop{}, experiment.Invalid(field(), "a number is finite and at most 1e15 in magnitude")
+		}
+		return Prop{Key: sp.key, Type: PropNumber, Num: v}, nil
+	case JSONBool:
+		return Prop{Key: sp.key, Type: PropBool, Bool: sp.text == "true"}, nil
+	case JSONArray:
+		if sp.n > MaxPropListLen {
+			return Prop{}, experiment.Invalid(field(), "a list has at most %d strings", MaxPropListLen)
+		}
+		item := func(i int) func() string { return func() string { return field() + "[" + strconv.Itoa(i) + "]" } }
+		for i, s := range sp.list {
+			if err := checkPropString(item(i), s, MaxPropListItemLen); err != nil {
+				return Prop{}, err
+			}
+		}
+		if sp.item >= 0 {
+			return Prop{}, experiment.Invalid(item(sp.item)(), "a list holds strings only")
+		}
+		list := sp.list
+		if list == nil {
+			list = []string{}
+		}
+		return Prop{Key: sp.key, Type: PropList, List: list}, nil
+	}
+	return Prop{}, experiment.Invalid(field(), "want a string, a number, a bool or a list of strings")
+}
+
+// checkPropString checks a string property or a list's string; field is
+// made only for an error.
+func checkPropString(field func() string, s string, limit int) error {
 	if len(s) > limit {
-		return experiment.Invalid(field, "longer than %d bytes", limit)
+		return experiment.Invalid(field(), "longer than %d bytes", limit)
 	}
 	if !utf8.ValidString(s) {
-		return experiment.Invalid(field, "not valid UTF-8")
+		return experiment.Invalid(field(), "not valid UTF-8")
 	}
 	return nil
 }

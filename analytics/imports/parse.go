@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"io"
 	"strings"
+
+	"github.com/splitcast/splitcast/analytics"
 )
 
 // Format is how a file is written.
@@ -299,18 +300,6 @@ func (n *ndjsonRows) next(r *row) (int, error) {
 	}
 }
 
-// jsonKind names a JSON value's type, as encoding/json's errors do.
-type jsonKind string
-
-const (
-	jsonString jsonKind = "string"
-	jsonNumber jsonKind = "number"
-	jsonBool   jsonKind = "bool"
-	jsonNull   jsonKind = "null"
-	jsonObject jsonKind = "object"
-	jsonArray  jsonKind = "array"
-)
-
 // textColumns are the columns that must be JSON strings (or null); time,
 // value and machine may also be numbers or booleans, read as their text.
 var textColumns = [len(row{})]bool{true, true, false, true, true, false, true, true, false}
@@ -318,186 +307,51 @@ var textColumns = [len(row{})]bool{true, true, false, true, true, false, true, t
 // parseObject reads s, one flat JSON object, into r.
 func parseObject(line int, s string, r *row) error {
 	bad := func(what string) error { return rowError(line, "line", "not a JSON object: %s", what) }
-	p := jsonScanner{s: s}
-	if !p.eat('{') {
+	p := analytics.JSONScanner{S: s}
+	if !p.Eat('{') {
 		return bad("want {")
 	}
-	if p.eat('}') {
-		return p.end(bad)
+	end := func() error {
+		if !p.AtEnd() {
+			return bad("text after the object")
+		}
+		return nil
+	}
+	if p.Eat('}') {
+		return end()
 	}
 	for {
-		if p.peek() != '"' {
+		if p.Peek() != '"' {
 			return bad("want a key")
 		}
-		key, _, ok := p.str()
+		key, ok := p.Str()
 		if !ok {
 			return bad("bad key")
 		}
-		if !p.eat(':') {
+		if !p.Eat(':') {
 			return bad("want : after key " + key)
 		}
 		k := colIndex(key)
 		if k < 0 {
 			return rowError(line, key, "unknown key %q: want %s", key, strings.Join(columns, ", "))
 		}
-		v, kind, ok := p.value()
+		v, kind, ok := p.Value()
 		if !ok {
 			return bad("bad value of " + key)
 		}
 		switch {
-		case kind == jsonObject || kind == jsonArray:
+		case kind == analytics.JSONObject || kind == analytics.JSONArray:
 			return rowError(line, key, "want a string, number or boolean, got a JSON %s", kind)
-		case textColumns[k] && kind != jsonString && kind != jsonNull:
+		case textColumns[k] && kind != analytics.JSONString && kind != analytics.JSONNull:
 			return rowError(line, key, "want a string, got a JSON %s", kind)
 		}
 		r[k] = v
-		if p.eat(',') {
+		if p.Eat(',') {
 			continue
 		}
-		if p.eat('}') {
-			return p.end(bad)
+		if p.Eat('}') {
+			return end()
 		}
 		return bad("want , or }")
 	}
-}
-
-// jsonScanner reads JSON tokens from s.
-type jsonScanner struct {
-	s string
-	i int
-}
-
-func (p *jsonScanner) skipSpace() {
-	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == '\r' || p.s[p.i] == '\n') {
-		p.i++
-	}
-}
-
-func (p *jsonScanner) peek() byte {
-	p.skipSpace()
-	if p.i < len(p.s) {
-		return p.s[p.i]
-	}
-	return 0
-}
-
-func (p *jsonScanner) eat(c byte) bool {
-	if p.peek() == c {
-		p.i++
-		return true
-	}
-	return false
-}
-
-// end checks that nothing but space follows the object.
-func (p *jsonScanner) end(bad func(string) error) error {
-	if p.skipSpace(); p.i != len(p.s) {
-		return bad("text after the object")
-	}
-	return nil
-}
-
-// str reads a string token: its content, unescaped.
-func (p *jsonScanner) str() (string, jsonKind, bool) {
-	start := p.i
-	p.i++
-	escaped := false
-	for p.i < len(p.s) {
-		switch c := p.s[p.i]; {
-		case c == '"':
-			p.i++
-			if !escaped {
-				return p.s[start+1 : p.i-1], jsonString, true
-			}
-			// Rare: let encoding/json apply the escapes.
-			var out string
-			if json.Unmarshal([]byte(p.s[start:p.i]), &out) != nil {
-				return "", "", false
-			}
-			return out, jsonString, true
-		case c == '\\':
-			escaped = true
-			p.i += 2
-		case c < 0x20:
-			return "", "", false
-		default:
-			p.i++
-		}
-	}
-	return "", "", false
-}
-
-// value reads a value: a string's content, a number's or boolean's text,
-// "" for null. Objects and arrays are skipped whole, for the error.
-func (p *jsonScanner) value() (string, jsonKind, bool) {
-	switch c := p.peek(); {
-	case c == '"':
-		return p.str()
-	case c == '-' || c >= '0' && c <= '9':
-		start := p.i
-		if !p.number() {
-			return "", "", false
-		}
-		return p.s[start:p.i], jsonNumber, true
-	case c == '{' || c == '[':
-		kind := jsonObject
-		if c == '[' {
-			kind = jsonArray
-		}
-		var skip json.RawMessage
-		d := json.NewDecoder(strings.NewReader(p.s[p.i:]))
-		if d.Decode(&skip) != nil {
-			return "", "", false
-		}
-		p.i += int(d.InputOffset())
-		return "", kind, true
-	}
-	for _, lit := range [...]struct {
-		text string
-		kind jsonKind
-		val  string
-	}{{"true", jsonBool, "true"}, {"false", jsonBool, "false"}, {"null", jsonNull, ""}} {
-		if strings.HasPrefix(p.s[p.i:], lit.text) {
-			p.i += len(lit.text)
-			return lit.val, lit.kind, true
-		}
-	}
-	return "", "", false
-}
-
-// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-func (p *jsonScanner) number() bool {
-	s := p.s
-	digits := func() int {
-		n := 0
-		for p.i < len(s) && s[p.i] >= '0' && s[p.i] <= '9' {
-			p.i++
-			n++
-		}
-		return n
-	}
-	if p.i < len(s) && s[p.i] == '-' {
-		p.i++
-	}
-	if p.i < len(s) && s[p.i] == '0' {
-		p.i++
-	} else if digits() == 0 {
-		return false
-	}
-	if p.i < len(s) && s[p.i] == '.' {
-		p.i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if p.i < len(s) && (s[p.i] == 'e' || s[p.i] == 'E') {
-		p.i++
-		if p.i < len(s) && (s[p.i] == '+' || s[p.i] == '-') {
-			p.i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/traits"
-	"github.com/splitcast/splitcast/experiment"
 )
 
 // Config holds what the handlers need. Zero values of optional fields are
@@ -54,11 +53,11 @@ func New(cfg Config) *Handlers {
 
 // userEventIn is one user event as POST /v1/track takes it.
 type userEventIn struct {
-	ID         string         `json:"id"`
-	UnitID     string         `json:"unit_id"`
-	Name       string         `json:"name"`
-	Properties map[string]any `json:"properties"`
-	Time       *time.Time     `json:"time"`
+	ID         string               `json:"id"`
+	UnitID     string               `json:"unit_id"`
+	Name       string               `json:"name"`
+	Properties analytics.Properties `json:"properties"`
+	Time       *time.Time           `json:"time"`
 }
 
 type trackRequest struct {
@@ -69,7 +68,7 @@ type trackRequest struct {
 // answering 202 once they are durable.
 func (h *Handlers) Track(c *fiber.Ctx) error {
 	var req trackRequest
-	if err := experiment.DecodeStrict(c.Body(), &req); err != nil {
+	if err := decodeTrack(c.Body(), &req); err != nil {
 		return err
 	}
 	in := make([]analytics.UserEvent, len(req.Events))

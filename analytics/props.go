@@ -92,8 +92,11 @@ var errBadProps = errors.New("malformed properties")
 
 // DecodeProps decodes what EncodeProps made. It never panics, whatever
 // the input.
-func DecodeProps(s string) ([]Prop, error) {
-	var out []Prop
+func DecodeProps(s string) ([]Prop, error) { return AppendProps(nil, s) }
+
+// AppendProps appends the properties of s, an Event.Props, to out, as
+// DecodeProps decodes them: a caller decoding many events reuses out.
+func AppendProps(out []Prop, s string) ([]Prop, error) {
 	for len(s) > 0 {
 		var p Prop
 		var ok bool

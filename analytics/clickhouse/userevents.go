@@ -55,41 +55,83 @@ type userBlock struct {
 
 // fill makes b hold events' rows. A user event whose Props do not decode
 // cannot have come from analytics.NewUserEvent; it is an error, which the
-// ingest treats as a refused row.
+// ingest treats as a refused row. Each row's arrays are windows of a few
+// flat slices, so that a block allocates per column, not per event and
+// property (that had been the sink's largest cost for user events).
 func (b *userBlock) fill(events []analytics.Event) error {
+	n := len(events)
+	b.id, b.unit, b.name, b.time = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]time.Time, 0, n)
+	for _, col := range []*[][]string{&b.sKeys, &b.sVals, &b.nKeys, &b.bKeys, &b.lKeys, &b.lVals} {
+		*col = make([][]string, 0, n)
+	}
+	b.nVals, b.bVals = make([][]float64, 0, n), make([][]uint8, 0, n)
+	strs := make([]string, 0, 8*n)
+	nums := make([]float64, 0, 2*n)
+	bools := make([]uint8, 0, n)
+	var props []analytics.Prop
 	for i := range events {
 		e := &events[i]
-		props, err := analytics.DecodeProps(e.Props)
-		if err != nil {
+		var err error
+		if props, err = analytics.AppendProps(props[:0], e.Props); err != nil {
 			return &badProps{id: e.ID, err: err}
 		}
 		b.id, b.unit, b.name = append(b.id, e.ID), append(b.unit, e.Unit), append(b.name, e.Name)
 		b.time = append(b.time, e.Time)
-		var sk, sv, nk, bk, lk, lv []string
-		var nv []float64
-		var bv []uint8
+		// Keys then values of each type, each run a window of strs: a
+		// window taken after its appends stays valid when strs grows.
+		keys := func(t analytics.PropType) []string {
+			from := len(strs)
+			for _, p := range props {
+				if p.Type == t {
+					if t == analytics.PropList {
+						for range p.List {
+							strs = append(strs, p.Key)
+						}
+					} else {
+						strs = append(strs, p.Key)
+					}
+				}
+			}
+			return strs[from:len(strs):len(strs)]
+		}
+		sk := keys(analytics.PropString)
+		from := len(strs)
 		for _, p := range props {
-			switch p.Type {
-			case analytics.PropString:
-				sk, sv = append(sk, p.Key), append(sv, p.Str)
-			case analytics.PropNumber:
-				nk, nv = append(nk, p.Key), append(nv, p.Num)
-			case analytics.PropBool:
+			if p.Type == analytics.PropString {
+				strs = append(strs, p.Str)
+			}
+		}
+		sv := strs[from:len(strs):len(strs)]
+		nk := keys(analytics.PropNumber)
+		nFrom := len(nums)
+		for _, p := range props {
+			if p.Type == analytics.PropNumber {
+				nums = append(nums, p.Num)
+			}
+		}
+		bk := keys(analytics.PropBool)
+		bFrom := len(bools)
+		for _, p := range props {
+			if p.Type == analytics.PropBool {
 				v := uint8(0)
 				if p.Bool {
 					v = 1
 				}
-				bk, bv = append(bk, p.Key), append(bv, v)
-			case analytics.PropList:
-				for _, s := range p.List {
-					lk, lv = append(lk, p.Key), append(lv, s)
-				}
+				bools = append(bools, v)
 			}
 		}
-		b.sKeys, b.sVals = append(b.sKeys, nonNil(sk)), append(b.sVals, nonNil(sv))
-		b.nKeys, b.nVals = append(b.nKeys, nonNil(nk)), append(b.nVals, nonNilF(nv))
-		b.bKeys, b.bVals = append(b.bKeys, nonNil(bk)), append(b.bVals, nonNilB(bv))
-		b.lKeys, b.lVals = append(b.lKeys, nonNil(lk)), append(b.lVals, nonNil(lv))
+		lk := keys(analytics.PropList)
+		from = len(strs)
+		for _, p := range props {
+			if p.Type == analytics.PropList {
+				strs = append(strs, p.List...)
+			}
+		}
+		lv := strs[from:len(strs):len(strs)]
+		b.sKeys, b.sVals = append(b.sKeys, sk), append(b.sVals, sv)
+		b.nKeys, b.nVals = append(b.nKeys, nk), append(b.nVals, nums[nFrom:len(nums):len(nums)])
+		b.bKeys, b.bVals = append(b.bKeys, bk), append(b.bVals, bools[bFrom:len(bools):len(bools)])
+		b.lKeys, b.lVals = append(b.lKeys, lk), append(b.lVals, lv)
 	}
 	return nil
 }
@@ -102,27 +144,6 @@ type badProps struct {
 
 func (e *badProps) Error() string { return "user event " + e.id + ": " + e.err.Error() }
 func (e *badProps) Unwrap() error { return e.err }
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func nonNilF(s []float64) []float64 {
-	if s == nil {
-		return []float64{}
-	}
-	return s
-}
-
-func nonNilB(s []uint8) []uint8 {
-	if s == nil {
-		return []uint8{}
-	}
-	return s
-}
 
 func (b *userBlock) columns() []namedValues {
 	return []namedValues{

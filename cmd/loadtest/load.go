@@ -279,26 +279,53 @@ func (s *suite) loadRedirect(ctx context.Context) error {
 // insert of as many rows (cmd/trackbench) in the ingester's batch size.
 func (s *suite) loadEvents(ctx context.Context) error {
 	const key = "loadtest-events"
-	count := func() (uint64, error) {
-		var n uint64
-		err := s.conn.QueryRow(ctx, "SELECT uniqExact(event_id) FROM events WHERE experiment = ? AND kind = 'conversion'", key).Scan(&n)
-		return n, err
-	}
 	// Events of an experiment that does not exist are refused (404): the
 	// conversions' experiment is created first, under its own key so that
 	// they are counted apart.
 	if err := s.a.api.createStart(ctx, key); err != nil {
 		return err
 	}
-	spec := wrkSpec{script: "events", threads: 2, conns: eventConns, duration: s.opts.duration,
-		env: []string{fmt.Sprintf("LOADTEST_BATCH=%d", eventBatch), "LOADTEST_EXPERIMENT=" + key, fmt.Sprintf("LOADTEST_RUN=r%d", time.Now().UnixNano())}}
-	s.logf("events: wrk -t%d -c%d for %v, %d conversions per request", spec.threads, spec.conns, spec.duration, eventBatch)
-	start := time.Now()
-	r, err := runWrk(ctx, s.scripts, "http://"+s.a.addr, spec)
+	return s.loadIngest(ctx, "events", "LOADTEST_EXPERIMENT="+key,
+		"SELECT uniqExact(event_id) FROM events WHERE experiment = '"+key+"' AND kind = 'conversion'", "events")
+}
+
+// loadTrack: POST /v1/track, 100 user events with typed properties and
+// unique ids per request, measured as loadEvents is, against a bare insert
+// of as many such rows into user_events (issue 18: at least 0.5 of it).
+func (s *suite) loadTrack(ctx context.Context) error {
+	return s.loadIngest(ctx, "track", "", "SELECT uniqExact(event_id) FROM user_events", "user_events")
+}
+
+// loadIngest runs wrk script for the route's duration, waits until what
+// countQuery counts has landed and the server has drained, checks that
+// ClickHouse holds exactly what was accepted, and adds a row of the rate
+// landed against trackbench's bare insert into table.
+func (s *suite) loadIngest(ctx context.Context, script, env, countQuery, table string) error {
+	count := func() (uint64, error) {
+		var n uint64
+		err := s.conn.QueryRow(ctx, countQuery).Scan(&n)
+		return n, err
+	}
+	before, err := count()
 	if err != nil {
 		return err
 	}
-	s.checkErrors("events", r)
+	spec := wrkSpec{script: script, threads: 2, conns: eventConns, duration: s.opts.duration,
+		env: []string{fmt.Sprintf("LOADTEST_BATCH=%d", eventBatch), fmt.Sprintf("LOADTEST_RUN=r%d", time.Now().UnixNano())}}
+	if env != "" {
+		spec.env = append(spec.env, env)
+	}
+	s.logf("%s: wrk -t%d -c%d for %v, %d events per request", script, spec.threads, spec.conns, spec.duration, eventBatch)
+	profile := ""
+	if s.opts.profiles != "" {
+		profile = filepath.Join(s.opts.profiles, script+".pprof")
+	}
+	start := time.Now()
+	r, _, err := s.measured(ctx, s.a.addr, spec, s.a.child, script, profile)
+	if err != nil {
+		return err
+	}
+	s.checkErrors(script, r)
 	// Timed from the count, which moves while the ingester works; then
 	// the server must be drained too, or the count was only paused.
 	landed, at, err := settle(ctx, count)
@@ -315,15 +342,16 @@ func (s *suite) loadEvents(ctx context.Context) error {
 			return err
 		}
 	}
+	landed -= before
 	accepted := uint64(r.Requests-r.StatusErrors) * eventBatch
 	// wrk does not count requests still in flight when it stops; the
 	// server may have accepted them.
 	if landed < accepted || landed > accepted+eventConns*eventBatch {
-		s.fail("events: %d distinct events in ClickHouse, wrk saw %d accepted (+ at most %d in flight)", landed, accepted, eventConns*eventBatch)
+		s.fail("%s: %d distinct events in ClickHouse, wrk saw %d accepted (+ at most %d in flight)", script, landed, accepted, eventConns*eventBatch)
 	}
 	rate := float64(landed) / at.Sub(start).Seconds()
 	out, err := exec.CommandContext(ctx, filepath.Join(s.bin, "trackbench"), "insert", "-clickhouse-addr", s.ch.Addr(),
-		"-rows", fmt.Sprint(landed), "-batch", "20000").CombinedOutput()
+		"-rows", fmt.Sprint(landed), "-batch", "20000", "-table", table).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("trackbench insert: %v\n%s", err, out)
 	}
@@ -336,7 +364,7 @@ func (s *suite) loadEvents(ctx context.Context) error {
 	if bare == 0 {
 		return fmt.Errorf("trackbench insert: no rate in %q", out)
 	}
-	s.rows = append(s.rows, wrkRow("events (x100)", r, fmt.Sprintf("%.0f events/s landed", rate),
+	s.rows = append(s.rows, wrkRow(fmt.Sprintf("%s (x%d)", script, eventBatch), r, fmt.Sprintf("%.0f events/s landed", rate),
 		fmt.Sprintf("%.0f rows/s (bare insert)", bare), fmt.Sprintf("%.2f", rate/bare)))
 	return nil
 }

@@ -4,7 +4,7 @@
 // `splitcast serve` without rate limits and the trivial baselines of
 // scripts/benchbaseline and cmd/trackbench, and then:
 //
-//   - loads each route with wrk (assign, pixel, redirect, events; bulk
+//   - loads each route with wrk (assign, pixel, redirect, events, track; bulk
 //     assignment with its own streaming client) and prints requests/s, p50,
 //     p99, errors (answers >= 400 and socket errors) and the ratio against
 //     the baseline measured in the same run;
@@ -76,7 +76,7 @@ func main() {
 	flag.IntVar(&o.batchRate, "soak-batches", 20, "POST /v1/events batches of 100 per second during the soak")
 	flag.DurationVar(&o.refresh, "refresh", 2*time.Second, "SPLITCAST_SNAPSHOT_REFRESH of both servers")
 	flag.DurationVar(&o.timeout, "timeout", 9*time.Minute, "stop everything and fail after this long")
-	flag.StringVar(&o.onlyScenario, "only", "", "run only these parts, comma-separated: load, caps, converge, soak; or of load: assign, bulk, pixel, redirect, events")
+	flag.StringVar(&o.onlyScenario, "only", "", "run only these parts, comma-separated: load, caps, converge, soak; or of load: assign, bulk, pixel, redirect, events, track")
 	flag.IntVar(&o.rounds, "rounds", 3, "wrk runs of each of splitcast and its baseline per route, in alternating order; the ratios are their medians")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "folder for a CPU profile of splitcast during each route's first run (go tool pprof)")
 	flag.StringVar(&o.caps, "caps", "", "also load assign and bulk on a server with these frequency caps (TOTAL,PER_CHANNEL, e.g. 3/168h,1/24h) beside one without, in one run")
@@ -178,7 +178,7 @@ func (s *suite) run(ctx context.Context) error {
 	}
 	if s.wants("load") || slices.ContainsFunc(loadParts, s.wants) {
 		steps := map[string]func(context.Context) error{"assign": s.loadAssign, "bulk": s.loadBulk, "pixel": s.loadPixel,
-			"redirect": s.loadRedirect, "events": s.loadEvents}
+			"redirect": s.loadRedirect, "events": s.loadEvents, "track": s.loadTrack}
 		for _, part := range loadParts {
 			if !s.wants("load") && !s.wants(part) {
 				continue
@@ -217,7 +217,7 @@ func (s *suite) run(ctx context.Context) error {
 }
 
 // loadParts are the load scenarios, in the order they run.
-var loadParts = []string{"assign", "bulk", "pixel", "redirect", "events"}
+var loadParts = []string{"assign", "bulk", "pixel", "redirect", "events", "track"}
 
 // setup builds the binaries, starts ClickHouse, the server and the
 // baselines, and waits until each answers.

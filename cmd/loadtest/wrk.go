@@ -22,7 +22,7 @@ func writeScripts(dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"assign", "paths", "events"} {
+	for _, name := range []string{"assign", "paths", "events", "track"} {
 		b, err := luaFiles.ReadFile("lua/" + name + ".lua")
 		if err != nil {
 			return err

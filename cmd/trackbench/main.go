@@ -4,13 +4,14 @@
 //
 //	trackbench gif -addr 127.0.0.1:18081
 //	    a trivial Fiber handler that answers every GET with the pixel's GIF
-//	trackbench insert -clickhouse-addr 127.0.0.1:19000 -rows 500000 -batch 20000 [-columnar]
+//	trackbench insert -clickhouse-addr 127.0.0.1:19000 -rows 500000 -batch 20000 [-columnar] [-table user_events]
 //	    a bare clickhouse-go batch insert (PrepareBatch, Append, Send) of
 //	    conversion rows shaped like those POST /v1/events produces, into a
 //	    fresh database; prints rows/s. The baseline appends row by row, as
 //	    clickhouse-go's documentation does; -columnar appends whole columns
 //	    (batch.Column(i).Append) instead, the faster bare insert, for
-//	    comparison
+//	    comparison; -table user_events inserts rows shaped like those POST
+//	    /v1/track makes (an order with four typed properties) instead
 //
 // It is benchmark tooling, not part of the product: it imports Fiber
 // outside api, and clickhouse-go outside analytics/clickhouse, because each
@@ -43,7 +44,7 @@ import (
 // bench-tracking.sh checks that both servers answer the same bytes.
 var gif = []byte(tracking.PixelGIF)
 
-const usage = "usage: trackbench gif -addr host:port | trackbench insert -clickhouse-addr host:port -rows N -batch B [-columnar]"
+const usage = "usage: trackbench gif -addr host:port | trackbench insert -clickhouse-addr host:port -rows N -batch B [-columnar] [-table events|user_events]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -98,11 +99,15 @@ func insert(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", ingest.DefaultMaxBatch, "rows per INSERT (default: the ingester's MaxBatch)")
 	experiment := fs.String("experiment", "welcome-email", "experiment key of the rows")
 	columnar := fs.Bool("columnar", false, "append whole columns instead of rows")
+	table := fs.String("table", "events", "events (conversions, as POST /v1/events makes) or user_events (orders with four typed properties, as POST /v1/track makes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *rows <= 0 || *batch <= 0 {
 		return errors.New("-rows and -batch must be positive")
+	}
+	if *table != "events" && (*table != "user_events" || *columnar) {
+		return errors.New("-table is events or user_events (which has no -columnar)")
 	}
 	var b [6]byte
 	rand.Read(b[:])
@@ -128,12 +133,18 @@ func insert(ctx context.Context, args []string) error {
 	now := time.Now().UTC().Truncate(time.Second)
 	start := time.Now()
 	for off := 0; off < len(all); off += *batch {
+		rows := all[off:min(off+*batch, len(all))]
+		if *table == "user_events" {
+			if err := insertUserEvents(ctx, conn, rows, now); err != nil {
+				return err
+			}
+			continue
+		}
 		b, err := conn.PrepareBatch(ctx, "INSERT INTO events (event_id, kind, time, experiment, version, segment, variant, unit, "+
 			"send_id, channel, name, value, url, machine, machine_reason)")
 		if err != nil {
 			return err
 		}
-		rows := all[off:min(off+*batch, len(all))]
 		if *columnar {
 			err = appendColumns(b, rows, now, *experiment)
 		} else {
@@ -148,7 +159,7 @@ func insert(ctx context.Context, args []string) error {
 	}
 	elapsed := time.Since(start)
 	var n uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+*table).Scan(&n); err != nil {
 		return err
 	}
 	if n != uint64(*rows) {
@@ -158,8 +169,24 @@ func insert(ctx context.Context, args []string) error {
 	if *columnar {
 		mode = "columns"
 	}
-	fmt.Printf("rows=%d batch=%d append=%s seconds=%.3f rows_per_s=%.0f\n", *rows, *batch, mode, elapsed.Seconds(), float64(*rows)/elapsed.Seconds())
+	fmt.Printf("table=%s rows=%d batch=%d append=%s seconds=%.3f rows_per_s=%.0f\n", *table, *rows, *batch, mode, elapsed.Seconds(), float64(*rows)/elapsed.Seconds())
 	return nil
+}
+
+// insertUserEvents inserts rows as POST /v1/track's orders: the unit, a
+// name and the properties of cmd/loadtest's track script, row by row.
+func insertUserEvents(ctx context.Context, conn driver.Conn, rows []row, now time.Time) error {
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO user_events (event_id, time, unit, name, s_keys, s_vals, n_keys, n_vals, b_keys, b_vals, l_keys, l_vals)")
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := b.Append(r.id, now, r.unit, "order_completed", []string{"category"}, []string{"shoes"}, []string{"total"}, []float64{r.value + 0.5},
+			[]string{"gift"}, []uint8{0}, []string{"tags", "tags"}, []string{"sale", "new"}); err != nil {
+			return err
+		}
+	}
+	return b.Send()
 }
 
 // row holds the values of a conversion from POST /v1/events that vary;

@@ -16,7 +16,27 @@ setup = function(thread)
   thread_id = thread_id + 1
 end
 
+-- BENCH_POOL=N draws the unit from ct-0 .. ct-(N-1), the units whose
+-- orders bench-assign.sh tracked (unit k: k % 4 orders of 60 in the last 30
+-- days), in the first segment's region; with BENCH_ORDER_ATTRS=1 the
+-- request also carries those orders' figures as attributes.
+local pool = tonumber(os.getenv("BENCH_POOL") or "0")
+local order_attrs = os.getenv("BENCH_ORDER_ATTRS") == "1"
+
+local function pooled()
+  local k = math.random(0, pool - 1)
+  local attrs = '{"plan":"pro_trial","country":"FR"}'
+  if order_attrs then
+    attrs = string.format('{"plan":"pro_trial","country":"FR","orders_30d":%d,"revenue_90d":%d}', k % 4, 60 * (k % 4))
+  end
+  return wrk.format(nil, "/v1/assign", nil, string.format(
+    '{"experiment":"%s","unit_id":"ct-%d","attributes":%s,"channel":"email"}', experiment, k, attrs))
+end
+
 request = function()
+  if pool > 0 then
+    return pooled()
+  end
   n = n + 1
   local attrs = '{"plan":"free","country":"US"}'
   if n % 2 == 0 then

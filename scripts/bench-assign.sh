@@ -5,7 +5,10 @@
 #     JSON handler (scripts/benchbaseline) measured in the same run; the
 #     figure that matters is the ratio (target >= 0.6); then the same
 #     load on a copy of the experiment whose first segment is chosen by
-#     behavioural traits (target: a ratio within 20% of the one without).
+#     behavioural traits (target: a ratio within 20% of the one without);
+#     then rules on computed traits (orders and revenue from POST /v1/track,
+#     for a pool of BENCH_TRAIT_UNITS units) against the same rules on the
+#     same values sent as attributes (target: within 20%).
 #  2. POST /v1/assign/bulk of N units (default 1,000,000) through curl:
 #     units/s (target >= 250,000) and the server's peak RSS (VmHWM) before
 #     and after, to show memory stays flat while the list streams.
@@ -13,7 +16,7 @@
 # SPLITCAST_RATE_PER_IP=0): one client on loopback is the whole load.
 # Not part of `make test`: run it with `make bench` or directly. Settings:
 #   BENCH_DURATION (10s) BENCH_CONNECTIONS (32) BENCH_THREADS (1)
-#   BENCH_ROUNDS (2) BENCH_UNITS (1000000)
+#   BENCH_ROUNDS (2) BENCH_UNITS (1000000) BENCH_TRAIT_UNITS (20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin" # Debian's clickhouse-server
@@ -23,11 +26,13 @@ conns=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-1}
 rounds=${BENCH_ROUNDS:-2}
 units=${BENCH_UNITS:-1000000}
+trait_units=${BENCH_TRAIT_UNITS:-20000}
 dir=.data/bench-assign
 sc_addr=127.0.0.1:18480
 base_addr=127.0.0.1:18481
 admin_key=dev-admin-key
 sdk_key=dev-sdk-key
+read_key=dev-read-key
 
 for tool in wrk curl go clickhouse-server; do
 	command -v "$tool" >/dev/null || { echo "bench-assign: $tool is missing (apt-get install -y wrk curl)" >&2; exit 1; }
@@ -128,6 +133,68 @@ printf 'assign ratio (splitcast / trivial Fiber, mean of %d rounds): %.2f  (targ
 	"$rounds" "$(echo "$sum_sc / $sum_base" | bc -l)"
 printf 'assign ratio with trait rules: %.2f, %.2f of the ratio without  (target: within 20%%)\n' \
 	"$(echo "$sum_tr / $sum_base" | bc -l)" "$(echo "$sum_tr / $sum_sc" | bc -l)"
+
+echo "== computed traits: $trait_units units' orders tracked, rules on them against the same values as attributes =="
+# Unit ct-k has k % 4 orders of 60, tracked now.
+awk -v n="$trait_units" 'BEGIN {
+	b = 0
+	for (k = 0; k < n; k++) for (o = 0; o < k % 4; o++) {
+		if (b % 1000 == 0) { if (b > 0) print "]}"; printf "{\"events\":[" } else printf ","
+		printf "{\"id\":\"o-%d\",\"unit_id\":\"ct-%d\",\"name\":\"order_completed\",\"properties\":{\"total\":60}}", o, k
+		b++
+	}
+	if (b > 0) print "]}"
+}' >"$dir/orders.jsonl"
+while IFS= read -r line; do
+	curl -fsS -o /dev/null -X POST "http://$sc_addr/v1/track" -H "Authorization: Bearer $sdk_key" \
+		-H 'Content-Type: application/json' --data-binary "$line"
+done <"$dir/orders.jsonl"
+last=$((trait_units - 1 - (trait_units - 4) % 4)) # a unit with 3 orders
+for _ in $(seq 1 120); do
+	curl -fsS "http://$sc_addr/v1/units/ct-$last/traits" -H "Authorization: Bearer $read_key" |
+		grep -q '"trait.purchases.orders_30d":3' && break
+	sleep 1
+done
+curl -fsS "http://$sc_addr/v1/units/ct-$last/traits" -H "Authorization: Bearer $read_key" | grep -q '"trait.purchases.orders_30d":3' ||
+	{ echo "bench-assign: the tracked orders did not reach the traits of ct-$last in 2 minutes" >&2; exit 1; }
+for variant in computed attrs; do
+	prefix=trait.purchases.
+	[ "$variant" = attrs ] && prefix=
+	jq --arg key "welcome-email-$variant" --arg p "$prefix" '.key = $key | .segments[0].rule = {"all": [
+		{"attr": ($p + "orders_30d"), "op": "gte", "value": 2},
+		{"attr": ($p + "revenue_90d"), "op": "gte", "value": 100}]}' docs/examples/experiment.json |
+		curl -fsS -o /dev/null -X POST "http://$sc_addr/v1/experiments" \
+			-H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' --data-binary @-
+	curl -fsS -o /dev/null -X POST "http://$sc_addr/v1/experiments/welcome-email-$variant/start" \
+		-H "Authorization: Bearer $admin_key"
+done
+# The same unit's answer from both: the rules see the same values.
+for k in 0 1 2 3 $last; do
+	a=$(curl -fsS -X POST "http://$sc_addr/v1/assign" -H "Authorization: Bearer $sdk_key" -H 'Content-Type: application/json' \
+		-d "{\"experiment\":\"welcome-email-computed\",\"unit_id\":\"ct-$k\",\"attributes\":{\"plan\":\"pro_trial\",\"country\":\"FR\"}}" | jq -r .segment)
+	b=$(curl -fsS -X POST "http://$sc_addr/v1/assign" -H "Authorization: Bearer $sdk_key" -H 'Content-Type: application/json' \
+		-d "{\"experiment\":\"welcome-email-attrs\",\"unit_id\":\"ct-$k\",\"attributes\":{\"plan\":\"pro_trial\",\"country\":\"FR\",\"orders_30d\":$((k % 4)),\"revenue_90d\":$((60 * (k % 4)))}}" | jq -r .segment)
+	[ "$a" = "$b" ] || { echo "bench-assign: ct-$k is in segment $a by traits but $b by attributes" >&2; exit 1; }
+done
+run_pool() { # experiment attrs(0|1) -> "rps p99_ms"
+	BENCH_POOL=$trait_units BENCH_ORDER_ATTRS=$2 run_wrk "http://$sc_addr" "$1"
+}
+sum_ct=0 sum_at=0
+for r in $(seq 1 "$rounds"); do
+	if ((r % 2)); then
+		read -r at_rps at_p99 < <(run_pool welcome-email-attrs 1)
+		read -r ct_rps ct_p99 < <(run_pool welcome-email-computed 0)
+	else
+		read -r ct_rps ct_p99 < <(run_pool welcome-email-computed 0)
+		read -r at_rps at_p99 < <(run_pool welcome-email-attrs 1)
+	fi
+	printf 'round %d: values as attributes %8.0f req/s p99 %6.2f ms | computed traits %8.0f req/s p99 %6.2f ms | ratio %.2f\n' \
+		"$r" "$at_rps" "$at_p99" "$ct_rps" "$ct_p99" "$(echo "$ct_rps / $at_rps" | bc -l)"
+	sum_ct=$(echo "$sum_ct + $ct_rps" | bc -l)
+	sum_at=$(echo "$sum_at + $at_rps" | bc -l)
+done
+printf 'assign with computed-trait rules: %.2f of the same rules on attributes  (target: within 20%%)\n' \
+	"$(echo "$sum_ct / $sum_at" | bc -l)"
 
 echo "== POST /v1/assign/bulk of $units units through curl =="
 awk -v n="$units" 'BEGIN {

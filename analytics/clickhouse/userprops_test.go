@@ -1,0 +1,36 @@
+package clickhouse
+
+import "testing"
+
+// TestDecodePropsMalformed: what propsExpr cannot produce is an error, not
+// a panic or properties made up from part of it.
+func TestDecodePropsMalformed(t *testing.T) {
+	empty := "0;0;0;0;0;0;0;0;"
+	var scratch []string
+	if p, err := decodeProps(empty, &scratch); err != nil || p != nil {
+		t.Fatalf("decodeProps(%q) = %v, %v; want none", empty, p, err)
+	}
+	if p, err := decodeProps("1;1:a1;1:b0;0;0;0;0;0;", &scratch); err != nil || len(p) != 1 || p[0].Key != "a" || p[0].Str != "b" {
+		t.Fatalf("one string property: %+v, %v", p, err)
+	}
+	for _, s := range []string{
+		"", "0;", empty + "x", "0;0;0;0;0;0;0;", "1;0;0;0;0;0;0;0;", "1;5:ab0;0;0;0;0;0;0;",
+		"2;0:0;0;0;0;0;0;0;", "x;0;0;0;0;0;0;0;", "-1;0;0;0;0;0;0;0;", "99999999999;0;0;0;0;0;0;0;",
+		"0;0;1;1:n1;1:123456789;0;0;0;0;", // a number of 9 bytes
+		"1;1:a1;1:b0;0;0;0;0;0",            // the last array cut short
+	} {
+		if p, err := decodeProps(s, &scratch); err == nil {
+			t.Errorf("decodeProps(%q) = %+v, want an error", s, p)
+		}
+	}
+}
+
+// FuzzDecodeProps: no input panics it.
+func FuzzDecodeProps(f *testing.F) {
+	f.Add("1;1:a1;1:b0;0;0;0;0;0;")
+	f.Add("0;0;1;1:n1;8:\x00\x00\x00\x00\x00\x00\xf0\x3f0;0;1;1:l2;1:x1:y")
+	f.Fuzz(func(t *testing.T, s string) {
+		var scratch []string
+		_, _ = decodeProps(s, &scratch)
+	})
+}

@@ -16,7 +16,7 @@ func TestDecodePropsMalformed(t *testing.T) {
 	for _, s := range []string{
 		"", "0;", empty + "x", "0;0;0;0;0;0;0;", "1;0;0;0;0;0;0;0;", "1;5:ab0;0;0;0;0;0;0;",
 		"2;0:0;0;0;0;0;0;0;", "x;0;0;0;0;0;0;0;", "-1;0;0;0;0;0;0;0;", "99999999999;0;0;0;0;0;0;0;",
-		"0;0;1;1:n1;1:123456789;0;0;0;0;", // a number of 9 bytes
+		"0;0;1;1:n1;9:123456789;0;0;0;0;", // a number of 9 bytes
 		"1;1:a1;1:b0;0;0;0;0;0",           // the last array cut short
 	} {
 		if p, err := decodeProps(s, &scratch); err == nil {

@@ -90,7 +90,7 @@ func scannedProps(data []byte) ([]Prop, error) {
 	if err := json.Unmarshal(data, &ps); err != nil {
 		return nil, err
 	}
-	return checkProps(ps)
+	return checkProps(ps, nil)
 }
 
 var propertiesCases = []string{

@@ -58,7 +58,12 @@ func EncodeProps(props []Prop) string {
 		return ""
 	}
 	slices.SortFunc(props, func(a, b Prop) int { return strings.Compare(a.Key, b.Key) })
-	var b []byte
+	return string(appendEncoding(nil, props))
+}
+
+// appendEncoding appends EncodeProps's encoding of props, sorted by key
+// already, to b.
+func appendEncoding(b []byte, props []Prop) []byte {
 	for i := range props {
 		p := &props[i]
 		b = appendStr(b, p.Key)
@@ -81,7 +86,7 @@ func EncodeProps(props []Prop) string {
 			}
 		}
 	}
-	return string(b)
+	return b
 }
 
 func appendStr(b []byte, s string) []byte {

@@ -172,9 +172,10 @@ func TrackEvents(ids *IDs, in []UserEvent, max int, now time.Time) ([]Event, err
 	}
 	now = now.UTC()
 	out := make([]Event, len(in))
-	seen := map[string]int{}
+	seen := make(map[string]int, len(in))
+	var sc trackScratch
 	for i := range in {
-		ev, err := NewUserEvent(ids, &in[i], now)
+		ev, err := newUserEvent(ids, &in[i], now, &sc)
 		if err != nil {
 			var e *experiment.Error
 			if errors.As(err, &e) {
@@ -197,6 +198,18 @@ func TrackEvents(ids *IDs, in []UserEvent, max int, now time.Time) ([]Event, err
 // NewUserEvent checks one user event and makes its Event (KindTrack, its
 // properties in Props). Errors name the field within the event.
 func NewUserEvent(ids *IDs, in *UserEvent, now time.Time) (Event, error) {
+	return newUserEvent(ids, in, now, &trackScratch{})
+}
+
+// trackScratch is what checking a batch's events reuses from one to the
+// next: their typed properties and their encoding are needed only until
+// the encoding is a string.
+type trackScratch struct {
+	props []Prop
+	enc   []byte
+}
+
+func newUserEvent(ids *IDs, in *UserEvent, now time.Time, sc *trackScratch) (Event, error) {
 	if err := CheckUnit("unit_id", in.UnitID); err != nil {
 		return Event{}, err
 	}
@@ -216,11 +229,16 @@ func NewUserEvent(ids *IDs, in *UserEvent, now time.Time) (Event, error) {
 		}
 		ev.Time = in.Time.UTC().Truncate(time.Second)
 	}
-	props, err := checkProps(in.Properties)
+	props, err := checkProps(in.Properties, sc.props[:0])
 	if err != nil {
 		return Event{}, err
 	}
-	ev.Props = EncodeProps(props)
+	sc.props = props
+	if len(props) > 0 {
+		// In key order already (checkProps), as EncodeProps sorts them.
+		sc.enc = appendEncoding(sc.enc[:0], props)
+		ev.Props = string(sc.enc)
+	}
 	if in.ID == "" {
 		ev.ID = ids.Next("t:")
 	} else {
@@ -268,26 +286,34 @@ func isWord(c byte) bool {
 // CheckPropKey checks a property key: 1 to MaxPropKeyLen letters, digits
 // and _. The trait catalogue names properties by the same rule.
 func CheckPropKey(field, key string) error {
+	return checkPropKey(func() string { return field }, key)
+}
+
+// checkPropKey is CheckPropKey with the field made only for an error.
+func checkPropKey(field func() string, key string) error {
 	if key == "" || len(key) > MaxPropKeyLen {
-		return experiment.Invalid(field, "a property key is 1 to %d bytes", MaxPropKeyLen)
+		return experiment.Invalid(field(), "a property key is 1 to %d bytes", MaxPropKeyLen)
 	}
 	for _, c := range []byte(key) {
 		if !isWord(c) {
-			return experiment.Invalid(field, "a property key has only letters, digits and _")
+			return experiment.Invalid(field(), "a property key has only letters, digits and _")
 		}
 	}
 	return nil
 }
 
 // checkProps checks properties in key order (so the error named is the
-// same on every try) and types them.
-func checkProps(in Properties) ([]Prop, error) {
+// same on every try) and types them, appending to out. It sorts in's
+// properties in place: the order they were sent in means nothing.
+func checkProps(in Properties, out []Prop) ([]Prop, error) {
 	if in.tooMany {
 		return nil, experiment.Invalid("properties", "more than %d properties", MaxProps)
 	}
-	sent := slices.Clone(in.sent)
+	sent := in.sent
 	slices.SortFunc(sent, func(a, b sentProp) int { return strings.Compare(a.key, b.key) })
-	out := make([]Prop, 0, len(sent))
+	if out == nil {
+		out = make([]Prop, 0, len(sent))
+	}
 	for i := range sent {
 		p, err := typedProp(&sent[i])
 		if err != nil {
@@ -301,10 +327,11 @@ func checkProps(in Properties) ([]Prop, error) {
 // typedProp checks one property and types it. Its error's field is
 // properties.KEY, or properties.KEY[i] for a list's string.
 func typedProp(sp *sentProp) (Prop, error) {
-	if err := CheckPropKey("properties."+sp.key, sp.key); err != nil {
+	field := func() string { return "properties." + sp.key }
+	if err := checkPropKey(field, sp.key); err != nil {
 		return Prop{}, err
 	}
-	return typedValue(func() string { return "properties." + sp.key }, sp)
+	return typedValue(field, sp)
 }
 
 // sentValue is v, a value as encoding/json decodes into an interface, as

@@ -1,0 +1,32 @@
+package analytics_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/splitcast/splitcast/analytics"
+)
+
+// BenchmarkTrackEvents checks and encodes a batch of 100 orders with four
+// typed properties each, the body cmd/loadtest's track part sends; ns/op
+// is per batch.
+func BenchmarkTrackEvents(b *testing.B) {
+	in := make([]analytics.UserEvent, 100)
+	for j := range in {
+		in[j] = analytics.UserEvent{ID: fmt.Sprintf("r-1-1-%d", j), UnitID: fmt.Sprintf("u%d", j), Name: "order_completed"}
+		props := fmt.Sprintf(`{"total":%d.5,"category":"shoes","gift":false,"tags":["sale","new"]}`, j)
+		if err := json.Unmarshal([]byte(props), &in[j].Properties); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := analytics.NewIDs()
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := analytics.TrackEvents(ids, in, 1000, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -177,8 +177,33 @@ func appendColumns(batch driver.Batch, vals []namedValues) error {
 		if cols[i].Name() != v.name {
 			return fmt.Errorf("the batch's column %d is %s, not %s", i, cols[i].Name(), v.name)
 		}
-		if err := batch.Column(i).Append(v.values); err != nil {
+		var err error
+		switch rows := v.values.(type) {
+		// An Array column's Append of a slice of rows hands each row to
+		// AppendRow as a reflect.Value, which misses clickhouse-go's typed
+		// path for a row and takes the reflective one: an allocation and a
+		// boxing per element. Row by row, each row is a typed slice.
+		case [][]string:
+			err = appendRows(batch.Column(i), rows)
+		case [][]float64:
+			err = appendRows(batch.Column(i), rows)
+		case [][]uint8:
+			err = appendRows(batch.Column(i), rows)
+		default:
+			err = batch.Column(i).Append(v.values)
+		}
+		if err != nil {
 			return fmt.Errorf("column %s (%s): %w", v.name, cols[i].Type(), err)
+		}
+	}
+	return nil
+}
+
+// appendRows appends rows to an Array column one row at a time.
+func appendRows[T any](col driver.BatchColumn, rows [][]T) error {
+	for _, r := range rows {
+		if err := col.AppendRow(r); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -175,3 +175,41 @@ func comparePropPaths(t *testing.T, data []byte) {
 		t.Errorf("%.200s: got %+v, want %+v", data, got, want)
 	}
 }
+
+// TestPropArenaEqualsAlone: objects scanned one after another into one
+// PropArena, across its arrays' ends (a list longer than a chunk, an
+// object of more keys than one, hundreds of small ones), each type and
+// check as it does scanned alone, and still do after all the others were
+// scanned: no object's room is lent twice.
+func TestPropArenaEqualsAlone(t *testing.T) {
+	cases := append(slices.Clone(propertiesCases), manyKeys(MaxProps, 2), manyKeys(MaxProps+1, 0),
+		`{"l":[`+strings.TrimSuffix(strings.Repeat(`"a",`, arenaChunk+3), ",")+`]}`)
+	for i := range 300 {
+		cases = append(cases, `{"n":`+strconv.Itoa(i)+`,"s":"x`+strconv.Itoa(i)+`","l":["a","b`+strconv.Itoa(i)+`"],"t":true}`)
+	}
+	var arena PropArena
+	scanned := make([]Properties, len(cases))
+	check := func(when string) {
+		for i, c := range cases {
+			var single Properties
+			p := JSONScanner{S: c}
+			single.Scan(&p)
+			want, werr := checkProps(single, nil)
+			got, gerr := checkProps(scanned[i], nil)
+			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gerr, werr) {
+				t.Errorf("%s: %.120s: in the arena %+v, %v; alone %+v, %v", when, c, got, gerr, want, werr)
+			}
+		}
+	}
+	for i, c := range cases {
+		p := JSONScanner{S: c}
+		if !arena.Scan(&scanned[i], &p) && c != "null" {
+			t.Fatalf("%.120s: not scanned", c)
+		}
+	}
+	check("after all were scanned")
+	// (checkProps sorted it by key.)
+	if last := scanned[len(scanned)-1].sent; len(last) != 4 || last[1].key != "n" || last[1].text != "299" {
+		t.Fatalf("the last object scanned to %+v", scanned[len(scanned)-1])
+	}
+}

@@ -97,13 +97,55 @@ func (ps *Properties) UnmarshalJSON(data []byte) error {
 // Scan reads a JSON object of properties from p into ps, reporting
 // whether it was one (a caller that scans a whole body by hand hands
 // anything else to encoding/json, for its error).
-func (ps *Properties) Scan(p *JSONScanner) bool {
+func (ps *Properties) Scan(p *JSONScanner) bool { return ps.scan(p, nil) }
+
+// PropArena gives the properties of many events scanned one after
+// another room in a few shared arrays: growing each event's own slices of
+// properties and of list strings, a few small allocations apiece, was
+// most of what scanning a POST /v1/track body allocated. The zero value is
+// ready; a batch's events keep what they scanned for as long as they live.
+type PropArena struct {
+	props []sentProp
+	strs  []string
+}
+
+// arenaChunk is how many properties, and list strings, an arena's array
+// holds; an event that needs more than is left starts a new array.
+const arenaChunk = 512
+
+// Scan is ps.Scan with ps's properties and lists in a's room.
+func (a *PropArena) Scan(ps *Properties, p *JSONScanner) bool { return ps.scan(p, a) }
+
+// room returns an empty slice with s's free capacity, after giving s a
+// fresh array if fewer than want places are free.
+func room[T any](s *[]T, want int) []T {
+	if cap(*s)-len(*s) < want {
+		*s = make([]T, 0, max(arenaChunk, want))
+	}
+	return (*s)[len(*s):len(*s)]
+}
+
+// keep marks used, which room lent from s, as taken, if appends did not
+// move it out of s's array; either way used is capped at its length, so
+// that nothing appended to it later can reach what s lends next.
+func keep[T any](s *[]T, used []T) []T {
+	if n := len(used); n > 0 && len(*s)+n <= cap(*s) && &(*s)[:len(*s)+1][len(*s)] == &used[0] {
+		*s = (*s)[:len(*s)+n]
+	}
+	return used[:len(used):len(used)]
+}
+
+func (ps *Properties) scan(p *JSONScanner, a *PropArena) bool {
 	*ps = Properties{}
 	if !p.Eat('{') {
 		return false
 	}
 	if p.Eat('}') {
 		return true
+	}
+	if a != nil {
+		ps.sent = room(&a.props, 8)
+		defer func() { ps.sent = keep(&a.props, ps.sent) }()
 	}
 	for {
 		key, ok := p.Str()
@@ -113,6 +155,9 @@ func (ps *Properties) Scan(p *JSONScanner) bool {
 		sp := sentProp{key: key, item: -1}
 		if p.Eat('[') {
 			sp.kind = JSONArray
+			if a != nil {
+				sp.list = room(&a.strs, 8)
+			}
 			for !p.Eat(']') {
 				if sp.n > 0 && !p.Eat(',') {
 					return false
@@ -128,6 +173,11 @@ func (ps *Properties) Scan(p *JSONScanner) bool {
 					sp.list = append(sp.list, v)
 				}
 				sp.n++
+			}
+			if a != nil {
+				if sp.list = keep(&a.strs, sp.list); len(sp.list) == 0 {
+					sp.list = nil // as without an arena
+				}
 			}
 		} else if sp.text, sp.kind, ok = p.Value(); !ok {
 			return false

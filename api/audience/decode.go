@@ -41,20 +41,22 @@ func scanTrack(body []byte, req *trackRequest) bool {
 		return false
 	}
 	req.Events = make([]userEventIn, 0, 100)
+	var arena analytics.PropArena
 	for !p.Eat(']') {
 		if len(req.Events) > 0 && !p.Eat(',') {
 			return false
 		}
 		req.Events = append(req.Events, userEventIn{})
-		if !scanUserEvent(&p, &req.Events[len(req.Events)-1]) {
+		if !scanUserEvent(&p, &req.Events[len(req.Events)-1], &arena) {
 			return false
 		}
 	}
 	return p.Eat('}') && p.AtEnd()
 }
 
-// scanUserEvent reads one event object from p into e.
-func scanUserEvent(p *analytics.JSONScanner, e *userEventIn) bool {
+// scanUserEvent reads one event object from p into e, its properties in
+// the batch's arena.
+func scanUserEvent(p *analytics.JSONScanner, e *userEventIn, arena *analytics.PropArena) bool {
 	if !p.Eat('{') {
 		return false
 	}
@@ -90,7 +92,7 @@ func scanUserEvent(p *analytics.JSONScanner, e *userEventIn) bool {
 			}
 		case "properties":
 			k = 4
-			ok = e.Properties.Scan(p)
+			ok = arena.Scan(&e.Properties, p)
 		}
 		if k < 0 || !ok || seen[k] {
 			return false

@@ -110,7 +110,9 @@ type PropArena struct {
 }
 
 // arenaChunk is how many properties, and list strings, an arena's array
-// holds; an event that needs more than is left starts a new array.
+// holds. An object starts a fresh array when fewer than 8 places are left;
+// one that outgrows the places it was lent moves to an array of its own
+// (append's), and the arena lends those places again.
 const arenaChunk = 512
 
 // Scan is ps.Scan with ps's properties and lists in a's room.
@@ -216,6 +218,7 @@ func (ps *Properties) add(sp sentProp) {
 // an id repeated with other content refused ECONFLICT. An event's id is
 // the caller's id within the unit (Digest "t:", unit, id), so a retried
 // event counts once; without an id it is fresh, and a retry counts twice.
+// Like NewUserEvent, it reorders each event's properties in place.
 func TrackEvents(ids *IDs, in []UserEvent, max int, now time.Time) ([]Event, error) {
 	if err := checkBatchSize(len(in), max); err != nil {
 		return nil, err
@@ -246,7 +249,9 @@ func TrackEvents(ids *IDs, in []UserEvent, max int, now time.Time) ([]Event, err
 }
 
 // NewUserEvent checks one user event and makes its Event (KindTrack, its
-// properties in Props). Errors name the field within the event.
+// properties in Props). Errors name the field within the event. It sorts
+// in's properties in place (checkProps), so in is not to be shared with
+// another goroutine meanwhile.
 func NewUserEvent(ids *IDs, in *UserEvent, now time.Time) (Event, error) {
 	return newUserEvent(ids, in, now, &trackScratch{})
 }

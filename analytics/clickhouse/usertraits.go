@@ -19,7 +19,7 @@ var _ traits.UserReader = (*TraitReader)(nil)
 // tableMarkQuery is markQuery for inserts into the table %s.
 const tableMarkQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.processes WHERE startsWith(query, 'INSERT INTO %s')`
 
-// userEventsQuery reads the user events of the units %s selects, on or
+// userEventsQuery reads the user events of the units filter selects, on or
 // after a day, in order of unit and event id, each id's copies in the
 // order received: the reader keeps the first (the event identity rule of
 // the README). An id belongs to one unit (the API derives it from the unit
@@ -29,10 +29,12 @@ const tableMarkQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.proces
 // 3.0-3.4 s for 794,500 events of 50,000 units). The date column is in
 // the server's time zone: a day's margin keeps pruning from cutting a UTC
 // day short. The properties come as one String (propsExpr).
-var userEventsQuery = `SELECT unit, event_id, toInt64(toUInt32(time)) AS t, name, ` + propsExpr() + ` AS props
+func userEventsQuery(filter string) string {
+	return `SELECT unit, event_id, toInt64(toUInt32(time)) AS t, name, ` + propsExpr() + ` AS props
 FROM user_events
-WHERE date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? %s
+WHERE date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? ` + filter + `
 ORDER BY unit, event_id, received_at`
+}
 
 // propsExpr encodes a row's eight property arrays as one String, read back
 // by decodeProps: scanning Array columns row by row is clickhouse-go's
@@ -67,10 +69,10 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 	if err != nil {
 		return nil, since, err
 	}
-	q := fmt.Sprintf(userEventsQuery, "")
+	q := userEventsQuery("")
 	args := []any{dateString(from), from}
 	if !since.IsZero() {
-		q = fmt.Sprintf(userEventsQuery, changedUserUnits)
+		q = userEventsQuery(changedUserUnits)
 		args = append(args, dateString(from), uint32(since.Unix()))
 	}
 	rows, err := r.conn.Query(ctx, q, args...)
@@ -95,6 +97,9 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		}
 		p, err := decodeProps(props, &scratch)
 		if err != nil {
+			// Only propsExpr writes what decodeProps reads: a row it cannot
+			// read is a bug here, not bad data, and fails the refresh loudly
+			// rather than leaving a unit's traits quietly wrong.
 			return nil, since, fmt.Errorf("user events: unit %q, event %q: %w", unit, id, err)
 		}
 		if len(out) == 0 || out[len(out)-1].Unit != unit {
@@ -234,10 +239,12 @@ func (d *propsDecoder) number(end byte) int {
 		return 0
 	}
 	n, i := 0, 0
-	for ; i < len(d.s) && i <= 10 && d.s[i] >= '0' && d.s[i] <= '9'; i++ {
+	// Nine digits at most: no count propsExpr writes is longer, and nine
+	// cannot overflow an int of 32 bits.
+	for ; i < len(d.s) && i <= 9 && d.s[i] >= '0' && d.s[i] <= '9'; i++ {
 		n = n*10 + int(d.s[i]-'0')
 	}
-	if i == 0 || i > 10 || i == len(d.s) || d.s[i] != end {
+	if i == 0 || i > 9 || i == len(d.s) || d.s[i] != end {
 		d.err = fmt.Errorf("no count ended by %q", end)
 		return 0
 	}

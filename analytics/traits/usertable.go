@@ -60,6 +60,19 @@ func (in *interner) id(v any) uint32 {
 	}
 	id := uint32(len(in.boxed))
 	in.ids[key] = id
+	// Copies: a value read from ClickHouse may be a slice of its event's
+	// whole row (the reader decodes each row's properties in place), which
+	// a kept value would otherwise keep until the next day.
+	switch x := v.(type) {
+	case string:
+		v = strings.Clone(x)
+	case []string:
+		c := make([]string, len(x))
+		for i, e := range x {
+			c[i] = strings.Clone(e)
+		}
+		v = c
+	}
 	in.boxed = append(in.boxed, v)
 	return id
 }

@@ -81,6 +81,10 @@ func main() {
 	flag.StringVar(&o.profiles, "cpuprofile", "", "folder for a CPU profile of splitcast during each route's first run (go tool pprof)")
 	flag.StringVar(&o.caps, "caps", "", "also load assign and bulk on a server with these frequency caps (TOTAL,PER_CHANNEL, e.g. 3/168h,1/24h) beside one without, in one run")
 	flag.Parse()
+	if o.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "loadtest: -rounds must be at least 1")
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)

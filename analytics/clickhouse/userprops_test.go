@@ -7,10 +7,10 @@ import "testing"
 func TestDecodePropsMalformed(t *testing.T) {
 	empty := "0;0;0;0;0;0;0;0;"
 	var scratch []string
-	if p, err := decodeProps(empty, &scratch); err != nil || p != nil {
+	if p, err := decodeProps(empty, &scratch, nil); err != nil || p != nil {
 		t.Fatalf("decodeProps(%q) = %v, %v; want none", empty, p, err)
 	}
-	if p, err := decodeProps("1;1:a1;1:b0;0;0;0;0;0;", &scratch); err != nil || len(p) != 1 || p[0].Key != "a" || p[0].Str != "b" {
+	if p, err := decodeProps("1;1:a1;1:b0;0;0;0;0;0;", &scratch, nil); err != nil || len(p) != 1 || p[0].Key != "a" || p[0].Str != "b" {
 		t.Fatalf("one string property: %+v, %v", p, err)
 	}
 	for _, s := range []string{
@@ -19,7 +19,7 @@ func TestDecodePropsMalformed(t *testing.T) {
 		"0;0;1;1:n1;9:123456789;0;0;0;0;", // a number of 9 bytes
 		"1;1:a1;1:b0;0;0;0;0;0",           // the last array cut short
 	} {
-		if p, err := decodeProps(s, &scratch); err == nil {
+		if p, err := decodeProps(s, &scratch, nil); err == nil {
 			t.Errorf("decodeProps(%q) = %+v, want an error", s, p)
 		}
 	}
@@ -31,6 +31,6 @@ func FuzzDecodeProps(f *testing.F) {
 	f.Add("0;0;1;1:n1;8:\x00\x00\x00\x00\x00\x00\xf0\x3f0;0;1;1:l2;1:x1:y")
 	f.Fuzz(func(t *testing.T, s string) {
 		var scratch []string
-		_, _ = decodeProps(s, &scratch)
+		_, _ = decodeProps(s, &scratch, nil)
 	})
 }

@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -127,6 +128,14 @@ func TestUserEventsAsArrays(t *testing.T) {
 		// Before the day read from: not read.
 		{id: "t:d1", unit: "u:3", name: "order_completed", at: day.Add(-400 * 24 * time.Hour), received: recv},
 	}
+	// Many more, across many units: past the reader's chunks of
+	// properties (4,096), with ties in time and several copies.
+	for i := range 3000 {
+		u := fmt.Sprintf("u:bulk%03d", i/2%97) // an id belongs to one unit
+		rows = append(rows, row{id: fmt.Sprintf("t:bulk%05d", i/2*2), unit: u, name: "page_viewed",
+			at: day.Add(-time.Duration(i%13) * time.Hour), received: recv.Add(time.Duration(i%2) * time.Second),
+			sk: []string{"page", "ref"}, sv: []string{fmt.Sprint(i), ""}, nk: []string{"n"}, nv: []float64{float64(i)}})
+	}
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO user_events (event_id, time, unit, name, s_keys, s_vals, n_keys, n_vals, b_keys, b_vals, l_keys, l_vals, received_at)")
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +158,7 @@ func TestUserEventsAsArrays(t *testing.T) {
 	// The old read is what the rows say: three units (u:3's event is too
 	// old), u:1's order is its first copy, u:2's ticket the copy received
 	// first.
-	if len(want) != 3 || want[1].Unit != "u:1" || len(want[1].Events) != 3 || want[1].Events[1].Props[0].Str != "shoes" ||
+	if len(want) != 3+97 || want[1].Unit != "u:1" || len(want[1].Events) != 3 || want[1].Events[1].Props[0].Str != "shoes" ||
 		want[2].Unit != "u:2" || want[2].Events[0].Props[0].Str != "new" {
 		t.Fatalf("the old read is not what the rows say: %.2000v", want)
 	}

@@ -80,8 +80,15 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		return nil, since, fmt.Errorf("user events: %w", translate(err))
 	}
 	defer rows.Close()
+	// The events go into one slice, cut into units' at the end, and the
+	// properties into shared chunks: a refresh reads back every changed
+	// unit's year, and a slice or two allocated per event and per unit
+	// were most of what it cost the collector.
 	var (
 		out         []traits.UnitEvents
+		starts      []int // where each unit's events start in all
+		all         []traits.UserEvent
+		chunk       []analytics.Prop
 		unit, id    string
 		name, props string
 		t           int64
@@ -95,27 +102,34 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		if len(out) > 0 && unit == prevUnit && id == prevID {
 			continue // a later copy of the event just kept
 		}
-		p, err := decodeProps(props, &scratch)
+		if cap(chunk)-len(chunk) < 64 {
+			chunk = make([]analytics.Prop, 0, 4096)
+		}
+		p, err := decodeProps(props, &scratch, chunk[len(chunk):len(chunk)])
 		if err != nil {
 			// Only propsExpr writes what decodeProps reads: a row it cannot
 			// read is a bug here, not bad data, and fails the refresh loudly
 			// rather than leaving a unit's traits quietly wrong.
 			return nil, since, fmt.Errorf("user events: unit %q, event %q: %w", unit, id, err)
 		}
-		if len(out) == 0 || out[len(out)-1].Unit != unit {
-			if len(out) > 0 {
-				byTime(out[len(out)-1].Events)
-			}
-			out = append(out, traits.UnitEvents{Unit: unit})
+		if n := len(p); n > 0 && len(chunk)+n <= cap(chunk) && &chunk[:len(chunk)+1][len(chunk)] == &p[0] {
+			chunk = chunk[:len(chunk)+n] // p did not outgrow the chunk
 		}
-		u := &out[len(out)-1]
-		u.Events = append(u.Events, traits.UserEvent{Time: t, Name: name, Props: p})
+		if len(out) == 0 || out[len(out)-1].Unit != unit {
+			out, starts = append(out, traits.UnitEvents{Unit: unit}), append(starts, len(all))
+		}
+		all = append(all, traits.UserEvent{Time: t, Name: name, Props: p[:len(p):len(p)]})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, since, fmt.Errorf("user events: %w", translate(err))
 	}
-	if len(out) > 0 {
-		byTime(out[len(out)-1].Events)
+	for i := range out {
+		end := len(all)
+		if i+1 < len(out) {
+			end = starts[i+1]
+		}
+		out[i].Events = all[starts[i]:end:end]
+		byTime(out[i].Events)
 	}
 	return out, mark, nil
 }
@@ -145,10 +159,11 @@ func (r *TraitReader) markOf(ctx context.Context, table string) (time.Time, erro
 
 // decodeProps reads propsExpr's encoding back into typed properties, in
 // the order the arrays were read before: strings, numbers, bools, then
-// lists, a list's repeated key folded into one property. The strings are
-// slices of s. It reads the elements into *scratch, which it keeps for the
-// next row: what it allocates is the properties.
-func decodeProps(s string, scratch *[]string) ([]analytics.Prop, error) {
+// lists, a list's repeated key folded into one property, appended to out.
+// The strings are slices of s. It reads the elements into *scratch, which
+// it keeps for the next row: what it allocates is a list's strings, and
+// room for the properties when out has too little.
+func decodeProps(s string, scratch *[]string, out []analytics.Prop) ([]analytics.Prop, error) {
 	d := propsDecoder{s: s, elems: (*scratch)[:0]}
 	var ends [8]int // where each array's elements end in d.elems
 	for k := range ends {
@@ -178,11 +193,9 @@ func decodeProps(s string, scratch *[]string) ([]analytics.Prop, error) {
 	nk, nv := pair(1)
 	bk, bv := pair(2)
 	lk, lv := pair(3)
-	n := len(sk) + len(nk) + len(bk) + len(lk)
-	if n == 0 {
+	if len(sk)+len(nk)+len(bk)+len(lk) == 0 {
 		return nil, nil
 	}
-	out := make([]analytics.Prop, 0, n)
 	for i := range sk {
 		out = append(out, analytics.Prop{Key: sk[i], Type: analytics.PropString, Str: sv[i]})
 	}

@@ -105,7 +105,7 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		if cap(chunk)-len(chunk) < 64 {
 			chunk = make([]analytics.Prop, 0, 4096)
 		}
-		p, err := decodeProps(props, &scratch, chunk[len(chunk):len(chunk)])
+		p, err := decodeProps(props, &scratch, chunk[len(chunk):])
 		if err != nil {
 			// Only propsExpr writes what decodeProps reads: a row it cannot
 			// read is a bug here, not bad data, and fails the refresh loudly

@@ -183,7 +183,7 @@ func comparePropPaths(t *testing.T, data []byte) {
 // scanned: no object's room is lent twice.
 func TestPropArenaEqualsAlone(t *testing.T) {
 	cases := append(slices.Clone(propertiesCases), manyKeys(MaxProps, 2), manyKeys(MaxProps+1, 0),
-		`{"l":[`+strings.TrimSuffix(strings.Repeat(`"a",`, arenaChunk+3), ",")+`]}`)
+		`{"l":[`+strings.TrimSuffix(strings.Repeat(`"a",`, ChunkLen+3), ",")+`]}`)
 	for i := range 300 {
 		cases = append(cases, `{"n":`+strconv.Itoa(i)+`,"s":"x`+strconv.Itoa(i)+`","l":["a","b`+strconv.Itoa(i)+`"],"t":true}`)
 	}

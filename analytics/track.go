@@ -105,34 +105,38 @@ func (ps *Properties) Scan(p *JSONScanner) bool { return ps.scan(p, nil) }
 // most of what scanning a POST /v1/track body allocated. The zero value is
 // ready; a batch's events keep what they scanned for as long as they live.
 type PropArena struct {
-	props []sentProp
-	strs  []string
+	props Chunks[sentProp]
+	strs  Chunks[string]
 }
-
-// arenaChunk is how many properties, and list strings, an arena's array
-// holds. An object starts a fresh array when fewer than 8 places are left;
-// one that outgrows the places it was lent moves to an array of its own
-// (append's), and the arena lends those places again.
-const arenaChunk = 512
 
 // Scan is ps.Scan with ps's properties and lists in a's room.
 func (a *PropArena) Scan(ps *Properties, p *JSONScanner) bool { return ps.scan(p, a) }
 
-// room returns an empty slice with s's free capacity, after giving s a
-// fresh array if fewer than want places are free.
-func room[T any](s *[]T, want int) []T {
-	if cap(*s)-len(*s) < want {
-		*s = make([]T, 0, max(arenaChunk, want))
+// Chunks lends many short slices, filled one after another, room in a few
+// shared arrays of ChunkLen (or more) elements, in place of an allocation
+// or a few apiece. The zero value is ready.
+type Chunks[T any] struct{ buf []T }
+
+// ChunkLen is how many elements a Chunks array holds at least.
+const ChunkLen = 512
+
+// Room returns an empty slice to append to, with the free capacity of the
+// current array, after starting a fresh one if fewer than want places are
+// free. A slice that outgrows the places lent moves to an array of its own
+// (append's), and Keep leaves those places to be lent again.
+func (c *Chunks[T]) Room(want int) []T {
+	if cap(c.buf)-len(c.buf) < want {
+		c.buf = make([]T, 0, max(ChunkLen, want))
 	}
-	return (*s)[len(*s):len(*s)]
+	return c.buf[len(c.buf):len(c.buf)]
 }
 
-// keep marks used, which room lent from s, as taken, if appends did not
-// move it out of s's array; either way used is capped at its length, so
-// that nothing appended to it later can reach what s lends next.
-func keep[T any](s *[]T, used []T) []T {
-	if n := len(used); n > 0 && len(*s)+n <= cap(*s) && &(*s)[:len(*s)+1][len(*s)] == &used[0] {
-		*s = (*s)[:len(*s)+n]
+// Keep marks used, which Room lent, as taken if appends did not move it
+// out of the array, and returns it capped at its length, so that nothing
+// appended to it later can reach what Room lends next.
+func (c *Chunks[T]) Keep(used []T) []T {
+	if n := len(used); n > 0 && len(c.buf)+n <= cap(c.buf) && &c.buf[:len(c.buf)+1][len(c.buf)] == &used[0] {
+		c.buf = c.buf[:len(c.buf)+n]
 	}
 	return used[:len(used):len(used)]
 }
@@ -146,8 +150,8 @@ func (ps *Properties) scan(p *JSONScanner, a *PropArena) bool {
 		return true
 	}
 	if a != nil {
-		ps.sent = room(&a.props, 8)
-		defer func() { ps.sent = keep(&a.props, ps.sent) }()
+		ps.sent = a.props.Room(8)
+		defer func() { ps.sent = a.props.Keep(ps.sent) }()
 	}
 	for {
 		key, ok := p.Str()
@@ -158,7 +162,7 @@ func (ps *Properties) scan(p *JSONScanner, a *PropArena) bool {
 		if p.Eat('[') {
 			sp.kind = JSONArray
 			if a != nil {
-				sp.list = room(&a.strs, 8)
+				sp.list = a.strs.Room(8)
 			}
 			for !p.Eat(']') {
 				if sp.n > 0 && !p.Eat(',') {
@@ -177,7 +181,7 @@ func (ps *Properties) scan(p *JSONScanner, a *PropArena) bool {
 				sp.n++
 			}
 			if a != nil {
-				if sp.list = keep(&a.strs, sp.list); len(sp.list) == 0 {
+				if sp.list = a.strs.Keep(sp.list); len(sp.list) == 0 {
 					sp.list = nil // as without an arena
 				}
 			}

@@ -129,7 +129,7 @@ func TestUserEventsAsArrays(t *testing.T) {
 		{id: "t:d1", unit: "u:3", name: "order_completed", at: day.Add(-400 * 24 * time.Hour), received: recv},
 	}
 	// Many more, across many units: past the reader's chunks of
-	// properties (4,096), with ties in time and several copies.
+	// properties (analytics.ChunkLen), with ties in time and several copies.
 	for i := range 3000 {
 		u := fmt.Sprintf("u:bulk%03d", i/2%97) // an id belongs to one unit
 		rows = append(rows, row{id: fmt.Sprintf("t:bulk%05d", i/2*2), unit: u, name: "page_viewed",

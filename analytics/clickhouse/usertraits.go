@@ -88,7 +88,7 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		out         []traits.UnitEvents
 		starts      []int // where each unit's events start in all
 		all         []traits.UserEvent
-		chunk       []analytics.Prop
+		chunks      analytics.Chunks[analytics.Prop]
 		unit, id    string
 		name, props string
 		t           int64
@@ -102,23 +102,18 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		if len(out) > 0 && unit == prevUnit && id == prevID {
 			continue // a later copy of the event just kept
 		}
-		if cap(chunk)-len(chunk) < 64 {
-			chunk = make([]analytics.Prop, 0, 4096)
-		}
-		p, err := decodeProps(props, &scratch, chunk[len(chunk):])
+		p, err := decodeProps(props, &scratch, chunks.Room(64))
 		if err != nil {
 			// Only propsExpr writes what decodeProps reads: a row it cannot
 			// read is a bug here, not bad data, and fails the refresh loudly
 			// rather than leaving a unit's traits quietly wrong.
 			return nil, since, fmt.Errorf("user events: unit %q, event %q: %w", unit, id, err)
 		}
-		if n := len(p); n > 0 && len(chunk)+n <= cap(chunk) && &chunk[:len(chunk)+1][len(chunk)] == &p[0] {
-			chunk = chunk[:len(chunk)+n] // p did not outgrow the chunk
-		}
+		p = chunks.Keep(p)
 		if len(out) == 0 || out[len(out)-1].Unit != unit {
 			out, starts = append(out, traits.UnitEvents{Unit: unit}), append(starts, len(all))
 		}
-		all = append(all, traits.UserEvent{Time: t, Name: name, Props: p[:len(p):len(p)]})
+		all = append(all, traits.UserEvent{Time: t, Name: name, Props: p})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, since, fmt.Errorf("user events: %w", translate(err))

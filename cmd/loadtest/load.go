@@ -62,14 +62,7 @@ func (s *suite) versus(ctx context.Context, name string, spec wrkSpec, base, bas
 			r, rCPU, err = s.measured(ctx, s.a.addr, spec, s.a.child, name, profile)
 			return err
 		}
-		first, second := runBase, runOurs
-		if round%2 == 1 {
-			first, second = runOurs, runBase
-		}
-		if err := first(); err != nil {
-			return err
-		}
-		if err := second(); err != nil {
+		if err := inTurn(round, runBase, runOurs); err != nil {
 			return err
 		}
 		rpsRatios = append(rpsRatios, r.RPS()/b.RPS())
@@ -86,6 +79,19 @@ func (s *suite) versus(ctx context.Context, name string, spec wrkSpec, base, bas
 	row.cpuRatio = fmt.Sprintf("%.2f", median(cpuRatios))
 	s.rows = append(s.rows, row)
 	return nil
+}
+
+// inTurn runs a then b in even rounds and b then a in odd ones, so that
+// neither side of a comparison always runs second, on a machine warmed or
+// a table grown by the other.
+func inTurn(round int, a, b func() error) error {
+	if round%2 == 1 {
+		a, b = b, a
+	}
+	if err := a(); err != nil {
+		return err
+	}
+	return b()
 }
 
 // measured is one wrk run against addr with the CPU time that proc spent
@@ -344,14 +350,7 @@ func (s *suite) loadIngest(ctx context.Context, script, env, from, table string)
 		}
 		// Ours first in even rounds, so that every bare insert is of as
 		// many rows as a run of ours has landed.
-		first, second := runOurs, runBare
-		if round%2 == 1 {
-			first, second = runBare, runOurs
-		}
-		if err := first(); err != nil {
-			return err
-		}
-		if err := second(); err != nil {
+		if err := inTurn(round, runOurs, runBare); err != nil {
 			return err
 		}
 		ratios = append(ratios, rate/bare)

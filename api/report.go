@@ -65,11 +65,24 @@ func (s *Server) results(c *fiber.Ctx) error {
 	return c.Send(buf.Bytes())
 }
 
-// buildReport reads an experiment's history and aggregates, at the same
-// time (the aggregates are the slow part; the history should not add to
-// them), and builds its report as of now. It also returns the history, for
-// the page's retirement log.
+// buildReport is the report of an experiment as of now without the per-unit
+// analyses, as the console's list shows it, with its history.
 func (s *Server) buildReport(ctx context.Context, key string) (results.Report, []experiment.Version, error) {
+	return s.report(ctx, key, nil, "")
+}
+
+// fullReport is buildReport with the per-unit analyses (CUPED, and the
+// breakdown by breakdown when not ""), for the report routes.
+func (s *Server) fullReport(ctx context.Context, key, breakdown string) (results.Report, []experiment.Version, error) {
+	return s.report(ctx, key, s.cfg.Units, breakdown)
+}
+
+// report reads an experiment's history and aggregates at the same time
+// (the aggregates are the slow part; the history should not add to them),
+// builds its report as of now, then adds its sections, whose reads follow
+// the aggregates' fold (results.AddSections). It also returns the history,
+// for the page's retirement log.
+func (s *Server) report(ctx context.Context, key string, units results.UnitReader, breakdown string) (results.Report, []experiment.Version, error) {
 	if s.cfg.Aggregates == nil {
 		return results.Report{}, nil, experiment.Errorf(experiment.EUNAVAILABLE, "this server has no event store to report from")
 	}
@@ -97,19 +110,8 @@ func (s *Server) buildReport(ctx context.Context, key string) (results.Report, [
 	}
 	cur := history[len(history)-1].Definition
 	r := retire.Report(cur, history, res.agg, s.cfg.Now().UTC())
-	return r, history, results.AddSections(ctx, &r, cur, s.cfg.ArmFatigue, s.cfg.Channels)
-}
-
-// fullReport is buildReport with the per-unit analyses (CUPED, and the
-// breakdown by breakdown when not ""), for the report routes; the console's
-// list does without them.
-func (s *Server) fullReport(ctx context.Context, key, breakdown string) (results.Report, []experiment.Version, error) {
-	r, history, err := s.buildReport(ctx, key)
-	if err != nil || s.cfg.Units == nil {
-		return r, history, err
-	}
-	err = results.AddUnitAnalyses(ctx, &r, history[len(history)-1].Definition, s.cfg.Units, breakdown)
-	return r, history, err
+	readers := results.Readers{Fatigue: s.cfg.ArmFatigue, Channels: s.cfg.Channels, Units: units}
+	return r, history, results.AddSections(ctx, &r, cur, readers, breakdown)
 }
 
 // pageKey lets a browser in: when the request carries no Authorization

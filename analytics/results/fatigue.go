@@ -110,23 +110,3 @@ func (a FatigueArm) withShares() FatigueArm {
 	}
 	return a
 }
-
-// AddSections adds to r, the report of exp, the fatigue section and the
-// per-channel one, each read by its reader when it is not nil.
-func AddSections(ctx context.Context, r *Report, exp experiment.Experiment, f FatigueReader, ch ChannelReader) error {
-	if f != nil {
-		arms, err := f.ArmFatigue(ctx, exp.Key)
-		if err != nil {
-			return err
-		}
-		AddFatigue(r, arms)
-	}
-	if ch != nil {
-		counts, err := ch.ChannelCounts(ctx, exp.Key)
-		if err != nil {
-			return err
-		}
-		AddChannels(r, exp, counts)
-	}
-	return nil
-}

@@ -2,7 +2,6 @@ package results
 
 import (
 	"context"
-	"slices"
 
 	"github.com/splitcast/splitcast/analytics/stats"
 	"github.com/splitcast/splitcast/experiment"
@@ -111,29 +110,4 @@ func cupedArm(units []Unit, idx []int, m experiment.Metric) stats.CUPEDArm {
 		a.W[k] = float64(units[i].N)
 	}
 	return a
-}
-
-// AddUnitAnalyses reads exp's units from reader and adds to r what they
-// give: the CUPED estimates over the policy's window and, when breakdown is
-// not "", the breakdown by that dimension, which must be one of exp's
-// dimensions or experiment.DimensionChannel (EINVALID, field breakdown).
-func AddUnitAnalyses(ctx context.Context, r *Report, exp experiment.Experiment, reader UnitReader, breakdown string) error {
-	var dims []string
-	if breakdown != "" {
-		if breakdown != experiment.DimensionChannel && !slices.Contains(exp.Dimensions, breakdown) {
-			return experiment.Invalid("breakdown", "experiment %s has no dimension %q: want %s or one of %q",
-				exp.Key, breakdown, experiment.DimensionChannel, exp.Dimensions)
-		}
-		dims = []string{breakdown}
-	}
-	days := exp.Retirement.WithDefaults().CupedDays
-	units, err := reader.Units(ctx, exp.Key, days, dims)
-	if err != nil {
-		return err
-	}
-	AddCUPED(r, units, days)
-	if breakdown != "" {
-		AddBreakdown(r, units, breakdown)
-	}
-	return nil
 }

@@ -41,6 +41,19 @@ func CountTail(ctx context.Context, conn driver.Conn, table string, since time.T
 
 // TailParts lists the parts of table readTail would read since since.
 func TailParts(ctx context.Context, conn driver.Conn, table string, since time.Time) ([]string, bool, error) {
-	t, err := tailOf(ctx, conn, table, since)
+	t, err := tailOf(ctx, conn, table, since, 0)
 	return t.parts, t.prunable, err
+}
+
+// VisibleSlack is how long after its modification time a part is taken to
+// be numbered in its table.
+const VisibleSlack = visibleSlack
+
+// CountFolds has r count in *n the windows of events it folds.
+func (r *Rollups) CountFolds(n *int) {
+	fold := r.foldWindow
+	r.foldWindow = func(ctx context.Context, w window) error {
+		*n++
+		return fold(ctx, w)
+	}
 }

@@ -3,8 +3,10 @@ package clickhouse_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/migrations"
 )
 
 // TestRollupsEqualRawEvents is the differential test of the rollup: random
@@ -105,7 +108,23 @@ func TestRollupsBackfillUpgrade(t *testing.T) {
 	if pending, err := clickhouse.NewRollups(conn).Pending(ctx); err != nil || pending {
 		t.Errorf("Pending after the back-fill = %v, %v; want false", pending, err)
 	}
-	// A new server starts from the recorded mark and reads the same.
+	// migrate then saves each experiment's sums, once.
+	primer := clickhouse.NewAggregateReader(conn)
+	var primed []string
+	for range 2 {
+		if err := primer.PrimeSums(ctx, func(key string, done, of int) { primed = append(primed, fmt.Sprintf("%s %d/%d", key, done, of)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"exp 1/2", "other 2/2"}; !reflect.DeepEqual(primed, want) {
+		t.Errorf("PrimeSums twice told %v, want %v (the second run has nothing to save)", primed, want)
+	}
+	var saved uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM report_sums WHERE experiment = 'exp' AND kind = ''").Scan(&saved); err != nil || saved != 1 {
+		t.Errorf("report_sums rows of exp after priming = %d, %v; want 1", saved, err)
+	}
+	// A new server starts from the recorded mark and the saved sums, and
+	// reads the same.
 	after := mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp")
 	sameAggregates(t, "after the upgrade", after, before)
 
@@ -173,4 +192,151 @@ func TestRollupsFirstCopyCounts(t *testing.T) {
 	if len(got.Arms) != 1 || got.Arms[0].Value != 10 || got.Arms[0].Conversions.Units != 1 || got.Arms[0].Conversions.MachineEvents != 0 {
 		t.Errorf("arms = %+v, want one conversion of value 10, human, counted once", got.Arms)
 	}
+}
+
+// TestRollupsFoldEachPartOnce: folds within the mark's margin of an insert
+// would read its rows again; a part folded whole is left out, so the
+// second of two folds in a row folds nothing, nor does a new process's
+// first fold (the block is kept with the mark), and the report is still
+// the raw events'.
+func TestRollupsFoldEachPartOnce(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	events := aggSeed(31)
+	half := len(events) / 2
+	aggInsert(t, conn, events[:half])
+	rollups := clickhouse.NewRollups(conn)
+	// A margin no fold here outlives: every mark stays before every row.
+	rollups.Margin = time.Hour
+	var folds int
+	rollups.CountFolds(&folds)
+	if err := rollups.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	aggInsert(t, conn, events[half:])
+	for range 2 {
+		if err := rollups.Fold(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first fold and the news once; a fold that read the news again
+	// would be a third.
+	if folds != 2 {
+		t.Errorf("windows folded = %d, want 2: the first fold and the new events once", folds)
+	}
+	// A new process starts from the recorded mark and block: nothing to
+	// fold either.
+	restarted := clickhouse.NewRollups(conn)
+	restarted.Margin = time.Hour
+	folds = 0
+	restarted.CountFolds(&folds)
+	if err := restarted.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if folds != 0 {
+		t.Errorf("windows folded by a new process = %d, want 0: every part was folded whole", folds)
+	}
+	reader := clickhouse.NewAggregateReader(conn)
+	reader.Rollups = rollups
+	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAggregates(t, "rollup against raw", mustAggregates(t, reader, "exp"), raw)
+}
+
+// TestRollupByUnitUpgrade: a deployment whose unit_rollup is sorted by
+// experiment first (migration 0015) and folded takes migration 0016, which
+// copies the states into the table sorted by unit, and reports the same
+// numbers before and after, from the same mark, and after new events.
+func TestRollupByUnitUpgrade(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	files, err := migrations.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const upgrade = "0016_unit_rollup_by_unit.sql"
+	// Back to 0015: its unit_rollup, and 0016 not applied.
+	var old string
+	for _, f := range files {
+		if f.Name == "0015_report_sections.sql" {
+			for _, stmt := range migrations.Statements(f.SQL) {
+				if strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS unit_rollup ") {
+					old = stmt
+				}
+			}
+		}
+	}
+	if !strings.Contains(old, "ORDER BY (experiment, uh)") {
+		t.Fatalf("0015's unit_rollup not found (got %q)", old)
+	}
+	for _, q := range []string{"DROP TABLE unit_rollup", old, "TRUNCATE TABLE schema_migrations"} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, f := range files {
+		if f.Name != upgrade {
+			if err := conn.Exec(ctx, "INSERT INTO schema_migrations (name, checksum, applied_at) SELECT ?, ?, now()", f.Name, f.Checksum); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	events := aggSeed(41)
+	for i := range events {
+		if i%3 == 0 {
+			events[i].Experiment = "other" // units in two experiments
+		}
+	}
+	aggInsert(t, conn, events, aggReplays(events, 42))
+	before := mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp")
+	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAggregates(t, "before the upgrade, against raw", before, raw)
+
+	// Every state, merged per unit, as text: the copy must keep them all.
+	states := func() string {
+		var out string
+		q := `SELECT toString(groupArray((experiment, uh, fo, a, v, amin, amax, x, o, c))) FROM (
+			SELECT experiment, uh, minMerge(first) AS fo, argMinMerge(arm) AS a, argMinMerge(ver) AS v, minMerge(arm_min) AS amin,
+				maxMerge(arm_max) AS amax, uniqExactMerge(xn) AS x, arraySort(groupUniqArrayMerge(outcomes)) AS o, arraySort(groupUniqArrayMerge(chans)) AS c
+			FROM unit_rollup GROUP BY experiment, uh ORDER BY experiment, uh)`
+		if err := conn.QueryRow(ctx, q).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	kept := states()
+	ran, err := (&migrations.Runner{Conn: conn}).Up(ctx)
+	if err != nil || !reflect.DeepEqual(ran, []string{upgrade}) {
+		t.Fatalf("migrate = %v, %v; want %s applied", ran, err, upgrade)
+	}
+	var create string
+	if err := conn.QueryRow(ctx, "SHOW CREATE TABLE unit_rollup").Scan(&create); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(create, "ORDER BY (uh, experiment)") {
+		t.Errorf("unit_rollup after the upgrade: %s; want it sorted by (uh, experiment)", create)
+	}
+	if got := states(); got != kept || len(kept) < 1000 {
+		t.Errorf("unit_rollup's states after the upgrade differ from before (%d and %d bytes as text)", len(got), len(kept))
+	}
+	if pending, err := clickhouse.NewRollups(conn).Pending(ctx); err != nil || pending {
+		t.Errorf("Pending after the upgrade = %v, %v; want false: the mark stays", pending, err)
+	}
+	sameAggregates(t, "after the upgrade", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), before)
+
+	more := aggSeed(43)
+	for i := range more {
+		more[i].ID += "-later"
+	}
+	aggInsert(t, conn, more)
+	raw, err = rawReader(conn).RawAggregates(ctx, "exp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAggregates(t, "after new events", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), raw)
 }

@@ -514,10 +514,22 @@ func (m *Main) marginOf(r *clickhouse.Rollups) *clickhouse.Rollups {
 
 // backfill folds the events stored before the rollups existed, once: a
 // deployment upgraded in place reports the same numbers after as before.
+// After the report rollup's back-fill it saves every experiment's report
+// sums (AggregateReader.PrimeSums), so that no process's first report or
+// retirement pass sums an experiment's whole history.
 func (m *Main) backfill(ctx context.Context, progress func(rollup string, done, of int)) error {
-	for _, r := range []*clickhouse.Rollups{m.rollups(), m.activityRollups()} {
-		if _, err := r.BackfillPending(ctx, func(done, of int) { progress(r.Name(), done, of) }); err != nil {
+	reports := m.rollups()
+	for _, r := range []*clickhouse.Rollups{reports, m.activityRollups()} {
+		did, err := r.BackfillPending(ctx, func(done, of int) { progress(r.Name(), done, of) })
+		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
+		}
+		if did && r == reports {
+			sums := clickhouse.NewAggregateReader(m.conn)
+			sums.Rollups = reports
+			if err := sums.PrimeSums(ctx, func(_ string, done, of int) { progress("report sums", done, of) }); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
 		}
 	}
 	return nil
@@ -542,7 +554,7 @@ func (m *Main) Migrate(ctx context.Context) error {
 		fmt.Fprintln(m.stdout, "migrations: applied", name)
 	}
 	return m.backfill(ctx, func(rollup string, done, of int) {
-		fmt.Fprintf(m.stdout, "rollups: %s: back-filled bucket %d of %d\n", rollup, done, of)
+		fmt.Fprintf(m.stdout, "rollups: %s: back-filled %d of %d\n", rollup, done, of)
 	})
 }
 

@@ -247,8 +247,9 @@ func TestRollupsFoldEachPartOnce(t *testing.T) {
 
 // TestRollupByUnitUpgrade: a deployment whose unit_rollup is sorted by
 // experiment first (migration 0015) and folded takes migration 0016, which
-// copies the states into the table sorted by unit, and reports the same
-// numbers before and after, from the same mark, and after new events.
+// copies the states into the table sorted by unit, leaves unit_state as it
+// was, and reports the same numbers before and after, from the same mark,
+// and after new events.
 func TestRollupByUnitUpgrade(t *testing.T) {
 	ctx := context.Background()
 	conn, _ := env.NewDatabase(t)
@@ -310,6 +311,15 @@ func TestRollupByUnitUpgrade(t *testing.T) {
 		return out
 	}
 	kept := states()
+	// unit_state stays row for row, stamps and versions too.
+	stateRows := func() (n, sum uint64) {
+		q := "SELECT count(), sum(cityHash64(experiment, uh, n, arm, toString(p), toString(ch_names), toString(pre), at, keep)) FROM unit_state"
+		if err := conn.QueryRow(ctx, q).Scan(&n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		return n, sum
+	}
+	rowsBefore, sumBefore := stateRows()
 	ran, err := (&migrations.Runner{Conn: conn}).Up(ctx)
 	if err != nil || !reflect.DeepEqual(ran, []string{upgrade}) {
 		t.Fatalf("migrate = %v, %v; want %s applied", ran, err, upgrade)
@@ -320,6 +330,9 @@ func TestRollupByUnitUpgrade(t *testing.T) {
 	}
 	if !strings.Contains(create, "ORDER BY (uh, experiment)") {
 		t.Errorf("unit_rollup after the upgrade: %s; want it sorted by (uh, experiment)", create)
+	}
+	if n, sum := stateRows(); n != rowsBefore || sum != sumBefore || n < 100 {
+		t.Errorf("unit_state after the upgrade: %d rows (sum %x), want the %d rows (sum %x) of before", n, sum, rowsBefore, sumBefore)
 	}
 	if got := states(); got != kept || len(kept) < 1000 {
 		t.Errorf("unit_rollup's states after the upgrade differ from before (%d and %d bytes as text)", len(got), len(kept))

@@ -46,7 +46,7 @@ echo "serve ready (it back-fills the rollups before it listens)"
 # Then it loads every unit's traits once, in the background: minutes of
 # ClickHouse at tens of millions of events, which would run beside the
 # rounds. Wait for it (the cache's refreshed_at is zero until then).
-for _ in $(seq 3000); do
+for _ in $(seq 9000); do
   curl -fsS -H "Authorization: Bearer dev-read-key" "http://$api/v1/units/bench-probe/traits" 2>/dev/null |
     grep -q '"refreshed_at":"0001-01-01' || break
   sleep 0.2

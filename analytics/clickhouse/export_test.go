@@ -57,3 +57,7 @@ func (r *Rollups) CountFolds(n *int) {
 		return fold(ctx, w)
 	}
 }
+
+// OverMemoryLimit is overMemoryLimit, what a first trait read splits its
+// buckets on.
+var OverMemoryLimit = overMemoryLimit

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -342,7 +343,9 @@ func (r *TraitReader) ChangedActivity(ctx context.Context, since time.Time, toda
 // the window (args: the window's first date and day), from the raw
 // events, a hash bucket of units at a time, RowsPerPass events each
 // (at 10M events in one pass the activity query wanted 3.8 GiB, over
-// ClickHouse's default limit, spilling or not).
+// ClickHouse's default limit, spilling or not). A bucket over the limit
+// all the same (at 50M events, buckets of the same 2M events did) is read
+// again as two (see eachBucket).
 func (r *TraitReader) firstActivity(ctx context.Context, args []any, today int32) ([]traits.UnitActivity, error) {
 	var n uint64
 	q := "SELECT count() FROM events WHERE date >= toDate(?) - 1 AND " + dayExpr + " >= ?"
@@ -353,17 +356,63 @@ func (r *TraitReader) firstActivity(ctx context.Context, args []any, today int32
 	if per == 0 {
 		per = DefaultRowsPerPass
 	}
-	buckets := max(1, (n+per-1)/per)
 	var out []traits.UnitActivity
-	for b := range buckets {
-		in := fmt.Sprintf("GLOBAL IN (%s AND cityHash64(unit) %% %d = %d)", changedUnitsQuery, buckets, b)
+	err := eachBucket(max(1, (n+per-1)/per), func(mod, rem uint64) error {
+		in := fmt.Sprintf("GLOBAL IN (%s AND cityHash64(unit) %% %d = %d)", changedUnitsQuery, mod, rem)
 		acts, err := r.activity(ctx, false, in, args, today)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			out = append(out, acts...)
 		}
-		out = append(out, acts...)
+		return err
+	}, overMemoryLimit)
+	return out, err
+}
+
+// maxBuckets bounds eachBucket's splitting: a bucket of a 1/65536th of the
+// units over the memory limit is not a matter of buckets.
+const maxBuckets = 1 << 16
+
+// eachBucket calls read for each bucket (mod, rem) of the units whose hash
+// modulo mod is rem, mod = buckets at first. A bucket whose read fails with
+// an error tooBig accepts is read again as its two halves, (2 mod, rem) and
+// (2 mod, rem + mod), which together hold its units and no other, and so
+// is every bucket of its size still to be read: they hold as many units,
+// and a read refused costs as much as one that succeeds. Any other error
+// stops it. read must add nothing when it fails.
+func eachBucket(buckets uint64, read func(mod, rem uint64) error, tooBig func(error) bool) error {
+	type bucket struct{ mod, rem uint64 }
+	todo := make([]bucket, 0, buckets)
+	for b := range buckets {
+		todo = append(todo, bucket{buckets, b})
 	}
-	return out, nil
+	for len(todo) > 0 {
+		b := todo[0]
+		todo = todo[1:]
+		err := read(b.mod, b.rem)
+		if err != nil && tooBig(err) && 2*b.mod <= maxBuckets {
+			next := []bucket{{2 * b.mod, b.rem}, {2 * b.mod, b.rem + b.mod}}
+			for _, o := range todo {
+				if o.mod == b.mod {
+					next = append(next, bucket{2 * o.mod, o.rem}, bucket{2 * o.mod, o.rem + o.mod})
+				} else {
+					next = append(next, o)
+				}
+			}
+			todo = next
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// overMemoryLimit reports whether err is ClickHouse's refusal of a query
+// over its memory limit (code 241, MEMORY_LIMIT_EXCEEDED).
+func overMemoryLimit(err error) bool {
+	var exc *ch.Exception
+	return errors.As(err, &exc) && exc.Code == 241
 }
 
 // seenQuery reads, for each unit whose events stored since the mark are all

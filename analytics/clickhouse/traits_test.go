@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics"
@@ -573,5 +574,22 @@ func sameActivity(t *testing.T, what string, got, want []traits.UnitActivity) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s from unit_activity differs from the raw events':\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+// TestOverMemoryLimitRecognizesRefusal: ClickHouse's refusal of a query
+// over its memory limit, as a read returns it, is what a first trait read
+// splits a bucket on; another error is not.
+func TestOverMemoryLimitRecognizesRefusal(t *testing.T) {
+	conn, _ := env.NewDatabase(t)
+	ctx := ch.Context(context.Background(), ch.WithSettings(ch.Settings{"max_memory_usage": 1 << 20}))
+	var n uint64
+	err := conn.QueryRow(ctx, "SELECT count() FROM (SELECT DISTINCT number FROM system.numbers LIMIT 10000000)").Scan(&n)
+	if err == nil || !clickhouse.OverMemoryLimit(fmt.Errorf("activity: %w", err)) {
+		t.Fatalf("a query over a 1 MiB limit = %d, %v; want a memory refusal overMemoryLimit accepts", n, err)
+	}
+	err = conn.QueryRow(context.Background(), "SELECT no_such_column FROM system.one").Scan(&n)
+	if err == nil || clickhouse.OverMemoryLimit(err) {
+		t.Errorf("an unknown column = %v; want an error overMemoryLimit refuses", err)
 	}
 }

@@ -519,18 +519,20 @@ func (m *Main) marginOf(r *clickhouse.Rollups) *clickhouse.Rollups {
 // retirement pass sums an experiment's whole history.
 func (m *Main) backfill(ctx context.Context, progress func(rollup string, done, of int)) error {
 	reports := m.rollups()
-	for _, r := range []*clickhouse.Rollups{reports, m.activityRollups()} {
-		did, err := r.BackfillPending(ctx, func(done, of int) { progress(r.Name(), done, of) })
-		if err != nil {
+	did, err := reports.BackfillPending(ctx, func(done, of int) { progress(reports.Name(), done, of) })
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if did {
+		sums := clickhouse.NewAggregateReader(m.conn)
+		sums.Rollups = reports
+		if err := sums.PrimeSums(ctx, func(_ string, done, of int) { progress("report sums", done, of) }); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		if did && r == reports {
-			sums := clickhouse.NewAggregateReader(m.conn)
-			sums.Rollups = reports
-			if err := sums.PrimeSums(ctx, func(_ string, done, of int) { progress("report sums", done, of) }); err != nil {
-				return fmt.Errorf("migrate: %w", err)
-			}
-		}
+	}
+	activity := m.activityRollups()
+	if _, err := activity.BackfillPending(ctx, func(done, of int) { progress(activity.Name(), done, of) }); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }

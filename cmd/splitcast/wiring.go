@@ -489,9 +489,30 @@ func (m *Main) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	return m.backfill(ctx, func(rollup string, done, of int) {
+	if err := m.backfill(ctx, func(rollup string, done, of int) {
 		m.logger.Info("back-filling the rollups from the stored events", "rollup", rollup, "bucket", done, "of", of)
-	})
+	}); err != nil {
+		return err
+	}
+	if advice := m.compressionAdvice(ctx); advice != "" {
+		m.logger.Warn(advice)
+	}
+	return nil
+}
+
+// compressionAdvice says what to change when the server compresses in
+// blocks larger than the rollups' lookups want (see
+// clickhouse.LookupBlockBytes), else "". The local ClickHouse is set so;
+// one of the operator's may not be, and reports then cost several times
+// more without being wrong.
+func (m *Main) compressionAdvice(ctx context.Context) string {
+	n, err := clickhouse.CompressBlockBytes(ctx, m.conn)
+	if err != nil || n <= clickhouse.LookupBlockBytes {
+		return ""
+	}
+	return fmt.Sprintf("ClickHouse compresses in blocks of at least %d bytes: reports and folds read several times slower than at %d; "+
+		"set min_compress_block_size to %[2]d in the default profile of its users.xml and restart it (README, Using an external ClickHouse)",
+		n, clickhouse.LookupBlockBytes)
 }
 
 // rollups is the report rollups of the server's database.
@@ -555,9 +576,15 @@ func (m *Main) Migrate(ctx context.Context) error {
 	for _, name := range ran {
 		fmt.Fprintln(m.stdout, "migrations: applied", name)
 	}
-	return m.backfill(ctx, func(rollup string, done, of int) {
+	if err := m.backfill(ctx, func(rollup string, done, of int) {
 		fmt.Fprintf(m.stdout, "rollups: %s: back-filled %d of %d\n", rollup, done, of)
-	})
+	}); err != nil {
+		return err
+	}
+	if advice := m.compressionAdvice(ctx); advice != "" {
+		fmt.Fprintln(m.stdout, "warning:", advice)
+	}
+	return nil
 }
 
 // StartLocalClickHouse starts the project's ClickHouse and leaves it running.

@@ -489,13 +489,20 @@ func (m *Main) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if err := m.backfill(ctx, func(rollup string, done, of int) {
+	return m.afterMigrations(ctx, func(rollup string, done, of int) {
 		m.logger.Info("back-filling the rollups from the stored events", "rollup", rollup, "bucket", done, "of", of)
-	}); err != nil {
+	}, func(advice string) { m.logger.Warn(advice) })
+}
+
+// afterMigrations back-fills what the migrations left to fill (backfill),
+// then warns of a server setting that slows the rollups down
+// (compressionAdvice).
+func (m *Main) afterMigrations(ctx context.Context, progress func(rollup string, done, of int), warn func(string)) error {
+	if err := m.backfill(ctx, progress); err != nil {
 		return err
 	}
 	if advice := m.compressionAdvice(ctx); advice != "" {
-		m.logger.Warn(advice)
+		warn(advice)
 	}
 	return nil
 }
@@ -576,15 +583,9 @@ func (m *Main) Migrate(ctx context.Context) error {
 	for _, name := range ran {
 		fmt.Fprintln(m.stdout, "migrations: applied", name)
 	}
-	if err := m.backfill(ctx, func(rollup string, done, of int) {
+	return m.afterMigrations(ctx, func(rollup string, done, of int) {
 		fmt.Fprintf(m.stdout, "rollups: %s: back-filled %d of %d\n", rollup, done, of)
-	}); err != nil {
-		return err
-	}
-	if advice := m.compressionAdvice(ctx); advice != "" {
-		fmt.Fprintln(m.stdout, "warning:", advice)
-	}
-	return nil
+	}, func(advice string) { fmt.Fprintln(m.stdout, "warning:", advice) })
 }
 
 // StartLocalClickHouse starts the project's ClickHouse and leaves it running.

@@ -197,6 +197,8 @@ ORDER BY unit, day, channel`
 
 // activityRollupQuery is activityQuery on unit_activity: the same
 // filters, the same join of a send's channel, the same distinct counts.
+// The units' rows are looked up by unit and date alone (unitRows), the
+// other filters applied to what that finds.
 const activityRollupQuery = `SELECT unit, day, channel,
 	uniqExactIf(h, kind = 1) AS exposures,
 	uniqExactIf(h, kind = 2) AS opens,
@@ -204,16 +206,27 @@ const activityRollupQuery = `SELECT unit, day, channel,
 	uniqExactIf(h, kind = 4) AS conversions
 FROM (
 	SELECT unit, day, kind, send_id, h
-	FROM unit_activity
-	WHERE unit %[1]s AND date >= toDate(?) - 1 AND day >= ? AND machine = 0 AND kind > 0
+	FROM (` + unitRows + `unit %[1]s AND date >= toDate(?) - 1)
+	WHERE day >= ? AND machine = 0 AND kind > 0
 ) ANY LEFT JOIN (
 	SELECT unit, send_id, any(channel) AS channel
-	FROM unit_activity
-	WHERE unit %[1]s AND date >= toDate(?) - 31 AND kind = 1 AND send_id != ''
+	FROM (` + unitRows + `unit %[1]s AND date >= toDate(?) - 31)
+	WHERE kind = 1 AND send_id != ''
 	GROUP BY unit, send_id
 ) USING (unit, send_id)
 GROUP BY unit, day, channel
 ORDER BY unit, day, channel` + localIn
+
+// unitRows selects unit_activity's rows WHERE (what follows it) says,
+// meant for the units and a date only, with any other filter applied
+// outside to what it finds. On 18.16, conditions on the key's later
+// columns (day, kind, machine) beside the set of units made the lookup
+// itself several times dearer for the same rows: 1,000 units with news
+// over 10M events, the activity read took 920 ms of ClickHouse CPU with
+// every filter in it, 370 ms with only unit and date (210 ms with only
+// unit, but the date prunes the months before the window, and the table
+// keeps every month). Current ClickHouse pushes the outer filters down.
+const unitRows = "SELECT unit, date, day, send_id, kind, machine, h, channel FROM unit_activity WHERE "
 
 // firstSeenRollupQuery is firstSeenQuery on unit_activity.
 const firstSeenRollupQuery = `SELECT unit, min(day) AS first, max(day) AS last
@@ -450,9 +463,9 @@ GROUP BY unit`
 
 // oldFirstRollupQuery is oldFirstQuery on unit_activity.
 const oldFirstRollupQuery = `SELECT unit, min(day) AS first
-FROM unit_activity
-WHERE date >= toDate(?) - 1 AND date <= toDate(?) AND day >= ? AND day < ?
-	AND unit IN (SELECT unit FROM events WHERE date >= toDate(?) - 1 AND {tail} AND received_at >= toDateTime(?) AND kind = 'exposure')
+FROM (` + unitRows + `date >= toDate(?) - 1 AND date <= toDate(?)
+	AND unit IN (SELECT unit FROM events WHERE date >= toDate(?) - 1 AND {tail} AND received_at >= toDateTime(?) AND kind = 'exposure'))
+WHERE day >= ? AND day < ?
 GROUP BY unit` + localIn
 
 func (r *TraitReader) seen(ctx context.Context, t tail, rolled bool, since time.Time, today int32) ([]traits.UnitActivity, error) {
@@ -492,11 +505,11 @@ func (r *TraitReader) seen(ctx context.Context, t tail, rolled bool, since time.
 		return out, nil
 	}
 	firsts := map[string]int32{}
-	q := oldFirstQuery
+	q, args := oldFirstQuery, []any{dateString(horizon), dateString(from), horizon, from, dateString(from), mark}
 	if rolled {
-		q = oldFirstRollupQuery
+		q, args = oldFirstRollupQuery, []any{dateString(horizon), dateString(from), dateString(from), mark, horizon, from}
 	}
-	rows, err = r.conn.Query(ctx, strings.Replace(q, "{tail}", t.filter(), 1), dateString(horizon), dateString(from), horizon, from, dateString(from), mark)
+	rows, err = r.conn.Query(ctx, strings.Replace(q, "{tail}", t.filter(), 1), args...)
 	if err != nil {
 		return nil, fmt.Errorf("units seen before the window: %w", translate(err))
 	}

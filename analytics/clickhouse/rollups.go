@@ -47,10 +47,18 @@ type Rollups struct {
 	// time.
 	RowsPerFold int
 
+	// Nodes, when set (cluster mode), runs fn on a connection to each node
+	// of the cluster, as ProfileStore.Nodes does: Compact optimizes each
+	// node's local tables, as ClickHouse refuses to optimize a Distributed
+	// one.
+	Nodes func(ctx context.Context, fn func(Execer) error) error
+
 	// name is the rollups' row in rollup_marks; foldWindow folds a window
-	// of events into their tables (see window).
+	// of events into their tables (see window); tables are the tables it
+	// folds into that lookups read (see Compact).
 	name       string
 	foldWindow func(ctx context.Context, w window) error
+	tables     []string
 
 	mu     sync.Mutex // one fold at a time in this process
 	mark   time.Time  // what the next fold reads from; zero before the first
@@ -66,7 +74,7 @@ type Rollups struct {
 // NewRollups returns the report rollups of conn's database, which must be
 // migrated.
 func NewRollups(conn driver.Conn) *Rollups {
-	r := &Rollups{conn: conn, Margin: DefaultTraitMargin, name: rollupMarkName}
+	r := &Rollups{conn: conn, Margin: DefaultTraitMargin, name: rollupMarkName, tables: []string{"unit_rollup", "unit_state"}}
 	r.foldWindow = r.foldReport
 	return r
 }
@@ -76,7 +84,7 @@ func NewRollups(conn driver.Conn) *Rollups {
 // same folds and marks as the report's, into other tables, under its own
 // mark, so that a trait refresh folds only what it reads.
 func NewActivityRollups(conn driver.Conn) *Rollups {
-	r := &Rollups{conn: conn, Margin: DefaultTraitMargin, name: activityMarkName}
+	r := &Rollups{conn: conn, Margin: DefaultTraitMargin, name: activityMarkName, tables: []string{"unit_activity"}}
 	r.foldWindow = r.foldActivity
 	return r
 }
@@ -334,6 +342,36 @@ func (r *Rollups) Backfill(ctx context.Context, buckets int, progress func(done,
 	}
 	r.mark, r.loaded, r.folded = start, true, now.upTo
 	return nil
+}
+
+// Compact merges each of the rollups' tables into one part per partition
+// (OPTIMIZE ... FINAL), telling progress before each. A back-fill leaves
+// them in several large parts, which ClickHouse's merges leave apart for
+// good (they merge parts of like size), and every fold and every report
+// reader then looks each unit with news up once in every part: at 10M
+// events, the fold of 1,000 units took 245 ms of ClickHouse CPU over the 8
+// parts of unit_rollup left 30 minutes after a back-fill, 145 ms over one,
+// and the trait refresh's lookup of 1,000 units in unit_activity 112 ms
+// against 46. It rewrites the tables once: 21 s for unit_rollup, 13 s for
+// unit_state and 8 s for unit_activity at 10M, with room on disk for a
+// second copy of the largest until it is done. The merged rows are what
+// background merges would make of them, so nothing read changes.
+func (r *Rollups) Compact(ctx context.Context, progress func(table string)) error {
+	optimize := func(conn Execer, suffix string) error {
+		for _, t := range r.tables {
+			if progress != nil {
+				progress(t)
+			}
+			if err := conn.Exec(ctx, "OPTIMIZE TABLE "+t+suffix+" FINAL"); err != nil {
+				return fmt.Errorf("compact %s: %w", t, translate(err))
+			}
+		}
+		return nil
+	}
+	if r.Nodes != nil {
+		return r.Nodes(ctx, func(conn Execer) error { return optimize(conn, localSuffix) })
+	}
+	return optimize(r.conn, "")
 }
 
 // Pending reports whether the rollups were never folded here: no mark in

@@ -15,6 +15,7 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/traits"
 	"github.com/splitcast/splitcast/migrations"
 )
 
@@ -138,6 +139,100 @@ func TestRollupsBackfillUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameAggregates(t, "after new events", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), raw)
+}
+
+// TestRollupsCompact: a back-fill in buckets and a fold leave the rollups
+// in several parts; Compact merges each table into one part per
+// partition, and every report number and every unit's activity read
+// afterwards is what it was, and still follows new events.
+func TestRollupsCompact(t *testing.T) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(t)
+	events := aggSeed(31)
+	aggInsert(t, conn, events, aggReplays(events, 32))
+	reports, activity := clickhouse.NewRollups(conn), clickhouse.NewActivityRollups(conn)
+	for _, r := range []*clickhouse.Rollups{reports, activity} {
+		if err := r.Backfill(ctx, 4, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more := aggSeed(33)
+	for i := range more {
+		more[i].ID += "-later"
+	}
+	aggInsert(t, conn, more)
+	if err := reports.Fold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tables := []string{"unit_rollup", "unit_state", "unit_activity"}
+	// Parts per partition, at most, of each table.
+	parts := func() map[string]uint64 {
+		out := map[string]uint64{}
+		for _, table := range tables {
+			var n uint64
+			q := "SELECT max(c) FROM (SELECT count() AS c FROM system.parts WHERE database = currentDatabase() AND table = ? AND active GROUP BY partition_id)"
+			if err := conn.QueryRow(ctx, q, table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = n
+		}
+		return out
+	}
+	before := parts()
+	for _, table := range tables {
+		if before[table] < 2 {
+			t.Fatalf("%s has %d part(s) a partition before Compact, want several for the test to mean anything", table, before[table])
+		}
+	}
+	units := make([]string, 0, len(events))
+	for _, e := range events {
+		units = append(units, e.Unit)
+	}
+	today := analytics.Day(time.Date(2025, 5, 10, 0, 0, 0, 0, time.UTC)) // after aggSeed's events
+	activityOf := func() []traits.UnitActivity {
+		got, err := newTraitReader(conn, true).Activity(ctx, units, today)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	wantAgg := mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp")
+	wantAct := activityOf()
+	days := 0
+	for _, a := range wantAct {
+		days += len(a.Days)
+	}
+	if days == 0 {
+		t.Fatal("no unit has a day of activity before Compact: the comparison would say nothing")
+	}
+
+	var told []string
+	for _, r := range []*clickhouse.Rollups{reports, activity} {
+		if err := r.Compact(ctx, func(table string) { told = append(told, table) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(told, tables) {
+		t.Errorf("Compact told %v, want %v", told, tables)
+	}
+	for table, n := range parts() {
+		if n != 1 {
+			t.Errorf("%s: %d parts in a partition after Compact, want 1 (%d before)", table, n, before[table])
+		}
+	}
+	sameAggregates(t, "after Compact", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), wantAgg)
+	sameActivity(t, "after Compact", activityOf(), wantAct)
+
+	later := aggSeed(34)
+	for i := range later {
+		later[i].ID += "-after"
+	}
+	aggInsert(t, conn, later)
+	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAggregates(t, "new events after Compact", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), raw)
 }
 
 func rawReader(conn driver.Conn) *clickhouse.AggregateReader {

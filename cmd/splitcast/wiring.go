@@ -491,14 +491,16 @@ func (m *Main) migrate(ctx context.Context) error {
 	}
 	return m.afterMigrations(ctx, func(rollup string, done, of int) {
 		m.logger.Info("back-filling the rollups from the stored events", "rollup", rollup, "bucket", done, "of", of)
+	}, func(table string) {
+		m.logger.Info("compacting a back-filled rollup into one part (OPTIMIZE FINAL)", "table", table)
 	}, func(advice string) { m.logger.Warn(advice) })
 }
 
-// afterMigrations back-fills what the migrations left to fill (backfill),
-// then warns of a server setting that slows the rollups down
-// (compressionAdvice).
-func (m *Main) afterMigrations(ctx context.Context, progress func(rollup string, done, of int), warn func(string)) error {
-	if err := m.backfill(ctx, progress); err != nil {
+// afterMigrations back-fills what the migrations left to fill and
+// compacts what it back-filled (backfill), then warns of a server setting
+// that slows the rollups down (compressionAdvice).
+func (m *Main) afterMigrations(ctx context.Context, progress func(rollup string, done, of int), compacting, warn func(string)) error {
+	if err := m.backfill(ctx, progress, compacting); err != nil {
 		return err
 	}
 	if advice := m.compressionAdvice(ctx); advice != "" {
@@ -523,19 +525,22 @@ func (m *Main) compressionAdvice(ctx context.Context) string {
 }
 
 // rollups is the report rollups of the server's database.
-func (m *Main) rollups() *clickhouse.Rollups { return m.marginOf(clickhouse.NewRollups(m.conn)) }
+func (m *Main) rollups() *clickhouse.Rollups { return m.clustered(clickhouse.NewRollups(m.conn)) }
 
 // activityRollups is the trait refresh's rollup of the server's database.
 func (m *Main) activityRollups() *clickhouse.Rollups {
-	return m.marginOf(clickhouse.NewActivityRollups(m.conn))
+	return m.clustered(clickhouse.NewActivityRollups(m.conn))
 }
 
-// marginOf sets r's fold mark margin: on a cluster a node lists only its
-// own running inserts, so the mark keeps the fixed margin of the
-// ingesters' write timeout.
-func (m *Main) marginOf(r *clickhouse.Rollups) *clickhouse.Rollups {
+// clustered sets what r needs on a cluster: a node lists only its own
+// running inserts, so the fold mark keeps the fixed margin of the
+// ingesters' write timeout, and tables are compacted on each node.
+func (m *Main) clustered(r *clickhouse.Rollups) *clickhouse.Rollups {
 	if m.Config.ClickHouseCluster != "" {
 		r.FixedMargin, r.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
+		r.Nodes = func(ctx context.Context, fn func(clickhouse.Execer) error) error {
+			return m.runner().EachNode(ctx, func(c migrations.Conn) error { return fn(c) })
+		}
 	}
 	return r
 }
@@ -545,13 +550,16 @@ func (m *Main) marginOf(r *clickhouse.Rollups) *clickhouse.Rollups {
 // After the report rollup's back-fill it saves every experiment's report
 // sums (AggregateReader.PrimeSums), so that no process's first report or
 // retirement pass sums an experiment's whole history.
-func (m *Main) backfill(ctx context.Context, progress func(rollup string, done, of int)) error {
+func (m *Main) backfill(ctx context.Context, progress func(rollup string, done, of int), compacting func(table string)) error {
 	reports := m.rollups()
 	did, err := reports.BackfillPending(ctx, func(done, of int) { progress(reports.Name(), done, of) })
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if did {
+		if err := reports.Compact(ctx, compacting); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		sums := clickhouse.NewAggregateReader(m.conn)
 		sums.Rollups = reports
 		if err := sums.PrimeSums(ctx, func(_ string, done, of int) { progress("report sums", done, of) }); err != nil {
@@ -559,8 +567,14 @@ func (m *Main) backfill(ctx context.Context, progress func(rollup string, done, 
 		}
 	}
 	activity := m.activityRollups()
-	if _, err := activity.BackfillPending(ctx, func(done, of int) { progress(activity.Name(), done, of) }); err != nil {
+	did, err = activity.BackfillPending(ctx, func(done, of int) { progress(activity.Name(), done, of) })
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if did {
+		if err := activity.Compact(ctx, compacting); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	return nil
 }
@@ -585,6 +599,8 @@ func (m *Main) Migrate(ctx context.Context) error {
 	}
 	return m.afterMigrations(ctx, func(rollup string, done, of int) {
 		fmt.Fprintf(m.stdout, "rollups: %s: back-filled %d of %d\n", rollup, done, of)
+	}, func(table string) {
+		fmt.Fprintf(m.stdout, "rollups: compacting %s into one part\n", table)
 	}, func(advice string) { fmt.Fprintln(m.stdout, "warning:", advice) })
 }
 

@@ -184,7 +184,7 @@ func appendColumns(batch driver.Batch, vals []namedValues) error {
 		// path for a row and takes the reflective one: an allocation and a
 		// boxing per element. Row by row, each row is a typed slice.
 		case [][]string:
-			err = appendRows(batch.Column(i), rows)
+			err = appendStringRows(batch.Column(i), rows)
 		case [][]float64:
 			err = appendRows(batch.Column(i), rows)
 		case [][]uint8:
@@ -200,6 +200,29 @@ func appendColumns(batch driver.Batch, vals []namedValues) error {
 }
 
 // appendRows appends rows to an Array column one row at a time.
+// appendStringRows appends rows of strings as rows of pointers to them:
+// clickhouse-go's String column takes a *string as it is, where a string
+// handed to it as an interface is copied to the heap first, an allocation
+// per element (a user event block's largest cost after the encoding).
+func appendStringRows(col driver.BatchColumn, rows [][]string) error {
+	n := 0
+	for _, r := range rows {
+		n += len(r)
+	}
+	ptrs := make([]*string, n)
+	for _, r := range rows {
+		row := ptrs[:len(r):len(r)]
+		ptrs = ptrs[len(r):]
+		for j := range r {
+			row[j] = &r[j]
+		}
+		if err := col.AppendRow(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func appendRows[T any](col driver.BatchColumn, rows [][]T) error {
 	for _, r := range rows {
 		if err := col.AppendRow(r); err != nil {

@@ -20,6 +20,16 @@ import (
 	"github.com/splitcast/splitcast/experiment"
 )
 
+// aggSeedAs is aggSeed's events with suffix added to each id: more events
+// of the same shape, none a copy of aggSeed's.
+func aggSeedAs(seed uint64, suffix string) []analytics.Event {
+	events := aggSeed(seed)
+	for i := range events {
+		events[i].ID += suffix
+	}
+	return events
+}
+
 // aggSeed returns a seeded event list for experiment "exp" with everything
 // the aggregates must get right: copies of the same event (replays), units
 // re-sent the same arm, units exposed in two arms (a later arm and a later

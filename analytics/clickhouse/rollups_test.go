@@ -129,10 +129,7 @@ func TestRollupsBackfillUpgrade(t *testing.T) {
 	after := mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp")
 	sameAggregates(t, "after the upgrade", after, before)
 
-	more := aggSeed(23)
-	for i := range more {
-		more[i].ID += "-later"
-	}
+	more := aggSeedAs(23, "-later")
 	aggInsert(t, conn, more)
 	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
 	if err != nil {
@@ -156,10 +153,7 @@ func TestRollupsCompact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	more := aggSeed(33)
-	for i := range more {
-		more[i].ID += "-later"
-	}
+	more := aggSeedAs(33, "-later")
 	aggInsert(t, conn, more)
 	if err := reports.Fold(ctx); err != nil {
 		t.Fatal(err)
@@ -226,10 +220,7 @@ func TestRollupsCompact(t *testing.T) {
 	sameAggregates(t, "after Compact", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), wantAgg)
 	sameActivity(t, "after Compact", activityOf(), wantAct)
 
-	later := aggSeed(34)
-	for i := range later {
-		later[i].ID += "-after"
-	}
+	later := aggSeedAs(34, "-after")
 	aggInsert(t, conn, later)
 	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
 	if err != nil {
@@ -440,10 +431,7 @@ func TestRollupByUnitUpgrade(t *testing.T) {
 	}
 	sameAggregates(t, "after the upgrade", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), before)
 
-	more := aggSeed(43)
-	for i := range more {
-		more[i].ID += "-later"
-	}
+	more := aggSeedAs(43, "-later")
 	aggInsert(t, conn, more)
 	raw, err = rawReader(conn).RawAggregates(ctx, "exp")
 	if err != nil {

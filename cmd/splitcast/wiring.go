@@ -455,11 +455,15 @@ func (m *Main) clickhouseOptions(addr string) clickhouse.Options {
 func (m *Main) profileStore() *clickhouse.ProfileStore {
 	p := clickhouse.NewProfileStore(m.conn)
 	if m.Config.ClickHouseCluster != "" {
-		p.Nodes = func(ctx context.Context, fn func(clickhouse.Execer) error) error {
-			return m.runner().EachNode(ctx, func(c migrations.Conn) error { return fn(c) })
-		}
+		p.Nodes = m.eachNode
 	}
 	return p
+}
+
+// eachNode runs fn on a connection to each node of the cluster, for
+// statements a Distributed table refuses (mutations, OPTIMIZE).
+func (m *Main) eachNode(ctx context.Context, fn func(clickhouse.Execer) error) error {
+	return m.runner().EachNode(ctx, func(c migrations.Conn) error { return fn(c) })
 }
 
 // runner migrates the database, on every node of the cluster if one is
@@ -538,9 +542,7 @@ func (m *Main) activityRollups() *clickhouse.Rollups {
 func (m *Main) clustered(r *clickhouse.Rollups) *clickhouse.Rollups {
 	if m.Config.ClickHouseCluster != "" {
 		r.FixedMargin, r.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)
-		r.Nodes = func(ctx context.Context, fn func(clickhouse.Execer) error) error {
-			return m.runner().EachNode(ctx, func(c migrations.Conn) error { return fn(c) })
-		}
+		r.Nodes = m.eachNode
 	}
 	return r
 }

@@ -181,7 +181,7 @@ func (*exposureSet) Commit(context.Context, analytics.Ticket) error { return nil
 
 // bulkServer is a Server running the example experiment, which logs its
 // exposures to events.
-func bulkServer(t *testing.T, events analytics.Logger) *Server {
+func bulkServer(t testing.TB, events analytics.Logger) *Server {
 	t.Helper()
 	store := experimenttest.NewStore()
 	ref := assign.NewRefresher(store, nil)

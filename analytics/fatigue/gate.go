@@ -182,10 +182,12 @@ type Gate struct {
 	swept           time.Time // the last sweep
 }
 
-const nShards = 64
+const nShards = 16
 
 // shard holds the state of the units whose key falls in it, under its
-// lock: one lock per send, rarely contended across 64 shards.
+// lock: one lock per send, rarely contended across 16 shards (fewer
+// shards make larger tables, which reach the size mapped in 2 MB pages
+// sooner: see hugePage).
 type shard struct {
 	mu   sync.Mutex
 	subs map[Key]subscription

@@ -24,7 +24,17 @@ type table struct {
 	// rebuild racing with it only prefetches a line nobody reads.
 	base atomic.Uintptr
 	mask atomic.Uint64
+	// mapped holds slots of hugePage or more, which are mapped outside
+	// Go's heap (mapSlots); nil for slots from the heap.
+	mapped *mapping
 }
+
+// hugePage is the size from which a table's slots are mapped in pages of
+// their own (mapSlots): 32,768 slots. Sizes are powers of two, so a table
+// that large fills its 2 MB pages exactly; a smaller one stays in Go's
+// heap, where a whole page would be mostly waste. The gate's 16 shards
+// reach it together at about 200,000 to 390,000 units.
+const hugePage = 2 << 20
 
 type slot struct {
 	key uint64
@@ -81,8 +91,14 @@ func (t *table) insert(s *slot, key uint64, r recent) {
 func (t *table) resize(size int) { t.rebuild(size, nil) }
 
 func (t *table) rebuild(size int, keep func(*recent) bool) {
-	old := t.slots
-	t.slots, t.n = make([]slot, size), 0
+	old, oldMapped := t.slots, t.mapped
+	t.slots, t.mapped, t.n = nil, nil, 0
+	if size*int(unsafe.Sizeof(slot{})) >= hugePage {
+		t.slots, t.mapped, _ = mapSlots(size)
+	}
+	if t.slots == nil {
+		t.slots = make([]slot, size)
+	}
 	t.base.Store(uintptr(unsafe.Pointer(&t.slots[0])))
 	t.mask.Store(uint64(size - 1))
 	for i := range old {
@@ -91,6 +107,12 @@ func (t *table) rebuild(size int, keep func(*recent) bool) {
 			to.key, to.r = s.key, s.r
 			t.n++
 		}
+	}
+	// Under the shard's lock, like every read of the slots; Prefetch,
+	// which reads base without it, may still ask for a line of the old
+	// ones, which PREFETCHT0 drops once they are unmapped.
+	if oldMapped != nil {
+		oldMapped.free()
 	}
 }
 

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package fatigue
+
+// mapSlots is refused here: the slots come from Go's heap (see
+// pages_linux.go).
+func mapSlots(int) ([]slot, *mapping, bool) { return nil, nil, false }
+
+type mapping struct{}
+
+func (*mapping) free() {}

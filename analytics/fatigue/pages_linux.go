@@ -13,9 +13,8 @@ import (
 // was the page walk more than the miss: with the table in 4 KB pages, 32
 // MB of them, PREFETCHT0 waits for the walk to find the line, so the
 // prefetch held the assignment up instead of overlapping with it (in a
-// CPU profile, 220 ns a prefetch; BenchmarkAssignCapCost on 262,144 units
-// went from 253-323 to 106-152 ns a check with 2 MB pages). Go's heap
-// gives no way to ask for them. ok is false when the mapping failed;
+// CPU profile, 220 ns a prefetch, 75 with 2 MB pages). Go's heap gives no
+// way to ask for them. ok is false when the mapping failed;
 // the caller then takes the slots from the heap. Without huge pages in
 // the kernel the mapping is kept in 4 KB pages, as the heap's would be.
 func mapSlots(n int) (slots []slot, m *mapping, ok bool) {

@@ -4,7 +4,9 @@ import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/experiment"
@@ -89,6 +91,19 @@ type Catalogue struct {
 	// names is every event name a definition reads (empty key: all, for
 	// an active_days of any event).
 	names map[string]bool
+	// readers are, by event name, the definitions that read an event of
+	// that name (minus: as one of its Minus); anyName those that read
+	// every event. Compute goes over a unit's events once with them.
+	readers map[string][]reader
+	anyName []int
+	// scratch holds *[]accum for Compute to reuse.
+	scratch sync.Pool
+}
+
+// reader is a definition reading events of a name.
+type reader struct {
+	def   int
+	minus bool
 }
 
 //go:embed catalogue.json
@@ -133,7 +148,25 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 			c.names[""] = true
 		}
 	}
+	c.indexReaders()
 	return &c, nil
+}
+
+// indexReaders makes c.readers and c.anyName.
+func (c *Catalogue) indexReaders() {
+	c.readers = map[string][]reader{}
+	for i := range c.Traits {
+		d := &c.Traits[i]
+		if len(d.Events) == 0 {
+			c.anyName = append(c.anyName, i)
+		}
+		for _, n := range slices.Compact(slices.Sorted(slices.Values(d.Events))) {
+			c.readers[n] = append(c.readers[n], reader{def: i})
+		}
+		for _, n := range slices.Compact(slices.Sorted(slices.Values(d.Minus))) {
+			c.readers[n] = append(c.readers[n], reader{def: i, minus: true})
+		}
+	}
 }
 
 // check validates d and fills its defaults (Days, Type).

@@ -29,6 +29,8 @@ type EventSink struct {
 	// ones (see blockValues): one per Write that ran at the same time as
 	// others, up to maxSpare. A Write that finds none makes its own.
 	spare chan *blockValues
+	// userSpare is spare for the user events' blocks.
+	userSpare chan *userBlock
 }
 
 // maxSpare is the most block values a sink keeps: the ingester writes a
@@ -39,7 +41,7 @@ var _ ingest.Sink = (*EventSink)(nil)
 
 // NewEventSink returns a sink on conn's database, which must be migrated.
 func NewEventSink(conn driver.Conn) *EventSink {
-	return &EventSink{conn: conn, spare: make(chan *blockValues, maxSpare)}
+	return &EventSink{conn: conn, spare: make(chan *blockValues, maxSpare), userSpare: make(chan *userBlock, maxSpare)}
 }
 
 // insertEvents names every column the sink writes, in the order of
@@ -64,7 +66,7 @@ func (s *EventSink) Write(ctx context.Context, events []analytics.Event) error {
 	// After the message events: a failure here has the whole batch
 	// written again, and the message events' second copies change no count.
 	if len(user) > 0 {
-		if err := writeUser(ctx, s.conn, user); err != nil {
+		if err := s.writeUser(ctx, user); err != nil {
 			var bad *badProps
 			if errors.As(err, &bad) {
 				return fmt.Errorf("insert %d user events: %w", len(user), ingest.Rejected(err))

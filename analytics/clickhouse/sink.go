@@ -28,9 +28,29 @@ type EventSink struct {
 	// spare holds the block values of finished Writes, lent to the next
 	// ones (see blockValues): one per Write that ran at the same time as
 	// others, up to maxSpare. A Write that finds none makes its own.
-	spare chan *blockValues
+	spare spares[blockValues]
 	// userSpare is spare for the user events' blocks.
-	userSpare chan *userBlock
+	userSpare spares[userBlock]
+}
+
+// spares lend values from Write to Write: get one kept, or a new one when
+// none is; put one back unless maxSpare are kept already.
+type spares[T any] chan *T
+
+func (s spares[T]) get() *T {
+	select {
+	case v := <-s:
+		return v
+	default:
+		return new(T)
+	}
+}
+
+func (s spares[T]) put(v *T) {
+	select {
+	case s <- v:
+	default:
+	}
 }
 
 // maxSpare is the most block values a sink keeps: the ingester writes a
@@ -41,7 +61,7 @@ var _ ingest.Sink = (*EventSink)(nil)
 
 // NewEventSink returns a sink on conn's database, which must be migrated.
 func NewEventSink(conn driver.Conn) *EventSink {
-	return &EventSink{conn: conn, spare: make(chan *blockValues, maxSpare), userSpare: make(chan *userBlock, maxSpare)}
+	return &EventSink{conn: conn, spare: make(spares[blockValues], maxSpare), userSpare: make(spares[userBlock], maxSpare)}
 }
 
 // insertEvents names every column the sink writes, in the order of
@@ -120,18 +140,10 @@ func (s *EventSink) write(ctx context.Context, events []analytics.Event) error {
 	if err != nil {
 		return err
 	}
-	var vals *blockValues
-	select {
-	case vals = <-s.spare:
-	default:
-		vals = new(blockValues)
-	}
+	vals := s.spare.get()
 	defer func() {
 		vals.forget()
-		select {
-		case s.spare <- vals:
-		default:
-		}
+		s.spare.put(vals)
 	}()
 	for off := 0; off < len(events); off += blockRows {
 		if off > 0 {

@@ -183,18 +183,10 @@ func (s *EventSink) writeUser(ctx context.Context, events []analytics.Event) err
 	if err != nil {
 		return err
 	}
-	var b *userBlock
-	select {
-	case b = <-s.userSpare:
-	default:
-		b = new(userBlock)
-	}
+	b := s.userSpare.get()
 	defer func() {
 		b.forget()
-		select {
-		case s.userSpare <- b:
-		default:
-		}
+		s.userSpare.put(b)
 	}()
 	for off := 0; off < len(events); off += blockRows {
 		if off > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,9 @@ func TestUserEventsAsArrays(t *testing.T) {
 		{id: "t:b2", unit: "u:2", name: "odd", at: day.Add(-time.Hour), received: recv,
 			sk: []string{"a", "b"}, sv: []string{"1"}, nk: []string{"n"}, bk: []string{"x"}, bv: []uint8{1, 1},
 			lk: []string{"l"}, lv: []string{"1", "2"}},
+		// A list's key interleaved with another's: two properties.
+		{id: "t:b3", unit: "u:2", name: "odd", at: day.Add(-30 * time.Minute), received: recv,
+			lk: []string{"tags", "cats", "tags"}, lv: []string{"a", "b", "c"}},
 		{id: "t:c1", unit: "", name: "", at: day, received: recv},
 		// Before the day read from: not read.
 		{id: "t:d1", unit: "u:3", name: "order_completed", at: day.Add(-400 * 24 * time.Hour), received: recv},
@@ -172,6 +176,56 @@ func TestUserEventsAsArrays(t *testing.T) {
 			t.Errorf("%s = %v (%x)", p.Key, p.Num, math.Float64bits(p.Num))
 		}
 	}
+	// With UserProperties, each event's properties of those keys, in the
+	// same order and with the same values and list entries, and no other
+	// but the blanked list entries' (key ""): on pairs of unequal arrays,
+	// interleaved lists, and keys of every type.
+	for _, keep := range [][]string{{}, {"tags"}, {"category", "total", "neg0", "gift", "tags", "cats"}, {"a", "b", "n", "x", "l"},
+		{"page", "n"}, {"stage"}, {"nothere"}} {
+		r := clickhouse.NewTraitReader(conn)
+		r.UserProperties = keep
+		filtered, _, err := r.ChangedUserEvents(ctx, time.Time{}, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := keepProps(got, keep); !sameUnitEvents(keepProps(filtered, keep), want) {
+			t.Errorf("UserProperties %q: ChangedUserEvents = %.3000v\nwant %.3000v", keep, filtered, want)
+		}
+		for _, u := range filtered {
+			for _, e := range u.Events {
+				for _, p := range e.Props {
+					if p.Key == "" && (p.Type != analytics.PropList || slices.ContainsFunc(p.List, func(s string) bool { return s != "" })) {
+						t.Errorf("UserProperties %q: unit %s has %+v", keep, u.Unit, p)
+					}
+				}
+			}
+		}
+	}
+	r := clickhouse.NewTraitReader(conn)
+	r.UserProperties = []string{"total", "x'); DROP TABLE user_events; --"}
+	if _, _, err := r.ChangedUserEvents(ctx, time.Time{}, from); err == nil || !strings.Contains(err.Error(), "UserProperties[1]") {
+		t.Errorf("a key that is not one: %v, want an error naming UserProperties[1]", err)
+	}
+}
+
+// keepProps is units with each event's properties of the keys keep alone
+// (none kept: nil), for comparing a filtered read with an unfiltered one.
+func keepProps(units []traits.UnitEvents, keep []string) []traits.UnitEvents {
+	out := make([]traits.UnitEvents, len(units))
+	for i, u := range units {
+		out[i].Unit = u.Unit
+		for _, e := range u.Events {
+			var props []analytics.Prop
+			for _, p := range e.Props {
+				if slices.Contains(keep, p.Key) {
+					props = append(props, p)
+				}
+			}
+			e.Props = props
+			out[i].Events = append(out[i].Events, e)
+		}
+	}
+	return out
 }
 
 func orEmpty(s []string) []string { return append([]string{}, s...) }

@@ -6,6 +6,7 @@ package audience
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -38,6 +39,14 @@ type Config struct {
 // Handlers are the audience routes' handlers.
 type Handlers struct {
 	cfg Config
+	// tracks are Track's buffers (*trackBuffers), from request to request.
+	tracks sync.Pool
+}
+
+// trackBuffers are what Track makes of a request's events.
+type trackBuffers struct {
+	in     []analytics.UserEvent
+	events analytics.TrackBuffer
 }
 
 // New returns the handlers of cfg.
@@ -71,11 +80,23 @@ func (h *Handlers) Track(c *fiber.Ctx) error {
 	if err := decodeTrack(c.Body(), &req); err != nil {
 		return err
 	}
-	in := make([]analytics.UserEvent, len(req.Events))
-	for i := range req.Events {
-		in[i] = analytics.UserEvent(req.Events[i])
+	b, _ := h.tracks.Get().(*trackBuffers)
+	if b == nil {
+		b = new(trackBuffers)
 	}
-	out, err := analytics.TrackEvents(h.cfg.IDs, in, h.cfg.MaxEventsPerRequest, h.cfg.Now())
+	defer func() {
+		// The Logger copied what it keeps (analytics.Logger).
+		clear(b.in)
+		b.in = b.in[:0]
+		b.events.Reset()
+		h.tracks.Put(b)
+	}()
+	in := b.in[:0]
+	for i := range req.Events {
+		in = append(in, analytics.UserEvent(req.Events[i]))
+	}
+	b.in = in
+	out, err := b.events.Events(h.cfg.IDs, in, h.cfg.MaxEventsPerRequest, h.cfg.Now())
 	if err != nil {
 		return err
 	}

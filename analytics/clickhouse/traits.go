@@ -51,14 +51,6 @@ type TraitReader struct {
 	// to the start of the oldest insert into events still running, which
 	// makes a short Margin enough.
 	Margin time.Duration
-	// UserProperties, when not nil, are the only property keys
-	// ChangedUserEvents reads of each user event (the catalogue's,
-	// traits.Catalogue.PropertyKeys): the traits read no other, and the
-	// other properties of a refresh's units were most of what it read
-	// back and decoded. A list's other entries come with the key "" (no
-	// property has it), so that a kept list's entries fold as they would
-	// unfiltered (see propsExpr).
-	UserProperties []string
 	// FixedMargin turns off the look at running inserts: set it on a
 	// cluster, where a node sees only its own (then set Margin to
 	// TraitMargin of the ingesters' write timeout).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,42 +175,6 @@ func TestUserEventsAsArrays(t *testing.T) {
 			t.Errorf("%s = %v (%x)", p.Key, p.Num, math.Float64bits(p.Num))
 		}
 	}
-	// With UserProperties, each event's properties of those keys, in the
-	// same order and with the same values and list entries, and no other
-	// but the blanked list entries' (key ""): on pairs of unequal arrays,
-	// interleaved lists, and keys of every type.
-	for _, keep := range [][]string{{}, {"tags"}, {"category", "total", "neg0", "gift", "tags", "cats"}, {"a", "b", "n", "x", "l"},
-		{"page", "n"}, {"stage"}, {"nothere"}} {
-		r := clickhouse.NewTraitReader(conn)
-		r.UserProperties = keep
-		filtered, _, err := r.ChangedUserEvents(ctx, time.Time{}, from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := keepProps(got, keep); !sameUnitEvents(keepProps(filtered, keep), want) {
-			t.Errorf("UserProperties %q: ChangedUserEvents = %.3000v\nwant %.3000v", keep, filtered, want)
-		}
-		for _, u := range filtered {
-			for _, e := range u.Events {
-				for _, p := range e.Props {
-					if p.Key == "" && (p.Type != analytics.PropList || slices.ContainsFunc(p.List, func(s string) bool { return s != "" })) {
-						t.Errorf("UserProperties %q: unit %s has %+v", keep, u.Unit, p)
-					}
-				}
-			}
-		}
-	}
-	r := clickhouse.NewTraitReader(conn)
-	r.UserProperties = []string{"total", "x'); DROP TABLE user_events; --"}
-	if _, _, err := r.ChangedUserEvents(ctx, time.Time{}, from); err == nil || !strings.Contains(err.Error(), "UserProperties[1]") {
-		t.Errorf("a key that is not one: %v, want an error naming UserProperties[1]", err)
-	}
-}
-
-// keepProps is units with each event's properties of the keys keep alone
-// (none kept: nil), for comparing a filtered read with an unfiltered one.
-func keepProps(units []traits.UnitEvents, keep []string) []traits.UnitEvents {
-	return eachProp(units, func(p analytics.Prop) (analytics.Prop, bool) { return p, slices.Contains(keep, p.Key) })
 }
 
 // eachProp is units with each event's properties through f, those it

@@ -29,8 +29,8 @@ const tableMarkQuery = `SELECT now(), toFloat64(max(elapsed)) FROM system.proces
 // 3.0-3.4 s for 794,500 events of 50,000 units). The date column is in
 // the server's time zone: a day's margin keeps pruning from cutting a UTC
 // day short. The properties come as one String (propsExpr).
-func userEventsQuery(filter string, keep []string) string {
-	return `SELECT unit, event_id, toInt64(toUInt32(time)) AS t, name, ` + propsExpr(keep) + ` AS props
+func userEventsQuery(filter string) string {
+	return `SELECT unit, event_id, toInt64(toUInt32(time)) AS t, name, ` + propsExpr() + ` AS props
 FROM user_events
 WHERE date >= toDate(?) - 1 AND ` + dayExpr + ` >= ? ` + filter + `
 ORDER BY unit, event_id, received_at`
@@ -45,53 +45,16 @@ ORDER BY unit, event_id, received_at`
 // its 8 IEEE 754 bytes little-endian less the trailing zero bytes that
 // reinterpretAsString drops (decodeProps puts them back), so no value is
 // rounded through text; a bool is "0" or "1".
-//
-// With keep, the properties whose key is in keep alone (every property when
-// keep is nil; keys are CheckPropKey's, letters, digits and _, so they stand
-// in the SQL as they are). A string, number or bool property is kept with
-// its value at the same place of its pair of arrays, among the pairs
-// decodeProps reads (those under the shorter one's length); a list's
-// entries keep their places, those of other keys with key and value "", so
-// that the entries of a kept list fold together exactly where they would
-// unfiltered.
-func propsExpr(keep []string) string {
+func propsExpr() string {
 	arr := func(a string) string {
 		return "concat(toString(length(" + a + ")), ';', arrayStringConcat(arrayMap(x -> concat(toString(length(x)), ':', x), " + a + ")))"
 	}
-	if keep == nil {
-		return "concat(" + strings.Join([]string{
-			arr("s_keys"), arr("s_vals"),
-			arr("n_keys"), arr("arrayMap(v -> reinterpretAsString(v), n_vals)"),
-			arr("b_keys"), arr("arrayMap(v -> toString(v), b_vals)"),
-			arr("l_keys"), arr("l_vals"),
-		}, ", ") + ")"
-	}
-	set := "emptyArrayString()" // an empty keep keeps nothing
-	if len(keep) > 0 {
-		quoted := make([]string, len(keep))
-		for i, k := range keep {
-			quoted[i] = "'" + k + "'"
-		}
-		set = "[" + strings.Join(quoted, ", ") + "]"
-	}
-	// kept are the places of keys' pairs to keep, in order. Each column
-	// is named outside the lambdas too: ClickHouse 18.16 does not read a
-	// column that only a lambda names ("Unknown identifier").
-	kept := func(keys, vals string) string {
-		return "arrayFilter(i -> has(" + set + ", " + keys + "[i]), arrayEnumerate(arraySlice(" + keys + ", 1, least(length(" + keys + "), length(" + vals + ")))))"
-	}
-	at := func(col, places string) string { return "arrayMap(i -> " + col + "[i], " + places + ")" }
-	pair := func(keys, vals, val string) []string {
-		places := kept(keys, vals)
-		return []string{arr(at(keys, places)), arr(strings.Replace(val, "{v}", at(vals, places), 1))}
-	}
-	out := pair("s_keys", "s_vals", "{v}")
-	out = append(out, pair("n_keys", "n_vals", "arrayMap(v -> reinterpretAsString(v), {v})")...)
-	out = append(out, pair("b_keys", "b_vals", "arrayMap(v -> toString(v), {v})")...)
-	out = append(out,
-		arr("arrayMap(k -> if(has("+set+", k), k, ''), l_keys)"),
-		arr("arrayMap(i -> if(has("+set+", l_keys[i]), l_vals[i], ''), arrayEnumerate(l_vals))"))
-	return "concat(" + strings.Join(out, ", ") + ")"
+	return "concat(" + strings.Join([]string{
+		arr("s_keys"), arr("s_vals"),
+		arr("n_keys"), arr("arrayMap(v -> reinterpretAsString(v), n_vals)"),
+		arr("b_keys"), arr("arrayMap(v -> toString(v), b_vals)"),
+		arr("l_keys"), arr("l_vals"),
+	}, ", ") + ")"
 }
 
 // changedUserUnits selects the units with a user event received since a mark.
@@ -106,15 +69,10 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 	if err != nil {
 		return nil, since, err
 	}
-	for i, k := range r.UserProperties {
-		if err := analytics.CheckPropKey(fmt.Sprintf("UserProperties[%d]", i), k); err != nil {
-			return nil, since, fmt.Errorf("user events: %w", err)
-		}
-	}
-	q := userEventsQuery("", r.UserProperties)
+	q := userEventsQuery("")
 	args := []any{dateString(from), from}
 	if !since.IsZero() {
-		q = userEventsQuery(changedUserUnits, r.UserProperties)
+		q = userEventsQuery(changedUserUnits)
 		args = append(args, dateString(from), uint32(since.Unix()))
 	}
 	rows, err := r.conn.Query(ctx, q, args...)

@@ -152,20 +152,6 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 	return &c, nil
 }
 
-// PropertyKeys are the property keys c's definitions read, sorted: a
-// reader of user events for c needs no other (clickhouse's
-// TraitReader.UserProperties). Empty, not nil, when none reads one.
-func (c *Catalogue) PropertyKeys() []string {
-	keys := []string{}
-	for i := range c.Traits {
-		if p := c.Traits[i].Property; p != "" {
-			keys = append(keys, p)
-		}
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
-}
-
 // indexReaders makes c.readers and c.anyName.
 func (c *Catalogue) indexReaders() {
 	c.readers = map[string][]reader{}

@@ -257,7 +257,6 @@ func (m *Main) startTraits(bg context.Context) error {
 	}
 	reader := clickhouse.NewTraitReader(m.conn)
 	reader.Rollups = m.activityRollups()
-	reader.UserProperties = cat.PropertyKeys()
 	if m.Config.ClickHouseCluster != "" {
 		// A node lists only its own running inserts.
 		reader.FixedMargin, reader.Margin = true, clickhouse.TraitMargin(ingest.DefaultWriteTimeout)

@@ -129,13 +129,7 @@ func TestRollupsBackfillUpgrade(t *testing.T) {
 	after := mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp")
 	sameAggregates(t, "after the upgrade", after, before)
 
-	more := aggSeedAs(23, "-later")
-	aggInsert(t, conn, more)
-	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameAggregates(t, "after new events", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), raw)
+	followsNewEvents(t, conn, "after new events", aggSeedAs(23, "-later"))
 }
 
 // TestRollupsCompact: a back-fill in buckets and a fold leave the rollups
@@ -220,13 +214,19 @@ func TestRollupsCompact(t *testing.T) {
 	sameAggregates(t, "after Compact", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), wantAgg)
 	sameActivity(t, "after Compact", activityOf(), wantAct)
 
-	later := aggSeedAs(34, "-after")
-	aggInsert(t, conn, later)
-	raw, err := rawReader(conn).RawAggregates(ctx, "exp")
+	followsNewEvents(t, conn, "new events after Compact", aggSeedAs(34, "-after"))
+}
+
+// followsNewEvents inserts events and requires exp's aggregates, read
+// through the rollups, to be the raw events' then.
+func followsNewEvents(t *testing.T, conn driver.Conn, what string, events []analytics.Event) {
+	t.Helper()
+	aggInsert(t, conn, events)
+	raw, err := rawReader(conn).RawAggregates(context.Background(), "exp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameAggregates(t, "new events after Compact", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), raw)
+	sameAggregates(t, what, mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), raw)
 }
 
 func rawReader(conn driver.Conn) *clickhouse.AggregateReader {
@@ -431,11 +431,5 @@ func TestRollupByUnitUpgrade(t *testing.T) {
 	}
 	sameAggregates(t, "after the upgrade", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), before)
 
-	more := aggSeedAs(43, "-later")
-	aggInsert(t, conn, more)
-	raw, err = rawReader(conn).RawAggregates(ctx, "exp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameAggregates(t, "after new events", mustAggregates(t, clickhouse.NewAggregateReader(conn), "exp"), raw)
+	followsNewEvents(t, conn, "after new events", aggSeedAs(43, "-later"))
 }

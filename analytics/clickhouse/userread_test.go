@@ -177,37 +177,27 @@ func TestUserEventsAsArrays(t *testing.T) {
 	}
 }
 
-// eachProp is units with each event's properties through f, those it
-// keeps (none kept: nil).
-func eachProp(units []traits.UnitEvents, f func(analytics.Prop) (analytics.Prop, bool)) []traits.UnitEvents {
-	out := make([]traits.UnitEvents, len(units))
-	for i, u := range units {
-		out[i].Unit = u.Unit
-		for _, e := range u.Events {
-			var props []analytics.Prop
-			for _, p := range e.Props {
-				if p, ok := f(p); ok {
-					props = append(props, p)
-				}
-			}
-			e.Props = props
-			out[i].Events = append(out[i].Events, e)
-		}
-	}
-	return out
-}
-
 func orEmpty(s []string) []string { return append([]string{}, s...) }
 
 // sameUnitEvents compares numbers by their bits, so that -0 is not 0.
 func sameUnitEvents(a, b []traits.UnitEvents) bool {
 	norm := func(us []traits.UnitEvents) []traits.UnitEvents {
-		return eachProp(us, func(p analytics.Prop) (analytics.Prop, bool) {
-			if p.Type == analytics.PropNumber {
-				p.Str = string(rune(math.Float64bits(p.Num) >> 63)) // the sign
+		out := make([]traits.UnitEvents, len(us))
+		for i, u := range us {
+			out[i].Unit = u.Unit
+			for _, e := range u.Events {
+				var props []analytics.Prop
+				for _, p := range e.Props {
+					if p.Type == analytics.PropNumber {
+						p.Str = string(rune(math.Float64bits(p.Num) >> 63)) // the sign
+					}
+					props = append(props, p)
+				}
+				e.Props = props
+				out[i].Events = append(out[i].Events, e)
 			}
-			return p, true
-		})
+		}
+		return out
 	}
 	return reflect.DeepEqual(norm(a), norm(b))
 }

@@ -49,7 +49,7 @@ type UnitEvents struct {
 // per-definition form).
 func (c *Catalogue) Compute(events []UserEvent, today int32) []any {
 	acc := c.accums()
-	defer c.scratch.Put(acc)
+	defer c.release(acc)
 	for i := range events {
 		e := &events[i]
 		ago := max(int(today-e.Day()), 0)
@@ -69,14 +69,20 @@ func (c *Catalogue) Compute(events []UserEvent, today int32) []any {
 
 // accums returns an accum for each of c's traits, from c.scratch when
 // it has one: a refresh computes tens of thousands of units, and an array
-// of them for each was most of what it allocated. A map a definition
-// kept is emptied, not dropped, for the next unit's.
+// of them for each was most of what it allocated.
 func (c *Catalogue) accums() *[]accum {
-	p, _ := c.scratch.Get().(*[]accum)
-	if p == nil {
-		acc := make([]accum, len(c.Traits))
-		return &acc
+	if p, ok := c.scratch.Get().(*[]accum); ok {
+		return p
 	}
+	acc := make([]accum, len(c.Traits))
+	return &acc
+}
+
+// release empties p for the next unit and keeps it in c.scratch. A map a
+// definition kept is emptied, not dropped; and nothing of the unit stays
+// behind while p waits (last points into its events, the maps' keys are
+// its strings).
+func (c *Catalogue) release(p *[]accum) {
 	for i := range *p {
 		a := &(*p)[i]
 		weights, seen := a.weights, a.seen
@@ -84,7 +90,7 @@ func (c *Catalogue) accums() *[]accum {
 		clear(seen)
 		*a = accum{weights: weights, seen: seen}
 	}
-	return p
+	c.scratch.Put(p)
 }
 
 // DefaultValues are the values of a unit with no user event.

@@ -131,13 +131,19 @@ func TestUserEventsAsArrays(t *testing.T) {
 		// Before the day read from: not read.
 		{id: "t:d1", unit: "u:3", name: "order_completed", at: day.Add(-400 * 24 * time.Hour), received: recv},
 	}
-	// Many more, across many units: past the reader's chunks of
+	// Many more, across many units: past the reader's chunks of events and
 	// properties (analytics.ChunkLen), with ties in time and several copies.
 	for i := range 3000 {
 		u := fmt.Sprintf("u:bulk%03d", i/2%97) // an id belongs to one unit
 		rows = append(rows, row{id: fmt.Sprintf("t:bulk%05d", i/2*2), unit: u, name: "page_viewed",
 			at: day.Add(-time.Duration(i%13) * time.Hour), received: recv.Add(time.Duration(i%2) * time.Second),
 			sk: []string{"page", "ref"}, sv: []string{fmt.Sprint(i), ""}, nk: []string{"n"}, nv: []float64{float64(i)}})
+	}
+	// One unit with more events than the reader lends a unit at first
+	// (its events then move to an array of their own).
+	for i := range 1500 {
+		rows = append(rows, row{id: fmt.Sprintf("t:big%05d", i), unit: "u:big", name: "page_viewed",
+			at: day.Add(-time.Duration(i%300) * time.Minute), received: recv, nk: []string{"n"}, nv: []float64{float64(i)}})
 	}
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO user_events (event_id, time, unit, name, s_keys, s_vals, n_keys, n_vals, b_keys, b_vals, l_keys, l_vals, received_at)")
 	if err != nil {
@@ -161,7 +167,7 @@ func TestUserEventsAsArrays(t *testing.T) {
 	// The old read is what the rows say: three units (u:3's event is too
 	// old), u:1's order is its first copy, u:2's ticket the copy received
 	// first.
-	if len(want) != 3+97 || want[1].Unit != "u:1" || len(want[1].Events) != 3 || want[1].Events[1].Props[0].Str != "shoes" ||
+	if len(want) != 3+97+1 || want[1].Unit != "u:1" || len(want[1].Events) != 3 || want[1].Events[1].Props[0].Str != "shoes" ||
 		want[2].Unit != "u:2" || want[2].Events[0].Props[0].Str != "new" {
 		t.Fatalf("the old read is not what the rows say: %.2000v", want)
 	}
@@ -200,4 +206,40 @@ func sameUnitEvents(a, b []traits.UnitEvents) bool {
 		return out
 	}
 	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+// BenchmarkChangedUserEvents reads back 200,000 user events of 2,000 units
+// (orders with four properties, as the loadtest's track part sends), the
+// whole of a refresh that finds every unit changed, and reports the
+// client's allocation per event beside its time.
+func BenchmarkChangedUserEvents(b *testing.B) {
+	ctx := context.Background()
+	conn, _ := env.NewDatabase(b)
+	day := analytics.DayTime(traitToday)
+	const units, perUnit = 2000, 100
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO user_events (event_id, time, unit, name, s_keys, s_vals, n_keys, n_vals, b_keys, b_vals, l_keys, l_vals)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range units * perUnit {
+		u := i % units
+		if err := batch.Append(fmt.Sprintf("t:%d:%d", u, i), day.Add(-time.Duration(i%(300*24))*time.Hour),
+			fmt.Sprintf("u:%05d", u), "order_completed", []string{"category"}, []string{"shoes"},
+			[]string{"total"}, []float64{float64(i%5000) / 100}, []string{"gift"}, []uint8{uint8(i % 2)},
+			[]string{"tags", "tags"}, []string{"sale", "new"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		b.Fatal(err)
+	}
+	r := clickhouse.NewTraitReader(conn)
+	b.ReportAllocs()
+	for b.Loop() {
+		got, _, err := r.ChangedUserEvents(ctx, time.Time{}, traitToday-364)
+		if err != nil || len(got) != units {
+			b.Fatalf("read %d units, %v", len(got), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*units*perUnit), "ns/event")
 }

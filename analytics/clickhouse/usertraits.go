@@ -80,14 +80,16 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		return nil, since, fmt.Errorf("user events: %w", translate(err))
 	}
 	defer rows.Close()
-	// The events go into one slice, cut into units' at the end, and the
-	// properties into shared chunks: a refresh reads back every changed
-	// unit's year, and a slice or two allocated per event and per unit
-	// were most of what it cost the collector.
+	// A unit's events go into an array shared with the next units' and
+	// the properties into shared chunks: a refresh reads back every changed
+	// unit's year, and a slice or two allocated per event and per unit were
+	// most of what it cost the collector. Shared arrays rather than one
+	// slice of every event: growing that slice, copied with write barriers
+	// at each doubling, was 13% of a read's client CPU on 5.17M events.
 	var (
 		out         []traits.UnitEvents
-		starts      []int // where each unit's events start in all
-		all         []traits.UserEvent
+		events      analytics.Chunks[traits.UserEvent]
+		cur         []traits.UserEvent // out's last unit's, lent by events
 		chunks      analytics.Chunks[analytics.Prop]
 		unit, id    string
 		name, props string
@@ -111,20 +113,21 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 		}
 		p = chunks.Keep(p)
 		if len(out) == 0 || out[len(out)-1].Unit != unit {
-			out, starts = append(out, traits.UnitEvents{Unit: unit}), append(starts, len(all))
+			if len(out) > 0 {
+				out[len(out)-1].Events = events.Keep(cur)
+			}
+			out, cur = append(out, traits.UnitEvents{Unit: unit}), events.Room(64)
 		}
-		all = append(all, traits.UserEvent{Time: t, Name: name, Props: p})
+		cur = append(cur, traits.UserEvent{Time: t, Name: name, Props: p})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, since, fmt.Errorf("user events: %w", translate(err))
 	}
+	if len(out) > 0 {
+		out[len(out)-1].Events = events.Keep(cur)
+	}
 	var order timeOrder
 	for i := range out {
-		end := len(all)
-		if i+1 < len(out) {
-			end = starts[i+1]
-		}
-		out[i].Events = all[starts[i]:end:end]
 		order.byTime(out[i].Events)
 	}
 	return out, mark, nil

@@ -14,8 +14,7 @@ import (
 
 // TestTrackBufferReuse: batches of every size through one TrackBuffer give
 // what TrackEvents gives each alone, an id of an earlier batch is no
-// conflict in a later one, a conflict within a batch still is, and Reset
-// leaves nothing of the batch behind.
+// conflict in a later one, and a conflict within a batch still is.
 func TestTrackBufferReuse(t *testing.T) {
 	ids := analytics.NewIDs()
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)

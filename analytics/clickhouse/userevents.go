@@ -68,7 +68,8 @@ type userBlock struct {
 // property (that had been the sink's largest cost for user events), and
 // not at all once a block of as many rows has been filled before.
 func (b *userBlock) fill(events []analytics.Event) error {
-	b.forget()
+	// Every column is cut to nothing and appended to: what a longer block
+	// left past the new rows is cleared by forget when the Write ends.
 	b.id, b.unit, b.name, b.time = b.id[:0], b.unit[:0], b.name[:0], b.time[:0]
 	for _, col := range []*[][]string{&b.sKeys, &b.sVals, &b.nKeys, &b.bKeys, &b.lKeys, &b.lVals} {
 		*col = (*col)[:0]

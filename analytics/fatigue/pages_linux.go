@@ -14,16 +14,16 @@ import (
 // MB of them, PREFETCHT0 waits for the walk to find the line, so the
 // prefetch held the assignment up instead of overlapping with it (in a
 // CPU profile, 220 ns a prefetch, 75 with 2 MB pages). Go's heap gives no
-// way to ask for them. ok is false when the mapping failed;
-// the caller then takes the slots from the heap. Without huge pages in
+// way to ask for them. slots is nil when the mapping failed; the caller
+// then takes them from the heap. Without huge pages in
 // the kernel the mapping is kept in 4 KB pages, as the heap's would be.
-func mapSlots(n int) (slots []slot, m *mapping, ok bool) {
+func mapSlots(n int) (slots []slot, m *mapping) {
 	size := n * int(unsafe.Sizeof(slot{}))
 	// One page more than asked, to start the slots on a 2 MB boundary:
 	// the kernel maps a huge page only where one fits whole.
 	b, err := syscall.Mmap(-1, 0, size+hugePage, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
-		return nil, nil, false
+		return nil, nil
 	}
 	off := int(-uintptr(unsafe.Pointer(&b[0])) & (hugePage - 1))
 	_ = syscall.Madvise(b[off:off+size], syscall.MADV_HUGEPAGE) // a hint: without it, 4 KB pages
@@ -32,7 +32,7 @@ func mapSlots(n int) (slots []slot, m *mapping, ok bool) {
 	// replaced policy's) returns its mappings once it is collected.
 	m.cleanup = runtime.AddCleanup(m, unmap, b)
 	m.b = b
-	return unsafe.Slice((*slot)(unsafe.Pointer(&b[off])), n), m, true
+	return unsafe.Slice((*slot)(unsafe.Pointer(&b[off])), n), m
 }
 
 // mapping is memory of mapSlots, until free or, if never freed, until

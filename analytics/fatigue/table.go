@@ -94,7 +94,7 @@ func (t *table) rebuild(size int, keep func(*recent) bool) {
 	old, oldMapped := t.slots, t.mapped
 	t.slots, t.mapped, t.n = nil, nil, 0
 	if size*int(unsafe.Sizeof(slot{})) >= hugePage {
-		t.slots, t.mapped, _ = mapSlots(size)
+		t.slots, t.mapped = mapSlots(size)
 	}
 	if t.slots == nil {
 		t.slots = make([]slot, size)

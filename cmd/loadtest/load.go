@@ -338,11 +338,30 @@ func (s *suite) loadIngest(ctx context.Context, script, env, from, table string)
 		rates, bares []float64
 	)
 	for round := range s.opts.rounds {
+		// Each side starts once the work the other side left has ended,
+		// and the server is stopped while the bare insert runs: its trait
+		// refresh reads back the user events of every unit that has new
+		// ones, the bare insert's rows too, and a server left running
+		// charged that to whichever side ran next (rounds of one run went
+		// 0.70 with ours first and 0.33 with the bare insert first). What
+		// the server's refresh does for its own events, during its run,
+		// stays in its rate.
 		runBare := func() (err error) {
+			s.quiet(ctx, script)
+			resume, err := s.a.pause()
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if rerr := resume(); err == nil {
+					err = rerr
+				}
+			}()
 			bare, err = s.bareInsert(ctx, table, bareRows)
 			return err
 		}
 		runOurs := func() (err error) {
+			s.quiet(ctx, script)
 			var landed uint64
 			r, rate, landed, err = s.ingestRun(ctx, spec, script, round, progress, distinct)
 			bareRows = max(landed, 100_000)
@@ -411,6 +430,40 @@ func (s *suite) ingestRun(ctx context.Context, spec wrkSpec, script string, roun
 		s.fail("%s: %d distinct events in ClickHouse, wrk saw %d accepted (+ at most %d in flight)", script, landed, accepted, eventConns*eventBatch)
 	}
 	return r, float64(landed) / at.Sub(start).Seconds(), landed, nil
+}
+
+// quiet waits until the server and ClickHouse have each used less than a
+// tenth of a core over half a second (merges and refreshes of the last
+// run ended), for at most 30 seconds, and says so if they never did.
+func (s *suite) quiet(ctx context.Context, script string) {
+	const (
+		window = 500 * time.Millisecond
+		idle   = window / 10
+	)
+	pids := []int{s.a.cmd.Process.Pid, s.ch.PID()}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		before := make([]time.Duration, len(pids))
+		for i, pid := range pids {
+			before[i] = pidCPU(pid)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(window):
+		}
+		busy := false
+		for i, pid := range pids {
+			busy = busy || pidCPU(pid)-before[i] >= idle
+		}
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.logf("%s: the server or ClickHouse still busy after 30s; going on", script)
+			return
+		}
+	}
 }
 
 // bareInsert is trackbench's bare batch insert of rows rows into table,

@@ -108,10 +108,13 @@ func goBuild(ctx context.Context, out, pkg string) error {
 	return nil
 }
 
-// cpu returns the CPU time (user and system) the child has used so far,
+// cpu returns the CPU time the child has used so far (pidCPU).
+func (c *child) cpu() time.Duration { return pidCPU(c.cmd.Process.Pid) }
+
+// pidCPU is the CPU time (user and system) process pid has used so far,
 // from /proc/<pid>/stat; 0 if it cannot be read.
-func (c *child) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+func pidCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -130,4 +133,18 @@ func (c *child) cpu() time.Duration {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const userHZ = 100
 	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
+// pause stops the child (SIGSTOP) until the returned resume continues it
+// (SIGCONT), so that it takes no CPU while something else is measured.
+func (c *child) pause() (resume func() error, err error) {
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("pause %s: %w", c.name, err)
+	}
+	return func() error {
+		if err := c.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			return fmt.Errorf("resume %s: %w", c.name, err)
+		}
+		return nil
+	}, nil
 }

@@ -232,10 +232,14 @@ func (r *Runner) record(ctx context.Context, conn Conn, name, sum string) error 
 }
 
 // execIdempotent runs stmt on conn, but for the columns of an ADD COLUMN
-// that the table has already (see pendingColumns).
+// that the table has already (see pendingColumns), and not a RENAME that
+// has run (see pendingRename).
 func execIdempotent(ctx context.Context, conn Conn, stmt string) error {
 	stmt, run, err := pendingColumns(ctx, conn, stmt)
 	if err != nil || !run {
+		return err
+	}
+	if run, err = pendingRename(ctx, conn, stmt); err != nil || !run {
 		return err
 	}
 	return conn.Exec(ctx, stmt)

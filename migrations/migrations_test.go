@@ -139,3 +139,32 @@ func TestSplitClauses(t *testing.T) {
 		t.Fatalf("SplitClauses = %q, want %q", got, want)
 	}
 }
+
+// TestRenameRunsOnce: a RENAME whose target exists is skipped, so that a
+// file run again after its rename goes on; a RENAME of two tables, whose
+// halves the runner could not tell apart, is refused.
+func TestRenameRunsOnce(t *testing.T) {
+	conn, _ := env.NewDatabase(t)
+	ctx := context.Background()
+	file := migrations.File{Name: "9001_rename.sql", SQL: `CREATE TABLE IF NOT EXISTS moved_a (x UInt8) ENGINE = MergeTree ORDER BY x;
+RENAME TABLE moved_a TO moved_b;
+CREATE TABLE IF NOT EXISTS moved_a (x UInt8) ENGINE = MergeTree ORDER BY x;`}
+	r := &migrations.Runner{Conn: conn, Files: []migrations.File{file}}
+	for run := range 2 {
+		if _, err := r.Up(ctx); err != nil {
+			t.Fatalf("run %d: %v", run+1, err)
+		}
+		if err := conn.Exec(ctx, "TRUNCATE TABLE schema_migrations"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('moved_a', 'moved_b')").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("tables moved_a and moved_b: %d, %v; want both", n, err)
+	}
+	two := migrations.File{Name: "9002_rename_two.sql", SQL: "RENAME TABLE moved_a TO moved_c, moved_b TO moved_a;"}
+	_, err := (&migrations.Runner{Conn: conn, Files: []migrations.File{two}}).Up(ctx)
+	if err == nil || !strings.Contains(err.Error(), "RENAME TABLE of one table only") {
+		t.Errorf("a RENAME of two tables: %v, want it refused", err)
+	}
+}

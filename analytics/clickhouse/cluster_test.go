@@ -178,6 +178,17 @@ func TestCluster(t *testing.T) {
 				}
 			}
 		}
+		// 0017 renamed each node's user_events_local aside and made a new
+		// one, which the Distributed user_events reads by its name.
+		for i, conn := range []driver.Conn{a, b} {
+			var create string
+			if err := conn.QueryRow(ctx, "SHOW CREATE TABLE user_events_local").Scan(&create); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(create, "ReplacingMergeTree(first_copy)") {
+				t.Errorf("node %d: %s, want 0017's engine", i, create)
+			}
+		}
 		ran, err := c.runner(b, db).Up(ctx)
 		if err != nil || len(ran) != 0 {
 			t.Errorf("second Up through the other node = %v, %v; want nothing applied", ran, err)

@@ -53,8 +53,17 @@ func (s *suite) versus(ctx context.Context, name string, spec wrkSpec, base, bas
 	var bCPU, rCPU time.Duration
 	for round := range s.opts.rounds {
 		var err error
-		runBase := func() error { b, bCPU, err = s.measured(ctx, base, spec, baseProc, "", ""); return err }
+		// Each side once the server and ClickHouse are idle: the server's
+		// background work after its run (the ingester landing the run's
+		// events, the trait refresh folding them) would otherwise share
+		// the cores with the baseline's run when that comes second.
+		runBase := func() error {
+			s.quiet(ctx, name)
+			b, bCPU, err = s.measured(ctx, base, spec, baseProc, "", "")
+			return err
+		}
 		runOurs := func() error {
+			s.quiet(ctx, name)
 			profile := ""
 			if round == 0 && s.opts.profiles != "" {
 				profile = filepath.Join(s.opts.profiles, strings.ReplaceAll(name, " ", "-")+".pprof")

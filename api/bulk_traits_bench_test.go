@@ -23,7 +23,7 @@ type heldUsers struct {
 	done bool
 }
 
-func (h *heldUsers) ChangedUserEvents(_ context.Context, _ time.Time, from int32) ([]traits.UnitEvents, time.Time, error) {
+func (h *heldUsers) changedUsers(_ context.Context, _ time.Time, from int32) ([]traits.UnitEvents, time.Time, error) {
 	if h.done {
 		return nil, time.Now(), nil
 	}
@@ -129,4 +129,13 @@ func cpuTime() float64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// EachChangedUser hands over what changedUsers returns, a unit at a time.
+func (h *heldUsers) EachChangedUser(ctx context.Context, since time.Time, from int32, fn func(*traits.UnitEvents)) (time.Time, error) {
+	units, mark, err := h.changedUsers(ctx, since, from)
+	for i := range units {
+		fn(&units[i])
+	}
+	return mark, err
 }

@@ -2,12 +2,28 @@ package clickhouse
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/splitcast/splitcast/analytics/results"
+	"github.com/splitcast/splitcast/analytics/traits"
 )
+
+// ChangedUserEvents is every unit EachChangedUser hands over, copied (it
+// reuses their memory), for tests that compare whole reads.
+func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, from int32) ([]traits.UnitEvents, time.Time, error) {
+	var out []traits.UnitEvents
+	mark, err := r.EachChangedUser(ctx, since, from, func(u *traits.UnitEvents) {
+		c := traits.UnitEvents{Unit: u.Unit, Events: slices.Clone(u.Events)}
+		for i := range c.Events {
+			c.Events[i].Props = slices.Clone(c.Events[i].Props)
+		}
+		out = append(out, c)
+	})
+	return out, mark, err
+}
 
 // SetBeforeInsert makes s call f between its version check and its insert,
 // where a rival process could write the same version.

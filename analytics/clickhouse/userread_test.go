@@ -210,8 +210,9 @@ func sameUnitEvents(a, b []traits.UnitEvents) bool {
 
 // BenchmarkChangedUserEvents reads back 200,000 user events of 2,000 units
 // (orders with four properties, as the loadtest's track part sends), the
-// whole of a refresh that finds every unit changed, and reports the
-// client's allocation per event beside its time.
+// whole of a refresh that finds every unit changed, a unit at a time
+// (EachChangedUser), and reports the client's allocation per event beside
+// its time.
 func BenchmarkChangedUserEvents(b *testing.B) {
 	ctx := context.Background()
 	conn, _ := env.NewDatabase(b)
@@ -236,9 +237,10 @@ func BenchmarkChangedUserEvents(b *testing.B) {
 	r := clickhouse.NewTraitReader(conn)
 	b.ReportAllocs()
 	for b.Loop() {
-		got, _, err := r.ChangedUserEvents(ctx, time.Time{}, traitToday-364)
-		if err != nil || len(got) != units {
-			b.Fatalf("read %d units, %v", len(got), err)
+		n := 0
+		_, err := r.EachChangedUser(ctx, time.Time{}, traitToday-364, func(*traits.UnitEvents) { n++ })
+		if err != nil || n != units {
+			b.Fatalf("read %d units, %v", n, err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*units*perUnit), "ns/event")

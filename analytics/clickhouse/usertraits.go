@@ -60,14 +60,16 @@ func propsExpr() string {
 // changedUserUnits selects the units with a user event received since a mark.
 const changedUserUnits = `AND unit GLOBAL IN (SELECT DISTINCT unit FROM user_events WHERE date >= toDate(?) - 1 AND received_at >= toDateTime(?))`
 
-// ChangedUserEvents implements traits.UserReader. Its mark is taken as
+// EachChangedUser implements traits.UserReader. Its mark is taken as
 // ChangedActivity's is, on the inserts into user_events. Cost: a unit's
 // whole year of user events each time it has a new one, and every unit's
-// once a day (the cache's new-day read).
-func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, from int32) ([]traits.UnitEvents, time.Time, error) {
+// once a day (the cache's new-day read); the rows come in order of unit,
+// and each unit goes to fn as its last row passes, so that the read holds
+// one unit's events.
+func (r *TraitReader) EachChangedUser(ctx context.Context, since time.Time, from int32, fn func(*traits.UnitEvents)) (time.Time, error) {
 	mark, err := r.markOf(ctx, "user_events")
 	if err != nil {
-		return nil, since, err
+		return since, err
 	}
 	q := userEventsQuery("")
 	args := []any{dateString(from), from}
@@ -77,60 +79,61 @@ func (r *TraitReader) ChangedUserEvents(ctx context.Context, since time.Time, fr
 	}
 	rows, err := r.conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, since, fmt.Errorf("user events: %w", translate(err))
+		return since, fmt.Errorf("user events: %w", translate(err))
 	}
 	defer rows.Close()
-	// A unit's events go into an array shared with the next units' and
-	// the properties into shared chunks: a refresh reads back every changed
-	// unit's year, and a slice or two allocated per event and per unit were
-	// most of what it cost the collector. Shared arrays rather than one
-	// slice of every event: growing that slice, copied with write barriers
-	// at each doubling, was 12% of a read's client CPU on 5.17M events.
+	// A unit's events, and their properties in one array, in memory that
+	// the next unit reuses (fn keeps nothing of them). An event's
+	// properties are a span of props, cut out when the unit ends, since
+	// props may move as it grows.
 	var (
-		out         []traits.UnitEvents
-		events      analytics.Chunks[traits.UserEvent]
-		cur         []traits.UserEvent // out's last unit's, lent by events
-		chunks      analytics.Chunks[analytics.Prop]
-		unit, id    string
-		name, props string
-		t           int64
-		scratch     []string
+		cur       traits.UnitEvents
+		have      bool // cur holds a unit (its name may be "")
+		props     []analytics.Prop
+		spans     [][2]int
+		unit, id  string
+		name, enc string
+		t         int64
+		scratch   []string
+		order     timeOrder
 	)
+	hand := func() {
+		for i, sp := range spans {
+			cur.Events[i].Props = props[sp[0]:sp[1]:sp[1]]
+		}
+		order.byTime(cur.Events)
+		fn(&cur)
+		cur.Events, props, spans = cur.Events[:0], props[:0], spans[:0]
+	}
 	for rows.Next() {
 		prevUnit, prevID := unit, id
-		if err := rows.Scan(&unit, &id, &t, &name, &props); err != nil {
-			return nil, since, fmt.Errorf("user events: %w", translate(err))
+		if err := rows.Scan(&unit, &id, &t, &name, &enc); err != nil {
+			return since, fmt.Errorf("user events: %w", translate(err))
 		}
-		if len(out) > 0 && unit == prevUnit && id == prevID {
+		if have && unit == prevUnit && id == prevID {
 			continue // a later copy of the event just kept
 		}
-		p, err := decodeProps(props, &scratch, chunks.Room(64))
-		if err != nil {
+		if have && unit != prevUnit {
+			hand()
+		}
+		from := len(props)
+		if props, err = decodeProps(enc, &scratch, props); err != nil {
 			// Only propsExpr writes what decodeProps reads: a row it cannot
 			// read is a bug here, not bad data, and fails the refresh loudly
 			// rather than leaving a unit's traits quietly wrong.
-			return nil, since, fmt.Errorf("user events: unit %q, event %q: %w", unit, id, err)
+			return since, fmt.Errorf("user events: unit %q, event %q: %w", unit, id, err)
 		}
-		p = chunks.Keep(p)
-		if len(out) == 0 || out[len(out)-1].Unit != unit {
-			if len(out) > 0 {
-				out[len(out)-1].Events = events.Keep(cur)
-			}
-			out, cur = append(out, traits.UnitEvents{Unit: unit}), events.Room(64)
-		}
-		cur = append(cur, traits.UserEvent{Time: t, Name: name, Props: p})
+		cur.Unit, have = unit, true
+		cur.Events = append(cur.Events, traits.UserEvent{Time: t, Name: name})
+		spans = append(spans, [2]int{from, len(props)})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, since, fmt.Errorf("user events: %w", translate(err))
+		return since, fmt.Errorf("user events: %w", translate(err))
 	}
-	if len(out) > 0 {
-		out[len(out)-1].Events = events.Keep(cur)
+	if have {
+		hand()
 	}
-	var order timeOrder
-	for i := range out {
-		order.byTime(out[i].Events)
-	}
-	return out, mark, nil
+	return mark, nil
 }
 
 // byTime sorts a unit's events, which came in order of their ids, into
@@ -185,7 +188,8 @@ func (r *TraitReader) markOf(ctx context.Context, table string) (time.Time, erro
 
 // decodeProps reads propsExpr's encoding back into typed properties, in
 // the order the arrays were read before: strings, numbers, bools, then
-// lists, a list's repeated key folded into one property, appended to out.
+// lists, a list's repeated key folded into one property, appended to out
+// (which may hold other events' properties: they are left alone).
 // The strings are slices of s. It reads the elements into *scratch, which
 // it keeps for the next row: what it allocates is a list's strings, and
 // room for the properties when out has too little.
@@ -220,8 +224,9 @@ func decodeProps(s string, scratch *[]string, out []analytics.Prop) ([]analytics
 	bk, bv := pair(2)
 	lk, lv := pair(3)
 	if len(sk)+len(nk)+len(bk)+len(lk) == 0 {
-		return nil, nil
+		return out, nil
 	}
+	base := len(out) // what out held already is another event's
 	for i := range sk {
 		out = append(out, analytics.Prop{Key: sk[i], Type: analytics.PropString, Str: sv[i]})
 	}
@@ -237,7 +242,7 @@ func decodeProps(s string, scratch *[]string, out []analytics.Prop) ([]analytics
 		out = append(out, analytics.Prop{Key: bk[i], Type: analytics.PropBool, Bool: bv[i] != "0"})
 	}
 	for i := range lk {
-		if n := len(out); n > 0 && out[n-1].Type == analytics.PropList && out[n-1].Key == lk[i] {
+		if n := len(out); n > base && out[n-1].Type == analytics.PropList && out[n-1].Key == lk[i] {
 			out[n-1].List = append(out[n-1].List, lv[i])
 			continue
 		}

@@ -36,7 +36,7 @@ type synthetic struct {
 	users, pro bool
 }
 
-func (s *synthetic) ChangedUserEvents(context.Context, time.Time, int32) ([]traits.UnitEvents, time.Time, error) {
+func (s *synthetic) changedUsers(context.Context, time.Time, int32) ([]traits.UnitEvents, time.Time, error) {
 	if s.users {
 		return nil, time.Now(), nil
 	}
@@ -213,4 +213,13 @@ func heap() heapStats {
 		scan = int64(s[0].Value.Uint64())
 	}
 	return heapStats{alloc: int64(ms.HeapAlloc), scan: scan}
+}
+
+// EachChangedUser hands over what changedUsers returns, a unit at a time.
+func (s *synthetic) EachChangedUser(ctx context.Context, since time.Time, from int32, fn func(*traits.UnitEvents)) (time.Time, error) {
+	units, mark, err := s.changedUsers(ctx, since, from)
+	for i := range units {
+		fn(&units[i])
+	}
+	return mark, err
 }

@@ -28,7 +28,7 @@ type variedUsers struct {
 	done  bool
 }
 
-func (v *variedUsers) ChangedUserEvents(context.Context, time.Time, int32) ([]traits.UnitEvents, time.Time, error) {
+func (v *variedUsers) changedUsers(context.Context, time.Time, int32) ([]traits.UnitEvents, time.Time, error) {
 	if v.done {
 		return nil, time.Now(), nil
 	}
@@ -145,4 +145,13 @@ func TestSlotsMatchNames(t *testing.T) {
 			t.Errorf("rule %s splits no unit: %v (the test's units should make it)", rules[i], seen)
 		}
 	}
+}
+
+// EachChangedUser hands over what changedUsers returns, a unit at a time.
+func (v *variedUsers) EachChangedUser(ctx context.Context, since time.Time, from int32, fn func(*traits.UnitEvents)) (time.Time, error) {
+	units, mark, err := v.changedUsers(ctx, since, from)
+	for i := range units {
+		fn(&units[i])
+	}
+	return mark, err
 }

@@ -1,6 +1,13 @@
 package clickhouse
 
-import "testing"
+import (
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/splitcast/splitcast/analytics"
+)
 
 // TestDecodePropsMalformed: what propsExpr cannot produce is an error, not
 // a panic or properties made up from part of it.
@@ -33,4 +40,38 @@ func FuzzDecodeProps(f *testing.F) {
 		var scratch []string
 		_, _ = decodeProps(s, &scratch, nil)
 	})
+}
+
+// TestDecodePropsAppends: decoded after another event's properties, an
+// event's are appended and the earlier ones left as they were, a list of
+// the same key as the last one before it included (EachChangedUser keeps
+// a unit's events' properties in one array).
+func TestDecodePropsAppends(t *testing.T) {
+	tags := func(v ...string) string { // only a list property, "tags"
+		s := "0;0;0;0;0;0;" + strconv.Itoa(len(v)) + ";"
+		for range v {
+			s += "4:tags"
+		}
+		s += strconv.Itoa(len(v)) + ";"
+		for _, x := range v {
+			s += strconv.Itoa(len(x)) + ":" + x
+		}
+		return s
+	}
+	var scratch []string
+	out, err := decodeProps(tags("sale", "new"), &scratch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slices.Clone(out)
+	if out, err = decodeProps("0;0;0;0;0;0;0;0;", &scratch, out); err != nil || len(out) != 1 {
+		t.Fatalf("an event without properties after one: %+v, %v; want the first's one property left", out, err)
+	}
+	if out, err = decodeProps(tags("gift"), &scratch, out); err != nil {
+		t.Fatal(err)
+	}
+	want := append(first, analytics.Prop{Key: "tags", Type: analytics.PropList, List: []string{"gift"}})
+	if !reflect.DeepEqual(out, want) {
+		t.Errorf("two events' lists of one key: %+v, want %+v", out, want)
+	}
 }

@@ -3,7 +3,6 @@ package clickhouse_test
 import (
 	"context"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/splitcast/splitcast/analytics"
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/traits"
-	"github.com/splitcast/splitcast/migrations"
 )
 
 // TestUserEventsFirstCopyUpgrade: migration 0017 rebuilds a user_events of
@@ -23,43 +21,15 @@ import (
 func TestUserEventsFirstCopyUpgrade(t *testing.T) {
 	ctx := context.Background()
 	conn, _ := env.NewDatabase(t)
-	files, err := migrations.Files()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const upgrade = "0017_user_events_first_copy.sql"
 	// Back to 0016: 0007's user_events, and 0017 not applied.
-	var old string
-	for _, f := range files {
-		if f.Name == "0007_user_events.sql" {
-			for _, stmt := range migrations.Statements(f.SQL) {
-				if strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS user_events ") {
-					old = stmt
-				}
-			}
-		}
-	}
-	if !strings.Contains(old, "ReplacingMergeTree(received_at)") {
-		t.Fatalf("0007's user_events not found (got %q)", old)
-	}
+	notApplied := undoMigration(t, conn, upgrade, "0007_user_events.sql", "user_events", "ReplacingMergeTree(received_at)")
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if err := conn.Exec(ctx, q, args...); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	notApplied := func() {
-		t.Helper()
-		exec("TRUNCATE TABLE schema_migrations")
-		for _, f := range files {
-			if f.Name != upgrade {
-				exec("INSERT INTO schema_migrations (name, checksum, applied_at) SELECT ?, ?, now()", f.Name, f.Checksum)
-			}
-		}
-	}
-	exec("DROP TABLE user_events")
-	exec(old)
-	notApplied()
 
 	// Two requests sent t:order with other content, ten seconds apart,
 	// each copy in a part of its own; t:page came twice as one copy.
@@ -124,17 +94,7 @@ func TestUserEventsFirstCopyUpgrade(t *testing.T) {
 		return n
 	}
 
-	ran, err := (&migrations.Runner{Conn: conn}).Up(ctx)
-	if err != nil || !reflect.DeepEqual(ran, []string{upgrade}) {
-		t.Fatalf("migrate = %v, %v; want %s applied", ran, err, upgrade)
-	}
-	var create string
-	if err := conn.QueryRow(ctx, "SHOW CREATE TABLE user_events").Scan(&create); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(create, "ReplacingMergeTree(first_copy)") {
-		t.Fatalf("after the upgrade: %s", create)
-	}
+	applyUpgrade(t, conn, upgrade, "user_events", "ReplacingMergeTree(first_copy)")
 	if n := rowsOf(); n != uint64(len(copies)) {
 		t.Errorf("after the upgrade: %d rows, want the %d copies", n, len(copies))
 	}
@@ -152,9 +112,7 @@ func TestUserEventsFirstCopyUpgrade(t *testing.T) {
 	// A run cut short after its rename goes on where it stopped.
 	exec("RENAME TABLE user_events TO user_events_replaced")
 	notApplied()
-	if ran, err := (&migrations.Runner{Conn: conn}).Up(ctx); err != nil || !reflect.DeepEqual(ran, []string{upgrade}) {
-		t.Fatalf("migrate after a run cut short = %v, %v; want %s applied", ran, err, upgrade)
-	}
+	applyUpgrade(t, conn, upgrade, "user_events", "ReplacingMergeTree(first_copy)")
 	if after := read(); !sameUnitEvents(after, before) {
 		t.Errorf("after a run cut short: %+v, want %+v", after, before)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/splitcast/splitcast/analytics/clickhouse"
 	"github.com/splitcast/splitcast/analytics/results"
 	"github.com/splitcast/splitcast/analytics/traits"
-	"github.com/splitcast/splitcast/migrations"
 )
 
 // TestRollupsEqualRawEvents is the differential test of the rollup: random
@@ -342,37 +340,9 @@ func TestRollupsFoldEachPartOnce(t *testing.T) {
 func TestRollupByUnitUpgrade(t *testing.T) {
 	ctx := context.Background()
 	conn, _ := env.NewDatabase(t)
-	files, err := migrations.Files()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const upgrade = "0016_unit_rollup_by_unit.sql"
 	// Back to 0015: its unit_rollup, and 0016 not applied.
-	var old string
-	for _, f := range files {
-		if f.Name == "0015_report_sections.sql" {
-			for _, stmt := range migrations.Statements(f.SQL) {
-				if strings.HasPrefix(stmt, "CREATE TABLE IF NOT EXISTS unit_rollup ") {
-					old = stmt
-				}
-			}
-		}
-	}
-	if !strings.Contains(old, "ORDER BY (experiment, uh)") {
-		t.Fatalf("0015's unit_rollup not found (got %q)", old)
-	}
-	for _, q := range []string{"DROP TABLE unit_rollup", old, "TRUNCATE TABLE schema_migrations"} {
-		if err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	for _, f := range files {
-		if f.Name != upgrade {
-			if err := conn.Exec(ctx, "INSERT INTO schema_migrations (name, checksum, applied_at) SELECT ?, ?, now()", f.Name, f.Checksum); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	undoMigration(t, conn, upgrade, "0015_report_sections.sql", "unit_rollup", "ORDER BY (experiment, uh)")
 	events := aggSeed(41)
 	for i := range events {
 		if i%3 == 0 {
@@ -409,17 +379,7 @@ func TestRollupByUnitUpgrade(t *testing.T) {
 		return n, sum
 	}
 	rowsBefore, sumBefore := stateRows()
-	ran, err := (&migrations.Runner{Conn: conn}).Up(ctx)
-	if err != nil || !reflect.DeepEqual(ran, []string{upgrade}) {
-		t.Fatalf("migrate = %v, %v; want %s applied", ran, err, upgrade)
-	}
-	var create string
-	if err := conn.QueryRow(ctx, "SHOW CREATE TABLE unit_rollup").Scan(&create); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(create, "ORDER BY (uh, experiment)") {
-		t.Errorf("unit_rollup after the upgrade: %s; want it sorted by (uh, experiment)", create)
-	}
+	applyUpgrade(t, conn, upgrade, "unit_rollup", "ORDER BY (uh, experiment)")
 	if n, sum := stateRows(); n != rowsBefore || sum != sumBefore || n < 100 {
 		t.Errorf("unit_state after the upgrade: %d rows (sum %x), want the %d rows (sum %x) of before", n, sum, rowsBefore, sumBefore)
 	}
